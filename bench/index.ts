@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench [-- --json] [-- --only decode,classify] [-- --quick]`
+ *
+ * Runs every benchmark stage in one process and prints a readable table (with a progress line
+ * on stderr) or, with `--json`, one JSON object whose top-level keys are the stage names.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { BenchContext, BenchResult, BenchStage } from './harness';
+
+const STAGE_MODULES = ['decode', 'detect', 'classify', 'pipeline'];
+
+function loadStage(name: string): BenchStage | null {
+  const file = path.join(__dirname, 'stages', `${name}.js`);
+  if (!fs.existsSync(file)) return null;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(file) as { stage: BenchStage };
+  return mod.stage;
+}
+
+function flatten(prefix: string, v: unknown, out: Array<[string, string]>): void {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) flatten(prefix ? `${prefix}.${k}` : k, x, out);
+  } else {
+    out.push([prefix, Array.isArray(v) ? JSON.stringify(v) : String(v)]);
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const json = args.includes('--json');
+  const quick = args.includes('--quick');
+  const onlyIdx = args.indexOf('--only');
+  const only = onlyIdx >= 0 && args[onlyIdx + 1] ? args[onlyIdx + 1].split(',') : null;
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-bench-'));
+  const isTTY = process.stderr.isTTY;
+  const ctx: BenchContext = {
+    workDir,
+    quick,
+    progress: (text) => {
+      if (json && !isTTY) return;
+      process.stderr.write(isTTY ? `\r\x1b[K${text}` : `${text}\n`);
+    },
+  };
+  const results: Record<string, BenchResult> = {
+    machine: {
+      node: process.version,
+      arch: process.arch,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      date: new Date().toISOString(),
+    },
+  };
+  let failed = false;
+  for (const name of STAGE_MODULES) {
+    if (only && !only.includes(name)) continue;
+    const stage = loadStage(name);
+    if (!stage) {
+      results[name] = { skipped: 'not implemented yet' };
+      continue;
+    }
+    ctx.progress(`[${name}] ${stage.title}…`);
+    const t0 = Date.now();
+    try {
+      results[name] = { ...(await stage.run(ctx)), seconds: Math.round((Date.now() - t0) / 100) / 10 };
+    } catch (err) {
+      failed = true;
+      results[name] = { error: err instanceof Error ? err.message : String(err) };
+    }
+    if (isTTY && !json) process.stderr.write('\r\x1b[K');
+  }
+  fs.rmSync(workDir, { recursive: true, force: true });
+  if (json) {
+    process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+  } else {
+    for (const [name, r] of Object.entries(results)) {
+      const rows: Array<[string, string]> = [];
+      flatten('', r, rows);
+      const w = Math.max(...rows.map(([k]) => k.length), 8);
+      process.stdout.write(`\n${name}\n${'-'.repeat(name.length)}\n`);
+      for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(w)}  ${v}\n`);
+    }
+  }
+  process.exitCode = failed ? 1 : 0;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,280 @@
+/**
+ * The one overload mechanism shared by every stage.
+ *
+ * Node-RED has no backpressure, and a slow stage (a Raspberry Pi classifying four faces) must
+ * never build an unbounded backlog. Each stage picks a policy:
+ *
+ * - `latest`: for live streams. One item is processed at a time; while busy, only the newest
+ *   waiting item is kept and any older waiting item is dropped (and counted). Latency stays at
+ *   most one item behind the live edge.
+ * - `queue`: for files, where every frame matters. FIFO and lossless up to `capacity`; the stage
+ *   reports its depth to {@link FlowControl} so a source that supports it (the video source in
+ *   "as fast as the pipeline takes them" mode) pauses reading before the queue fills. An item
+ *   pushed onto a full queue is rejected with an {@link OverloadError} (never silently dropped).
+ *
+ * {@link StageQueue} is the imperative core (used by Node-RED wrappers that must carry each
+ * message's `done`), {@link overloadMap} the RxJS operator built on it.
+ */
+import { Observable, OperatorFunction, Subject } from 'rxjs';
+
+export type OverloadPolicy = 'latest' | 'queue';
+
+export const DEFAULT_QUEUE_CAPACITY = 16;
+
+export class OverloadError extends Error {
+  readonly code = 'QUEUE_FULL';
+  constructor(readonly capacity: number) {
+    super(`stage queue is full (${capacity} items waiting); the producer is faster than this stage`);
+    this.name = 'OverloadError';
+  }
+}
+
+export interface StageStats {
+  /** Items whose work finished (successfully or with an error). */
+  processed: number;
+  /** Items dropped by the `latest` policy (replaced by a newer one while busy). */
+  dropped: number;
+  /** Items rejected because a `queue` was full. */
+  rejected: number;
+  /** Items waiting now (not counting the one being processed). */
+  depth: number;
+  /** True while an item is being processed. */
+  busy: boolean;
+}
+
+export interface StageQueueOptions<T> {
+  /** @default 'latest' */
+  policy?: OverloadPolicy;
+  /** Maximum waiting items for `queue` (ignored by `latest`, which keeps one). @default 16 */
+  capacity?: number;
+  /** Called for an item dropped by `latest` or discarded by {@link StageQueue.close}. */
+  onDrop?: (item: T, reason: 'superseded' | 'closed') => void;
+  /** Called whenever the depth changes (for status and {@link FlowControl}). */
+  onDepth?: (depth: number) => void;
+}
+
+/**
+ * Runs `worker` on pushed items one at a time, applying the overload policy.
+ *
+ * @example
+ * ```ts
+ * const q = new StageQueue<Frame>(async (f) => detect(f), { policy: 'latest', onDrop: () => drops++ });
+ * frames.forEach((f) => q.push(f));
+ * ```
+ */
+export class StageQueue<T> {
+  readonly policy: OverloadPolicy;
+  readonly capacity: number;
+  #waiting: T[] = [];
+  #busy = false;
+  #closed = false;
+  #stats = { processed: 0, dropped: 0, rejected: 0 };
+  #idleResolvers: Array<() => void> = [];
+  readonly #worker: (item: T) => Promise<void>;
+  readonly #opts: StageQueueOptions<T>;
+
+  constructor(worker: (item: T) => Promise<void>, options: StageQueueOptions<T> = {}) {
+    const policy = options.policy ?? 'latest';
+    if (policy !== 'latest' && policy !== 'queue') {
+      throw new TypeError(`Expected \`policy\` to be 'latest' or 'queue', got \`${String(policy)}\``);
+    }
+    const capacity = options.capacity ?? DEFAULT_QUEUE_CAPACITY;
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new TypeError(`Expected \`capacity\` to be an integer >= 1, got \`${String(capacity)}\``);
+    }
+    this.policy = policy;
+    this.capacity = policy === 'latest' ? 1 : capacity;
+    this.#worker = worker;
+    this.#opts = options;
+  }
+
+  /**
+   * Offers an item. Returns `true` if it was accepted; throws {@link OverloadError} when a
+   * `queue` is full (the caller decides how to report it); for `latest` it always accepts and
+   * may drop an older waiting item through `onDrop`.
+   */
+  push(item: T): true {
+    if (this.#closed) throw new Error('stage queue is closed');
+    if (this.policy === 'latest') {
+      if (this.#busy) {
+        const old = this.#waiting.pop();
+        if (old !== undefined) {
+          this.#stats.dropped++;
+          this.#opts.onDrop?.(old, 'superseded');
+        }
+        this.#waiting.push(item);
+        this.#depthChanged();
+        return true;
+      }
+    } else if (this.#waiting.length >= this.capacity) {
+      this.#stats.rejected++;
+      throw new OverloadError(this.capacity);
+    }
+    this.#waiting.push(item);
+    this.#depthChanged();
+    this.#pump();
+    return true;
+  }
+
+  get stats(): StageStats {
+    return { ...this.#stats, depth: this.#waiting.length, busy: this.#busy };
+  }
+
+  get depth(): number {
+    return this.#waiting.length;
+  }
+
+  /** Resolves when nothing is waiting or running. */
+  idle(): Promise<void> {
+    if (!this.#busy && this.#waiting.length === 0) return Promise.resolve();
+    return new Promise((r) => this.#idleResolvers.push(r));
+  }
+
+  /** Stops accepting items, discards waiting ones through `onDrop(…, 'closed')`, waits for the running one. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const rest = this.#waiting.splice(0);
+    if (rest.length) this.#depthChanged();
+    for (const item of rest) this.#opts.onDrop?.(item, 'closed');
+    await this.idle();
+  }
+
+  #depthChanged(): void {
+    this.#opts.onDepth?.(this.#waiting.length);
+  }
+
+  #pump(): void {
+    if (this.#busy) return;
+    const next = this.#waiting.shift();
+    if (next === undefined) {
+      const rs = this.#idleResolvers.splice(0);
+      rs.forEach((r) => r());
+      return;
+    }
+    this.#busy = true;
+    this.#depthChanged();
+    // The worker owns error reporting for its item; a throw here must not stall the queue.
+    Promise.resolve()
+      .then(() => this.#worker(next))
+      .catch(() => undefined)
+      .finally(() => {
+        this.#busy = false;
+        this.#stats.processed++;
+        this.#pump();
+      });
+  }
+}
+
+/**
+ * Maps each value through an async `project` under an overload policy: like `concatMap`, but
+ * bounded. With `latest`, values that arrive while busy replace each other (drops counted in
+ * `onDrop`); with `queue`, a full queue errors the stream with {@link OverloadError}.
+ *
+ * <span class="informal">`exhaustMap` that remembers the newest value, or a bounded `concatMap`.</span>
+ *
+ * @example
+ * ```ts
+ * frames$.pipe(overloadMap((f) => detector.detect(f), { policy: 'latest' })).subscribe(console.log);
+ * ```
+ * @param project Async work per value; its rejection errors the output stream.
+ * @param options Policy, capacity and drop callback.
+ * @return An operator emitting one result per processed value, in order.
+ */
+export function overloadMap<T, R>(
+  project: (value: T) => Promise<R>,
+  options: StageQueueOptions<T> = {},
+): OperatorFunction<T, R> {
+  return (source) =>
+    new Observable<R>((subscriber) => {
+      let sourceDone = false;
+      let failed = false;
+      const queue = new StageQueue<T>(async (v) => {
+        if (failed) return;
+        try {
+          const r = await project(v);
+          if (!failed) subscriber.next(r);
+        } catch (err) {
+          failed = true;
+          subscriber.error(err);
+        }
+      }, options);
+      const completeWhenIdle = () => {
+        queue.idle().then(() => {
+          if (!failed) subscriber.complete();
+        });
+      };
+      const sub = source.subscribe({
+        next: (v) => {
+          try {
+            queue.push(v);
+          } catch (err) {
+            failed = true;
+            subscriber.error(err);
+          }
+        },
+        error: (err) => {
+          failed = true;
+          subscriber.error(err);
+        },
+        complete: () => {
+          sourceDone = true;
+          completeWhenIdle();
+        },
+      });
+      return () => {
+        sub.unsubscribe();
+        if (!sourceDone) void queue.close();
+        failed = true;
+      };
+    });
+}
+
+/**
+ * Per-source pressure signal between stages and a source that can pause (files paced "as fast
+ * as the pipeline takes them"). Stages report their queue depth under the frame's `sourceId`;
+ * the source watches {@link FlowControl.pressure$} and pauses reading while any stage is above
+ * the high-water mark. Process-wide registry, keyed by source id, cleaned up on `release`.
+ */
+export class FlowControl {
+  static #registry = new Map<string, FlowControl>();
+  #depths = new Map<string, number>();
+  readonly pressure$ = new Subject<number>();
+
+  /** The registry entry for a source id (created on first use). */
+  static for(sourceId: string): FlowControl {
+    let fc = FlowControl.#registry.get(sourceId);
+    if (!fc) {
+      fc = new FlowControl();
+      FlowControl.#registry.set(sourceId, fc);
+    }
+    return fc;
+  }
+
+  /** Forgets a source (on source close). */
+  static release(sourceId: string): void {
+    const fc = FlowControl.#registry.get(sourceId);
+    if (fc) {
+      fc.pressure$.complete();
+      FlowControl.#registry.delete(sourceId);
+    }
+  }
+
+  /** A stage reports how many of this source's items it holds. */
+  report(stageId: string, depth: number): void {
+    if (depth <= 0) this.#depths.delete(stageId);
+    else this.#depths.set(stageId, depth);
+    this.pressure$.next(this.maxDepth);
+  }
+
+  /** Forgets a stage (on stage close). */
+  forget(stageId: string): void {
+    if (this.#depths.delete(stageId)) this.pressure$.next(this.maxDepth);
+  }
+
+  /** The deepest stage queue for this source right now. */
+  get maxDepth(): number {
+    let m = 0;
+    for (const d of this.#depths.values()) m = Math.max(m, d);
+    return m;
+  }
+}
