@@ -6,3 +6,4 @@ export * from './frame';
 export * from './overload';
 export * from './backend';
 export * from './log';
+export * from './image';

@@ -1,0 +1,185 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as zlib from 'zlib';
+import { PNG } from 'pngjs';
+import {
+  decodeImage, encodeJpeg, frameFromImage, imageFromFrame, ImageError, invertAffine, applyAffine,
+  resizeBilinear, toGray, toRgb, warpAffine, cropRect, RawImage,
+} from '../../src/image';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const UTIF = require('utif2');
+
+function gradientRgb(w: number, h: number): RawImage {
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const i = (y * w + x) * 3;
+    data[i] = (x * 255) / (w - 1);
+    data[i + 1] = (y * 255) / (h - 1);
+    data[i + 2] = 128;
+  }
+  return { width: w, height: h, channels: 3, data };
+}
+
+function pngChunk(type: string, body: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length);
+  const tb = Buffer.concat([Buffer.from(type, 'ascii'), body]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(tb) >>> 0);
+  return Buffer.concat([len, tb, crc]);
+}
+
+/** Hand-built PNG (pngjs cannot write palettes, and its 16-bit writer wants 16-bit input). */
+function rawPng(w: number, h: number, colorType: number, bitDepth: 8 | 16, samples: (x: number, y: number) => number[], palette?: number[][]): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = bitDepth;
+  ihdr[9] = colorType;
+  const rows: Buffer[] = [];
+  for (let y = 0; y < h; y++) {
+    const vals = [0];
+    for (let x = 0; x < w; x++) for (const v of samples(x, y)) vals.push(...(bitDepth === 16 ? [v, v] : [v]));
+    rows.push(Buffer.from(vals));
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    ...(palette ? [pngChunk('PLTE', Buffer.from(palette.flat()))] : []),
+    pngChunk('IDAT', zlib.deflateSync(Buffer.concat(rows))),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+test('decodeImage: JPEG round trip (RGB and gray sources)', () => {
+  const src = gradientRgb(64, 48);
+  const img = decodeImage(encodeJpeg(src, { quality: 95 }));
+  assert.equal(img.width, 64);
+  assert.equal(img.height, 48);
+  assert.equal(img.channels, 3);
+  const i = (20 * 64 + 40) * 3;
+  assert.ok(Math.abs(img.data[i] - src.data[i]) < 8 && Math.abs(img.data[i + 1] - src.data[i + 1]) < 8);
+  const g = decodeImage(encodeJpeg(toGray(src)));
+  assert.equal(g.channels, 3);
+  assert.ok(Math.abs(g.data[i] - g.data[i + 1]) <= 2, 'gray JPEG decodes to equal R,G,B');
+});
+
+test('decodeImage: PNG gray, RGB, RGBA, 16-bit and palette', () => {
+  const w = 5;
+  const h = 4;
+  const mk = (colorType: 0 | 2 | 4 | 6, bitDepth: 8) => {
+    const png = new PNG({ width: w, height: h, colorType, inputColorType: 6, bitDepth, inputHasAlpha: true });
+    for (let i = 0; i < w * h; i++) png.data.set([i * 10, 100, 200, 255], i * 4);
+    return PNG.sync.write(png, { colorType, bitDepth, inputColorType: 6, inputHasAlpha: true });
+  };
+  const gray = decodeImage(mk(0, 8));
+  assert.equal(gray.channels, 1);
+  assert.equal(gray.data.length, w * h);
+  const rgb = decodeImage(mk(2, 8));
+  assert.equal(rgb.channels, 3);
+  assert.deepEqual([...rgb.data.subarray(9, 12)], [30, 100, 200]);
+  const rgba = decodeImage(mk(6, 8));
+  assert.equal(rgba.channels, 4);
+  assert.deepEqual([...rgba.data.subarray(12, 16)], [30, 100, 200, 255]);
+  const rgb16 = decodeImage(rawPng(w, h, 2, 16, (x, y) => [(y * w + x) * 10, 100, 200]));
+  assert.equal(rgb16.channels, 3);
+  assert.deepEqual([...rgb16.data.subarray(9, 12)], [30, 100, 200]);
+  const gray16 = decodeImage(rawPng(w, h, 0, 16, (x) => [x * 50]));
+  assert.equal(gray16.channels, 1);
+  assert.deepEqual([...gray16.data.subarray(0, 3)], [0, 50, 100]);
+  const pal = decodeImage(rawPng(3, 2, 3, 8, (x) => [x % 2], [[255, 0, 0], [0, 0, 255]]));
+  assert.equal(pal.channels, 3);
+  assert.deepEqual([...pal.data.subarray(0, 6)], [255, 0, 0, 0, 0, 255]);
+});
+
+test('decodeImage: TIFF', () => {
+  const rgba = new Uint8Array(4 * 3 * 4);
+  for (let i = 0; i < 12; i++) rgba.set([i * 20, 7, 9, 255], i * 4);
+  const tif = Buffer.from(UTIF.encodeImage(rgba, 4, 3));
+  const img = decodeImage(tif);
+  assert.equal(img.width, 4);
+  assert.equal(img.height, 3);
+  assert.equal(img.channels, 3);
+  assert.deepEqual([...img.data.subarray(15, 18)], [100, 7, 9]);
+});
+
+test('decodeImage: clear errors for empty, unknown, corrupt, truncated and oversized data', () => {
+  const code = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      assert.ok(e instanceof ImageError, String(e));
+      return e.code;
+    }
+    return 'no error';
+  };
+  assert.equal(code(() => decodeImage(Buffer.alloc(0))), 'EMPTY');
+  assert.equal(code(() => decodeImage(Buffer.from('GIF89a........'))), 'UNSUPPORTED_FORMAT');
+  const jpg = encodeJpeg(gradientRgb(64, 48));
+  assert.equal(code(() => decodeImage(jpg.subarray(0, jpg.length >> 1))), 'CORRUPT');
+  const garbage = Buffer.concat([jpg.subarray(0, 4), Buffer.alloc(200, 0x55), Buffer.from([0xff, 0xd9])]);
+  assert.equal(code(() => decodeImage(garbage)), 'CORRUPT');
+  const png = PNG.sync.write(Object.assign(new PNG({ width: 4, height: 4 }), {}));
+  const badPng = Buffer.from(png);
+  badPng[badPng.length - 20] ^= 0xff;
+  assert.equal(code(() => decodeImage(badPng)), 'CORRUPT');
+  assert.equal(code(() => decodeImage(Buffer.from([0x49, 0x49, 0x2a, 0, 1, 2, 3]))), 'CORRUPT');
+  // An 8K JPEG header is refused before any pixel is decoded.
+  const big = Buffer.from(jpg);
+  const sof = big.indexOf(Buffer.from([0xff, 0xc0]));
+  big.writeUInt16BE(4320, sof + 5);
+  big.writeUInt16BE(7680, sof + 7);
+  assert.equal(code(() => decodeImage(big)), 'TOO_LARGE');
+  assert.equal(code(() => decodeImage(jpg, { maxPixels: 100 })), 'TOO_LARGE');
+});
+
+test('toGray / toRgb / resizeBilinear / cropRect', () => {
+  const img = gradientRgb(40, 30);
+  const g = toGray(img);
+  assert.equal(g.channels, 1);
+  assert.equal(g.data[0], Math.round((0 * 77 + 0 * 150 + 128 * 29) / 256));
+  assert.equal(toRgb(g).data.length, 40 * 30 * 3);
+  const half = resizeBilinear(img, 20, 15);
+  assert.equal(half.width, 20);
+  // Bilinear of a linear ramp stays linear: centre of output pixel 10 is source x = 20.5 - 0.5.
+  const i = (7 * 20 + 10) * 3;
+  assert.ok(Math.abs(half.data[i] - (20.5 * 255) / 39) < 2, String(half.data[i]));
+  const big = resizeBilinear(img, 80, 60);
+  assert.equal(big.data.length, 80 * 60 * 3);
+  const c = cropRect(img, { x: -5, y: 10, width: 10, height: 5 });
+  assert.equal(c.width, 5);
+  assert.equal(c.height, 5);
+  assert.deepEqual([...c.data.subarray(0, 3)], [...img.data.subarray(10 * 40 * 3, 10 * 40 * 3 + 3)]);
+  assert.throws(() => resizeBilinear(img, 0, 10), ImageError);
+});
+
+test('warpAffine: rotation by 90 degrees and inverse maps', () => {
+  const w = 8;
+  const h = 8;
+  const data = new Uint8Array(w * h);
+  data[1 * w + 6] = 255; // a dot at (6.5, 1.5)
+  const img: RawImage = { width: w, height: h, channels: 1, data };
+  // output→source: rotate around the image centre by 90° (x' = cx - (y - cy), y' = cy + (x - cx))
+  const cx = 4;
+  const cy = 4;
+  const m: [number, number, number, number, number, number] = [0, -1, cx + cy, 1, 0, cy - cx];
+  const out = warpAffine(img, m, w, h);
+  const inv = invertAffine(m);
+  const p = applyAffine(inv, 6.5, 1.5);
+  const at = out.data[Math.floor(p.y) * w + Math.floor(p.x)];
+  assert.equal(at, 255);
+  const back = applyAffine(m, p.x, p.y);
+  assert.ok(Math.abs(back.x - 6.5) < 1e-9 && Math.abs(back.y - 1.5) < 1e-9);
+});
+
+test('imageFromFrame / frameFromImage', () => {
+  const img = gradientRgb(16, 8);
+  const f = frameFromImage(img, { seq: 3 });
+  assert.equal(f.format, 'rgb24');
+  const back = imageFromFrame(f);
+  assert.deepEqual(back.data, img.data);
+  const j = imageFromFrame({ ...f, format: 'jpeg', data: encodeJpeg(img) });
+  assert.equal(j.width, 16);
+  assert.throws(() => imageFromFrame({ ...f, data: f.data.subarray(0, 10) }), /expected 384/);
+});
