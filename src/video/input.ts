@@ -1,0 +1,179 @@
+/**
+ * What to decode: parses a source string into a typed spec, checks it before spawning (so a
+ * missing file or camera gets a clear error at once), and builds ffmpeg's input arguments.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { splitArgs } from '../ffmpeg/args';
+import { redactUrl } from '../ffmpeg/stderr';
+import { defaultSampleInput } from './default-sample';
+import { VideoSourceError } from './errors';
+
+export type SourceKind = 'default' | 'file' | 'url' | 'device' | 'lavfi';
+export type SourceType = 'auto' | SourceKind;
+export const SOURCE_TYPES: readonly SourceType[] = ['auto', 'default', 'file', 'url', 'device', 'lavfi'];
+
+export interface SourceSpec {
+  kind: SourceKind;
+  /** Path, URL, device path or lavfi graph (for `default`: "default"). */
+  target: string;
+}
+
+const URL_RE = /^(rtsps?|rtmps?|https?|udp|tcp|srt|rtp):\/\//i;
+
+/**
+ * Parses a source string. `auto` recognises `default` (or empty), URLs (rtsp, rtmp, http(s),
+ * udp, tcp, srt, rtp), `/dev/videoN` (V4L2), `lavfi:<graph>` and `file://…`; anything else is a
+ * file path.
+ *
+ * @throws {@link VideoSourceError} `bad-source` for an unusable string or type.
+ */
+export function parseSource(source: unknown, type: SourceType = 'auto'): SourceSpec {
+  if (source !== undefined && source !== null && typeof source !== 'string') {
+    throw new VideoSourceError('bad-source', `source must be a string, got ${typeof source}`);
+  }
+  const s = (source ?? '').trim();
+  if (!SOURCE_TYPES.includes(type)) throw new VideoSourceError('bad-source', `unknown source type "${String(type)}"`);
+  if (type === 'default' || (type === 'auto' && (s === '' || s.toLowerCase() === 'default'))) {
+    return { kind: 'default', target: 'default' };
+  }
+  if (!s) throw new VideoSourceError('bad-source', `no ${type} given`);
+  if (type === 'lavfi' || (type === 'auto' && s.startsWith('lavfi:'))) {
+    return { kind: 'lavfi', target: s.replace(/^lavfi:/, '') };
+  }
+  if (type === 'url' || (type === 'auto' && URL_RE.test(s))) {
+    let u: URL;
+    try {
+      u = new URL(s);
+    } catch {
+      throw new VideoSourceError('bad-source', `not a valid URL: ${redactUrl(s)}`);
+    }
+    if (!URL_RE.test(u.href)) throw new VideoSourceError('bad-source', `unsupported URL scheme "${u.protocol}"`);
+    return { kind: 'url', target: s };
+  }
+  if (type === 'device' || (type === 'auto' && /^\/dev\/video\d+$/.test(s))) return { kind: 'device', target: s };
+  if (s.startsWith('file://')) {
+    try {
+      return { kind: 'file', target: new URL(s).pathname };
+    } catch {
+      throw new VideoSourceError('bad-source', `not a valid file URL: ${s}`);
+    }
+  }
+  return { kind: 'file', target: path.resolve(s) };
+}
+
+/** True for sources that cannot be paused or replayed (cameras, network streams, synthetic). */
+export function isLive(spec: SourceSpec, resolvedKind?: 'file' | 'lavfi'): boolean {
+  if (spec.kind === 'default') return resolvedKind !== 'file';
+  return spec.kind === 'url' || spec.kind === 'device' || spec.kind === 'lavfi';
+}
+
+/** Inserts credentials into a URL that has none (`rtsp://user:pass@host/…`). */
+export function withCredentials(url: string, username?: string, password?: string): string {
+  if (!username && !password) return url;
+  const u = new URL(url);
+  if (u.username || u.password) return url;
+  u.username = username ?? '';
+  u.password = password ?? '';
+  return u.href;
+}
+
+/** A loggable form of the source (credentials removed). */
+export function describeSource(spec: SourceSpec): string {
+  return spec.kind === 'default' ? 'default sample' : `${spec.kind} ${redactUrl(spec.target)}`;
+}
+
+export interface InputOptions {
+  /** Loop files forever. @default false */
+  loop?: boolean;
+  /** `realtime` reads files at their native rate (-re); `fast` as fast as the pipeline takes them. @default 'realtime' */
+  pacing?: 'realtime' | 'fast';
+  /** Extra input arguments for experts, inserted before `-i`. */
+  extraArgs?: string | readonly string[];
+  username?: string;
+  password?: string;
+  /** Start position in ms (files; used to resume after a crash). */
+  seekMs?: number;
+}
+
+export interface PreparedInput {
+  /** Input arguments ending with `-i <input>` (may contain credentials: never log). */
+  args: string[];
+  /** Cannot be paused or replayed (see {@link isLive}). */
+  live: boolean;
+  /** What the default sample resolved to, or the spec's kind. */
+  resolvedKind: SourceKind;
+  /** Ends by itself (a file played once). */
+  finite: boolean;
+  description: string;
+}
+
+/**
+ * Checks the source and builds ffmpeg input arguments.
+ *
+ * @throws {@link VideoSourceError} `not-found` (file), `not-video` (a directory), `no-device`
+ *   (a V4L2 path that does not exist or is not a character device), `bad-source` (bad extra args).
+ */
+export async function prepareInput(spec: SourceSpec, opts: InputOptions = {}): Promise<PreparedInput> {
+  const { loop = false, pacing = 'realtime', username, password, seekMs = 0 } = opts;
+  let extra: string[];
+  try {
+    extra = typeof opts.extraArgs === 'string' ? splitArgs(opts.extraArgs) : [...(opts.extraArgs ?? [])];
+  } catch (e) {
+    throw new VideoSourceError('bad-source', `extra input arguments: ${(e as Error).message}`);
+  }
+  if (extra.includes('-i')) throw new VideoSourceError('bad-source', 'extra input arguments must not contain -i');
+  const seek = seekMs > 0 ? ['-ss', (seekMs / 1000).toFixed(3)] : [];
+
+  switch (spec.kind) {
+    case 'default': {
+      const d = defaultSampleInput();
+      const at = d.inputArgs.indexOf('-i');
+      const args = [...d.inputArgs.slice(0, at), ...(d.kind === 'file' ? seek : []), ...extra, ...d.inputArgs.slice(at)];
+      return { args, live: d.kind !== 'file', resolvedKind: d.kind, finite: false, description: `default sample (${d.description})` };
+    }
+    case 'file': {
+      let st: fs.Stats;
+      try {
+        st = await fs.promises.stat(spec.target);
+      } catch {
+        throw new VideoSourceError('not-found', `file not found: ${spec.target}`);
+      }
+      if (!st.isFile()) throw new VideoSourceError('not-video', `not a file: ${spec.target}`);
+      const args = [
+        ...(pacing === 'realtime' ? ['-re'] : []),
+        ...(loop ? ['-stream_loop', '-1'] : []),
+        ...seek,
+        ...extra,
+        '-i',
+        spec.target,
+      ];
+      return { args, live: false, resolvedKind: 'file', finite: !loop, description: describeSource(spec) };
+    }
+    case 'device': {
+      let st: fs.Stats;
+      try {
+        st = await fs.promises.stat(spec.target);
+      } catch {
+        throw new VideoSourceError('no-device', `video device not found: ${spec.target}`);
+      }
+      if (!st.isCharacterDevice()) throw new VideoSourceError('no-device', `not a video device: ${spec.target}`);
+      const fmt = extra.includes('-f') ? [] : ['-f', process.platform === 'linux' ? 'v4l2' : 'avfoundation'];
+      return { args: [...fmt, ...extra, '-i', spec.target], live: true, resolvedKind: 'device', finite: false, description: describeSource(spec) };
+    }
+    case 'url': {
+      const url = withCredentials(spec.target, username, password);
+      // TCP by default for RTSP: UDP loses packets over Wi-Fi and through NAT (smeared frames).
+      const transport = /^rtsps?:/i.test(url) && !extra.includes('-rtsp_transport') ? ['-rtsp_transport', 'tcp'] : [];
+      return { args: [...transport, ...extra, '-i', url], live: true, resolvedKind: 'url', finite: false, description: describeSource(spec) };
+    }
+    case 'lavfi':
+      return {
+        args: [...(pacing === 'realtime' ? ['-re'] : []), ...extra, '-f', 'lavfi', '-i', spec.target],
+        live: true,
+        resolvedKind: 'lavfi',
+        finite: false,
+        description: describeSource(spec),
+      };
+  }
+}

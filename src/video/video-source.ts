@@ -1,0 +1,689 @@
+/**
+ * VideoSource: one ffmpeg child per source, decoded frames as an RxJS stream, and the
+ * supervision a camera on a gateway needs — restart with exponential backoff (capped at 30 s),
+ * a no-frame watchdog, resume-where-it-died for files, flow control for lossless file
+ * processing, and a kill that always ends in SIGKILL.
+ *
+ * `frames$` is hot and survives restarts (it completes on {@link VideoSource.dispose}); failures
+ * are reported on `errors$` and through `status$`, never by erroring `frames$`.
+ */
+import { BehaviorSubject, Observable, Subject, Subscription, interval, map, startWith, takeUntil } from 'rxjs';
+import type { Frame, PixelFormat } from '../frame';
+import { frameByteLength } from '../frame';
+import { Logger, silentLogger } from '../log';
+import { FlowControl } from '../overload';
+import { buildFfmpegArgs } from '../ffmpeg/args';
+import { FfmpegInfo, findFfmpeg } from '../ffmpeg/discover';
+import { FfmpegChild, killChild, readChildCpuMs, spawnFfmpeg } from '../ffmpeg/process';
+import { JpegFrameSplitter, RawFrameSplitter } from '../ffmpeg/frame-reader';
+import { StderrParser, StreamInfo, classifyFfmpegError, redactUrl } from '../ffmpeg/stderr';
+import { VideoSourceError } from './errors';
+import { SourceSpec, SourceType, describeSource, parseSource, prepareInput, PreparedInput } from './input';
+
+export type Pacing = 'realtime' | 'fast';
+
+export interface VideoSourceOptions {
+  /** `default`, a file path, a URL, `/dev/videoN` or `lavfi:<graph>`. @default 'default' */
+  source?: string;
+  /** How to read `source`. @default 'auto' */
+  type?: SourceType;
+  /** Source id stamped on every frame (Node-RED: the node id); keys {@link FlowControl}. @default random */
+  id?: string;
+  /** ffmpeg binary to prefer (see findFfmpeg). */
+  ffmpegPath?: string;
+  /** @default 'rgb24' */
+  format?: PixelFormat;
+  /** Frame-rate cap (frames/s); 0 = none. @default 0 */
+  fps?: number;
+  /** Output size (0 = source size / keep aspect). @default 0 */
+  width?: number;
+  height?: number;
+  /** JPEG quality 1..100 for `format: 'jpeg'`. @default 80 */
+  jpegQuality?: number;
+  /** Loop files. @default false */
+  loop?: boolean;
+  /** Files: `realtime` (-re) or `fast` (as fast as the pipeline takes them, lossless). @default 'realtime' */
+  pacing?: Pacing;
+  /** Extra ffmpeg input arguments (string split like a shell, or an array). */
+  inputArgs?: string | readonly string[];
+  /** Camera credentials, inserted into the URL at spawn time only. */
+  username?: string;
+  password?: string;
+  /** Decoder threads (0 = ffmpeg's choice). @default 0 */
+  threads?: number;
+  /** First restart delay; doubles per consecutive failure. @default 1000 */
+  restartDelayMs?: number;
+  /** Restart delay cap. @default 30000 */
+  maxRestartDelayMs?: number;
+  /** Give up after this many restarts in a row without a stable run. @default Infinity */
+  maxRestarts?: number;
+  /** Restart when no frame arrived for this long (0 = off). @default 10000 */
+  watchdogMs?: number;
+  /** Time allowed for the first frame after a spawn (RTSP handshakes are slow). @default 20000 */
+  startTimeoutMs?: number;
+  /** `fast` pacing: pause reading when a stage holds more than this many frames. @default 8 */
+  highWaterMark?: number;
+  /** … and resume at or below this. @default 2 */
+  lowWaterMark?: number;
+  /** Grace between SIGTERM and SIGKILL. @default 2000 */
+  killGraceMs?: number;
+  /** Add ffmpeg `-benchmark` (its CPU time is reported in the `eof$` event). @default false */
+  benchmark?: boolean;
+  logger?: Logger;
+}
+
+export type VideoSourceState = 'idle' | 'starting' | 'running' | 'retrying' | 'stopping' | 'stopped' | 'ended' | 'failed';
+
+export interface VideoSourceStatus {
+  state: VideoSourceState;
+  /** Consecutive restarts since the last stable run, and in total. */
+  restarts: number;
+  /** When `retrying`: ms until the next attempt. */
+  retryInMs?: number;
+  /** The error that caused `failed`/`retrying`. */
+  error?: VideoSourceError;
+}
+
+export interface VideoSourceStats {
+  state: VideoSourceState;
+  source: string;
+  frames: number;
+  /** Frames of the current ffmpeg run. */
+  runFrames: number;
+  /** Measured output rate over the last ~2 s. */
+  fps: number;
+  width: number;
+  height: number;
+  format: PixelFormat;
+  restarts: number;
+  paused: boolean;
+  pid: number | null;
+  /** CPU time of the current ffmpeg child (Linux /proc), ms. */
+  ffmpegCpuMs: number | null;
+  input: StreamInfo;
+  ffmpeg: { path: string; origin: string; version: string } | null;
+  lastError: string | null;
+}
+
+export interface EofEvent {
+  /** Frames of this run (the whole file when it was not resumed). */
+  frames: number;
+  /** All frames since start. */
+  totalFrames: number;
+  /** Wall time of the run, ms. */
+  elapsedMs: number;
+  /** ffmpeg's CPU time (needs `benchmark: true`), ms. */
+  ffmpegCpuMs: number | null;
+}
+
+interface Waiter {
+  resolve: (info: StreamInfo) => void;
+  reject: (err: VideoSourceError) => void;
+}
+
+interface Run {
+  gen: number;
+  child: FfmpegChild;
+  parser: StderrParser;
+  input: PreparedInput;
+  frames: number;
+  startedAt: number;
+  firstFrameAt: number;
+  watchdogFired: boolean;
+  seekMs: number;
+  /** ms per output frame when known (for pts and resume). */
+  frameMs: number | null;
+  /** Delivers held stdout once stderr has told the frame size (called again at exit). */
+  flush?: () => void;
+}
+
+let nextId = 1;
+
+/**
+ * Decodes a video source with ffmpeg into {@link Frame}s.
+ *
+ * @example
+ * ```ts
+ * const src = createVideoSource({ source: 'rtsp://cam/stream', fps: 5, width: 640 });
+ * src.frames$.subscribe((f) => console.log(f.seq, f.width, f.height));
+ * await src.start();          // resolves on the first frame, rejects with a VideoSourceError
+ * …
+ * await src.dispose();        // kills ffmpeg (SIGTERM, then SIGKILL), completes the streams
+ * ```
+ */
+export class VideoSource {
+  readonly id: string;
+  readonly frames$: Observable<Frame>;
+  readonly status$: Observable<VideoSourceStatus>;
+  readonly errors$: Observable<VideoSourceError>;
+  readonly info$: Observable<StreamInfo>;
+  readonly eof$: Observable<EofEvent>;
+
+  #opts: Required<Omit<VideoSourceOptions, 'username' | 'password' | 'ffmpegPath' | 'inputArgs' | 'id' | 'source' | 'type'>> &
+    Pick<VideoSourceOptions, 'username' | 'password' | 'ffmpegPath' | 'inputArgs'>;
+  #spec: SourceSpec;
+  #log: Logger;
+  #frames = new Subject<Frame>();
+  #status: BehaviorSubject<VideoSourceStatus>;
+  #errors = new Subject<VideoSourceError>();
+  #info = new Subject<StreamInfo>();
+  #eof = new Subject<EofEvent>();
+  #disposed$ = new Subject<void>();
+  #disposed = false;
+
+  #gen = 0;
+  #run: Run | null = null;
+  #ffmpeg: FfmpegInfo | null = null;
+  #waiters: Waiter[] = [];
+  #seq = 0;
+  #total = 0;
+  #restarts = 0;
+  #attempt = 0;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #watchdog: NodeJS.Timeout | null = null;
+  #paused = false;
+  #pressureSub: Subscription | null = null;
+  #fpsTimes: number[] = [];
+  #lastInfo: StreamInfo = {};
+  #lastError: VideoSourceError | null = null;
+  #outW = 0;
+  #outH = 0;
+  /** File position to resume from after a crash (ms), when known. */
+  #resumeMs = 0;
+  #lastPts = -1;
+
+  constructor(options: VideoSourceOptions = {}) {
+    const o = options;
+    this.id = o.id || `video-${process.pid}-${nextId++}`;
+    this.#spec = parseSource(o.source ?? 'default', o.type ?? 'auto');
+    const format = o.format ?? 'rgb24';
+    if (format !== 'rgb24' && format !== 'gray' && format !== 'jpeg') {
+      throw new VideoSourceError('bad-source', `format must be rgb24, gray or jpeg, got "${String(format)}"`);
+    }
+    const nonNeg = (name: string, v: number | undefined, dflt: number): number => {
+      const x = v ?? dflt;
+      if (typeof x !== 'number' || !(x >= 0)) throw new VideoSourceError('bad-source', `${name} must be a number >= 0, got ${String(v)}`);
+      return x;
+    };
+    this.#opts = {
+      format,
+      fps: nonNeg('fps', o.fps, 0),
+      width: Math.round(nonNeg('width', o.width, 0)),
+      height: Math.round(nonNeg('height', o.height, 0)),
+      jpegQuality: nonNeg('jpegQuality', o.jpegQuality, 80),
+      loop: o.loop ?? false,
+      pacing: o.pacing === 'fast' ? 'fast' : 'realtime',
+      threads: nonNeg('threads', o.threads, 0),
+      restartDelayMs: nonNeg('restartDelayMs', o.restartDelayMs, 1000),
+      maxRestartDelayMs: nonNeg('maxRestartDelayMs', o.maxRestartDelayMs, 30_000),
+      maxRestarts: nonNeg('maxRestarts', o.maxRestarts, Infinity),
+      watchdogMs: nonNeg('watchdogMs', o.watchdogMs, 10_000),
+      startTimeoutMs: nonNeg('startTimeoutMs', o.startTimeoutMs, 20_000),
+      highWaterMark: nonNeg('highWaterMark', o.highWaterMark, 8),
+      lowWaterMark: nonNeg('lowWaterMark', o.lowWaterMark, 2),
+      killGraceMs: nonNeg('killGraceMs', o.killGraceMs, 2000),
+      benchmark: o.benchmark ?? false,
+      logger: o.logger ?? silentLogger,
+      username: o.username,
+      password: o.password,
+      ffmpegPath: o.ffmpegPath,
+      inputArgs: o.inputArgs,
+    };
+    this.#log = this.#opts.logger;
+    this.#status = new BehaviorSubject<VideoSourceStatus>({ state: 'idle', restarts: 0 });
+    this.frames$ = this.#frames.asObservable();
+    this.status$ = this.#status.asObservable();
+    this.errors$ = this.#errors.asObservable();
+    this.info$ = this.#info.asObservable();
+    this.eof$ = this.#eof.asObservable();
+  }
+
+  /** Current state. */
+  get state(): VideoSourceState {
+    return this.#status.value.state;
+  }
+
+  /** The source being decoded. */
+  get source(): SourceSpec {
+    return { ...this.#spec };
+  }
+
+  /** pid of the running ffmpeg child, if any. */
+  get pid(): number | null {
+    return this.#run?.child.pid ?? null;
+  }
+
+  /** A snapshot of counters and stream info. */
+  get stats(): VideoSourceStats {
+    const now = Date.now();
+    const t = this.#fpsTimes;
+    const fresh = t.length > 1 && now - t[t.length - 1] < 2000;
+    return {
+      state: this.state,
+      source: describeSource(this.#spec),
+      frames: this.#total,
+      runFrames: this.#run?.frames ?? 0,
+      fps: fresh ? Math.round(((t.length - 1) * 1000 * 10) / (t[t.length - 1] - t[0])) / 10 : 0,
+      width: this.#outW,
+      height: this.#outH,
+      format: this.#opts.format,
+      restarts: this.#restarts,
+      paused: this.#paused,
+      pid: this.pid,
+      ffmpegCpuMs: readChildCpuMs(this.pid ?? undefined),
+      input: { ...this.#lastInfo },
+      ffmpeg: this.#ffmpeg ? { path: this.#ffmpeg.path, origin: this.#ffmpeg.origin, version: this.#ffmpeg.version } : null,
+      lastError: this.#lastError?.message ?? null,
+    };
+  }
+
+  /** Emits {@link stats} every `ms` until disposed. */
+  stats$(ms = 1000): Observable<VideoSourceStats> {
+    return interval(ms).pipe(
+      startWith(0),
+      map(() => this.stats),
+      takeUntil(this.#disposed$),
+    );
+  }
+
+  /**
+   * Starts decoding (no-op when already running). Resolves with the stream info at the first
+   * frame; rejects with a {@link VideoSourceError} if ffmpeg fails before that. Live sources
+   * keep retrying in the background after a rejection; files do not.
+   */
+  start(): Promise<StreamInfo> {
+    if (this.#disposed) return Promise.reject(new VideoSourceError('stopped', 'video source is disposed'));
+    const st = this.state;
+    if (st === 'running') return Promise.resolve({ ...this.#lastInfo });
+    const p = new Promise<StreamInfo>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    if (st === 'starting') return p;
+    this.#clearRetry();
+    this.#attempt = 0;
+    this.#resumeMs = 0;
+    this.#lastPts = -1;
+    void this.#launch();
+    return p;
+  }
+
+  /** Stops decoding and waits until ffmpeg is gone. Pending `start()` calls reject with `stopped`. */
+  async stop(): Promise<void> {
+    this.#gen++;
+    this.#clearRetry();
+    this.#clearWatchdog();
+    this.#unwatchPressure();
+    const run = this.#run;
+    this.#run = null;
+    this.#rejectWaiters(new VideoSourceError('stopped', 'video source stopped before the first frame'));
+    if (run) {
+      this.#setStatus('stopping');
+      await killChild(run.child, this.#opts.killGraceMs);
+    }
+    if (!this.#disposed) this.#setStatus('stopped');
+  }
+
+  /** Stops, then starts again from the beginning. */
+  async restart(): Promise<StreamInfo> {
+    await this.stop();
+    this.#restarts++;
+    return this.start();
+  }
+
+  /**
+   * Switches to another source (stops the current one; starts the new one if it was active).
+   * @throws {@link VideoSourceError} `bad-source` (synchronously checked) for an unusable string.
+   */
+  async setSource(source: string, type: SourceType = 'auto'): Promise<StreamInfo | null> {
+    const spec = parseSource(source, type);
+    const wasActive = !['idle', 'stopped', 'failed', 'ended'].includes(this.state);
+    await this.stop();
+    this.#spec = spec;
+    this.#lastInfo = {};
+    return wasActive ? this.start() : null;
+  }
+
+  /** Stops and completes every stream; the source cannot be started again. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    await this.stop();
+    this.#disposed = true;
+    this.#setStatus('stopped');
+    this.#disposed$.next();
+    this.#disposed$.complete();
+    this.#frames.complete();
+    this.#status.complete();
+    this.#errors.complete();
+    this.#info.complete();
+    this.#eof.complete();
+    FlowControl.release(this.id);
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  #setStatus(state: VideoSourceState, extra: Partial<VideoSourceStatus> = {}): void {
+    if (this.#status.closed) return;
+    this.#status.next({ state, restarts: this.#restarts, ...extra });
+  }
+
+  #rejectWaiters(err: VideoSourceError): void {
+    const ws = this.#waiters.splice(0);
+    for (const w of ws) w.reject(err);
+  }
+
+  #clearRetry(): void {
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+  }
+
+  #clearWatchdog(): void {
+    if (this.#watchdog) clearTimeout(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  #armWatchdog(run: Run): void {
+    this.#clearWatchdog();
+    if (this.#paused) return;
+    const first = run.frames === 0;
+    let ms = first ? this.#opts.startTimeoutMs : this.#opts.watchdogMs;
+    if (!first && this.#opts.fps > 0) ms = Math.max(ms, 3000 / this.#opts.fps);
+    if (!(ms > 0) || !Number.isFinite(ms)) return;
+    this.#watchdog = setTimeout(() => {
+      if (run.gen !== this.#gen) return;
+      run.watchdogFired = true;
+      this.#log.warn(`${describeSource(this.#spec)}: no frame for ${ms} ms; killing ffmpeg (pid ${run.child.pid})`);
+      void killChild(run.child, this.#opts.killGraceMs);
+    }, ms);
+    this.#watchdog.unref?.();
+  }
+
+  /** Fails the current attempt: reports, rejects waiters, and schedules a retry if allowed. */
+  #fail(err: VideoSourceError, retry: boolean): void {
+    this.#lastError = err;
+    this.#log.warn(`${describeSource(this.#spec)}: ${err.message}`);
+    if (!this.#errors.closed) this.#errors.next(err);
+    this.#rejectWaiters(err);
+    if (retry && !this.#disposed && this.#attempt < this.#opts.maxRestarts) {
+      const delay = Math.min(this.#opts.maxRestartDelayMs, this.#opts.restartDelayMs * 2 ** this.#attempt);
+      this.#attempt++;
+      this.#setStatus('retrying', { retryInMs: delay, error: err });
+      const gen = this.#gen;
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = null;
+        if (gen !== this.#gen || this.#disposed) return;
+        this.#restarts++;
+        void this.#launch();
+      }, delay);
+      this.#retryTimer.unref?.();
+    } else {
+      this.#setStatus('failed', { error: err });
+    }
+  }
+
+  async #launch(): Promise<void> {
+    const gen = ++this.#gen;
+    this.#setStatus('starting');
+    const spec = this.#spec;
+    try {
+      this.#ffmpeg = await findFfmpeg({ path: this.#opts.ffmpegPath, logger: this.#log });
+    } catch (e) {
+      if (gen === this.#gen) this.#fail(new VideoSourceError('no-ffmpeg', (e as Error).message), false);
+      return;
+    }
+    if (gen !== this.#gen) return;
+    let input: PreparedInput;
+    try {
+      input = await prepareInput(spec, {
+        loop: this.#opts.loop,
+        pacing: this.#opts.pacing,
+        extraArgs: this.#opts.inputArgs,
+        username: this.#opts.username,
+        password: this.#opts.password,
+        seekMs: this.#resumeMs,
+      });
+    } catch (e) {
+      if (gen !== this.#gen) return;
+      const err = e instanceof VideoSourceError ? e : new VideoSourceError('bad-source', (e as Error).message);
+      // A camera may be plugged in later; a file path does not fix itself.
+      this.#fail(err, spec.kind === 'device' && err.key === 'no-device');
+      return;
+    }
+    if (gen !== this.#gen) return;
+    const args = buildFfmpegArgs({
+      input: input.args,
+      output: {
+        format: this.#opts.format,
+        fps: this.#opts.fps,
+        width: this.#opts.width,
+        height: this.#opts.height,
+        jpegQuality: this.#opts.jpegQuality,
+        threads: this.#opts.threads,
+      },
+      release: this.#ffmpeg.release,
+      benchmark: this.#opts.benchmark,
+    });
+    this.#log.debug(`spawn ${this.#ffmpeg.path} ${redactUrl(args.join(' '))}`);
+    let child: FfmpegChild;
+    try {
+      child = spawnFfmpeg(this.#ffmpeg.path, args);
+    } catch (e) {
+      this.#fail(new VideoSourceError('spawn-failed', `could not start ffmpeg: ${(e as Error).message}`), input.live);
+      return;
+    }
+    const run: Run = {
+      gen,
+      child,
+      input,
+      parser: new StderrParser({ onLine: (l) => this.#log.debug(`ffmpeg: ${l}`) }),
+      frames: 0,
+      startedAt: Date.now(),
+      firstFrameAt: 0,
+      watchdogFired: false,
+      seekMs: this.#resumeMs,
+      frameMs: null,
+    };
+    this.#run = run;
+    child.stderr.on('data', (c: Buffer) => run.parser.feed(c));
+    this.#wireOutput(run);
+    let exited = false;
+    const onExit = (code: number | null, signal: NodeJS.Signals | null, spawnErr?: Error) => {
+      if (exited) return;
+      exited = true;
+      this.#onExit(run, code, signal, spawnErr);
+    };
+    child.once('error', (e) => onExit(null, null, e));
+    child.once('close', (code, signal) => onExit(code, signal));
+    this.#armWatchdog(run);
+    if (this.#opts.pacing === 'fast' && !input.live) this.#watchPressure();
+  }
+
+  #wireOutput(run: Run): void {
+    const { child, parser } = run;
+    const format = this.#opts.format;
+    if (format === 'jpeg') {
+      const splitter = new JpegFrameSplitter();
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (run.gen !== this.#gen) return;
+        splitter.push(chunk, (f) => this.#emit(run, f.data, f.width, f.height));
+      });
+      return;
+    }
+    // Raw frames: the size is known up front when both dimensions are configured; otherwise
+    // ffmpeg tells us on stderr ("Output #0 … Stream … 640x480") before or while the first
+    // bytes arrive, so early stdout is held (bounded: reading pauses) until then.
+    let splitter: RawFrameSplitter | null = null;
+    const held: Buffer[] = [];
+    let heldBytes = 0;
+    const deliver = (chunk: Buffer) => {
+      splitter!.push(chunk, (buf) => this.#emit(run, buf, this.#outW, this.#outH));
+    };
+    const ready = (w: number, h: number) => {
+      this.#outW = w;
+      this.#outH = h;
+      splitter = new RawFrameSplitter(frameByteLength(w, h, format));
+      for (const c of held.splice(0)) deliver(c);
+      heldBytes = 0;
+      if (!this.#paused) child.stdout.resume();
+    };
+    const fixed = this.#opts.width > 0 && this.#opts.height > 0;
+    if (fixed) ready(this.#opts.width, this.#opts.height);
+    else {
+      const check = () => {
+        const i = parser.info;
+        if (!splitter && i.outputWidth && i.outputHeight) ready(i.outputWidth, i.outputHeight);
+      };
+      child.stderr.on('data', check);
+      run.flush = check;
+    }
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (run.gen !== this.#gen) return;
+      if (splitter) return deliver(chunk);
+      held.push(chunk);
+      heldBytes += chunk.length;
+      if (heldBytes > 16 * 1024 * 1024) child.stdout.pause();
+    });
+  }
+
+  #emit(run: Run, data: Buffer, width: number, height: number): void {
+    if (run.gen !== this.#gen) return;
+    const now = Date.now();
+    if (run.frames === 0) {
+      run.firstFrameAt = now;
+      const info = run.parser.info;
+      this.#lastInfo = { ...info, outputWidth: width, outputHeight: height };
+      this.#outW = width;
+      this.#outH = height;
+      const srcFps = info.fps && info.fps < 1000 ? info.fps : 0;
+      const rate = this.#opts.fps > 0 && srcFps > 0 ? Math.min(this.#opts.fps, srcFps) : srcFps;
+      run.frameMs = !run.input.live && rate > 0 ? 1000 / rate : null;
+      this.#setStatus('running');
+      this.#log.info(
+        `${run.input.description}: ${info.codec ?? '?'} ${info.width ?? '?'}x${info.height ?? '?'} @ ${info.fps ?? '?'} fps → ${width}x${height} ${this.#opts.format}`,
+      );
+      if (!this.#info.closed) this.#info.next({ ...this.#lastInfo });
+      const ws = this.#waiters.splice(0);
+      for (const w of ws) w.resolve({ ...this.#lastInfo });
+    } else if (this.#attempt > 0 && now - run.firstFrameAt > 10_000) {
+      this.#attempt = 0; // stable again: next failure starts the backoff from the beginning
+    }
+    run.frames++;
+    this.#total++;
+    const t = this.#fpsTimes;
+    t.push(now);
+    while (t.length > 2 && (now - t[0] > 2000 || t.length > 240)) t.shift();
+    this.#armWatchdog(run);
+    const frame: Frame = { width, height, format: this.#opts.format, data, timestamp: now, seq: this.#seq++, sourceId: this.id };
+    if (run.frameMs !== null) {
+      frame.pts = Math.round(run.seekMs + (run.frames - 1) * run.frameMs);
+      this.#lastPts = frame.pts;
+    }
+    this.#frames.next(frame);
+  }
+
+  #onExit(run: Run, code: number | null, signal: NodeJS.Signals | null, spawnErr?: Error): void {
+    run.parser.end();
+    run.flush?.();
+    if (run.gen !== this.#gen) return; // stopped or superseded: stop() owns the state
+    this.#clearWatchdog();
+    this.#unwatchPressure();
+    this.#run = null;
+    const exit = { code, signal };
+    const bench = run.parser.bench;
+    if (spawnErr) {
+      this.#fail(new VideoSourceError('spawn-failed', `could not start ffmpeg: ${spawnErr.message}`, exit), run.input.live);
+      return;
+    }
+    if (run.watchdogFired) {
+      const what = run.frames === 0 ? `no first frame within ${this.#opts.startTimeoutMs} ms` : `no frame for ${this.#opts.watchdogMs} ms`;
+      this.#fail(new VideoSourceError('stalled', `${run.input.description}: ${what}; ffmpeg killed`, exit), true);
+      return;
+    }
+    if (code === 0 && run.input.finite && run.frames > 0) {
+      this.#setStatus('ended');
+      this.#resumeMs = 0;
+      const ev: EofEvent = {
+        frames: run.frames,
+        totalFrames: this.#total,
+        elapsedMs: Date.now() - run.startedAt,
+        ffmpegCpuMs: bench ? bench.cpuMs : null,
+      };
+      this.#log.info(`${run.input.description}: end of file after ${run.frames} frames`);
+      if (!this.#eof.closed) this.#eof.next(ev);
+      return;
+    }
+    const lines = run.parser.lastLines;
+    const { key, line } = classifyFfmpegError(lines);
+    let err: VideoSourceError;
+    if (code === 0 && run.frames === 0) {
+      err = new VideoSourceError('not-video', `${run.input.description}: no video frames could be decoded${line ? ` (${line.trim()})` : ''}`, exit);
+    } else if (code === 0) {
+      err = new VideoSourceError('exited', `${run.input.description}: stream ended after ${run.frames} frames`, exit);
+    } else {
+      const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+      err = new VideoSourceError(key, `${run.input.description}: ffmpeg ${how}${line ? `: ${line.trim()}` : ''}`, exit);
+    }
+    // Resume a file where it died (frames so far are not repeated).
+    if (!run.input.live && !this.#opts.loop && this.#lastPts >= 0 && run.frameMs) this.#resumeMs = this.#lastPts + run.frameMs;
+    const hard = err.key === 'bad-args' || err.key === 'not-found' || err.key === 'permission';
+    const retry = !hard && (run.input.live || run.frames > 0 || (this.#attempt > 0 && this.#attempt < 5));
+    this.#fail(err, retry);
+  }
+
+  #watchPressure(): void {
+    this.#unwatchPressure();
+    const fc = FlowControl.for(this.id);
+    this.#pressureSub = fc.pressure$.subscribe((depth) => this.#pressure(depth));
+    this.#pressure(fc.maxDepth);
+  }
+
+  #unwatchPressure(): void {
+    this.#pressureSub?.unsubscribe();
+    this.#pressureSub = null;
+    this.#paused = false;
+  }
+
+  #pressure(depth: number): void {
+    const run = this.#run;
+    if (!run) return;
+    if (!this.#paused && depth > this.#opts.highWaterMark) {
+      this.#paused = true;
+      run.child.stdout.pause();
+      this.#clearWatchdog();
+    } else if (this.#paused && depth <= this.#opts.lowWaterMark) {
+      this.#paused = false;
+      run.child.stdout.resume();
+      this.#armWatchdog(run);
+    }
+  }
+}
+
+/** Creates a {@link VideoSource} (tfjs-models style factory). */
+export function createVideoSource(options: VideoSourceOptions = {}): VideoSource {
+  return new VideoSource(options);
+}
+
+/**
+ * Decodes a file (or any finite source) to the end as a cold Observable: subscribe to start,
+ * completes at end of file, errors with a {@link VideoSourceError}; unsubscribing kills ffmpeg.
+ *
+ * @example
+ * ```ts
+ * const frames = await lastValueFrom(readFrames({ source: 'clip.mp4', pacing: 'fast' }).pipe(toArray()));
+ * ```
+ */
+export function readFrames(options: VideoSourceOptions): Observable<Frame> {
+  return new Observable<Frame>((subscriber) => {
+    const src = new VideoSource({ maxRestarts: 0, ...options });
+    const subs = new Subscription();
+    subs.add(src.frames$.subscribe((f) => subscriber.next(f)));
+    subs.add(src.eof$.subscribe(() => subscriber.complete()));
+    subs.add(
+      src.status$.subscribe((s) => {
+        if (s.state === 'failed' && s.error) subscriber.error(s.error);
+      }),
+    );
+    src.start().catch(() => undefined); // failures arrive through status$
+    return () => {
+      subs.unsubscribe();
+      void src.dispose();
+    };
+  });
+}
