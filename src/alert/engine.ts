@@ -1,0 +1,261 @@
+/**
+ * The alert state machine: rules → start / update / end events. It is clock-free: every call
+ * passes `now`, and {@link AlertEngine.nextDeadline} says when it next needs a call without a
+ * frame (so "no face for N s", face timeouts, delayed starts and updates fire on a timer even
+ * when frames stop). `operators.ts` drives it from an RxJS scheduler.
+ */
+import { canonicalLabel } from '../classify';
+import type { TrackedFace } from '../smooth/faces';
+import {
+  AlertEvent,
+  AlertEventType,
+  AlertOptions,
+  AlertRule,
+  resolveAlertOptions,
+  resolveRules,
+  ResolvedAlertOptions,
+  ResolvedAlertRule,
+} from './rules';
+
+interface SeenFace {
+  id: number;
+  sourceId?: string;
+  firstSeen: number;
+  lastSeen: number;
+  face: TrackedFace;
+}
+
+/** One alert's state: per rule, and per face key for `scope: 'face'`. */
+interface AlertState {
+  /** When the condition began to hold (null while it does not). */
+  condSince: number | null;
+  active: boolean;
+  /** `since` reported by the active alert. */
+  since: number;
+  lastEmit: number;
+  cooldownUntil: number;
+  trackId: number | null;
+  sourceId?: string;
+  label: string | null;
+  score: number | null;
+}
+
+interface Observation {
+  ok: boolean;
+  trackId: number | null;
+  sourceId?: string;
+  label: string | null;
+  score: number | null;
+  /** Override of the time the condition began (absence: the last face's time). */
+  since?: number;
+}
+
+const ANY = '*';
+
+/**
+ * Turns per-frame faces into alert events according to {@link AlertRule}s.
+ *
+ * <span class="informal">A debounced, cooled-down, rate-limited state machine per rule (and per face).</span>
+ *
+ * Semantics, per rule (and per face for `scope: 'face'`):
+ * - `start` when the condition has held for `minDurationMs` and no cooldown is running;
+ *   exactly one `start` per alert, never two in a row.
+ * - `update` every `updateIntervalMs` while active (never more often; 0 = none).
+ * - `end` as soon as the condition stops holding (`reason: 'cleared'`) or the face has not been
+ *   seen for `faceTimeoutMs` (`reason: 'lost'`); never an `end` without a `start`.
+ * - the cooldown runs from an `end` to the next possible `start` of the same alert.
+ *
+ * @example
+ * ```ts
+ * const engine = new AlertEngine([{ name: 'sad', labels: ['sadness'], threshold: 0.6, minDurationMs: 3000 }]);
+ * engine.start(Date.now());
+ * const events = engine.observe(faces, Date.now());
+ * ```
+ */
+export class AlertEngine {
+  readonly rules: readonly ResolvedAlertRule[];
+  readonly options: ResolvedAlertOptions;
+  #faces = new Map<string, SeenFace>();
+  #states: Array<Map<string, AlertState>>;
+  #lastFaceAt = 0;
+
+  constructor(rules: readonly AlertRule[], options: AlertOptions = {}) {
+    this.rules = resolveRules(rules);
+    this.options = resolveAlertOptions(options);
+    this.#states = this.rules.map(() => new Map());
+  }
+
+  /** Resets all state; time `now` counts as the last time a face was seen (for `absence`). */
+  start(now: number): void {
+    this.#faces.clear();
+    this.#states.forEach((m) => m.clear());
+    this.#lastFaceAt = now;
+  }
+
+  /** Number of alerts currently active (between their `start` and `end`). */
+  get activeCount(): number {
+    let n = 0;
+    for (const m of this.#states) for (const s of m.values()) if (s.active) n++;
+    return n;
+  }
+
+  /** Faces currently remembered (seen within `faceTimeoutMs`). */
+  get faceCount(): number {
+    return this.#faces.size;
+  }
+
+  /**
+   * One frame's faces observed at `now`; returns the events it causes (possibly none). Faces
+   * must have passed `checkFaces(…, { requireEmotion: false })`.
+   */
+  observe(faces: readonly TrackedFace[], now: number, sourceId?: string): AlertEvent[] {
+    for (const face of faces) {
+      const key = faceKey(face.id, sourceId);
+      const seen = this.#faces.get(key);
+      this.#faces.delete(key); // re-insert: the map stays ordered by recency
+      this.#faces.set(key, { id: face.id, sourceId, firstSeen: seen?.firstSeen ?? now, lastSeen: now, face });
+    }
+    while (this.#faces.size > this.options.maxFaces) this.#faces.delete(this.#faces.keys().next().value as string);
+    if (faces.length > 0) this.#lastFaceAt = now;
+    return this.#evaluate(now);
+  }
+
+  /** Advances time without a frame (timer); returns the events due by `now`. */
+  tick(now: number): AlertEvent[] {
+    return this.#evaluate(now);
+  }
+
+  /** The earliest time after `now` at which {@link tick} has something to do, or null. */
+  nextDeadline(now: number): number | null {
+    const { faceTimeoutMs, updateIntervalMs } = this.options;
+    let due = Infinity;
+    const at = (t: number) => {
+      if (t > now && t < due) due = t;
+    };
+    for (const f of this.#faces.values()) at(f.lastSeen + faceTimeoutMs);
+    this.rules.forEach((rule, i) => {
+      if (rule.type === 'absence' && !this.#states[i].get(ANY)?.active) {
+        at(Math.max(this.#lastFaceAt + rule.minDurationMs, this.#states[i].get(ANY)?.cooldownUntil ?? 0));
+      }
+      for (const s of this.#states[i].values()) {
+        if (s.active) {
+          if (updateIntervalMs > 0) at(s.lastEmit + updateIntervalMs);
+        } else if (s.condSince !== null) {
+          at(Math.max(s.condSince + rule.minDurationMs, s.cooldownUntil));
+        } else {
+          at(s.cooldownUntil); // to forget a departed face's state once its cooldown is over
+        }
+      }
+    });
+    return Number.isFinite(due) ? due : null;
+  }
+
+  #evaluate(now: number): AlertEvent[] {
+    const events: AlertEvent[] = [];
+    for (const [key, f] of this.#faces) {
+      if (now - f.lastSeen >= this.options.faceTimeoutMs) this.#faces.delete(key);
+    }
+    this.rules.forEach((rule, i) => {
+      const states = this.#states[i];
+      if (rule.type === 'absence') {
+        const ok = now - this.#lastFaceAt >= rule.minDurationMs;
+        this.#step(rule, states, ANY, { ok, trackId: null, label: null, score: null, since: this.#lastFaceAt }, now, 'cleared', events);
+        return;
+      }
+      if (rule.scope === 'any') {
+        let best: Observation | null = null;
+        for (const f of this.#faces.values()) {
+          const o = this.#observe(rule, f);
+          if (o.ok && (!best || (o.score ?? 0) > (best.score ?? 0))) best = o;
+        }
+        const reason = this.#faces.size === 0 ? 'lost' : 'cleared';
+        this.#step(rule, states, ANY, best ?? { ok: false, trackId: null, label: null, score: null }, now, reason, events);
+        return;
+      }
+      for (const [key, f] of this.#faces) this.#step(rule, states, key, this.#observe(rule, f), now, 'cleared', events);
+      for (const [key, s] of states) {
+        if (this.#faces.has(key)) continue;
+        const gone: Observation = { ok: false, trackId: s.trackId, sourceId: s.sourceId, label: s.label, score: s.score };
+        this.#step(rule, states, key, gone, now, 'lost', events);
+        if (!s.active && s.cooldownUntil <= now) states.delete(key);
+      }
+    });
+    return events;
+  }
+
+  /** Whether a face satisfies a (non-absence) rule right now, with what label and score. */
+  #observe(rule: ResolvedAlertRule, f: SeenFace): Observation {
+    const e = rule.source === 'raw' ? f.face.emotion : rule.source === 'smoothed' ? f.face.smoothed : (f.face.smoothed ?? f.face.emotion);
+    const label = e ? canonicalLabel(e.label) : null;
+    if (rule.type === 'presence') {
+      const score = typeof f.face.score === 'number' ? f.face.score : null;
+      return { ok: true, trackId: f.id, sourceId: f.sourceId, label, score, since: f.firstSeen };
+    }
+    const score = e ? e.confidence : null;
+    const ok = label !== null && score !== null && rule.labels.includes(label) && score >= rule.threshold;
+    return { ok, trackId: f.id, sourceId: f.sourceId, label, score };
+  }
+
+  #step(
+    rule: ResolvedAlertRule,
+    states: Map<string, AlertState>,
+    key: string,
+    o: Observation,
+    now: number,
+    reason: 'cleared' | 'lost',
+    out: AlertEvent[],
+  ): void {
+    let s = states.get(key);
+    if (!s) {
+      if (!o.ok) return;
+      s = { condSince: null, active: false, since: now, lastEmit: 0, cooldownUntil: 0, trackId: null, label: null, score: null };
+      states.set(key, s);
+    }
+    if (!o.ok) {
+      s.condSince = null;
+      if (s.active) {
+        s.active = false;
+        s.cooldownUntil = now + rule.cooldownMs;
+        out.push(this.#event('end', rule, s, now, reason));
+      }
+      return;
+    }
+    s.condSince ??= o.since ?? now;
+    s.trackId = o.trackId;
+    s.sourceId = o.sourceId;
+    s.label = o.label;
+    s.score = o.score;
+    if (!s.active) {
+      if (now - s.condSince >= rule.minDurationMs && now >= s.cooldownUntil) {
+        s.active = true;
+        s.since = s.condSince;
+        s.lastEmit = now;
+        out.push(this.#event('start', rule, s, now));
+      }
+    } else if (this.options.updateIntervalMs > 0 && now - s.lastEmit >= this.options.updateIntervalMs) {
+      s.lastEmit = now;
+      out.push(this.#event('update', rule, s, now));
+    }
+  }
+
+  #event(event: AlertEventType, rule: ResolvedAlertRule, s: AlertState, now: number, reason?: 'cleared' | 'lost'): AlertEvent {
+    const ev: AlertEvent = {
+      event,
+      rule: rule.name,
+      type: rule.type,
+      trackId: s.trackId,
+      label: s.label,
+      score: s.score,
+      since: s.since,
+      duration: now - s.since,
+      timestamp: now,
+    };
+    if (s.sourceId !== undefined) ev.sourceId = s.sourceId;
+    if (reason) ev.reason = reason;
+    return ev;
+  }
+}
+
+function faceKey(id: number, sourceId?: string): string {
+  return sourceId === undefined ? `${id}` : `${sourceId}\u0000${id}`;
+}

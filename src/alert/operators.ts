@@ -1,0 +1,100 @@
+/**
+ * RxJS face of the alert engine: {@link alertEvents}.
+ */
+import { asyncScheduler, Observable, OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
+import { checkFaces, TrackedFace } from '../smooth/faces';
+import { AlertEngine } from './engine';
+import { AlertEvent, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from './rules';
+
+/** One frame's faces for {@link alertEvents}. */
+export interface AlertInput {
+  faces: readonly TrackedFace[];
+  /** `frame.sourceId`; per-face alerts of different sources are kept apart. */
+  sourceId?: string;
+}
+
+export interface AlertHooks {
+  /** Called with the engine once per subscription (e.g. to read `activeCount` for a status). */
+  onEngine?: (engine: AlertEngine) => void;
+}
+
+/**
+ * Turns a stream of per-frame faces into alert events (`start`, `update`, `end`).
+ *
+ * <span class="informal">Debounce (`minDurationMs`), cooldown and rate limit per rule and face,
+ * plus timers, so "no face for N s" and face timeouts fire even when no frame arrives.</span>
+ *
+ * All times come from `scheduler.now()` (arrival time), so the operator is tested in virtual
+ * time with `TestScheduler`. Invalid input (see {@link checkFaces}) errors the stream with a
+ * `TypeError`; the timer is cleared on unsubscribe, error and complete.
+ *
+ * @example
+ * ```ts
+ * faces$.pipe(alertEvents([{ name: 'nobody', type: 'absence', minDurationMs: 30_000 }]))
+ *   .subscribe((e) => console.log(e.event, e.rule, e.duration));
+ * ```
+ * @param rules The rules (validated here; an invalid rule throws a `TypeError`).
+ * @param options Update interval, face timeout.
+ * @param scheduler Clock and timers. @default asyncScheduler
+ * @param hooks Optional callbacks.
+ * @return An operator emitting zero or more {@link AlertEvent}s per input, and on timers.
+ * @see AlertEngine
+ */
+export function alertEvents(
+  rules: readonly AlertRule[],
+  options: AlertOptions = {},
+  scheduler: SchedulerLike = asyncScheduler,
+  hooks: AlertHooks = {},
+): OperatorFunction<AlertInput, AlertEvent> {
+  const resolvedRules = resolveRules(rules);
+  const resolved = resolveAlertOptions(options);
+  return (source) =>
+    new Observable<AlertEvent>((subscriber) => {
+      const engine = new AlertEngine(resolvedRules, resolved);
+      engine.start(scheduler.now());
+      hooks.onEngine?.(engine);
+      let timer: Subscription | null = null;
+      let timerDue = Infinity;
+      const emit = (events: AlertEvent[]) => {
+        for (const e of events) subscriber.next(e);
+      };
+      const arm = () => {
+        const now = scheduler.now();
+        const due = engine.nextDeadline(now);
+        if (due === null) {
+          timer?.unsubscribe();
+          timer = null;
+          timerDue = Infinity;
+          return;
+        }
+        if (timer && timerDue === due) return;
+        timer?.unsubscribe();
+        timerDue = due;
+        timer = scheduler.schedule(() => {
+          timer = null;
+          timerDue = Infinity;
+          emit(engine.tick(scheduler.now()));
+          arm();
+        }, due - now);
+      };
+      const sub = source.subscribe({
+        next: (input) => {
+          const problem = checkFaces(input?.faces, { requireEmotion: false });
+          if (problem) {
+            subscriber.error(new TypeError(problem));
+            return;
+          }
+          emit(engine.observe(input.faces, scheduler.now(), input.sourceId));
+          arm();
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      arm();
+      return () => {
+        sub.unsubscribe();
+        timer?.unsubscribe();
+        timer = null;
+      };
+    });
+}

@@ -1,0 +1,4 @@
+export * from './faces';
+export * from './estimators';
+export * from './smoother';
+export * from './operators';

@@ -1,0 +1,288 @@
+/**
+ * Per-track temporal smoothing of classifier output with hysteresis on the stable label.
+ *
+ * {@link EmotionSmoother} is the plain, clock-free core (every call passes the time);
+ * {@link smoothFaces} in `operators.ts` wraps it as an RxJS operator with a scheduler for the
+ * track-timeout sweep.
+ */
+import { argmax, EmaEstimator, Estimator, MajorityEstimator, MeanEstimator, SmoothMethod } from './estimators';
+import { EmotionFace, probabilitiesOf, SmoothedEmotion } from './faces';
+
+export interface SmoothOptions {
+  /**
+   * `ema`: exponential moving average with {@link halfLifeMs}; `mean`: sliding-window mean over
+   * {@link windowMs}; `majority`: majority vote of the per-frame top labels over {@link windowMs}.
+   * @default 'ema'
+   */
+  method?: SmoothMethod;
+  /** EMA half-life in ms: an observation's weight halves after this long. @default 500 */
+  halfLifeMs?: number;
+  /** Window length in ms for `mean` and `majority`. @default 1000 */
+  windowMs?: number;
+  /** A challenger must beat the stable label for this long (ms) before it takes over. @default 300 */
+  minDwellMs?: number;
+  /** …and by at least this much score (probability, or vote share for `majority`). @default 0.1 */
+  margin?: number;
+  /** A track not observed for this long (ms) is forgotten and reported once as lost. @default 2000 */
+  trackTimeoutMs?: number;
+  /** At most this many tracks are kept; beyond it the least recently seen one is dropped. @default 256 */
+  maxTracks?: number;
+  /** At most this many observations per track window (bounds memory at high fps). @default 512 */
+  maxSamples?: number;
+}
+
+export type ResolvedSmoothOptions = Required<SmoothOptions>;
+
+export const SMOOTH_DEFAULTS: ResolvedSmoothOptions = Object.freeze({
+  method: 'ema',
+  halfLifeMs: 500,
+  windowMs: 1000,
+  minDwellMs: 300,
+  margin: 0.1,
+  trackTimeoutMs: 2000,
+  maxTracks: 256,
+  maxSamples: 512,
+});
+
+const METHODS: readonly SmoothMethod[] = ['ema', 'mean', 'majority'];
+
+/**
+ * Fills defaults into a copy of `options` and validates it; throws a `TypeError` that names the
+ * option, what was expected and what was given.
+ */
+export function resolveSmoothOptions(options: SmoothOptions = {}): ResolvedSmoothOptions {
+  const o: ResolvedSmoothOptions = { ...SMOOTH_DEFAULTS };
+  for (const [k, v] of Object.entries(options)) {
+    if (v !== undefined && k in o) (o as unknown as Record<string, unknown>)[k] = v;
+  }
+  if (!METHODS.includes(o.method)) {
+    throw new TypeError(`Expected \`method\` to be one of ${METHODS.join(', ')}, got \`${String(o.method)}\``);
+  }
+  const need = (name: keyof ResolvedSmoothOptions, ok: (v: number) => boolean, what: string) => {
+    const v = o[name] as unknown;
+    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) {
+      throw new TypeError(`Expected \`${name}\` to be ${what}, got \`${String(v)}\` (${typeof v})`);
+    }
+  };
+  need('halfLifeMs', (v) => v > 0, 'a number of ms > 0');
+  need('windowMs', (v) => v > 0, 'a number of ms > 0');
+  need('minDwellMs', (v) => v >= 0, 'a number of ms >= 0');
+  need('margin', (v) => v >= 0 && v < 1, 'a number in [0, 1)');
+  need('trackTimeoutMs', (v) => v > 0, 'a number of ms > 0');
+  need('maxTracks', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+  need('maxSamples', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+  return o;
+}
+
+/** Reported once for a track that was forgotten (timeout, or `maxTracks` exceeded). */
+export interface LostTrack {
+  id: number;
+  /** `frame.sourceId` of the track's frames, when known. */
+  sourceId?: string;
+  /** The stable label at the time the track was last seen. */
+  label: string;
+  confidence: number;
+  since: number;
+  /** Timestamp (ms) of the track's last observation. */
+  lastSeen: number;
+  reason: 'timeout' | 'capacity';
+}
+
+/**
+ * The stable label of one track: a challenger replaces it only after beating it by `margin`
+ * continuously for `minDwellMs`. The new label's `since` is when the challenger started to win.
+ */
+export class Hysteresis {
+  label: string | null = null;
+  since = 0;
+  #pending: { label: string; since: number } | null = null;
+  constructor(
+    readonly minDwellMs: number,
+    readonly margin: number,
+  ) {}
+
+  update(t: number, scores: Record<string, number>, tieBreak?: Record<string, number>): void {
+    const candidate = argmax(scores, tieBreak);
+    if (this.label === null) {
+      this.label = candidate;
+      this.since = t;
+      return;
+    }
+    const lead = (scores[candidate] ?? 0) - (scores[this.label] ?? 0);
+    if (candidate === this.label || !(lead > 0) || lead < this.margin - 1e-12) {
+      this.#pending = null;
+      return;
+    }
+    if (this.#pending?.label !== candidate) this.#pending = { label: candidate, since: t };
+    if (t - this.#pending.since >= this.minDwellMs) {
+      this.label = candidate;
+      this.since = this.#pending.since;
+      this.#pending = null;
+    }
+  }
+}
+
+interface Track {
+  id: number;
+  sourceId?: string;
+  estimator: Estimator;
+  stable: Hysteresis;
+  /** Last observation time in message time (ms). */
+  lastT: number;
+  /** Last observation time on the smoother's clock (scheduler.now() of the caller). */
+  lastClock: number;
+  last: SmoothedEmotion;
+}
+
+export interface ObserveContext {
+  /** `frame.sourceId`: tracks of different sources never mix. */
+  sourceId?: string;
+  /** The caller's clock now (for the timeout sweep); defaults to `t`. */
+  clock?: number;
+}
+
+export interface ObserveResult<F> {
+  faces: Array<F & { smoothed: SmoothedEmotion }>;
+  /** Tracks forgotten since the previous call (each reported exactly once). */
+  lost: LostTrack[];
+}
+
+/**
+ * Smooths each track's emotion over time and keeps a stable label per track.
+ *
+ * <span class="informal">One estimator and one hysteresis per track id, forgotten after a timeout.</span>
+ *
+ * @example
+ * ```ts
+ * const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 500 });
+ * const { faces } = s.observe(msg.payload, msg.frame.timestamp);
+ * faces[0].smoothed; // { label: 'happy', confidence: 0.82, probabilities: {...}, since: 1700000000000 }
+ * ```
+ */
+export class EmotionSmoother {
+  readonly options: ResolvedSmoothOptions;
+  #tracks = new Map<string, Track>();
+  #lost: LostTrack[] = [];
+
+  constructor(options: SmoothOptions = {}) {
+    this.options = resolveSmoothOptions(options);
+  }
+
+  /** Number of tracks currently remembered. */
+  get size(): number {
+    return this.#tracks.size;
+  }
+
+  /** Stable label → number of tracks with it (for status displays). */
+  labelCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const tr of this.#tracks.values()) out[tr.last.label] = (out[tr.last.label] ?? 0) + 1;
+    return out;
+  }
+
+  /**
+   * Adds one frame's faces observed at time `t` (ms) and returns them with `smoothed` added
+   * (new face objects; the inputs are not changed). Faces must have passed {@link checkFaces}.
+   * Tracks of the same source not observed for `trackTimeoutMs` (in message time) are
+   * forgotten first, so a face that comes back after the timeout starts afresh.
+   */
+  observe<F extends EmotionFace>(faces: readonly F[], t: number, ctx: ObserveContext = {}): ObserveResult<F> {
+    const clock = ctx.clock ?? t;
+    const { trackTimeoutMs } = this.options;
+    for (const [key, tr] of this.#tracks) {
+      if (tr.sourceId === ctx.sourceId && t - tr.lastT >= trackTimeoutMs) this.#forget(key, tr, 'timeout');
+    }
+    const out = faces.map((face) => {
+      const key = trackKey(face.id, ctx.sourceId);
+      let tr = this.#tracks.get(key);
+      if (!tr) tr = this.#create(key, face.id, ctx.sourceId, t);
+      // Out-of-order or repeated timestamps never move a track's time backwards.
+      const tt = Math.max(t, tr.lastT);
+      tr.estimator.add(tt, probabilitiesOf(face.emotion));
+      const probabilities = tr.estimator.probabilities();
+      const scores = tr.estimator.scores();
+      tr.stable.update(tt, scores, probabilities);
+      const label = tr.stable.label as string;
+      tr.last = { label, confidence: scores[label] ?? 0, probabilities, since: tr.stable.since };
+      tr.lastT = tt;
+      tr.lastClock = clock;
+      // Refresh the insertion order so the map stays ordered by recency (for capacity eviction).
+      this.#tracks.delete(key);
+      this.#tracks.set(key, tr);
+      return { ...face, smoothed: { ...tr.last, probabilities: { ...probabilities } } };
+    });
+    return { faces: out, lost: this.#lost.splice(0) };
+  }
+
+  /**
+   * Forgets tracks not observed for `trackTimeoutMs` on the caller's clock (used by a timer when
+   * frames stop arriving). Returns how many were forgotten; they are reported by the next
+   * {@link observe} in `lost`.
+   */
+  sweep(clock: number): number {
+    let n = 0;
+    for (const [key, tr] of this.#tracks) {
+      if (clock - tr.lastClock >= this.options.trackTimeoutMs) {
+        this.#forget(key, tr, 'timeout');
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** The caller's clock time at which the next track would time out, or null when none. */
+  nextExpiry(): number | null {
+    let min = Infinity;
+    for (const tr of this.#tracks.values()) min = Math.min(min, tr.lastClock + this.options.trackTimeoutMs);
+    return Number.isFinite(min) ? min : null;
+  }
+
+  /** Forgets everything (tracks and unreported losses). */
+  reset(): void {
+    this.#tracks.clear();
+    this.#lost = [];
+  }
+
+  #create(key: string, id: number, sourceId: string | undefined, t: number): Track {
+    const o = this.options;
+    if (this.#tracks.size >= o.maxTracks) {
+      const [oldKey, oldest] = this.#tracks.entries().next().value as [string, Track];
+      this.#forget(oldKey, oldest, 'capacity');
+    }
+    const estimator =
+      o.method === 'ema'
+        ? new EmaEstimator(o.halfLifeMs)
+        : o.method === 'mean'
+          ? new MeanEstimator(o.windowMs, o.maxSamples)
+          : new MajorityEstimator(o.windowMs, o.maxSamples);
+    const tr: Track = {
+      id,
+      sourceId,
+      estimator,
+      stable: new Hysteresis(o.minDwellMs, o.margin),
+      lastT: t,
+      lastClock: t,
+      last: { label: '', confidence: 0, probabilities: {}, since: t },
+    };
+    this.#tracks.set(key, tr);
+    return tr;
+  }
+
+  #forget(key: string, tr: Track, reason: LostTrack['reason']): void {
+    this.#tracks.delete(key);
+    const lost: LostTrack = {
+      id: tr.id,
+      label: tr.last.label,
+      confidence: tr.last.confidence,
+      since: tr.last.since,
+      lastSeen: tr.lastT,
+      reason,
+    };
+    if (tr.sourceId !== undefined) lost.sourceId = tr.sourceId;
+    this.#lost.push(lost);
+  }
+}
+
+function trackKey(id: number, sourceId?: string): string {
+  return sourceId === undefined ? `${id}` : `${sourceId}\u0000${id}`;
+}

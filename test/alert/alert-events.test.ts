@@ -1,0 +1,245 @@
+/** @test {alertEvents} rules → start/update/end in virtual time (TestScheduler). */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { map, Subject } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { AlertEngine, AlertEvent, alertEvents, AlertInput, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../../src/alert';
+import type { TrackedFace } from '../../src/smooth';
+
+const newScheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
+
+/** A face whose raw (and, if given, smoothed) emotion is `label` with `confidence`. */
+function face(id: number, label: string, confidence = 0.9, smoothed?: [string, number]): TrackedFace {
+  const f: TrackedFace = { id, score: 0.95, emotion: { label, confidence, probabilities: { [label]: confidence } } };
+  if (smoothed) f.smoothed = { label: smoothed[0], confidence: smoothed[1], probabilities: { [smoothed[0]]: smoothed[1] }, since: 0 };
+  return f;
+}
+
+type Frames = Array<[number, TrackedFace[], string?]>;
+/** Frames every `step` ms in [from, to] built by `make(t)`. */
+function every(from: number, to: number, step: number, make: (t: number) => TrackedFace[]): Frames {
+  const out: Frames = [];
+  for (let t = from; t <= to; t += step) out.push([t, make(t)]);
+  return out;
+}
+
+const fmt = (e: AlertEvent) =>
+  `${e.timestamp} ${e.event} ${e.rule}${e.trackId === null ? '' : `#${e.trackId}`} ${e.label ?? '-'} since=${e.since} dur=${e.duration}${e.reason ? ` ${e.reason}` : ''}`;
+
+/** Feeds `frames` at their virtual times, stops at `until`, returns the events as strings. */
+function run(rules: AlertRule[], options: AlertOptions, frames: Frames, until: number): string[] {
+  const ts = newScheduler();
+  const out: string[] = [];
+  ts.run(() => {
+    const input = new Subject<AlertInput>();
+    const sub = input.pipe(alertEvents(rules, options, ts)).subscribe((e) => out.push(fmt(e)));
+    for (const [t, faces, sourceId] of frames) ts.schedule(() => input.next({ faces, sourceId }), t);
+    ts.schedule(() => sub.unsubscribe(), until);
+  });
+  return out;
+}
+
+const sad: AlertRule = { name: 'sad', labels: ['sad'], threshold: 0.6, minDurationMs: 300 };
+
+describe('emotion rules', () => {
+  test('start after minDurationMs, rate-limited updates, end when the label changes', () => {
+    const frames = every(0, 2000, 100, (t) => [t < 1600 ? face(1, 'sadness', 0.8) : face(1, 'happy', 0.9)]);
+    assert.deepEqual(run([sad], { updateIntervalMs: 500 }, frames, 2500), [
+      '300 start sad#1 sadness since=0 dur=300',
+      '800 update sad#1 sadness since=0 dur=800',
+      '1300 update sad#1 sadness since=0 dur=1300',
+      '1600 end sad#1 sadness since=0 dur=1600 cleared',
+    ]);
+  });
+
+  test('below the threshold nothing fires; exactly at it, it does', () => {
+    const below = every(0, 1000, 100, () => [face(1, 'sadness', 0.59)]);
+    assert.deepEqual(run([sad], {}, below, 1000), []);
+    const at = every(0, 1000, 100, () => [face(1, 'sadness', 0.6)]);
+    assert.deepEqual(run([sad], { updateIntervalMs: 0 }, at, 1000), ['300 start sad#1 sadness since=0 dur=300']);
+  });
+
+  test('smoothed label and confidence are preferred; raw emotion is the fallback', () => {
+    const flicker = every(0, 1000, 100, () => [face(1, 'sadness', 0.9, ['neutral', 0.7])]);
+    assert.deepEqual(run([sad], {}, flicker, 1000), []);
+    assert.deepEqual(run([{ ...sad, source: 'raw' }], { updateIntervalMs: 0 }, flicker, 1000), ['300 start sad#1 sadness since=0 dur=300']);
+    const smoothedSad = every(0, 1000, 100, () => [face(1, 'happy', 0.9, ['sadness', 0.65])]);
+    assert.deepEqual(run([sad], { updateIntervalMs: 0 }, smoothedSad, 1000), ['300 start sad#1 sadness since=0 dur=300']);
+  });
+
+  test('timers: a start falls due between frames, and an alert ends when its face times out', () => {
+    assert.deepEqual(run([sad], { faceTimeoutMs: 2000, updateIntervalMs: 0 }, [[0, [face(1, 'sadness')]]], 5000), [
+      '300 start sad#1 sadness since=0 dur=300',
+      '2000 end sad#1 sadness since=0 dur=2000 lost',
+    ]);
+  });
+
+  test('cooldown: no new start until cooldownMs after the end, then since = when the condition began', () => {
+    const frames = every(0, 3000, 100, (t) => [t >= 500 && t < 700 ? face(1, 'happy') : face(1, 'sadness')]);
+    const rule = { ...sad, minDurationMs: 0, cooldownMs: 1000 };
+    assert.deepEqual(run([rule], { updateIntervalMs: 0 }, frames, 3000), [
+      '0 start sad#1 sadness since=0 dur=0',
+      '500 end sad#1 sadness since=0 dur=500 cleared',
+      '1500 start sad#1 sadness since=700 dur=800',
+    ]);
+  });
+
+  test('duplicates suppressed: repeated frames, even at the same instant, give one start', () => {
+    const frames: Frames = [];
+    for (let t = 0; t <= 1000; t += 50) frames.push([t, [face(1, 'sadness')]], [t, [face(1, 'sadness')]]);
+    assert.deepEqual(run([{ ...sad, minDurationMs: 0 }], { updateIntervalMs: 0 }, frames, 1000), ['0 start sad#1 sadness since=0 dur=0']);
+  });
+
+  test('scope face: one alert per track; scope any: one alert held while any face qualifies', () => {
+    // face 1 sad 0..1000, face 2 sad 0..2000 (both then gone)
+    const frames = every(0, 2000, 100, (t) => (t <= 1000 ? [face(1, 'sadness'), face(2, 'sadness', 0.95)] : [face(2, 'sadness', 0.95)]));
+    const opts = { updateIntervalMs: 0, faceTimeoutMs: 500 };
+    assert.deepEqual(run([{ ...sad, minDurationMs: 0 }], opts, frames, 4000), [
+      '0 start sad#1 sadness since=0 dur=0',
+      '0 start sad#2 sadness since=0 dur=0',
+      '1500 end sad#1 sadness since=0 dur=1500 lost',
+      '2500 end sad#2 sadness since=0 dur=2500 lost',
+    ]);
+    assert.deepEqual(run([{ ...sad, minDurationMs: 0, scope: 'any' }], opts, frames, 4000), [
+      '0 start sad#2 sadness since=0 dur=0',
+      '2500 end sad#2 sadness since=0 dur=2500 lost',
+    ]);
+  });
+
+  test('scope any ends with reason cleared when faces remain but none qualifies', () => {
+    const frames = every(0, 1000, 100, (t) => [face(1, t < 500 ? 'sadness' : 'happy'), face(2, 'happy')]);
+    assert.deepEqual(run([{ ...sad, minDurationMs: 0, scope: 'any' }], { updateIntervalMs: 0 }, frames, 1000), [
+      '0 start sad#1 sadness since=0 dur=0',
+      '500 end sad#1 sadness since=0 dur=500 cleared',
+    ]);
+  });
+
+  test('the same track id from two sources is two faces', () => {
+    const frames: Frames = [
+      [0, [face(1, 'sadness')], 'cam1'],
+      [10, [face(1, 'sadness')], 'cam2'],
+    ];
+    const ts = newScheduler();
+    const got: AlertEvent[] = [];
+    ts.run(() => {
+      const input = new Subject<AlertInput>();
+      const sub = input.pipe(alertEvents([{ ...sad, minDurationMs: 0 }], {}, ts)).subscribe((e) => got.push(e));
+      for (const [t, faces, sourceId] of frames) ts.schedule(() => input.next({ faces, sourceId }), t);
+      ts.schedule(() => sub.unsubscribe(), 100);
+    });
+    assert.deepEqual(got.map((e) => [e.event, e.sourceId]), [['start', 'cam1'], ['start', 'cam2']]);
+  });
+});
+
+describe('absence and presence rules', () => {
+  test('"no face for N s" fires on a timer without any frame, ends when a face appears (marbles)', () => {
+    const ts = newScheduler();
+    ts.run(({ hot, expectObservable }) => {
+      const input = hot<AlertInput>('1500ms f', { f: { faces: [face(7, 'happy')] } });
+      const out = input.pipe(
+        alertEvents([{ name: 'nobody', type: 'absence', minDurationMs: 1000 }], { updateIntervalMs: 0 }, ts),
+        map((e) => `${e.event}:${e.since}:${e.duration}`),
+      );
+      expectObservable(out, '^ 3000ms !').toBe('1000ms a 499ms b 999ms c', {
+        a: 'start:0:1000',
+        b: 'end:0:1500',
+        c: 'start:1500:1000',
+      });
+    });
+  });
+
+  test('"no face" counts frames without faces as no face', () => {
+    const frames = every(0, 3000, 100, (t) => (t < 1000 ? [face(1, 'happy')] : []));
+    assert.deepEqual(run([{ name: 'nobody', type: 'absence', minDurationMs: 1500 }], { updateIntervalMs: 1000 }, frames, 4000), [
+      '2400 start nobody - since=900 dur=1500',
+      '3400 update nobody - since=900 dur=2500',
+    ]);
+  });
+
+  test('face appeared / left: start when a track appears, end (lost) faceTimeoutMs after it was last seen', () => {
+    const frames = every(0, 1500, 100, (t) => (t < 500 ? [face(1, 'happy')] : t <= 1000 ? [face(1, 'happy'), face(2, 'sadness')] : [face(2, 'sadness')]));
+    const presence: AlertRule = { name: 'here', type: 'presence' };
+    assert.deepEqual(run([presence], { updateIntervalMs: 0, faceTimeoutMs: 1000 }, frames, 5000), [
+      '0 start here#1 happy since=0 dur=0',
+      '500 start here#2 sadness since=500 dur=0',
+      '2000 end here#1 happy since=0 dur=2000 lost',
+      '2500 end here#2 sadness since=500 dur=2000 lost',
+    ]);
+    // a face must stay 700 ms before it counts as appeared
+    assert.deepEqual(run([{ ...presence, minDurationMs: 700 }], { updateIntervalMs: 0, faceTimeoutMs: 1000 }, frames, 5000), [
+      '700 start here#1 happy since=0 dur=700',
+      '1200 start here#2 sadness since=500 dur=700',
+      '2000 end here#1 happy since=0 dur=2000 lost',
+      '2500 end here#2 sadness since=500 dur=2000 lost',
+    ]);
+  });
+
+  test('presence with scope any: "someone is here" from the first face until the last one left', () => {
+    const frames = every(0, 1500, 100, (t) => (t < 500 ? [face(1, 'happy')] : [face(2, 'happy')]));
+    assert.deepEqual(run([{ name: 'someone', type: 'presence', scope: 'any' }], { updateIntervalMs: 0, faceTimeoutMs: 1000 }, frames, 5000), [
+      '0 start someone#1 happy since=0 dur=0',
+      '2500 end someone#2 happy since=0 dur=2500 lost',
+    ]);
+  });
+
+  test('several rules are independent and emit in rule order', () => {
+    const frames = every(0, 400, 100, () => [face(1, 'sadness')]);
+    assert.deepEqual(run([{ name: 'here', type: 'presence' }, { ...sad, minDurationMs: 0 }], { updateIntervalMs: 0 }, frames, 400), [
+      '0 start here#1 sadness since=0 dur=0',
+      '0 start sad#1 sadness since=0 dur=0',
+    ]);
+  });
+});
+
+describe('operator lifecycle and validation', () => {
+  test('unsubscribing clears every timer', () => {
+    const ts = newScheduler();
+    ts.run(({ hot, expectObservable }) => {
+      const out = hot<AlertInput>('a', { a: { faces: [face(1, 'sadness')] } }).pipe(
+        alertEvents([{ name: 'nobody', type: 'absence', minDurationMs: 100 }, { ...sad, minDurationMs: 200 }], {}, ts),
+      );
+      expectObservable(out, '^ 50ms !').toBe('');
+    });
+    assert.equal(ts.actions.length, 0);
+  });
+
+  test('invalid input errors the stream with a clear TypeError; faces without emotion are fine', () => {
+    const ts = newScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const out = cold<AlertInput>('ab', { a: { faces: [{ id: 1 }] }, b: { faces: 'x' as never } }).pipe(
+        alertEvents([{ name: 'here', type: 'presence' }], { updateIntervalMs: 0 }, ts),
+        map((e) => e.event),
+      );
+      expectObservable(out).toBe('a#', { a: 'start' }, new TypeError('msg.payload must be an array of faces (Face[]), got "x"'));
+    });
+  });
+
+  test('rules are validated on copies with messages naming the rule and field', () => {
+    const rules: AlertRule[] = [{ name: 'sad', labels: ['Sad', 'sadness', 'ANGRY'] }];
+    const r = resolveRules(rules);
+    assert.deepEqual(r[0], { name: 'sad', type: 'emotion', labels: ['sadness', 'anger'], threshold: 0.5, minDurationMs: 0, cooldownMs: 0, scope: 'face', source: 'auto' });
+    assert.deepEqual(rules[0].labels, ['Sad', 'sadness', 'ANGRY']);
+    assert.equal(resolveRules([{ name: 'n', type: 'absence' }])[0].minDurationMs, 10_000);
+    assert.equal(resolveRules([{ name: 'n', type: 'absence', scope: 'face' }])[0].scope, 'any');
+    assert.throws(() => resolveRules([{ name: 'a/b', labels: ['happy'] }]), /rule 1 \(a\/b\): `name` must be/);
+    assert.throws(() => resolveRules([{ name: 'x', labels: ['happy'] }, { name: 'x', labels: ['happy'] }]), /rule 2 \(x\): the name `x` is used twice/);
+    assert.throws(() => resolveRules([{ name: 'x' }]), /needs at least one label/);
+    assert.throws(() => resolveRules([{ name: 'x', labels: ['happy'], threshold: 1.5 }]), /`threshold` must be a number in \[0, 1\]/);
+    assert.throws(() => resolveRules([{ name: 'x', labels: ['happy'], cooldownMs: -1 }]), /`cooldownMs`/);
+    assert.throws(() => resolveRules([{ name: 'x', type: 'absence', minDurationMs: 0 }]), /minDurationMs` > 0/);
+    assert.throws(() => resolveRules([{ name: 'x', type: 'bogus' as never }]), /`type` must be one of/);
+    assert.throws(() => resolveAlertOptions({ faceTimeoutMs: 0 }), /faceTimeoutMs/);
+    assert.throws(() => alertEvents([{ name: 'x' }]), /needs at least one label/);
+  });
+
+  test('AlertEngine reports active alerts and faces for status displays', () => {
+    const e = new AlertEngine([{ ...sad, minDurationMs: 0 }, { name: 'here', type: 'presence' }]);
+    e.start(0);
+    assert.equal(e.observe([face(1, 'sadness'), face(2, 'happy')], 0).length, 3);
+    assert.equal(e.activeCount, 3);
+    assert.equal(e.faceCount, 2);
+    assert.equal(e.nextDeadline(0), 2000);
+    assert.equal(e.tick(2000).length, 3);
+    assert.equal(e.activeCount, 0);
+  });
+});

@@ -1,0 +1,90 @@
+/** @test {smoothFaces} operator in virtual time (TestScheduler). */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { map } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { EmotionFace, smoothFaces, SmoothInput } from '../../src/smooth';
+
+const scheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
+const face = (id: number, label: string): EmotionFace => ({
+  id,
+  emotion: { label, confidence: 1, probabilities: { happy: label === 'happy' ? 1 : 0, sadness: label === 'sadness' ? 1 : 0 } },
+});
+
+describe('smoothFaces', () => {
+  test('one output per input; time from scheduler.now() when the input has no timestamp', () => {
+    const ts = scheduler();
+    ts.run(({ hot, expectObservable }) => {
+      const values: Record<string, SmoothInput> = { h: { faces: [face(1, 'happy')] }, s: { faces: [face(1, 'sadness')] } };
+      // dwell 250 ms: sadness from 100 ms on takes over at the frame at 400 ms (>= 350)
+      const input = hot('h 99ms s 99ms s 99ms s 99ms (s|)', values);
+      const out = input.pipe(
+        smoothFaces({ method: 'ema', halfLifeMs: 1, minDwellMs: 250, margin: 0.1 }, ts),
+        map((o) => `${o.faces[0].smoothed.label}@${o.faces[0].smoothed.since}`),
+      );
+      expectObservable(out).toBe('a 99ms b 99ms c 99ms d 99ms (e|)', {
+        a: 'happy@0',
+        b: 'happy@0',
+        c: 'happy@0',
+        d: 'happy@0',
+        e: 'sadness@100',
+      });
+    });
+  });
+
+  test('input timestamps are used as the time base when present', () => {
+    const ts = scheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const values: Record<string, SmoothInput> = {
+        a: { faces: [face(1, 'happy')], timestamp: 1_000_000 },
+        b: { faces: [face(1, 'sadness')], timestamp: 1_000_500 },
+      };
+      const out = cold('ab|', values).pipe(
+        smoothFaces({ method: 'ema', halfLifeMs: 500, trackTimeoutMs: 10_000 }, ts),
+        map((o) => Math.round(o.faces[0].smoothed.probabilities.happy * 1000) / 1000),
+      );
+      expectObservable(out).toBe('ab|', { a: 1, b: 0.5 });
+    });
+  });
+
+  test('a timer forgets tracks when frames stop; the next output reports them lost once', () => {
+    const ts = scheduler();
+    const sweeps: Array<[number, number, number]> = [];
+    ts.run(({ hot, expectObservable }) => {
+      const values: Record<string, SmoothInput> = { a: { faces: [face(1, 'happy'), face(2, 'happy')] }, b: { faces: [face(2, 'happy')] }, e: { faces: [] } };
+      const input = hot('a 499ms b 1999ms e 99ms e', values);
+      const out = input.pipe(
+        smoothFaces({ trackTimeoutMs: 1000 }, ts, { onSweep: (n, left) => sweeps.push([ts.now(), n, left]) }),
+        map((o) => `${o.tracks}:${o.lost.map((l) => l.id).join(',')}`),
+      );
+      expectObservable(out).toBe('a 499ms b 1999ms c 99ms d', { a: '2:', b: '2:', c: '0:1,2', d: '0:' });
+    });
+    // track 1 expires at 1000 (seen at 0), track 2 at 1500 (seen at 500), both without frames
+    assert.deepEqual(sweeps, [[1000, 1, 1], [1500, 1, 0]]);
+  });
+
+  test('invalid faces error the stream with a TypeError naming the problem', () => {
+    const ts = scheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const out = cold('ab', { a: { faces: [face(1, 'happy')] }, b: { faces: [{ id: -3 }] as never } }).pipe(
+        smoothFaces({}, ts),
+        map((o) => o.tracks),
+      );
+      expectObservable(out).toBe('a#', { a: 1 }, new TypeError('face 0 has an invalid track id -3: expected an integer >= 0 (wire the face node, which tracks faces, before this one)'));
+    });
+  });
+
+  test('unsubscribing clears the sweep timer', () => {
+    const ts = scheduler();
+    let swept = 0;
+    ts.run(({ hot, expectObservable }) => {
+      const out = hot('a', { a: { faces: [face(1, 'happy')] } }).pipe(smoothFaces({ trackTimeoutMs: 100 }, ts, { onSweep: () => swept++ }), map(() => 'x'));
+      expectObservable(out, '^ 50ms !').toBe('x');
+    });
+    assert.equal(swept, 0);
+  });
+
+  test('invalid options throw when the operator is created', () => {
+    assert.throws(() => smoothFaces({ windowMs: -1 }), /windowMs/);
+  });
+});

@@ -1,0 +1,241 @@
+/** @test {EmotionSmoother} maths, hysteresis and track lifetime (plain class, explicit time). */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkFaces, emaAlpha, EmotionFace, EmotionSmoother, resolveSmoothOptions } from '../../src/smooth';
+
+const LABELS = ['happy', 'sadness', 'neutral'] as const;
+/** A face whose classifier says `label` with probability `p` (the rest spread evenly). */
+function face(id: number, label: string, p = 1): EmotionFace {
+  const probabilities: Record<string, number> = {};
+  for (const l of LABELS) probabilities[l] = l === label ? p : (1 - p) / (LABELS.length - 1);
+  return { id, emotion: { label, confidence: p, probabilities } };
+}
+const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) < eps, `${a} != ${b}`);
+
+describe('EMA', () => {
+  test('alpha follows the half-life: 1/2 after one, 3/4 after two, 0 for dt <= 0', () => {
+    close(emaAlpha(500, 500), 0.5);
+    close(emaAlpha(1000, 500), 0.75);
+    assert.equal(emaAlpha(0, 500), 0);
+    assert.equal(emaAlpha(-5, 500), 0);
+  });
+
+  test('uses the real dt between observations (irregular frame times)', () => {
+    const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 500, minDwellMs: 0, margin: 0, trackTimeoutMs: 10_000 });
+    s.observe([face(1, 'happy')], 0);
+    let r = s.observe([face(1, 'sadness')], 500);
+    close(r.faces[0].smoothed.probabilities.happy, 0.5);
+    r = s.observe([face(1, 'sadness')], 600); // 100 ms later: alpha = 1 - 2^-0.2
+    close(r.faces[0].smoothed.probabilities.happy, 0.5 * Math.pow(2, -0.2));
+    r = s.observe([face(1, 'sadness')], 2600); // a 2 s gap: the old state keeps 2^-4 of its weight
+    close(r.faces[0].smoothed.probabilities.happy, 0.5 * Math.pow(2, -0.2) * Math.pow(2, -4));
+  });
+
+  test('the same step response at 5, 10 and 30 fps (time-based, not frame-based)', () => {
+    const at = (fps: number) => {
+      const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 400 });
+      s.observe([face(1, 'happy')], 0);
+      let last = 0;
+      for (let i = 1; i <= fps; i++) last = s.observe([face(1, 'sadness')], (1000 * i) / fps).faces[0].smoothed.probabilities.sadness;
+      return last;
+    };
+    const expected = 1 - Math.pow(2, -1000 / 400);
+    for (const fps of [5, 10, 30]) close(at(fps), expected, 1e-9);
+  });
+});
+
+describe('sliding window', () => {
+  test('mean of the observations within the last windowMs', () => {
+    const s = new EmotionSmoother({ method: 'mean', windowMs: 1000, minDwellMs: 0, margin: 0 });
+    s.observe([face(1, 'happy', 1)], 0);
+    s.observe([face(1, 'happy', 1)], 400);
+    s.observe([face(1, 'sadness', 1)], 800);
+    let r = s.observe([face(1, 'sadness', 1)], 1000); // window (0, 1000]: 400, 800, 1000
+    close(r.faces[0].smoothed.probabilities.happy, 1 / 3);
+    close(r.faces[0].smoothed.probabilities.sadness, 2 / 3);
+    r = s.observe([face(1, 'sadness', 1)], 1500); // window (500, 1500]: 800, 1000, 1500
+    close(r.faces[0].smoothed.probabilities.happy, 0);
+    assert.equal(r.faces[0].smoothed.label, 'sadness');
+  });
+
+  test('majority vote: the top label of most observations wins; confidence is its vote share', () => {
+    const s = new EmotionSmoother({ method: 'majority', windowMs: 1000, minDwellMs: 0, margin: 0 });
+    // sadness wins 3 of 5 votes although happy has the higher mean probability
+    const seq: Array<[string, number]> = [['happy', 1], ['sadness', 0.4], ['happy', 1], ['sadness', 0.4], ['sadness', 0.4]];
+    let r = s.observe([face(1, ...seq[0])], 0);
+    seq.slice(1).forEach((f, i) => (r = s.observe([face(1, ...f)], 100 * (i + 1))));
+    const sm = r.faces[0].smoothed;
+    assert.equal(sm.label, 'sadness');
+    close(sm.confidence, 3 / 5);
+    assert.ok(sm.probabilities.happy > sm.probabilities.sadness, 'probabilities stay the window mean');
+  });
+
+  test('the window is bounded by maxSamples', () => {
+    const s = new EmotionSmoother({ method: 'mean', windowMs: 10_000, maxSamples: 3, minDwellMs: 0, margin: 0 });
+    ['happy', 'happy', 'happy', 'sadness', 'sadness', 'sadness'].forEach((l, i) => s.observe([face(1, l)], i));
+    const r = s.observe([face(1, 'sadness')], 10);
+    close(r.faces[0].smoothed.probabilities.sadness, 1);
+  });
+});
+
+describe('hysteresis', () => {
+  // halfLife 1 ms: smoothing is negligible at 100 ms steps, so only the hysteresis acts.
+  const raw = { method: 'ema' as const, halfLifeMs: 1 };
+
+  test('the stable label changes only after the challenger has won for minDwellMs; since = when it began', () => {
+    const s = new EmotionSmoother({ ...raw, minDwellMs: 300, margin: 0.1 });
+    assert.equal(s.observe([face(1, 'happy')], 0).faces[0].smoothed.label, 'happy');
+    const labels: string[] = [];
+    let since = -1;
+    for (let t = 1000; t <= 1400; t += 100) {
+      const sm = s.observe([face(1, 'sadness')], t).faces[0].smoothed;
+      labels.push(sm.label);
+      since = sm.since;
+    }
+    assert.deepEqual(labels, ['happy', 'happy', 'happy', 'sadness', 'sadness']);
+    assert.equal(since, 1000);
+  });
+
+  test('an interrupted challenge starts its dwell again', () => {
+    const s = new EmotionSmoother({ ...raw, minDwellMs: 300, margin: 0 });
+    s.observe([face(1, 'happy')], 0);
+    s.observe([face(1, 'sadness')], 100);
+    s.observe([face(1, 'sadness')], 300);
+    s.observe([face(1, 'happy')], 350); // interruption
+    assert.equal(s.observe([face(1, 'sadness')], 450).faces[0].smoothed.label, 'happy'); // 450-100 >= 300 but reset
+    assert.equal(s.observe([face(1, 'sadness')], 700).faces[0].smoothed.label, 'happy');
+    assert.equal(s.observe([face(1, 'sadness')], 750).faces[0].smoothed.label, 'sadness');
+  });
+
+  test('a lead smaller than the margin never changes the label', () => {
+    const s = new EmotionSmoother({ method: 'mean', windowMs: 50, minDwellMs: 0, margin: 0.2 });
+    const close2 = (id: number, a: number, b: number): EmotionFace => ({
+      id,
+      emotion: { label: a > b ? 'sadness' : 'happy', confidence: Math.max(a, b), probabilities: { happy: b, sadness: a } },
+    });
+    s.observe([close2(1, 0.4, 0.6)], 0); // happy
+    for (let t = 100; t < 2000; t += 100) assert.equal(s.observe([close2(1, 0.55, 0.45)], t).faces[0].smoothed.label, 'happy');
+    assert.equal(s.observe([close2(1, 0.7, 0.3)], 2000).faces[0].smoothed.label, 'sadness'); // lead 0.4 >= 0.2
+  });
+
+  test('confidence is the smoothed score of the stable label, not of the challenger', () => {
+    const s = new EmotionSmoother({ ...raw, minDwellMs: 1000, margin: 0 });
+    s.observe([face(1, 'happy', 0.9)], 0);
+    const sm = s.observe([face(1, 'sadness', 0.8)], 100).faces[0].smoothed;
+    assert.equal(sm.label, 'happy');
+    close(sm.confidence, sm.probabilities.happy);
+    assert.ok(sm.confidence < 0.2);
+  });
+});
+
+describe('tracks', () => {
+  test('are independent per id', () => {
+    const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 200, minDwellMs: 0, margin: 0 });
+    for (let t = 0; t <= 1000; t += 100) {
+      const r = s.observe([face(1, 'happy'), face(2, 'sadness')], t);
+      assert.deepEqual(r.faces.map((f) => f.smoothed.label), ['happy', 'sadness']);
+    }
+    assert.equal(s.size, 2);
+    assert.deepEqual(s.labelCounts(), { happy: 1, sadness: 1 });
+  });
+
+  test('the same id from two sources are two tracks', () => {
+    const s = new EmotionSmoother({ minDwellMs: 0 });
+    s.observe([face(1, 'happy')], 0, { sourceId: 'cam1' });
+    const r = s.observe([face(1, 'sadness')], 10, { sourceId: 'cam2' });
+    assert.equal(r.faces[0].smoothed.label, 'sadness');
+    assert.equal(s.size, 2);
+  });
+
+  test('a track not seen for trackTimeoutMs is forgotten, reported lost once, and restarts fresh', () => {
+    const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 10_000, trackTimeoutMs: 1000 });
+    s.observe([face(1, 'happy'), face(2, 'neutral')], 0);
+    let r = s.observe([face(2, 'neutral')], 900);
+    assert.deepEqual(r.lost, []);
+    r = s.observe([face(2, 'neutral')], 1000);
+    assert.equal(r.lost.length, 1);
+    assert.deepEqual(r.lost[0], { id: 1, label: 'happy', confidence: 1, since: 0, lastSeen: 0, reason: 'timeout' });
+    assert.deepEqual(s.observe([face(2, 'neutral')], 1100).lost, []);
+    r = s.observe([face(1, 'sadness')], 1200); // with a 10 s half-life an old track would still say happy
+    assert.equal(r.faces[0].smoothed.label, 'sadness');
+    assert.equal(r.faces[0].smoothed.since, 1200);
+  });
+
+  test('sweep() forgets tracks on the caller clock when frames stop; nextExpiry says when', () => {
+    const s = new EmotionSmoother({ trackTimeoutMs: 500 });
+    s.observe([face(1, 'happy')], 1e12, { clock: 100 }); // message time in another epoch than the clock
+    assert.equal(s.nextExpiry(), 600);
+    assert.equal(s.sweep(599), 0);
+    assert.equal(s.sweep(600), 1);
+    assert.equal(s.size, 0);
+    assert.equal(s.nextExpiry(), null);
+    assert.equal(s.observe([], 1e12 + 1000, { clock: 1100 }).lost[0].id, 1);
+  });
+
+  test('maxTracks bounds memory: the least recently seen track goes first', () => {
+    const s = new EmotionSmoother({ maxTracks: 2 });
+    s.observe([face(1, 'happy')], 0);
+    s.observe([face(2, 'happy')], 1);
+    s.observe([face(1, 'happy')], 2);
+    const r = s.observe([face(3, 'happy')], 3);
+    assert.deepEqual(r.lost.map((l) => [l.id, l.reason]), [[2, 'capacity']]);
+  });
+
+  test('out-of-order timestamps never move a track back in time', () => {
+    const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 100, minDwellMs: 0, margin: 0 });
+    s.observe([face(1, 'happy')], 1000);
+    const r = s.observe([face(1, 'sadness')], 500);
+    assert.ok(Number.isFinite(r.faces[0].smoothed.probabilities.sadness));
+    assert.ok(r.faces[0].smoothed.since >= 1000);
+  });
+
+  test('inputs are not mutated; other face fields pass through', () => {
+    const s = new EmotionSmoother();
+    const f = { ...face(1, 'happy'), box: { x: 1, y: 2, width: 3, height: 4 } };
+    const r = s.observe([f], 0);
+    assert.equal('smoothed' in f, false);
+    assert.deepEqual(r.faces[0].box, f.box);
+  });
+
+  test('probabilities missing: {label: confidence} is used', () => {
+    const s = new EmotionSmoother();
+    const r = s.observe([{ id: 0, emotion: { label: 'happy', confidence: 0.7 } } as unknown as EmotionFace], 0);
+    assert.deepEqual(r.faces[0].smoothed.probabilities, { happy: 0.7 });
+  });
+});
+
+describe('validation', () => {
+  test('checkFaces names the problem', () => {
+    const ok = face(1, 'happy');
+    const cases: Array<[unknown, RegExp]> = [
+      [{}, /must be an array of faces/],
+      ['x', /got "x"/],
+      [[null], /face 0 is null/],
+      [[{ emotion: ok.emotion }], /invalid track id undefined/],
+      [[{ ...ok, id: -1 }], /invalid track id -1/],
+      [[{ ...ok, id: 1.5 }], /invalid track id 1.5/],
+      [[{ ...ok, id: '1' }], /invalid track id "1"/],
+      [[ok, ok], /appears twice/],
+      [[{ id: 1 }], /has no emotion: wire the classifier/],
+      [[{ id: 1, emotion: 'happy' }], /emotion is "happy"/],
+      [[{ id: 1, emotion: { ...ok.emotion, probabilities: { happy: NaN } } }], /probabilities.happy must be a number in \[0, 1\], got NaN/],
+      [[{ id: 1, emotion: { ...ok.emotion, confidence: 2 } }], /confidence must be a number in \[0, 1\]/],
+      [[{ id: 1, emotion: { ...ok.emotion, probabilities: {} } }], /probabilities is empty/],
+    ];
+    for (const [payload, re] of cases) assert.match(String(checkFaces(payload)), re);
+    assert.equal(checkFaces([]), null);
+    assert.equal(checkFaces([ok]), null);
+    assert.equal(checkFaces([{ id: 1 }], { requireEmotion: false }), null);
+  });
+
+  test('options are validated on a copy with clear messages', () => {
+    const o = { halfLifeMs: 100 };
+    assert.equal(resolveSmoothOptions(o).halfLifeMs, 100);
+    assert.deepEqual(o, { halfLifeMs: 100 });
+    assert.throws(() => resolveSmoothOptions({ method: 'median' as never }), /`method` to be one of ema, mean, majority/);
+    assert.throws(() => resolveSmoothOptions({ halfLifeMs: 0 }), /`halfLifeMs` to be a number of ms > 0, got `0`/);
+    assert.throws(() => resolveSmoothOptions({ margin: 1 }), /`margin`/);
+    assert.throws(() => resolveSmoothOptions({ windowMs: NaN }), /`windowMs`/);
+    assert.throws(() => resolveSmoothOptions({ maxTracks: 1.5 }), /`maxTracks`/);
+  });
+});
