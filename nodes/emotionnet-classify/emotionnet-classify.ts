@@ -1,0 +1,189 @@
+/**
+ * emotionnet-classify: EmotionNet Nano classifier node (thin wrapper around src/classify).
+ * Loads the model asynchronously (input is gated meanwhile), classifies all faces of a frame in
+ * one batch under the `latest` (or `queue`) overload policy, and reports backend and faces/s.
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import {
+  availableModels,
+  ClassifyInput,
+  classifyInput,
+  ClassifyInputError,
+  EmotionClassifier,
+  loadClassifier,
+  parseClassifyInput,
+  RateMeter,
+} from '../../src/classify';
+import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
+import { ConfigError, InputError, ModelError } from '../lib/errors';
+import { Done, onClose, onInput, Send } from '../lib/node';
+import { Status } from '../lib/status';
+import { translator } from './translate';
+import messages = require('./locales/en-US/emotionnet-classify.json');
+
+interface ClassifyNodeDef extends NodeDef {
+  model: string;
+  modelPath?: string;
+  backend: string;
+  policy: OverloadPolicy;
+}
+
+interface Item {
+  msg: NodeMessageInFlow & Record<string, unknown>;
+  send: Send;
+  done: Done;
+  input: ClassifyInput;
+}
+
+/** Messages held while the model loads; older ones are dropped (counted) beyond this. */
+const LOADING_QUEUE = 4;
+
+export = function register(RED: NodeAPI): void {
+  const t = translator(RED, 'emotionnet-classify', messages);
+
+  function ClassifyNode(this: Node, config: ClassifyNodeDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new Status(node);
+    const model = config.model === 'custom' ? (config.modelPath ?? '').trim() : config.model || 'nano-a';
+    const policy: OverloadPolicy = config.policy === 'queue' ? 'queue' : 'latest';
+    if (!model) {
+      const err = new ConfigError(t('errors.no-model-path'), 'errors.no-model-path');
+      status.set('failed', t('status.config'));
+      node.error(err.message);
+      onInput(node, (_msg, _send, done) => done(err));
+      return;
+    }
+
+    const meter = new RateMeter();
+    let classifier: EmotionClassifier | null = null;
+    let ready = false;
+    let loadError: Error | null = null;
+    let closed = false;
+    let dropped = 0;
+    let loadDropped = 0;
+    let sourceId: string | null = null;
+    const pending: Item[] = [];
+
+    const showRunning = () => {
+      if (!classifier) return;
+      const rate = meter.rate();
+      const text = `${classifier.backend.label} ${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} ${t('status.faces-per-s')}`;
+      status.set('running', dropped ? `${text} -${dropped}` : text);
+    };
+
+    const work = async (item: Item): Promise<void> => {
+      const { msg, send, done, input } = item;
+      try {
+        if (!classifier) throw new ModelError(t('errors.not-loaded'));
+        const r = await classifyInput(classifier, input);
+        if (closed) return done();
+        meter.mark(input.images.length);
+        const timing = (msg.timing && typeof msg.timing === 'object' ? msg.timing : {}) as Record<string, number>;
+        timing.classify = Math.round(r.ms * 100) / 100;
+        msg.timing = timing;
+        msg.model = { name: classifier.name, classes: classifier.classes, backend: classifier.backend.label };
+        if (input.kind === 'image') msg.payload = r.results[0];
+        else if (input.kind === 'images') msg.payload = r.results;
+        send(msg);
+        done();
+        showRunning();
+      } catch (e) {
+        done(e instanceof Error ? e : new Error(String(e)));
+      }
+    };
+
+    const queue = new StageQueue<Item>(
+      work,
+      {
+        policy,
+        onDrop: (item, reason) => {
+          if (reason === 'superseded') dropped++;
+          item.done();
+        },
+        onDepth: (depth) => {
+          if (sourceId) FlowControl.for(sourceId).report(node.id, depth);
+        },
+      },
+    );
+
+    const enqueue = (item: Item) => {
+      try {
+        queue.push(item);
+      } catch (e) {
+        item.done(e instanceof OverloadError ? new InputError(e.message, 'errors.queue-full') : (e as Error));
+      }
+    };
+
+    status.set('busy', t('status.loading'));
+    loadClassifier({
+      model,
+      backend: config.backend || 'auto',
+      logger: { debug: (m) => node.debug(m), info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) },
+    }).then(
+      (c) => {
+        if (closed) {
+          c.dispose();
+          return;
+        }
+        classifier = c;
+        node.log(t('log.loaded', { name: c.name, classes: c.classes.join(', '), backend: c.backend.reason }));
+        status.set('ready', `${c.backend.label} ${c.name}`);
+        if (loadDropped) node.warn(t('warn.dropped-loading', { count: loadDropped }));
+        // Messages held during loading were accepted: classify each of them, in order,
+        // before new input goes through the overload policy.
+        void (async () => {
+          while (pending.length && !closed) await work(pending.shift() as Item);
+          ready = true;
+        })();
+      },
+      (e: unknown) => {
+        loadError = new ModelError(e instanceof Error ? e.message : String(e), 'errors.load-failed');
+        if (closed) return;
+        status.set('failed', t('status.load-failed'));
+        node.error(t('errors.load-failed', { model, error: loadError.message }));
+        pending.splice(0).forEach((p) => p.done(loadError as Error));
+      },
+    );
+
+    onInput(node, (msg, send, done) => {
+      let input: ClassifyInput;
+      try {
+        input = parseClassifyInput(msg.payload);
+      } catch (e) {
+        const key = e instanceof ClassifyInputError ? `errors.${e.key}` : 'errors.input';
+        done(new InputError((e as Error).message, key));
+        return;
+      }
+      if (loadError) return done(loadError);
+      const frame = (msg as { frame?: { sourceId?: unknown } }).frame;
+      if (frame && typeof frame.sourceId === 'string') sourceId = frame.sourceId;
+      const item: Item = { msg: msg as Item['msg'], send, done, input };
+      if (!ready) {
+        pending.push(item);
+        if (pending.length > LOADING_QUEUE) {
+          loadDropped++;
+          pending.shift()?.done();
+        }
+        return;
+      }
+      enqueue(item);
+    });
+
+    onClose(node, async () => {
+      closed = true;
+      pending.splice(0).forEach((p) => p.done());
+      await queue.close();
+      if (sourceId) FlowControl.for(sourceId).forget(node.id);
+      classifier?.dispose();
+      classifier = null;
+      status.clear();
+    });
+  }
+
+  RED.nodes.registerType('emotionnet-classify', ClassifyNode);
+
+  RED.httpAdmin.get('/emotionnet/classify/models', RED.auth.needsPermission('emotionnet-classify.read'), (_req, res) => {
+    res.json(availableModels());
+  });
+};

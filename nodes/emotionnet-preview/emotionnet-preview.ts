@@ -1,0 +1,134 @@
+/**
+ * emotionnet-preview: draws boxes, track ids, labels and probability bars on each frame and
+ * sends the annotated JPEG (for image-output nodes) and/or serves it as a live MJPEG stream on
+ * Node-RED's admin HTTP server (behind its auth). Rendering is throttled to `maxFps`, runs in a
+ * worker thread and is skipped entirely while nobody watches and no output is wired.
+ */
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { RateMeter } from '../../src/classify';
+import { isFrame, validateFrame, Frame } from '../../src/frame';
+import { MjpegBroadcaster, PreviewRenderer } from '../../src/preview';
+import { InputError } from '../lib/errors';
+import { onClose, onInput } from '../lib/node';
+import { Status } from '../lib/status';
+import { translator } from '../emotionnet-classify/translate';
+import messages = require('./locales/en-US/emotionnet-preview.json');
+
+interface PreviewNodeDef extends NodeDef {
+  maxFps: number | string;
+  quality: number | string;
+  maxWidth: number | string;
+  bars: boolean;
+  caption: boolean;
+  stream: boolean;
+  wires?: string[][];
+}
+
+const streams = new Map<string, MjpegBroadcaster>();
+
+function num(v: unknown, dflt: number, min: number, max: number): number {
+  const n = Number(v);
+  return Number.isFinite(n) && v !== '' && v !== null ? Math.min(max, Math.max(min, n)) : dflt;
+}
+
+const JPEG_SOI = (b: Buffer) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8;
+
+export = function register(RED: NodeAPI): void {
+  const t = translator(RED, 'emotionnet-preview', messages);
+
+  function PreviewNode(this: Node, config: PreviewNodeDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new Status(node);
+    const wired = Array.isArray(config.wires) && config.wires.some((w: string[]) => Array.isArray(w) && w.length > 0);
+    const streamOn = config.stream !== false;
+    const renderer = new PreviewRenderer({
+      maxFps: num(config.maxFps, 10, 0, 60),
+      quality: num(config.quality, 70, 10, 100),
+      maxWidth: num(config.maxWidth, 640, 0, 4096),
+      bars: config.bars !== false,
+    });
+    const broadcaster = new MjpegBroadcaster();
+    if (streamOn) streams.set(node.id, broadcaster);
+    const inputRate = new RateMeter();
+    let closed = false;
+    status.set('ready', streamOn ? t('status.ready') : t('status.idle'));
+
+    const showRunning = () => {
+      const v = broadcaster.viewers;
+      status.set('running', `${inputRate.rate().toFixed(0)} fps ${v} ${t(v === 1 ? 'status.viewer' : 'status.viewers')}`);
+    };
+
+    onInput(node, async (msg, send, done) => {
+      const m = msg as typeof msg & { frame?: unknown };
+      let frame: Frame;
+      let faces: unknown = [];
+      if (isFrame(m.frame)) {
+        frame = m.frame;
+        faces = Array.isArray(m.payload) ? m.payload : [];
+      } else if (isFrame(m.payload)) {
+        frame = m.payload;
+      } else if (Buffer.isBuffer(m.payload) && JPEG_SOI(m.payload)) {
+        frame = { width: 0, height: 0, format: 'jpeg', data: m.payload, timestamp: Date.now(), seq: 0, sourceId: '' };
+      } else {
+        done(new InputError(t('errors.no-frame'), 'errors.no-frame'));
+        return;
+      }
+      const bad = frame.width ? validateFrame(frame) : null;
+      if (bad) {
+        done(new InputError(`${t('errors.bad-frame')}: ${bad}`, 'errors.bad-frame'));
+        return;
+      }
+      inputRate.mark(1);
+      // Nobody looks and nothing is wired: skip the work entirely.
+      if (!wired && broadcaster.viewers === 0) {
+        showRunning();
+        done();
+        return;
+      }
+      const n = Array.isArray(faces) ? faces.length : 0;
+      const caption = config.caption !== false ? `${inputRate.rate().toFixed(1)} FPS  ${n} ${n === 1 ? 'FACE' : 'FACES'}` : undefined;
+      // Complete the message now: the render runs off the hot path and may be skipped.
+      done();
+      let jpeg: Buffer | null;
+      try {
+        jpeg = await renderer.render(frame, faces, caption);
+      } catch (e) {
+        if (!closed) node.error(`${t('errors.render')}: ${(e as Error).message}`, msg);
+        return;
+      }
+      showRunning();
+      if (!jpeg || closed) return;
+      if (streamOn) broadcaster.push(jpeg);
+      if (wired) send({ ...msg, payload: jpeg, faces });
+    });
+
+    onClose(node, async () => {
+      closed = true;
+      if (streams.get(node.id) === broadcaster) streams.delete(node.id);
+      broadcaster.close();
+      await renderer.close();
+      status.clear();
+    });
+  }
+
+  RED.nodes.registerType('emotionnet-preview', PreviewNode);
+
+  const permission = RED.auth.needsPermission('emotionnet-preview.read');
+  RED.httpAdmin.get('/emotionnet/preview/:id/stream', permission, (req, res) => {
+    const b = streams.get(String(req.params.id));
+    if (!b) {
+      res.status(404).send(t('errors.no-stream'));
+      return;
+    }
+    b.attach(req, res);
+  });
+  RED.httpAdmin.get('/emotionnet/preview/:id/latest.jpg', permission, (req, res) => {
+    const jpeg = streams.get(String(req.params.id))?.latest;
+    if (!jpeg) {
+      res.status(404).send(t('errors.no-stream'));
+      return;
+    }
+    res.set({ 'Content-Type': 'image/jpeg', 'Cache-Control': 'no-store' }).send(jpeg);
+  });
+};

@@ -1,0 +1,244 @@
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { catchNode, collect, helper, load, sleep, until } from './helpers';
+
+const classifyNode = load('nodes/emotionnet-classify/emotionnet-classify.js');
+const core = load('src/classify/index.js');
+
+const CLASSES = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'];
+
+/** A stand-in classifier: "happy" when the crop is bright, "sadness" when dark; records batch sizes. */
+function fakeClassifier(opts: { delayMs?: number } = {}) {
+  const state = { batches: [] as number[], disposed: 0 };
+  const clf = {
+    name: 'fake-nano',
+    classes: CLASSES,
+    backend: { name: 'cpu', label: 'cpu', requested: 'auto', reason: 'cpu: test' },
+    async classify(faces: Array<{ width: number; height: number; data: Uint8Array }>) {
+      state.batches.push(faces.length);
+      if (opts.delayMs) await sleep(opts.delayMs);
+      return faces.map((f) => {
+        const mean = f.data.reduce((s, v) => s + v, 0) / f.data.length;
+        const label = mean > 127 ? 'happy' : 'sadness';
+        const probabilities: Record<string, number> = Object.fromEntries(CLASSES.map((c) => [c, c === label ? 0.9 : 0.1 / 6]));
+        return { label, confidence: 0.9, probabilities };
+      });
+    },
+    dispose() {
+      state.disposed++;
+    },
+  };
+  return { clf, state };
+}
+
+const crop = (v: number) => ({ width: 48, height: 48, data: Buffer.alloc(48 * 48, v) });
+const face = (id: number, v: number) => ({ id, box: { x: 10, y: 10, width: 50, height: 50 }, score: 0.9, crop: crop(v) });
+
+const flow = (extra: Record<string, unknown> = {}) => [
+  { id: 'tab', type: 'tab' },
+  { id: 'c1', z: 'tab', x: 0, y: 0, type: 'emotionnet-classify', model: 'nano-a', backend: 'auto', policy: 'latest', wires: [['out']], ...extra },
+  { id: 'out', z: 'tab', x: 0, y: 0, type: 'helper' },
+  { id: 'k1', z: 'tab', x: 0, y: 0, type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+  { id: 'caught', z: 'tab', x: 0, y: 0, type: 'helper' },
+];
+
+describe('emotionnet-classify node', () => {
+  before(() => new Promise<void>((r) => helper.startServer(r)));
+  after(() => new Promise<void>((r) => helper.stopServer(r)));
+  afterEach(async () => {
+    await helper.unload();
+    core.setClassifierLoader(null);
+  });
+
+  it('is loaded with the documented defaults', async () => {
+    const { clf } = fakeClassifier();
+    core.setClassifierLoader(async () => clf);
+    await helper.load([classifyNode, catchNode], [{ id: 'c1', type: 'emotionnet-classify', name: 'clf', model: 'nano-b', backend: 'wasm', policy: 'latest' }]);
+    const n = helper.getNode('c1');
+    assert.equal(n.name, 'clf');
+    assert.equal(n.type, 'emotionnet-classify');
+  });
+
+  it('classifies all faces of a frame in ONE batch and adds emotion, timing and model', async () => {
+    const { clf, state } = fakeClassifier();
+    let asked: any = null;
+    core.setClassifierLoader(async (o: unknown) => ((asked = o), clf));
+    await helper.load([classifyNode, catchNode], flow({ model: 'nano-b-8', backend: 'cpu' }));
+    assert.deepEqual({ model: asked.model, backend: asked.backend }, { model: 'nano-b-8', backend: 'cpu' });
+    const got = collect(helper.getNode('out'), 1);
+    helper.getNode('c1').receive({ payload: [face(1, 200), face(2, 20), face(3, 220)], timing: { detect: 5 }, frame: { sourceId: 's' } });
+    const [m] = await got;
+    assert.deepEqual(state.batches, [3]);
+    assert.deepEqual(m.payload.map((f: any) => [f.id, f.emotion.label]), [[1, 'happy'], [2, 'sadness'], [3, 'happy']]);
+    assert.equal(m.payload[0].emotion.confidence, 0.9);
+    assert.equal(Object.keys(m.payload[0].emotion.probabilities).length, 7);
+    assert.equal(m.timing.detect, 5);
+    assert.equal(typeof m.timing.classify, 'number');
+    assert.deepEqual(m.model, { name: 'fake-nano', classes: CLASSES, backend: 'cpu' });
+    assert.deepEqual(m.frame, { sourceId: 's' });
+  });
+
+  it('passes a frame without faces through with no model call', async () => {
+    const { clf, state } = fakeClassifier();
+    core.setClassifierLoader(async () => clf);
+    await helper.load([classifyNode, catchNode], flow());
+    const got = collect(helper.getNode('out'), 1);
+    helper.getNode('c1').receive({ payload: [] });
+    const [m] = await got;
+    assert.deepEqual(m.payload, []);
+    assert.deepEqual(state.batches, []);
+  });
+
+  it('accepts one 48x48 gray image or an array of them (other sizes are resized)', async () => {
+    const { clf, state } = fakeClassifier();
+    core.setClassifierLoader(async () => clf);
+    await helper.load([classifyNode, catchNode], flow());
+    const got = collect(helper.getNode('out'), 2);
+    helper.getNode('c1').receive({ payload: crop(250) });
+    await sleep(20);
+    helper.getNode('c1').receive({ payload: [crop(10), { width: 96, height: 64, data: new Uint8Array(96 * 64).fill(240) }] });
+    const [a, b] = await got;
+    assert.equal(a.payload.label, 'happy');
+    assert.deepEqual(b.payload.map((r: any) => r.label), ['sadness', 'happy']);
+    assert.deepEqual(state.batches, [1, 2]);
+  });
+
+  it('rejects bad input with a clear error that a Catch node receives', async () => {
+    const { clf } = fakeClassifier();
+    core.setClassifierLoader(async () => clf);
+    await helper.load([classifyNode, catchNode], flow());
+    const caught = collect(helper.getNode('caught'), 4);
+    const c1 = helper.getNode('c1');
+    c1.receive({ payload: 'hello' });
+    c1.receive({ payload: [{ id: 1, box: { x: 0, y: 0, width: 1, height: 1 } }] });
+    c1.receive({ payload: { width: 48, height: 48, data: Buffer.alloc(10) } });
+    c1.receive({ payload: null });
+    const errs = (await caught).map((m) => m.error.message);
+    assert.match(errs[0], /payload must be the face node's Face\[\] .* got string/);
+    assert.match(errs[1], /no 48x48 gray crop/);
+    assert.match(errs[2], /width\*height bytes/);
+    assert.match(errs[3], /got null/);
+    for (const m of await caught) assert.equal(m.error.source.id, 'c1');
+  });
+
+  it('queues a few messages while the model loads (yellow ring) and then classifies them', async () => {
+    const { clf, state } = fakeClassifier();
+    let release!: () => void;
+    core.setClassifierLoader(() => new Promise((r) => (release = () => r(clf))));
+    await helper.load([classifyNode, catchNode], flow());
+    const c1 = helper.getNode('c1');
+    const statuses: any[] = [];
+    c1.on('call:status', (call: any) => statuses.push(call.args[0]));
+    const got = collect(helper.getNode('out'), 2);
+    c1.receive({ payload: [face(1, 200)] });
+    c1.receive({ payload: [face(2, 20)] });
+    await sleep(30);
+    assert.deepEqual(state.batches, []);
+    release();
+    const msgs = await got;
+    assert.equal(msgs.length, 2);
+    assert.ok(statuses.some((s) => s.fill === 'green'), 'ready status after load');
+  });
+
+  it('drops the oldest messages beyond the loading queue with a counted warning', async () => {
+    const { clf } = fakeClassifier();
+    let release!: () => void;
+    core.setClassifierLoader(() => new Promise((r) => (release = () => r(clf))));
+    await helper.load([classifyNode, catchNode], flow());
+    const c1 = helper.getNode('c1');
+    const out: any[] = [];
+    helper.getNode('out').on('input', (m: any) => out.push(m));
+    for (let i = 0; i < 7; i++) c1.receive({ payload: [face(i, 200)] });
+    await sleep(20);
+    release();
+    await until(() => out.length === 4, 2000, '4 outputs');
+    await sleep(50);
+    assert.deepEqual(out.map((m) => m.payload[0].id), [3, 4, 5, 6]);
+    const warns = c1.warn.args.map((a: any[]) => String(a[0]));
+    assert.ok(warns.some((w: string) => /3 message\(s\) dropped while the model was loading/.test(w)), warns.join('|'));
+  });
+
+  it('a model that does not load: red status, a clear error, and every message rejected', async () => {
+    core.setClassifierLoader(async () => {
+      throw new Error('model "/nope" could not be loaded: ENOENT model.json');
+    });
+    await helper.load([classifyNode, catchNode], flow({ model: 'custom', modelPath: '/nope' }));
+    const c1 = helper.getNode('c1');
+    await until(() => c1.status.args.some((a: any[]) => a[0].fill === 'red'), 2000, 'red status');
+    assert.ok(c1.error.args.some((a: any[]) => /Could not load model "\/nope".*ENOENT/.test(String(a[0]))));
+    const caught = collect(helper.getNode('caught'), 1);
+    c1.receive({ payload: [face(1, 1)] });
+    const [m] = await caught;
+    assert.match(m.error.message, /ENOENT/);
+  });
+
+  it('custom model without a path is a config error', async () => {
+    core.setClassifierLoader(async () => fakeClassifier().clf);
+    await helper.load([classifyNode, catchNode], flow({ model: 'custom', modelPath: '' }));
+    const c1 = helper.getNode('c1');
+    assert.ok(c1.error.args.some((a: any[]) => /no model path/.test(String(a[0]))));
+    const caught = collect(helper.getNode('caught'), 1);
+    c1.receive({ payload: [] });
+    assert.match((await caught)[0].error.message, /no model path/);
+  });
+
+  it('latest policy: while busy only the newest message waits; the others complete without output', async () => {
+    const { clf, state } = fakeClassifier({ delayMs: 60 });
+    core.setClassifierLoader(async () => clf);
+    await helper.load([classifyNode, catchNode], flow());
+    await sleep(20);
+    const c1 = helper.getNode('c1');
+    const out: any[] = [];
+    helper.getNode('out').on('input', (m: any) => out.push(m));
+    for (let i = 0; i < 6; i++) c1.receive({ payload: [face(i, 200)] });
+    await until(() => out.length === 2, 2000, '2 outputs');
+    await sleep(100);
+    assert.deepEqual(out.map((m) => m.payload[0].id), [0, 5]);
+    assert.deepEqual(state.batches, [1, 1]);
+    await until(() => c1.status.args.some((a: any[]) => / -4$/.test(String(a[0].text))), 2000, 'drop count in status');
+  });
+
+  it('queue policy: every message is classified in order', async () => {
+    const { clf } = fakeClassifier({ delayMs: 10 });
+    core.setClassifierLoader(async () => clf);
+    await helper.load([classifyNode, catchNode], flow({ policy: 'queue' }));
+    await sleep(20);
+    const got = collect(helper.getNode('out'), 6);
+    for (let i = 0; i < 6; i++) helper.getNode('c1').receive({ payload: [face(i, 200)] });
+    assert.deepEqual((await got).map((m) => m.payload[0].id), [0, 1, 2, 3, 4, 5]);
+  });
+
+  it('status shows the backend and faces/s; close disposes the model and clears the status', async () => {
+    const { clf, state } = fakeClassifier();
+    core.setClassifierLoader(async () => clf);
+    await helper.load([classifyNode, catchNode], flow());
+    const c1 = helper.getNode('c1');
+    const got = collect(helper.getNode('out'), 1);
+    c1.receive({ payload: [face(1, 200), face(2, 200)] });
+    await got;
+    await until(() => c1.status.args.some((a: any[]) => /^cpu [\d.]+ faces\/s$/.test(String(a[0].text))), 2000, 'faces/s status');
+    await c1.close();
+    assert.equal(state.disposed, 1);
+    assert.deepEqual(c1.status.lastCall.args[0], {});
+  });
+
+  it('with the real shipped model (when src/model and weights are present)', async (t) => {
+    let clf: any;
+    try {
+      clf = await core.loadClassifier({ model: 'nano-a', backend: 'auto' });
+    } catch (e) {
+      t.skip(`shipped model not available: ${(e as Error).message}`);
+      return;
+    }
+    clf.dispose();
+    await helper.load([classifyNode, catchNode], flow());
+    const got = collect(helper.getNode('out'), 1, 20000);
+    helper.getNode('c1').receive({ payload: [face(1, 128), face(2, 60)] });
+    const [m] = await got;
+    for (const f of m.payload) {
+      assert.ok(CLASSES.concat(['neutral']).includes(f.emotion.label));
+      const sum = Object.values(f.emotion.probabilities as Record<string, number>).reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(sum - 1) < 0.01, `probabilities sum to ${sum}`);
+    }
+  });
+});

@@ -1,0 +1,44 @@
+/**
+ * Shared helpers for node-red-node-test-helper tests of the pipeline helper's nodes:
+ * flows load the COMPILED nodes from dist/ (run `npm run build` first), exactly as Node-RED does.
+ */
+import * as path from 'path';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const helper = require('node-red-node-test-helper');
+
+helper.init(require.resolve('node-red'));
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const dist = (p: string) => path.join(ROOT, 'dist', p);
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const load = (p: string) => require(dist(p));
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const catchNode = require(path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core', 'common', '25-catch.js'));
+
+export { helper };
+
+/** Resolves with the next `n` messages a helper node receives (rejects after `ms`). */
+export function collect(node: { on(ev: string, fn: (m: unknown) => void): void }, n: number, ms = 3000): Promise<any[]> {
+  return new Promise((resolve, reject) => {
+    const got: any[] = [];
+    const timer = setTimeout(() => reject(new Error(`timed out: got ${got.length} of ${n} messages`)), ms);
+    node.on('input', (m) => {
+      got.push(m);
+      if (got.length === n) {
+        clearTimeout(timer);
+        resolve(got);
+      }
+    });
+  });
+}
+
+/** Waits until `pred()` holds (polling), or rejects after `ms`. */
+export async function until(pred: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
