@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Reproduces the shipped EmotionNet Nano weights and the cross-validation results in models/.
+# Resumable: finished folds (models/cv/<run>/fold-K.json) and finished models are skipped, and an
+# interrupted fold or final training resumes from its last epoch checkpoint in .train/.
+#
+#   models/reproduce.sh nano-b        # 7-class CV + final, then 8-class final + CV, for one variant
+#   COMMIT=1 models/reproduce.sh ...  # also git-commit each result as it appears (own paths only)
+#
+# Needs ../shared/datasets/ck-plus (CK+ is research-use only; see models/README.md).
+set -u
+cd "$(dirname "$0")/.."
+VARIANT="${1:-nano-b}"
+EPOCHS="${EPOCHS:-12}"
+DATA="${DATA:-../shared/datasets/ck-plus}"
+TRAIN=(node --import tsx src/cli/train.ts --backend wasm --epochs "$EPOCHS")
+
+commit() { # commit the given paths (retry while another engineer holds the index lock)
+  [ "${COMMIT:-0}" = "1" ] || return 0
+  local msg="$1"; shift
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    git add -- "$@" 2>/dev/null && git commit -q -m "$msg" -- "$@" && return 0
+    git diff --cached --quiet -- "$@" 2>/dev/null && git diff --quiet -- "$@" 2>/dev/null && return 0
+    sleep 5
+  done
+  echo "commit failed: $msg" >&2
+}
+
+cv() { # cv <dataset> <variant> <name>
+  local ds="$1" v="$2" run="$1-$2"
+  for f in 0 1 2 3 4 5 6 7 8 9; do
+    if [ -f "models/cv/$run/fold-$f.json" ]; then continue; fi
+    "${TRAIN[@]}" --data "$DATA/$ds" --variant "$v" --cv 10 --folds "$f" --results "models/cv/$run" --work ".train/$run" || return 1
+    commit "models: $run CV fold $f" "models/cv/$run"
+  done
+}
+
+final() { # final <dataset> <variant> <name>
+  local ds="$1" v="$2" name="$3"
+  if [ -f "models/$name/model.json" ]; then return 0; fi
+  "${TRAIN[@]}" --data "$DATA/$ds" --variant "$v" --out "models/$name" --name "$name" --work ".train/$ds-$name" || return 1
+  commit "models: $name weights (trained on all of $ds)" "models/$name"
+}
+
+cv ck48 "$VARIANT" && final ck48 "$VARIANT" "$VARIANT" && \
+  final peak_neutral48 "$VARIANT" "$VARIANT-8" && cv peak_neutral48 "$VARIANT"

@@ -1,0 +1,217 @@
+#!/usr/bin/env node
+/**
+ * `npm run train -- --data <folder with one subfolder per class> --variant nano-a|nano-b [options]`
+ *
+ * Full-data training (writes the inference model to --out, e.g. models/nano-b), or with
+ * `--cv 10` subject-independent k-fold cross-validation (one result JSON per fold in
+ * --results, a summary when all folds are done). Resumable: a checkpoint is written after every
+ * epoch in --work (default .train/<run>/), finished folds are skipped.
+ *
+ * Options: --epochs 20 --batch 32 --lr 0.003 --wd 0.02 --smoothing 0.1 --seed 1 --no-augment
+ *          --name <model name> --folds 0,1,2 (subset) --backend wasm|cpu|auto --quiet
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../backend';
+import { silentLogger } from '../log';
+import { countCost, variantSpec } from '../model/spec';
+import { writeModelDir } from '../model/io';
+import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
+import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
+import { DEFAULT_TRAIN_CONFIG, predictProbabilities, ProgressInfo, TrainConfig, trainModel } from '../train/trainer';
+
+export interface ParsedArgs {
+  [k: string]: string | boolean;
+}
+
+export function parseArgs(argv: string[]): ParsedArgs {
+  const out: ParsedArgs = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new Error(`Unexpected argument "${a}"`);
+    const eq = a.indexOf('=');
+    if (eq > 0) out[a.slice(2, eq)] = a.slice(eq + 1);
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) out[a.slice(2)] = argv[++i];
+    else out[a.slice(2)] = true;
+  }
+  return out;
+}
+
+function num(args: ParsedArgs, k: string, def: number): number {
+  const v = args[k];
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${k} must be a number (got "${String(v)}")`);
+  return n;
+}
+
+function fmtTime(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60);
+  return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+}
+
+function progressPrinter(prefix: string, quiet: boolean): (p: ProgressInfo) => void {
+  const tty = process.stderr.isTTY;
+  let lastLine = 0;
+  return (p) => {
+    if (quiet) return;
+    const width = 20;
+    const frac = (p.epoch - 1 + p.step / p.steps) / p.epochs;
+    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+    const text = `${prefix} [${bar}] epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} acc ${(p.accuracy * 100).toFixed(1)}% ${p.imagesPerSec.toFixed(1)} img/s ETA ${fmtTime(p.etaSeconds)}`;
+    if (tty) process.stderr.write(`\r\x1b[K${text}`);
+    else if (p.step === p.steps || Date.now() - lastLine > 30000) {
+      lastLine = Date.now();
+      process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`);
+    }
+    if (tty && p.step === p.steps) process.stderr.write('\n');
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.help || !args.data) {
+    process.stdout.write(
+      'Usage: npm run train -- --data <dir> --variant nano-a|nano-b [--cv 10 --results <dir>] [--out models/<name>]\n' +
+        '       [--epochs 20] [--batch 32] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment]\n' +
+        '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n',
+    );
+    if (!args.help) process.exitCode = 2;
+    return;
+  }
+  const dataDir = path.resolve(String(args.data));
+  const variant = String(args.variant ?? 'nano-b');
+  const spec = variantSpec(variant);
+  const quiet = Boolean(args.quiet);
+  const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
+  const ds = await loadLabelledFolder(dataDir);
+  if (ds.unknownFolders.length) process.stderr.write(`Skipping folders with no known class: ${ds.unknownFolders.join(', ')}\n`);
+  if (ds.unreadable.length) process.stderr.write(`Skipping ${ds.unreadable.length} unreadable files (first: ${ds.unreadable[0].file}: ${ds.unreadable[0].error})\n`);
+  const base: TrainConfig = {
+    ...DEFAULT_TRAIN_CONFIG,
+    variant: variant.replace(/-8$/, ''),
+    spec,
+    classes: ds.classes,
+    epochs: num(args, 'epochs', DEFAULT_TRAIN_CONFIG.epochs),
+    batchSize: num(args, 'batch', DEFAULT_TRAIN_CONFIG.batchSize),
+    lr: num(args, 'lr', DEFAULT_TRAIN_CONFIG.lr),
+    weightDecay: num(args, 'wd', DEFAULT_TRAIN_CONFIG.weightDecay),
+    labelSmoothing: num(args, 'smoothing', DEFAULT_TRAIN_CONFIG.labelSmoothing),
+    seed: num(args, 'seed', DEFAULT_TRAIN_CONFIG.seed),
+    augment: args['no-augment'] ? null : DEFAULT_TRAIN_CONFIG.augment,
+  };
+  const dataset = path.basename(dataDir);
+  const cost = countCost(spec, ds.classes.length);
+  const runName = `${dataset}-${variant}`;
+  const work = path.resolve(String(args.work ?? path.join('.train', runName)));
+  process.stderr.write(
+    `${spec.name}: ${cost.params} params, ${(cost.macs / 1e6).toFixed(1)} M MACs; ${ds.samples.length} images, ${new Set(ds.samples.map((s) => s.subject)).size} subjects, classes ${ds.classes.join(',')}; backend ${backend.label}\n`,
+  );
+  const commonMeta = { dataset, dataDir: path.relative(process.cwd(), dataDir) || dataDir, config: { ...base, spec: undefined }, backend: backend.label, params: cost.params, macs: cost.macs };
+
+  if (args.cv) {
+    const k = num(args, 'cv', 10);
+    const results = path.resolve(String(args.results ?? path.join('models', 'cv', runName)));
+    fs.mkdirSync(results, { recursive: true });
+    const folds = subjectFolds(ds.samples, k, base.seed);
+    const only = args.folds ? String(args.folds).split(',').map(Number) : folds.map((_, i) => i);
+    for (const f of only) {
+      const out = path.join(results, `fold-${f}.json`);
+      if (fs.existsSync(out)) {
+        process.stderr.write(`fold ${f}: done already (${out})\n`);
+        continue;
+      }
+      const testIdx = new Set(folds[f]);
+      const train: Sample[] = ds.samples.filter((_, i) => !testIdx.has(i));
+      const test: Sample[] = folds[f].map((i) => ds.samples[i]);
+      const trainSubjects = new Set(train.map((s) => s.subject));
+      if (test.some((s) => trainSubjects.has(s.subject))) throw new Error('internal error: subject leak between train and test');
+      const t0 = Date.now();
+      const res = await trainModel(train, base, { checkpointDir: path.join(work, `fold-${f}`), onProgress: progressPrinter(`fold ${f}`, quiet) });
+      const probs = await predictProbabilities(res.resolved, res.folded, test.map((s) => s.data));
+      const pred = probs.map((p) => p.indexOf(Math.max(...p)));
+      const m = computeMetrics(ds.classes, test.map((s) => s.label), pred);
+      const record = {
+        fold: f,
+        folds: k,
+        ...commonMeta,
+        testSubjects: [...new Set(test.map((s) => s.subject))].sort(),
+        trainImages: train.length,
+        testImages: test.length,
+        accuracy: m.accuracy,
+        macroF1: m.macroF1,
+        perClass: m.perClass,
+        confusion: m.confusion,
+        classes: ds.classes,
+        history: res.history,
+        predictions: test.map((s, i) => ({ file: path.basename(s.file), label: ds.classes[s.label], pred: ds.classes[pred[i]] })),
+        trainSeconds: Math.round((Date.now() - t0) / 1000),
+        finishedAt: new Date().toISOString(),
+      };
+      fs.writeFileSync(out, JSON.stringify(record, null, 1) + '\n');
+      process.stderr.write(`fold ${f}: accuracy ${(m.accuracy * 100).toFixed(2)}% (${test.length} images) in ${fmtTime((Date.now() - t0) / 1000)}\n`);
+    }
+    writeCvSummary(results, k);
+    return;
+  }
+
+  const outDir = path.resolve(String(args.out ?? path.join('models', variant)));
+  const name = String(args.name ?? path.basename(outDir));
+  const t0 = Date.now();
+  const res = await trainModel(ds.samples, base, { checkpointDir: path.join(work, 'full'), onProgress: progressPrinter(name, quiet) });
+  writeModelDir(
+    outDir,
+    {
+      name,
+      variant: base.variant,
+      classes: ds.classes,
+      spec,
+      folded: true,
+      training: { ...commonMeta, images: ds.samples.length, history: res.history, trainSeconds: Math.round((Date.now() - t0) / 1000), finishedAt: new Date().toISOString() },
+    },
+    res.folded,
+  );
+  process.stderr.write(`Wrote ${outDir} (final train loss ${res.history.at(-1)?.loss.toFixed(4)}, acc ${((res.history.at(-1)?.accuracy ?? 0) * 100).toFixed(1)}%)\n`);
+}
+
+/** Writes `<results>/summary.json` from the fold files present (complete or not). */
+export function writeCvSummary(results: string, k: number): void {
+  const files = fs.readdirSync(results).filter((f) => /^fold-\d+\.json$/.test(f));
+  if (files.length === 0) return;
+  const recs = files.map((f) => JSON.parse(fs.readFileSync(path.join(results, f), 'utf8'))).sort((a, b) => a.fold - b.fold);
+  const classes: string[] = recs[0].classes;
+  const pooled = classes.map(() => classes.map(() => 0));
+  for (const r of recs) r.confusion.forEach((row: number[], i: number) => row.forEach((v, j) => (pooled[i][j] += v)));
+  const pm = metricsFromConfusion(classes, pooled);
+  const accs = recs.map((r) => r.accuracy as number);
+  const ms = meanStd(accs);
+  const summary = {
+    dataset: recs[0].dataset,
+    variant: recs[0].config?.variant,
+    params: recs[0].params,
+    macs: recs[0].macs,
+    folds: k,
+    completedFolds: recs.map((r) => r.fold),
+    complete: recs.length === k,
+    meanAccuracy: ms.mean,
+    stdAccuracy: ms.std,
+    perFold: recs.map((r) => ({ fold: r.fold, accuracy: r.accuracy, testImages: r.testImages, testSubjects: r.testSubjects.length })),
+    pooled: { accuracy: pm.accuracy, macroF1: pm.macroF1, perClass: pm.perClass, confusion: pooled, classes },
+    config: recs[0].config,
+  };
+  fs.writeFileSync(path.join(results, 'summary.json'), JSON.stringify(summary, null, 1) + '\n');
+  process.stderr.write(
+    `CV ${summary.dataset} ${summary.variant}: ${recs.length}/${k} folds, mean ${(ms.mean * 100).toFixed(2)} ± ${(ms.std * 100).toFixed(2)} %, pooled ${(pm.accuracy * 100).toFixed(2)} %\n`,
+  );
+}
+
+if (require.main === module) {
+  main()
+    .catch((e) => {
+      process.stderr.write(`train: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    })
+    .finally(() => tf.disposeVariables());
+}

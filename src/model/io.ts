@@ -1,0 +1,133 @@
+/**
+ * Our small on-disk format: `<dir>/model.json` (architecture spec, classes, normalisation,
+ * a tfjs-style weights manifest, training metadata) + `<dir>/weights.bin` (little-endian
+ * float32, concatenated in manifest order). Read and written with `fs` only: no network, no
+ * tfjs-node.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { ArchSpec, resolveSpec } from './spec';
+import { PIXEL_STD_FLOOR } from './graph';
+
+export const MODEL_FORMAT = 'emotionnet-nano';
+export const MODEL_FORMAT_VERSION = 1;
+
+export interface WeightEntry {
+  name: string;
+  shape: number[];
+  dtype: 'float32';
+}
+
+export interface ModelJson {
+  format: typeof MODEL_FORMAT;
+  formatVersion: number;
+  /** Registered name (`nano-a`, ...) or a user's own. */
+  name: string;
+  /** `nano-a` | `nano-b`. */
+  variant: string;
+  classes: string[];
+  spec: ArchSpec;
+  input: { width: number; height: number; channels: 1; normalization: 'per-image-standardization'; stdFloor: number; scale: 255 };
+  /** true: inference form (BN folded: `<id>/kernel`, `<id>/bias`). false: training checkpoint. */
+  folded: boolean;
+  weightsManifest: Array<{ paths: string[]; weights: WeightEntry[] }>;
+  training?: Record<string, unknown>;
+}
+
+export interface NamedArrays {
+  [name: string]: { shape: number[]; data: Float32Array };
+}
+
+/** Writes model.json + weights.bin atomically (temp files, then rename). */
+export function writeModelDir(dir: string, meta: Omit<ModelJson, 'format' | 'formatVersion' | 'weightsManifest' | 'input'>, arrays: NamedArrays): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const names = Object.keys(arrays);
+  const total = names.reduce((s, n) => s + arrays[n].data.length, 0);
+  const buf = Buffer.alloc(total * 4);
+  let off = 0;
+  const weights: WeightEntry[] = [];
+  for (const n of names) {
+    const a = arrays[n];
+    const expected = a.shape.reduce((x, y) => x * y, 1);
+    if (expected !== a.data.length) throw new Error(`weight ${n}: shape ${a.shape.join('x')} does not match ${a.data.length} values`);
+    for (let i = 0; i < a.data.length; i++) buf.writeFloatLE(a.data[i], off + i * 4);
+    off += a.data.length * 4;
+    weights.push({ name: n, shape: a.shape, dtype: 'float32' });
+  }
+  const json: ModelJson = {
+    format: MODEL_FORMAT,
+    formatVersion: MODEL_FORMAT_VERSION,
+    name: meta.name,
+    variant: meta.variant,
+    classes: meta.classes,
+    spec: meta.spec,
+    input: { width: meta.spec.inputSize, height: meta.spec.inputSize, channels: 1, normalization: 'per-image-standardization', stdFloor: PIXEL_STD_FLOOR, scale: 255 },
+    folded: meta.folded,
+    weightsManifest: [{ paths: ['weights.bin'], weights }],
+    ...(meta.training ? { training: meta.training } : {}),
+  };
+  const tmpBin = path.join(dir, `.weights.bin.${process.pid}.tmp`);
+  const tmpJson = path.join(dir, `.model.json.${process.pid}.tmp`);
+  fs.writeFileSync(tmpBin, buf);
+  fs.writeFileSync(tmpJson, JSON.stringify(json, null, 1) + '\n');
+  fs.renameSync(tmpBin, path.join(dir, 'weights.bin'));
+  fs.renameSync(tmpJson, path.join(dir, 'model.json'));
+}
+
+/** Error with a stable `code` for missing/corrupt model files. */
+export class ModelLoadError extends Error {
+  constructor(
+    readonly code: 'NOT_FOUND' | 'CORRUPT' | 'UNSUPPORTED',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ModelLoadError';
+  }
+}
+
+/** Reads and validates a model directory (or a path to its model.json). */
+export function readModelDir(dirOrJson: string): { json: ModelJson; arrays: NamedArrays; dir: string } {
+  const jsonPath = dirOrJson.endsWith('.json') ? dirOrJson : path.join(dirOrJson, 'model.json');
+  const dir = path.dirname(jsonPath);
+  if (!fs.existsSync(jsonPath)) throw new ModelLoadError('NOT_FOUND', `Model file not found: ${jsonPath}`);
+  let json: ModelJson;
+  try {
+    json = JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as ModelJson;
+  } catch (e) {
+    throw new ModelLoadError('CORRUPT', `Model file ${jsonPath} is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (!json || json.format !== MODEL_FORMAT) throw new ModelLoadError('UNSUPPORTED', `${jsonPath} is not an EmotionNet Nano model (format "${String(json?.format)}")`);
+  if (json.formatVersion !== MODEL_FORMAT_VERSION) throw new ModelLoadError('UNSUPPORTED', `${jsonPath}: unsupported format version ${String(json.formatVersion)}`);
+  if (!Array.isArray(json.classes) || json.classes.length < 2) throw new ModelLoadError('CORRUPT', `${jsonPath}: "classes" must list at least two labels`);
+  try {
+    resolveSpec(json.spec);
+  } catch (e) {
+    throw new ModelLoadError('CORRUPT', `${jsonPath}: bad architecture spec (${e instanceof Error ? e.message : String(e)})`);
+  }
+  const arrays: NamedArrays = {};
+  for (const group of json.weightsManifest ?? []) {
+    const bins = group.paths.map((p) => {
+      const f = path.join(dir, p);
+      if (!fs.existsSync(f)) throw new ModelLoadError('NOT_FOUND', `Model weights file not found: ${f}`);
+      return fs.readFileSync(f);
+    });
+    const buf = Buffer.concat(bins);
+    let off = 0;
+    for (const w of group.weights) {
+      const n = w.shape.reduce((x, y) => x * y, 1);
+      if (w.dtype !== 'float32') throw new ModelLoadError('UNSUPPORTED', `${jsonPath}: weight ${w.name} has dtype ${w.dtype}; only float32 is supported`);
+      if (off + n * 4 > buf.length) throw new ModelLoadError('CORRUPT', `${jsonPath}: weights file is too short (truncated or corrupt) at ${w.name}`);
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) data[i] = buf.readFloatLE(off + i * 4);
+      off += n * 4;
+      arrays[w.name] = { shape: w.shape, data };
+    }
+    if (off !== buf.length) throw new ModelLoadError('CORRUPT', `${jsonPath}: weights file has ${buf.length - off} unexpected extra bytes`);
+  }
+  for (const [n, a] of Object.entries(arrays)) {
+    for (let i = 0; i < a.data.length; i++) {
+      if (!Number.isFinite(a.data[i])) throw new ModelLoadError('CORRUPT', `${jsonPath}: weight ${n} contains non-finite values`);
+    }
+  }
+  return { json, arrays, dir };
+}

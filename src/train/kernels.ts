@@ -1,0 +1,165 @@
+/**
+ * Gradient kernels for the wasm backend, expressed as FORWARD convolutions (which wasm runs
+ * through XNNPACK at full speed):
+ * - `Conv2DBackpropFilter` is missing from tfjs-backend-wasm 4.22 (so `variableGrads` of a conv
+ *   net fails there);
+ * - `Conv2DBackpropInput` exists but is a naive loop, ~15x slower than the forward conv.
+ *
+ * Filter gradient: dW[kh,kw,ci,co] = Σ_{n,y,x} xpad[n, y·s+kh, x·s+kw, ci] · dy[n,y,x,co]
+ *   = conv2d(input = xpadᵀ [ci, Hp, Wp, N], filter = dyᵀ [h, w, N, co], dilation s, valid)
+ *   → [ci, kh, kw, co] → transpose to [kh, kw, ci, co].
+ * Input gradient: dx = conv2d(zero-dilated dy, padded by K−1−pad_before, spatially flipped
+ *   filter with in/out swapped, stride 1, valid).
+ * Both are tested against the cpu backend's kernels in test/train/kernels.test.ts; the im2col
+ * form is kept as a reference implementation.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
+type Pad = 'same' | 'valid' | number;
+type Rounding = 'floor' | 'round' | 'ceil' | undefined;
+type F4 = [number, number, number, number];
+
+function asTensor(t: Info): tf.Tensor {
+  // A new Tensor handle on the kernel input's data. makeTensorFromDataId does not add a backend
+  // reference, so add one: disposing the handle (tidy) then leaves the input's data alive.
+  const h = tf.engine().makeTensorFromDataId(t.dataId as tf.DataId, t.shape, t.dtype);
+  tf.engine().backend.incRef(t.dataId as tf.DataId);
+  return h;
+}
+
+function convInfo(xShape: F4, filterShape: F4, strides: number | [number, number], pad: Pad, rounding: Rounding) {
+  return tf.backend_util.computeConv2DInfo(xShape, filterShape, strides, 1, pad as 'same', rounding, false, 'channelsLast');
+}
+
+/** dW of a 2-D convolution (NHWC, dilation 1) as one dilated forward convolution. */
+export function conv2dBackpropFilterAsConv(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: F4, strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = convInfo(x.shape, filterShape, strides, pad, rounding);
+    const [kh, kw, ci, co] = filterShape;
+    const { top, bottom, left, right } = info.padInfo;
+    const sh = info.strideHeight;
+    const sw = info.strideWidth;
+    // Only the rows/cols a filter tap can reach: Hp = (oh−1)·s + kh.
+    const hp = (info.outHeight - 1) * sh + kh;
+    const wp = (info.outWidth - 1) * sw + kw;
+    let xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
+    if (xp.shape[1] !== hp || xp.shape[2] !== wp) xp = tf.slice(xp, [0, 0, 0, 0], [-1, hp, wp, -1]);
+    const xt = tf.transpose(xp, [3, 1, 2, 0]); // [ci, Hp, Wp, N]
+    const dyt = tf.transpose(dy, [1, 2, 0, 3]); // [oh, ow, N, co]
+    const out = tf.conv2d(xt as tf.Tensor4D, dyt as tf.Tensor4D, 1, 'valid', 'NHWC', [sh, sw]); // [ci, kh, kw, co]
+    if (out.shape[0] !== ci || out.shape[1] !== kh || out.shape[2] !== kw || out.shape[3] !== co) {
+      throw new Error(`Conv2DBackpropFilter: internal shape mismatch ${out.shape.join('x')}`);
+    }
+    return tf.transpose(out, [1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
+/** dx of a 2-D convolution (NHWC, dilation 1) as one stride-1 forward convolution. */
+export function conv2dBackpropInputAsConv(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape: F4, strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
+  return tf.tidy(() => {
+    const filterShape = filter.shape as F4;
+    const info = convInfo(inputShape, filterShape, strides, pad, rounding);
+    const [kh, kw] = filterShape;
+    const [n, inH, inW] = inputShape;
+    const sh = info.strideHeight;
+    const sw = info.strideWidth;
+    const oh = dy.shape[1];
+    const ow = dy.shape[2];
+    const co = dy.shape[3];
+    // Zero-dilate dy: [N, oh·sh, ow·sw, co] with dy at multiples of the stride.
+    let d: tf.Tensor4D = dy;
+    if (sh > 1 || sw > 1) {
+      const r = tf.reshape(dy, [n, oh, 1, ow, 1, co]);
+      const p = tf.pad(r, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+      d = tf.reshape(p, [n, oh * sh, ow * sw, co]) as tf.Tensor4D;
+    }
+    const padT = kh - 1 - info.padInfo.top;
+    const padL = kw - 1 - info.padInfo.left;
+    const padB = inH + kh - 1 - padT - d.shape[1];
+    const padR = inW + kw - 1 - padL - d.shape[2];
+    if (padT < 0 || padL < 0) throw new Error('Conv2DBackpropInput: unsupported padding');
+    let dp = tf.pad(d, [[0, 0], [padT, Math.max(0, padB)], [padL, Math.max(0, padR)], [0, 0]]);
+    if (padB < 0 || padR < 0) dp = tf.slice(dp, [0, 0, 0, 0], [-1, inH + kh - 1, inW + kw - 1, -1]);
+    const wf = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]); // [kh, kw, co, ci]
+    return tf.conv2d(dp as tf.Tensor4D, wf as tf.Tensor4D, 1, 'valid');
+  });
+}
+
+/** dW by im2col + matMul (reference implementation, slower on wasm: strided slices are loops). */
+export function conv2dBackpropFilterIm2col(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: F4, strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = convInfo(x.shape, filterShape, strides, pad, rounding);
+    const [kh, kw, ci, co] = filterShape;
+    const { top, bottom, left, right } = info.padInfo;
+    const n = x.shape[0];
+    const xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
+    const oh = info.outHeight;
+    const ow = info.outWidth;
+    const sh = info.strideHeight;
+    const sw = info.strideWidth;
+    const cols: tf.Tensor4D[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        cols.push(tf.stridedSlice(xp, [0, i, j, 0], [n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, ci], [1, sh, sw, 1]) as tf.Tensor4D);
+      }
+    }
+    const patches = tf.reshape(cols.length === 1 ? cols[0] : tf.concat(cols, 3), [n * oh * ow, kh * kw * ci]);
+    const dw = tf.matMul(patches as tf.Tensor2D, tf.reshape(dy, [n * oh * ow, co]) as tf.Tensor2D, true, false);
+    return tf.reshape(dw, filterShape) as tf.Tensor4D;
+  });
+}
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: Pad;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dilations?: number | [number, number];
+  dimRoundingMode?: Rounding;
+  filterShape?: F4;
+  inputShape?: F4;
+}
+
+function checkAttrs(name: string, a: ConvAttrs): void {
+  if (a.dataFormat && a.dataFormat !== 'NHWC') throw new Error(`${name} (wasm): only NHWC is supported`);
+  const d = a.dilations;
+  if (d !== undefined && d !== 1 && !(Array.isArray(d) && d[0] === 1 && d[1] === 1)) throw new Error(`${name} (wasm): dilation > 1 is not supported`);
+  if (typeof a.pad !== 'string' && typeof a.pad !== 'number') throw new Error(`${name} (wasm): explicit padding is not supported`);
+}
+
+let registered = false;
+
+/**
+ * Registers the fast gradient kernels on the wasm backend (idempotent). Call after the wasm
+ * backend is registered (i.e. after `selectBackend`); harmless on other backends.
+ */
+export function registerWasmGradientKernels(): void {
+  if (registered) return;
+  if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Conv2DBackpropFilter',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { x, dy } = inputs as unknown as { x: Info; dy: Info };
+      const a = attrs as unknown as ConvAttrs;
+      checkAttrs('Conv2DBackpropFilter', a);
+      return tf.tidy(() =>
+        conv2dBackpropFilterAsConv(asTensor(x) as tf.Tensor4D, asTensor(dy) as tf.Tensor4D, a.filterShape as F4, a.strides, a.pad, a.dimRoundingMode),
+      ) as unknown as tf.TensorInfo;
+    },
+  });
+  if (tf.getKernel('Conv2DBackpropInput', 'wasm')) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Conv2DBackpropInput',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { dy, filter } = inputs as unknown as { dy: Info; filter: Info };
+      const a = attrs as unknown as ConvAttrs;
+      checkAttrs('Conv2DBackpropInput', a);
+      return tf.tidy(() =>
+        conv2dBackpropInputAsConv(asTensor(dy) as tf.Tensor4D, asTensor(filter) as tf.Tensor4D, a.inputShape as F4, a.strides, a.pad, a.dimRoundingMode),
+      ) as unknown as tf.TensorInfo;
+    },
+  });
+  registered = true;
+}

@@ -1,0 +1,288 @@
+/**
+ * Training loop for EmotionNet Nano with plain tfjs-core (no tfjs-layers, no tfjs-node):
+ * AdamW, linear warm-up + cosine decay, label smoothing, seeded augmentation and shuffling,
+ * batch-norm with moving statistics, a checkpoint after every epoch (resumable), and the
+ * final BN-folded inference weights.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { ArchSpec, resolveSpec, ResolvedSpec } from '../model/spec';
+import { foldBatchNorm, inferForward, initTrainWeights, mulberry32, TensorMap, trainForward, trainNames } from '../model/graph';
+import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
+import { augmentInto, AugmentOptions, DEFAULT_AUGMENT } from './augment';
+import { Sample } from './data';
+import { registerWasmGradientKernels } from './kernels';
+
+export interface TrainConfig {
+  /** Variant name recorded in the model (`nano-a` | `nano-b`). */
+  variant: string;
+  spec: ArchSpec;
+  classes: string[];
+  epochs: number;
+  batchSize: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Decoupled weight decay (AdamW), applied to conv and dense kernels only. */
+  weightDecay: number;
+  labelSmoothing: number;
+  warmupEpochs: number;
+  /** Final LR as a fraction of the peak (cosine floor). */
+  minLrFraction: number;
+  bnMomentum: number;
+  seed: number;
+  augment: AugmentOptions | null;
+}
+
+export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'variant' | 'spec' | 'classes'> = {
+  epochs: 20,
+  batchSize: 32,
+  lr: 3e-3,
+  weightDecay: 0.02,
+  labelSmoothing: 0.1,
+  warmupEpochs: 1,
+  minLrFraction: 0.02,
+  bnMomentum: 0.9,
+  seed: 1,
+  augment: DEFAULT_AUGMENT,
+};
+
+export interface EpochStats {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  lr: number;
+  seconds: number;
+  imagesPerSec: number;
+}
+
+export interface ProgressInfo {
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  loss: number;
+  accuracy: number;
+  imagesPerSec: number;
+  /** Estimated seconds left for the whole run. */
+  etaSeconds: number;
+}
+
+export interface TrainHooks {
+  /** Directory for the per-epoch checkpoint (resumed from when present and compatible). */
+  checkpointDir?: string;
+  onProgress?: (p: ProgressInfo) => void;
+  onEpoch?: (s: EpochStats) => void;
+  /** Stop after this many epochs in this call (tests). */
+  maxEpochs?: number;
+}
+
+export interface TrainResult {
+  history: EpochStats[];
+  /** Inference-form (folded) weights. */
+  folded: NamedArrays;
+  resolved: ResolvedSpec;
+  resumedFromEpoch: number;
+}
+
+function lrAt(cfg: TrainConfig, step: number, stepsPerEpoch: number): number {
+  const total = cfg.epochs * stepsPerEpoch;
+  const warm = Math.max(1, Math.round(cfg.warmupEpochs * stepsPerEpoch));
+  if (step < warm) return cfg.lr * (0.1 + (0.9 * (step + 1)) / warm);
+  const t = Math.min(1, (step - warm) / Math.max(1, total - warm));
+  const floor = cfg.lr * cfg.minLrFraction;
+  return floor + (cfg.lr - floor) * 0.5 * (1 + Math.cos(Math.PI * t));
+}
+
+async function toArrays(m: Record<string, tf.Tensor>): Promise<NamedArrays> {
+  const out: NamedArrays = {};
+  for (const [k, t] of Object.entries(m)) out[k] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
+  return out;
+}
+
+function configKey(cfg: TrainConfig, n: number): string {
+  return JSON.stringify({ v: cfg.variant, s: cfg.spec, c: cfg.classes, e: cfg.epochs, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, ls: cfg.labelSmoothing, seed: cfg.seed, a: cfg.augment, n });
+}
+
+/**
+ * Trains on `samples` (48x48 gray, labels index `cfg.classes`). Works on any backend; on wasm
+ * it registers the gradient kernels wasm lacks. Seeded: same data + config → same weights.
+ */
+export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  if (samples.length === 0) throw new Error('No training samples');
+  registerWasmGradientKernels();
+  const r = resolveSpec(cfg.spec);
+  const size = cfg.spec.inputSize;
+  const nc = cfg.classes.length;
+  for (const s of samples) {
+    if (s.data.length !== size * size) throw new Error(`Sample ${s.file} has ${s.data.length} pixels, expected ${size}x${size}`);
+    if (s.label < 0 || s.label >= nc) throw new Error(`Sample ${s.file} has label ${s.label} outside 0..${nc - 1}`);
+  }
+  const key = configKey(cfg, samples.length);
+
+  // ---- state: parameters, BN moving stats, AdamW moments ----
+  let init: NamedArrays = initTrainWeights(r, nc, cfg.seed);
+  let startEpoch = 0;
+  let step = 0;
+  let history: EpochStats[] = [];
+  const ckptDir = hooks.checkpointDir;
+  if (ckptDir && fs.existsSync(path.join(ckptDir, 'model.json'))) {
+    const ck = readModelDir(ckptDir);
+    const t = ck.json.training as { key?: string; epoch?: number; step?: number; history?: EpochStats[] } | undefined;
+    if (t && t.key === key && typeof t.epoch === 'number') {
+      init = ck.arrays;
+      startEpoch = t.epoch;
+      step = t.step ?? 0;
+      history = t.history ?? [];
+    }
+  }
+  const params: Record<string, tf.Variable> = {};
+  const moving: Record<string, tf.Variable> = {};
+  const adamM: Record<string, tf.Variable> = {};
+  const adamV: Record<string, tf.Variable> = {};
+  const isMoving = (n: string) => n.endsWith('/moving_mean') || n.endsWith('/moving_variance');
+  const decays = (n: string) => n.endsWith('/kernel');
+  for (const [n, a] of Object.entries(init)) {
+    if (n.startsWith('adam/')) continue;
+    const t = tf.tensor(a.data, a.shape);
+    if (isMoving(n)) moving[n] = tf.variable(t, false);
+    else {
+      params[n] = tf.variable(t, true);
+      const m = init[`adam/m/${n}`];
+      const v = init[`adam/v/${n}`];
+      adamM[n] = tf.variable(m ? tf.tensor(m.data, m.shape) : tf.zerosLike(t), false);
+      adamV[n] = tf.variable(v ? tf.tensor(v.data, v.shape) : tf.zerosLike(t), false);
+    }
+    t.dispose();
+  }
+  const all: TensorMap = { ...params, ...moving };
+  const trainable = Object.values(params);
+
+  const bs = Math.min(cfg.batchSize, samples.length);
+  const stepsPerEpoch = Math.max(1, Math.floor(samples.length / bs));
+  const beta1 = 0.9;
+  const beta2 = 0.999;
+  const eps = 1e-7;
+  const lastEpoch = Math.min(cfg.epochs, hooks.maxEpochs !== undefined ? startEpoch + hooks.maxEpochs : cfg.epochs);
+  const runStart = Date.now();
+  let imagesDone = 0;
+  const batchPixels = new Float32Array(bs * size * size);
+
+  try {
+    for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
+      const t0 = Date.now();
+      const rand = mulberry32((cfg.seed * 100003 + epoch * 7919) >>> 0);
+      const order = samples.map((_, i) => i);
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const idx = order.slice(s * bs, (s + 1) * bs);
+        const labels = new Int32Array(idx.length);
+        idx.forEach((k, b) => {
+          const smp = samples[k];
+          labels[b] = smp.label;
+          if (cfg.augment) augmentInto(smp.data, size, batchPixels, b * size * size, rand, cfg.augment);
+          else for (let p = 0; p < size * size; p++) batchPixels[b * size * size + p] = smp.data[p];
+        });
+        const lr = lrAt(cfg, step, stepsPerEpoch);
+        const x = tf.tensor4d(batchPixels, [idx.length, size, size, 1]);
+        const y = tf.tidy(() => {
+          const oh = tf.oneHot(tf.tensor1d(labels, 'int32'), nc);
+          return tf.add(tf.mul(oh, 1 - cfg.labelSmoothing), cfg.labelSmoothing / nc);
+        });
+        type Kept = { logits: tf.Tensor; stats: Array<{ id: string; mean: tf.Tensor; variance: tf.Tensor }> };
+        const holder: { kept?: Kept } = {};
+        const { value, grads } = tf.variableGrads(() => {
+          const out = trainForward(r, all, x, true);
+          holder.kept = { logits: tf.keep(out.logits), stats: out.stats.map((q) => ({ id: q.id, mean: tf.keep(q.mean), variance: tf.keep(q.variance) })) };
+          return tf.losses.softmaxCrossEntropy(y, out.logits) as tf.Scalar;
+        }, trainable);
+        const k = holder.kept as Kept;
+        step++;
+        tf.tidy(() => {
+          const c1 = 1 - Math.pow(beta1, step);
+          const c2 = 1 - Math.pow(beta2, step);
+          for (const [n, p] of Object.entries(params)) {
+            const g = grads[p.name];
+            const m = tf.add(tf.mul(adamM[n], beta1), tf.mul(g, 1 - beta1));
+            const v = tf.add(tf.mul(adamV[n], beta2), tf.mul(tf.square(g), 1 - beta2));
+            adamM[n].assign(m);
+            adamV[n].assign(v);
+            let upd = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
+            if (decays(n) && cfg.weightDecay > 0) upd = tf.add(upd, tf.mul(p, cfg.weightDecay));
+            p.assign(tf.sub(p, tf.mul(upd, lr)));
+          }
+          for (const st of k.stats) {
+            const nm = { mean: `${st.id}/moving_mean`, variance: `${st.id}/moving_variance` };
+            moving[nm.mean].assign(tf.add(tf.mul(moving[nm.mean], cfg.bnMomentum), tf.mul(st.mean, 1 - cfg.bnMomentum)));
+            moving[nm.variance].assign(tf.add(tf.mul(moving[nm.variance], cfg.bnMomentum), tf.mul(st.variance, 1 - cfg.bnMomentum)));
+          }
+        });
+        const pred = tf.argMax(k.logits, 1);
+        const [lossV, predV] = await Promise.all([value.data(), pred.data()]);
+        for (let b = 0; b < labels.length; b++) if (predV[b] === labels[b]) correct++;
+        lossSum += lossV[0] * labels.length;
+        seen += labels.length;
+        imagesDone += labels.length;
+        tf.dispose([x, y, value, pred, k.logits, ...k.stats.flatMap((q) => [q.mean, q.variance]), ...Object.values(grads)]);
+        if (!Number.isFinite(lossV[0])) throw new Error(`Training diverged (loss ${lossV[0]}) at epoch ${epoch + 1}, step ${s + 1}; try a lower --lr`);
+        if (hooks.onProgress) {
+          const elapsed = (Date.now() - runStart) / 1000;
+          const ips = imagesDone / Math.max(elapsed, 1e-3);
+          const left = (lastEpoch - epoch - 1) * stepsPerEpoch * bs + (stepsPerEpoch - s - 1) * bs;
+          hooks.onProgress({ epoch: epoch + 1, epochs: cfg.epochs, step: s + 1, steps: stepsPerEpoch, loss: lossSum / seen, accuracy: correct / seen, imagesPerSec: ips, etaSeconds: left / Math.max(ips, 1e-3) });
+        }
+      }
+      const seconds = (Date.now() - t0) / 1000;
+      const st: EpochStats = { epoch: epoch + 1, loss: lossSum / seen, accuracy: correct / seen, lr: lrAt(cfg, step - 1, stepsPerEpoch), seconds, imagesPerSec: seen / seconds };
+      history.push(st);
+      hooks.onEpoch?.(st);
+      if (ckptDir) {
+        const arrays = await toArrays(all);
+        for (const n of Object.keys(params)) {
+          arrays[`adam/m/${n}`] = { shape: adamM[n].shape.slice(), data: (await adamM[n].data()) as Float32Array };
+          arrays[`adam/v/${n}`] = { shape: adamV[n].shape.slice(), data: (await adamV[n].data()) as Float32Array };
+        }
+        writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: cfg.classes, spec: cfg.spec, folded: false, training: { key, epoch: epoch + 1, step, history } }, arrays);
+      }
+    }
+    const foldedT = foldBatchNorm(r, all);
+    const folded = await toArrays(foldedT);
+    tf.dispose(Object.values(foldedT));
+    return { history, folded, resolved: r, resumedFromEpoch: startEpoch };
+  } finally {
+    tf.dispose([...Object.values(params), ...Object.values(moving), ...Object.values(adamM), ...Object.values(adamV)]);
+  }
+}
+
+/** Class probabilities of folded weights on samples (batched), as rows of a Float32Array. */
+export async function predictProbabilities(r: ResolvedSpec, folded: NamedArrays, images: Uint8Array[], batch = 64): Promise<Float32Array[]> {
+  const w: TensorMap = {};
+  for (const [n, a] of Object.entries(folded)) w[n] = tf.tensor(a.data, a.shape);
+  const size = r.spec.inputSize;
+  const out: Float32Array[] = [];
+  try {
+    for (let i = 0; i < images.length; i += batch) {
+      const chunk = images.slice(i, i + batch);
+      const px = new Float32Array(chunk.length * size * size);
+      chunk.forEach((d, b) => px.set(d, b * size * size));
+      const x = tf.tensor4d(px, [chunk.length, size, size, 1]);
+      const p = tf.tidy(() => tf.softmax(inferForward(r, w, x)));
+      const data = (await p.data()) as Float32Array;
+      tf.dispose([x, p]);
+      const nc = data.length / chunk.length;
+      for (let b = 0; b < chunk.length; b++) out.push(data.slice(b * nc, (b + 1) * nc));
+    }
+  } finally {
+    tf.dispose(Object.values(w));
+  }
+  return out;
+}
+
+export { trainNames };
