@@ -7,3 +7,6 @@ export * from './overload';
 export * from './backend';
 export * from './log';
 export * from './image';
+export * from './smooth';
+export * from './alert';
+export * from './model';
