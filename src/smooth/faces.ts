@@ -57,15 +57,15 @@ export interface CheckFacesOptions {
 export function checkFaces(payload: unknown, options: CheckFacesOptions = {}): string | null {
   const requireEmotion = options.requireEmotion ?? true;
   if (!Array.isArray(payload)) {
-    return `msg.payload must be an array of faces (Face[]), got ${describe(payload)}`;
+    return `msg.payload must be an array of faces (Face[]), got ${describeValue(payload)}`;
   }
   const seen = new Set<number>();
   for (let i = 0; i < payload.length; i++) {
     const face = payload[i] as Partial<TrackedFace> | null;
-    if (!face || typeof face !== 'object') return `face ${i} is ${describe(face)}, expected an object`;
+    if (!face || typeof face !== 'object') return `face ${i} is ${describeValue(face)}, expected an object`;
     const id = face.id;
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
-      return `face ${i} has an invalid track id ${describe(id)}: expected an integer >= 0 (wire the face node, which tracks faces, before this one)`;
+      return `face ${i} has an invalid track id ${describeValue(id)}: expected an integer >= 0 (wire the face node, which tracks faces, before this one)`;
     }
     if (seen.has(id)) return `track id ${id} appears twice in one frame`;
     seen.add(id);
@@ -80,17 +80,17 @@ export function checkFaces(payload: unknown, options: CheckFacesOptions = {}): s
 }
 
 function checkEmotion(e: unknown): string | null {
-  if (!e || typeof e !== 'object') return `emotion is ${describe(e)}, expected {label, confidence, probabilities}`;
+  if (!e || typeof e !== 'object') return `emotion is ${describeValue(e)}, expected {label, confidence, probabilities}`;
   const em = e as Partial<EmotionResult>;
-  if (typeof em.label !== 'string' || em.label === '') return `emotion.label must be a non-empty string, got ${describe(em.label)}`;
-  if (!isProbability(em.confidence)) return `emotion.confidence must be a number in [0, 1], got ${describe(em.confidence)}`;
+  if (typeof em.label !== 'string' || em.label === '') return `emotion.label must be a non-empty string, got ${describeValue(em.label)}`;
+  if (!isProbability(em.confidence)) return `emotion.confidence must be a number in [0, 1], got ${describeValue(em.confidence)}`;
   const p = em.probabilities;
   if (p === undefined) return null; // {label: confidence} is used instead (documented)
-  if (!p || typeof p !== 'object' || Array.isArray(p)) return `emotion.probabilities must be an object {label: p}, got ${describe(p)}`;
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return `emotion.probabilities must be an object {label: p}, got ${describeValue(p)}`;
   const entries = Object.entries(p);
   if (entries.length === 0) return 'emotion.probabilities is empty';
   for (const [label, v] of entries) {
-    if (!isProbability(v)) return `emotion.probabilities.${label} must be a number in [0, 1], got ${describe(v)}`;
+    if (!isProbability(v)) return `emotion.probabilities.${label} must be a number in [0, 1], got ${describeValue(v)}`;
   }
   return null;
 }
@@ -105,7 +105,7 @@ export function probabilitiesOf(e: EmotionResult): Record<string, number> {
 }
 
 /** Short description of a value for error messages: type and a bounded preview. */
-export function describe(v: unknown): string {
+export function describeValue(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (Buffer.isBuffer(v)) return `a Buffer (${v.length} bytes)`;

@@ -1,0 +1,135 @@
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/** emotionnet-alert node (compiled, from dist/) under node-red-node-test-helper. Run `npm run build` first. */
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { catchNode, helper, load, sleep as wait, until } from './helpers';
+
+const alertNode = load('nodes/emotionnet-alert/emotionnet-alert.js');
+
+const face = (id: number, label: string, confidence = 0.9, smoothed = true) => ({
+  id,
+  score: 0.97,
+  emotion: { label, confidence, probabilities: { [label]: confidence } },
+  ...(smoothed ? { smoothed: { label, confidence, probabilities: { [label]: confidence }, since: 0 } } : {}),
+});
+
+const SAD = { name: 'sad', type: 'emotion', labels: 'sad, anger', threshold: 0.6, duration: 0, cooldown: 0, scope: 'face', source: 'auto' };
+const flow = (cfg: Record<string, unknown> = {}) => [
+  { id: 'tab', type: 'tab' },
+  { id: 'a1', z: 'tab', type: 'emotionnet-alert', rules: [SAD], topic: 'emotionnet/alert', updateInterval: 5, faceTimeout: 2, wires: [['out']], ...cfg },
+  { id: 'out', z: 'tab', type: 'helper' },
+  { id: 'k1', z: 'tab', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+  { id: 'caught', z: 'tab', type: 'helper' },
+];
+
+/** Everything a helper node receives from now on. */
+function record(id: string): any[] {
+  const got: any[] = [];
+  helper.getNode(id).on('input', (m: unknown) => got.push(m));
+  return got;
+}
+
+describe('emotionnet-alert node', () => {
+  before(() => new Promise<void>((r) => helper.startServer(r)));
+  after(() => new Promise<void>((r) => helper.stopServer(r)));
+  afterEach(() => helper.unload());
+
+  it('is loaded with the editor defaults', async () => {
+    const defaults = { name: 'alerts', rules: [{ ...SAD, labels: 'sadness', duration: 3, cooldown: 30 }], topic: 'emotionnet/alert', updateInterval: 5, faceTimeout: 2 };
+    await helper.load(alertNode, [{ id: 'a1', type: 'emotionnet-alert', ...defaults }]);
+    const n = helper.getNode('a1');
+    assert.equal(n.name, 'alerts');
+    assert.equal(n.type, 'emotionnet-alert');
+  });
+
+  it('sends start with the documented topic and payload, then end when the label changes', async () => {
+    await helper.load([alertNode, catchNode], flow());
+    const out = record('out');
+    const a1 = helper.getNode('a1');
+    const t0 = Date.now();
+    a1.receive({ payload: [face(3, 'sadness', 0.8)], frame: { sourceId: 'cam1' } });
+    a1.receive({ payload: [face(3, 'sadness', 0.85)], frame: { sourceId: 'cam1' } }); // duplicate: no second start
+    a1.receive({ payload: [face(3, 'happy', 0.9)], frame: { sourceId: 'cam1' } });
+    await until(() => out.length >= 2, 1000, 'start and end');
+    await wait(50);
+    assert.deepEqual(out.map((m) => m.topic), ['emotionnet/alert/sad/start', 'emotionnet/alert/sad/end']);
+    const start = out[0].payload;
+    assert.deepEqual(Object.keys(start).sort(), ['duration', 'event', 'label', 'rule', 'score', 'since', 'sourceId', 'timestamp', 'trackId', 'type']);
+    assert.equal(start.event, 'start');
+    assert.equal(start.rule, 'sad');
+    assert.equal(start.type, 'emotion');
+    assert.equal(start.trackId, 3);
+    assert.equal(start.label, 'sadness');
+    assert.equal(start.score, 0.8);
+    assert.equal(start.sourceId, 'cam1');
+    assert.ok(start.timestamp >= t0 && start.since === start.timestamp && start.duration === 0);
+    assert.equal(out[1].payload.reason, 'cleared');
+    assert.equal(out[1].payload.duration, out[1].payload.timestamp - start.since);
+  });
+
+  it('"no face for N s" fires on a timer with no input at all, and ends when a face appears', async () => {
+    const nobody = { name: 'nobody', type: 'absence', duration: 0.15 };
+    await helper.load([alertNode, catchNode], flow({ rules: [nobody], topic: 'home/room1/' }));
+    const out = record('out');
+    await until(() => out.length === 1, 1000, 'absence start');
+    assert.equal(out[0].topic, 'home/room1/nobody/start');
+    assert.equal(out[0].payload.trackId, null);
+    assert.ok(out[0].payload.duration >= 150);
+    helper.getNode('a1').receive({ payload: [face(1, 'neutral', 0.9, false)] });
+    await until(() => out.length === 2, 1000, 'absence end');
+    assert.equal(out[1].topic, 'home/room1/nobody/end');
+  });
+
+  it('face appeared / left: start on the first frame, end (lost) when it is not seen for faceTimeout', async () => {
+    await helper.load([alertNode, catchNode], flow({ rules: [{ name: 'visitor', type: 'presence', duration: 0, scope: 'face' }], faceTimeout: 0.1 }));
+    const out = record('out');
+    helper.getNode('a1').receive({ payload: [{ id: 9, score: 0.9 }] });
+    await until(() => out.length === 2, 1000, 'appeared and left');
+    assert.deepEqual(out.map((m) => [m.payload.event, m.payload.trackId, m.payload.reason]), [['start', 9, undefined], ['end', 9, 'lost']]);
+  });
+
+  it('routes bad input to a Catch node with a clear message and keeps working', async () => {
+    await helper.load([alertNode, catchNode], flow());
+    const caught = record('caught');
+    const out = record('out');
+    const a1 = helper.getNode('a1');
+    a1.receive({ payload: { faces: [] } });
+    a1.receive({ payload: [{ id: 'x' }] });
+    a1.receive({ payload: [{ id: 1, emotion: { label: 'sad', confidence: NaN, probabilities: {} } }] });
+    await until(() => caught.length === 3, 1000, 'three errors');
+    assert.match(caught[0].error.message, /msg.payload must be an array of faces/);
+    assert.match(caught[1].error.message, /invalid track id "x"/);
+    assert.match(caught[2].error.message, /confidence must be a number in \[0, 1\], got NaN/);
+    assert.equal(caught[0].error.source.id, 'a1');
+    a1.receive({ payload: [face(1, 'anger', 0.7)] });
+    await until(() => out.length === 1, 1000, 'a start after bad input');
+    assert.equal(out[0].payload.label, 'anger');
+  });
+
+  it('reports an invalid rule once at start and rejects input with it', async () => {
+    await helper.load([alertNode, catchNode], flow({ rules: [{ ...SAD, name: 'bad/name' }] }));
+    const errors = helper.log().args.filter((a: any[]) => a[0]?.level === helper.log().ERROR);
+    assert.equal(errors.length, 1);
+    assert.match(String(errors[0][0].msg), /rule 1 \(bad\/name\): `name` must be/);
+    const caught = record('caught');
+    helper.getNode('a1').receive({ payload: [] });
+    await until(() => caught.length === 1, 1000, 'config error on input');
+    assert.match(caught[0].error.message, /`name` must be/);
+  });
+
+  it('clears every timer on close: no event after a redeploy, status cleared', async () => {
+    await helper.load([alertNode, catchNode], flow({ rules: [{ name: 'nobody', type: 'absence', duration: 0.2 }, SAD], updateInterval: 0.05 }));
+    const a1 = helper.getNode('a1');
+    const statuses: unknown[] = [];
+    const original = a1.status.bind(a1);
+    a1.status = (st: unknown) => (statuses.push(st), original(st));
+    const out = record('out');
+    a1.receive({ payload: [face(1, 'sadness')] }); // start + updates every 50 ms while active
+    await wait(30);
+    await helper.unload();
+    const n = out.length;
+    await wait(400);
+    assert.equal(out.length, n, 'no event after close');
+    assert.deepEqual(statuses[statuses.length - 1], {});
+  });
+});

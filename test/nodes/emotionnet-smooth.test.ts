@@ -1,0 +1,136 @@
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/** emotionnet-smooth node (compiled, from dist/) under node-red-node-test-helper. Run `npm run build` first. */
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { catchNode, helper, load, sleep as wait } from './helpers';
+
+const smoothNode = load('nodes/emotionnet-smooth/emotionnet-smooth.js');
+
+const face = (id: number, label: string, p = 0.9) => ({
+  id,
+  box: { x: 0, y: 0, width: 10, height: 10 },
+  emotion: { label, confidence: p, probabilities: { happy: label === 'happy' ? p : 1 - p, sadness: label === 'sadness' ? p : 1 - p } },
+});
+
+const flow = (cfg: Record<string, unknown> = {}) => [
+  { id: 'tab', type: 'tab' },
+  { id: 's1', z: 'tab', type: 'emotionnet-smooth', method: 'ema', halfLife: 500, window: 1000, minDwell: 300, margin: 0.1, trackTimeout: 2000, wires: [['out']], ...cfg },
+  { id: 'out', z: 'tab', type: 'helper' },
+  { id: 'k1', z: 'tab', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+  { id: 'caught', z: 'tab', type: 'helper' },
+];
+
+/** The next message a helper node receives. */
+const next = (id: string, ms = 2000): Promise<any> =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no message at ${id} within ${ms} ms`)), ms);
+    helper.getNode(id).once('input', (m: unknown) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+  });
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('emotionnet-smooth node', () => {
+  before(() => new Promise<void>((r) => helper.startServer(r)));
+  after(() => new Promise<void>((r) => helper.stopServer(r)));
+  afterEach(() => helper.unload());
+
+  it('is loaded with the editor defaults', async () => {
+    await helper.load(smoothNode, [{ id: 's1', type: 'emotionnet-smooth', name: 'calm', method: 'ema', halfLife: 500, window: 1000, minDwell: 300, margin: 0.1, trackTimeout: 2000 }]);
+    const n = helper.getNode('s1');
+    assert.equal(n.name, 'calm');
+    assert.equal(n.type, 'emotionnet-smooth');
+  });
+
+  it('adds face.smoothed, msg.smoothing and timing.smooth; uses frame.timestamp; passes other properties', async () => {
+    await helper.load([smoothNode, catchNode], flow());
+    const s1 = helper.getNode('s1');
+    const frame = { sourceId: 'cam', timestamp: 1_000_000 };
+    let got = next('out');
+    s1.receive({ payload: [face(1, 'happy'), face(2, 'sadness')], frame, timing: { classify: 3 }, topic: 'x' });
+    let m = await got;
+    assert.deepEqual(m.payload.map((f: any) => [f.id, f.smoothed.label, f.smoothed.since]), [[1, 'happy', 1_000_000], [2, 'sadness', 1_000_000]]);
+    assert.deepEqual(m.payload[0].box, { x: 0, y: 0, width: 10, height: 10 });
+    assert.equal(m.topic, 'x');
+    assert.equal(m.frame.sourceId, 'cam');
+    assert.equal(m.timing.classify, 3);
+    assert.equal(typeof m.timing.smooth, 'number');
+    assert.deepEqual(m.smoothing, { tracks: 2, labels: { happy: 1, sadness: 1 }, lost: [] });
+    // one half-life later the EMA is half way: 0.9 → (0.9 + 0.1) / 2 for face 1
+    got = next('out');
+    s1.receive({ payload: [face(1, 'sadness')], frame: { ...frame, timestamp: 1_000_500 } });
+    m = await got;
+    assert.ok(Math.abs(m.payload[0].smoothed.probabilities.happy - 0.5) < 1e-9);
+    assert.equal(m.payload[0].smoothed.label, 'happy', 'hysteresis: min dwell not reached yet');
+  });
+
+  it('routes bad input to a Catch node with a clear message, once, and sends nothing', async () => {
+    await helper.load([smoothNode, catchNode], flow());
+    const sent: unknown[] = [];
+    helper.getNode('out').on('input', (m: unknown) => sent.push(m));
+    const caught: any[] = [];
+    helper.getNode('caught').on('input', (m: unknown) => caught.push(m));
+    const bad: Array<[unknown, RegExp]> = [
+      ['not faces', /msg.payload must be an array of faces/],
+      [[{ id: 1 }], /has no emotion: wire the classifier/],
+      [[{ ...face(1, 'happy'), id: -2 }], /invalid track id -2/],
+      [[{ id: 1, emotion: { label: 'happy', confidence: 0.5, probabilities: { happy: NaN } } }], /got NaN/],
+    ];
+    for (const [payload] of bad) helper.getNode('s1').receive({ payload });
+    await wait(100);
+    assert.equal(caught.length, bad.length);
+    bad.forEach(([, re], i) => {
+      assert.match(caught[i].error.message, re);
+      assert.equal(caught[i].error.source.id, 's1');
+    });
+    assert.equal(sent.length, 0);
+    // the node keeps working after bad input
+    const got = next('out');
+    helper.getNode('s1').receive({ payload: [face(3, 'happy')] });
+    assert.equal((await got).payload[0].smoothed.label, 'happy');
+  });
+
+  it('reports an invalid configuration once at start and rejects input with it', async () => {
+    await helper.load([smoothNode, catchNode], flow({ halfLife: 0 }));
+    const logged = helper.log().args.filter((a: any[]) => a[0]?.level === helper.log().ERROR && /halfLifeMs/.test(a[0].msg));
+    assert.equal(logged.length, 1);
+    const caught = next('caught');
+    helper.getNode('s1').receive({ payload: [] });
+    assert.match((await caught).error.message, /(Invalid smoothing configuration|errors\.config): Expected `halfLifeMs`/);
+  });
+
+  it('forgets tracks on a timer when frames stop and reports them lost on the next message', async () => {
+    await helper.load([smoothNode, catchNode], flow({ trackTimeout: 100 }));
+    const s1 = helper.getNode('s1');
+    let got = next('out');
+    s1.receive({ payload: [face(4, 'happy')] });
+    await got;
+    await wait(700); // the sweep runs at 100 ms; status updates are throttled to 2/s
+    // (the test helper loads no message catalogue, so status text is the i18n key)
+    const last = s1.status.lastCall.args[0];
+    assert.equal(last.fill, 'blue');
+    assert.match(last.text, /status\.tracks$/, 'no labels left: "N tracks" without labels');
+    got = next('out');
+    s1.receive({ payload: [] });
+    const m = await got;
+    assert.deepEqual(m.smoothing.lost.map((l: any) => [l.id, l.label, l.reason]), [[4, 'happy', 'timeout']]);
+  });
+
+  it('clears its timers and status on close', async () => {
+    const before = timers();
+    await helper.load([smoothNode, catchNode], flow({ trackTimeout: 60_000 }));
+    const s1 = helper.getNode('s1');
+    const statuses: unknown[] = [];
+    const original = s1.status.bind(s1);
+    s1.status = (st: unknown) => (statuses.push(st), original(st));
+    const got = next('out');
+    s1.receive({ payload: [face(1, 'happy')] });
+    await got;
+    assert.ok(timers() > before, 'a sweep timer is armed while a track is remembered');
+    await helper.unload();
+    await wait(600); // let the throttled status timer (if any) run out
+    assert.ok(timers() <= before, `timers left after close: ${timers() - before}`);
+    assert.deepEqual(statuses[statuses.length - 1], {});
+  });
+});
