@@ -5,6 +5,8 @@
 #
 #   models/reproduce.sh nano-b        # 7-class CV + final, then 8-class final + CV, for one variant
 #   COMMIT=1 models/reproduce.sh ...  # also git-commit each result as it appears (own paths only)
+#   ORDER="final7 cv7" models/reproduce.sh nano-a   # choose and order the steps
+#   EPOCHS=12 (default) sets the epochs of every run (the shipped models and CV used 12)
 #
 # Needs ../shared/datasets/ck-plus (CK+ is research-use only; see models/README.md).
 set -u
@@ -41,5 +43,13 @@ final() { # final <dataset> <variant> <name>
   commit "models: $name weights (trained on all of $ds)" "models/$name"
 }
 
-cv ck48 "$VARIANT" && final ck48 "$VARIANT" "$VARIANT" && \
-  final peak_neutral48 "$VARIANT" "$VARIANT-8" && cv peak_neutral48 "$VARIANT"
+# ORDER: steps to run, in order (default: 7-class CV, 7-class final, 8-class final, 8-class CV).
+for step in ${ORDER:-cv7 final7 final8 cv8}; do
+  case "$step" in
+    cv7) cv ck48 "$VARIANT" ;;
+    final7) final ck48 "$VARIANT" "$VARIANT" ;;
+    final8) final peak_neutral48 "$VARIANT" "$VARIANT-8" ;;
+    cv8) cv peak_neutral48 "$VARIANT" ;;
+    *) echo "unknown step $step" >&2; false ;;
+  esac || exit 1
+done
