@@ -7,6 +7,7 @@ export * from './overload';
 export * from './backend';
 export * from './log';
 export * from './image';
+export * from './face';
 export * from './smooth';
 export * from './alert';
 export * from './model';

@@ -1,0 +1,214 @@
+/**
+ * emotionnet-face: face crop node (thin wrapper around src/face). Detects faces (BlazeFace),
+ * tracks them with stable ids, and outputs aligned 48x48 gray crops per frame as `Face[]`.
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import { createFaceCropper, Face, FacePipeline, FRAMINGS } from '../../src/face';
+import { Frame, isFrame } from '../../src/frame';
+import { decodeImage, frameFromImage, ImageError, RawImage, sniffImageFormat } from '../../src/image';
+import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
+import { translator } from '../emotionnet-classify/translate';
+import { ConfigError, InputError, ModelError } from '../lib/errors';
+import { Done, onClose, onInput, Send } from '../lib/node';
+import { Status } from '../lib/status';
+import messages = require('./locales/en-US/emotionnet-face.json');
+
+interface FaceNodeDef extends NodeDef {
+  backend: string;
+  minConfidence: string | number;
+  minFaceSize: string | number;
+  maxFaces: string | number;
+  inputSize: string | number;
+  detectEvery: string | number;
+  maxMissed: string | number;
+  framing: string;
+  margin: string | number;
+  jpeg: boolean;
+  policy: OverloadPolicy;
+}
+
+interface Item {
+  msg: NodeMessageInFlow & Record<string, unknown>;
+  send: Send;
+  done: Done;
+  frame: Frame;
+  /** Already decoded pixels of a Buffer payload (so a JPEG is decoded once). */
+  image?: RawImage;
+}
+
+/** Messages held while the model loads; older ones are dropped (counted) beyond this. */
+const LOADING_QUEUE = 4;
+
+const num = (v: unknown, def: number) => (v === undefined || v === null || v === '' ? def : Number(v));
+
+export = function register(RED: NodeAPI): void {
+  const t = translator(RED, 'emotionnet-face', messages);
+
+  /** Turns msg.payload / msg.frame into a Frame (and decoded pixels), or throws. */
+  function frameOf(msg: NodeMessageInFlow & Record<string, unknown>, nodeId: string): { frame: Frame; image?: RawImage } {
+    const p = msg.payload as unknown;
+    if (isFrame(p)) return { frame: p };
+    if (Buffer.isBuffer(p)) {
+      if (p.length === 0) throw new InputError(t('errors.empty-image'), 'errors.empty-image');
+      const fmt = sniffImageFormat(p);
+      if (!fmt) throw new InputError(t('errors.unsupported-image'), 'errors.unsupported-image');
+      const img = decodeImage(p);
+      const meta = { sourceId: `buffer:${nodeId}`, timestamp: Date.now() };
+      // A JPEG stays JPEG in msg.frame (the preview re-decodes it); other formats become rgb24.
+      const frame = frameFromImage(img, meta);
+      return fmt === 'jpeg' ? { frame: { ...frame, format: 'jpeg', data: p }, image: img } : { frame };
+    }
+    if (p && typeof p === 'object' && 'width' in p && 'height' in p && 'format' in p) {
+      const f = p as Partial<Frame>;
+      if (!(Number(f.width) > 0 && Number(f.height) > 0)) throw new InputError(t('errors.empty-image'), 'errors.empty-image');
+      throw new InputError(t('errors.bad-frame'), 'errors.bad-frame');
+    }
+    if (isFrame(msg.frame)) return { frame: msg.frame as Frame };
+    throw new InputError(t('errors.bad-payload'), 'errors.bad-payload');
+  }
+
+  function FaceNode(this: Node, config: FaceNodeDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new Status(node);
+    const policy: OverloadPolicy = config.policy === 'queue' ? 'queue' : 'latest';
+    let cropperPromise: Promise<FacePipeline>;
+    try {
+      const framing = config.framing || 'ck48';
+      if (!FRAMINGS[framing]) throw new TypeError(`Unknown crop framing "${framing}"`);
+      cropperPromise = createFaceCropper({
+        backend: config.backend || 'auto',
+        minConfidence: num(config.minConfidence, 0.45),
+        minFaceSize: num(config.minFaceSize, 0),
+        maxFaces: num(config.maxFaces, 10),
+        inputSize: num(config.inputSize, 192),
+        detectEvery: num(config.detectEvery, 1),
+        tracker: { maxMissed: num(config.maxMissed, 10) },
+        framing,
+        margin: num(config.margin, 0),
+        jpeg: !!config.jpeg,
+        logger: { debug: (m) => node.debug(m), info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) },
+      });
+    } catch (e) {
+      const err = new ConfigError(t('errors.config', { error: (e as Error).message }));
+      status.set('failed', t('status.config'));
+      node.error(err.message);
+      onInput(node, (_msg, _send, done) => done(err));
+      return;
+    }
+
+    let cropper: FacePipeline | null = null;
+    let ready = false;
+    let loadError: Error | null = null;
+    let closed = false;
+    let dropped = 0;
+    let loadDropped = 0;
+    let lastMs = 0;
+    const sources = new Set<string>();
+    const pending: Item[] = [];
+
+    const showRunning = (faces: number) => {
+      const text = `${faces} ${t(faces === 1 ? 'status.face' : 'status.faces')} ${lastMs < 10 ? lastMs.toFixed(1) : Math.round(lastMs)} ms`;
+      status.set('count', dropped ? `${text} -${dropped}` : text);
+    };
+
+    const work = async (item: Item): Promise<void> => {
+      const { msg, send, done, frame, image } = item;
+      try {
+        if (!cropper) throw new ModelError(t('errors.not-loaded'));
+        const t0 = performance.now();
+        const faces: Face[] = image ? cropper.processImage(image, frame.timestamp, frame.sourceId) : await cropper.process(frame);
+        lastMs = performance.now() - t0;
+        if (closed) return done();
+        const timing = (msg.timing && typeof msg.timing === 'object' ? msg.timing : {}) as Record<string, number>;
+        timing.detect = Math.round(lastMs * 100) / 100;
+        msg.timing = timing;
+        msg.frame = frame;
+        msg.payload = faces;
+        send(msg);
+        done();
+        showRunning(faces.length);
+      } catch (e) {
+        if (e instanceof ImageError) {
+          done(new InputError(t(`errors.image-${e.code.toLowerCase()}`, { error: e.message }), `errors.image-${e.code.toLowerCase()}`));
+        } else done(e instanceof Error ? e : new Error(String(e)));
+      }
+    };
+
+    const queue = new StageQueue<Item>(work, {
+      policy,
+      onDrop: (item, reason) => {
+        if (reason === 'superseded') dropped++;
+        item.done();
+      },
+      onDepth: (depth) => sources.forEach((s) => FlowControl.for(s).report(node.id, depth)),
+    });
+
+    status.set('busy', t('status.loading'));
+    cropperPromise.then(
+      (c) => {
+        if (closed) return c.dispose();
+        cropper = c;
+        node.log(t('log.loaded', { backend: c.detector.backend.reason, size: c.detector.options.inputSize }));
+        status.set('ready', `${c.detector.backend.label} ${t('status.ready')}`);
+        if (loadDropped) node.warn(t('warn.dropped-loading', { count: loadDropped }));
+        void (async () => {
+          while (pending.length && !closed) await work(pending.shift() as Item);
+          ready = true;
+        })();
+      },
+      (e: unknown) => {
+        const isConfig = e instanceof TypeError;
+        loadError = isConfig
+          ? new ConfigError(t('errors.config', { error: (e as Error).message }))
+          : new ModelError(t('errors.load-failed', { error: e instanceof Error ? e.message : String(e) }), 'errors.load-failed');
+        if (closed) return;
+        status.set('failed', t(isConfig ? 'status.config' : 'status.load-failed'));
+        node.error(loadError.message);
+        pending.splice(0).forEach((p) => p.done(loadError as Error));
+      },
+    );
+
+    onInput(node, (msg, send, done) => {
+      if (loadError) return done(loadError);
+      let parsed: { frame: Frame; image?: RawImage };
+      try {
+        parsed = frameOf(msg as Item['msg'], node.id);
+      } catch (e) {
+        if (e instanceof ImageError) {
+          const key = `errors.image-${e.code.toLowerCase()}`;
+          return done(new InputError(t(key, { error: e.message }), key));
+        }
+        return done(e as Error);
+      }
+      const frame = parsed.frame;
+      if (typeof frame.sourceId === 'string' && !sources.has(frame.sourceId) && sources.size < 32) sources.add(frame.sourceId);
+      const item: Item = { msg: msg as Item['msg'], send, done, frame, image: parsed.image };
+      if (!ready) {
+        pending.push(item);
+        if (pending.length > LOADING_QUEUE) {
+          loadDropped++;
+          pending.shift()?.done();
+        }
+        return;
+      }
+      try {
+        queue.push(item);
+      } catch (e) {
+        done(e instanceof OverloadError ? new InputError(t('errors.queue-full'), 'errors.queue-full') : (e as Error));
+      }
+    });
+
+    onClose(node, async () => {
+      closed = true;
+      pending.splice(0).forEach((p) => p.done());
+      await queue.close();
+      sources.forEach((s) => FlowControl.for(s).forget(node.id));
+      cropper?.dispose();
+      cropper = null;
+      status.clear();
+    });
+  }
+
+  RED.nodes.registerType('emotionnet-face', FaceNode);
+};

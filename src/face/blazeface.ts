@@ -1,0 +1,277 @@
+/**
+ * BlazeFace face detector (MediaPipe's full-range "back" model, 256x256 training input, as
+ * shipped MIT-licensed by @vladmandic/human; copy in models/blazeface/).
+ *
+ * The network is fully convolutional, so it runs at any input size: we feed the frame resized
+ * to a long side of `inputSize` keeping its aspect (padded to a multiple of 32), instead of a
+ * 256x256 square, and read its four raw head convolutions (before the graph's fixed reshapes).
+ */
+import * as path from 'path';
+import { GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
+import { BackendInfo, selectBackend, tf } from '../backend';
+import { Frame } from '../frame';
+import { imageFromFrame, ImageError, RawImage } from '../image';
+import { consoleLogger, Logger } from '../log';
+import { defaultBlazeFaceDir, fileModelHandler, freeInputSize } from './model-files';
+import { prepareInput } from './preprocess';
+import { Box, Detection, FaceKeypoints, iou, KEYPOINT_NAMES } from './types';
+
+/** Total stride of the network: inputs are padded to a multiple of it. */
+const NET_STRIDE = 32;
+/** Values per anchor in the regressor heads: box (dx, dy, w, h) + 6 keypoints (x, y). */
+const REGRESSOR_VALUES = 16;
+/** Long-side input sizes offered (the model was trained at 256; smaller is faster, sees less). */
+export const BLAZEFACE_INPUT_SIZES = [128, 160, 192, 224, 256, 320] as const;
+
+export interface FaceDetectorOptions {
+  /** TensorFlow.js backend preference (see selectBackend). @default 'auto' */
+  backend?: string;
+  /** Minimum detector confidence 0..1. @default 0.45 */
+  minConfidence?: number;
+  /** Ignore faces whose box is narrower than this many frame pixels. @default 0 */
+  minFaceSize?: number;
+  /** At most this many faces per frame (highest scores first). @default 10 */
+  maxFaces?: number;
+  /**
+   * Network input long side in pixels (multiple of 32). 256 is the model's training size and
+   * the most sensitive to small faces; 192 is ~40 % faster and still finds faces down to about
+   * 40 px in a 640x480 frame; 160/128 suit close-up cameras (one face filling the view).
+   * @default 192
+   */
+  inputSize?: number;
+  /** Overlap (IoU) above which detections merge in weighted non-maximum suppression. @default 0.3 */
+  iouThreshold?: number;
+  /** Directory with blazeface.json/.bin, or the .json path. @default the shipped models/blazeface */
+  modelPath?: string;
+  /** Largest accepted frame in pixels (decoded JPEG/PNG or raw). @default 16777216 (4096x4096) */
+  maxPixels?: number;
+  logger?: Logger;
+}
+
+/** The detector object returned by {@link loadFaceDetector}. */
+export interface FaceDetector {
+  readonly backend: BackendInfo;
+  readonly options: Readonly<Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath'>>>;
+  /** Detects faces in a frame (raw rgb24/gray or JPEG) or a decoded image. */
+  detect(input: Frame | RawImage): Promise<Detection[]>;
+  /** Synchronous variant for decoded images (what `detect` runs). */
+  detectImage(img: RawImage): Detection[];
+  dispose(): void;
+}
+
+interface Head {
+  stride: number;
+  anchorsPerCell: number;
+  cls: string;
+  reg: string;
+}
+
+function checkNumber(name: string, v: unknown, min: number, max: number, integer = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    throw new TypeError(`Expected \`${name}\` to be ${integer ? 'an integer' : 'a number'} in ${min}..${max}, got \`${String(v)}\``);
+  }
+  return v;
+}
+
+/** Validates detector options on a copy and fills defaults. */
+export function resolveDetectorOptions(o: FaceDetectorOptions = {}): Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath'>> {
+  const inputSize = checkNumber('inputSize', o.inputSize ?? 192, 64, 640, true);
+  if (inputSize % NET_STRIDE !== 0) throw new TypeError(`Expected \`inputSize\` to be a multiple of ${NET_STRIDE}, got \`${inputSize}\``);
+  return {
+    minConfidence: checkNumber('minConfidence', o.minConfidence ?? 0.45, 0, 1),
+    minFaceSize: checkNumber('minFaceSize', o.minFaceSize ?? 0, 0, 100000),
+    maxFaces: checkNumber('maxFaces', o.maxFaces ?? 10, 1, 100, true),
+    inputSize,
+    iouThreshold: checkNumber('iouThreshold', o.iouThreshold ?? 0.3, 0, 1),
+    maxPixels: checkNumber('maxPixels', o.maxPixels ?? 4096 * 4096, 1, 1e9, true),
+  };
+}
+
+interface Candidate {
+  score: number;
+  /** box (x, y, w, h) then 6 keypoints (x, y), in network input pixels */
+  v: Float64Array;
+}
+
+/**
+ * MediaPipe's "weighted" NMS: repeatedly take the best remaining candidate, merge every
+ * candidate overlapping it by more than `threshold` into a score-weighted mean (steadier boxes
+ * and keypoints than plain NMS), keep the best score.
+ */
+function weightedNms(cands: Candidate[], threshold: number, maxOut: number): Candidate[] {
+  const rest = [...cands].sort((a, b) => b.score - a.score);
+  const out: Candidate[] = [];
+  const boxOf = (c: Candidate): Box => ({ x: c.v[0], y: c.v[1], width: c.v[2], height: c.v[3] });
+  while (rest.length && out.length < maxOut) {
+    const top = rest[0];
+    const tb = boxOf(top);
+    const merged = new Float64Array(top.v.length);
+    let wsum = 0;
+    for (let i = rest.length - 1; i >= 0; i--) {
+      if (i === 0 || iou(tb, boxOf(rest[i])) > threshold) {
+        const c = rest[i];
+        for (let k = 0; k < merged.length; k++) merged[k] += c.v[k] * c.score;
+        wsum += c.score;
+        rest.splice(i, 1);
+      }
+    }
+    for (let k = 0; k < merged.length; k++) merged[k] /= wsum;
+    out.push({ score: top.score, v: merged });
+  }
+  return out;
+}
+
+class BlazeFaceDetector implements FaceDetector {
+  readonly backend: BackendInfo;
+  readonly options: Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath'>>;
+  #model: GraphModel | null;
+  readonly #heads: Head[];
+  readonly #minLogit: number;
+
+  constructor(model: GraphModel, heads: Head[], backend: BackendInfo, options: BlazeFaceDetector['options']) {
+    this.#model = model;
+    this.#heads = heads;
+    this.backend = backend;
+    this.options = options;
+    const p = Math.min(Math.max(options.minConfidence, 1e-6), 1 - 1e-6);
+    this.#minLogit = Math.log(p / (1 - p));
+  }
+
+  async detect(input: Frame | RawImage): Promise<Detection[]> {
+    const img = 'channels' in input ? input : imageFromFrame(input, { maxPixels: this.options.maxPixels });
+    return this.detectImage(img);
+  }
+
+  detectImage(img: RawImage): Detection[] {
+    const model = this.#model;
+    if (!model) throw new Error('face detector was disposed');
+    if (!(img.width > 0 && img.height > 0)) throw new ImageError('EMPTY', `image has no pixels (${img.width}x${img.height})`);
+    if (img.width * img.height > this.options.maxPixels) {
+      throw new ImageError('TOO_LARGE', `image is ${img.width}x${img.height}, above the limit of ${(this.options.maxPixels / 1e6).toFixed(1)} MP`);
+    }
+    const { data, geo } = prepareInput(img, this.options.inputSize, NET_STRIDE);
+    const names = this.#heads.flatMap((h) => [h.cls, h.reg]);
+    const x = tf.tensor4d(data, [1, geo.inputHeight, geo.inputWidth, 3]);
+    let outs: tf.Tensor[];
+    try {
+      outs = model.execute(x, names) as tf.Tensor[];
+    } finally {
+      x.dispose();
+    }
+    const cands: Candidate[] = [];
+    try {
+      this.#heads.forEach((h, hi) => {
+        const cls = outs[2 * hi].dataSync() as Float32Array;
+        const [, gh, gw, A] = outs[2 * hi].shape as number[];
+        let regs: Float32Array | null = null;
+        for (let i = 0; i < cls.length; i++) {
+          if (cls[i] < this.#minLogit) continue;
+          regs ??= outs[2 * hi + 1].dataSync() as Float32Array;
+          const cell = Math.floor(i / A);
+          const ax = ((cell % gw) + 0.5) * h.stride;
+          const ay = (Math.floor(cell / gw) + 0.5) * h.stride;
+          if (Math.floor(cell / gw) >= gh) continue;
+          const r = i * REGRESSOR_VALUES;
+          const v = new Float64Array(4 + 12);
+          const cx = ax + regs[r];
+          const cy = ay + regs[r + 1];
+          const w = regs[r + 2];
+          const hgt = regs[r + 3];
+          v[0] = cx - w / 2;
+          v[1] = cy - hgt / 2;
+          v[2] = w;
+          v[3] = hgt;
+          for (let k = 0; k < 6; k++) {
+            v[4 + 2 * k] = ax + regs[r + 4 + 2 * k];
+            v[5 + 2 * k] = ay + regs[r + 5 + 2 * k];
+          }
+          cands.push({ score: 1 / (1 + Math.exp(-cls[i])), v });
+        }
+      });
+    } finally {
+      outs.forEach((t) => t.dispose());
+    }
+    const kept = weightedNms(cands, this.options.iouThreshold, this.options.maxFaces * 2);
+    const s = 1 / geo.scale;
+    const dets: Detection[] = [];
+    for (const c of kept) {
+      const v = c.v;
+      const bx = v[0] * s;
+      const by = v[1] * s;
+      const bw = v[2] * s;
+      const bh = v[3] * s;
+      if (bw < this.options.minFaceSize || bw <= 0 || bh <= 0) continue;
+      // Clip to the frame; a face half outside still yields its visible part.
+      const x0 = Math.max(0, bx);
+      const y0 = Math.max(0, by);
+      const x1 = Math.min(img.width, bx + bw);
+      const y1 = Math.min(img.height, by + bh);
+      if (x1 - x0 < 1 || y1 - y0 < 1) continue;
+      const kp = {} as FaceKeypoints;
+      KEYPOINT_NAMES.forEach((name, k) => (kp[name] = { x: v[4 + 2 * k] * s, y: v[5 + 2 * k] * s }));
+      dets.push({ box: { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, score: c.score, keypoints: kp });
+      if (dets.length >= this.options.maxFaces) break;
+    }
+    return dets;
+  }
+
+  dispose(): void {
+    this.#model?.dispose();
+    this.#model = null;
+  }
+}
+
+/** Finds the classification/regression head convolutions (inputs of the graph's reshapes). */
+function findHeads(model: GraphModel, json: { modelTopology: { node: Array<{ op: string; input?: string[] }> } }): Head[] {
+  const probe = tf.zeros([1, 64, 64, 3]);
+  const names = json.modelTopology.node.filter((n) => n.op === 'Reshape' && n.input?.length).map((n) => n.input![0]);
+  const outs = model.execute(probe, names) as tf.Tensor[];
+  const info = outs.map((t, i) => ({ name: names[i], gh: t.shape[1] as number, c: t.shape[3] as number }));
+  outs.forEach((t) => t.dispose());
+  probe.dispose();
+  const heads: Head[] = [];
+  for (const cls of info.filter((o) => o.c < REGRESSOR_VALUES)) {
+    const reg = info.find((o) => o.gh === cls.gh && o.c === cls.c * REGRESSOR_VALUES);
+    if (!reg) throw new Error(`BlazeFace graph: no regressor head for ${cls.name}`);
+    heads.push({ stride: 64 / cls.gh, anchorsPerCell: cls.c, cls: cls.name, reg: reg.name });
+  }
+  if (heads.length === 0) throw new Error('BlazeFace graph: no detection heads found');
+  return heads.sort((a, b) => a.stride - b.stride);
+}
+
+/**
+ * Loads the BlazeFace detector from the shipped weights (offline) on the shared backend.
+ *
+ * <span class="informal">tfjs-models style: `load(config)` → object with `detect()` and `dispose()`.</span>
+ *
+ * @example
+ * ```ts
+ * const detector = await loadFaceDetector({ minConfidence: 0.6, inputSize: 192 });
+ * const faces = await detector.detect(frame); // [{ box, score, keypoints }]
+ * detector.dispose();
+ * ```
+ * @param options Detector options (validated on a copy).
+ * @return The detector.
+ */
+export async function loadFaceDetector(options: FaceDetectorOptions = {}): Promise<FaceDetector> {
+  const opts = resolveDetectorOptions(options);
+  const log = options.logger ?? consoleLogger();
+  const backend = await selectBackend({ backend: options.backend, logger: log });
+  const p = options.modelPath ?? defaultBlazeFaceDir();
+  const jsonPath = p.endsWith('.json') ? p : path.join(p, 'blazeface.json');
+  let topology: { modelTopology: { node: Array<{ op: string; input?: string[] }> } } | null = null;
+  const model = await loadGraphModel(
+    fileModelHandler(jsonPath, (json) => {
+      freeInputSize(json);
+      topology = json;
+    }),
+  );
+  try {
+    const heads = findHeads(model, topology!);
+    log.debug(`BlazeFace loaded from ${jsonPath} (${heads.map((h) => `stride ${h.stride} x${h.anchorsPerCell}`).join(', ')})`);
+    return new BlazeFaceDetector(model, heads, backend, opts);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * Face stage core: BlazeFace detection, alignment + crop, tracking, and the pipeline object.
+ */
+export * from './types';
+export * from './blazeface';
+export * from './align';
+export * from './tracker';
+export * from './pipeline';
+export { defaultBlazeFaceDir } from './model-files';

@@ -1,0 +1,150 @@
+/**
+ * The face stage as one object: detect (every N frames), track, align and crop.
+ * `process(frame)` returns the frame's faces in the message contract (`Face[]`).
+ */
+import { Frame } from '../frame';
+import { encodeJpeg, imageFromFrame, RawImage } from '../image';
+import { CropFraming, cropFace, resolveFraming } from './align';
+import { FaceDetector, FaceDetectorOptions, loadFaceDetector } from './blazeface';
+import { appearanceDescriptor, FaceTracker, TrackerOptions, TrackInput } from './tracker';
+import { Face } from './types';
+
+export interface FaceCropperOptions extends FaceDetectorOptions {
+  /** Run the detector on every Nth frame of a source and track in between. @default 1 */
+  detectEvery?: number;
+  /** Tracker tuning (ids, missed frames, re-identification). */
+  tracker?: TrackerOptions;
+  /** Crop side in pixels. @default 48 */
+  cropSize?: number;
+  /** Crop framing preset (`ck48`, `fer2013`) or object. @default 'ck48' */
+  framing?: string | CropFraming;
+  /** Extra context around the framed face (fraction of the crop side on each side). @default 0 */
+  margin?: number;
+  /** Also encode each crop as JPEG (`face.jpeg`). @default false */
+  jpeg?: boolean;
+  /** @default 90 */
+  jpegQuality?: number;
+  /** Use this detector instead of loading one (it is NOT disposed by the cropper). */
+  detector?: FaceDetector;
+}
+
+interface SourceState {
+  tracker: FaceTracker;
+  frames: number;
+}
+
+/** Sources remembered at once (each has its own tracker). */
+const MAX_SOURCES = 32;
+
+/**
+ * Detects, tracks, aligns and crops the faces of a stream of frames.
+ *
+ * @example
+ * ```ts
+ * const cropper = await createFaceCropper({ detectEvery: 3, jpeg: true });
+ * const faces = await cropper.process(frame); // [{ id, box, score, keypoints, crop, jpeg }]
+ * cropper.dispose();
+ * ```
+ */
+export class FacePipeline {
+  readonly detector: FaceDetector;
+  readonly options: Readonly<{ detectEvery: number; cropSize: number; framing: CropFraming; margin: number; jpeg: boolean; jpegQuality: number }>;
+  readonly #ownsDetector: boolean;
+  readonly #trackerOptions: TrackerOptions;
+  #sources = new Map<string, SourceState>();
+
+  constructor(detector: FaceDetector, options: FaceCropperOptions = {}, ownsDetector = false) {
+    const detectEvery = options.detectEvery ?? 1;
+    if (!Number.isInteger(detectEvery) || detectEvery < 1 || detectEvery > 1000) {
+      throw new TypeError(`Expected \`detectEvery\` to be an integer >= 1, got \`${String(detectEvery)}\``);
+    }
+    const margin = options.margin ?? 0;
+    if (typeof margin !== 'number' || !(margin > -0.45 && margin <= 2)) throw new TypeError(`Expected \`margin\` in -0.45..2, got \`${String(margin)}\``);
+    const cropSize = options.cropSize ?? 48;
+    if (!Number.isInteger(cropSize) || cropSize < 8 || cropSize > 1024) throw new TypeError(`Expected \`cropSize\` in 8..1024, got \`${String(cropSize)}\``);
+    this.options = {
+      detectEvery,
+      cropSize,
+      framing: resolveFraming(options.framing ?? 'ck48'),
+      margin,
+      jpeg: !!options.jpeg,
+      jpegQuality: options.jpegQuality ?? 90,
+    };
+    this.detector = detector;
+    this.#ownsDetector = ownsDetector;
+    this.#trackerOptions = { ...options.tracker };
+    new FaceTracker(this.#trackerOptions); // validates the tracker options now
+  }
+
+  #state(sourceId: string): SourceState {
+    let s = this.#sources.get(sourceId);
+    if (!s) {
+      if (this.#sources.size >= MAX_SOURCES) this.#sources.delete(this.#sources.keys().next().value as string);
+      s = { tracker: new FaceTracker(this.#trackerOptions), frames: 0 };
+      this.#sources.set(sourceId, s);
+    }
+    return s;
+  }
+
+  /**
+   * The faces of one frame (`[]` when there are none). Frames of different `sourceId`s are
+   * tracked separately.
+   */
+  async process(frame: Frame): Promise<Face[]> {
+    const img = imageFromFrame(frame, { maxPixels: this.detector.options.maxPixels });
+    return this.processImage(img, frame.pts ?? frame.timestamp, frame.sourceId ?? '');
+  }
+
+  /** {@link FacePipeline.process} for a decoded image with an explicit time and source. */
+  processImage(img: RawImage, time: number, sourceId = ''): Face[] {
+    const st = this.#state(sourceId);
+    const detectNow = st.frames % this.options.detectEvery === 0;
+    st.frames++;
+    const cropOpts = { size: this.options.cropSize, framing: this.options.framing, margin: this.options.margin };
+    if (detectNow) {
+      const dets = this.detector.detectImage(img);
+      const crops = dets.map((d) => cropFace(img, d, cropOpts));
+      const inputs: TrackInput[] = dets.map((d, i) => ({ ...d, descriptor: appearanceDescriptor(crops[i]) }));
+      const tracked = st.tracker.update(inputs, time);
+      return tracked.map((t, i) => this.#face(t, crops[i]));
+    }
+    return st.tracker.predict(time).map((t) => this.#face(t, cropFace(img, t, cropOpts)));
+  }
+
+  #face(t: Omit<Face, 'crop'>, crop: { width: number; height: number; data: Buffer }): Face {
+    const face: Face = { id: t.id, box: t.box, score: t.score, keypoints: t.keypoints, detected: t.detected, crop };
+    if (this.options.jpeg) face.jpeg = encodeJpeg(crop, { quality: this.options.jpegQuality });
+    return face;
+  }
+
+  /** Forgets tracks (of one source, or all). */
+  reset(sourceId?: string): void {
+    if (sourceId === undefined) this.#sources.clear();
+    else this.#sources.delete(sourceId);
+  }
+
+  dispose(): void {
+    this.#sources.clear();
+    if (this.#ownsDetector) this.detector.dispose();
+  }
+}
+
+/**
+ * Loads the detector (unless one is passed) and returns a {@link FacePipeline}.
+ *
+ * @example
+ * ```ts
+ * const cropper = await createFaceCropper({ minConfidence: 0.6, detectEvery: 3 });
+ * ```
+ */
+export async function createFaceCropper(options: FaceCropperOptions = {}): Promise<FacePipeline> {
+  const opts = { ...options };
+  if (opts.detector) return new FacePipeline(opts.detector, opts, false);
+  const detector = await loadFaceDetector(opts);
+  try {
+    return new FacePipeline(detector, opts, true);
+  } catch (e) {
+    detector.dispose();
+    throw e;
+  }
+}
