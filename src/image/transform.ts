@@ -212,3 +212,29 @@ export function cropRect(img: RawImage, rect: { x: number; y: number; width: num
   }
   return { width: w, height: y1 - y0, channels: c, data: out };
 }
+
+/**
+ * Fits an image inside `width` x `height` keeping its aspect ratio (anti-aliased resize),
+ * centred on a `fill`-coloured canvas. Returns the image and where the content landed.
+ *
+ * @example
+ * ```ts
+ * const { image } = letterbox(photo, 640, 480); // a 1920x1280 photo → 640x427 band, black bars
+ * ```
+ */
+export function letterbox(
+  img: RawImage,
+  width: number,
+  height: number,
+  fill = 0,
+): { image: RawImage; scale: number; offsetX: number; offsetY: number } {
+  assertRawImage(img);
+  const scale = Math.min(width / img.width, height / img.height);
+  const cw = Math.max(1, Math.round(img.width * scale));
+  const ch = Math.max(1, Math.round(img.height * scale));
+  const offsetX = Math.floor((width - cw) / 2);
+  const offsetY = Math.floor((height - ch) / 2);
+  const m: Affine = [1 / scale, 0, -offsetX / scale, 0, 1 / scale, -offsetY / scale];
+  const image = warpAffine(img, m, width, height, { border: 'constant', fill });
+  return { image, scale, offsetX, offsetY };
+}
