@@ -2,6 +2,7 @@
 /** emotionnet-alert node (compiled, from dist/) under node-red-node-test-helper. Run `npm run build` first. */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as path from 'path';
 import { catchNode, helper, load, sleep as wait, until } from './helpers';
 
 const alertNode = load('nodes/emotionnet-alert/emotionnet-alert.js');
@@ -131,5 +132,21 @@ describe('emotionnet-alert node', () => {
     await wait(400);
     assert.equal(out.length, n, 'no event after close');
     assert.deepEqual(statuses[statuses.length - 1], {});
+  });
+
+  it('calls done exactly once per message: Complete sees each good one, Catch each bad one', async () => {
+    const completeNode = require(path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core', 'common', '24-complete.js'));
+    const nodes = [...flow(), { id: 'done1', z: 'tab', type: 'complete', scope: ['a1'], uncaught: false, wires: [['completed']] }, { id: 'completed', z: 'tab', type: 'helper' }];
+    await helper.load([alertNode, catchNode, completeNode], nodes);
+    const completed: unknown[] = [];
+    const caught: unknown[] = [];
+    helper.getNode('completed').on('input', (m: unknown) => completed.push(m));
+    helper.getNode('caught').on('input', (m: unknown) => caught.push(m));
+    const n = helper.getNode('a1');
+    for (let i = 0; i < 3; i++) n.receive({ payload: [face(1, 'sadness')] });
+    n.receive({ payload: 42 });
+    await wait(150);
+    assert.equal(completed.length, 3);
+    assert.equal(caught.length, 1);
   });
 });

@@ -2,6 +2,7 @@
 /** emotionnet-smooth node (compiled, from dist/) under node-red-node-test-helper. Run `npm run build` first. */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as path from 'path';
 import { catchNode, helper, load, sleep as wait } from './helpers';
 
 const smoothNode = load('nodes/emotionnet-smooth/emotionnet-smooth.js');
@@ -132,5 +133,21 @@ describe('emotionnet-smooth node', () => {
     await wait(600); // let the throttled status timer (if any) run out
     assert.ok(timers() <= before, `timers left after close: ${timers() - before}`);
     assert.deepEqual(statuses[statuses.length - 1], {});
+  });
+
+  it('calls done exactly once per message: Complete sees each good one, Catch each bad one', async () => {
+    const completeNode = require(path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core', 'common', '24-complete.js'));
+    const nodes = [...flow(), { id: 'done1', z: 'tab', type: 'complete', scope: ['s1'], uncaught: false, wires: [['completed']] }, { id: 'completed', z: 'tab', type: 'helper' }];
+    await helper.load([smoothNode, catchNode, completeNode], nodes);
+    const completed: unknown[] = [];
+    const caught: unknown[] = [];
+    helper.getNode('completed').on('input', (m: unknown) => completed.push(m));
+    helper.getNode('caught').on('input', (m: unknown) => caught.push(m));
+    const n = helper.getNode('s1');
+    for (let i = 0; i < 3; i++) n.receive({ payload: [face(1, 'happy')] });
+    n.receive({ payload: 42 });
+    await wait(150);
+    assert.equal(completed.length, 3);
+    assert.equal(caught.length, 1);
   });
 });
