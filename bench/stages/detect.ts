@@ -33,9 +33,12 @@ export function demoPhoto(n: number): RawImage {
   return toRgb(decodeImage(fs.readFileSync(path.join(dir, `sample${n}.jpg`))));
 }
 
-/** The six demo photos letterboxed to 640x480 rgb24 frames. */
+let photoFrames: Frame[] | null = null;
+
+/** The six demo photos letterboxed to 640x480 rgb24 frames (built once per process). */
 export function demoPhotoFrames(): Frame[] {
-  return DEMO_FACE_COUNTS.map((_, i) => frameFromImage(letterbox(demoPhoto(i + 1), 640, 480).image, { seq: i, sourceId: `photo${i + 1}` }));
+  photoFrames ??= DEMO_FACE_COUNTS.map((_, i) => frameFromImage(letterbox(demoPhoto(i + 1), 640, 480).image, { seq: i, sourceId: `photo${i + 1}` }));
+  return photoFrames.map((f) => ({ ...f }));
 }
 
 /** The bundled ffmpeg binary (or `ffmpeg` on PATH). */

@@ -35,17 +35,19 @@ export interface CropFraming {
 export const FRAMINGS: Record<string, CropFraming> = {
   ck48: {
     name: 'ck48',
-    eyeY: 0.375,
-    eyeDistance: 0.42,
-    mouthY: 0.8,
-    source: 'estimate (pending the measured ck48 framing)',
+    eyeY: 0.406,
+    eyeDistance: 0.379,
+    centerX: 0.491,
+    mouthY: 0.782,
+    source: 'measured on the 789 ck48 crops with this detector (notes/ck48-framing.md): eyes (14.47, 19.87) and (32.65, 19.11) px, IOD 18.2 px, mouth y 37.6 px',
   },
   fer2013: {
     name: 'fer2013',
-    eyeY: 0.4,
-    eyeDistance: 0.36,
-    mouthY: 0.76,
-    source: 'estimate from typical FER2013 crops',
+    eyeY: 0.389,
+    eyeDistance: 0.354,
+    centerX: 0.496,
+    mouthY: 0.766,
+    source: 'measured the same way on 592 of 600 sampled FER2013 training crops: IOD 17.0 ± 3.5 px (looser and more varied than CK+)',
   },
 };
 
@@ -87,6 +89,9 @@ export function resolveFraming(framing: string | CropFraming = 'ck48'): CropFram
   return framing;
 }
 
+/** How much the eye–mouth scale must exceed the inter-ocular scale before it takes over. */
+const MOUTH_GUARD_SLACK = 1.1;
+
 const dist = (a: Point, b: Point) => Math.hypot(b.x - a.x, b.y - a.y);
 
 /**
@@ -118,7 +123,9 @@ export function alignmentTransform(keypoints: Pick<FaceKeypoints, 'rightEye' | '
   if (f.mouthY !== undefined) {
     const dMouth = ((f.mouthY - f.eyeY) / grow) * size;
     const em = dist(mid, keypoints.mouth);
-    const kMouth = em / dMouth;
+    // 10 % slack: on frontal faces the inter-ocular scale alone decides (no jitter from the
+    // mouth keypoint); only clearly foreshortened eyes hand over to the eye-mouth distance.
+    const kMouth = em / dMouth / MOUTH_GUARD_SLACK;
     if (kMouth > k) k = kMouth;
     if (iod < 1e-6) {
       // Degenerate eyes (both keypoints on one spot): take the roll from the face's vertical axis.

@@ -1,0 +1,107 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../../src/backend';
+import { FaceDetector, loadFaceDetector, resolveDetectorOptions } from '../../src/face';
+import { Frame } from '../../src/frame';
+import { encodeJpeg, ImageError } from '../../src/image';
+import { silentLogger } from '../../src/log';
+import { DEMO_FACE_COUNTS, demoPhotoDir, demoPhotoFrames, testsrcFrames } from '../../bench/stages/detect';
+
+let detector: FaceDetector;
+let tensorsBefore = 0;
+
+before(async () => {
+  detector = await loadFaceDetector({ logger: silentLogger });
+  tensorsBefore = tf.memory().numTensors;
+});
+after(() => detector?.dispose());
+
+const noPhotos = demoPhotoDir() ? false : '@vladmandic/face-api (devDependency with the demo photos) is not installed';
+
+test('finds all 22 faces in the six demo photos letterboxed to 640x480, and nothing else', { skip: noPhotos }, async () => {
+  const frames = demoPhotoFrames();
+  const counts: number[] = [];
+  for (const f of frames) {
+    const dets = await detector.detect(f);
+    counts.push(dets.length);
+    for (const d of dets) {
+      assert.ok(d.score >= 0.45 && d.score <= 1);
+      assert.ok(d.box.width > 30 && d.box.width < 200, `plausible face width ${d.box.width}`);
+      // The subject's right eye is on the image left of these upright, unmirrored photos.
+      assert.ok(d.keypoints.rightEye.x < d.keypoints.leftEye.x);
+      // Eyes inside the box, above the mouth.
+      const e = d.keypoints.rightEye;
+      assert.ok(e.x > d.box.x && e.x < d.box.x + d.box.width && e.y > d.box.y && e.y < d.box.y + d.box.height);
+      assert.ok(d.keypoints.mouth.y > e.y);
+    }
+  }
+  assert.deepEqual(counts, DEMO_FACE_COUNTS);
+});
+
+test('no face on ffmpeg testsrc and smptebars frames', async (t) => {
+  let frames: Frame[];
+  try {
+    frames = [...(await testsrcFrames(8)), ...(await testsrcFrames(2, 'smptebars'))];
+  } catch (e) {
+    t.skip(`ffmpeg not usable: ${(e as Error).message}`);
+    return;
+  }
+  for (const f of frames) assert.deepEqual(await detector.detect(f), []);
+});
+
+test('options: validated on a copy, minFaceSize and maxFaces apply', { skip: noPhotos }, async () => {
+  assert.throws(() => resolveDetectorOptions({ inputSize: 200 }), /multiple of 32/);
+  assert.throws(() => resolveDetectorOptions({ minConfidence: 2 }), /minConfidence/);
+  assert.throws(() => resolveDetectorOptions({ maxFaces: 0 }), /maxFaces/);
+  const o = { minConfidence: 0.5 };
+  resolveDetectorOptions(o);
+  assert.deepEqual(o, { minConfidence: 0.5 });
+  const frame = demoPhotoFrames()[4]; // five faces, 50-80 px wide
+  const big = await loadFaceDetector({ logger: silentLogger, minFaceSize: 70, maxFaces: 2 });
+  try {
+    const dets = await big.detect(frame);
+    assert.ok(dets.length >= 1 && dets.length <= 2);
+    assert.ok(dets.every((d) => d.box.width >= 70));
+  } finally {
+    big.dispose();
+  }
+});
+
+test('gray and JPEG frames are accepted; a blank frame gives []', { skip: noPhotos }, async () => {
+  const rgb = demoPhotoFrames()[0];
+  const gray = Buffer.alloc(640 * 480);
+  for (let i = 0; i < gray.length; i++) gray[i] = (rgb.data[3 * i] * 77 + rgb.data[3 * i + 1] * 150 + rgb.data[3 * i + 2] * 29) >> 8;
+  assert.equal((await detector.detect({ ...rgb, format: 'gray', data: gray })).length, 3);
+  const jpeg = encodeJpeg({ width: 640, height: 480, channels: 3, data: rgb.data });
+  assert.equal((await detector.detect({ ...rgb, format: 'jpeg', data: jpeg })).length, 3);
+  assert.deepEqual(await detector.detect({ ...rgb, data: Buffer.alloc(640 * 480 * 3, 90) }), []);
+});
+
+test('bad frames: clear errors, never a crash', async () => {
+  const base: Frame = { width: 64, height: 48, format: 'rgb24', data: Buffer.alloc(64 * 48 * 3), timestamp: 0, seq: 0, sourceId: 't' };
+  await assert.rejects(detector.detect({ ...base, width: 0 }), (e: unknown) => e instanceof ImageError && e.code === 'EMPTY');
+  await assert.rejects(detector.detect({ ...base, data: Buffer.alloc(10) }), /expected 9216/);
+  const jpeg = encodeJpeg({ width: 64, height: 48, channels: 3, data: new Uint8Array(64 * 48 * 3) });
+  await assert.rejects(detector.detect({ ...base, format: 'jpeg', data: jpeg.subarray(0, 200) }), (e: unknown) => e instanceof ImageError && e.code === 'CORRUPT');
+  // 8K raw frame: refused before any work (the default limit is 4096x4096).
+  const k8 = { ...base, width: 7680, height: 4320, data: Buffer.alloc(7680 * 4320 * 3) };
+  await assert.rejects(detector.detect(k8), (e: unknown) => e instanceof ImageError && e.code === 'TOO_LARGE');
+  // Tiny frames still work (the network input is padded).
+  assert.deepEqual(await detector.detect({ ...base, width: 8, height: 8, data: Buffer.alloc(8 * 8 * 3) }), []);
+});
+
+test('no tensor leak: repeated detection keeps the tensor count; dispose frees the weights', { skip: noPhotos }, async () => {
+  const frames = demoPhotoFrames().slice(0, 2);
+  await detector.detect(frames[0]);
+  const n = tf.memory().numTensors;
+  assert.equal(n, tensorsBefore);
+  for (let i = 0; i < 6; i++) await detector.detect(frames[i % 2]);
+  assert.equal(tf.memory().numTensors, n);
+  const start = tf.memory().numTensors;
+  const other = await loadFaceDetector({ logger: silentLogger, inputSize: 128 });
+  assert.ok(tf.memory().numTensors > start);
+  await other.detect(frames[0]);
+  other.dispose();
+  assert.equal(tf.memory().numTensors, start);
+  assert.throws(() => other.detectImage({ width: 4, height: 4, channels: 1, data: new Uint8Array(16) }), /disposed/);
+});
