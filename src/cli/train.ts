@@ -17,6 +17,7 @@ import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
 import { countCost, variantSpec } from '../model/spec';
 import { writeModelDir } from '../model/io';
+import { writeSelfTest } from '../model/selftest';
 import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
 import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
 import { DEFAULT_TRAIN_CONFIG, predictProbabilities, ProgressInfo, TrainConfig, trainModel } from '../train/trainer';
@@ -159,6 +160,11 @@ async function main(): Promise<void> {
 
   const outDir = path.resolve(String(args.out ?? path.join('models', variant)));
   const name = String(args.name ?? path.basename(outDir));
+  if (args['selftest-only']) {
+    await writeSelfTest(outDir, path.join(work, 'full'));
+    process.stderr.write(`Wrote ${path.join(outDir, 'selftest.json')}\n`);
+    return;
+  }
   const t0 = Date.now();
   const res = await trainModel(ds.samples, base, { checkpointDir: path.join(work, 'full'), onProgress: progressPrinter(name, quiet) });
   writeModelDir(
@@ -173,6 +179,7 @@ async function main(): Promise<void> {
     },
     res.folded,
   );
+  await writeSelfTest(outDir, path.join(work, 'full'));
   process.stderr.write(`Wrote ${outDir} (final train loss ${res.history.at(-1)?.loss.toFixed(4)}, acc ${((res.history.at(-1)?.accuracy ?? 0) * 100).toFixed(1)}%)\n`);
 }
 

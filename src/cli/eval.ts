@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+/**
+ * `npm run eval -- --data <folder with one subfolder per class> --model <name|path> [--json]`
+ *
+ * Classifies every image of a labelled folder with a model and prints accuracy, per-class
+ * recall (and precision, F1), macro-F1 and the confusion matrix (rows = true class, columns =
+ * predicted). Folder names map to classes by synonyms (angry → anger, happiness → happy, …);
+ * classes the model lacks and unknown folders are reported and skipped. Images of any size
+ * and format (PNG, JPEG, TIFF; gray, colour, palette) are converted to 48x48 gray; with
+ * `--detect` the face detector finds and aligns the largest face first (for uncropped photos).
+ *
+ * Options: --backend auto|wasm|cpu  --batch 64  --detect [--framing ck48]
+ * Exit code: 0 on success, 1 on error (message on stderr), 2 on bad usage.
+ */
+import * as path from 'path';
+import { load, EmotionClassifier } from '../model';
+import { silentLogger } from '../log';
+import { canonicalLabel, CANONICAL_CLASSES, loadLabelledFolder, readGrayImage } from '../train/data';
+import { computeMetrics, Metrics } from '../train/metrics';
+import { parseArgs } from './train';
+
+export interface EvalOptions {
+  data: string;
+  model?: string;
+  backend?: string;
+  batch?: number;
+  /** Run face detection + alignment first (uncropped photos). */
+  detect?: boolean;
+  /** Crop framing name for --detect. @default 'ck48' */
+  framing?: string;
+}
+
+export interface EvalReport {
+  model: string;
+  backend: string;
+  data: string;
+  classes: string[];
+  images: number;
+  accuracy: number;
+  macroF1: number;
+  perClassRecall: Record<string, number>;
+  perClass: Metrics['perClass'];
+  confusion: { classes: string[]; matrix: number[][] };
+  skipped: {
+    /** Class folders whose class the model does not have. */
+    classesNotInModel: Array<{ class: string; images: number }>;
+    /** Folders that map to no known class. */
+    unknownFolders: string[];
+    unreadable: Array<{ file: string; error: string }>;
+    /** --detect: images with no face found. */
+    noFace: string[];
+  };
+  seconds: number;
+  facesPerSec: number;
+}
+
+type CropFn = (file: string) => Promise<Uint8Array>;
+
+/** The `--detect` hook: detector + alignment from src/face, loaded only when asked for. */
+async function makeDetectCrop(backend: string | undefined, framing: string): Promise<{ crop: CropFn; dispose(): void }> {
+  let face: Record<string, unknown>;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    face = require('../face') as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`--detect needs the face module (src/face), which is not available: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const image = require('../image') as typeof import('../image');
+  const loadDet = face.loadFaceDetector as (o: object) => Promise<{ detectImage(img: unknown): Array<{ box: { width: number; height: number }; keypoints: unknown }>; dispose(): void }>;
+  const cropFace = face.cropFace as (img: unknown, det: unknown, o: object) => { data: Uint8Array };
+  const det = await loadDet({ backend, logger: silentLogger, maxFaces: 5 });
+  return {
+    crop: async (file: string) => {
+      const fs = await import('fs');
+      const img = image.decodeImage(fs.readFileSync(file));
+      const faces = det.detectImage(img);
+      if (faces.length === 0) throw Object.assign(new Error('no face found'), { noFace: true });
+      const largest = faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
+      return new Uint8Array(cropFace(img, largest, { size: 48, framing }).data);
+    },
+    dispose: () => det.dispose(),
+  };
+}
+
+/** Evaluates a model on a labelled folder (the library form of the CLI). */
+export async function evaluateFolder(opts: EvalOptions, classifier?: EmotionClassifier): Promise<EvalReport> {
+  const clf = classifier ?? (await load({ model: opts.model ?? 'nano-a', backend: opts.backend, logger: silentLogger }));
+  const detector = opts.detect ? await makeDetectCrop(opts.backend, opts.framing ?? 'ck48') : null;
+  const noFace: string[] = [];
+  try {
+    const ds = await loadLabelledFolder(path.resolve(opts.data), {
+      classes: [...CANONICAL_CLASSES],
+      transform: detector ? (f) => detector.crop(f) : (f) => readGrayImage(f, clf.inputSize),
+    });
+    const unreadable = ds.unreadable.filter((u) => {
+      if (u.error === 'no face found') {
+        noFace.push(u.file);
+        return false;
+      }
+      return true;
+    });
+    const classesNotInModel: EvalReport['skipped']['classesNotInModel'] = [];
+    const modelIndex = new Map(clf.classes.map((c, i) => [c, i]));
+    const kept = ds.samples.filter((s) => modelIndex.has(ds.classes[s.label]));
+    for (const c of ds.classes) {
+      const n = ds.samples.filter((s) => ds.classes[s.label] === c).length;
+      if (n > 0 && !modelIndex.has(c)) classesNotInModel.push({ class: c, images: n });
+    }
+    if (kept.length === 0) {
+      throw new Error(
+        `No images of the model's classes (${clf.classes.join(', ')}) in ${opts.data}` +
+          (classesNotInModel.length ? `; skipped classes the model lacks: ${classesNotInModel.map((c) => c.class).join(', ')}` : '') +
+          (ds.unknownFolders.length ? `; unknown folders: ${ds.unknownFolders.join(', ')}` : ''),
+      );
+    }
+    const truth = kept.map((s) => modelIndex.get(ds.classes[s.label]) as number);
+    const pred: number[] = [];
+    const batch = Math.max(1, Math.floor(opts.batch ?? 64));
+    const t0 = performance.now();
+    for (let i = 0; i < kept.length; i += batch) {
+      const res = await clf.classify(kept.slice(i, i + batch).map((s) => ({ width: clf.inputSize, height: clf.inputSize, data: s.data })));
+      for (const r of res) pred.push(modelIndex.get(r.label) as number);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const m = computeMetrics(clf.classes, truth, pred);
+    return {
+      model: clf.name,
+      backend: clf.backend.label,
+      data: opts.data,
+      classes: clf.classes,
+      images: kept.length,
+      accuracy: m.accuracy,
+      macroF1: m.macroF1,
+      perClassRecall: Object.fromEntries(Object.entries(m.perClass).map(([c, v]) => [c, v.recall])),
+      perClass: m.perClass,
+      confusion: { classes: clf.classes, matrix: m.confusion },
+      skipped: { classesNotInModel, unknownFolders: ds.unknownFolders, unreadable, noFace },
+      seconds,
+      facesPerSec: kept.length / Math.max(seconds, 1e-9),
+    };
+  } finally {
+    detector?.dispose();
+    if (!classifier) clf.dispose();
+  }
+}
+
+function printTable(r: EvalReport): void {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const out: string[] = [];
+  out.push(`model ${r.model} (${r.backend}) on ${r.data}: ${r.images} images`);
+  out.push(`accuracy ${pct(r.accuracy)}   macro-F1 ${r.macroF1.toFixed(3)}`);
+  out.push('');
+  const w = Math.max(...r.classes.map((c) => c.length), 8);
+  out.push(`${'true \\ pred'.padEnd(w)} ${r.classes.map((c) => c.slice(0, 5).padStart(6)).join('')}  recall`);
+  r.classes.forEach((c, i) => out.push(`${c.padEnd(w)} ${r.confusion.matrix[i].map((v) => String(v).padStart(6)).join('')}  ${pct(r.perClassRecall[c])}`));
+  if (r.skipped.classesNotInModel.length) out.push(`skipped (classes the model lacks): ${r.skipped.classesNotInModel.map((c) => `${c.class} (${c.images})`).join(', ')}`);
+  if (r.skipped.unknownFolders.length) out.push(`skipped (unknown folders): ${r.skipped.unknownFolders.join(', ')}`);
+  if (r.skipped.unreadable.length) out.push(`skipped (unreadable): ${r.skipped.unreadable.length} files`);
+  if (r.skipped.noFace.length) out.push(`skipped (no face found): ${r.skipped.noFace.length} files`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.help || !args.data || args.data === true) {
+    process.stdout.write('Usage: npm run eval -- --data <folder with one subfolder per class> --model <nano-a|nano-b|nano-a-8|nano-b-8|path> [--json] [--detect] [--backend auto|wasm|cpu]\n');
+    if (!args.help) process.exitCode = 2;
+    return;
+  }
+  const report = await evaluateFolder({
+    data: String(args.data),
+    model: args.model ? String(args.model) : undefined,
+    backend: args.backend ? String(args.backend) : undefined,
+    batch: args.batch ? Number(args.batch) : undefined,
+    detect: Boolean(args.detect),
+    framing: args.framing ? String(args.framing) : undefined,
+  });
+  if (args.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else printTable(report);
+}
+
+export { canonicalLabel };
+
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`eval: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * Reference outputs for shipped weights: fixed synthetic inputs, and the class probabilities
+ * the TRAINING-form graph (unfolded batch-norm in inference mode, from the last checkpoint)
+ * gives for them. The test suite checks that `load()` (BN folded, weights read back from
+ * disk) reproduces them — covering folding, the file format and the inference graph.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { mulberry32, TensorMap, trainForward } from './graph';
+import { readModelDir } from './io';
+import { resolveSpec } from './spec';
+
+export const SELFTEST_VERSION = 1;
+
+/** Four deterministic 48x48 gray images: a face-like blob pattern, a gradient, stripes, seeded noise. */
+export function selfTestInputs(size = 48): Uint8Array[] {
+  const face = new Uint8Array(size * size);
+  const grad = new Uint8Array(size * size);
+  const stripes = new Uint8Array(size * size);
+  const noise = new Uint8Array(size * size);
+  const rand = mulberry32(12345);
+  const c = size / 2;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const i = y * size + x;
+      const r = Math.hypot((x - c) / (0.42 * size), (y - c) / (0.5 * size));
+      let v = r < 1 ? 170 : 60;
+      const eye = (ex: number) => Math.hypot(x - ex, y - 0.41 * size) < 0.06 * size;
+      if (eye(0.3 * size) || eye(0.68 * size)) v = 30;
+      if (Math.abs(y - 0.78 * size) < 1.5 && Math.abs(x - c) < 0.18 * size) v = 50;
+      face[i] = v;
+      grad[i] = Math.round((255 * (x + y)) / (2 * (size - 1)));
+      stripes[i] = Math.floor(y / 4) % 2 ? 220 : 35;
+      noise[i] = Math.floor(rand() * 256);
+    }
+  }
+  return [face, grad, stripes, noise];
+}
+
+export interface SelfTest {
+  version: number;
+  note: string;
+  classes: string[];
+  /** One row per input of {@link selfTestInputs}. */
+  probabilities: number[][];
+}
+
+/** Computes reference probabilities from a training checkpoint (training-form weights). */
+export async function computeSelfTest(checkpointDir: string): Promise<SelfTest> {
+  const { json, arrays } = readModelDir(checkpointDir);
+  const r = resolveSpec(json.spec);
+  const size = json.spec.inputSize;
+  const w: TensorMap = {};
+  for (const [n, a] of Object.entries(arrays)) if (!n.startsWith('adam/')) w[n] = tf.tensor(a.data, a.shape);
+  const inputs = selfTestInputs(size);
+  const px = new Float32Array(inputs.length * size * size);
+  inputs.forEach((d, i) => px.set(d, i * size * size));
+  const x = tf.tensor4d(px, [inputs.length, size, size, 1]);
+  const p = tf.tidy(() => tf.softmax(trainForward(r, w, x, false).logits));
+  const data = Array.from(await p.data());
+  tf.dispose([x, p, ...Object.values(w)]);
+  const k = json.classes.length;
+  return {
+    version: SELFTEST_VERSION,
+    note: 'Probabilities of the unfolded training-form graph (BN in inference mode, last checkpoint) for selfTestInputs(); load() must reproduce them.',
+    classes: json.classes,
+    probabilities: inputs.map((_, i) => data.slice(i * k, (i + 1) * k)),
+  };
+}
+
+/** Writes `<modelDir>/selftest.json` from the run's last checkpoint. */
+export async function writeSelfTest(modelDir: string, checkpointDir: string): Promise<void> {
+  const st = await computeSelfTest(checkpointDir);
+  fs.writeFileSync(path.join(modelDir, 'selftest.json'), JSON.stringify(st, null, 1) + '\n');
+}

@@ -1,0 +1,163 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../../src/backend';
+import { silentLogger } from '../../src/log';
+import { load, ModelLoadError, listModels, resolveModelPath } from '../../src/model';
+import { foldBatchNorm, inferForward, trainForward } from '../../src/model/graph';
+import { countCost, resolveSpec, variantSpec, ArchSpec } from '../../src/model/spec';
+import { grayImage, randomTrainWeights, tmpDir, toTensors, writeRandomModel } from './helpers';
+
+const CLASSES7 = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'];
+let modelDir = '';
+
+before(async () => {
+  await selectBackend({ backend: 'wasm', logger: silentLogger });
+  modelDir = await writeRandomModel(path.join(tmpDir(), 'random-b'), 'nano-b', CLASSES7);
+});
+
+test('parameter counts and MACs: Nano-A = reference widths, Nano-B = 0.75x; both <= 250 k parameters', () => {
+  const a = countCost(variantSpec('nano-a'), 7);
+  const b = countCost(variantSpec('nano-b'), 7);
+  assert.equal(a.params, 141098); // matches the reference reconstruction (~141 k, ~44 M MACs)
+  assert.equal(a.macs, 44209600);
+  assert.equal(b.params, 78989);
+  assert.equal(b.macs, 24548880);
+  assert.ok(a.params <= 250_000 && b.params <= 250_000);
+  const a8 = countCost(variantSpec('nano-a-8'), 8);
+  assert.equal(a8.params - a.params, 64 + 1); // one more dense column + bias
+  // every merge adds tensors of equal width
+  for (const v of ['nano-a', 'nano-b']) {
+    const r = resolveSpec(variantSpec(v));
+    assert.equal(r.nodes.length, 21);
+    assert.equal(r.headSize, 12);
+  }
+});
+
+test('resolveSpec rejects inconsistent specs with a clear message', () => {
+  const bad: ArchSpec = { ...variantSpec('nano-a'), nodes: variantSpec('nano-a').nodes.map((n) => (n.id === 'c3' ? { ...n, width: 12 } : n)) };
+  assert.throws(() => resolveSpec(bad), /adds tensors of different widths/);
+  const undef: ArchSpec = { ...variantSpec('nano-a'), head: ['zz'] };
+  assert.throws(() => resolveSpec(undef), /uses "zz" before it is defined/);
+  assert.throws(() => variantSpec('nano-c'), /Unknown EmotionNet Nano variant/);
+});
+
+test('output shape: one row of class probabilities per face, for both variants', async () => {
+  for (const v of ['nano-a', 'nano-b']) {
+    const r = resolveSpec(variantSpec(v));
+    const w = toTensors(randomTrainWeights(v, 7));
+    const f = foldBatchNorm(r, w);
+    const y = inferForward(r, f, tf.zeros([3, 48, 48, 1]) as tf.Tensor4D);
+    assert.deepEqual(y.shape, [3, 7]);
+    tf.dispose([y, ...Object.values(w), ...Object.values(f)]);
+  }
+});
+
+test('BN folding: the folded graph equals the training-form graph in inference mode', async () => {
+  const r = resolveSpec(variantSpec('nano-a'));
+  const w = toTensors(randomTrainWeights('nano-a', 7, 3));
+  const f = foldBatchNorm(r, w);
+  const x = tf.tensor4d([...grayImage(1).data, ...grayImage(2).data], [2, 48, 48, 1]);
+  const a = tf.tidy(() => tf.softmax(trainForward(r, w, x, false).logits));
+  const b = tf.tidy(() => tf.softmax(inferForward(r, f, x)));
+  const [da, db] = [await a.data(), await b.data()];
+  for (let i = 0; i < da.length; i++) assert.ok(Math.abs(da[i] - db[i]) < 1e-4, `prob ${i}: ${da[i]} vs ${db[i]}`);
+  tf.dispose([x, a, b, ...Object.values(w), ...Object.values(f)]);
+});
+
+test('load() by path: contract surface, probabilities sum to 1, label = argmax, batch of many faces', async () => {
+  const clf = await load({ model: modelDir, backend: 'wasm', logger: silentLogger });
+  try {
+    assert.equal(clf.name, 'random-b');
+    assert.deepEqual(clf.classes, CLASSES7);
+    assert.equal(clf.backend.name, 'wasm');
+    const faces = Array.from({ length: 5 }, (_, i) => grayImage(10 + i));
+    const res = await clf.classify(faces);
+    assert.equal(res.length, 5);
+    for (const r of res) {
+      const ps = Object.values(r.probabilities);
+      assert.equal(ps.length, 7);
+      assert.ok(Math.abs(ps.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+      assert.equal(r.confidence, Math.max(...ps));
+      assert.equal(r.probabilities[r.label], r.confidence);
+    }
+    // the same face alone gives the same answer as inside a batch
+    const [single] = await clf.classify([faces[2]]);
+    assert.ok(Math.abs(single.confidence - res[2].confidence) < 1e-5);
+    // Buffers and plain number arrays are accepted too
+    const [fromBuf] = await clf.classify([{ width: 48, height: 48, data: Buffer.from(faces[2].data) }]);
+    assert.equal(fromBuf.label, res[2].label);
+  } finally {
+    clf.dispose();
+  }
+});
+
+test('bad input gives clear errors: wrong shape, empty batch, NaN, not an array, disposed', async () => {
+  const clf = await load({ model: modelDir, backend: 'wasm', logger: silentLogger });
+  await assert.rejects(clf.classify([]), /empty batch/);
+  await assert.rejects(clf.classify({} as never), /expects an array/);
+  await assert.rejects(clf.classify([{ width: 64, height: 48, data: new Uint8Array(64 * 48) }]), /expected a 48x48 grayscale crop, got 64x48/);
+  await assert.rejects(clf.classify([{ width: 48, height: 48, data: new Uint8Array(48 * 48 * 3) }]), /6912 values, expected 2304/);
+  const nan = new Float32Array(48 * 48).fill(100);
+  nan[7] = NaN;
+  await assert.rejects(clf.classify([grayImage(1), { width: 48, height: 48, data: nan as unknown as Uint8Array }]), /face 1: pixel 7 is NaN/);
+  await assert.rejects(clf.classify([null as never]), /face 0: expected/);
+  clf.dispose();
+  clf.dispose(); // idempotent
+  await assert.rejects(clf.classify([grayImage(1)]), /disposed/);
+});
+
+test('missing or corrupt model files give ModelLoadError with a code', async () => {
+  const dir = tmpDir();
+  await assert.rejects(load({ model: path.join(dir, 'nope'), logger: silentLogger }), (e: unknown) => e instanceof ModelLoadError && e.code === 'NOT_FOUND' && /nope/.test(e.message));
+  // corrupt JSON
+  const c1 = path.join(dir, 'c1');
+  fs.cpSync(modelDir, c1, { recursive: true });
+  fs.writeFileSync(path.join(c1, 'model.json'), '{ "format": "emotionnet-nano", ');
+  await assert.rejects(load({ model: c1, logger: silentLogger }), (e: unknown) => e instanceof ModelLoadError && e.code === 'CORRUPT' && /not valid JSON/.test(e.message));
+  // truncated weights
+  const c2 = path.join(dir, 'c2');
+  fs.cpSync(modelDir, c2, { recursive: true });
+  const bin = fs.readFileSync(path.join(c2, 'weights.bin'));
+  fs.writeFileSync(path.join(c2, 'weights.bin'), bin.subarray(0, bin.length - 100));
+  await assert.rejects(load({ model: c2, logger: silentLogger }), (e: unknown) => e instanceof ModelLoadError && e.code === 'CORRUPT' && /too short/.test(e.message));
+  // missing weights file
+  const c3 = path.join(dir, 'c3');
+  fs.cpSync(modelDir, c3, { recursive: true });
+  fs.rmSync(path.join(c3, 'weights.bin'));
+  await assert.rejects(load({ model: c3, logger: silentLogger }), (e: unknown) => e instanceof ModelLoadError && e.code === 'NOT_FOUND');
+  // NaN in weights
+  const c4 = path.join(dir, 'c4');
+  fs.cpSync(modelDir, c4, { recursive: true });
+  const b4 = fs.readFileSync(path.join(c4, 'weights.bin'));
+  b4.writeFloatLE(NaN, 40);
+  fs.writeFileSync(path.join(c4, 'weights.bin'), b4);
+  await assert.rejects(load({ model: c4, logger: silentLogger }), /non-finite/);
+  // some other JSON file
+  const c5 = path.join(dir, 'c5');
+  fs.mkdirSync(c5);
+  fs.writeFileSync(path.join(c5, 'model.json'), JSON.stringify({ format: 'layers-model' }));
+  await assert.rejects(load({ model: c5, logger: silentLogger }), (e: unknown) => e instanceof ModelLoadError && e.code === 'UNSUPPORTED');
+  assert.throws(() => resolveModelPath('nano-z'), /Unknown model "nano-z"/);
+  assert.deepEqual(listModels().map((m) => m.id), ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']);
+});
+
+test('no tensor leak: numTensors unchanged after 600 classifications (bench checks 10 000)', async () => {
+  const clf = await load({ model: modelDir, backend: 'wasm', logger: silentLogger });
+  const faces = Array.from({ length: 8 }, (_, i) => grayImage(100 + i));
+  await clf.classify([faces[0]]);
+  const before = tf.memory().numTensors;
+  let n = 0;
+  for (let i = 0; i < 200; i++) {
+    await clf.classify([faces[i % 8]]);
+    n++;
+  }
+  for (let i = 0; i < 50; i++) n += (await clf.classify(faces)).length;
+  await assert.rejects(clf.classify([grayImage(1), { width: 1, height: 1, data: new Uint8Array(1) }]));
+  assert.equal(n, 600);
+  assert.equal(tf.memory().numTensors, before);
+  clf.dispose();
+  assert.equal(tf.memory().numTensors, before - Object.keys(JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8')).weightsManifest[0].weights).length);
+});

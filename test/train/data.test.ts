@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { canonicalLabel, loadLabelledFolder, Sample, subjectFolds, subjectOf } from '../../src/train/data';
+import { computeMetrics, meanStd } from '../../src/train/metrics';
+import { augmentInto } from '../../src/train/augment';
+import { mulberry32 } from '../../src/model/graph';
+
+const CK = path.resolve(__dirname, '../../../shared/datasets/ck-plus');
+
+test('class folder synonyms map to canonical labels', () => {
+  const pairs: Array<[string, string | null]> = [
+    ['anger', 'anger'], ['Angry', 'anger'], ['happy', 'happy'], ['Happiness', 'happy'], ['sad', 'sadness'], ['sadness', 'sadness'],
+    ['fearful', 'fear'], ['FEAR', 'fear'], ['disgusted', 'disgust'], ['surprised', 'surprise'], ['contempt', 'contempt'], ['neutral', 'neutral'],
+    ['cats', null], ['', null],
+  ];
+  for (const [a, b] of pairs) assert.equal(canonicalLabel(a), b, a);
+  assert.equal(subjectOf('S010_004_00000017.png'), 'S010');
+  assert.equal(subjectOf('face.png'), null);
+});
+
+test('subjectFolds: every sample once, no subject in two folds, balanced sizes', () => {
+  const samples: Sample[] = [];
+  for (let s = 0; s < 30; s++) for (let k = 0; k < 1 + (s % 4); k++) samples.push({ data: new Uint8Array(1), label: 0, subject: `S${s}`, file: '' });
+  const folds = subjectFolds(samples, 10, 1);
+  assert.equal(folds.flat().length, samples.length);
+  assert.equal(new Set(folds.flat()).size, samples.length);
+  const where = new Map<string, number>();
+  folds.forEach((f, i) => f.forEach((j) => {
+    const s = samples[j].subject;
+    assert.ok(!where.has(s) || where.get(s) === i, `subject ${s} in two folds`);
+    where.set(s, i);
+  }));
+  const sizes = folds.map((f) => f.length);
+  assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 4, sizes.join(','));
+  assert.deepEqual(subjectFolds(samples, 10, 1), folds, 'deterministic for a seed');
+  assert.throws(() => subjectFolds(samples.slice(0, 3), 10), /subject-independent folds/);
+});
+
+test('metrics: accuracy, recall, macro-F1 and mean ± std', () => {
+  const m = computeMetrics(['a', 'b'], [0, 0, 1, 1], [0, 1, 1, 1]);
+  assert.equal(m.accuracy, 0.75);
+  assert.deepEqual(m.confusion, [[1, 1], [0, 2]]);
+  assert.equal(m.perClass.a.recall, 0.5);
+  assert.equal(m.perClass.b.precision, 2 / 3);
+  assert.ok(Math.abs(m.macroF1 - (2 / 3 + 0.8) / 2) < 1e-12);
+  const s = meanStd([1, 2, 3]);
+  assert.equal(s.mean, 2);
+  assert.equal(s.std, 1);
+});
+
+test('augmentation is seeded and stays in range', () => {
+  const src = new Uint8Array(48 * 48).map((_, i) => i % 256);
+  const a = new Float32Array(48 * 48);
+  const b = new Float32Array(48 * 48);
+  augmentInto(src, 48, a, 0, mulberry32(5));
+  augmentInto(src, 48, b, 0, mulberry32(5));
+  assert.deepEqual(a, b);
+  assert.ok(a.every((v) => v >= 0 && v <= 255));
+});
+
+test('CK+ ck48: 10 subject-independent folds (needs ../shared/datasets)', async (t) => {
+  if (!fs.existsSync(path.join(CK, 'ck48'))) {
+    t.skip(`dataset not found at ${CK} (research-use data is not part of the repository)`);
+    return;
+  }
+  const ds = await loadLabelledFolder(path.join(CK, 'ck48'));
+  assert.deepEqual(ds.classes, ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise']);
+  assert.equal(ds.samples.length, 789);
+  assert.equal(new Set(ds.samples.map((s) => s.subject)).size, 94);
+  const folds = subjectFolds(ds.samples, 10, 1);
+  const subjectsPerFold = folds.map((f) => new Set(f.map((i) => ds.samples[i].subject)));
+  for (let i = 0; i < 10; i++) for (let j = i + 1; j < 10; j++) for (const s of subjectsPerFold[i]) assert.ok(!subjectsPerFold[j].has(s));
+});

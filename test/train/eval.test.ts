@@ -1,0 +1,104 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { PNG } from 'pngjs';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const UTIF = require('utif2') as { encodeImage(rgba: Uint8Array, w: number, h: number): ArrayBuffer };
+import { encodeJpeg } from '../../src/image';
+import { selectBackend } from '../../src/backend';
+import { silentLogger } from '../../src/log';
+import { evaluateFolder } from '../../src/cli/eval';
+import { grayImage, tmpDir, writeRandomModel } from '../model/helpers';
+
+const ROOT = path.resolve(__dirname, '../..');
+let modelDir = '';
+let dataDir = '';
+
+function pngGray(w: number, h: number, seed: number): Buffer {
+  const png = new PNG({ width: w, height: h });
+  const g = grayImage(seed, Math.max(w, h)).data;
+  for (let i = 0; i < w * h; i++) {
+    png.data[i * 4] = png.data[i * 4 + 1] = png.data[i * 4 + 2] = g[i];
+    png.data[i * 4 + 3] = 255;
+  }
+  return PNG.sync.write(png, { colorType: 0 });
+}
+
+function pngPalette(seed: number): Buffer {
+  const png = new PNG({ width: 40, height: 40 });
+  const g = grayImage(seed, 40).data;
+  for (let i = 0; i < 1600; i++) {
+    const v = g[i] & 0xc0; // few colours
+    png.data.set([v, 255 - v, v >> 1, 255], i * 4);
+  }
+  return PNG.sync.write(png, { colorType: 2 });
+}
+
+before(async () => {
+  await selectBackend({ backend: 'wasm', logger: silentLogger });
+  const dir = tmpDir();
+  modelDir = await writeRandomModel(path.join(dir, 'model'), 'nano-b');
+  dataDir = path.join(dir, 'data');
+  const put = (folder: string, name: string, buf: Buffer | Uint8Array) => {
+    fs.mkdirSync(path.join(dataDir, folder), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, folder, name), buf);
+  };
+  // formats and sizes: gray PNG 48, colour JPEG 64x80, TIFF, palette-ish RGB PNG; synonyms
+  put('Happy', 'a.png', pngGray(48, 48, 1));
+  put('Happy', 'b.png', pngGray(48, 48, 2));
+  put('angry', 'c.jpg', encodeJpeg({ width: 64, height: 80, channels: 3, data: new Uint8Array(64 * 80 * 3).map((_, i) => (i * 7) % 255) }));
+  const rgba = new Uint8Array(50 * 50 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 13) % 251));
+  put('surprised', 'd.tif', new Uint8Array(UTIF.encodeImage(rgba, 50, 50)));
+  put('sadness', 'e.png', pngPalette(3));
+  put('neutral', 'f.png', pngGray(48, 48, 4)); // the 7-class model lacks neutral
+  put('holiday-snaps', 'g.png', pngGray(48, 48, 5)); // unknown folder
+  put('Happy', 'broken.png', Buffer.from('not a png at all'));
+  put('Happy', 'notes.txt', Buffer.from('ignored'));
+});
+
+test('evaluateFolder: synonyms, any format/size, skipped classes and folders reported, metrics consistent', async () => {
+  const r = await evaluateFolder({ data: dataDir, model: modelDir });
+  assert.equal(r.images, 5);
+  assert.deepEqual(r.skipped.classesNotInModel, [{ class: 'neutral', images: 1 }]);
+  assert.deepEqual(r.skipped.unknownFolders, ['holiday-snaps']);
+  assert.equal(r.skipped.unreadable.length, 1);
+  assert.match(r.skipped.unreadable[0].file, /broken\.png$/);
+  const m = r.confusion.matrix;
+  assert.equal(m.length, 7);
+  assert.equal(m.flat().reduce((a, b) => a + b, 0), 5);
+  const idx = (c: string) => r.classes.indexOf(c);
+  assert.equal(m[idx('happy')].reduce((a, b) => a + b, 0), 2);
+  assert.equal(m[idx('anger')].reduce((a, b) => a + b, 0), 1);
+  assert.equal(m[idx('surprise')].reduce((a, b) => a + b, 0), 1);
+  assert.equal(m[idx('sadness')].reduce((a, b) => a + b, 0), 1);
+  const correct = r.classes.reduce((s, _, i) => s + m[i][i], 0);
+  assert.equal(r.accuracy, correct / 5);
+  assert.ok(r.macroF1 >= 0 && r.macroF1 <= 1);
+  assert.deepEqual(Object.keys(r.perClassRecall).sort(), [...r.classes].sort());
+});
+
+test('npm run eval -- --json prints the report; bad folders give a clear error and exit code 1', () => {
+  const ok = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/eval.ts', '--data', dataDir, '--model', modelDir, '--json', '--backend', 'wasm'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
+  const rep = JSON.parse(ok.stdout);
+  for (const k of ['accuracy', 'perClassRecall', 'macroF1', 'confusion', 'skipped']) assert.ok(k in rep, `missing ${k}`);
+  assert.equal(rep.images, 5);
+  const empty = tmpDir();
+  fs.mkdirSync(path.join(empty, 'cats'));
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/eval.ts', '--data', empty, '--model', modelDir, '--json'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /No class folders .*unknown folders: cats/);
+  const missing = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/eval.ts', '--data', empty, '--model', path.join(empty, 'nomodel')], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /nomodel/);
+});
+
+test('evaluateFolder: only classes the model lacks → error naming them', async () => {
+  const d = tmpDir();
+  fs.mkdirSync(path.join(d, 'neutral'));
+  fs.writeFileSync(path.join(d, 'neutral', 'x.png'), pngGray(48, 48, 9));
+  await assert.rejects(evaluateFolder({ data: d, model: modelDir }), /No images of the model's classes .*skipped classes the model lacks: neutral/);
+  await assert.rejects(evaluateFolder({ data: path.join(d, 'missing'), model: modelDir }), /Data folder not found/);
+});
