@@ -52,6 +52,7 @@ export class FacePipeline {
   readonly #ownsDetector: boolean;
   readonly #trackerOptions: TrackerOptions;
   #sources = new Map<string, SourceState>();
+  #nextId = 1;
 
   constructor(detector: FaceDetector, options: FaceCropperOptions = {}, ownsDetector = false) {
     const detectEvery = options.detectEvery ?? 1;
@@ -80,7 +81,8 @@ export class FacePipeline {
     let s = this.#sources.get(sourceId);
     if (!s) {
       if (this.#sources.size >= MAX_SOURCES) this.#sources.delete(this.#sources.keys().next().value as string);
-      s = { tracker: new FaceTracker(this.#trackerOptions), frames: 0 };
+      // One id sequence for all sources, so a track id names one face across the node.
+      s = { tracker: new FaceTracker({ ...this.#trackerOptions, nextId: () => this.#nextId++ }), frames: 0 };
       this.#sources.set(sourceId, s);
     }
     return s;
@@ -105,7 +107,7 @@ export class FacePipeline {
       const dets = this.detector.detectImage(img);
       const crops = dets.map((d) => cropFace(img, d, cropOpts));
       const inputs: TrackInput[] = dets.map((d, i) => ({ ...d, descriptor: appearanceDescriptor(crops[i]) }));
-      const tracked = st.tracker.update(inputs, time);
+      const tracked = st.tracker.update(inputs, time, img);
       return tracked.map((t, i) => this.#face(t, crops[i]));
     }
     return st.tracker.predict(time).map((t) => this.#face(t, cropFace(img, t, cropOpts)));

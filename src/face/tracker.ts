@@ -16,8 +16,28 @@ export interface TrackerOptions {
   reidSimilarity?: number;
   /** Lower appearance similarity accepted when the face returns near where it was last detected. @default 0.5 */
   reidNearSimilarity?: number;
+  /**
+   * Appearance similarity enough for a face that re-enters through the same frame edge it left
+   * by (half outside the view it does not look like itself yet). @default 0.2
+   */
+  reidEdgeSimilarity?: number;
   /** Frame interval assumed when timestamps are missing or not increasing, in ms. @default 33.3 */
   frameIntervalMs?: number;
+  /** Id generator (share one between trackers to keep ids unique across sources). @default 1, 2, 3… */
+  nextId?: () => number;
+}
+
+type Edge = 'left' | 'right' | 'top' | 'bottom' | null;
+
+/** Which frame edge a box touches (within a quarter of its width), if any. */
+function edgeOf(b: Box, bounds?: { width: number; height: number }): Edge {
+  if (!bounds) return null;
+  const m = b.width / 4;
+  if (b.x <= m) return 'left';
+  if (b.x + b.width >= bounds.width - m) return 'right';
+  if (b.y <= m) return 'top';
+  if (b.y + b.height >= bounds.height - m) return 'bottom';
+  return null;
 }
 
 /** A detection, optionally with an appearance descriptor (see {@link appearanceDescriptor}). */
@@ -59,6 +79,8 @@ interface Track {
   hits: number;
   /** a new id that may still turn out to be a lost face (see update) */
   fresh: boolean;
+  /** frame edge its last detection touched */
+  edge: Edge;
 }
 
 /**
@@ -105,10 +127,11 @@ function similarity(a?: Float32Array, b?: Float32Array): number {
  * ```
  */
 export class FaceTracker {
-  readonly options: Required<TrackerOptions>;
+  readonly options: Required<Omit<TrackerOptions, 'nextId'>>;
   #tracks: Track[] = [];
   #lost: Track[] = [];
-  #nextId = 1;
+  readonly #newId: () => number;
+  #bounds: { width: number; height: number } | undefined;
   #lastTime: number | null = null;
 
   constructor(options: TrackerOptions = {}) {
@@ -118,14 +141,17 @@ export class FaceTracker {
       reidFrames: options.reidFrames ?? 90,
       reidSimilarity: options.reidSimilarity ?? 0.85,
       reidNearSimilarity: options.reidNearSimilarity ?? 0.5,
+      reidEdgeSimilarity: options.reidEdgeSimilarity ?? 0.2,
       frameIntervalMs: options.frameIntervalMs ?? 1000 / 30,
     };
     for (const [k, v] of Object.entries(o)) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < (k.startsWith('reidS') || k === 'reidNearSimilarity' ? -1 : 0)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < (k.endsWith('Similarity') ? -1 : 0)) {
         throw new TypeError(`Expected \`${k}\` to be a finite number, got \`${String(v)}\``);
       }
     }
     this.options = o;
+    let next = 1;
+    this.#newId = options.nextId ?? (() => next++);
   }
 
   /** Number of faces currently tracked (in view). */
@@ -184,6 +210,7 @@ export class FaceTracker {
     t.h = d.box.height;
     t.rel = KEYPOINT_NAMES.map((n) => [(d.keypoints[n].x - cx) / d.box.width, (d.keypoints[n].y - cy) / d.box.width]);
     t.score = d.score;
+    t.edge = edgeOf(d.box, this.#bounds);
     t.lastTime = time;
     t.missed = 0;
     t.lostFor = 0;
@@ -206,8 +233,10 @@ export class FaceTracker {
   /**
    * Feeds the detections of a frame; returns every face of this frame with its track id.
    * @param time Frame time in ms (pts or capture time); frames are assumed in order.
+   * @param bounds Frame size: enables re-identification of faces re-entering through an edge.
    */
-  update(detections: TrackInput[], time: number): TrackResult[] {
+  update(detections: TrackInput[], time: number, bounds?: { width: number; height: number }): TrackResult[] {
+    this.#bounds = bounds;
     const dt = this.#step(time);
     const now = this.#lastTime as number;
     for (const t of this.#tracks) this.#advance(t, dt);
@@ -241,8 +270,8 @@ export class FaceTracker {
       if (!t) t = this.#reidentify(d, usedT);
       if (!t) {
         t = {
-          id: this.#nextId++, cx: 0, cy: 0, w: 1, h: 1, vx: 0, vy: 0, vs: 0, rel: [], score: 0, lastTime: now,
-          missed: 0, lostFor: 0, live: true, measuredCx: 0, measuredCy: 0, measuredW: 1, hits: 0, fresh: true,
+          id: this.#newId(), cx: 0, cy: 0, w: 1, h: 1, vx: 0, vy: 0, vs: 0, rel: [], score: 0, lastTime: now,
+          missed: 0, lostFor: 0, live: true, measuredCx: 0, measuredCy: 0, measuredW: 1, hits: 0, fresh: true, edge: null,
         };
         this.#tracks.push(t);
       }
@@ -258,7 +287,7 @@ export class FaceTracker {
         t.fresh = false;
         continue;
       }
-      const old = this.#bestLost(t.descriptor, { x: t.cx, y: t.cy, w: t.w }, this.#lost);
+      const old = this.#bestLost(t.descriptor, { x: t.cx, y: t.cy, w: t.w, edge: t.edge }, this.#lost);
       if (old) {
         this.#lost.splice(this.#lost.indexOf(old), 1);
         t.id = old.id;
@@ -313,7 +342,7 @@ export class FaceTracker {
    * The lost track that best matches an appearance at a place: anywhere when it looks very
    * similar, or with a lower bar near where that track was last detected.
    */
-  #bestLost(descriptor: Float32Array | undefined, at: { x: number; y: number; w: number }, pool: Track[]): Track | undefined {
+  #bestLost(descriptor: Float32Array | undefined, at: { x: number; y: number; w: number; edge: Edge }, pool: Track[]): Track | undefined {
     if (!descriptor) return undefined;
     let best: Track | undefined;
     let bestS = -Infinity;
@@ -322,7 +351,10 @@ export class FaceTracker {
       if (ratio < 0.4 || ratio > 2.5) continue;
       const s = similarity(descriptor, t.descriptor);
       const near = Math.hypot(at.x - t.measuredCx, at.y - t.measuredCy) < 2 * Math.max(t.measuredW, at.w);
-      const need = near ? this.options.reidNearSimilarity : this.options.reidSimilarity;
+      const sameEdge = at.edge !== null && at.edge === t.edge;
+      const need = sameEdge
+        ? this.options.reidEdgeSimilarity
+        : near ? this.options.reidNearSimilarity : this.options.reidSimilarity;
       if (s >= need && s > bestS) {
         best = t;
         bestS = s;
@@ -333,7 +365,7 @@ export class FaceTracker {
 
   /** A lost (or currently missed) track this unmatched detection belongs to, revived, or undefined. */
   #reidentify(d: TrackInput, usedTracks: Set<number>): Track | undefined {
-    const at = { x: d.box.x + d.box.width / 2, y: d.box.y + d.box.height / 2, w: d.box.width };
+    const at = { x: d.box.x + d.box.width / 2, y: d.box.y + d.box.height / 2, w: d.box.width, edge: edgeOf(d.box, this.#bounds) };
     const missed = this.#tracks.filter((t, i) => !usedTracks.has(i) && t.missed > 0);
     const t = this.#bestLost(d.descriptor, at, [...missed, ...this.#lost]);
     if (!t) return undefined;

@@ -1,0 +1,135 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appearanceDescriptor, createFaceCropper, Detection, FaceDetector, FaceTracker, loadFaceDetector } from '../../src/face';
+import { silentLogger } from '../../src/log';
+import { demoPhotoDir, movingClip, trackIdKept } from '../../bench/stages/detect';
+
+/** A synthetic detection of a w-wide face centred at (cx, cy). */
+function det(cx: number, cy: number, w = 60): Detection {
+  const kp = (dx: number, dy: number) => ({ x: cx + dx * w, y: cy + dy * w });
+  return {
+    box: { x: cx - w / 2, y: cy - w / 2, width: w, height: w },
+    score: 0.9,
+    keypoints: { rightEye: kp(-0.2, -0.1), leftEye: kp(0.2, -0.1), nose: kp(0, 0.05), mouth: kp(0, 0.25), rightEar: kp(-0.45, 0), leftEar: kp(0.45, 0) },
+  };
+}
+
+/** A descriptor from a random-ish but reproducible "face" pattern. */
+function look(seed: number): Float32Array {
+  const data = new Uint8Array(48 * 48);
+  let s = seed * 9301 + 49297;
+  for (let i = 0; i < data.length; i++) {
+    s = (s * 9301 + 49297) % 233280;
+    data[i] = Math.floor((s / 233280) * 255);
+  }
+  return appearanceDescriptor({ width: 48, height: 48, data });
+}
+
+test('two faces moving across keep their ids; order of detections does not matter', () => {
+  const tr = new FaceTracker();
+  const seen: Array<[number, number]> = [];
+  for (let i = 0; i < 60; i++) {
+    const a = det(100 + 4 * i, 200);
+    const b = det(500 - 4 * i, 220); // they cross around frame 50
+    // Results come back in the order of the detections.
+    const out = tr.update(i % 2 ? [a, b] : [b, a], i * 33);
+    seen.push(i % 2 ? [out[0].id, out[1].id] : [out[1].id, out[0].id]);
+  }
+  assert.ok(seen.every(([a, b]) => a === seen[0][0] && b === seen[0][1] && a !== b), JSON.stringify(seen.slice(0, 3)));
+});
+
+test('between detections, predict() advances boxes and keypoints by the measured velocity', () => {
+  const tr = new FaceTracker();
+  for (let i = 0; i < 5; i++) tr.update([det(100 + 10 * i, 100, 60)], i * 33);
+  const p1 = tr.predict(5 * 33);
+  const p2 = tr.predict(6 * 33);
+  assert.equal(p1.length, 1);
+  assert.equal(p1[0].detected, false);
+  assert.equal(p1[0].id, 1);
+  assert.ok(Math.abs(p1[0].box.x + 30 - 150) < 2, `x ${p1[0].box.x + 30}`);
+  assert.ok(Math.abs(p2[0].box.x + 30 - 160) < 3);
+  // Keypoints move with the box.
+  assert.ok(Math.abs(p2[0].keypoints.rightEye.x - (p2[0].box.x + 30 - 12)) < 1e-6);
+  // The next detection continues the same track.
+  assert.equal(tr.update([det(170, 100)], 7 * 33)[0].id, 1);
+});
+
+test('a face missing for a few frames keeps its id; after maxMissed it leaves the view', () => {
+  const tr = new FaceTracker({ maxMissed: 5 });
+  for (let i = 0; i < 5; i++) tr.update([det(200, 200)], i * 33);
+  for (let i = 5; i < 8; i++) assert.deepEqual(tr.update([], i * 33), []);
+  assert.equal(tr.update([det(202, 200)], 8 * 33)[0].id, 1);
+  for (let i = 9; i < 20; i++) tr.update([], i * 33);
+  assert.equal(tr.size, 0);
+  // Without an appearance descriptor a returning face cannot be re-identified: new id.
+  assert.equal(tr.update([det(200, 200)], 20 * 33)[0].id, 2);
+});
+
+test('re-identification after a short gap: same look near where it left → same id; another look → new id', () => {
+  const tr = new FaceTracker({ maxMissed: 3, reidFrames: 60 });
+  const alice = look(1);
+  const bob = look(2);
+  for (let i = 0; i < 10; i++) tr.update([{ ...det(100 + i, 200), descriptor: alice }, { ...det(400, 200), descriptor: bob }], i * 33);
+  // Alice leaves for 20 frames (beyond maxMissed), Bob stays.
+  for (let i = 10; i < 30; i++) tr.update([{ ...det(400, 200), descriptor: bob }], i * 33);
+  let out = tr.update([{ ...det(120, 205), descriptor: alice }, { ...det(400, 200), descriptor: bob }], 30 * 33);
+  assert.deepEqual(out.map((f) => f.id).sort(), [1, 2]);
+  // A stranger appearing where Alice was gets a new id.
+  for (let i = 31; i < 40; i++) tr.update([{ ...det(400, 200), descriptor: bob }], i * 33);
+  out = tr.update([{ ...det(120, 205), descriptor: look(3) }], 40 * 33);
+  assert.equal(out[0].id, 3);
+  // Seen far away but looking exactly like Bob (who just left): re-identified anywhere.
+  for (let i = 41; i < 50; i++) tr.update([{ ...det(120, 205), descriptor: look(3) }], i * 33);
+  out = tr.update([{ ...det(120, 205), descriptor: look(3) }, { ...det(600, 400), descriptor: bob }], 50 * 33);
+  assert.deepEqual(out.map((f) => f.id).sort(), [2, 3]);
+});
+
+test('options are validated', () => {
+  assert.throws(() => new FaceTracker({ maxMissed: -1 }), /maxMissed/);
+  assert.throws(() => new FaceTracker({ matchThreshold: Number.NaN }), /matchThreshold/);
+});
+
+const noPhotos = demoPhotoDir() ? false : '@vladmandic/face-api (devDependency with the demo photos) is not installed';
+
+let detector: FaceDetector;
+before(async () => {
+  if (!noPhotos) detector = await loadFaceDetector({ logger: silentLogger });
+});
+after(() => detector?.dispose());
+
+test('moving-face clip (pan, zoom, a face leaving and coming back): ≥ 95 % of frames keep each id', { skip: noPhotos }, async () => {
+  const clip = await movingClip(detector, 1, 60);
+  assert.equal(clip.faces.length, 3);
+  for (const detectEvery of [1, 3]) {
+    const cropper = await createFaceCropper({ detector, detectEvery });
+    const results = [];
+    for (const f of clip.frames) results.push(await cropper.process(f));
+    const kept = trackIdKept(clip, results);
+    assert.ok(kept.minPct >= 95, `detectEvery ${detectEvery}: per-face id kept ${kept.perFace.map((p) => p.toFixed(1)).join(', ')} %`);
+    // Every frame has crops, detected or carried.
+    assert.ok(results.every((faces) => faces.every((f) => f.crop.data.length === 48 * 48)));
+    if (detectEvery === 3) assert.ok(results.some((faces) => faces.some((f) => !f.detected)));
+    // The face that leaves (leftmost) is really out of view for a while.
+    assert.ok(results.some((faces) => faces.length === 2));
+    cropper.dispose();
+  }
+});
+
+test('FacePipeline: JPEG crops on request, sources tracked separately, validation', { skip: noPhotos }, async () => {
+  const clip = await movingClip(detector, 1, 4);
+  const cropper = await createFaceCropper({ detector, jpeg: true, detectEvery: 2 });
+  const a = await cropper.process(clip.frames[0]);
+  assert.equal(a.length, 3);
+  assert.ok(a.every((f) => f.jpeg && f.jpeg[0] === 0xff && f.jpeg[1] === 0xd8));
+  const b = await cropper.process({ ...clip.frames[0], sourceId: 'other' });
+  assert.equal(b.length, 3);
+  assert.ok(b.every((f) => f.detected), 'a new source starts with detection');
+  assert.ok(b.every((f) => !a.some((x) => x.id === f.id)), 'each source has its own tracks, ids unique across sources');
+  const c = await cropper.process(clip.frames[1]);
+  assert.ok(c.every((f) => !f.detected));
+  await assert.rejects(createFaceCropper({ detector, detectEvery: 0 }), /detectEvery/);
+  await assert.rejects(createFaceCropper({ detector, framing: 'nope' }), /Unknown crop framing/);
+  cropper.dispose();
+  // The shared detector was passed in, so it is still usable.
+  assert.equal((await detector.detect(clip.frames[0])).length, 3);
+});
