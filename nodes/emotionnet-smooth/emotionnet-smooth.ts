@@ -60,7 +60,7 @@ export = function register(RED: NodeAPI): void {
     const showStatus = (tracks: number, labels: Record<string, number>) => {
       const top = Object.entries(labels)
         .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-        .slice(0, 2)
+        .slice(0, 1)
         .map(([l, n]) => `${l} ${n}`)
         .join(', ');
       status.set('count', top ? t('status.tracks-labels', { count: tracks, labels: top }) : t('status.tracks', { count: tracks }));

@@ -1,0 +1,157 @@
+/**
+ * The smoothing and alert edit dialogs in a real browser (headless Chromium via playwright-core):
+ * palette entries, the rule list, hide/show of fields, saving, and validation. Starts an embedded
+ * Node-RED on a free loopback port with examples 03 and 04 as its flow. Skips, saying why, when
+ * Chromium or playwright-core is missing. Run `npm run build` first.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as os from 'os';
+import * as path from 'path';
+import type { AddressInfo } from 'net';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => p && fs.existsSync(p));
+function tryRequire(id: string): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+  try {
+    return require(id);
+  } catch {
+    return null;
+  }
+}
+const playwright = tryRequire('playwright-core');
+const skip = !CHROMIUM ? 'Chromium not found (apt-get install chromium, or set CHROMIUM_PATH)' : !playwright ? 'playwright-core is not installed' : false;
+
+describe('smoothing and alert edit dialogs (browser)', { skip }, () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let RED: any, browser: any, page: any, server: http.Server, userDir: string;
+  const errors: string[] = [];
+  const js = <T>(fn: () => T): Promise<T> => page.evaluate(fn);
+
+  before(async () => {
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-editor-'));
+    fs.mkdirSync(path.join(userDir, 'node_modules'));
+    fs.symlinkSync(ROOT, path.join(userDir, 'node_modules', 'node-red-contrib-emotionnet'), 'dir');
+    const flow = ['03 - Smoothing.json', '04 - Alerts.json'].flatMap((f) => JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', f), 'utf8')));
+    fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify([{ id: 't1', type: 'tab', label: 'examples' }, ...flow.map((n) => ({ ...n, z: 't1' }))]));
+    RED = require('node-red');
+    server = http.createServer();
+    RED.init(server, {
+      userDir,
+      flowFile: 'flows.json',
+      httpAdminRoot: '/',
+      credentialSecret: 'test',
+      logging: { console: { level: 'error' } },
+      editorTheme: { tours: false },
+    });
+    server.on('request', RED.httpAdmin);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    await RED.start();
+    browser = await playwright.chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('pageerror', (e: Error) => errors.push(e.message));
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await page.waitForFunction(() => (window as any).RED?.nodes?.node('ex04.alert'), null, { timeout: 30_000 }); // eslint-disable-line @typescript-eslint/no-explicit-any
+  });
+
+  after(async () => {
+    await browser?.close();
+    await RED?.stop();
+    server?.close();
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  /* The functions below run in the page, where RED and $ are globals. */
+  /* eslint-disable @typescript-eslint/no-explicit-any */
+
+  it('shows both nodes in the emotionnet palette category with their labels', async () => {
+    const got = await js(() =>
+      ['emotionnet-smooth', 'emotionnet-alert'].map((t) => {
+        const def = (window as any).RED.nodes.getType(t);
+        return [def.category, (window as any).$(`.red-ui-palette-node[data-palette-type="${t}"]`).length];
+      }),
+    );
+    assert.deepEqual(got, [['emotionnet', 1], ['emotionnet', 1]]);
+  });
+
+  it('alert dialog: one row per rule, emotion fields only for emotion rules; edits are saved', async () => {
+    await js(() => (window as any).RED.editor.edit((window as any).RED.nodes.node('ex04.alert')));
+    await page.waitForSelector('.node-input-rule-name', { timeout: 10_000 });
+    const rows = await js(() => {
+      const $ = (window as any).$;
+      return $('#node-input-rule-container').editableList('items').map(function (this: any) {
+        return `${$(this).find('.node-input-rule-name').val()}:${$(this).find('.node-input-rule-type').val()}:${$(this).find('.emotionnet-alert-emotion').is(':visible')}`;
+      }).get();
+    });
+    assert.deepEqual(rows, ['sad:emotion:true', 'visitor:presence:false', 'nobody:absence:false']);
+    await js(() => {
+      const $ = (window as any).$;
+      $('.node-input-rule-threshold').first().val('0.7');
+      $('.node-input-rule-labels').first().val('sad, angry');
+      $('#node-dialog-ok').trigger('click');
+    });
+    await page.waitForFunction(() => !(window as any).$('#node-input-rule-container').length);
+    const saved = await js(() => {
+      const n = (window as any).RED.nodes.node('ex04.alert');
+      return { rule: n.rules[0], valid: n.valid, count: n.rules.length };
+    });
+    assert.deepEqual(saved, {
+      rule: { name: 'sad', type: 'emotion', labels: 'sad, angry', threshold: 0.7, duration: 3, cooldown: 30, scope: 'face', source: 'auto' },
+      valid: true,
+      count: 3,
+    });
+  });
+
+  it('alert dialog: an invalid rule name or a missing label marks the node invalid', async () => {
+    for (const [cls, value] of [['name', 'bad/name'], ['labels', '']]) {
+      await js(() => (window as any).RED.editor.edit((window as any).RED.nodes.node('ex04.alert')));
+      await page.waitForSelector('.node-input-rule-name', { timeout: 10_000 });
+      await page.evaluate(([c, v]: string[]) => {
+        const $ = (window as any).$;
+        $(`.node-input-rule-${c}`).first().val(v);
+        $('#node-dialog-ok').trigger('click');
+      }, [cls, value]);
+      await page.waitForFunction(() => !(window as any).$('#node-input-rule-container').length);
+      assert.equal(await js(() => (window as any).RED.nodes.node('ex04.alert').valid), false, `${cls} = "${value}"`);
+      // restore
+      await js(() => {
+        const n = (window as any).RED.nodes.node('ex04.alert');
+        n.rules[0] = { ...n.rules[0], name: 'sad', labels: 'sadness' };
+      });
+    }
+  });
+
+  it('smoothing dialog: half-life for EMA, window for mean/majority; margin >= 1 is invalid', async () => {
+    await js(() => (window as any).RED.editor.edit((window as any).RED.nodes.node('ex03.smooth')));
+    await page.waitForSelector('#node-input-method', { timeout: 10_000 });
+    const vis = () => js(() => [(window as any).$('.emotionnet-smooth-ema').is(':visible'), (window as any).$('.emotionnet-smooth-window').is(':visible')]);
+    assert.deepEqual(await vis(), [true, false]);
+    await page.selectOption('#node-input-method', 'majority');
+    assert.deepEqual(await vis(), [false, true]);
+    await js(() => {
+      (window as any).$('#node-input-margin').val('1.5');
+      (window as any).$('#node-dialog-ok').trigger('click');
+    });
+    await page.waitForFunction(() => !(window as any).$('#node-input-method').length);
+    assert.deepEqual(await js(() => [(window as any).RED.nodes.node('ex03.smooth').method, (window as any).RED.nodes.node('ex03.smooth').valid]), ['majority', false]);
+  });
+
+  it('has Node-RED style help for both nodes and no page errors', async () => {
+    const help = await js(() =>
+      ['emotionnet-smooth', 'emotionnet-alert'].map((t) => {
+        const html = (window as any).RED.nodes.getNodeHelp(t) as string;
+        const div = document.createElement('div');
+        div.innerHTML = html;
+        return [div.querySelector('p')?.textContent?.length ?? 0, div.querySelectorAll('dl.message-properties').length, /Inputs/.test(html) && /Outputs/.test(html) && /Details/.test(html)];
+      }),
+    );
+    for (const [firstP, dls, sections] of help) {
+      assert.ok(firstP > 20 && firstP < 140, `first <p> is one short sentence (${firstP} chars)`);
+      assert.ok(dls >= 2);
+      assert.equal(sections, true);
+    }
+    assert.deepEqual(errors, []);
+  });
+});
