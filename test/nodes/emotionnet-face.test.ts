@@ -1,0 +1,150 @@
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { catchNode, collect, helper, load, ROOT, until } from './helpers';
+
+const faceNode = load('nodes/emotionnet-face/emotionnet-face.js');
+const image = load('src/image/index.js');
+
+const photo = path.join(ROOT, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
+const noPhotos = fs.existsSync(photo) ? false : '@vladmandic/face-api (devDependency with the demo photos) is not installed';
+
+const flow = (extra: Record<string, unknown> = {}) => [
+  { id: 'tab', type: 'tab' },
+  { id: 'f1', z: 'tab', x: 0, y: 0, type: 'emotionnet-face', wires: [['out']], ...extra },
+  { id: 'out', z: 'tab', x: 0, y: 0, type: 'helper' },
+  { id: 'k1', z: 'tab', x: 0, y: 0, type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+  { id: 'caught', z: 'tab', x: 0, y: 0, type: 'helper' },
+];
+
+/** A 640x480 rgb24 frame of the demo photo (three faces), letterboxed. */
+function photoFrame() {
+  const img = image.toRgb(image.decodeImage(fs.readFileSync(photo)));
+  return image.frameFromImage(image.letterbox(img, 640, 480).image, { sourceId: 'cam', seq: 0, timestamp: 1000 });
+}
+
+function watchStatus(n: any): any[] {
+  const seen: any[] = [];
+  const orig = n.status.bind(n);
+  n.status = (s: any) => {
+    seen.push(s);
+    orig(s);
+  };
+  return seen;
+}
+
+/** Waits until the node reports ready (the detector loaded). */
+async function ready(statuses: any[]): Promise<void> {
+  await until(() => statuses.some((s) => s.fill === 'green'), 20000, 'detector ready');
+}
+
+describe('emotionnet-face node', () => {
+  before(() => new Promise<void>((r) => helper.startServer(r)));
+  after(() => new Promise<void>((r) => helper.stopServer(r)));
+  afterEach(() => helper.unload());
+
+  it('loads with defaults and becomes ready', async () => {
+    await helper.load([faceNode, catchNode], [{ id: 'f1', type: 'emotionnet-face', name: 'faces' }]);
+    const n = helper.getNode('f1');
+    assert.equal(n.name, 'faces');
+    await ready(watchStatus(n));
+  });
+
+  it('a JPEG Buffer → Face[] with 48x48 crops, msg.frame and timing.detect; status shows faces and ms', { skip: noPhotos }, async () => {
+    await helper.load([faceNode, catchNode], flow({ jpeg: true }));
+    const n = helper.getNode('f1');
+    const statuses = watchStatus(n);
+    const jpeg = fs.readFileSync(photo);
+    const got = collect(helper.getNode('out'), 1, 20000);
+    n.receive({ payload: jpeg, timing: { decode: 3 } });
+    const [m] = await got;
+    assert.equal(m.payload.length, 3);
+    for (const f of m.payload) {
+      assert.equal(typeof f.id, 'number');
+      assert.ok(f.score > 0.45);
+      assert.deepEqual(Object.keys(f.keypoints).sort(), ['leftEar', 'leftEye', 'mouth', 'nose', 'rightEar', 'rightEye']);
+      assert.equal(f.crop.width, 48);
+      assert.ok(Buffer.isBuffer(f.crop.data) && f.crop.data.length === 48 * 48);
+      assert.ok(Buffer.isBuffer(f.jpeg) && f.jpeg[0] === 0xff);
+      assert.ok(f.box.x >= 0 && f.box.x + f.box.width <= 1920);
+    }
+    assert.equal(m.frame.format, 'jpeg');
+    assert.equal(m.frame.data, jpeg);
+    assert.equal(m.frame.width, 1920);
+    assert.equal(m.timing.decode, 3);
+    assert.equal(typeof m.timing.detect, 'number');
+    await until(() => statuses.some((s) => s.fill === 'blue' && /^3 faces \d/.test(s.text)), 3000, 'status with faces');
+  });
+
+  it('a raw Frame payload (and msg.frame) → faces; a frame with no faces → []', { skip: noPhotos }, async () => {
+    await helper.load([faceNode, catchNode], flow());
+    const n = helper.getNode('f1');
+    const frame = photoFrame();
+    const got = collect(helper.getNode('out'), 3, 20000);
+    n.receive({ payload: frame });
+    n.receive({ payload: 'ignored', frame: { ...frame, seq: 1, timestamp: 1033 } });
+    n.receive({ payload: { ...frame, data: Buffer.alloc(frame.data.length, 120), seq: 2, timestamp: 1066 } });
+    const [a, b, c] = await got;
+    assert.equal(a.payload.length, 3);
+    assert.equal(a.frame, frame);
+    assert.deepEqual(b.payload.map((f: any) => f.id).sort(), a.payload.map((f: any) => f.id).sort(), 'same faces keep their ids');
+    assert.deepEqual(c.payload, []);
+  });
+
+  it('bad input → done(err) seen by a Catch node, never a crash', async () => {
+    await helper.load([faceNode, catchNode], flow());
+    const n = helper.getNode('f1');
+    const caught = collect(helper.getNode('caught'), 6, 20000);
+    const jpeg = image.encodeJpeg({ width: 64, height: 48, channels: 3, data: new Uint8Array(64 * 48 * 3) });
+    const huge = Buffer.from(jpeg);
+    const sof = huge.indexOf(Buffer.from([0xff, 0xc0]));
+    huge.writeUInt16BE(4320, sof + 5);
+    huge.writeUInt16BE(7680, sof + 7);
+    n.receive({ payload: 'hello' });
+    n.receive({ payload: jpeg.subarray(0, 100) });
+    n.receive({ payload: { width: 0, height: 0, format: 'rgb24', data: Buffer.alloc(0) } });
+    n.receive({ payload: huge });
+    n.receive({ payload: Buffer.from('GIF89a not supported') });
+    n.receive({ payload: { width: 10, height: 10, format: 'rgb24', data: Buffer.alloc(5), timestamp: 0, seq: 0, sourceId: 'x' } });
+    const msgs = await caught;
+    const errors = msgs.map((m: any) => m.error.message);
+    assert.match(errors[0], /msg.payload must be a Frame/);
+    assert.match(errors[1], /Corrupt image: corrupt JPEG/);
+    assert.match(errors[2], /empty/i);
+    assert.match(errors[3], /too large.*7680x4320/i);
+    assert.match(errors[4], /not a JPEG, PNG or TIFF/);
+    assert.match(errors[5], /expected 300/);
+  });
+
+  it('policy latest: frames arriving while busy are replaced by the newest and counted', { skip: noPhotos }, async () => {
+    await helper.load([faceNode, catchNode], flow({ policy: 'latest' }));
+    const n = helper.getNode('f1');
+    const statuses = watchStatus(n);
+    await ready(statuses);
+    const frame = photoFrame();
+    const out: any[] = [];
+    helper.getNode('out').on('input', (m: any) => out.push(m));
+    for (let i = 0; i < 5; i++) n.receive({ payload: { ...frame, seq: i, timestamp: 1000 + 33 * i }, i });
+    await until(() => out.length === 2, 20000, 'two outputs');
+    assert.deepEqual(out.map((m) => m.i), [0, 4]);
+    await until(() => statuses.some((s) => / -3$/.test(s.text ?? '')), 3000, 'drops in status');
+  });
+
+  it('rejects an invalid configuration once and every message with it', async () => {
+    await helper.load([faceNode, catchNode], flow({ inputSize: 200 }));
+    const caught = collect(helper.getNode('caught'), 1, 20000);
+    helper.getNode('f1').receive({ payload: Buffer.from([1, 2, 3]) });
+    const [m] = await caught;
+    assert.match(m.error.message, /Invalid configuration.*inputSize/);
+  });
+
+  it('closes cleanly (status cleared)', async () => {
+    await helper.load([faceNode, catchNode], flow());
+    const n = helper.getNode('f1');
+    const statuses = watchStatus(n);
+    await ready(statuses);
+    await helper.unload();
+    assert.deepEqual(statuses[statuses.length - 1], {});
+  });
+});
