@@ -58,7 +58,8 @@ const RULES: Array<[RegExp, FfmpegErrorKey]> = [
   ],
   [/matches no streams|does not contain any stream|Output file is empty/i, 'no-video-stream'],
   [/Invalid data found when processing input|could not find codec parameters|moov atom not found|Invalid argument|Unknown input format|unsupported codec/i, 'not-video'],
-  [/Unrecognized option|Option not found|Error parsing|Error initializing filter|No such filter|Invalid option|Missing argument/i, 'bad-args'],
+  [/Unrecognized option|No such filter|Error initializing filter|Invalid option|Missing argument/i, 'bad-args'],
+  [/Option not found|Error parsing/i, 'bad-args'],
 ];
 
 /** Picks the error class that best explains ffmpeg's last stderr lines (most specific first). */

@@ -412,7 +412,6 @@ export class VideoSource {
         this.#restarts++;
         void this.#launch();
       }, delay);
-      this.#retryTimer.unref?.();
     } else {
       this.#setStatus('failed', { error: err });
     }

@@ -1,0 +1,153 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as jpeg from 'jpeg-js';
+import {
+  buildFfmpegArgs,
+  classifyFfmpegError,
+  filterChain,
+  findFfmpeg,
+  JpegFrameSplitter,
+  jpegQscale,
+  parseRelease,
+  RawFrameSplitter,
+  redactUrl,
+  splitArgs,
+  StderrParser,
+} from '../../src/ffmpeg';
+import { parseSource, prepareInput, withCredentials } from '../../src/video';
+
+/** Cuts a buffer into random-sized chunks (1 byte .. max). */
+function chunks(buf: Buffer, max: number, seed = 1): Buffer[] {
+  const out: Buffer[] = [];
+  let s = seed;
+  for (let i = 0; i < buf.length; ) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    const n = 1 + (s % max);
+    out.push(buf.subarray(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
+test('RawFrameSplitter cuts frames by exact byte count across arbitrary chunk boundaries', () => {
+  const frameSize = 4 * 3 * 3;
+  const stream = Buffer.alloc(frameSize * 5 + 7);
+  for (let i = 0; i < stream.length; i++) stream[i] = i & 0xff;
+  const sp = new RawFrameSplitter(frameSize);
+  const frames: Buffer[] = [];
+  for (const c of chunks(stream, 50)) sp.push(c, (f) => frames.push(f));
+  assert.equal(frames.length, 5);
+  frames.forEach((f, k) => assert.deepEqual(f, stream.subarray(k * frameSize, (k + 1) * frameSize)));
+  assert.equal(sp.pendingBytes, 7);
+  assert.throws(() => new RawFrameSplitter(0), RangeError);
+});
+
+test('JpegFrameSplitter reassembles concatenated JPEGs and reads their size from SOF', () => {
+  const mk = (w: number, h: number, v: number) => {
+    const data = Buffer.alloc(w * h * 4, v);
+    for (let i = 0; i < data.length; i += 4) data[i] = (i * 7) & 0xff; // texture → FF bytes in entropy data
+    return Buffer.from(jpeg.encode({ width: w, height: h, data }, 90).data);
+  };
+  const a = mk(32, 24, 10);
+  const b = mk(16, 40, 200);
+  const c = mk(64, 8, 99);
+  const stream = Buffer.concat([Buffer.from([0x00, 0x12]), a, b, c]); // leading garbage is skipped
+  for (const max of [1, 7, 100, 5000]) {
+    const sp = new JpegFrameSplitter();
+    const got: Array<{ width: number; height: number; data: Buffer }> = [];
+    for (const ch of chunks(stream, max, max)) sp.push(ch, (f) => got.push(f));
+    assert.equal(got.length, 3, `chunk size up to ${max}`);
+    assert.deepEqual(got.map((f) => [f.width, f.height]), [[32, 24], [16, 40], [64, 8]]);
+    assert.deepEqual(got[1].data, b);
+    assert.equal(sp.pendingBytes, 0);
+    assert.equal(sp.discarded, 2);
+  }
+});
+
+test('StderrParser reads input/output stream info and the -benchmark line; redacts credentials', () => {
+  const infos: unknown[] = [];
+  const p = new StderrParser({ onInfo: (i) => infos.push({ ...i }) });
+  const text = [
+    "Input #0, rtsp, from 'rtsp://admin:hunter2@10.0.0.5/stream1':",
+    '  Duration: N/A, start: 0.000000, bitrate: N/A',
+    '    Stream #0:0: Video: h264 (Main), yuv420p(tv, bt709, progressive), 1920x1080 [SAR 1:1 DAR 16:9], 15 fps, 15 tbr, 90k tbn, 30 tbc',
+    'Stream mapping:',
+    "Output #0, rawvideo, to 'pipe:1':",
+    '    Stream #0:0: Video: rawvideo (RGB[24] / 0x18424752), rgb24, 640x360 [SAR 1:1 DAR 16:9], q=2-31, 82944 kb/s, 15 fps, 15 tbn, 15 tbc',
+    'bench: utime=1.250s stime=0.250s rtime=3.000s',
+  ].join('\n');
+  for (const c of chunks(Buffer.from(text + '\n'), 17)) p.feed(c);
+  p.end();
+  assert.deepEqual(infos, [{ container: 'rtsp', codec: 'h264', width: 1920, height: 1080, fps: 15, outputWidth: 640, outputHeight: 360 }]);
+  assert.deepEqual(p.bench, { cpuMs: 1500, realMs: 3000 });
+  assert.ok(p.lastLines.every((l) => !l.includes('hunter2')));
+  assert.match(p.lastLines[0], /rtsp:\/\/\*\*\*@10\.0\.0\.5/);
+});
+
+test('classifyFfmpegError maps ffmpeg messages to short keys', () => {
+  const cases: Array<[string, string]> = [
+    ['/x/missing.mp4: No such file or directory', 'not-found'],
+    ['/etc/passwd: Invalid data found when processing input', 'not-video'],
+    ['[tcp @ 0x1] Connection to tcp://10.0.0.9:554?timeout=0 failed: Connection refused', 'unreachable'],
+    ['[http @ 0x1] HTTP error 404 Not Found', 'unreachable'],
+    ['method DESCRIBE failed: 401 Unauthorized', 'unauthorized'],
+    ['[video4linux2,v4l2 @ 0x1] Cannot open video device /dev/video3: No such file or directory', 'no-device'],
+    ['Stream map \'0:v:0\' matches no streams.', 'no-video-stream'],
+    ['Unrecognized option \'rtsp_transprt\'.', 'bad-args'],
+    ['something odd', 'exited'],
+  ];
+  for (const [line, key] of cases) assert.equal(classifyFfmpegError(['Input #0 …', line]).key, key, line);
+});
+
+test('buildFfmpegArgs: argument array with fps cap (select, no duplicates), scaling, pixel format, vsync by version', () => {
+  const a = buildFfmpegArgs({ input: ['-i', 'in.mp4'], output: { format: 'rgb24', fps: 10, width: 640 } });
+  assert.deepEqual(a.slice(0, 5), ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info']);
+  assert.ok(a.includes('-vsync'));
+  const vf = a[a.indexOf('-vf') + 1];
+  assert.match(vf, /^select='.*floor\(t\*10\).*',scale=640:-2:flags=bilinear$/);
+  assert.deepEqual(a.slice(-5), ['-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1']);
+  const j = buildFfmpegArgs({ input: ['-i', 'x'], output: { format: 'jpeg', jpegQuality: 100 }, release: { major: 6, minor: 1 }, benchmark: true });
+  assert.ok(j.includes('-fps_mode') && !j.includes('-vsync') && !j.includes('-vf') && j.includes('-benchmark'));
+  assert.deepEqual(j.slice(-7), ['-c:v', 'mjpeg', '-q:v', '2', '-f', 'image2pipe', 'pipe:1']);
+  assert.equal(filterChain({ format: 'gray', height: 240 }), 'scale=-2:240:flags=bilinear');
+  assert.equal(jpegQscale(1), 31);
+  assert.deepEqual(parseRelease('6.1.1'), { major: 6, minor: 1 });
+  assert.equal(parseRelease('N-47683-g0e8eb07980-static'), null);
+});
+
+test('splitArgs splits like a shell without running one', () => {
+  assert.deepEqual(splitArgs('-rtsp_transport tcp  -analyzeduration 1M'), ['-rtsp_transport', 'tcp', '-analyzeduration', '1M']);
+  assert.deepEqual(splitArgs(`-headers "User-Agent: x y" -x 'a b' c\\ d ""`), ['-headers', 'User-Agent: x y', '-x', 'a b', 'c d', '']);
+  assert.deepEqual(splitArgs('; rm -rf / `x` $(y)'), [';', 'rm', '-rf', '/', '`x`', '$(y)']);
+  assert.throws(() => splitArgs('-x "open'), SyntaxError);
+});
+
+test('parseSource recognises every kind; withCredentials and redactUrl keep secrets out of logs', async () => {
+  assert.equal(parseSource('default').kind, 'default');
+  assert.equal(parseSource('').kind, 'default');
+  assert.equal(parseSource('rtsp://cam/stream').kind, 'url');
+  assert.equal(parseSource('https://x/y.m3u8').kind, 'url');
+  assert.equal(parseSource('/dev/video0').kind, 'device');
+  assert.equal(parseSource('lavfi:testsrc2').kind, 'lavfi');
+  assert.deepEqual(parseSource('file:///tmp/a%20b.mp4'), { kind: 'file', target: '/tmp/a%20b.mp4' });
+  assert.equal(parseSource('clip.mp4').target.startsWith('/'), true);
+  assert.throws(() => parseSource(42), /must be a string/);
+  assert.throws(() => parseSource('x', 'bogus' as never), /unknown source type/);
+  assert.throws(() => parseSource('', 'file'), /no file given/);
+  assert.equal(withCredentials('rtsp://cam:554/s', 'bob', 'p@ss:w/rd'), 'rtsp://bob:p%40ss%3Aw%2Frd@cam:554/s');
+  assert.equal(withCredentials('rtsp://a:b@cam/s', 'bob', 'x'), 'rtsp://a:b@cam/s');
+  assert.equal(redactUrl("from 'rtsp://bob:p%40ss@cam:554/s'"), "from 'rtsp://***@cam:554/s'");
+  const inp = await prepareInput(parseSource('rtsp://cam/s'), { username: 'u', password: 'pw' });
+  assert.deepEqual(inp.args, ['-rtsp_transport', 'tcp', '-i', 'rtsp://u:pw@cam/s']);
+  assert.match(inp.description, /^url rtsp:\/\/cam\/s$/);
+  const inp2 = await prepareInput(parseSource('rtsp://cam/s'), { extraArgs: '-rtsp_transport udp' });
+  assert.deepEqual(inp2.args, ['-rtsp_transport', 'udp', '-i', 'rtsp://cam/s']);
+  await assert.rejects(prepareInput(parseSource('rtsp://cam/s'), { extraArgs: '-i other' }), /must not contain -i/);
+});
+
+test('findFfmpeg: a bad configured path falls back (bundled @ffmpeg-installer here) and says why', async () => {
+  const ff = await findFfmpeg({ path: '/nonexistent/ffmpeg', refresh: true });
+  assert.notEqual(ff.origin, 'config');
+  assert.match(ff.reason, /\/nonexistent\/ffmpeg does not exist/);
+  assert.ok(ff.version.length > 0);
+});

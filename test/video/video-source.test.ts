@@ -1,0 +1,224 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as path from 'path';
+import { lastValueFrom, toArray } from 'rxjs';
+import type { Frame } from '../../src/frame';
+import { FlowControl } from '../../src/overload';
+import { liveChildren, pidAlive } from '../../src/ffmpeg';
+import { createVideoSource, readFrames, VideoSource, VideoSourceError } from '../../src/video';
+import { cleanup, makeClip, sleep, tmpDir, waitFor } from './clips';
+
+after(cleanup);
+const T = { timeout: 20_000 };
+
+async function collectFile(opts: Parameters<typeof readFrames>[0]): Promise<Frame[]> {
+  return lastValueFrom(readFrames({ pacing: 'fast', ...opts }).pipe(toArray()));
+}
+
+async function startError(src: VideoSource): Promise<VideoSourceError> {
+  try {
+    await src.start();
+  } catch (e) {
+    assert.ok(e instanceof VideoSourceError, `expected VideoSourceError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail('start() should have rejected');
+}
+
+test('decodes a 2 s 25 fps H.264 clip to exactly 50 rgb24 frames of the configured size', T, async () => {
+  const clip = await makeClip('a.mp4');
+  const frames = await collectFile({ source: clip, width: 160, height: 120 });
+  assert.equal(frames.length, 50);
+  for (const [i, f] of frames.entries()) {
+    assert.equal(f.width, 160);
+    assert.equal(f.height, 120);
+    assert.equal(f.format, 'rgb24');
+    assert.equal(f.data.length, 160 * 120 * 3);
+    assert.equal(f.seq, i);
+    assert.equal(f.pts, i * 40);
+  }
+  assert.notDeepEqual(frames[0].data, frames[25].data, 'testsrc moves: frames differ');
+});
+
+test('size from ffmpeg when only one dimension is set (aspect kept); gray and jpeg formats', T, async () => {
+  const clip = await makeClip('a.mp4');
+  const gray = await collectFile({ source: clip, width: 64, format: 'gray' });
+  assert.equal(gray.length, 50);
+  assert.deepEqual([gray[0].width, gray[0].height, gray[0].data.length], [64, 48, 64 * 48]);
+  const native = await collectFile({ source: clip });
+  assert.deepEqual([native[0].width, native[0].height, native.length], [320, 240, 50]);
+  const jpegs = await collectFile({ source: clip, format: 'jpeg', width: 200, height: 150 });
+  assert.equal(jpegs.length, 50);
+  for (const f of jpegs) {
+    assert.deepEqual([f.width, f.height, f.format], [200, 150, 'jpeg']);
+    assert.deepEqual([f.data[0], f.data[1], f.data[f.data.length - 2], f.data[f.data.length - 1]], [0xff, 0xd8, 0xff, 0xd9]);
+  }
+});
+
+test('fps cap holds: 25 fps file capped at 10 gives 20 frames; a cap above the source rate adds none', T, async () => {
+  const clip = await makeClip('a.mp4');
+  assert.equal((await collectFile({ source: clip, fps: 10, width: 80, height: 60 })).length, 20);
+  assert.equal((await collectFile({ source: clip, fps: 60, width: 80, height: 60 })).length, 50);
+  // Live (real-time) source: measured rate stays at the cap.
+  const src = createVideoSource({ source: 'lavfi:testsrc2=size=160x120:rate=25', fps: 5, width: 80, height: 60 });
+  const times: number[] = [];
+  src.frames$.subscribe(() => times.push(Date.now()));
+  await src.start();
+  await sleep(2100);
+  await src.dispose();
+  const perSec = ((times.length - 1) * 1000) / (times[times.length - 1] - times[0]);
+  assert.ok(perSec <= 5.6 && perSec >= 4, `measured ${perSec.toFixed(2)} frames/s with cap 5`);
+});
+
+test('realtime pacing (-re) plays a file at its own rate; eof$ reports the frame count', T, async () => {
+  const clip = await makeClip('short.mp4', { seconds: 1, fps: 10 });
+  const src = createVideoSource({ source: clip, width: 80, height: 60 });
+  const t0 = Date.now();
+  const eof = new Promise<{ frames: number }>((r) => src.eof$.subscribe(r));
+  await src.start();
+  const ev = await eof;
+  const ms = Date.now() - t0;
+  assert.equal(ev.frames, 10);
+  assert.ok(ms >= 800, `1 s file took only ${ms} ms in realtime mode`);
+  assert.equal(src.state, 'ended');
+  await src.dispose();
+});
+
+test('killing ffmpeg (SIGKILL) mid-stream leads to a restart with a new child', T, async () => {
+  const src = createVideoSource({ source: 'default', fps: 10, width: 80, height: 60, restartDelayMs: 100 });
+  let n = 0;
+  src.frames$.subscribe(() => n++);
+  const errors: VideoSourceError[] = [];
+  src.errors$.subscribe((e) => errors.push(e));
+  await src.start();
+  const pid1 = src.pid!;
+  await waitFor(() => n >= 3, 5000, 'frames');
+  process.kill(pid1, 'SIGKILL');
+  await waitFor(() => src.pid !== null && src.pid !== pid1 && src.state === 'running', 8000, 'restart');
+  const before = n;
+  await waitFor(() => n > before + 2, 5000, 'frames after restart');
+  assert.equal(src.stats.restarts, 1);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].signal, 'SIGKILL');
+  await src.dispose();
+  assert.equal(pidAlive(pid1), false);
+});
+
+test('a file killed mid-way resumes where it died (no repeats), then ends', T, async () => {
+  const clip = await makeClip('b.mp4', { seconds: 2, fps: 25 });
+  const src = createVideoSource({ source: clip, width: 80, height: 60, restartDelayMs: 50 });
+  const pts: number[] = [];
+  src.frames$.subscribe((f) => pts.push(f.pts!));
+  const eof = new Promise<void>((r) => src.eof$.subscribe(() => r()));
+  await src.start();
+  await waitFor(() => pts.length >= 15, 5000, 'frames');
+  process.kill(src.pid!, 'SIGKILL');
+  await eof;
+  await src.dispose();
+  assert.equal(src.stats.restarts, 1);
+  for (let i = 1; i < pts.length; i++) assert.ok(pts[i] > pts[i - 1], `pts not increasing at ${i}: ${pts[i - 1]} → ${pts[i]}`);
+  assert.ok(pts.length >= 45 && pts.length <= 50, `${pts.length} frames after resume`);
+});
+
+test('stop/dispose leave no ffmpeg child (pid gone), even when reading is paused', T, async () => {
+  const clip = await makeClip('a.mp4');
+  const src = createVideoSource({ source: clip, pacing: 'fast', width: 320, height: 240, loop: true, id: 'paused-src' });
+  let n = 0;
+  src.frames$.subscribe(() => n++);
+  await src.start();
+  FlowControl.for('paused-src').report('stage', 100); // downstream "full": reading pauses
+  const pid = src.pid!;
+  assert.ok(pidAlive(pid));
+  await sleep(300);
+  assert.equal(src.stats.paused, true);
+  await src.dispose();
+  assert.equal(pidAlive(pid), false, `ffmpeg ${pid} survived dispose`);
+  assert.equal(src.pid, null);
+  assert.equal(liveChildren(), 0);
+});
+
+test('fast pacing is lossless under flow control: pauses above the high-water mark, resumes below', T, async () => {
+  const clip = await makeClip('a.mp4');
+  const src = createVideoSource({ source: clip, pacing: 'fast', width: 320, height: 240, id: 'fc-src', highWaterMark: 4, lowWaterMark: 1 });
+  const fc = FlowControl.for('fc-src');
+  const held: Frame[] = [];
+  let processed = 0;
+  let maxHeld = 0;
+  src.frames$.subscribe((f) => {
+    held.push(f);
+    maxHeld = Math.max(maxHeld, held.length);
+    fc.report('slow-stage', held.length);
+  });
+  const eof = new Promise<void>((r) => src.eof$.subscribe(() => r()));
+  const timer = setInterval(() => {
+    if (held.shift()) processed++;
+    fc.report('slow-stage', held.length);
+  }, 5);
+  await src.start();
+  await eof;
+  await waitFor(() => held.length === 0, 3000, 'drain');
+  clearInterval(timer);
+  await src.dispose();
+  assert.equal(processed, 50);
+  // One 230 kB frame is read in 4 pipe chunks; the pause lands within a frame or two.
+  assert.ok(maxHeld <= 8, `stage held up to ${maxHeld} frames`);
+});
+
+test('bad input: missing file, not a video, missing device, unreachable URLs, bad args — clear errors, no child left', T, async () => {
+  const notVideo = path.join(tmpDir, 'not-a-video.mp4');
+  fs.writeFileSync(notVideo, 'this is not a video\n'.repeat(100));
+  const cases: Array<[ConstructorParameters<typeof VideoSource>[0], string, RegExp]> = [
+    [{ source: path.join(tmpDir, 'missing.mp4') }, 'not-found', /file not found/],
+    [{ source: notVideo }, 'not-video', /Invalid data|no video frames/],
+    [{ source: '/dev/video99' }, 'no-device', /video device not found/],
+    [{ source: 'http://127.0.0.1:9/stream.mjpg', maxRestarts: 0 }, 'unreachable', /Connection refused/],
+    [{ source: 'rtsp://127.0.0.1:9/cam', maxRestarts: 0 }, 'unreachable', /Connection refused/],
+    [{ source: 'default', inputArgs: '-no_such_option 1', maxRestarts: 0 }, 'bad-args', /no_such_option/],
+  ];
+  for (const [opts, key, re] of cases) {
+    const src = createVideoSource({ restartDelayMs: 50, ...opts });
+    const err = await startError(src);
+    assert.equal(err.key, key, `${String(opts!.source)}: ${err.message}`);
+    assert.match(err.message, re);
+    assert.equal(src.pid, null);
+    await src.dispose();
+  }
+  assert.throws(() => createVideoSource({ source: 12 as unknown as string }), /source must be a string/);
+  assert.throws(() => createVideoSource({ fps: -1 }), /fps must be a number/);
+  assert.equal(liveChildren(), 0);
+});
+
+test('an unreachable camera keeps retrying with growing delays; credentials never appear in errors', T, async () => {
+  const src = createVideoSource({ source: 'http://127.0.0.1:9/video', username: 'bob', password: 's3cret', restartDelayMs: 40, maxRestartDelayMs: 200 });
+  const msgs: string[] = [];
+  const delays: number[] = [];
+  src.errors$.subscribe((e) => msgs.push(e.message));
+  src.status$.subscribe((s) => s.state === 'retrying' && delays.push(s.retryInMs!));
+  await startError(src);
+  await waitFor(() => delays.length >= 4, 5000, 'retries');
+  await src.dispose();
+  assert.deepEqual(delays.slice(0, 4), [40, 80, 160, 200]);
+  assert.ok(msgs.length >= 4);
+  assert.ok(msgs.every((m) => !m.includes('s3cret') && !m.includes('bob')), msgs[0]);
+  assert.equal(liveChildren(), 0);
+});
+
+test('the no-frame watchdog kills a silent stream and restarts it', T, async () => {
+  const sockets = new Set<import('net').Socket>();
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame' }); // …and never a frame
+  });
+  server.on('connection', (s) => sockets.add(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('net').AddressInfo).port;
+  const src = createVideoSource({ source: `http://127.0.0.1:${port}/video`, startTimeoutMs: 600, restartDelayMs: 50 });
+  const err = await startError(src);
+  assert.equal(err.key, 'stalled');
+  await waitFor(() => src.stats.restarts >= 1, 3000, 'restart after watchdog');
+  await src.dispose();
+  for (const s of sockets) s.destroy();
+  await new Promise((r) => server.close(r));
+  assert.equal(liveChildren(), 0);
+});
