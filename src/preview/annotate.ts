@@ -69,7 +69,7 @@ export function drawFaces(img: RgbImage, faces: PreviewFace[], options: Annotate
     if (![x, y, w, h].every(Number.isFinite)) continue;
     const shown = f.smoothed ?? f.emotion;
     const color = (shown && LABEL_COLORS[shown.label]) || DEFAULT_COLOR;
-    strokeRect(img, x, y, w, h, color, s);
+    strokeRect(img, x, y, w, h, color, s + 1);
     const parts: string[] = [];
     if (typeof f.id === 'number') parts.push(`#${f.id}`);
     if (shown) parts.push(`${shown.label} ${Math.round(shown.confidence * 100)}%`);

@@ -1,0 +1,143 @@
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as http from 'http';
+import * as jpeg from 'jpeg-js';
+import { catchNode, collect, helper, load, sleep, until } from './helpers';
+
+const previewNode = load('nodes/emotionnet-preview/emotionnet-preview.js');
+const { splitMjpeg } = load('src/preview/index.js');
+
+const frame = (v = 60) => ({ width: 160, height: 120, format: 'rgb24', data: Buffer.alloc(160 * 120 * 3, v), timestamp: Date.now(), seq: 0, sourceId: 'cam' });
+const faces = [{ id: 3, box: { x: 40, y: 30, width: 50, height: 50 }, emotion: { label: 'happy', confidence: 0.8, probabilities: { happy: 0.8, sadness: 0.2 } } }];
+
+const flow = (extra: Record<string, unknown> = {}, wired = true) => [
+  { id: 'tab', type: 'tab' },
+  { id: 'p1', z: 'tab', x: 0, y: 0, type: 'emotionnet-preview', maxFps: 0, quality: 80, maxWidth: 0, bars: true, caption: true, stream: true, wires: wired ? [['out']] : [[]], ...extra },
+  { id: 'out', z: 'tab', x: 0, y: 0, type: 'helper' },
+  { id: 'k1', z: 'tab', x: 0, y: 0, type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+  { id: 'caught', z: 'tab', x: 0, y: 0, type: 'helper' },
+];
+
+describe('emotionnet-preview node', () => {
+  let server: http.Server | null = null;
+  let base = '';
+  /** The test helper makes a fresh admin app per load: serve the current one. */
+  async function serveAdmin() {
+    server = http.createServer(helper._httpAdmin);
+    await new Promise<void>((r) => (server as http.Server).listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  }
+  before(() => new Promise<void>((r) => helper.startServer(r)));
+  after(() => new Promise<void>((r) => helper.stopServer(r)));
+  afterEach(async () => {
+    await helper.unload();
+    if (server) {
+      server.closeAllConnections();
+      await new Promise((r) => (server as http.Server).close(r));
+      server = null;
+    }
+  });
+
+  it('is loaded with the documented defaults', async () => {
+    await helper.load([previewNode], [{ id: 'p1', type: 'emotionnet-preview', name: 'pv', maxFps: 10, quality: 70, maxWidth: 640 }]);
+    assert.equal(helper.getNode('p1').name, 'pv');
+  });
+
+  it('sends an annotated JPEG in msg.payload with the faces in msg.faces', async () => {
+    await helper.load([previewNode, catchNode], flow());
+    const got = collect(helper.getNode('out'), 1, 5000);
+    helper.getNode('p1').receive({ payload: faces, frame: frame(), topic: 'cam1' });
+    const [m] = await got;
+    assert.ok(Buffer.isBuffer(m.payload));
+    const img = jpeg.decode(m.payload, { useTArray: true });
+    assert.deepEqual([img.width, img.height], [160, 120]);
+    assert.deepEqual(m.faces, faces);
+    assert.equal(m.topic, 'cam1');
+  });
+
+  it('draws a JPEG Buffer or Frame given in msg.payload (no faces)', async () => {
+    await helper.load([previewNode, catchNode], flow());
+    const got = collect(helper.getNode('out'), 1, 5000);
+    const { annotateFrame } = load('src/preview/index.js');
+    helper.getNode('p1').receive({ payload: annotateFrame(frame(), []) });
+    const [m] = await got;
+    assert.equal(jpeg.decode(m.payload).width, 160);
+  });
+
+  it('throttles to the max rate: extra frames complete without output', async () => {
+    await helper.load([previewNode, catchNode], flow({ maxFps: 2 }));
+    const out: unknown[] = [];
+    helper.getNode('out').on('input', (m: unknown) => out.push(m));
+    for (let i = 0; i < 10; i++) {
+      helper.getNode('p1').receive({ payload: faces, frame: frame(i * 20) });
+      await sleep(20);
+    }
+    await until(() => out.length > 0, 5000, 'first preview');
+    await sleep(200);
+    assert.equal(out.length, 1);
+  });
+
+  it('rejects messages without a frame, and corrupt frames, with errors a Catch node sees', async () => {
+    await helper.load([previewNode, catchNode], flow());
+    const caught = collect(helper.getNode('caught'), 3, 5000);
+    const p1 = helper.getNode('p1');
+    p1.receive({ payload: faces });
+    p1.receive({ payload: faces, frame: { ...frame(), data: Buffer.alloc(5) } });
+    p1.receive({ payload: { width: 10, height: 10, format: 'jpeg', data: Buffer.from([0xff, 0xd8, 0, 0, 0]) } });
+    const errs = (await caught).map((m) => m.error.message);
+    assert.match(errs[0], /No frame to draw on/);
+    assert.match(errs[1], /Invalid frame: frame data has 5 bytes/);
+    assert.match(errs[2], /Preview render failed/);
+  });
+
+  it('serves a live MJPEG stream and a snapshot on the admin server; 404 for unknown ids', async () => {
+    await helper.load([previewNode, catchNode], flow({}, false));
+    await serveAdmin();
+    const p1 = helper.getNode('p1');
+    const body = new Promise<{ type: string; data: Buffer }>((resolve, reject) => {
+      http.get(`${base}/emotionnet/preview/p1/stream`, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ type: String(res.headers['content-type']), data: Buffer.concat(chunks) }));
+      }).on('error', reject);
+    });
+    await sleep(100);
+    let lastSnap = Buffer.alloc(0);
+    for (let i = 0; i < 3; i++) {
+      p1.receive({ payload: faces, frame: frame(40 + i * 60) });
+      // Wait until this frame's render reached the stream before offering the next one.
+      const end = Date.now() + 5000;
+      while (Date.now() < end) {
+        const r = await fetch(`${base}/emotionnet/preview/p1/latest.jpg`);
+        const b = Buffer.from(await r.arrayBuffer());
+        if (r.status === 200 && !b.equals(lastSnap)) {
+          lastSnap = b;
+          break;
+        }
+        await sleep(30);
+      }
+    }
+    const snap = await fetch(`${base}/emotionnet/preview/p1/latest.jpg`);
+    assert.equal(snap.status, 200);
+    assert.equal(snap.headers.get('content-type'), 'image/jpeg');
+    await p1.close();
+    const { type, data } = await body;
+    assert.match(type, /multipart\/x-mixed-replace/);
+    const frames = splitMjpeg(data);
+    assert.equal(frames.length, 3);
+    assert.notDeepEqual(frames[0], frames[2]);
+    assert.equal((await fetch(`${base}/emotionnet/preview/nope/stream`)).status, 404);
+  });
+
+  it('renders nothing when the output is unwired and nobody watches; close clears the status', async () => {
+    await helper.load([previewNode, catchNode], flow({}, false));
+    await serveAdmin();
+    const p1 = helper.getNode('p1');
+    p1.receive({ payload: faces, frame: frame() });
+    await sleep(100);
+    assert.equal((await fetch(`${base}/emotionnet/preview/p1/latest.jpg`)).status, 404);
+    await until(() => p1.status.args.some((a: any[]) => /fps 0 viewers/.test(String(a[0].text))), 2000, 'status');
+    await p1.close();
+    assert.deepEqual(p1.status.lastCall.args[0], {});
+  });
+});
