@@ -114,7 +114,12 @@ describe('smoothing and alert edit dialogs (browser)', { skip }, () => {
         $('#node-dialog-ok').trigger('click');
       }, [cls, value]);
       await page.waitForFunction(() => !(window as any).$('#node-input-rule-container').length);
-      assert.equal(await js(() => (window as any).RED.nodes.node('ex04.alert').valid), false, `${cls} = "${value}"`);
+      const state = await js(() => {
+        const n = (window as any).RED.nodes.node('ex04.alert');
+        return { valid: n.valid, reasons: (n.validationErrors ?? []).join(' ') };
+      });
+      assert.equal(state.valid, false, `${cls} = "${value}"`);
+      assert.match(state.reasons, cls === 'name' ? /Rule 1: the name must be/ : /Rule 1: an emotion rule needs at least one label/);
       // restore
       await js(() => {
         const n = (window as any).RED.nodes.node('ex04.alert');
