@@ -179,6 +179,12 @@ export class AlertEngine {
         this.#step(rule, states, key, gone, now, 'lost', events);
         if (!s.active && s.cooldownUntil <= now) states.delete(key);
       }
+      // Departed faces still cooling down are bounded too (oldest first), so a long cooldown
+      // with many passers-by cannot grow memory.
+      for (const key of states.keys()) {
+        if (states.size <= this.options.maxFaces) break;
+        if (!this.#faces.has(key)) states.delete(key);
+      }
     });
     return events;
   }

@@ -243,3 +243,18 @@ describe('operator lifecycle and validation', () => {
     assert.equal(e.activeCount, 0);
   });
 });
+
+test('memory stays bounded: many passers-by with a long cooldown keep at most maxFaces states', () => {
+  const e = new AlertEngine([{ name: 'sad', labels: ['sadness'], cooldownMs: 3_600_000 }], { maxFaces: 10, faceTimeoutMs: 100, updateIntervalMs: 0 });
+  e.start(0);
+  let starts = 0;
+  for (let i = 0; i < 500; i++) {
+    starts += e.observe([face(i, 'sadness')], i * 1000).filter((ev) => ev.event === 'start').length;
+    e.tick(i * 1000 + 500);
+  }
+  assert.equal(starts, 500);
+  assert.ok(e.faceCount <= 10);
+  // only the 10 newest cooling-down states are kept (faces 490..499): the earliest deadline is
+  // the cooldown of face 490, which left at 490 500 ms
+  assert.equal(e.nextDeadline(500_000), 490_500 + 3_600_000);
+});
