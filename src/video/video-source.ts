@@ -398,7 +398,7 @@ export class VideoSource {
   /** Fails the current attempt: reports, rejects waiters, and schedules a retry if allowed. */
   #fail(err: VideoSourceError, retry: boolean): void {
     this.#lastError = err;
-    this.#log.warn(`${describeSource(this.#spec)}: ${err.message}`);
+    this.#log.debug(`${describeSource(this.#spec)}: ${err.message}`);
     if (!this.#errors.closed) this.#errors.next(err);
     this.#rejectWaiters(err);
     if (retry && !this.#disposed && this.#attempt < this.#opts.maxRestarts) {
