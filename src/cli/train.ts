@@ -39,7 +39,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return out;
 }
 
-function num(args: ParsedArgs, k: string, def: number): number {
+export function num(args: ParsedArgs, k: string, def: number): number {
   const v = args[k];
   if (v === undefined) return def;
   const n = Number(v);
@@ -47,7 +47,7 @@ function num(args: ParsedArgs, k: string, def: number): number {
   return n;
 }
 
-function fmtTime(s: number): string {
+export function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const m = Math.floor(s / 60);
   return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;

@@ -72,6 +72,11 @@ export const MODELS: Record<string, { classes: number; description: string }> = 
   'nano-b': { classes: 7, description: 'EmotionNet Nano-B, 7 classes (CK+), 0.75x widths, faster' },
   'nano-a-8': { classes: 8, description: 'EmotionNet Nano-A, 8 classes with neutral (CK+ peak + neutral)' },
   'nano-b-8': { classes: 8, description: 'EmotionNet Nano-B, 8 classes with neutral (CK+ peak + neutral)' },
+  // In-the-wild models (issue 6): FER2013 Training with FER+ votes; `-7`: FER2013's 7 original labels.
+  'nano-a-wild': { classes: 8, description: 'EmotionNet Nano-A, 8 FER+ classes, in-the-wild (FER2013/FER+); use with the fer2013 crop framing' },
+  'nano-b-wild': { classes: 8, description: 'EmotionNet Nano-B, 8 FER+ classes, in-the-wild (FER2013/FER+); use with the fer2013 crop framing' },
+  'nano-a-wild-7': { classes: 7, description: 'EmotionNet Nano-A, 7 FER2013 labels, in-the-wild; use with the fer2013 crop framing' },
+  'nano-b-wild-7': { classes: 7, description: 'EmotionNet Nano-B, 7 FER2013 labels, in-the-wild; use with the fer2013 crop framing' },
 };
 
 /** Registered model names and whether their weights are present in this install. */

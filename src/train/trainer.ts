@@ -86,7 +86,8 @@ export interface TrainResult {
   resumedFromEpoch: number;
 }
 
-function lrAt(cfg: TrainConfig, step: number, stepsPerEpoch: number): number {
+/** Learning rate at a global step: linear warm-up, then cosine decay to lr·minLrFraction. */
+export function lrAt(cfg: Pick<TrainConfig, 'lr' | 'epochs' | 'warmupEpochs' | 'minLrFraction'>, step: number, stepsPerEpoch: number): number {
   const total = cfg.epochs * stepsPerEpoch;
   const warm = Math.max(1, Math.round(cfg.warmupEpochs * stepsPerEpoch));
   if (step < warm) return cfg.lr * (0.1 + (0.9 * (step + 1)) / warm);
@@ -95,7 +96,7 @@ function lrAt(cfg: TrainConfig, step: number, stepsPerEpoch: number): number {
   return floor + (cfg.lr - floor) * 0.5 * (1 + Math.cos(Math.PI * t));
 }
 
-async function toArrays(m: Record<string, tf.Tensor>): Promise<NamedArrays> {
+export async function toArrays(m: Record<string, tf.Tensor>): Promise<NamedArrays> {
   const out: NamedArrays = {};
   for (const [k, t] of Object.entries(m)) out[k] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
   return out;

@@ -141,7 +141,8 @@ test('missing or corrupt model files give ModelLoadError with a code', async () 
   fs.writeFileSync(path.join(c5, 'model.json'), JSON.stringify({ format: 'layers-model' }));
   await assert.rejects(load({ model: c5, logger: silentLogger }), (e: unknown) => e instanceof ModelLoadError && e.code === 'UNSUPPORTED');
   assert.throws(() => resolveModelPath('nano-z'), /Unknown model "nano-z"/);
-  assert.deepEqual(listModels().map((m) => m.id), ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']);
+  // CK+ models (issue 3); the in-the-wild `*-wild` models (issue 6) are registered after them.
+  assert.deepEqual(listModels().map((m) => m.id).filter((id) => !id.includes('-wild')), ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']);
 });
 
 test('no tensor leak: numTensors unchanged after 600 classifications (bench checks 10 000)', async () => {

@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+/**
+ * `npm run eval:fer -- --model nano-b-wild [--json] [--out report.json]`: the in-the-wild
+ * report of issue 6 for any model (registered name or path):
+ *
+ * - FER+ PublicTest, majority label (8 classes), on the clean set: FER+ emotion majority, no
+ *   `none` match, no md5 twin of a Training image;
+ * - FER2013 PublicTest on the 7 original labels (clean: twins of Training removed);
+ * - cross-dataset: CK+ `ck48` (7 classes) and `peak_neutral48` (8 classes) crops;
+ * each with accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix, and
+ * the classification speed (faces/s at --batch).
+ *
+ * Two accuracies per set: `accuracy` takes the argmax over the classes the set has (e.g. an
+ * 8-class model on the 7 FER2013 labels cannot answer "contempt"); `accuracyAllClasses` takes
+ * the argmax over all the model's classes (answers outside the set count as wrong).
+ * Images whose true class the model lacks are reported and skipped.
+ *
+ * Options: --data ../shared/datasets/fer2013 --ck ../shared/datasets/ck-plus (absent → skipped)
+ *          --include-twins (also report the full PublicTest) --batch 64 --backend auto|wasm|cpu
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { EmotionClassifier, load } from '../model';
+import { silentLogger } from '../log';
+import { loadLabelledFolder, readGrayImage } from '../train/data';
+import { computeMetrics, Metrics } from '../train/metrics';
+import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerIndex, selectFer } from '../train/fer';
+import { parseArgs } from './train';
+
+export interface SetReport {
+  set: string;
+  images: number;
+  /** Argmax over the set's classes that the model has. */
+  accuracy: number;
+  /** Argmax over all of the model's classes. */
+  accuracyAllClasses: number;
+  macroF1: number;
+  classes: string[];
+  perClass: Metrics['perClass'];
+  /** Rows = true class, columns = predicted class, order of `classes`. */
+  confusion: number[][];
+  /** True classes the model lacks (images skipped). */
+  skippedClasses: Array<{ class: string; images: number }>;
+  facesPerSec: number;
+}
+
+export interface FerReport {
+  model: string;
+  modelClasses: string[];
+  backend: string;
+  params: number;
+  macs: number;
+  sets: SetReport[];
+  generatedAt: string;
+}
+
+/** Classifies gray 48x48 images in batches; returns per-image probabilities and faces/s. */
+async function classifyAll(clf: EmotionClassifier, images: Uint8Array[], batch: number): Promise<{ probs: Array<Record<string, number>>; facesPerSec: number }> {
+  const probs: Array<Record<string, number>> = [];
+  const t0 = performance.now();
+  for (let i = 0; i < images.length; i += batch) {
+    const res = await clf.classify(images.slice(i, i + batch).map((data) => ({ width: clf.inputSize, height: clf.inputSize, data })));
+    for (const r of res) probs.push(r.probabilities);
+  }
+  return { probs, facesPerSec: images.length / Math.max((performance.now() - t0) / 1000, 1e-9) };
+}
+
+/** Scores one labelled set (true class names) from the model's probabilities. */
+export function scoreSet(set: string, setClasses: string[], truth: string[], probs: Array<Record<string, number>>, modelClasses: string[], facesPerSec: number): SetReport {
+  const usable = setClasses.filter((c) => modelClasses.includes(c));
+  const skippedClasses = setClasses.filter((c) => !modelClasses.includes(c)).map((c) => ({ class: c, images: truth.filter((t) => t === c).length })).filter((s) => s.images > 0);
+  const t: number[] = [];
+  const p: number[] = [];
+  let allCorrect = 0;
+  truth.forEach((name, i) => {
+    const ti = usable.indexOf(name);
+    if (ti < 0) return;
+    let best = usable[0];
+    for (const c of usable) if (probs[i][c] > probs[i][best]) best = c;
+    let bestAll = modelClasses[0];
+    for (const c of modelClasses) if (probs[i][c] > probs[i][bestAll]) bestAll = c;
+    if (bestAll === name) allCorrect++;
+    t.push(ti);
+    p.push(usable.indexOf(best));
+  });
+  const m = computeMetrics(usable, t, p);
+  return { set, images: t.length, accuracy: m.accuracy, accuracyAllClasses: t.length ? allCorrect / t.length : 0, macroF1: m.macroF1, classes: usable, perClass: m.perClass, confusion: m.confusion, skippedClasses, facesPerSec };
+}
+
+export interface FerEvalOptions {
+  model: string;
+  data?: string;
+  ck?: string | null;
+  includeTwins?: boolean;
+  batch?: number;
+  backend?: string;
+}
+
+/** Runs the whole report (the library form of the CLI). */
+export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) => void = () => {}): Promise<FerReport> {
+  const root = path.resolve(opts.data ?? DEFAULT_FER_ROOT);
+  const batch = Math.max(1, Math.floor(opts.batch ?? 64));
+  const clf = await load({ model: opts.model, backend: opts.backend ?? 'auto', logger: silentLogger });
+  try {
+    const sets: SetReport[] = [];
+    const index = loadFerIndex(root);
+    const sel = selectFer(index);
+    const pub = index.items.filter((i) => i.split === 'PublicTest');
+    const runFer = async (name: string, items: FerItem[], kind: '8' | '7') => {
+      const imgs = items.map((it) => readGrayImage(path.join(root, it.path), clf.inputSize));
+      const { probs, facesPerSec } = await classifyAll(clf, imgs, batch);
+      const truth = items.map((it) => (kind === '8' ? FERPLUS_CLASSES[it.label8] : FER2013_CLASSES[it.label7]));
+      const r = scoreSet(name, kind === '8' ? FERPLUS_CLASSES : FER2013_CLASSES, truth, probs, clf.classes, facesPerSec);
+      sets.push(r);
+      log(`${name}: ${(r.accuracy * 100).toFixed(2)}% (${r.images} images, macro-F1 ${(r.macroF1 * 100).toFixed(1)}%, ${facesPerSec.toFixed(0)} faces/s)`);
+    };
+    await runFer('ferplus-publictest', sel.valPlus, '8');
+    await runFer('fer2013-publictest', sel.val7, '7');
+    if (opts.includeTwins) {
+      await runFer('ferplus-publictest-with-twins', pub.filter((i) => i.votes !== null && i.label8 >= 0), '8');
+      await runFer('fer2013-publictest-with-twins', pub, '7');
+    }
+    const ckRoot = opts.ck === null ? null : path.resolve(opts.ck ?? path.join(root, '..', 'ck-plus'));
+    for (const sub of ['ck48', 'peak_neutral48']) {
+      const dir = ckRoot ? path.join(ckRoot, sub) : null;
+      if (!dir || !fs.existsSync(dir)) {
+        log(`${sub}: skipped (${dir ?? 'no --ck'} not found)`);
+        continue;
+      }
+      const ds = await loadLabelledFolder(dir, { size: clf.inputSize });
+      const { probs, facesPerSec } = await classifyAll(clf, ds.samples.map((s) => s.data), batch);
+      const r = scoreSet(`ckplus-${sub}`, ds.classes, ds.samples.map((s) => ds.classes[s.label]), probs, clf.classes, facesPerSec);
+      sets.push(r);
+      log(`ckplus-${sub}: ${(r.accuracy * 100).toFixed(2)}% over its classes, ${(r.accuracyAllClasses * 100).toFixed(2)}% over all model classes (${r.images} images)`);
+    }
+    return { model: clf.name, modelClasses: clf.classes, backend: clf.backend.label, params: clf.cost.params, macs: clf.cost.macs, sets, generatedAt: new Date().toISOString() };
+  } finally {
+    clf.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.help || !args.model) {
+    process.stdout.write('Usage: npm run eval:fer -- --model <name|path> [--data ../shared/datasets/fer2013] [--ck ../shared/datasets/ck-plus] [--include-twins] [--batch 64] [--backend auto|wasm|cpu] [--json] [--out report.json]\n');
+    if (!args.help) process.exitCode = 2;
+    return;
+  }
+  const report = await evaluateFerReport(
+    {
+      model: String(args.model),
+      data: args.data ? String(args.data) : undefined,
+      ck: args.ck ? String(args.ck) : undefined,
+      includeTwins: Boolean(args['include-twins']),
+      batch: args.batch ? Number(args.batch) : undefined,
+      backend: args.backend ? String(args.backend) : undefined,
+    },
+    args.json ? () => {} : (s) => process.stderr.write(`${s}\n`),
+  );
+  if (args.out) fs.writeFileSync(String(args.out), JSON.stringify(report, null, 1) + '\n');
+  if (args.json) process.stdout.write(JSON.stringify(report, null, 1) + '\n');
+  else {
+    for (const s of report.sets) {
+      process.stdout.write(`\n${s.set}: accuracy ${(s.accuracy * 100).toFixed(2)}% (all classes ${(s.accuracyAllClasses * 100).toFixed(2)}%), macro-F1 ${(s.macroF1 * 100).toFixed(2)}%, ${s.images} images\n`);
+      const w = 9;
+      process.stdout.write(`${'true\\pred'.padEnd(w)}${s.classes.map((c) => c.slice(0, 8).padStart(w)).join('')}\n`);
+      s.confusion.forEach((row, i) => process.stdout.write(`${s.classes[i].slice(0, 8).padEnd(w)}${row.map((v) => String(v).padStart(w)).join('')}\n`));
+    }
+  }
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`eval-fer: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,179 @@
+#!/usr/bin/env node
+/**
+ * `npm run train:fer -- --variant nano-b [options]`: trains the in-the-wild EmotionNet Nano on
+ * FER2013 Training with FER+ soft targets (plus a FER2013 7-label head), validating on the
+ * clean PublicTest after every epoch. Resumable at any point: the checkpoint (parameters, BN
+ * statistics, AdamW moments, EMA weights, epoch/step, history) is written to --work every epoch
+ * and every --checkpoint-minutes; rerun the same command to continue. Every time the FER+
+ * validation accuracy improves, the EMA weights are exported as two ordinary models:
+ * `<out>/<name>` (8 FER+ classes) and `<out>/<name>-7` (7 FER2013 classes), each with a
+ * results.json.
+ *
+ * Options: --data ../shared/datasets/fer2013 --variant nano-a|nano-b --name <variant>-wild
+ *          --out models --work checkpoints/fer-<variant> --epochs 40 --batch 64 --lr 0.003
+ *          --wd 0.05 --seed 1 --aux7 0.5 --ema 0.999 --no-augment --checkpoint-minutes 10
+ *          --max-minutes <stop after N minutes, with a checkpoint> --limit <N train images>
+ *          --val-limit <N> --backend wasm|cpu|auto --quiet
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../backend';
+import { silentLogger } from '../log';
+import { countCost, variantSpec } from '../model/spec';
+import { writeModelDir } from '../model/io';
+import { fmtTime, num, parseArgs } from './train';
+import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, hasFerPlusLabel, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
+import { DEFAULT_FER_CONFIG, FerEval, FerSample, FerTrainConfig, FerValSet, trainFer, HEAD_OUTPUTS } from '../train/fer-trainer';
+
+const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
+
+/** Summary of an evaluation for results.json (confusion matrices included). */
+export function evalRecord(ev: FerEval) {
+  return {
+    ferPlusPublicTest: { accuracy: ev.ferPlus.accuracy, macroF1: ev.ferPlus.macroF1, n: ev.ferPlus.n, classes: ev.ferPlus.classes, perClass: ev.ferPlus.perClass, confusion: ev.ferPlus.confusion },
+    fer2013PublicTest: { accuracy: ev.fer2013.accuracy, macroF1: ev.fer2013.macroF1, n: ev.fer2013.n, classes: ev.fer2013.classes, perClass: ev.fer2013.perClass, confusion: ev.fer2013.confusion },
+    fer2013PublicTestFrom8ClassHead: ev.fer2013From8Accuracy,
+    evalImagesPerSec: ev.imagesPerSec,
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.help) {
+    process.stdout.write(
+      'Usage: npm run train:fer -- [--variant nano-b] [--data ../shared/datasets/fer2013] [--name nano-b-wild] [--out models]\n' +
+        '       [--work checkpoints/fer-nano-b] [--epochs 40] [--batch 64] [--lr 0.003] [--wd 0.05] [--seed 1] [--aux7 0.5]\n' +
+        '       [--ema 0.999] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
+        '       [--backend wasm|cpu|auto] [--quiet]\n' +
+        'Rerun the same command to resume from the checkpoint in --work.\n',
+    );
+    return;
+  }
+  const root = path.resolve(String(args.data ?? DEFAULT_FER_ROOT));
+  const variant = String(args.variant ?? 'nano-b');
+  const spec = variantSpec(variant);
+  const name = String(args.name ?? `${variant}-wild`);
+  const outRoot = path.resolve(String(args.out ?? 'models'));
+  const work = path.resolve(String(args.work ?? path.join('checkpoints', `fer-${variant}`)));
+  const quiet = Boolean(args.quiet);
+  const cfg: FerTrainConfig = {
+    ...DEFAULT_FER_CONFIG,
+    variant,
+    spec,
+    epochs: num(args, 'epochs', DEFAULT_FER_CONFIG.epochs),
+    batchSize: num(args, 'batch', DEFAULT_FER_CONFIG.batchSize),
+    lr: num(args, 'lr', DEFAULT_FER_CONFIG.lr),
+    weightDecay: num(args, 'wd', DEFAULT_FER_CONFIG.weightDecay),
+    seed: num(args, 'seed', DEFAULT_FER_CONFIG.seed),
+    aux7Weight: num(args, 'aux7', DEFAULT_FER_CONFIG.aux7Weight),
+    emaDecay: num(args, 'ema', DEFAULT_FER_CONFIG.emaDecay),
+    augment: args['no-augment'] ? null : DEFAULT_FER_CONFIG.augment,
+  };
+  const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
+
+  const t0 = Date.now();
+  const index = loadFerIndex(root);
+  const sel = selectFer(index);
+  let trainItems = sel.train.filter(hasFerPlusLabel);
+  let valPlus = sel.valPlus;
+  let val7 = sel.val7;
+  if (args['val-limit']) {
+    // An evenly strided subset (the lists are sorted by class folder).
+    const lim = num(args, 'val-limit', valPlus.length);
+    const strided = <T>(a: T[]) => (a.length <= lim ? a : Array.from({ length: lim }, (_, i) => a[Math.floor((i * a.length) / lim)]));
+    valPlus = strided(valPlus);
+    val7 = strided(val7);
+  }
+  if (args.limit) {
+    const lim = num(args, 'limit', trainItems.length);
+    trainItems = trainItems.length <= lim ? trainItems : Array.from({ length: lim }, (_, i) => trainItems[Math.floor((i * trainItems.length) / lim)]);
+  }
+  const px = loadFerPixels(root, trainItems);
+  const samples: FerSample[] = trainItems.map((it, i) => ({ data: px[i], soft8: softTarget(it.votes as Float32Array), label7: it.label7 }));
+  const val: FerValSet = {
+    plus: { data: loadFerPixels(root, valPlus), label8: valPlus.map((i) => i.label8) },
+    orig: { data: loadFerPixels(root, val7), label7: val7.map((i) => i.label7) },
+  };
+  const cost8 = countCost(spec, FERPLUS_CLASSES.length);
+  const cost7 = countCost(spec, FER2013_CLASSES.length);
+  const costTrain = countCost(spec, HEAD_OUTPUTS);
+  process.stderr.write(
+    `${spec.name} (FER): ${cost8.params} params (8-class export), ${(cost8.macs / 1e6).toFixed(1)} M MACs; ${samples.length} training images ` +
+      `(FER+ labelled), validation ${val.plus.data.length} FER+ / ${val.orig.data.length} FER2013; loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s; backend ${backend.label}\n` +
+      `counts ${JSON.stringify(sel.counts)}\n`,
+  );
+
+  let stop = false;
+  const maxMinutes = args['max-minutes'] !== undefined ? num(args, 'max-minutes', 0) : Infinity;
+  const deadline = Date.now() + maxMinutes * 60000;
+  const onSignal = (sig: string) => {
+    if (stop) process.exit(130);
+    stop = true;
+    process.stderr.write(`\n${sig}: stopping after this step (checkpoint first)...\n`);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+  let lastLine = 0;
+  const meta = {
+    dataset: 'FER2013 Training with FER+ votes (soft targets)',
+    dataDir: path.relative(process.cwd(), root) || root,
+    trainImages: samples.length,
+    valFerPlusImages: val.plus.data.length,
+    valFer2013Images: val.orig.data.length,
+    counts: sel.counts,
+    config: { ...cfg, spec: undefined },
+    backend: backend.label,
+    trainingParams: costTrain.params,
+  };
+  const state = await trainFer(samples, val, cfg, {
+    checkpointDir: work,
+    checkpointMinutes: num(args, 'checkpoint-minutes', 10),
+    shouldStop: () => stop || Date.now() > deadline,
+    validateOnStop: !args['no-validate-on-stop'],
+    onProgress: (p) => {
+      if (quiet) return;
+      if (p.step === p.steps || Date.now() - lastLine > 60000) {
+        lastLine = Date.now();
+        process.stderr.write(
+          `${new Date().toISOString().slice(11, 19)} ${name} epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} acc8 ${(p.accuracy * 100).toFixed(1)}% ${p.imagesPerSec.toFixed(1)} img/s ETA ${fmtTime(p.etaSeconds)}\n`,
+        );
+      }
+    },
+    onCheckpoint: (s) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} checkpoint: epoch ${s.epoch} step ${s.stepInEpoch} → ${path.relative(process.cwd(), work)}\n`),
+    onEpoch: (rec, ev, improved) => {
+      process.stderr.write(
+        `${new Date().toISOString().slice(11, 19)} epoch ${rec.epoch}: loss ${rec.loss.toFixed(4)} train acc8 ${pct(rec.trainAccuracy8)} ${rec.imagesPerSec.toFixed(1)} img/s; ` +
+          `PublicTest FER+ ${pct(rec.valFerPlus)} (macro-F1 ${pct(rec.valFerPlusMacroF1)}), FER2013 ${pct(rec.valFer2013)}` +
+          (ev ? `, FER2013 from 8-class head ${pct(ev.fer2013From8Accuracy)}` : '') +
+          (improved ? ' (best so far: exported)' : '') +
+          '\n',
+      );
+    },
+    onBest: ({ folded8, folded7, record, ev, history }) => {
+      const common = { ...meta, epoch: record.epoch, validation: evalRecord(ev), exportedAt: new Date().toISOString(), weights: 'EMA' };
+      const d8 = path.join(outRoot, name);
+      const d7 = path.join(outRoot, `${name}-7`);
+      writeModelDir(d8, { name, variant, classes: FERPLUS_CLASSES, spec, folded: true, training: { ...common, head: 'FER+ 8 classes' } }, folded8);
+      writeModelDir(d7, { name: `${name}-7`, variant, classes: FER2013_CLASSES, spec, folded: true, training: { ...common, head: 'FER2013 7 original labels' } }, folded7);
+      const results = { model: name, variant, params8: cost8.params, params7: cost7.params, macs: cost8.macs, ...common, history };
+      fs.writeFileSync(path.join(d8, 'results.json'), JSON.stringify(results, null, 1) + '\n');
+      fs.writeFileSync(path.join(d7, 'results.json'), JSON.stringify({ ...results, model: `${name}-7` }, null, 1) + '\n');
+    },
+  });
+  const last = state.history.at(-1);
+  process.stderr.write(
+    `${state.epoch >= cfg.epochs ? 'Finished' : 'Stopped'} at epoch ${state.epoch}${state.stepInEpoch ? ` + ${state.stepInEpoch} steps` : ''}/${cfg.epochs}; ` +
+      `last epoch PublicTest FER+ ${pct(last?.valFerPlus)}, best ${pct(state.best?.valFerPlus)} (epoch ${state.best?.epoch ?? '-'}). Rerun the same command to resume.\n`,
+  );
+}
+
+if (require.main === module) {
+  main()
+    .catch((e) => {
+      process.stderr.write(`train-fer: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    })
+    .finally(() => tf.disposeVariables());
+}

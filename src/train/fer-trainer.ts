@@ -1,0 +1,475 @@
+/**
+ * Training of the in-the-wild EmotionNet Nano models on FER2013 / FER+ (issue 6).
+ *
+ * One network, two heads on the same pooled features (one dense layer with 8 + 7 outputs):
+ * - columns 0..7: FER+ (8 classes), trained with the crowd vote distribution as soft targets;
+ * - columns 8..14: FER2013's original 7 labels (label-smoothed one-hot), weight `aux7Weight`.
+ * Exported as two ordinary models that share the trunk: `<name>` (8 classes) and `<name>-7`.
+ * The extra head costs 7·C weights in training only.
+ *
+ * Built for long runs on a shared CPU:
+ * - resumable at any step: the checkpoint holds parameters, BN statistics, AdamW moments, the
+ *   EMA weights, epoch, step, history and best-so-far; shuffling and augmentation draws are pure
+ *   functions of (seed, epoch, step), so a resumed run replays exactly what it would have done;
+ * - checkpoints every epoch and every `checkpointMinutes` minutes (atomic writes);
+ * - evaluation and export use an exponential moving average (EMA) of the weights, which is
+ *   much better than the raw weights while the learning rate is still high;
+ * - the gradient step is split into `gradients()` (forward + backward on one batch) and
+ *   `apply()` (AdamW + EMA), so data-parallel workers can compute gradients on parts of a batch.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { ArchSpec, resolveSpec, ResolvedSpec } from '../model/spec';
+import { foldBatchNorm, initTrainWeights, mulberry32, TensorMap, trainForward } from '../model/graph';
+import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
+import { augmentWildInto, WildAugmentOptions, WILD_AUGMENT } from './augment-wild';
+import { registerWasmGradientKernels } from './kernels';
+import { computeMetrics, Metrics } from './metrics';
+import { AdamW, WeightEma } from './optim';
+import { lrAt, predictProbabilities, toArrays } from './trainer';
+import { FER2013_CLASSES, FERPLUS_CLASSES } from './fer';
+
+export const N8 = FERPLUS_CLASSES.length;
+export const N7 = FER2013_CLASSES.length;
+export const HEAD_OUTPUTS = N8 + N7;
+
+export interface FerTrainConfig {
+  variant: string;
+  spec: ArchSpec;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  warmupEpochs: number;
+  minLrFraction: number;
+  bnMomentum: number;
+  seed: number;
+  /** Weight of the FER2013 7-class head loss (the FER+ head has weight 1). */
+  aux7Weight: number;
+  labelSmoothing7: number;
+  /** EMA decay per step (0 = no EMA: evaluate the raw weights). */
+  emaDecay: number;
+  augment: WildAugmentOptions | null;
+}
+
+export const DEFAULT_FER_CONFIG: Omit<FerTrainConfig, 'variant' | 'spec'> = {
+  epochs: 40,
+  batchSize: 64,
+  lr: 3e-3,
+  weightDecay: 0.05,
+  warmupEpochs: 1,
+  minLrFraction: 0.01,
+  bnMomentum: 0.9,
+  seed: 1,
+  aux7Weight: 0.5,
+  labelSmoothing7: 0.1,
+  emaDecay: 0.999,
+  augment: WILD_AUGMENT,
+};
+
+export interface FerSample {
+  data: Uint8Array;
+  /** FER+ soft target over FERPLUS_CLASSES, or null (no FER+ supervision for this image). */
+  soft8: Float32Array | null;
+  /** Original FER2013 label, index into FER2013_CLASSES. */
+  label7: number;
+}
+
+export interface FerValSet {
+  /** Clean FER+ validation (majority label index into FERPLUS_CLASSES). */
+  plus: { data: Uint8Array[]; label8: number[] };
+  /** Clean FER2013 validation (original labels). */
+  orig: { data: Uint8Array[]; label7: number[] };
+}
+
+export interface FerEval {
+  ferPlus: Metrics;
+  fer2013: Metrics;
+  /** FER2013 7-label accuracy of the 8-class head (contempt excluded from the argmax). */
+  fer2013From8Accuracy: number;
+  seconds: number;
+  imagesPerSec: number;
+}
+
+export interface FerEpochRecord {
+  epoch: number;
+  loss: number;
+  /** Training accuracy of the FER+ head vs the majority of the soft target (augmented data). */
+  trainAccuracy8: number;
+  lr: number;
+  seconds: number;
+  imagesPerSec: number;
+  valFerPlus?: number;
+  valFer2013?: number;
+  valFerPlusMacroF1?: number;
+  valFer2013MacroF1?: number;
+  finishedAt: string;
+}
+
+export interface FerTrainState {
+  key: string;
+  epoch: number;
+  stepInEpoch: number;
+  globalStep: number;
+  history: FerEpochRecord[];
+  best: { epoch: number; valFerPlus: number; valFer2013: number } | null;
+  /** Running sums of the epoch in progress (so a mid-epoch resume reports the whole epoch). */
+  partial: { lossSum: number; correct: number; seen: number; seconds: number } | null;
+  /** Validations run when a run stopped mid-epoch (`validateOnStop`); `epoch` is fractional. */
+  midEpochEvals?: Array<{ epoch: number; globalStep: number; valFerPlus: number; valFer2013: number; at: string }>;
+}
+
+export interface FerTrainHooks {
+  checkpointDir: string;
+  /** Checkpoint also every N minutes within an epoch. @default 10 */
+  checkpointMinutes?: number;
+  /** Stop (after a checkpoint) when this returns true; checked after every step. */
+  shouldStop?: () => boolean;
+  /** Stop after this many steps in this call (tests). */
+  maxSteps?: number;
+  onProgress?: (p: { epoch: number; epochs: number; step: number; steps: number; loss: number; accuracy: number; imagesPerSec: number; etaSeconds: number }) => void;
+  onEpoch?: (r: FerEpochRecord, ev: FerEval | null, improved: boolean) => void | Promise<void>;
+  /** Called with folded heads when the FER+ validation accuracy improves. */
+  onBest?: (m: { folded8: NamedArrays; folded7: NamedArrays; record: FerEpochRecord; ev: FerEval; history: FerEpochRecord[] }) => void | Promise<void>;
+  onCheckpoint?: (state: FerTrainState) => void;
+  /** Validate every N epochs (and after the last). @default 1 */
+  validateEvery?: number;
+  /**
+   * When stopped mid-epoch, validate the EMA weights too (and export them through `onBest`
+   * when they beat the best so far), so a session that ends mid-epoch still leaves numbers.
+   */
+  validateOnStop?: boolean;
+}
+
+/**
+ * A compatibility key: a checkpoint is resumed only with the same data size and config.
+ * `epochs` is left out on purpose: a later run may extend or shorten the schedule (the cosine
+ * decay then continues from the current step towards the new end).
+ */
+export function ferConfigKey(cfg: FerTrainConfig, n: number): string {
+  return JSON.stringify({ v: cfg.variant, s: cfg.spec, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, w: cfg.warmupEpochs, mf: cfg.minLrFraction, seed: cfg.seed, a7: cfg.aux7Weight, ls: cfg.labelSmoothing7, ema: cfg.emaDecay, a: cfg.augment, n });
+}
+
+/** Deterministic shuffle of 0..n-1 for an epoch. */
+export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
+  const rand = mulberry32((seed * 100003 + epoch * 7919) >>> 0);
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  return order;
+}
+
+/** Augmentation RNG of one step: a pure function of (seed, epoch, step). */
+export function stepRandom(seed: number, epoch: number, step: number): () => number {
+  return mulberry32(((seed * 2654435761) ^ (epoch * 40503) ^ (step * 2246822519)) >>> 0);
+}
+
+/** Inputs and targets of one batch as plain arrays (what a worker needs). */
+export interface BatchArrays {
+  pixels: Float32Array;
+  n: number;
+  soft8: Float32Array; // n x 8 (zeros when masked)
+  mask8: Float32Array; // n
+  target7: Float32Array; // n x 7 (smoothed one-hot)
+  majority8: Int32Array; // n (-1 when masked)
+}
+
+export function makeBatch(samples: FerSample[], idx: ArrayLike<number>, size: number, rand: () => number, cfg: FerTrainConfig): BatchArrays {
+  const n = idx.length;
+  const px = size * size;
+  const b: BatchArrays = { pixels: new Float32Array(n * px), n, soft8: new Float32Array(n * N8), mask8: new Float32Array(n), target7: new Float32Array(n * N7), majority8: new Int32Array(n) };
+  const ls = cfg.labelSmoothing7;
+  for (let i = 0; i < n; i++) {
+    const s = samples[idx[i]];
+    if (cfg.augment) augmentWildInto(s.data, size, b.pixels, i * px, rand, cfg.augment);
+    else for (let p = 0; p < px; p++) b.pixels[i * px + p] = s.data[p];
+    if (s.soft8) {
+      b.soft8.set(s.soft8, i * N8);
+      b.mask8[i] = 1;
+      let best = 0;
+      for (let c = 1; c < N8; c++) if (s.soft8[c] > s.soft8[best]) best = c;
+      b.majority8[i] = best;
+    } else b.majority8[i] = -1;
+    for (let c = 0; c < N7; c++) b.target7[i * N7 + c] = ls / N7 + (c === s.label7 ? 1 - ls : 0);
+  }
+  return b;
+}
+
+const isMoving = (n: string) => n.endsWith('/moving_mean') || n.endsWith('/moving_variance');
+
+/** Splits folded 15-output weights into the 8-class and 7-class models. */
+export function splitHeads(folded: NamedArrays): { folded8: NamedArrays; folded7: NamedArrays } {
+  const k = folded['dense/kernel'];
+  const b = folded['dense/bias'];
+  const [c, o] = k.shape;
+  if (o !== HEAD_OUTPUTS) throw new Error(`splitHeads: dense has ${o} outputs, expected ${HEAD_OUTPUTS}`);
+  const cols = (from: number, cnt: number) => {
+    const kk = new Float32Array(c * cnt);
+    for (let i = 0; i < c; i++) for (let j = 0; j < cnt; j++) kk[i * cnt + j] = k.data[i * o + from + j];
+    return { kernel: { shape: [c, cnt], data: kk }, bias: { shape: [cnt], data: b.data.slice(from, from + cnt) } };
+  };
+  const h8 = cols(0, N8);
+  const h7 = cols(N8, N7);
+  const trunk: NamedArrays = {};
+  for (const [n, a] of Object.entries(folded)) if (!n.startsWith('dense/')) trunk[n] = a;
+  return {
+    folded8: { ...trunk, 'dense/kernel': h8.kernel, 'dense/bias': h8.bias },
+    folded7: { ...trunk, 'dense/kernel': h7.kernel, 'dense/bias': h7.bias },
+  };
+}
+
+/** Argmax over columns [from, from+count) of each row (optionally skipping some columns). */
+export function argmaxRows(rows: Float32Array[], from: number, count: number, skip: number[] = []): number[] {
+  return rows.map((row) => {
+    let best = -1;
+    for (let c = 0; c < count; c++) {
+      if (skip.includes(c)) continue;
+      if (best < 0 || row[from + c] > row[from + best]) best = c;
+    }
+    return best;
+  });
+}
+
+/** Evaluates folded 15-output weights on the clean validation sets. */
+export async function evaluateFer(r: ResolvedSpec, folded: NamedArrays, val: FerValSet): Promise<FerEval> {
+  const t0 = Date.now();
+  // Softmax over all 15 outputs keeps the order within each head, so argmax per head is exact.
+  const a = await predictProbabilities(r, folded, val.plus.data, 128);
+  const b = await predictProbabilities(r, folded, val.orig.data, 128);
+  const seconds = (Date.now() - t0) / 1000;
+  const pred8 = argmaxRows(a, 0, N8);
+  const pred7 = argmaxRows(b, N8, N7);
+  // 8-class head on the 7 original labels: argmax without contempt, mapped by name.
+  const contempt = FERPLUS_CLASSES.indexOf('contempt');
+  const pred8on7 = argmaxRows(b, 0, N8, [contempt]).map((c) => FER2013_CLASSES.indexOf(FERPLUS_CLASSES[c]));
+  const acc = (p: number[], t: number[]) => p.reduce((s, v, i) => s + (v === t[i] ? 1 : 0), 0) / Math.max(1, t.length);
+  return {
+    ferPlus: computeMetrics(FERPLUS_CLASSES, val.plus.label8, pred8),
+    fer2013: computeMetrics(FER2013_CLASSES, val.orig.label7, pred7),
+    fer2013From8Accuracy: acc(pred8on7, val.orig.label7),
+    seconds,
+    imagesPerSec: (val.plus.data.length + val.orig.data.length) / Math.max(seconds, 1e-3),
+  };
+}
+
+/**
+ * Trains (or resumes) on FER samples. Returns when the configured epochs are done, or when
+ * `hooks.shouldStop()` / `hooks.maxSteps` stops it (after writing a checkpoint).
+ */
+export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg: FerTrainConfig, hooks: FerTrainHooks): Promise<FerTrainState> {
+  if (samples.length === 0) throw new Error('No training samples');
+  registerWasmGradientKernels();
+  const r = resolveSpec(cfg.spec);
+  const size = cfg.spec.inputSize;
+  for (const s of samples) {
+    if (s.data.length !== size * size) throw new Error(`FER sample has ${s.data.length} pixels, expected ${size}x${size}`);
+    if (!(s.label7 >= 0 && s.label7 < N7)) throw new Error(`FER sample label7 ${s.label7} outside 0..${N7 - 1}`);
+    if (s.soft8 && s.soft8.length !== N8) throw new Error(`FER sample soft target has ${s.soft8.length} values, expected ${N8}`);
+  }
+  const key = ferConfigKey(cfg, samples.length);
+  const ckptDir = hooks.checkpointDir;
+
+  let init: NamedArrays = initTrainWeights(r, HEAD_OUTPUTS, cfg.seed);
+  let state: FerTrainState = { key, epoch: 0, stepInEpoch: 0, globalStep: 0, history: [], best: null, partial: null };
+  if (fs.existsSync(path.join(ckptDir, 'model.json'))) {
+    const ck = readModelDir(ckptDir);
+    const t = ck.json.training as unknown as FerTrainState | undefined;
+    if (t && t.key === key) {
+      init = ck.arrays;
+      state = t;
+    } else {
+      throw new Error(`Checkpoint in ${ckptDir} was written with a different configuration or data; move it away or pass the same options (or a new --work directory)`);
+    }
+  }
+
+  // Model tensors (parameters + BN moving statistics), then the optimiser state around them.
+  const params: Record<string, tf.Variable> = {};
+  const moving: Record<string, tf.Variable> = {};
+  for (const [n, a] of Object.entries(init)) {
+    if (n.startsWith('adam/') || n.startsWith('ema/')) continue;
+    const target = isMoving(n) ? moving : params;
+    target[n] = tf.variable(tf.tensor(a.data, a.shape), !isMoving(n));
+  }
+  const all: TensorMap = { ...params, ...moving };
+  const trainable = Object.values(params);
+  const keyOf = new Map(Object.entries(params).map(([n, v]) => [v.name, n]));
+  const adam = new AdamW(params, init);
+  const ema = new WeightEma(all, init, cfg.emaDecay);
+
+  const bs = Math.min(cfg.batchSize, samples.length);
+  const stepsPerEpoch = Math.max(1, Math.floor(samples.length / bs));
+  const ckptEveryMs = (hooks.checkpointMinutes ?? 10) * 60000;
+  const validateEvery = Math.max(1, hooks.validateEvery ?? 1);
+  let lastCkpt = Date.now();
+  const runStart = Date.now();
+  let imagesDone = 0;
+  let stepsThisCall = 0;
+
+  const saveCheckpoint = async () => {
+    const arrays = { ...(await toArrays(all)), ...(await adam.toArrays()), ...(await ema.toArrays()) };
+    writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: [...FERPLUS_CLASSES, ...FER2013_CLASSES.map((c) => `fer2013:${c}`)], spec: cfg.spec, folded: false, training: state as unknown as Record<string, unknown> }, arrays);
+    lastCkpt = Date.now();
+    hooks.onCheckpoint?.(state);
+  };
+
+  const foldedEma = async (): Promise<NamedArrays> => {
+    const f = foldBatchNorm(r, cfg.emaDecay > 0 ? ema.shadow : all);
+    const a = await toArrays(f);
+    tf.dispose(Object.values(f));
+    return a;
+  };
+
+  try {
+    while (state.epoch < cfg.epochs) {
+      const epoch = state.epoch;
+      const order = epochOrder(samples.length, cfg.seed, epoch);
+      const part = state.partial ?? { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+      let t0 = Date.now();
+      for (let s = state.stepInEpoch; s < stepsPerEpoch; s++) {
+        const idx = order.subarray(s * bs, (s + 1) * bs);
+        const batch = makeBatch(samples, idx, size, stepRandom(cfg.seed, epoch, s), cfg);
+        const lr = lrAt(cfg, state.globalStep, stepsPerEpoch);
+        const x = tf.tensor4d(batch.pixels, [batch.n, size, size, 1]);
+        const soft8 = tf.tensor2d(batch.soft8, [batch.n, N8]);
+        const mask8 = tf.tensor1d(batch.mask8);
+        const t7 = tf.tensor2d(batch.target7, [batch.n, N7]);
+        const holder: { logits?: tf.Tensor; stats?: Array<{ id: string; mean: tf.Tensor; variance: tf.Tensor }> } = {};
+        const { value, grads } = tf.variableGrads(() => {
+          const out = trainForward(r, all, x, true);
+          holder.logits = tf.keep(out.logits);
+          holder.stats = out.stats.map((q) => ({ id: q.id, mean: tf.keep(q.mean), variance: tf.keep(q.variance) }));
+          const l8 = tf.slice(out.logits, [0, 0], [-1, N8]);
+          const l7 = tf.slice(out.logits, [0, N8], [-1, N7]);
+          const ce8 = tf.mul(tf.neg(tf.sum(tf.mul(soft8, tf.logSoftmax(l8)), 1)), mask8);
+          const ce7 = tf.neg(tf.sum(tf.mul(t7, tf.logSoftmax(l7)), 1));
+          return tf.mean(tf.add(ce8, tf.mul(ce7, cfg.aux7Weight))) as tf.Scalar;
+        }, trainable);
+        state.globalStep++;
+        const gs = state.globalStep;
+        const byKey: Record<string, tf.Tensor> = {};
+        for (const [vn, g] of Object.entries(grads)) byKey[keyOf.get(vn) as string] = g;
+        adam.step(params, byKey, gs, lr, cfg.weightDecay, (n) => n.endsWith('/kernel'));
+        tf.tidy(() => {
+          for (const st of holder.stats ?? []) {
+            const mm = moving[`${st.id}/moving_mean`];
+            const mv = moving[`${st.id}/moving_variance`];
+            mm.assign(tf.add(tf.mul(mm, cfg.bnMomentum), tf.mul(st.mean, 1 - cfg.bnMomentum)));
+            mv.assign(tf.add(tf.mul(mv, cfg.bnMomentum), tf.mul(st.variance, 1 - cfg.bnMomentum)));
+          }
+        });
+        ema.update(all, gs);
+        const pred = tf.argMax(tf.slice(holder.logits as tf.Tensor, [0, 0], [-1, N8]), 1);
+        const [lossV, predV] = await Promise.all([value.data(), pred.data()]);
+        tf.dispose([x, soft8, mask8, t7, value, pred, holder.logits as tf.Tensor, ...(holder.stats ?? []).flatMap((q) => [q.mean, q.variance]), ...Object.values(grads)]);
+        if (!Number.isFinite(lossV[0])) throw new Error(`Training diverged (loss ${lossV[0]}) at epoch ${epoch + 1}, step ${s + 1}; try a lower --lr`);
+        for (let i = 0; i < batch.n; i++) if (batch.majority8[i] >= 0 && predV[i] === batch.majority8[i]) part.correct++;
+        part.lossSum += lossV[0] * batch.n;
+        part.seen += batch.n;
+        imagesDone += batch.n;
+        stepsThisCall++;
+        state.stepInEpoch = s + 1;
+        if (hooks.onProgress) {
+          const elapsed = (Date.now() - runStart) / 1000;
+          const ips = imagesDone / Math.max(elapsed, 1e-3);
+          const left = (cfg.epochs - epoch - 1) * stepsPerEpoch * bs + (stepsPerEpoch - s - 1) * bs;
+          hooks.onProgress({ epoch: epoch + 1, epochs: cfg.epochs, step: s + 1, steps: stepsPerEpoch, loss: part.lossSum / part.seen, accuracy: part.correct / part.seen, imagesPerSec: ips, etaSeconds: left / Math.max(ips, 1e-3) });
+        }
+        const stopNow = (hooks.maxSteps !== undefined && stepsThisCall >= hooks.maxSteps) || (hooks.shouldStop?.() ?? false);
+        if (stopNow || (Date.now() - lastCkpt > ckptEveryMs && s + 1 < stepsPerEpoch)) {
+          part.seconds += (Date.now() - t0) / 1000;
+          t0 = Date.now();
+          state.partial = part;
+          if (stopNow && val && hooks.validateOnStop) {
+            const folded = await foldedEma();
+            const ev = await evaluateFer(r, folded, val);
+            const at = new Date().toISOString();
+            const fracEpoch = Math.round((epoch + (s + 1) / stepsPerEpoch) * 1000) / 1000;
+            (state.midEpochEvals ??= []).push({ epoch: fracEpoch, globalStep: state.globalStep, valFerPlus: ev.ferPlus.accuracy, valFer2013: ev.fer2013.accuracy, at });
+            const rec: FerEpochRecord = {
+              epoch: fracEpoch,
+              loss: part.lossSum / Math.max(1, part.seen),
+              trainAccuracy8: part.correct / Math.max(1, part.seen),
+              lr,
+              seconds: Math.round(part.seconds),
+              imagesPerSec: part.seen / Math.max(part.seconds, 1e-3),
+              valFerPlus: ev.ferPlus.accuracy,
+              valFer2013: ev.fer2013.accuracy,
+              valFerPlusMacroF1: ev.ferPlus.macroF1,
+              valFer2013MacroF1: ev.fer2013.macroF1,
+              finishedAt: at,
+            };
+            const improved = !state.best || ev.ferPlus.accuracy > state.best.valFerPlus;
+            if (improved) {
+              state.best = { epoch: fracEpoch, valFerPlus: ev.ferPlus.accuracy, valFer2013: ev.fer2013.accuracy };
+              await hooks.onBest?.({ ...splitHeads(folded), record: rec, ev, history: state.history });
+            }
+            await hooks.onEpoch?.(rec, ev, improved);
+          }
+          await saveCheckpoint();
+          if (stopNow) return state;
+        }
+      }
+      part.seconds += (Date.now() - t0) / 1000;
+      const rec: FerEpochRecord = {
+        epoch: epoch + 1,
+        loss: part.lossSum / Math.max(1, part.seen),
+        trainAccuracy8: part.correct / Math.max(1, part.seen),
+        lr: lrAt(cfg, state.globalStep - 1, stepsPerEpoch),
+        seconds: Math.round(part.seconds),
+        imagesPerSec: part.seen / Math.max(part.seconds, 1e-3),
+        finishedAt: new Date().toISOString(),
+      };
+      let ev: FerEval | null = null;
+      let improved = false;
+      let folded: NamedArrays | null = null;
+      if (val && ((epoch + 1) % validateEvery === 0 || epoch + 1 === cfg.epochs)) {
+        folded = await foldedEma();
+        ev = await evaluateFer(r, folded, val);
+        rec.valFerPlus = ev.ferPlus.accuracy;
+        rec.valFer2013 = ev.fer2013.accuracy;
+        rec.valFerPlusMacroF1 = ev.ferPlus.macroF1;
+        rec.valFer2013MacroF1 = ev.fer2013.macroF1;
+        improved = !state.best || ev.ferPlus.accuracy > state.best.valFerPlus;
+        if (improved) state.best = { epoch: epoch + 1, valFerPlus: ev.ferPlus.accuracy, valFer2013: ev.fer2013.accuracy };
+      }
+      state.history.push(rec);
+      state.epoch = epoch + 1;
+      state.stepInEpoch = 0;
+      state.partial = null;
+      if (improved && folded && ev && hooks.onBest) await hooks.onBest({ ...splitHeads(folded), record: rec, ev, history: state.history });
+      await hooks.onEpoch?.(rec, ev, improved);
+      await saveCheckpoint();
+      if (hooks.shouldStop?.()) return state;
+    }
+    return state;
+  } finally {
+    tf.dispose([...Object.values(params), ...Object.values(moving)]);
+    adam.dispose();
+    ema.dispose();
+  }
+}
+
+/** Folded 15-output weights (EMA if present) from a FER checkpoint directory. */
+export function foldedFromCheckpoint(dir: string): { resolved: ResolvedSpec; folded: NamedArrays; state: FerTrainState } {
+  const ck = readModelDir(dir);
+  const r = resolveSpec(ck.json.spec);
+  const useEma = Object.keys(ck.arrays).some((n) => n.startsWith('ema/'));
+  const w: TensorMap = {};
+  for (const [n, a] of Object.entries(ck.arrays)) {
+    if (n.startsWith('adam/')) continue;
+    if (useEma !== n.startsWith('ema/')) continue;
+    w[useEma ? n.slice(4) : n] = tf.tensor(a.data, a.shape);
+  }
+  const f = foldBatchNorm(r, w);
+  const folded: NamedArrays = {};
+  for (const [n, t] of Object.entries(f)) folded[n] = { shape: t.shape.slice(), data: t.dataSync() as Float32Array };
+  tf.dispose([...Object.values(w), ...Object.values(f)]);
+  return { resolved: r, folded, state: ck.json.training as unknown as FerTrainState };
+}
