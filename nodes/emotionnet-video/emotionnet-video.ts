@@ -78,6 +78,7 @@ export = function register(RED: NodeAPI): void {
 
   function VideoNode(this: Node & { credentials?: Credentials }, config: VideoNodeDef) {
     RED.nodes.createNode(this, config);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- used inside callbacks
     const node = this;
     const status = new Status(node);
     const creds = node.credentials ?? {};

@@ -55,9 +55,8 @@ export function isRunning(child: FfmpegChild): boolean {
 export function killChild(child: FfmpegChild, graceMs = 2000): Promise<void> {
   if (!isRunning(child)) return Promise.resolve();
   return new Promise((resolve) => {
-    let timer: NodeJS.Timeout | undefined;
     const finish = () => {
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
       resolve();
     };
     child.once('exit', finish);
@@ -71,7 +70,7 @@ export function killChild(child: FfmpegChild, graceMs = 2000): Promise<void> {
     } catch {
       /* ignore */
     }
-    timer = setTimeout(() => {
+    const timer = setTimeout(() => {
       try {
         child.kill('SIGKILL');
       } catch {

@@ -1,0 +1,200 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- node-red-node-test-helper messages and nodes are untyped */
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { catchNode, collect, helper, load, sleep, until } from './helpers';
+import { makeClip, tmpDir, cleanup } from '../video/clips';
+import { liveChildren, pidAlive } from '../../src/ffmpeg';
+
+const videoNode = load('nodes/emotionnet-video/emotionnet-video.js');
+const T = { timeout: 20_000 };
+
+const flow = (extra: Record<string, unknown> = {}) => [
+  { id: 'tab', type: 'tab' },
+  { id: 'v1', z: 'tab', type: 'emotionnet-video', autostart: false, wires: [['frames'], ['events']], ...extra },
+  { id: 'frames', z: 'tab', type: 'helper' },
+  { id: 'events', z: 'tab', type: 'helper' },
+  { id: 'k1', z: 'tab', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+  { id: 'caught', z: 'tab', type: 'helper' },
+];
+
+function watchStatus(n: any): any[] {
+  const seen: any[] = [];
+  const orig = n.status.bind(n);
+  n.status = (s: any) => {
+    seen.push(s);
+    orig(s);
+  };
+  return seen;
+}
+
+/** Sends `stats` and returns the stats payload from output 2. */
+async function stats(): Promise<any> {
+  const events = helper.getNode('events');
+  const p = new Promise<any>((resolve) => {
+    const on = (m: any) => {
+      if (m.topic === 'stats') {
+        events.removeListener('input', on);
+        resolve(m.payload);
+      }
+    };
+    events.on('input', on);
+  });
+  helper.getNode('v1').receive({ payload: 'stats' });
+  return p;
+}
+
+describe('emotionnet-video node', () => {
+  before(() => new Promise<void>((r) => helper.startServer(r)));
+  after(() => new Promise<void>((r) => helper.stopServer(r)));
+  after(cleanup);
+  afterEach(() => helper.unload());
+
+  it('loads with its defaults: autostarts the default sample, 640 px wide rgb24 frames at ≤ 10 fps, green status', T, async () => {
+    await helper.load([videoNode], [
+      { id: 'tab', type: 'tab' },
+      { id: 'v1', z: 'tab', type: 'emotionnet-video', name: 'cam', wires: [['frames'], ['events']] },
+      { id: 'frames', z: 'tab', type: 'helper' },
+      { id: 'events', z: 'tab', type: 'helper' },
+    ]);
+    const n = helper.getNode('v1');
+    const statuses = watchStatus(n);
+    const got = await collect(helper.getNode('frames'), 12, 8000);
+    const f = got[0].frame;
+    assert.deepEqual([f.width, f.height, f.format, f.data.length], [640, 480, 'rgb24', 640 * 480 * 3]);
+    assert.equal(got[0].payload, f);
+    assert.equal(got[0].topic, 'cam');
+    assert.equal(f.sourceId, 'v1');
+    const span = got[11].frame.timestamp - got[0].frame.timestamp;
+    assert.ok(span >= 900, `12 frames in ${span} ms exceeds the 10 fps default cap`);
+    await until(() => statuses.some((s) => s.fill === 'green' && s.shape === 'dot' && /fps 640x480/.test(s.text)), 3000, 'running status');
+  });
+
+  it('file + "start": exactly 50 frames of the configured size, then an eof event', T, async () => {
+    const clip = await makeClip('n.mp4');
+    await helper.load([videoNode, catchNode], flow({ sourceType: 'file', source: clip, fps: 0, width: 160, height: 120, pacing: 'fast' }));
+    const frames = collect(helper.getNode('frames'), 50, 10000);
+    const events = helper.getNode('events');
+    const seen: any[] = [];
+    events.on('input', (m: any) => seen.push(m));
+    helper.getNode('v1').receive({ payload: 'start' });
+    const got = await frames;
+    assert.ok(got.every((m, i) => m.frame.seq === i && m.frame.width === 160 && m.frame.data.length === 160 * 120 * 3));
+    await until(() => seen.some((m) => m.topic === 'eof'), 5000, 'eof');
+    const eof = seen.find((m) => m.topic === 'eof');
+    assert.equal(eof.payload.frames, 50);
+    assert.equal(seen[0].topic, 'start');
+    assert.equal(seen[0].payload.input.codec, 'h264');
+  });
+
+  it('JPEG output: msg.payload is the JPEG Buffer and msg.frame a jpeg Frame; fps cap holds', T, async () => {
+    const clip = await makeClip('n.mp4');
+    await helper.load([videoNode], flow({ sourceType: 'file', source: clip, fps: 5, width: 0, height: 0, format: 'jpeg', pacing: 'fast', autostart: true, topic: 'camA' }));
+    const events = helper.getNode('events');
+    const eof = new Promise<any>((r) => events.on('input', (m: any) => m.topic === 'eof' && r(m)));
+    const got: any[] = [];
+    helper.getNode('frames').on('input', (m: any) => got.push(m));
+    assert.equal((await eof).payload.frames, 10);
+    assert.equal(got.length, 10);
+    for (const m of got) {
+      assert.ok(Buffer.isBuffer(m.payload));
+      assert.equal(m.payload, m.frame.data);
+      assert.deepEqual([m.frame.format, m.frame.width, m.frame.height, m.topic], ['jpeg', 320, 240, 'camA']);
+      assert.deepEqual([m.payload[0], m.payload[1]], [0xff, 0xd8]);
+    }
+  });
+
+  it('bad input reaches a Catch node via done(err) with a red status: missing file, not a video, missing device, unreachable URL, wrong msg', T, async () => {
+    const notVideo = path.join(tmpDir, 'text.mp4');
+    fs.writeFileSync(notVideo, 'no video here\n'.repeat(50));
+    await helper.load([videoNode, catchNode], flow());
+    const n = helper.getNode('v1');
+    const statuses = watchStatus(n);
+    const cases: Array<[unknown, RegExp]> = [
+      [path.join(tmpDir, 'missing.mp4'), /file not found/],
+      [notVideo, /Invalid data/],
+      ['/dev/video99', /video device not found/],
+      ['http://127.0.0.1:9/cam.mjpg', /Connection refused/],
+      [42, /Unsupported message/],
+      [Buffer.from('x'), /Unsupported message/],
+      [{ source: 'x', type: 'nonsense' }, /Invalid source/],
+    ];
+    for (const [payload, re] of cases) {
+      const caught = collect(helper.getNode('caught'), 1, 8000);
+      n.receive({ payload, _tag: String(payload) });
+      const [m] = await caught;
+      assert.match(m.error.message, re, String(payload));
+      assert.equal(m.error.source.id, 'v1');
+      assert.equal(m._tag, String(payload), 'the failing message itself reaches Catch');
+    }
+    assert.ok(statuses.some((s) => s.fill === 'red' && s.text === 'file not found'));
+    assert.ok(statuses.some((s) => s.fill === 'red' && s.text === 'not a video'));
+    assert.ok(statuses.some((s) => s.fill === 'red' && /^no device/.test(s.text)));
+    assert.ok(statuses.some((s) => s.fill === 'red' && /^unreachable, retry in \d+s$/.test(s.text)));
+    n.receive({ payload: 'stop' });
+  });
+
+  it('autostart failures also reach Catch (msg.topic "error"); credentials never appear', T, async () => {
+    await helper.load(
+      [videoNode, catchNode],
+      flow({ sourceType: 'url', source: 'rtsp://127.0.0.1:9/stream', autostart: true }),
+      { v1: { username: 'admin', password: 'hunter2' } },
+    );
+    const [m] = await collect(helper.getNode('caught'), 1, 8000);
+    assert.equal(m.topic, 'error');
+    assert.equal(m.payload.key, 'unreachable');
+    assert.match(m.error.message, /rtsp:\/\/127\.0\.0\.1:9\/stream/);
+    assert.ok(!JSON.stringify(m).includes('hunter2') && !JSON.stringify(m).includes('admin'));
+    const n = helper.getNode('v1');
+    assert.equal(n.credentials.password, 'hunter2');
+  });
+
+  it('killing ffmpeg mid-stream restarts it (retry then start events); close leaves no child', T, async () => {
+    await helper.load([videoNode], flow({ fps: 10, width: 160, height: 120, autostart: true }));
+    await collect(helper.getNode('frames'), 2, 8000);
+    const pid = (await stats()).pid;
+    assert.ok(pid > 0 && pidAlive(pid));
+    const seen: any[] = [];
+    helper.getNode('events').on('input', (m: any) => seen.push(m));
+    process.kill(pid, 'SIGKILL');
+    await until(() => seen.some((m) => m.topic === 'start'), 8000, 'restart');
+    assert.equal(seen[0].topic, 'retry');
+    assert.equal(seen[0].payload.restarts, 0);
+    const s = await stats();
+    assert.notEqual(s.pid, pid);
+    assert.equal(s.restarts, 1);
+    await helper.unload();
+    assert.equal(pidAlive(s.pid), false, `ffmpeg ${s.pid} survived close`);
+    assert.equal(liveChildren(), 0);
+  });
+
+  it('stop / start / restart / new source by message; status shows stopped', T, async () => {
+    const clip = await makeClip('n.mp4');
+    await helper.load([videoNode, catchNode], flow({ fps: 10, width: 80, height: 60 }));
+    const n = helper.getNode('v1');
+    const statuses = watchStatus(n);
+    const frames = helper.getNode('frames');
+    n.receive({ topic: 'start' });
+    await collect(frames, 2, 8000);
+    n.receive({ payload: 'stop' });
+    await until(() => statuses.some((s) => s.fill === 'grey' && s.text === 'stopped'), 5000, 'stopped');
+    const pidAfterStop = (await stats()).pid;
+    assert.equal(pidAfterStop, null);
+    n.receive({ topic: 'restart', payload: clip });
+    const got = await collect(frames, 3, 8000);
+    assert.ok(got.every((m) => m.frame.width === 80 && m.frame.pts !== undefined));
+    n.receive({ payload: false });
+    await sleep(300);
+    assert.equal((await stats()).state, 'stopped');
+  });
+
+  it('invalid configuration: red status, config error logged, input rejected to Catch', T, async () => {
+    await helper.load([videoNode, catchNode], flow({ format: 'bogus' }));
+    const n = helper.getNode('v1');
+    const caught = collect(helper.getNode('caught'), 1, 3000);
+    n.receive({ payload: 'start' });
+    const [m] = await caught;
+    assert.match(m.error.message, /Invalid configuration: format must be rgb24, gray or jpeg/);
+  });
+});
