@@ -145,6 +145,7 @@ export function warpAffine(img: RawImage, m: Affine, width: number, height: numb
   const scaleY = Math.hypot(m[1], m[4]);
   const nx = scaleX > 1.5 ? Math.ceil(scaleX) : 1;
   const ny = scaleY > 1.5 ? Math.ceil(scaleY) : 1;
+  if (nx === 1 && ny === 1 && !constant) return warpBilinear(img, m, width, height);
   const inv = 1 / (nx * ny);
   const acc = new Float64Array(c);
   for (let y = 0; y < height; y++) {
@@ -187,6 +188,43 @@ export function warpAffine(img: RawImage, m: Affine, width: number, height: numb
     }
   }
   return { width, height, channels: c as Channels, data: out };
+}
+
+/** {@link warpAffine}'s common case: one bilinear sample per pixel, edge replication. */
+function warpBilinear(img: RawImage, m: Affine, width: number, height: number): RawImage {
+  const c = img.channels;
+  const W = img.width;
+  const H = img.height;
+  const src = img.data;
+  const out = new Uint8Array(width * height * c);
+  let o = 0;
+  for (let y = 0; y < height; y++) {
+    // index-space source point of output pixel (0, y), stepping by (m[0], m[3]) along x
+    let u = m[0] * 0.5 + m[1] * (y + 0.5) + m[2] - 0.5;
+    let v = m[3] * 0.5 + m[4] * (y + 0.5) + m[5] - 0.5;
+    for (let x = 0; x < width; x++, u += m[0], v += m[3]) {
+      const fu = Math.floor(u);
+      const fv = Math.floor(v);
+      const ax = u - fu;
+      const ay = v - fv;
+      const x0 = fu < 0 ? 0 : fu >= W ? W - 1 : fu;
+      const x1 = fu + 1 < 0 ? 0 : fu + 1 >= W ? W - 1 : fu + 1;
+      const r0 = (fv < 0 ? 0 : fv >= H ? H - 1 : fv) * W;
+      const r1 = (fv + 1 < 0 ? 0 : fv + 1 >= H ? H - 1 : fv + 1) * W;
+      const i00 = (r0 + x0) * c;
+      const i01 = (r0 + x1) * c;
+      const i10 = (r1 + x0) * c;
+      const i11 = (r1 + x1) * c;
+      const w00 = (1 - ax) * (1 - ay);
+      const w01 = ax * (1 - ay);
+      const w10 = (1 - ax) * ay;
+      const w11 = ax * ay;
+      for (let k = 0; k < c; k++, o++) {
+        out[o] = src[i00 + k] * w00 + src[i01 + k] * w01 + src[i10 + k] * w10 + src[i11 + k] * w11 + 0.5;
+      }
+    }
+  }
+  return { width, height, channels: c, data: out };
 }
 
 /**
