@@ -86,7 +86,7 @@ export function availableModels(): Array<{ id: string; classes?: number; descrip
     if (Array.isArray(list) && list.length) {
       return list.map((m) => (typeof m === 'string' ? { id: m } : (m as { id: string })));
     }
-    if (list && typeof list === 'object') return Object.keys(list).map((id) => ({ id }));
+    if (list && typeof list === 'object') return Object.entries(list).map(([id, v]) => ({ id, ...(v as object) }));
   } catch {
     /* fall through to the built-in list */
   }
