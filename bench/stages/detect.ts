@@ -168,6 +168,49 @@ export function trackIdKept(clip: MovingClip, results: Face[][]): { minPct: numb
   return { minPct: Math.min(...perFace), meanPct: perFace.reduce((a, b) => a + b, 0) / perFace.length, perFace };
 }
 
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Demo photo faces found (at most the true count per photo) and extra detections. */
+async function photoRecall(detector: FaceDetector): Promise<{ found: string; extra: number }> {
+  const photos = demoPhotoFrames();
+  let found = 0;
+  let extra = 0;
+  for (let i = 0; i < photos.length; i++) {
+    const n = (await detector.detect(photos[i])).length;
+    found += Math.min(n, DEMO_FACE_COUNTS[i]);
+    extra += Math.max(0, n - DEMO_FACE_COUNTS[i]);
+  }
+  return { found: `${found}/${DEMO_FACE_COUNTS.reduce((a, b) => a + b, 0)}`, extra };
+}
+
+/**
+ * Runs the clip through a cropper `reps` times: wall time per frame and this thread's CPU time
+ * (less sensitive to other processes competing for the two cores; both are reported).
+ */
+async function timeClip(detector: FaceDetector, clip: MovingClip, detectEvery: number, reps: number) {
+  const cropper = await createFaceCropper({ detector, detectEvery });
+  const times: number[] = [];
+  const cpu: number[] = [];
+  let faces: Face[][] = [];
+  for (let r = 0; r < reps; r++) {
+    cropper.reset();
+    faces = [];
+    for (const f of clip.frames) {
+      const t0 = performance.now();
+      const c0 = cpuMs();
+      faces.push(await cropper.process(f));
+      times.push(performance.now() - t0);
+      cpu.push(cpuMs() - c0);
+    }
+  }
+  cropper.dispose();
+  return { times, cpu, faces };
+}
+
 export const stage: BenchStage = {
   name: 'detect',
   title: 'BlazeFace detect + track + crop, 640x480, wasm, one core',
@@ -177,16 +220,9 @@ export const stage: BenchStage = {
     const out: Record<string, unknown> = { backend: detector.backend.label, inputSize: detector.options.inputSize, minConfidence: detector.options.minConfidence };
     try {
       ctx.progress('[detect] demo photos');
-      const photos = demoPhotoFrames();
-      let found = 0;
-      let extra = 0;
-      for (let i = 0; i < photos.length; i++) {
-        const n = (await detector.detect(photos[i])).length;
-        found += Math.min(n, DEMO_FACE_COUNTS[i]);
-        extra += Math.max(0, n - DEMO_FACE_COUNTS[i]);
-      }
-      out.photosFound = `${found}/${DEMO_FACE_COUNTS.reduce((a, b) => a + b, 0)}`;
-      out.photosExtraDetections = extra;
+      const recall = await photoRecall(detector);
+      out.photosFound = recall.found;
+      out.photosExtraDetections = recall.extra;
 
       ctx.progress('[detect] testsrc');
       const ts = await testsrcFrames(ctx.quick ? 10 : 60);
@@ -198,55 +234,53 @@ export const stage: BenchStage = {
       ctx.progress('[detect] building the moving clip');
       const clip = await movingClip(detector, 1, ctx.quick ? 40 : 150);
       const reps = ctx.quick ? 1 : 3;
-      // Wall time per frame, and this thread's CPU time (less sensitive to other processes
-      // competing for the two cores; both are reported).
-      const cpuMs = () => {
-        const u = process.cpuUsage();
-        return (u.user + u.system) / 1000;
-      };
-      const run = async (detectEvery: number) => {
-        const cropper = await createFaceCropper({ detector, detectEvery });
-        const times: number[] = [];
-        const cpu: number[] = [];
-        let faces: Face[][] = [];
-        for (let r = 0; r < reps; r++) {
-          cropper.reset();
-          faces = [];
-          for (const f of clip.frames) {
-            const t0 = performance.now();
-            const c0 = cpuMs();
-            faces.push(await cropper.process(f));
-            times.push(performance.now() - t0);
-            cpu.push(cpuMs() - c0);
-          }
-        }
-        return { times, cpu, faces };
-      };
-      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      const { times: times1, cpu: cpu1, faces: faces1 } = await run(1);
+      ctx.progress('[detect] detect every frame');
+      const every1 = await timeClip(detector, clip, 1, reps);
       ctx.progress('[detect] detect every 3 + tracking');
-      const { times: times3, cpu: cpu3, faces: faces3 } = await run(3);
+      const every3 = await timeClip(detector, clip, 3, reps);
       const detOnly: number[] = [];
       for (const f of clip.frames) {
         const t0 = performance.now();
         await detector.detect(f);
         detOnly.push(performance.now() - t0);
       }
-      const k1 = trackIdKept(clip, faces1);
-      const k3 = trackIdKept(clip, faces3);
+      const k1 = trackIdKept(clip, every1.faces);
+      const k3 = trackIdKept(clip, every3.faces);
       Object.assign(out, {
-        p50Ms: round(median(times1)),
-        p50CpuMs: round(median(cpu1)),
-        avgMsEvery1: round(mean(times1)),
+        p50Ms: round(median(every1.times)),
+        p50CpuMs: round(median(every1.cpu)),
+        avgMsEvery1: round(mean(every1.times)),
         detectorOnlyP50Ms: round(median(detOnly)),
-        avgMsTracked: round(mean(times3)),
-        avgCpuMsTracked: round(mean(cpu3)),
+        avgMsTracked: round(mean(every3.times)),
+        avgCpuMsTracked: round(mean(every3.cpu)),
         trackIdKeptPct: round(k1.minPct, 1),
         trackIdKeptPctTracked: round(k3.minPct, 1),
         clipFrames: clip.frames.length,
         clipFaces: clip.faces.length,
-        load: (await import('os')).loadavg().map((x) => round(x, 2)).join(' '),
       });
+      // The other detector sizes: the speed/recall trade-off the node offers.
+      const bySize: Record<string, unknown> = {};
+      for (const inputSize of ctx.quick ? [] : [160, 256]) {
+        ctx.progress(`[detect] detector size ${inputSize}`);
+        const d = await loadFaceDetector({ backend: 'wasm', logger: silentLogger, inputSize });
+        try {
+          const r = await photoRecall(d);
+          const e1 = await timeClip(d, clip, 1, 1);
+          const e3 = await timeClip(d, clip, 3, 1);
+          bySize[inputSize] = {
+            photosFound: r.found,
+            photosExtra: r.extra,
+            p50Ms: round(median(e1.times)),
+            p50CpuMs: round(median(e1.cpu)),
+            avgMsTracked: round(mean(e3.times)),
+            trackIdKeptPct: round(trackIdKept(clip, e1.faces).minPct, 1),
+          };
+        } finally {
+          d.dispose();
+        }
+      }
+      out.bySize = bySize;
+      out.load = (await import('os')).loadavg().map((x) => round(x, 2)).join(' ');
     } finally {
       detector.dispose();
     }
