@@ -181,6 +181,8 @@ export class VideoSource {
   #attempt = 0;
   #retryTimer: NodeJS.Timeout | null = null;
   #watchdog: NodeJS.Timeout | null = null;
+  #watchdogFor: Run | null = null;
+  #watchdogMs = 0;
   #paused = false;
   #pressureSub: Subscription | null = null;
   #fpsTimes: number[] = [];
@@ -377,15 +379,23 @@ export class VideoSource {
   #clearWatchdog(): void {
     if (this.#watchdog) clearTimeout(this.#watchdog);
     this.#watchdog = null;
+    this.#watchdogFor = null;
   }
 
   #armWatchdog(run: Run): void {
-    this.#clearWatchdog();
-    if (this.#paused) return;
+    if (this.#paused) return this.#clearWatchdog();
     const first = run.frames === 0;
     let ms = first ? this.#opts.startTimeoutMs : this.#opts.watchdogMs;
     if (!first && this.#opts.fps > 0) ms = Math.max(ms, 3000 / this.#opts.fps);
+    // Re-armed on every frame: refresh the same timer instead of allocating a new one.
+    if (this.#watchdog && this.#watchdogFor === run && this.#watchdogMs === ms) {
+      this.#watchdog.refresh();
+      return;
+    }
+    this.#clearWatchdog();
     if (!(ms > 0) || !Number.isFinite(ms)) return;
+    this.#watchdogFor = run;
+    this.#watchdogMs = ms;
     this.#watchdog = setTimeout(() => {
       if (run.gen !== this.#gen) return;
       run.watchdogFired = true;
