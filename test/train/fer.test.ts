@@ -1,0 +1,321 @@
+/**
+ * FER2013 / FER+ (issue 6): dataset join, wild augmentation, the two-head resumable trainer,
+ * export of the two models and the eval report — on tiny synthetic data written by the test.
+ * The checks against the real dataset (../shared/datasets/fer2013) skip when it is absent.
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../../src/backend';
+import { silentLogger } from '../../src/log';
+import { load } from '../../src/model';
+import { mulberry32 } from '../../src/model/graph';
+import { readModelDir, writeModelDir } from '../../src/model/io';
+import { ArchSpec, variantSpec } from '../../src/model/spec';
+import { encodeJpeg } from '../../src/image';
+import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, selectFer, softTarget } from '../../src/train/fer';
+import { augmentWildInto, blur3x3, WILD_AUGMENT } from '../../src/train/augment-wild';
+import { DEFAULT_FER_CONFIG, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, splitHeads, trainFer, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
+import { evaluateFerReport, scoreSet } from '../../src/cli/eval-fer';
+import { tmpDir } from '../model/helpers';
+
+const ROOT = path.resolve(__dirname, '../..');
+const REAL_FER = path.resolve(ROOT, '..', 'shared', 'datasets', 'fer2013');
+
+before(async () => {
+  await selectBackend({ backend: 'wasm', logger: silentLogger });
+});
+
+/** Horizontal (label 0) or vertical (label 1) stripes with random period, phase and noise. */
+function stripe(label: number, rand: () => number): Uint8Array {
+  const period = 4 + Math.floor(rand() * 5);
+  const phase = Math.floor(rand() * period);
+  const d = new Uint8Array(48 * 48);
+  for (let y = 0; y < 48; y++)
+    for (let x = 0; x < 48; x++) {
+      const t = label ? x : y;
+      d[y * 48 + x] = Math.max(0, Math.min(255, ((t + phase) % period < period / 2 ? 190 : 60) + (rand() - 0.5) * 50));
+    }
+  return d;
+}
+
+const HAPPY8 = FERPLUS_CLASSES.indexOf('happy');
+const SAD8 = FERPLUS_CLASSES.indexOf('sadness');
+const NEUTRAL8 = FERPLUS_CLASSES.indexOf('neutral');
+const HAPPY7 = FER2013_CLASSES.indexOf('happy');
+const SAD7 = FER2013_CLASSES.indexOf('sadness');
+
+/** 10 FER+ columns: neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF. */
+const VOTES = {
+  happy: [2, 8, 0, 0, 0, 0, 0, 0, 0, 0],
+  sad: [3, 0, 0, 7, 0, 0, 0, 0, 0, 0],
+  unknown: [1, 1, 0, 1, 0, 0, 0, 0, 7, 0],
+  notFace: [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],
+};
+
+/**
+ * A miniature fer2013 folder with the real file layout: 12 Training + 6 PublicTest images,
+ * one `none` match, one unknown-majority row, one pixel-identical pair joined by `;`, and one
+ * PublicTest image whose md5 twin is in Training.
+ */
+function writeMiniFer(dir: string): void {
+  const rand = mulberry32(5);
+  const man = ['path,label,split'];
+  const map = ['path,usage,ferplus_image,ferplus_rows,match'];
+  const ferp = ['Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF'];
+  const dup = ['path,label,split,md5'];
+  const addRow = (usage: string, votes: number[]) => {
+    ferp.push(`${usage},fer${String(ferp.length - 1).padStart(7, '0')}.png,${votes.join(',')}`);
+    return ferp.length - 2;
+  };
+  const add = (split: 'Training' | 'PublicTest', cls: 'happy' | 'sad', i: number, kind: 'unique' | 'none' | 'unknown' | 'dupPair' | 'twin') => {
+    const folder = split === 'Training' ? 'train' : 'publictest';
+    const rel = `${folder}/${cls}/${split}_${1000 + i}.jpg`;
+    fs.mkdirSync(path.join(dir, folder, cls), { recursive: true });
+    const img = stripe(cls === 'happy' ? 0 : 1, rand);
+    fs.writeFileSync(path.join(dir, rel), encodeJpeg({ width: 48, height: 48, data: img }, { quality: 95 }));
+    man.push(`${rel},${cls},${split}`);
+    const votes = cls === 'happy' ? VOTES.happy : VOTES.sad;
+    if (kind === 'none') map.push(`${rel},${split},,,none`);
+    else if (kind === 'unknown') {
+      const r = addRow(split, VOTES.unknown);
+      map.push(`${rel},${split},fer${r}.png,${r},unique`);
+    } else if (kind === 'dupPair') {
+      const a = addRow(split, [4, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
+      const b = addRow(split, [2, 8, 0, 0, 0, 0, 0, 0, 0, 0]);
+      map.push(`${rel},${split},fera.png;ferb.png,${a};${b},identical_duplicates`);
+    } else {
+      const r = addRow(split, votes);
+      map.push(`${rel},${split},fer${r}.png,${r},unique`);
+    }
+    if (kind === 'twin') dup.push(`${rel},${cls},${split},deadbeef`, `train/${cls}/Training_1000.jpg,${cls},Training,deadbeef`);
+  };
+  for (let i = 0; i < 12; i++) add('Training', i % 2 ? 'sad' : 'happy', i, i === 10 ? 'none' : i === 11 ? 'unknown' : i === 2 ? 'dupPair' : 'unique');
+  for (let i = 0; i < 6; i++) add('PublicTest', i % 2 ? 'sad' : 'happy', 100 + i, i === 0 ? 'twin' : 'unique');
+  fs.writeFileSync(path.join(dir, 'manifest.csv'), man.join('\n') + '\n');
+  fs.writeFileSync(path.join(dir, 'ferplus_map.csv'), map.join('\n') + '\n');
+  fs.writeFileSync(path.join(dir, 'fer2013new.csv'), ferp.join('\n') + '\n');
+  fs.writeFileSync(path.join(dir, 'duplicates.csv'), dup.join('\n') + '\n');
+}
+
+test('FER+ majority label and soft target follow the vote columns (outliers removed)', () => {
+  assert.deepEqual(majorityLabel(VOTES.happy), { label8: HAPPY8, tied: false });
+  assert.equal(majorityLabel(VOTES.unknown).label8, -1, 'unknown majority is not an emotion');
+  assert.equal(majorityLabel(VOTES.notFace).label8, -1, 'NF majority is not an emotion');
+  assert.deepEqual(majorityLabel([5, 5, 0, 0, 0, 0, 0, 0, 0, 0]), { label8: NEUTRAL8, tied: true });
+  assert.equal(majorityLabel(new Array(10).fill(0)).label8, -1);
+  const t = softTarget([6, 3, 1, 0, 0, 0, 0, 0, 0, 0]) as Float32Array;
+  assert.ok(Math.abs(t[NEUTRAL8] - 6 / 9) < 1e-6 && Math.abs(t[HAPPY8] - 3 / 9) < 1e-6, 'single vote for surprise removed');
+  assert.equal(t[FERPLUS_CLASSES.indexOf('surprise')], 0);
+  const s = softTarget([1, 1, 0, 0, 0, 0, 0, 0, 8, 0]) as Float32Array;
+  assert.ok(Math.abs(s[NEUTRAL8] - 0.5) < 1e-6, 'only single votes left → kept');
+  assert.equal(softTarget(VOTES.notFace), null);
+});
+
+test('loadFerIndex joins votes through ferplus_map, averages identical copies, flags twins; selectFer builds clean sets', () => {
+  const dir = tmpDir('fer-mini-');
+  writeMiniFer(dir);
+  const idx = loadFerIndex(dir);
+  assert.equal(idx.items.length, 18);
+  const by = (p: string) => idx.items.find((i) => i.path === p)!;
+  assert.equal(by('train/happy/Training_1000.jpg').label8, HAPPY8);
+  assert.equal(by('train/happy/Training_1000.jpg').label7, HAPPY7);
+  assert.equal(by('train/sad/Training_1001.jpg').label8, SAD8);
+  assert.equal(by('train/sad/Training_1001.jpg').label7, SAD7);
+  assert.equal(by('train/happy/Training_1010.jpg').votes, null, 'match none → no votes');
+  assert.equal(by('train/sad/Training_1011.jpg').label8, -1, 'unknown majority');
+  assert.deepEqual(Array.from(by('train/happy/Training_1002.jpg').votes!.slice(0, 2)), [3, 7], 'votes of identical copies averaged');
+  assert.equal(by('publictest/happy/PublicTest_1100.jpg').twinOfTraining, true);
+  const sel = selectFer(idx);
+  assert.equal(sel.train.length, 12);
+  assert.equal(sel.counts.trainingWithFerPlus, 10);
+  assert.equal(sel.counts.trainingFerPlusNone, 1);
+  assert.equal(sel.counts.trainingFerPlusUnknownOrNF, 1);
+  assert.equal(sel.valPlus.length, 5, 'twin of Training left out of validation');
+  assert.equal(sel.val7.length, 5);
+  assert.throws(() => loadFerIndex(path.join(dir, 'nope')), /FER2013 folder not found/);
+  fs.rmSync(path.join(dir, 'ferplus_map.csv'));
+  assert.throws(() => loadFerIndex(dir), /ferplus_map\.csv/);
+});
+
+test('wild augmentation is seeded, stays in 0..255 and changes the image; blur keeps a flat image flat', () => {
+  const src = stripe(0, mulberry32(1));
+  const a = new Float32Array(48 * 48 * 2);
+  const b = new Float32Array(48 * 48);
+  augmentWildInto(src, 48, a, 48 * 48, mulberry32(42), { ...WILD_AUGMENT, occlusionProb: 1 });
+  augmentWildInto(src, 48, b, 0, mulberry32(42), { ...WILD_AUGMENT, occlusionProb: 1 });
+  assert.deepEqual(Array.from(a.subarray(48 * 48)), Array.from(b), 'same seed → same output');
+  assert.ok(a.subarray(0, 48 * 48).every((v) => v === 0), 'writes only at the offset');
+  assert.ok(b.every((v) => v >= 0 && v <= 255 && Number.isFinite(v)));
+  let diff = 0;
+  for (let i = 0; i < src.length; i++) diff += Math.abs(b[i] - src[i]);
+  assert.ok(diff / src.length > 5, 'augmented image differs from the source');
+  // An occlusion patch of at least occlusionMin² of the image: count pixels off the stripe values
+  const flat = new Float32Array(48 * 48).fill(100);
+  blur3x3(flat, 0, 48);
+  assert.ok(flat.every((v) => Math.abs(v - 100) < 1e-4));
+  const spike = new Float32Array(48 * 48);
+  spike[24 * 48 + 24] = 16;
+  blur3x3(spike, 0, 48);
+  assert.ok(Math.abs(spike[24 * 48 + 24] - 4) < 1e-5 && Math.abs(spike.reduce((s, v) => s + v, 0) - 16) < 1e-4, 'binomial kernel, mass preserved');
+});
+
+/** Nano-B topology at quarter width: same code paths, fast enough for a test. */
+const tinySpec = (): ArchSpec => ({ ...variantSpec('nano-b'), widthMultiplier: 0.25 });
+
+function samples(n: number, seed: number): FerSample[] {
+  const rand = mulberry32(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const label = i % 2;
+    const soft8 = new Float32Array(8);
+    soft8[label ? SAD8 : HAPPY8] = 0.8;
+    soft8[NEUTRAL8] = 0.2;
+    return { data: stripe(label, rand), soft8: i % 7 === 6 ? null : soft8, label7: label ? SAD7 : HAPPY7 };
+  });
+}
+
+function valSet(n: number): FerValSet {
+  const s = samples(n, 99);
+  return {
+    plus: { data: s.map((x) => x.data), label8: s.map((_, i) => (i % 2 ? SAD8 : HAPPY8)) },
+    orig: { data: s.map((x) => x.data), label7: s.map((x) => x.label7) },
+  };
+}
+
+const cfg = (over: Partial<FerTrainConfig> = {}): FerTrainConfig => ({ ...DEFAULT_FER_CONFIG, variant: 'nano-b', spec: tinySpec(), epochs: 6, batchSize: 8, lr: 5e-3, augment: null, ...over });
+
+test('two-head training on synthetic data lowers the loss and learns both heads; best weights export as two loadable models', async () => {
+  const work = tmpDir('fer-train-');
+  const out = tmpDir('fer-out-');
+  let exported = 0;
+  const state = await trainFer(samples(32, 1), valSet(16), cfg({ epochs: 8, emaDecay: 0.9 }), {
+    checkpointDir: path.join(work, 'ck'),
+    onBest: ({ folded8, folded7 }) => {
+      exported++;
+      writeModelDir(path.join(out, 'm8'), { name: 'm8', variant: 'nano-b', classes: FERPLUS_CLASSES, spec: tinySpec(), folded: true }, folded8);
+      writeModelDir(path.join(out, 'm7'), { name: 'm7', variant: 'nano-b', classes: FER2013_CLASSES, spec: tinySpec(), folded: true }, folded7);
+    },
+  });
+  assert.equal(state.epoch, 8);
+  assert.equal(state.history.length, 8);
+  const losses = state.history.map((h) => h.loss);
+  assert.ok(losses[7] < losses[0] * 0.8, `loss should drop: ${losses.map((l) => l.toFixed(3)).join(' → ')}`);
+  assert.ok(exported >= 1 && state.best, 'best weights exported');
+  assert.ok((state.best?.valFerPlus ?? 0) >= 0.9, `FER+ head separates the classes: ${JSON.stringify(state.best)}`);
+  assert.ok((state.best?.valFer2013 ?? 0) >= 0.9, 'FER2013 head separates the classes');
+  const m8 = await load({ model: path.join(out, 'm8'), backend: 'wasm', logger: silentLogger });
+  const m7 = await load({ model: path.join(out, 'm7'), backend: 'wasm', logger: silentLogger });
+  try {
+    const s = samples(4, 123);
+    const r8 = await m8.classify(s.map((x) => ({ width: 48, height: 48, data: x.data })));
+    const r7 = await m7.classify(s.map((x) => ({ width: 48, height: 48, data: x.data })));
+    assert.deepEqual(m8.classes, FERPLUS_CLASSES);
+    assert.deepEqual(m7.classes, FER2013_CLASSES);
+    assert.deepEqual(r8.map((r) => r.label), ['happy', 'sadness', 'happy', 'sadness']);
+    assert.deepEqual(r7.map((r) => r.label), ['happy', 'sadness', 'happy', 'sadness']);
+    assert.ok(m8.cost.params <= 250000);
+  } finally {
+    m8.dispose();
+    m7.dispose();
+  }
+  // The checkpoint carries the optimiser state and the EMA weights.
+  const ck = readModelDir(path.join(work, 'ck'));
+  const names = Object.keys(ck.arrays);
+  assert.ok(names.includes('adam/m/c1/kernel') && names.includes('adam/v/dense/kernel') && names.includes('ema/c1/moving_mean'));
+  assert.equal(ck.arrays['dense/kernel'].shape[1], HEAD_OUTPUTS);
+  const f = foldedFromCheckpoint(path.join(work, 'ck'));
+  const heads = splitHeads(f.folded);
+  assert.equal(heads.folded8['dense/kernel'].shape[1], 8);
+  assert.equal(heads.folded7['dense/bias'].shape[0], 7);
+});
+
+test('resuming mid-epoch replays exactly: stop after 5 steps + resume = one uninterrupted run', async () => {
+  const data = samples(24, 3);
+  const c = cfg({ epochs: 2, augment: WILD_AUGMENT });
+  const a = tmpDir('fer-resume-a-');
+  const b = tmpDir('fer-resume-b-');
+  const full = await trainFer(data, null, c, { checkpointDir: a });
+  const first = await trainFer(data, null, c, { checkpointDir: b, maxSteps: 5 });
+  assert.equal(first.epoch, 1, '3 steps per epoch: stopped inside the second epoch');
+  assert.equal(first.stepInEpoch, 2);
+  const rest = await trainFer(data, null, c, { checkpointDir: b });
+  assert.equal(rest.epoch, 2);
+  assert.equal(rest.globalStep, full.globalStep);
+  const wa = readModelDir(a).arrays;
+  const wb = readModelDir(b).arrays;
+  for (const n of ['c1/kernel', 'dense/kernel', 'e5/moving_variance', 'adam/v/d3/kernel', 'ema/dense/bias']) {
+    const x = wa[n].data;
+    const y = wb[n].data;
+    let maxDiff = 0;
+    for (let i = 0; i < x.length; i++) maxDiff = Math.max(maxDiff, Math.abs(x[i] - y[i]));
+    assert.ok(maxDiff < 1e-5, `${n} differs by ${maxDiff}`);
+  }
+  assert.ok(Math.abs(rest.history[1].loss - full.history[1].loss) < 1e-4, 'epoch-2 loss accounts for the steps before the stop');
+  // A checkpoint written with other options is refused with a clear message.
+  await assert.rejects(trainFer(data, null, cfg({ epochs: 2, lr: 1e-3 }), { checkpointDir: b }), /different configuration/);
+});
+
+test('epoch order is a seeded permutation', () => {
+  const o = epochOrder(100, 1, 3);
+  assert.deepEqual([...o].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(Array.from(epochOrder(100, 1, 3)), Array.from(o));
+  assert.notDeepEqual(Array.from(epochOrder(100, 1, 4)), Array.from(o));
+});
+
+test('scoreSet: argmax over the set classes vs over all model classes; classes the model lacks are skipped', () => {
+  const model = ['anger', 'happy', 'neutral'];
+  const probs = [
+    { anger: 0.2, happy: 0.3, neutral: 0.5 }, // truth happy: restricted → happy (neutral not in set), all → neutral
+    { anger: 0.7, happy: 0.2, neutral: 0.1 }, // truth anger: correct both ways
+    { anger: 0.1, happy: 0.1, neutral: 0.8 }, // truth contempt: model lacks it → skipped
+  ];
+  const r = scoreSet('x', ['anger', 'contempt', 'happy'], ['happy', 'anger', 'contempt'], probs, model, 100);
+  assert.equal(r.images, 2);
+  assert.equal(r.accuracy, 1);
+  assert.equal(r.accuracyAllClasses, 0.5);
+  assert.deepEqual(r.classes, ['anger', 'happy']);
+  assert.deepEqual(r.skippedClasses, [{ class: 'contempt', images: 1 }]);
+  assert.deepEqual(r.confusion, [[1, 0], [0, 1]]);
+});
+
+test('eval-fer report on a miniature FER folder (clean PublicTest, 8-class model on 7 labels)', async () => {
+  const dir = tmpDir('fer-mini-eval-');
+  writeMiniFer(dir);
+  const out = tmpDir('fer-eval-model-');
+  // Train briefly on the miniature set so the model is a real one written by the trainer.
+  const idx = selectFer(loadFerIndex(dir));
+  const { loadFerPixels } = await import('../../src/train/fer');
+  const items = idx.train.filter((i) => i.votes && i.label8 >= 0);
+  const px = loadFerPixels(dir, items);
+  await trainFer(items.map((it, i) => ({ data: px[i], soft8: softTarget(it.votes!), label7: it.label7 })), null, cfg({ epochs: 1 }), { checkpointDir: path.join(out, 'ck') });
+  const { folded8 } = splitHeads(foldedFromCheckpoint(path.join(out, 'ck')).folded);
+  writeModelDir(path.join(out, 'm8'), { name: 'mini-wild', variant: 'nano-b', classes: FERPLUS_CLASSES, spec: tinySpec(), folded: true }, folded8);
+  const rep = await evaluateFerReport({ model: path.join(out, 'm8'), data: dir, ck: null, backend: 'wasm' });
+  assert.equal(rep.model, 'mini-wild');
+  const plus = rep.sets.find((s) => s.set === 'ferplus-publictest')!;
+  const orig = rep.sets.find((s) => s.set === 'fer2013-publictest')!;
+  assert.equal(plus.images, 5);
+  assert.equal(orig.images, 5);
+  assert.deepEqual(plus.classes, FERPLUS_CLASSES);
+  assert.deepEqual(orig.classes, FER2013_CLASSES, '8-class model scored on the 7 original labels');
+  assert.equal(plus.confusion.flat().reduce((a, b) => a + b, 0), 5);
+  assert.ok(plus.accuracy >= 0 && plus.accuracy <= 1 && plus.facesPerSec > 0);
+  assert.equal(rep.sets.length, 2, 'CK+ sets skipped when not given');
+});
+
+test('real FER2013 folder: counts and the FER+ join match the dataset README', { skip: fs.existsSync(REAL_FER) ? false : `dataset not found at ${REAL_FER} (research data, not shipped): skipping` }, () => {
+  const idx = loadFerIndex(REAL_FER);
+  const sel = selectFer(idx);
+  assert.equal(sel.counts.training, 28709);
+  assert.equal(sel.counts.publicTest, 3589);
+  assert.equal(sel.counts.publicTestTwinsOfTraining, 280);
+  assert.equal(sel.counts.trainingFerPlusNone, 149);
+  assert.equal(idx.items.filter((i) => i.split === 'PublicTest' && i.votes === null).length, 10);
+  // README sanity check: FER+ plurality agrees with the original label for ~62 % of images.
+  const labelled = idx.items.filter((i) => i.label8 >= 0);
+  const agree = labelled.filter((i) => FERPLUS_CLASSES[i.label8] === FER2013_CLASSES[i.label7]).length / labelled.length;
+  assert.ok(agree > 0.58 && agree < 0.66, `agreement ${agree}`);
+  assert.ok(tf.memory().numTensors >= 0);
+});
