@@ -7,7 +7,7 @@
  * --results, a summary when all folds are done). Resumable: a checkpoint is written after every
  * epoch in --work (default .train/<run>/), finished folds are skipped.
  *
- * Options: --epochs 20 --batch 32 --lr 0.003 --wd 0.02 --smoothing 0.1 --seed 1 --no-augment
+ * Options: --epochs 30 --batch 16 --lr 0.003 --wd 0.02 --smoothing 0.1 --seed 1 --no-augment --no-class-balance
  *          --name <model name> --folds 0,1,2 (subset) --backend wasm|cpu|auto --quiet
  */
 import * as fs from 'fs';
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   if (args.help || !args.data) {
     process.stdout.write(
       'Usage: npm run train -- --data <dir> --variant nano-a|nano-b [--cv 10 --results <dir>] [--out models/<name>]\n' +
-        '       [--epochs 20] [--batch 32] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment]\n' +
+        '       [--epochs 30] [--batch 16] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment]\n' +
         '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n',
     );
     if (!args.help) process.exitCode = 2;
@@ -102,6 +102,7 @@ async function main(): Promise<void> {
     labelSmoothing: num(args, 'smoothing', DEFAULT_TRAIN_CONFIG.labelSmoothing),
     seed: num(args, 'seed', DEFAULT_TRAIN_CONFIG.seed),
     augment: args['no-augment'] ? null : DEFAULT_TRAIN_CONFIG.augment,
+    classBalance: !args['no-class-balance'],
   };
   const dataset = path.basename(dataDir);
   const cost = countCost(spec, ds.classes.length);

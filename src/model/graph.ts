@@ -160,7 +160,9 @@ export function initTrainWeights(r: ResolvedSpec, numClasses: number, seed: numb
     out[nm.mean] = fill([n.outChannels], 0);
     out[nm.variance] = fill([n.outChannels], 1);
   }
-  out['dense/kernel'] = normal([r.headChannels, numClasses], Math.sqrt(2 / (r.headChannels + numClasses)));
+  // Small classifier init: the head sums several BN+ReLU maps, so Glorot-sized weights would
+  // start with large logits (initial loss ~3.4 instead of ln K) and waste the first epochs.
+  out['dense/kernel'] = normal([r.headChannels, numClasses], 0.01);
   out['dense/bias'] = fill([numClasses], 0);
   return out;
 }

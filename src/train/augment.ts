@@ -15,7 +15,7 @@ export interface AugmentOptions {
   gamma: number;
 }
 
-export const DEFAULT_AUGMENT: AugmentOptions = { flip: true, rotate: 10, scale: 0.1, shift: 3, gamma: 0.25 };
+export const DEFAULT_AUGMENT: AugmentOptions = { flip: true, rotate: 8, scale: 0.08, shift: 2, gamma: 0.2 };
 
 /** Writes an augmented copy of `src` (size×size bytes) into `out` (Float32, 0..255). */
 export function augmentInto(src: Uint8Array, size: number, out: Float32Array, offset: number, rand: () => number, o: AugmentOptions = DEFAULT_AUGMENT): void {

@@ -31,19 +31,22 @@ export interface TrainConfig {
   /** Final LR as a fraction of the peak (cosine floor). */
   minLrFraction: number;
   bnMomentum: number;
+  /** Weight each sample's loss by N / (K · n_class) (rare classes count as much as common ones). */
+  classBalance: boolean;
   seed: number;
   augment: AugmentOptions | null;
 }
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'variant' | 'spec' | 'classes'> = {
-  epochs: 20,
-  batchSize: 32,
+  epochs: 30,
+  batchSize: 16,
   lr: 3e-3,
   weightDecay: 0.02,
   labelSmoothing: 0.1,
   warmupEpochs: 1,
   minLrFraction: 0.02,
   bnMomentum: 0.9,
+  classBalance: true,
   seed: 1,
   augment: DEFAULT_AUGMENT,
 };
@@ -103,7 +106,7 @@ export async function toArrays(m: Record<string, tf.Tensor>): Promise<NamedArray
 }
 
 function configKey(cfg: TrainConfig, n: number): string {
-  return JSON.stringify({ v: cfg.variant, s: cfg.spec, c: cfg.classes, e: cfg.epochs, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, ls: cfg.labelSmoothing, seed: cfg.seed, a: cfg.augment, n });
+  return JSON.stringify({ v: cfg.variant, s: cfg.spec, c: cfg.classes, e: cfg.epochs, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, ls: cfg.labelSmoothing, cb: cfg.classBalance, seed: cfg.seed, a: cfg.augment, n });
 }
 
 /**
@@ -121,6 +124,9 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
     if (s.label < 0 || s.label >= nc) throw new Error(`Sample ${s.file} has label ${s.label} outside 0..${nc - 1}`);
   }
   const key = configKey(cfg, samples.length);
+  const counts = new Array<number>(nc).fill(0);
+  for (const s of samples) counts[s.label]++;
+  const classWeight = counts.map((n) => (cfg.classBalance && n > 0 ? samples.length / (nc * n) : 1));
 
   // ---- state: parameters, BN moving stats, AdamW moments ----
   let init: NamedArrays = initTrainWeights(r, nc, cfg.seed);
@@ -197,12 +203,13 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
           const oh = tf.oneHot(tf.tensor1d(labels, 'int32'), nc);
           return tf.add(tf.mul(oh, 1 - cfg.labelSmoothing), cfg.labelSmoothing / nc);
         });
+        const sw = tf.tensor1d(Array.from(labels, (l) => classWeight[l]));
         type Kept = { logits: tf.Tensor; stats: Array<{ id: string; mean: tf.Tensor; variance: tf.Tensor }> };
         const holder: { kept?: Kept } = {};
         const { value, grads } = tf.variableGrads(() => {
           const out = trainForward(r, all, x, true);
           holder.kept = { logits: tf.keep(out.logits), stats: out.stats.map((q) => ({ id: q.id, mean: tf.keep(q.mean), variance: tf.keep(q.variance) })) };
-          return tf.losses.softmaxCrossEntropy(y, out.logits) as tf.Scalar;
+          return tf.losses.softmaxCrossEntropy(y, out.logits, sw, 0, tf.Reduction.MEAN) as tf.Scalar;
         }, trainable);
         const k = holder.kept as Kept;
         step++;
@@ -231,7 +238,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
         lossSum += lossV[0] * labels.length;
         seen += labels.length;
         imagesDone += labels.length;
-        tf.dispose([x, y, value, pred, k.logits, ...k.stats.flatMap((q) => [q.mean, q.variance]), ...Object.values(grads)]);
+        tf.dispose([x, y, sw, value, pred, k.logits, ...k.stats.flatMap((q) => [q.mean, q.variance]), ...Object.values(grads)]);
         if (!Number.isFinite(lossV[0])) throw new Error(`Training diverged (loss ${lossV[0]}) at epoch ${epoch + 1}, step ${s + 1}; try a lower --lr`);
         if (hooks.onProgress) {
           const elapsed = (Date.now() - runStart) / 1000;

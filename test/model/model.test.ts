@@ -18,13 +18,13 @@ before(async () => {
   modelDir = await writeRandomModel(path.join(tmpDir(), 'random-b'), 'nano-b', CLASSES7);
 });
 
-test('parameter counts and MACs: Nano-A = reference widths, Nano-B = 0.75x; both <= 250 k parameters', () => {
+test('parameter counts and MACs: Nano-A = reference, Nano-B = reference with a stride-2 stem; both <= 250 k parameters', () => {
   const a = countCost(variantSpec('nano-a'), 7);
   const b = countCost(variantSpec('nano-b'), 7);
   assert.equal(a.params, 141098); // matches the reference reconstruction (~141 k, ~44 M MACs)
   assert.equal(a.macs, 44209600);
-  assert.equal(b.params, 78989);
-  assert.equal(b.macs, 24548880);
+  assert.equal(b.params, 141098);
+  assert.equal(b.macs, 11052736); // every block at half resolution: ~1/4 of the MACs
   assert.ok(a.params <= 250_000 && b.params <= 250_000);
   const a8 = countCost(variantSpec('nano-a-8'), 8);
   assert.equal(a8.params - a.params, 64 + 1); // one more dense column + bias
@@ -32,7 +32,7 @@ test('parameter counts and MACs: Nano-A = reference widths, Nano-B = 0.75x; both
   for (const v of ['nano-a', 'nano-b']) {
     const r = resolveSpec(variantSpec(v));
     assert.equal(r.nodes.length, 21);
-    assert.equal(r.headSize, 12);
+    assert.equal(r.headSize, v === 'nano-a' ? 12 : 6);
   }
 });
 
