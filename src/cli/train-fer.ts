@@ -20,7 +20,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
-import { countCost, variantSpec } from '../model/spec';
+import { ArchSpec, countCost, variantSpec } from '../model/spec';
 import { writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs } from './train';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, hasFerPlusLabel, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
@@ -52,10 +52,19 @@ async function main(): Promise<void> {
   }
   const root = path.resolve(String(args.data ?? DEFAULT_FER_ROOT));
   const variant = String(args.variant ?? 'nano-b');
-  const spec = variantSpec(variant);
   const name = String(args.name ?? `${variant}-wild`);
   const outRoot = path.resolve(String(args.out ?? 'models'));
   const work = path.resolve(String(args.work ?? path.join('checkpoints', `fer-${variant}`)));
+  // Resume with the architecture the checkpoint was trained with, even if the variant's
+  // definition has changed since (a model file always carries its own spec).
+  let spec = variantSpec(variant);
+  if (fs.existsSync(path.join(work, 'model.json'))) {
+    const saved = (JSON.parse(fs.readFileSync(path.join(work, 'model.json'), 'utf8')) as { spec?: ArchSpec }).spec;
+    if (saved && JSON.stringify(saved) !== JSON.stringify(spec)) {
+      process.stderr.write(`Resuming with the architecture stored in ${path.relative(process.cwd(), work)}/model.json (it differs from the current ${variant} definition)\n`);
+      spec = saved;
+    }
+  }
   const quiet = Boolean(args.quiet);
   const cfg: FerTrainConfig = {
     ...DEFAULT_FER_CONFIG,
