@@ -6,15 +6,17 @@
 #   models/reproduce.sh nano-b        # 7-class CV + final, then 8-class final + CV, for one variant
 #   COMMIT=1 models/reproduce.sh ...  # also git-commit each result as it appears (own paths only)
 #   ORDER="final7 cv7" models/reproduce.sh nano-a   # choose and order the steps
-#   EPOCHS=12 (default) sets the epochs of every run (the shipped models and CV used 12)
+#   EPOCHS / EPOCHS8 set the epochs of the 7-class / 8-class runs (defaults: what was shipped)
 #
 # Needs ../shared/datasets/ck-plus (CK+ is research-use only; see models/README.md).
 set -u
 cd "$(dirname "$0")/.."
 VARIANT="${1:-nano-b}"
-EPOCHS="${EPOCHS:-12}"
+EPOCHS="${EPOCHS:-40}"    # ck48: epochs over distinct sequences (one random frame of each per epoch)
+EPOCHS8="${EPOCHS8:-15}"  # peak_neutral48: one image per sequence and label already
 DATA="${DATA:-../shared/datasets/ck-plus}"
-TRAIN=(node --import tsx src/cli/train.ts --backend wasm --epochs "$EPOCHS")
+TRAIN=(node --import tsx src/cli/train.ts --backend wasm)
+epochs_for() { if [ "$1" = peak_neutral48 ]; then echo "$EPOCHS8"; else echo "$EPOCHS"; fi; }
 
 commit() { # commit the given paths (retry while another engineer holds the index lock)
   [ "${COMMIT:-0}" = "1" ] || return 0
@@ -31,7 +33,7 @@ cv() { # cv <dataset> <variant> <name>
   local ds="$1" v="$2" run="$1-$2"
   for f in 0 1 2 3 4 5 6 7 8 9; do
     if [ -f "models/cv/$run/fold-$f.json" ]; then continue; fi
-    "${TRAIN[@]}" --data "$DATA/$ds" --variant "$v" --cv 10 --folds "$f" --results "models/cv/$run" --work ".train/$run" || return 1
+    "${TRAIN[@]}" --epochs "$(epochs_for "$ds")" --data "$DATA/$ds" --variant "$v" --cv 10 --folds "$f" --results "models/cv/$run" --work ".train/$run" || return 1
     commit "models: $run CV fold $f" "models/cv/$run"
   done
 }
@@ -39,7 +41,7 @@ cv() { # cv <dataset> <variant> <name>
 final() { # final <dataset> <variant> <name>
   local ds="$1" v="$2" name="$3"
   if [ -f "models/$name/model.json" ]; then return 0; fi
-  "${TRAIN[@]}" --data "$DATA/$ds" --variant "$v" --out "models/$name" --name "$name" --work ".train/$ds-$name" || return 1
+  "${TRAIN[@]}" --epochs "$(epochs_for "$ds")" --data "$DATA/$ds" --variant "$v" --out "models/$name" --name "$name" --work ".train/$ds-$name" || return 1
   commit "models: $name weights (trained on all of $ds)" "models/$name"
 }
 

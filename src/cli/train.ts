@@ -8,6 +8,7 @@
  * epoch in --work (default .train/<run>/), finished folds are skipped.
  *
  * Options: --epochs 30 --batch 16 --lr 0.003 --wd 0.02 --smoothing 0.1 --seed 1 --no-augment --no-class-balance
+ *          --all-frames (every frame each epoch; default: one random frame per CK+ sequence)
  *          --name <model name> --folds 0,1,2 (subset) --backend wasm|cpu|auto --quiet
  */
 import * as fs from 'fs';
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
     seed: num(args, 'seed', DEFAULT_TRAIN_CONFIG.seed),
     augment: args['no-augment'] ? null : DEFAULT_TRAIN_CONFIG.augment,
     classBalance: !args['no-class-balance'],
+    onePerGroup: !args['all-frames'],
   };
   const dataset = path.basename(dataDir);
   const cost = countCost(spec, ds.classes.length);

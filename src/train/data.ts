@@ -33,7 +33,15 @@ export interface Sample {
   label: number;
   /** Subject id (CK+ `Sxxx` from the file name); a per-file id when unknown. */
   subject: string;
+  /** Group of near-identical images: CK+ subject+sequence+label (`S010_004:anger`); else the file. */
+  group?: string;
   file: string;
+}
+
+/** CK+ `Sxxx_yyy` subject+sequence id from a file name, or null. */
+export function sequenceOf(file: string): string | null {
+  const m = /(S\d{3}_\d{3})_\d+/i.exec(path.basename(file));
+  return m ? m[1].toUpperCase() : null;
 }
 
 export interface LabelledFolder {
@@ -110,7 +118,8 @@ export async function loadLabelledFolder(root: string, options: LoadFolderOption
         const file = path.join(dir, f);
         try {
           const data = options.transform ? await options.transform(file) : readGrayImage(file, size);
-          samples.push({ data, label, subject: subjectOf(f) ?? `file:${d}/${f}`, file });
+          const seq = sequenceOf(f);
+          samples.push({ data, label, subject: subjectOf(f) ?? `file:${d}/${f}`, group: seq ? `${seq}:${classes[label]}` : `file:${d}/${f}`, file });
         } catch (e) {
           unreadable.push({ file, error: e instanceof Error ? e.message : String(e) });
         }

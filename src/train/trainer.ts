@@ -33,6 +33,11 @@ export interface TrainConfig {
   bnMomentum: number;
   /** Weight each sample's loss by N / (K · n_class) (rare classes count as much as common ones). */
   classBalance: boolean;
+  /**
+   * One random image per `group` (CK+: the near-identical frames of one sequence) per epoch,
+   * so an epoch is one pass over the distinct sequences, not over every duplicate frame.
+   */
+  onePerGroup: boolean;
   seed: number;
   augment: AugmentOptions | null;
 }
@@ -47,6 +52,7 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'variant' | 'spec' | 'class
   minLrFraction: 0.02,
   bnMomentum: 0.9,
   classBalance: true,
+  onePerGroup: true,
   seed: 1,
   augment: DEFAULT_AUGMENT,
 };
@@ -106,7 +112,7 @@ export async function toArrays(m: Record<string, tf.Tensor>): Promise<NamedArray
 }
 
 function configKey(cfg: TrainConfig, n: number): string {
-  return JSON.stringify({ v: cfg.variant, s: cfg.spec, c: cfg.classes, e: cfg.epochs, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, ls: cfg.labelSmoothing, cb: cfg.classBalance, seed: cfg.seed, a: cfg.augment, n });
+  return JSON.stringify({ v: cfg.variant, s: cfg.spec, c: cfg.classes, e: cfg.epochs, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, ls: cfg.labelSmoothing, cb: cfg.classBalance, g: cfg.onePerGroup, seed: cfg.seed, a: cfg.augment, n });
 }
 
 /**
@@ -124,9 +130,18 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
     if (s.label < 0 || s.label >= nc) throw new Error(`Sample ${s.file} has label ${s.label} outside 0..${nc - 1}`);
   }
   const key = configKey(cfg, samples.length);
+  // Groups of near-identical images (sampled one per epoch when cfg.onePerGroup).
+  const groupMap = new Map<string, number[]>();
+  samples.forEach((s, i) => {
+    const g = cfg.onePerGroup ? (s.group ?? `#${i}`) : `#${i}`;
+    const l = groupMap.get(g) ?? [];
+    l.push(i);
+    groupMap.set(g, l);
+  });
+  const groups = [...groupMap.values()];
   const counts = new Array<number>(nc).fill(0);
-  for (const s of samples) counts[s.label]++;
-  const classWeight = counts.map((n) => (cfg.classBalance && n > 0 ? samples.length / (nc * n) : 1));
+  for (const g of groups) counts[samples[g[0]].label]++;
+  const classWeight = counts.map((n) => (cfg.classBalance && n > 0 ? groups.length / (nc * n) : 1));
 
   // ---- state: parameters, BN moving stats, AdamW moments ----
   let init: NamedArrays = initTrainWeights(r, nc, cfg.seed);
@@ -166,8 +181,8 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
   const all: TensorMap = { ...params, ...moving };
   const trainable = Object.values(params);
 
-  const bs = Math.min(cfg.batchSize, samples.length);
-  const stepsPerEpoch = Math.max(1, Math.floor(samples.length / bs));
+  const bs = Math.min(cfg.batchSize, groups.length);
+  const stepsPerEpoch = Math.max(1, Math.floor(groups.length / bs));
   const beta1 = 0.9;
   const beta2 = 0.999;
   const eps = 1e-7;
@@ -180,7 +195,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
     for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
       const t0 = Date.now();
       const rand = mulberry32((cfg.seed * 100003 + epoch * 7919) >>> 0);
-      const order = samples.map((_, i) => i);
+      const order = groups.map((g) => (g.length === 1 ? g[0] : g[Math.floor(rand() * g.length)]));
       for (let i = order.length - 1; i > 0; i--) {
         const j = Math.floor(rand() * (i + 1));
         [order[i], order[j]] = [order[j], order[i]];
