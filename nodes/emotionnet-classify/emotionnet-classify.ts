@@ -37,6 +37,8 @@ interface Item {
 
 /** Messages held while the model loads; older ones are dropped (counted) beyond this. */
 const LOADING_QUEUE = 4;
+/** After a failed model load, report the error through done(err) at most this often. */
+const LOAD_ERROR_INTERVAL_MS = 5000;
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'emotionnet-classify', messages);
@@ -62,6 +64,8 @@ export = function register(RED: NodeAPI): void {
     let closed = false;
     let dropped = 0;
     let loadDropped = 0;
+    let rejected = 0;
+    let lastLoadErrorAt = 0;
     let sourceId: string | null = null;
     const pending: Item[] = [];
 
@@ -155,7 +159,19 @@ export = function register(RED: NodeAPI): void {
         done(new InputError((e as Error).message, key));
         return;
       }
-      if (loadError) return done(loadError);
+      if (loadError) {
+        // Every message is rejected, but a live source must not flood the log at 30 fps: the
+        // error goes to done(err) (Catch nodes, log) at most once per interval, the rest are
+        // counted in the status.
+        const now = Date.now();
+        if (now - lastLoadErrorAt >= LOAD_ERROR_INTERVAL_MS) {
+          lastLoadErrorAt = now;
+          return done(loadError);
+        }
+        rejected++;
+        status.set('failed', `${t('status.load-failed')} (${rejected})`);
+        return done();
+      }
       const frame = (msg as { frame?: { sourceId?: unknown } }).frame;
       if (frame && typeof frame.sourceId === 'string') sourceId = frame.sourceId;
       const item: Item = { msg: msg as Item['msg'], send, done, input };

@@ -1,0 +1,54 @@
+/** Shared set-up for the integration tests: tools on PATH, the demo clip, a usable model. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { execFileSync } from 'child_process';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+
+/** Absolute path of an executable, or null. */
+export function which(bin: string, extra: string[] = []): string | null {
+  for (const p of extra) if (fs.existsSync(p)) return p;
+  try {
+    return execFileSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+export function tmpDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * The model the pipeline flow should use: the shipped `nano-a` when its weights are installed,
+ * else a random (untrained) Nano-B written to a temp dir — enough to exercise the plumbing
+ * (presence alerts do not depend on the predicted label).
+ */
+export async function pipelineModel(): Promise<{ model: string; shipped: boolean }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { listModels } = require(path.join(ROOT, 'dist', 'src', 'model'));
+  const shipped = (listModels() as Array<{ id: string; available: boolean }>).find((m) => m.id === 'nano-a' && m.available);
+  if (shipped) return { model: 'nano-a', shipped: true };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { selectBackend } = require(path.join(ROOT, 'dist', 'src', 'backend'));
+  await selectBackend({ backend: 'auto', logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { writeRandomModel } = require('../model/helpers');
+  const dir = await writeRandomModel(tmpDir('emotionnet-random-model-'), 'nano-b');
+  return { model: dir, shipped: false };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const demo = require(path.join(ROOT, 'scripts', 'demo.js')) as {
+  startDemo(o: Record<string, unknown>): Promise<{ url: string; port: number; RED: any; stop(): Promise<void> }>;
+  demoFlow(o: { mqtt?: { host: string; port: number } | null }): Array<Record<string, any>>;
+};
+
+/** The demo flow with the classifier pointed at `model`. */
+export function flowWithModel(model: string, mqtt: { host: string; port: number } | null): Array<Record<string, any>> {
+  return demo.demoFlow({ mqtt }).map((n) => {
+    if (n.type === 'emotionnet-classify' && model !== 'nano-a') return { ...n, model: 'custom', modelPath: model };
+    return n;
+  });
+}
