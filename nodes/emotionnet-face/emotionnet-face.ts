@@ -5,7 +5,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { createFaceCropper, Face, FacePipeline, FRAMINGS } from '../../src/face';
 import { Frame, isFrame } from '../../src/frame';
-import { decodeImage, frameFromImage, ImageError, RawImage, sniffImageFormat } from '../../src/image';
+import { decodeImage, frameFromImage, ImageError, sniffImageFormat } from '../../src/image';
 import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
 import { translator } from '../emotionnet-classify/translate';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
@@ -31,9 +31,10 @@ interface Item {
   msg: NodeMessageInFlow & Record<string, unknown>;
   send: Send;
   done: Done;
-  frame: Frame;
-  /** Already decoded pixels of a Buffer payload (so a JPEG is decoded once). */
-  image?: RawImage;
+  /** A Frame payload (or msg.frame)… */
+  frame?: Frame;
+  /** …or an encoded image, decoded by the worker (so frames dropped while busy cost nothing). */
+  buffer?: Buffer;
 }
 
 /** Messages held while the model loads; older ones are dropped (counted) beyond this. */
@@ -44,19 +45,14 @@ const num = (v: unknown, def: number) => (v === undefined || v === null || v ===
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'emotionnet-face', messages);
 
-  /** Turns msg.payload / msg.frame into a Frame (and decoded pixels), or throws. */
-  function frameOf(msg: NodeMessageInFlow & Record<string, unknown>, nodeId: string): { frame: Frame; image?: RawImage } {
+  /** Picks the frame or image Buffer out of a message, or throws an InputError. */
+  function inputOf(msg: NodeMessageInFlow & Record<string, unknown>): { frame?: Frame; buffer?: Buffer } {
     const p = msg.payload as unknown;
     if (isFrame(p)) return { frame: p };
     if (Buffer.isBuffer(p)) {
       if (p.length === 0) throw new InputError(t('errors.empty-image'), 'errors.empty-image');
-      const fmt = sniffImageFormat(p);
-      if (!fmt) throw new InputError(t('errors.unsupported-image'), 'errors.unsupported-image');
-      const img = decodeImage(p);
-      const meta = { sourceId: `buffer:${nodeId}`, timestamp: Date.now() };
-      // A JPEG stays JPEG in msg.frame (the preview re-decodes it); other formats become rgb24.
-      const frame = frameFromImage(img, meta);
-      return fmt === 'jpeg' ? { frame: { ...frame, format: 'jpeg', data: p }, image: img } : { frame };
+      if (!sniffImageFormat(p)) throw new InputError(t('errors.unsupported-image'), 'errors.unsupported-image');
+      return { buffer: p };
     }
     if (p && typeof p === 'object' && 'width' in p && 'height' in p && 'format' in p) {
       const f = p as Partial<Frame>;
@@ -65,6 +61,15 @@ export = function register(RED: NodeAPI): void {
     }
     if (isFrame(msg.frame)) return { frame: msg.frame as Frame };
     throw new InputError(t('errors.bad-payload'), 'errors.bad-payload');
+  }
+
+  /** Image problems become InputErrors with their own i18n key. */
+  function asError(e: unknown): Error {
+    if (e instanceof ImageError) {
+      const key = `errors.image-${e.code.toLowerCase()}`;
+      return new InputError(t(key, { error: e.message }), key);
+    }
+    return e instanceof Error ? e : new Error(String(e));
   }
 
   function FaceNode(this: Node, config: FaceNodeDef) {
@@ -113,11 +118,21 @@ export = function register(RED: NodeAPI): void {
     };
 
     const work = async (item: Item): Promise<void> => {
-      const { msg, send, done, frame, image } = item;
+      const { msg, send, done, buffer } = item;
       try {
         if (!cropper) throw new ModelError(t('errors.not-loaded'));
         const t0 = performance.now();
-        const faces: Face[] = image ? cropper.processImage(image, frame.timestamp, frame.sourceId) : await cropper.process(frame);
+        let frame = item.frame as Frame;
+        let faces: Face[];
+        if (buffer) {
+          const img = decodeImage(buffer);
+          // Still images are tracked as one source per node; a JPEG stays JPEG in msg.frame.
+          frame = frameFromImage(img, { sourceId: `buffer:${node.id}`, timestamp: Date.now() });
+          if (sniffImageFormat(buffer) === 'jpeg') frame = { ...frame, format: 'jpeg', data: buffer };
+          faces = cropper.processImage(img, frame.timestamp, frame.sourceId);
+        } else {
+          faces = await cropper.process(frame);
+        }
         lastMs = performance.now() - t0;
         if (closed) return done();
         const timing = (msg.timing && typeof msg.timing === 'object' ? msg.timing : {}) as Record<string, number>;
@@ -129,9 +144,7 @@ export = function register(RED: NodeAPI): void {
         done();
         showRunning(faces.length);
       } catch (e) {
-        if (e instanceof ImageError) {
-          done(new InputError(t(`errors.image-${e.code.toLowerCase()}`, { error: e.message }), `errors.image-${e.code.toLowerCase()}`));
-        } else done(e instanceof Error ? e : new Error(String(e)));
+        done(asError(e));
       }
     };
 
@@ -171,19 +184,15 @@ export = function register(RED: NodeAPI): void {
 
     onInput(node, (msg, send, done) => {
       if (loadError) return done(loadError);
-      let parsed: { frame: Frame; image?: RawImage };
+      let parsed: { frame?: Frame; buffer?: Buffer };
       try {
-        parsed = frameOf(msg as Item['msg'], node.id);
+        parsed = inputOf(msg as Item['msg']);
       } catch (e) {
-        if (e instanceof ImageError) {
-          const key = `errors.image-${e.code.toLowerCase()}`;
-          return done(new InputError(t(key, { error: e.message }), key));
-        }
-        return done(e as Error);
+        return done(asError(e));
       }
-      const frame = parsed.frame;
-      if (typeof frame.sourceId === 'string' && !sources.has(frame.sourceId) && sources.size < 32) sources.add(frame.sourceId);
-      const item: Item = { msg: msg as Item['msg'], send, done, frame, image: parsed.image };
+      const sid = parsed.frame?.sourceId;
+      if (typeof sid === 'string' && !sources.has(sid) && sources.size < 32) sources.add(sid);
+      const item: Item = { msg: msg as Item['msg'], send, done, ...parsed };
       if (!ready) {
         pending.push(item);
         if (pending.length > LOADING_QUEUE) {

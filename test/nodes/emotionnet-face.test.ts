@@ -95,26 +95,29 @@ describe('emotionnet-face node', () => {
   it('bad input → done(err) seen by a Catch node, never a crash', async () => {
     await helper.load([faceNode, catchNode], flow());
     const n = helper.getNode('f1');
-    const caught = collect(helper.getNode('caught'), 6, 20000);
     const jpeg = image.encodeJpeg({ width: 64, height: 48, channels: 3, data: new Uint8Array(64 * 48 * 3) });
     const huge = Buffer.from(jpeg);
     const sof = huge.indexOf(Buffer.from([0xff, 0xc0]));
     huge.writeUInt16BE(4320, sof + 5);
     huge.writeUInt16BE(7680, sof + 7);
-    n.receive({ payload: 'hello' });
-    n.receive({ payload: jpeg.subarray(0, 100) });
-    n.receive({ payload: { width: 0, height: 0, format: 'rgb24', data: Buffer.alloc(0) } });
-    n.receive({ payload: huge });
-    n.receive({ payload: Buffer.from('GIF89a not supported') });
-    n.receive({ payload: { width: 10, height: 10, format: 'rgb24', data: Buffer.alloc(5), timestamp: 0, seq: 0, sourceId: 'x' } });
-    const msgs = await caught;
-    const errors = msgs.map((m: any) => m.error.message);
-    assert.match(errors[0], /msg.payload must be a Frame/);
-    assert.match(errors[1], /Corrupt image: corrupt JPEG/);
-    assert.match(errors[2], /empty/i);
-    assert.match(errors[3], /too large.*7680x4320/i);
-    assert.match(errors[4], /not a JPEG, PNG or TIFF/);
-    assert.match(errors[5], /expected 300/);
+    const cases: Array<[unknown, RegExp]> = [
+      ['hello', /msg.payload must be a Frame/],
+      [jpeg.subarray(0, 100), /Corrupt image: corrupt JPEG/],
+      [{ width: 0, height: 0, format: 'rgb24', data: Buffer.alloc(0) }, /empty/i],
+      [huge, /too large.*7680x4320/i],
+      [Buffer.from('GIF89a not supported'), /not a JPEG, PNG or TIFF/],
+      [{ width: 10, height: 10, format: 'rgb24', data: Buffer.alloc(5), timestamp: 0, seq: 0, sourceId: 'x' }, /expected 300/],
+    ];
+    for (const [payload, expected] of cases) {
+      const caught = collect(helper.getNode('caught'), 1, 20000);
+      n.receive({ payload });
+      const [m] = await caught;
+      assert.match(m.error.message, expected);
+    }
+    // Still alive: a good frame after all that is processed.
+    const got = collect(helper.getNode('out'), 1, 20000);
+    n.receive({ payload: { width: 32, height: 32, format: 'gray', data: Buffer.alloc(32 * 32, 128), timestamp: 0, seq: 0, sourceId: 'y' } });
+    assert.deepEqual((await got)[0].payload, []);
   });
 
   it('policy latest: frames arriving while busy are replaced by the newest and counted', { skip: noPhotos }, async () => {
