@@ -44,7 +44,6 @@ export function demoPhotoFrames(): Frame[] {
 /** The bundled ffmpeg binary (or `ffmpeg` on PATH). */
 export function ffmpegPath(): string {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
   } catch {
     return 'ffmpeg';

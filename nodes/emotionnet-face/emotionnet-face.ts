@@ -74,7 +74,10 @@ export = function register(RED: NodeAPI): void {
 
   function FaceNode(this: Node, config: FaceNodeDef) {
     RED.nodes.createNode(this, config);
-    const node = this;
+    setup(this, config);
+  }
+
+  function setup(node: Node, config: FaceNodeDef): void {
     const status = new Status(node);
     const policy: OverloadPolicy = config.policy === 'queue' ? 'queue' : 'latest';
     let cropperPromise: Promise<FacePipeline>;

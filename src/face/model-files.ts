@@ -23,7 +23,7 @@ interface ModelJson {
   format?: string;
   generatedBy?: string;
   convertedBy?: string;
-  userDefinedMetadata?: { [key: string]: {} };
+  userDefinedMetadata?: io.ModelArtifacts['userDefinedMetadata'];
 }
 
 /**

@@ -6,7 +6,6 @@ import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { Channels, ImageError, RawImage } from './types';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const UTIF = require('utif2') as typeof import('utif2');
 
 export type ImageFormat = 'jpeg' | 'png' | 'tiff';

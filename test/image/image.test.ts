@@ -7,7 +7,6 @@ import {
   resizeBilinear, toGray, toRgb, warpAffine, cropRect, RawImage,
 } from '../../src/image';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const UTIF = require('utif2');
 
 function gradientRgb(w: number, h: number): RawImage {
