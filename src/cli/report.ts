@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+/**
+ * `node --import tsx src/cli/report.ts [--write]`: renders the measured results in models/
+ * (cross-validation fold files and summaries, shipped model metadata) as Markdown, and with
+ * `--write` replaces the block between `<!-- results:start -->` and `<!-- results:end -->` in
+ * models/README.md. Numbers are never typed by hand into the model card.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeCvSummary } from './train';
+
+const ROOT = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
+const MODELS = path.join(ROOT, 'models');
+
+const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+
+interface Fold {
+  fold: number;
+  accuracy: number;
+  macroF1: number;
+  testImages: number;
+  testSubjects: string[];
+  trainImages: number;
+  classes: string[];
+  confusion: number[][];
+  trainSeconds: number;
+  history: Array<{ epoch: number; loss: number; accuracy: number }>;
+  config: { epochs: number; batchSize: number };
+}
+
+function confusionTable(classes: string[], m: number[][]): string {
+  const head = `| true \\ predicted | ${classes.join(' | ')} | recall |`;
+  const sep = `|---|${classes.map(() => '---:').join('|')}|---:|`;
+  const rows = classes.map((c, i) => {
+    const n = m[i].reduce((a, b) => a + b, 0);
+    return `| **${c}** | ${m[i].join(' | ')} | ${n ? pct(m[i][i] / n) : '–'} |`;
+  });
+  return [head, sep, ...rows].join('\n');
+}
+
+export function renderResults(): string {
+  const out: string[] = [];
+  const cvDir = path.join(MODELS, 'cv');
+  const runs = fs.existsSync(cvDir) ? fs.readdirSync(cvDir).filter((d) => fs.statSync(path.join(cvDir, d)).isDirectory()).sort() : [];
+  out.push('### Cross-validation (subject-independent, 10 folds)\n');
+  if (runs.length === 0) out.push('_No cross-validation results yet._\n');
+  for (const run of runs) {
+    const dir = path.join(cvDir, run);
+    writeCvSummary(dir, 10);
+    const sumFile = path.join(dir, 'summary.json');
+    if (!fs.existsSync(sumFile)) continue;
+    const s = JSON.parse(fs.readFileSync(sumFile, 'utf8'));
+    const folds: Fold[] = fs
+      .readdirSync(dir)
+      .filter((f) => /^fold-\d+\.json$/.test(f))
+      .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Fold)
+      .sort((a, b) => a.fold - b.fold);
+    out.push(`#### ${run}: ${s.complete ? 'complete' : `**partial: ${folds.length} of 10 folds**`}\n`);
+    out.push(
+      `Mean accuracy over ${folds.length} fold${folds.length === 1 ? '' : 's'}: **${pct(s.meanAccuracy)} ± ${pct(s.stdAccuracy)}** (sample std); ` +
+        `pooled accuracy ${pct(s.pooled.accuracy)}, pooled macro-F1 ${s.pooled.macroF1.toFixed(3)}.\n`,
+    );
+    out.push('| fold | test subjects | test images | train images | accuracy | macro-F1 | final train loss / acc | epochs | minutes |');
+    out.push('|---:|---:|---:|---:|---:|---:|---|---:|---:|');
+    for (const f of folds) {
+      const h = f.history.at(-1);
+      out.push(
+        `| ${f.fold} | ${f.testSubjects.length} | ${f.testImages} | ${f.trainImages} | ${pct(f.accuracy)} | ${f.macroF1.toFixed(3)} | ${h ? `${h.loss.toFixed(3)} / ${pct(h.accuracy)}` : '–'} | ${f.config.epochs} | ${(f.trainSeconds / 60).toFixed(1)} |`,
+      );
+    }
+    out.push('');
+    out.push(`Pooled confusion matrix (all test images of the completed folds; rows = true class):\n`);
+    out.push(confusionTable(s.pooled.classes, s.pooled.confusion));
+    out.push('');
+  }
+  out.push('### Shipped weights\n');
+  out.push('| model | classes | trained on | images | epochs | final train loss / acc | minutes | backend |');
+  out.push('|---|---|---|---:|---:|---|---:|---|');
+  for (const name of ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']) {
+    const f = path.join(MODELS, name, 'model.json');
+    if (!fs.existsSync(f)) {
+      out.push(`| ${name} | – | **not trained yet** | | | | | |`);
+      continue;
+    }
+    const j = JSON.parse(fs.readFileSync(f, 'utf8'));
+    const t = j.training ?? {};
+    const h = t.history?.at(-1);
+    out.push(
+      `| ${name} | ${j.classes.length} | ${t.dataset ?? '?'} | ${t.images ?? '?'} | ${t.config?.epochs ?? '?'} | ${h ? `${h.loss.toFixed(3)} / ${pct(h.accuracy)}` : '–'} | ${t.trainSeconds ? (t.trainSeconds / 60).toFixed(1) : '?'} | ${t.backend ?? '?'} |`,
+    );
+  }
+  out.push('');
+  return out.join('\n');
+}
+
+/** Speed table from `models/bench-classify.json` (saved `npm run bench -- --json --only classify`). */
+export function renderSpeed(): string {
+  const f = path.join(MODELS, 'bench-classify.json');
+  if (!fs.existsSync(f)) return '_Not measured yet: run `npm run bench -- --json --only classify > models/bench-classify.json`._\n';
+  const j = JSON.parse(fs.readFileSync(f, 'utf8'));
+  const c = j.classify;
+  const m = j.machine ?? {};
+  const out: string[] = [];
+  out.push(
+    `Measured by \`npm run bench -- --json --only classify\` on ${m.cpuModel ?? '?'} (${m.cpus ?? '?'} cores, Node ${m.node ?? '?'}), ${m.date ?? ''}: ` +
+      `tfjs ${c.backend} backend, one thread, through \`load()\`/\`classify()\` (input packing, softmax and reading the result included). ` +
+      `Load average during the run: ${(c.load ?? []).join(' / ')} → ${(c.loadAfter ?? []).join(' / ')} (the machine is shared; busy runs are slower).\n`,
+  );
+  out.push('| model | faces/s at batch 16 | one face, ms | MACs | GFLOP/s | fraction of dense 3x3 conv | weights | target |');
+  out.push('|---|---:|---:|---:|---:|---:|---|---|');
+  const targets: Record<string, [number, number]> = { 'nano-a': [250, 4], 'nano-b': [400, 2.5] };
+  for (const v of ['nano-a', 'nano-b']) {
+    const r = c[v];
+    if (!r) continue;
+    const [fps, ms] = targets[v];
+    const met = r.facesPerSec >= fps && r.singleMs <= ms;
+    out.push(
+      `| ${v} | ${r.facesPerSec} | ${r.singleMs} | ${(r.macs / 1e6).toFixed(1)} M | ${r.gflops} | ${r.fractionOfDenseConv} | ${r.weights} | ≥ ${fps}/s, ≤ ${ms} ms: **${met ? 'met' : 'missed'}** |`,
+    );
+  }
+  out.push('');
+  out.push(`Dense 3x3 convolution (64→64 channels, 24x24, batch 16) on the same backend in the same run: **${c.denseConv3x3Gflops} GFLOP/s**.`);
+  if (c.leakCheck) out.push(`Leak check: ${c.leakCheck.classifications} classifications, \`tf.memory().numTensors\` ${c.leakCheck.tensorsBefore} before and ${c.leakCheck.tensorsAfter} after (${c.leakCheck.ok ? 'no leak' : '**LEAK**'}).`);
+  out.push('');
+  return out.join('\n');
+}
+
+function replaceBlock(text: string, name: string, body: string): string {
+  const a = text.indexOf(`<!-- ${name}:start -->`);
+  const b = text.indexOf(`<!-- ${name}:end -->`);
+  if (a < 0 || b < a) throw new Error(`models/README.md has no <!-- ${name}:start --> … <!-- ${name}:end --> block`);
+  return `${text.slice(0, a)}<!-- ${name}:start -->\n${body}\n${text.slice(b)}`;
+}
+
+if (require.main === module) {
+  const md = renderResults();
+  const speed = renderSpeed();
+  if (process.argv.includes('--write')) {
+    const card = path.join(MODELS, 'README.md');
+    const text = fs.readFileSync(card, 'utf8');
+    fs.writeFileSync(card, replaceBlock(replaceBlock(text, 'results', md), 'speed', speed));
+    process.stderr.write(`Updated ${card}\n`);
+  } else {
+    process.stdout.write(md + '\n' + speed + '\n');
+  }
+}
