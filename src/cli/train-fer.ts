@@ -14,6 +14,7 @@
  *          --wd 0.05 --seed 1 --aux7 0.5 --ema 0.999 --no-augment --checkpoint-minutes 10
  *          --max-minutes <stop after N minutes, with a checkpoint> --limit <N train images>
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
+ *          --workers N (data-parallel: N shards per batch, N-1 worker threads; only with free cores)
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
       'Usage: npm run train:fer -- [--variant nano-b] [--data ../shared/datasets/fer2013] [--name nano-b-wild] [--out models]\n' +
         '       [--work checkpoints/fer-nano-b] [--epochs 40] [--batch 64] [--lr 0.003] [--wd 0.05] [--seed 1] [--aux7 0.5]\n' +
         '       [--ema 0.999] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
-        '       [--backend wasm|cpu|auto] [--quiet]\n' +
+        '       [--workers 1] [--backend wasm|cpu|auto] [--quiet]\n' +
         'Rerun the same command to resume from the checkpoint in --work.\n',
     );
     return;
@@ -141,6 +142,7 @@ async function main(): Promise<void> {
     checkpointMinutes: num(args, 'checkpoint-minutes', 10),
     shouldStop: () => stop || Date.now() > deadline,
     validateOnStop: !args['no-validate-on-stop'],
+    workers: num(args, 'workers', 1),
     onProgress: (p) => {
       if (quiet) return;
       if (p.step === p.steps || Date.now() - lastLine > 60000) {

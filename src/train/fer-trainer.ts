@@ -26,6 +26,7 @@ import { foldBatchNorm, initTrainWeights, mulberry32, TensorMap, trainForward } 
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { augmentWildInto, WildAugmentOptions, WILD_AUGMENT } from './augment-wild';
 import { registerWasmGradientKernels } from './kernels';
+import { GradientWorkers } from './fer-workers';
 import { computeMetrics, Metrics } from './metrics';
 import { AdamW, WeightEma } from './optim';
 import { lrAt, predictProbabilities, toArrays } from './trainer';
@@ -141,6 +142,15 @@ export interface FerTrainHooks {
    * when they beat the best so far), so a session that ends mid-epoch still leaves numbers.
    */
   validateOnStop?: boolean;
+  /**
+   * Data-parallel gradient computation: the batch is split into this many shards, computed by
+   * the main thread and `workers - 1` worker threads (each with its own wasm backend), and the
+   * gradients are averaged (batch-norm uses per-shard statistics, "ghost" batch-norm; the
+   * moving statistics combine the shards exactly). @default 1 (no workers)
+   */
+  workers?: number;
+  /** Backend of the worker threads. @default 'wasm' */
+  workerBackend?: string;
 }
 
 /**
@@ -200,6 +210,100 @@ export function makeBatch(samples: FerSample[], idx: ArrayLike<number>, size: nu
     for (let c = 0; c < N7; c++) b.target7[i * N7 + c] = ls / N7 + (c === s.label7 ? 1 - ls : 0);
   }
   return b;
+}
+
+/** Gradients, BN statistics, loss and FER+ predictions of one batch, as plain arrays. */
+export interface GradResult {
+  n: number;
+  grads: NamedArrays;
+  stats: Array<{ id: string; mean: Float32Array; variance: Float32Array }>;
+  /** Mean loss over the batch. */
+  loss: number;
+  /** Argmax of the FER+ head per image. */
+  pred8: Int32Array;
+}
+
+/** Maps tf variable names to our weight names. */
+export function variableKeys(params: Record<string, tf.Variable>): Map<string, string> {
+  return new Map(Object.entries(params).map(([n, v]) => [v.name, n]));
+}
+
+/**
+ * Forward + backward of the two-head loss on one batch (training-mode batch-norm):
+ * FER+ cross-entropy against the soft targets (masked where there is none) plus `aux7Weight`
+ * times the FER2013 cross-entropy. `model` holds the parameters (trainable variables, keyed by
+ * `keyOf`) and the moving statistics.
+ */
+export async function batchGradients(r: ResolvedSpec, model: TensorMap, keyOf: Map<string, string>, batch: BatchArrays, aux7Weight: number): Promise<GradResult> {
+  const size = r.spec.inputSize;
+  const x = tf.tensor4d(batch.pixels, [batch.n, size, size, 1]);
+  const soft8 = tf.tensor2d(batch.soft8, [batch.n, N8]);
+  const mask8 = tf.tensor1d(batch.mask8);
+  const t7 = tf.tensor2d(batch.target7, [batch.n, N7]);
+  const trainable = [...keyOf.keys()].map((vn) => model[keyOf.get(vn) as string] as tf.Variable);
+  const kept: { logits?: tf.Tensor; stats?: Array<{ id: string; mean: tf.Tensor; variance: tf.Tensor }> } = {};
+  const { value, grads } = tf.variableGrads(() => {
+    const out = trainForward(r, model, x, true);
+    kept.logits = tf.keep(tf.argMax(tf.slice(out.logits, [0, 0], [-1, N8]), 1));
+    kept.stats = out.stats.map((q) => ({ id: q.id, mean: tf.keep(q.mean), variance: tf.keep(q.variance) }));
+    const l8 = tf.slice(out.logits, [0, 0], [-1, N8]);
+    const l7 = tf.slice(out.logits, [0, N8], [-1, N7]);
+    const ce8 = tf.mul(tf.neg(tf.sum(tf.mul(soft8, tf.logSoftmax(l8)), 1)), mask8);
+    const ce7 = tf.neg(tf.sum(tf.mul(t7, tf.logSoftmax(l7)), 1));
+    return tf.mean(tf.add(ce8, tf.mul(ce7, aux7Weight))) as tf.Scalar;
+  }, trainable);
+  try {
+    const out: GradResult = { n: batch.n, grads: {}, stats: [], loss: (await value.data())[0], pred8: new Int32Array(await (kept.logits as tf.Tensor).data()) };
+    for (const [vn, g] of Object.entries(grads)) out.grads[keyOf.get(vn) as string] = { shape: g.shape.slice(), data: (await g.data()) as Float32Array };
+    for (const q of kept.stats ?? []) out.stats.push({ id: q.id, mean: (await q.mean.data()) as Float32Array, variance: (await q.variance.data()) as Float32Array });
+    return out;
+  } finally {
+    tf.dispose([x, soft8, mask8, t7, value, kept.logits as tf.Tensor, ...(kept.stats ?? []).flatMap((q) => [q.mean, q.variance]), ...Object.values(grads)]);
+  }
+}
+
+/** Splits a batch into `k` contiguous shards (sizes differ by at most one). */
+export function splitBatch(b: BatchArrays, k: number): BatchArrays[] {
+  const px = b.pixels.length / b.n;
+  const out: BatchArrays[] = [];
+  for (let i = 0; i < k; i++) {
+    const s = Math.floor((i * b.n) / k);
+    const e = Math.floor(((i + 1) * b.n) / k);
+    if (e <= s) continue;
+    out.push({ n: e - s, pixels: b.pixels.slice(s * px, e * px), soft8: b.soft8.slice(s * N8, e * N8), mask8: b.mask8.slice(s, e), target7: b.target7.slice(s * N7, e * N7), majority8: b.majority8.slice(s, e) });
+  }
+  return out;
+}
+
+/**
+ * Combines shard results into the result of the whole batch: size-weighted mean of gradients
+ * and losses; BN statistics combined exactly (mean of means; E[variance] + variance of means,
+ * weighted by the shards' pixel counts, which are proportional to their sizes).
+ */
+export function combineGradients(parts: GradResult[]): GradResult {
+  if (parts.length === 1) return parts[0];
+  const n = parts.reduce((a, p) => a + p.n, 0);
+  const w = parts.map((p) => p.n / n);
+  const grads: NamedArrays = {};
+  for (const name of Object.keys(parts[0].grads)) {
+    const d = new Float32Array(parts[0].grads[name].data.length);
+    parts.forEach((p, i) => p.grads[name].data.forEach((v, j) => (d[j] += w[i] * v)));
+    grads[name] = { shape: parts[0].grads[name].shape, data: d };
+  }
+  const stats = parts[0].stats.map((st, k) => {
+    const mean = new Float32Array(st.mean.length);
+    const variance = new Float32Array(st.mean.length);
+    parts.forEach((p, i) => p.stats[k].mean.forEach((v, j) => (mean[j] += w[i] * v)));
+    parts.forEach((p, i) => p.stats[k].variance.forEach((v, j) => (variance[j] += w[i] * (v + (p.stats[k].mean[j] - mean[j]) ** 2))));
+    return { id: st.id, mean, variance };
+  });
+  const pred8 = new Int32Array(n);
+  let off = 0;
+  for (const p of parts) {
+    pred8.set(p.pred8, off);
+    off += p.n;
+  }
+  return { n, grads, stats, loss: parts.reduce((a, p, i) => a + w[i] * p.loss, 0), pred8 };
 }
 
 const isMoving = (n: string) => n.endsWith('/moving_mean') || n.endsWith('/moving_variance');
@@ -298,8 +402,8 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
     target[n] = tf.variable(tf.tensor(a.data, a.shape), !isMoving(n));
   }
   const all: TensorMap = { ...params, ...moving };
-  const trainable = Object.values(params);
-  const keyOf = new Map(Object.entries(params).map(([n, v]) => [v.name, n]));
+  const keyOf = variableKeys(params);
+  const workers = (hooks.workers ?? 1) > 1 ? await GradientWorkers.start((hooks.workers as number) - 1, cfg.spec, hooks.workerBackend ?? 'wasm') : null;
   const adam = new AdamW(params, init);
   const ema = new WeightEma(all, init, cfg.emaDecay);
 
@@ -336,38 +440,25 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
         const idx = order.subarray(s * bs, (s + 1) * bs);
         const batch = makeBatch(samples, idx, size, stepRandom(cfg.seed, epoch, s), cfg);
         const lr = lrAt(cfg, state.globalStep, stepsPerEpoch);
-        const x = tf.tensor4d(batch.pixels, [batch.n, size, size, 1]);
-        const soft8 = tf.tensor2d(batch.soft8, [batch.n, N8]);
-        const mask8 = tf.tensor1d(batch.mask8);
-        const t7 = tf.tensor2d(batch.target7, [batch.n, N7]);
-        const holder: { logits?: tf.Tensor; stats?: Array<{ id: string; mean: tf.Tensor; variance: tf.Tensor }> } = {};
-        const { value, grads } = tf.variableGrads(() => {
-          const out = trainForward(r, all, x, true);
-          holder.logits = tf.keep(out.logits);
-          holder.stats = out.stats.map((q) => ({ id: q.id, mean: tf.keep(q.mean), variance: tf.keep(q.variance) }));
-          const l8 = tf.slice(out.logits, [0, 0], [-1, N8]);
-          const l7 = tf.slice(out.logits, [0, N8], [-1, N7]);
-          const ce8 = tf.mul(tf.neg(tf.sum(tf.mul(soft8, tf.logSoftmax(l8)), 1)), mask8);
-          const ce7 = tf.neg(tf.sum(tf.mul(t7, tf.logSoftmax(l7)), 1));
-          return tf.mean(tf.add(ce8, tf.mul(ce7, cfg.aux7Weight))) as tf.Scalar;
-        }, trainable);
+        const local = (b: BatchArrays) => batchGradients(r, all, keyOf, b, cfg.aux7Weight);
+        const g = workers ? combineGradients(await workers.compute(await toArrays(all), splitBatch(batch, workers.size), cfg.aux7Weight, local)) : await local(batch);
         state.globalStep++;
         const gs = state.globalStep;
-        const byKey: Record<string, tf.Tensor> = {};
-        for (const [vn, g] of Object.entries(grads)) byKey[keyOf.get(vn) as string] = g;
-        adam.step(params, byKey, gs, lr, cfg.weightDecay, (n) => n.endsWith('/kernel'));
+        const gradT: Record<string, tf.Tensor> = {};
+        for (const [n, a] of Object.entries(g.grads)) gradT[n] = tf.tensor(a.data, a.shape);
+        adam.step(params, gradT, gs, lr, cfg.weightDecay, (n) => n.endsWith('/kernel'));
+        tf.dispose(Object.values(gradT));
         tf.tidy(() => {
-          for (const st of holder.stats ?? []) {
+          for (const st of g.stats) {
             const mm = moving[`${st.id}/moving_mean`];
             const mv = moving[`${st.id}/moving_variance`];
-            mm.assign(tf.add(tf.mul(mm, cfg.bnMomentum), tf.mul(st.mean, 1 - cfg.bnMomentum)));
-            mv.assign(tf.add(tf.mul(mv, cfg.bnMomentum), tf.mul(st.variance, 1 - cfg.bnMomentum)));
+            mm.assign(tf.add(tf.mul(mm, cfg.bnMomentum), tf.mul(tf.tensor1d(st.mean), 1 - cfg.bnMomentum)));
+            mv.assign(tf.add(tf.mul(mv, cfg.bnMomentum), tf.mul(tf.tensor1d(st.variance), 1 - cfg.bnMomentum)));
           }
         });
         ema.update(all, gs);
-        const pred = tf.argMax(tf.slice(holder.logits as tf.Tensor, [0, 0], [-1, N8]), 1);
-        const [lossV, predV] = await Promise.all([value.data(), pred.data()]);
-        tf.dispose([x, soft8, mask8, t7, value, pred, holder.logits as tf.Tensor, ...(holder.stats ?? []).flatMap((q) => [q.mean, q.variance]), ...Object.values(grads)]);
+        const lossV = [g.loss];
+        const predV = g.pred8;
         if (!Number.isFinite(lossV[0])) throw new Error(`Training diverged (loss ${lossV[0]}) at epoch ${epoch + 1}, step ${s + 1}; try a lower --lr`);
         for (let i = 0; i < batch.n; i++) if (batch.majority8[i] >= 0 && predV[i] === batch.majority8[i]) part.correct++;
         part.lossSum += lossV[0] * batch.n;
@@ -451,6 +542,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
     return state;
   } finally {
     tf.dispose([...Object.values(params), ...Object.values(moving)]);
+    await workers?.terminate();
     adam.dispose();
     ema.dispose();
   }

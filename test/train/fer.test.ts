@@ -17,7 +17,11 @@ import { ArchSpec, variantSpec } from '../../src/model/spec';
 import { encodeJpeg } from '../../src/image';
 import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, selectFer, softTarget } from '../../src/train/fer';
 import { augmentWildInto, blur3x3, WILD_AUGMENT } from '../../src/train/augment-wild';
-import { DEFAULT_FER_CONFIG, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, splitHeads, trainFer, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
+import { batchGradients, combineGradients, DEFAULT_FER_CONFIG, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
+import { GradientWorkers } from '../../src/train/fer-workers';
+import { registerWasmGradientKernels } from '../../src/train/kernels';
+import { initTrainWeights } from '../../src/model/graph';
+import { resolveSpec } from '../../src/model/spec';
 import { evaluateFerReport, scoreSet } from '../../src/cli/eval-fer';
 import { tmpDir } from '../model/helpers';
 
@@ -26,6 +30,7 @@ const REAL_FER = path.resolve(ROOT, '..', 'shared', 'datasets', 'fer2013');
 
 before(async () => {
   await selectBackend({ backend: 'wasm', logger: silentLogger });
+  registerWasmGradientKernels();
 });
 
 /** Horizontal (label 0) or vertical (label 1) stripes with random period, phase and noise. */
@@ -255,6 +260,63 @@ test('resuming mid-epoch replays exactly: stop after 5 steps + resume = one unin
   assert.ok(Math.abs(rest.history[1].loss - full.history[1].loss) < 1e-4, 'epoch-2 loss accounts for the steps before the stop');
   // A checkpoint written with other options is refused with a clear message.
   await assert.rejects(trainFer(data, null, cfg({ epochs: 2, lr: 1e-3 }), { checkpointDir: b }), /different configuration/);
+});
+
+test('data-parallel: shard statistics combine exactly; a worker thread computes the same gradients as the main thread', async () => {
+  const spec = tinySpec();
+  const r = resolveSpec(spec);
+  const init = initTrainWeights(r, HEAD_OUTPUTS, 3);
+  const model: Record<string, tf.Variable> = {};
+  const params: Record<string, tf.Variable> = {};
+  for (const [n, a] of Object.entries(init)) {
+    const moving = n.endsWith('/moving_mean') || n.endsWith('/moving_variance');
+    model[n] = tf.variable(tf.tensor(a.data, a.shape), !moving);
+    if (!moving) params[n] = model[n];
+  }
+  const keyOf = variableKeys(params);
+  const batch = makeBatch(samples(8, 5), [0, 1, 2, 3, 4, 5, 6, 7], 48, mulberry32(1), cfg());
+  const workers = await GradientWorkers.start(1, spec, 'wasm');
+  try {
+    const whole = await batchGradients(r, model, keyOf, batch, 0.5);
+    const shards = splitBatch(batch, 2);
+    assert.deepEqual(shards.map((b) => b.n), [4, 4]);
+    const weights = Object.fromEntries(Object.entries(init).map(([n, a]) => [n, a]));
+    const parts = await workers.compute(weights, shards, 0.5, (b) => batchGradients(r, model, keyOf, b, 0.5));
+    const local1 = await batchGradients(r, model, keyOf, shards[1], 0.5);
+    for (const n of ['c1/kernel', 'dense/kernel']) {
+      const a = parts[1].grads[n].data;
+      const b = local1.grads[n].data;
+      let d = 0;
+      for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+      assert.ok(d < 1e-5, `worker and main thread differ on ${n} by ${d}`);
+    }
+    const comb = combineGradients(parts);
+    assert.equal(comb.n, 8);
+    assert.deepEqual(Array.from(comb.pred8), [...parts[0].pred8, ...parts[1].pred8]);
+    // The first conv sees the raw (standardised) pixels, so its combined batch moments must equal
+    // the moments of the whole batch.
+    const c1w = whole.stats.find((q) => q.id === 'c1')!;
+    const c1c = comb.stats.find((q) => q.id === 'c1')!;
+    for (let j = 0; j < c1w.mean.length; j++) {
+      assert.ok(Math.abs(c1w.mean[j] - c1c.mean[j]) < 1e-4, 'combined mean');
+      assert.ok(Math.abs(c1w.variance[j] - c1c.variance[j]) < 1e-3 * Math.max(1, c1w.variance[j]), 'combined variance');
+    }
+    assert.ok(Number.isFinite(comb.loss) && Object.keys(comb.grads).length === Object.keys(params).length);
+  } finally {
+    await workers.terminate();
+    tf.dispose(Object.values(model));
+  }
+});
+
+test('training with 2 data-parallel shards (one worker thread) lowers the loss and checkpoints like a single-thread run', async () => {
+  const work = tmpDir('fer-workers-');
+  const state = await trainFer(samples(32, 1), null, cfg({ epochs: 4 }), { checkpointDir: work, workers: 2 });
+  const l = state.history.map((h) => h.loss);
+  assert.equal(state.epoch, 4);
+  assert.ok(l[3] < l[0] * 0.85, `loss should drop: ${l.map((v) => v.toFixed(3)).join(' → ')}`);
+  // The same checkpoint resumes without workers (format and key do not depend on them).
+  const more = await trainFer(samples(32, 1), null, cfg({ epochs: 5 }), { checkpointDir: work });
+  assert.equal(more.epoch, 5);
 });
 
 test('epoch order is a seeded permutation', () => {
