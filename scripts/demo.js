@@ -108,7 +108,13 @@ async function startDemo(opts = {}) {
     credentialSecret: false,
     functionGlobalContext: {},
     logging: { console: { level: opts.logLevel ?? 'info', metrics: false, audit: false } },
-    editorTheme: { tours: false, projects: { enabled: false }, palette: { catalogues: [] } },
+    editorTheme: {
+      tours: false,
+      projects: { enabled: false },
+      palette: { catalogues: [], categories: ['emotionnet', 'common', 'function', 'network', 'sequence', 'parser', 'storage'] },
+    },
+    // No update-check dialog and no data sent anywhere from a demo.
+    telemetry: { enabled: false },
     diagnostics: { enabled: false },
     runtimeState: { enabled: false },
     externalModules: { autoInstall: false, palette: { allowInstall: false } },
