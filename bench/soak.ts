@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+/**
+ * Redeploy soak: runs the demo flow (examples/01 on the default video) in embedded Node-RED and
+ * redeploys it N times through the admin API (full deployment: every node closed and recreated,
+ * ffmpeg killed and respawned, models disposed and reloaded). Reports ffmpeg processes left
+ * behind, tf.memory().numTensors and RSS after each redeploy.
+ *
+ *   npm run soak                 # 50 redeploys
+ *   npm run soak -- --redeploys 10 --json
+ *
+ * Used by test/integration/redeploy.test.ts with fewer redeploys.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+/** The package root, from bench/ (tsx) or dist/bench/ (compiled). */
+const ROOT = fs.existsSync(path.join(__dirname, '..', 'package.json')) ? path.resolve(__dirname, '..') : path.resolve(__dirname, '..', '..');
+
+export interface SoakSample {
+  redeploy: number;
+  ffmpeg: number;
+  numTensors: number;
+  rssMB: number;
+  framesFlowing: boolean;
+}
+
+export interface SoakResult {
+  redeploys: number;
+  samples: SoakSample[];
+  /** ffmpeg children of this process after the flows were stopped at the end. */
+  ffmpegAfterStop: number;
+  numTensorsFirst: number;
+  numTensorsLast: number;
+  rssFirstMB: number;
+  rssLastMB: number;
+  rssGrowthMB: number;
+  model: string;
+  seconds: number;
+}
+
+/** Child processes of this process whose executable name contains "ffmpeg" (Linux /proc). */
+export function ffmpegChildren(pid = process.pid): number {
+  let n = 0;
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+      if (m && Number(m[2]) === pid && m[1].includes('ffmpeg')) n++;
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return n;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runSoak(options: { redeploys: number; model?: string; log?: (s: string) => void }): Promise<SoakResult> {
+  const log = options.log ?? (() => undefined);
+  const t0 = Date.now();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const demo = require(path.join(ROOT, 'scripts', 'demo.js'));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tf = require('@tensorflow/tfjs-core');
+  const model = options.model ?? 'nano-a';
+  const flow = (demo.demoFlow({ mqtt: null }) as Array<Record<string, any>>).map((n) =>
+    n.type === 'emotionnet-classify' && model !== 'nano-a' ? { ...n, model: 'custom', modelPath: model } : n.type === 'debug' ? { ...n, console: false } : n,
+  );
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-soak-'));
+  const d = await demo.startDemo({ port: 0, host: '127.0.0.1', userDir, flow, logLevel: 'warn' });
+  let frames = 0;
+  // Count messages reaching the preview node (frames really flow through the whole chain).
+  d.RED.hooks.add('onReceive.soak', (ev: { destination: { node: { type: string } } }) => {
+    if (ev.destination?.node?.type === 'emotionnet-preview') frames++;
+  });
+  const deploy = async () => {
+    const res = await fetch(`${d.url}flows`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full', 'Node-RED-API-Version': 'v1' },
+      body: JSON.stringify(flow),
+    });
+    if (!res.ok) throw new Error(`deploy failed: HTTP ${res.status} ${await res.text()}`);
+  };
+  const waitFrames = async (ms: number) => {
+    const start = frames;
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if (frames - start >= 3) return true;
+      await sleep(100);
+    }
+    return false;
+  };
+  const samples: SoakSample[] = [];
+  try {
+    await waitFrames(30_000);
+    for (let i = 1; i <= options.redeploys; i++) {
+      await deploy();
+      const flowing = await waitFrames(20_000);
+      (global as { gc?: () => void }).gc?.();
+      const s: SoakSample = {
+        redeploy: i,
+        ffmpeg: ffmpegChildren(),
+        numTensors: tf.memory().numTensors,
+        rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
+        framesFlowing: flowing,
+      };
+      samples.push(s);
+      log(`redeploy ${i}/${options.redeploys}: ffmpeg ${s.ffmpeg}, tensors ${s.numTensors}, rss ${s.rssMB} MB${flowing ? '' : ', NO FRAMES'}`);
+    }
+  } finally {
+    d.RED.hooks.remove('onReceive.soak');
+    await d.stop();
+  }
+  await sleep(500);
+  const first = samples[Math.min(2, samples.length - 1)];
+  const last = samples[samples.length - 1];
+  return {
+    redeploys: options.redeploys,
+    samples,
+    ffmpegAfterStop: ffmpegChildren(),
+    numTensorsFirst: first.numTensors,
+    numTensorsLast: last.numTensors,
+    rssFirstMB: first.rssMB,
+    rssLastMB: last.rssMB,
+    rssGrowthMB: last.rssMB - first.rssMB,
+    model,
+    seconds: Math.round((Date.now() - t0) / 1000),
+  };
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const i = args.indexOf('--redeploys');
+  const redeploys = i >= 0 ? Number(args[i + 1]) : 50;
+  const mi = args.indexOf('--model');
+  const json = args.includes('--json');
+  runSoak({ redeploys, model: mi >= 0 ? args[mi + 1] : undefined, log: json ? undefined : (s) => console.error(s) }).then(
+    (r) => {
+      if (json) console.log(JSON.stringify(r, null, 2));
+      else {
+        const { samples, ...summary } = r;
+        void samples;
+        console.log(JSON.stringify(summary, null, 2));
+      }
+      process.exit(0);
+    },
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

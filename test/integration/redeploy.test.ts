@@ -1,0 +1,23 @@
+/**
+ * Reliability: redeploying the demo flow (full deployment through the admin API) leaves no
+ * ffmpeg process behind, does not grow tf.memory().numTensors, and RSS stays within noise.
+ * The suite runs 6 redeploys; `npm run soak` runs 50 (figures in the README).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { pipelineModel } from './support';
+import { runSoak } from '../../bench/soak';
+
+describe('redeploying the demo flow', { timeout: 150_000 }, () => {
+  it('leaves no ffmpeg process, no tensors and no RSS growth behind', async () => {
+    const m = await pipelineModel();
+    const r = await runSoak({ redeploys: 6, model: m.model });
+    for (const s of r.samples) {
+      assert.ok(s.framesFlowing, `frames flow again after redeploy ${s.redeploy}`);
+      assert.equal(s.ffmpeg, 1, `exactly one ffmpeg (the running source) after redeploy ${s.redeploy}`);
+    }
+    assert.equal(r.ffmpegAfterStop, 0, 'no ffmpeg left after the flows stopped');
+    assert.equal(r.numTensorsLast, r.numTensorsFirst, 'tensor count stable across redeploys');
+    assert.ok(r.rssGrowthMB < 40, `RSS grew ${r.rssGrowthMB} MB over ${r.redeploys - 3} redeploys`);
+  });
+});
