@@ -60,12 +60,12 @@ type CropFn = (file: string) => Promise<Uint8Array>;
 async function makeDetectCrop(backend: string | undefined, framing: string): Promise<{ crop: CropFn; dispose(): void }> {
   let face: Record<string, unknown>;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+     
     face = require('../face') as Record<string, unknown>;
   } catch (e) {
     throw new Error(`--detect needs the face module (src/face), which is not available: ${e instanceof Error ? e.message : String(e)}`);
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+   
   const image = require('../image') as typeof import('../image');
   const loadDet = face.loadFaceDetector as (o: object) => Promise<{ detectImage(img: unknown): Array<{ box: { width: number; height: number }; keypoints: unknown }>; dispose(): void }>;
   const cropFace = face.cropFace as (img: unknown, det: unknown, o: object) => { data: Uint8Array };

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { PNG } from 'pngjs';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 const UTIF = require('utif2') as { encodeImage(rgba: Uint8Array, w: number, h: number): ArrayBuffer };
 import { encodeJpeg } from '../../src/image';
 import { selectBackend } from '../../src/backend';
