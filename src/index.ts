@@ -11,3 +11,20 @@ export * from './face';
 export * from './smooth';
 export * from './alert';
 export * from './model';
+export {
+  availableModels,
+  CANONICAL_LABELS,
+  canonicalLabel,
+  classifyInput,
+  ClassifyInputError,
+  loadClassifier,
+  parseClassifyInput,
+  RateMeter,
+  setClassifierLoader,
+  toCrop,
+} from './classify';
+export type { ClassifierLoader, ClassifyInput, ClassifyResult, LoadClassifierOptions } from './classify';
+export { annotateFrame, drawFaces, frameToRgb, LABEL_COLORS, MjpegBroadcaster, PreviewRenderer, splitMjpeg } from './preview';
+export type { AnnotateOptions, PreviewFace, PreviewRendererOptions, PreviewStats } from './preview';
+export { analyzeFrames, createPipeline, DEMO_SHOTS, demoClipArgs, demoPhotoDir, ensureDemoClip } from './pipeline';
+export type { AnalyzeOptions, AnalyzeStages, Pipeline, PipelineFace, PipelineOptions, PipelineResult, PipelineTiming, DemoClipOptions } from './pipeline';
