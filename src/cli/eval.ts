@@ -153,7 +153,9 @@ function printTable(r: EvalReport): void {
   out.push('');
   const w = Math.max(...r.classes.map((c) => c.length), 8);
   out.push(`${'true \\ pred'.padEnd(w)} ${r.classes.map((c) => c.slice(0, 5).padStart(6)).join('')}  recall`);
-  r.classes.forEach((c, i) => out.push(`${c.padEnd(w)} ${r.confusion.matrix[i].map((v) => String(v).padStart(6)).join('')}  ${pct(r.perClassRecall[c])}`));
+  r.classes.forEach((c, i) =>
+    out.push(`${c.padEnd(w)} ${r.confusion.matrix[i].map((v) => String(v).padStart(6)).join('')}  ${r.perClass[c].support ? pct(r.perClassRecall[c]) : '–'}`),
+  );
   if (r.skipped.classesNotInModel.length) out.push(`skipped (classes the model lacks): ${r.skipped.classesNotInModel.map((c) => `${c.class} (${c.images})`).join(', ')}`);
   if (r.skipped.unknownFolders.length) out.push(`skipped (unknown folders): ${r.skipped.unknownFolders.join(', ')}`);
   if (r.skipped.unreadable.length) out.push(`skipped (unreadable): ${r.skipped.unreadable.length} files`);

@@ -102,3 +102,19 @@ test('evaluateFolder: only classes the model lacks → error naming them', async
   await assert.rejects(evaluateFolder({ data: d, model: modelDir }), /No images of the model's classes .*skipped classes the model lacks: neutral/);
   await assert.rejects(evaluateFolder({ data: path.join(d, 'missing'), model: modelDir }), /Data folder not found/);
 });
+
+test('evaluateFolder --detect: finds, aligns and classifies the largest face of uncropped photos', async (t) => {
+  const photo = path.join(ROOT, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
+  if (!fs.existsSync(photo) || !fs.existsSync(path.join(ROOT, 'models', 'blazeface'))) {
+    t.skip('needs the @vladmandic/face-api demo photos (devDependency) and models/blazeface');
+    return;
+  }
+  const d = tmpDir();
+  fs.mkdirSync(path.join(d, 'happiness'));
+  fs.copyFileSync(photo, path.join(d, 'happiness', 'group.jpg'));
+  fs.writeFileSync(path.join(d, 'happiness', 'blank.png'), pngGray(64, 64, 11)); // noise: no face
+  const r = await evaluateFolder({ data: d, model: modelDir, detect: true });
+  assert.equal(r.images, 1);
+  assert.equal(r.skipped.noFace.length, 1);
+  assert.match(r.skipped.noFace[0], /blank\.png$/);
+});
