@@ -17,9 +17,9 @@ export interface Estimator {
 }
 
 /**
- * The EMA weight of a new observation that arrives `dtMs` after the previous one:
- * `alpha = 1 − 2^(−dt / halfLife)`. After one half-life without change, the old estimate keeps
- * half its weight — whatever the frame rate in between.
+ * The weight a new observation gets in a standard EMA when it arrives `dtMs` after the previous
+ * one: `alpha = 1 − 2^(−dt / halfLife)`. After one half-life without change, the old estimate
+ * keeps half its weight — whatever the frame rate in between.
  */
 export function emaAlpha(dtMs: number, halfLifeMs: number): number {
   if (dtMs <= 0) return 0;
@@ -27,31 +27,36 @@ export function emaAlpha(dtMs: number, halfLifeMs: number): number {
   return 1 - Math.pow(2, -dtMs / halfLifeMs);
 }
 
-/** Exponential moving average with a half-life in ms and the real dt between observations. */
+/**
+ * Exponential moving average with a half-life in ms and the real dt between observations: the
+ * weighted mean of all observations, each weighing `2^(−age / halfLife)`.
+ *
+ * Normalising by the total weight (the "bias correction" of Adam) makes it equal to a standard
+ * EMA with {@link emaAlpha} once a track has been seen for a few half-lives, while a new track's
+ * estimate is the mean of what has been seen so far — a misread first frame does not dominate
+ * for a whole half-life.
+ */
 export class EmaEstimator implements Estimator {
-  #p: Record<string, number> | null = null;
-  #lastT = 0;
+  #num: Record<string, number> = {};
+  #den = 0;
+  #lastT: number | null = null;
   constructor(readonly halfLifeMs: number) {}
 
   add(t: number, probabilities: Record<string, number>): void {
-    if (this.#p === null) {
-      this.#p = { ...probabilities };
-      this.#lastT = t;
-      return;
+    if (this.#lastT !== null) {
+      const decay = Math.pow(2, -Math.max(0, t - this.#lastT) / this.halfLifeMs);
+      for (const k of Object.keys(this.#num)) this.#num[k] *= decay;
+      this.#den *= decay;
     }
-    // Two observations with the same timestamp (dt 0) still count: the second gets the weight
-    // of 1 ms rather than none, so a burst of duplicates cannot freeze the estimate.
-    const alpha = emaAlpha(Math.max(1, t - this.#lastT), this.halfLifeMs);
-    const p = this.#p;
-    for (const k of new Set([...Object.keys(p), ...Object.keys(probabilities)])) {
-      const old = p[k] ?? 0;
-      p[k] = old + alpha * ((probabilities[k] ?? 0) - old);
-    }
-    this.#lastT = Math.max(this.#lastT, t);
+    for (const [k, v] of Object.entries(probabilities)) this.#num[k] = (this.#num[k] ?? 0) + v;
+    this.#den += 1;
+    this.#lastT = Math.max(this.#lastT ?? t, t);
   }
 
   probabilities(): Record<string, number> {
-    return { ...(this.#p ?? {}) };
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.#num)) out[k] = this.#den > 0 ? v / this.#den : 0;
+    return out;
   }
 
   scores(): Record<string, number> {

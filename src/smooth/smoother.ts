@@ -91,21 +91,28 @@ export interface LostTrack {
 /**
  * The stable label of one track: a challenger replaces it only after beating it by `margin`
  * continuously for `minDwellMs`. The new label's `since` is when the challenger started to win.
+ *
+ * During the first `warmupMs` of a track the estimate is still settling, so the label simply
+ * follows the top score: one misread first frame must not become a sticky label.
  */
 export class Hysteresis {
   label: string | null = null;
   since = 0;
+  #first = 0;
   #pending: { label: string; since: number } | null = null;
   constructor(
     readonly minDwellMs: number,
     readonly margin: number,
+    readonly warmupMs = 0,
   ) {}
 
   update(t: number, scores: Record<string, number>, tieBreak?: Record<string, number>): void {
     const candidate = argmax(scores, tieBreak);
-    if (this.label === null) {
+    if (this.label === null) this.#first = t;
+    if (this.label === null || (t - this.#first < this.warmupMs && candidate !== this.label)) {
       this.label = candidate;
       this.since = t;
+      this.#pending = null;
       return;
     }
     const lead = (scores[candidate] ?? 0) - (scores[this.label] ?? 0);
@@ -259,7 +266,9 @@ export class EmotionSmoother {
       id,
       sourceId,
       estimator,
-      stable: new Hysteresis(o.minDwellMs, o.margin),
+      // warm-up: the time the estimate needs to forget a misread first frame (an EMA gives the
+      // first frame weight 1/4 after two half-lives; a window forgets it after one window)
+      stable: new Hysteresis(o.minDwellMs, o.margin, o.method === 'ema' ? 2 * o.halfLifeMs : o.windowMs),
       lastT: t,
       lastClock: t,
       last: { label: '', confidence: 0, probabilities: {}, since: t },

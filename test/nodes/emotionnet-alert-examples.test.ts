@@ -52,14 +52,17 @@ describe('smoothing and alert examples', () => {
     helper.getNode('caught').on('input', (m: any) => errors.push(m.error));
     const outs: any[] = [];
     helper.getNode('ex03.all').on('input', (m: any) => outs.push(m)); // the (inactive) 'every frame' debug gets its own copy
-    await until(() => outs.length >= 15, 4000, '15 smoothed frames');
+    await until(() => outs.length >= 25, 8000, '25 smoothed frames');
     assert.deepEqual(errors, []);
     const last = outs[outs.length - 1];
     assert.deepEqual(Array.from(last.payload, (f: any) => f.id), [1, 2]); // (the function node's arrays come from another realm)
-    // raw labels of face 1 flicker on ~30 % of frames; the stable label almost never does
-    const raw = outs.filter((m) => m.payload[0].emotion.label !== 'happy').length;
-    const stable = outs.filter((m) => m.payload[0].smoothed.label !== 'happy').length;
-    assert.ok(stable <= Math.max(1, raw / 3), `stable label not happy on ${stable} frames, raw on ${raw}`);
+    // raw labels of face 1 flicker on ~30 % of frames; once the track has warmed up (its first
+    // 500 ms, ~5 frames), the stable label does not
+    const settled = outs.slice(10);
+    const raw = settled.filter((m) => m.payload[0].emotion.label !== 'happy').length;
+    const stable = settled.filter((m) => m.payload[0].smoothed.label !== 'happy').length;
+    const trace = outs.map((m) => `${m.payload[0].emotion.label[0]}${m.payload[0].smoothed.label[0]}`).join(' ');
+    assert.ok(stable <= 1, `stable label not happy on ${stable} of ${settled.length} settled frames (raw: ${raw}); raw+stable: ${trace}`);
     assert.equal(last.smoothing.tracks, 2);
   });
 

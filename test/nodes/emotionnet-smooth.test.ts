@@ -58,12 +58,21 @@ describe('emotionnet-smooth node', () => {
     assert.equal(m.timing.classify, 3);
     assert.equal(typeof m.timing.smooth, 'number');
     assert.deepEqual(m.smoothing, { tracks: 2, labels: { happy: 1, sadness: 1 }, lost: [] });
-    // one half-life later the EMA is half way: 0.9 → (0.9 + 0.1) / 2 for face 1
+    // one half-life later the first frame weighs 1/2, the new one 1: (0.9 / 2 + 0.1) / 1.5 for face 1
     got = next('out');
     s1.receive({ payload: [face(1, 'sadness')], frame: { ...frame, timestamp: 1_000_500 } });
     m = await got;
-    assert.ok(Math.abs(m.payload[0].smoothed.probabilities.happy - 0.5) < 1e-9);
-    assert.equal(m.payload[0].smoothed.label, 'happy', 'hysteresis: min dwell not reached yet');
+    assert.ok(Math.abs(m.payload[0].smoothed.probabilities.happy - (0.9 / 2 + 0.1) / 1.5) < 1e-9);
+    assert.equal(m.payload[0].smoothed.label, 'sadness', 'within the warm-up (2 half-lives) the label follows the top score');
+    // after the warm-up the hysteresis holds: a sadness frame does not flip a settled happy track
+    for (let i = 0; i < 10; i++) {
+      got = next('out');
+      s1.receive({ payload: [face(1, 'happy')], frame: { ...frame, timestamp: 1_001_000 + 100 * i } });
+      await got;
+    }
+    got = next('out');
+    s1.receive({ payload: [face(1, 'sadness')], frame: { ...frame, timestamp: 1_002_000 } });
+    assert.equal((await got).payload[0].smoothed.label, 'happy');
   });
 
   it('routes bad input to a Catch node with a clear message, once, and sends nothing', async () => {

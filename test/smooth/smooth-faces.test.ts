@@ -43,7 +43,7 @@ describe('smoothFaces', () => {
         smoothFaces({ method: 'ema', halfLifeMs: 500, trackTimeoutMs: 10_000 }, ts),
         map((o) => Math.round(o.faces[0].smoothed.probabilities.happy * 1000) / 1000),
       );
-      expectObservable(out).toBe('ab|', { a: 1, b: 0.5 });
+      expectObservable(out).toBe('ab|', { a: 1, b: 0.333 }); // weights 2^-1 and 1: 0.5 / 1.5
     });
   });
 

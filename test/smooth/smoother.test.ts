@@ -20,27 +20,43 @@ describe('EMA', () => {
     assert.equal(emaAlpha(-5, 500), 0);
   });
 
-  test('uses the real dt between observations (irregular frame times)', () => {
+  test('weighs every observation by 2^(-age / half-life), with the real (irregular) dt', () => {
     const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 500, minDwellMs: 0, margin: 0, trackTimeoutMs: 10_000 });
+    const w = (ageMs: number) => Math.pow(2, -ageMs / 500);
     s.observe([face(1, 'happy')], 0);
     let r = s.observe([face(1, 'sadness')], 500);
-    close(r.faces[0].smoothed.probabilities.happy, 0.5);
-    r = s.observe([face(1, 'sadness')], 600); // 100 ms later: alpha = 1 - 2^-0.2
-    close(r.faces[0].smoothed.probabilities.happy, 0.5 * Math.pow(2, -0.2));
-    r = s.observe([face(1, 'sadness')], 2600); // a 2 s gap: the old state keeps 2^-4 of its weight
-    close(r.faces[0].smoothed.probabilities.happy, 0.5 * Math.pow(2, -0.2) * Math.pow(2, -4));
+    close(r.faces[0].smoothed.probabilities.happy, w(500) / (w(500) + 1));
+    r = s.observe([face(1, 'sadness')], 600); // 100 ms later
+    close(r.faces[0].smoothed.probabilities.happy, w(600) / (w(600) + w(100) + 1));
+    r = s.observe([face(1, 'sadness')], 2600); // after a 2 s gap
+    close(r.faces[0].smoothed.probabilities.happy, w(2600) / (w(2600) + w(2100) + w(2000) + 1));
   });
 
-  test('the same step response at 5, 10 and 30 fps (time-based, not frame-based)', () => {
+  test('a new track is the mean of what was seen so far: a misread first frame does not dominate', () => {
+    const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 500 });
+    s.observe([face(1, 'sadness')], 0);
+    const r = s.observe([face(1, 'happy')], 0); // same instant: both count the same
+    close(r.faces[0].smoothed.probabilities.happy, 0.5);
+  });
+
+  test('in steady state it is a standard EMA: the same step response at 5, 10 and 30 fps', () => {
     const at = (fps: number) => {
-      const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 400 });
-      s.observe([face(1, 'happy')], 0);
+      const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 400, trackTimeoutMs: 60_000 });
+      let t = 0;
+      for (; t < 5000; t += 1000 / fps) s.observe([face(1, 'happy')], t); // settle for 12 half-lives
+      const step = t;
       let last = 0;
-      for (let i = 1; i <= fps; i++) last = s.observe([face(1, 'sadness')], (1000 * i) / fps).faces[0].smoothed.probabilities.sadness;
+      for (; t <= step + 1000 + 1e-9; t += 1000 / fps) last = s.observe([face(1, 'sadness')], t).faces[0].smoothed.probabilities.sadness;
       return last;
     };
-    const expected = 1 - Math.pow(2, -1000 / 400);
-    for (const fps of [5, 10, 30]) close(at(fps), expected, 1e-9);
+    // share of the observations in the last 1000 ms, when the old ones have weighed 1 all along
+    const expected = (fps: number) => {
+      const d = Math.pow(2, -1000 / fps / 400);
+      return 1 - Math.pow(d, Math.floor(fps) + 1);
+    };
+    for (const fps of [5, 10, 30]) close(at(fps), expected(fps), 1e-3);
+    // and the frame rate hardly matters: within 0.06 of the continuous-time 1 - 2^(-1000/400)
+    for (const fps of [5, 10, 30]) assert.ok(Math.abs(at(fps) - (1 - Math.pow(2, -1000 / 400))) < 0.06);
   });
 });
 
@@ -116,6 +132,19 @@ describe('hysteresis', () => {
     s.observe([close2(1, 0.4, 0.6)], 0); // happy
     for (let t = 100; t < 2000; t += 100) assert.equal(s.observe([close2(1, 0.55, 0.45)], t).faces[0].smoothed.label, 'happy');
     assert.equal(s.observe([close2(1, 0.7, 0.3)], 2000).faces[0].smoothed.label, 'sadness'); // lead 0.4 >= 0.2
+  });
+
+  test('warm-up: a misread first frame is corrected within the warm-up (2 half-lives); afterwards hysteresis holds', () => {
+    const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 500, minDwellMs: 300, margin: 0.1 });
+    const label = (l: string, t: number) => s.observe([face(1, l, 0.8)], t).faces[0].smoothed;
+    assert.equal(label('sadness', 0).label, 'sadness'); // misread
+    const fixed = label('happy', 100); // happy is on top at once, and inside the 1 s warm-up no dwell is needed
+    assert.deepEqual([fixed.label, fixed.since], ['happy', 100]);
+    for (let t = 200; t <= 2000; t += 100) label('happy', t);
+    // after the warm-up a short burst of sadness does not flip the label
+    assert.equal(label('sadness', 2100).label, 'happy');
+    assert.equal(label('sadness', 2200).label, 'happy');
+    assert.equal(label('happy', 2300).label, 'happy');
   });
 
   test('confidence is the smoothed score of the stable label, not of the challenger', () => {
