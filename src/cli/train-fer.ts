@@ -15,6 +15,7 @@
  *          --max-minutes <stop after N minutes, with a checkpoint> --limit <N train images>
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
  *          --workers N (data-parallel: N shards per batch, N-1 worker threads; only with free cores)
+ *          --selftest-only (write selftest.json of the exported models from the checkpoint)
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -22,10 +23,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
 import { ArchSpec, countCost, variantSpec } from '../model/spec';
-import { writeModelDir } from '../model/io';
+import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs } from './train';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, hasFerPlusLabel, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
-import { DEFAULT_FER_CONFIG, FerEval, FerSample, FerTrainConfig, FerValSet, trainFer, HEAD_OUTPUTS } from '../train/fer-trainer';
+import { DEFAULT_FER_CONFIG, FerEval, FerSample, FerTrainConfig, FerValSet, ferSelfTests, foldedFromCheckpoint, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
 
@@ -37,6 +38,32 @@ export function evalRecord(ev: FerEval) {
     fer2013PublicTestFrom8ClassHead: ev.fer2013From8Accuracy,
     evalImagesPerSec: ev.imagesPerSec,
   };
+}
+
+/** Writes selftest.json (reference outputs of the unfolded graph) into both exported models. */
+async function writeSelfTests(d8: string, d7: string, spec: ArchSpec, unfolded: NamedArrays): Promise<void> {
+  const { st8, st7 } = await ferSelfTests(spec, unfolded);
+  fs.writeFileSync(path.join(d8, 'selftest.json'), JSON.stringify(st8, null, 1) + '\n');
+  fs.writeFileSync(path.join(d7, 'selftest.json'), JSON.stringify(st7, null, 1) + '\n');
+}
+
+/**
+ * `--selftest-only`: (re)writes selftest.json of the exported models from the checkpoint,
+ * after checking that the exported weights ARE the checkpoint's (EMA) weights.
+ */
+async function selfTestFromCheckpoint(work: string, d8: string, d7: string): Promise<void> {
+  const { spec, unfolded } = unfoldedFromCheckpoint(work);
+  const { folded8 } = splitHeads(foldedFromCheckpoint(work).folded);
+  const exported = readModelDir(d8).arrays;
+  let maxDiff = 0;
+  for (const [n, a] of Object.entries(folded8)) {
+    const b = exported[n];
+    if (!b || b.data.length !== a.data.length) throw new Error(`${d8}: weight ${n} does not match the checkpoint's shapes`);
+    for (let i = 0; i < a.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a.data[i] - b.data[i]));
+  }
+  if (maxDiff > 1e-5) throw new Error(`${d8} holds other weights than the checkpoint in ${work} (max difference ${maxDiff}); selftest not written`);
+  await writeSelfTests(d8, d7, spec, unfolded);
+  process.stderr.write(`Wrote selftest.json in ${d8} and ${d7} (exported = checkpoint weights, max difference ${maxDiff.toExponential(1)})\n`);
 }
 
 async function main(): Promise<void> {
@@ -81,6 +108,10 @@ async function main(): Promise<void> {
     augment: args['no-augment'] ? null : DEFAULT_FER_CONFIG.augment,
   };
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
+  if (args['selftest-only']) {
+    await selfTestFromCheckpoint(work, path.join(outRoot, name), path.join(outRoot, `${name}-7`));
+    return;
+  }
 
   const t0 = Date.now();
   const index = loadFerIndex(root);
@@ -162,7 +193,7 @@ async function main(): Promise<void> {
           '\n',
       );
     },
-    onBest: ({ folded8, folded7, record, ev, history }) => {
+    onBest: async ({ folded8, folded7, record, ev, history, unfolded }) => {
       const common = { ...meta, epoch: record.epoch, validation: evalRecord(ev), exportedAt: new Date().toISOString(), weights: 'EMA' };
       const d8 = path.join(outRoot, name);
       const d7 = path.join(outRoot, `${name}-7`);
@@ -171,6 +202,7 @@ async function main(): Promise<void> {
       const results = { model: name, variant, params8: cost8.params, params7: cost7.params, macs: cost8.macs, ...common, history };
       fs.writeFileSync(path.join(d8, 'results.json'), JSON.stringify(results, null, 1) + '\n');
       fs.writeFileSync(path.join(d7, 'results.json'), JSON.stringify({ ...results, model: `${name}-7` }, null, 1) + '\n');
+      await writeSelfTests(d8, d7, spec, unfolded);
     },
   });
   const last = state.history.at(-1);

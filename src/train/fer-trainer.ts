@@ -27,6 +27,7 @@ import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { augmentWildInto, WildAugmentOptions, WILD_AUGMENT } from './augment-wild';
 import { registerWasmGradientKernels } from './kernels';
 import { GradientWorkers } from './fer-workers';
+import { SelfTest, SELFTEST_VERSION, selfTestInputs } from '../model/selftest';
 import { computeMetrics, Metrics } from './metrics';
 import { AdamW, WeightEma } from './optim';
 import { lrAt, predictProbabilities, toArrays } from './trainer';
@@ -133,7 +134,7 @@ export interface FerTrainHooks {
   onProgress?: (p: { epoch: number; epochs: number; step: number; steps: number; loss: number; accuracy: number; imagesPerSec: number; etaSeconds: number }) => void;
   onEpoch?: (r: FerEpochRecord, ev: FerEval | null, improved: boolean) => void | Promise<void>;
   /** Called with folded heads when the FER+ validation accuracy improves. */
-  onBest?: (m: { folded8: NamedArrays; folded7: NamedArrays; record: FerEpochRecord; ev: FerEval; history: FerEpochRecord[] }) => void | Promise<void>;
+  onBest?: (m: { folded8: NamedArrays; folded7: NamedArrays; record: FerEpochRecord; ev: FerEval; history: FerEpochRecord[]; unfolded: NamedArrays }) => void | Promise<void>;
   onCheckpoint?: (state: FerTrainState) => void;
   /** Validate every N epochs (and after the last). @default 1 */
   validateEvery?: number;
@@ -423,6 +424,9 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
     hooks.onCheckpoint?.(state);
   };
 
+  /** Training-form weights that evaluation and export use (EMA when enabled). */
+  const evalWeights = async (): Promise<NamedArrays> => toArrays(cfg.emaDecay > 0 ? ema.shadow : all);
+
   const foldedEma = async (): Promise<NamedArrays> => {
     const f = foldBatchNorm(r, cfg.emaDecay > 0 ? ema.shadow : all);
     const a = await toArrays(f);
@@ -499,7 +503,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
             const improved = !state.best || ev.ferPlus.accuracy > state.best.valFerPlus;
             if (improved) {
               state.best = { epoch: fracEpoch, valFerPlus: ev.ferPlus.accuracy, valFer2013: ev.fer2013.accuracy };
-              await hooks.onBest?.({ ...splitHeads(folded), record: rec, ev, history: state.history });
+              await hooks.onBest?.({ ...splitHeads(folded), record: rec, ev, history: state.history, unfolded: await evalWeights() });
             }
             await hooks.onEpoch?.(rec, ev, improved);
           }
@@ -534,7 +538,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
       state.epoch = epoch + 1;
       state.stepInEpoch = 0;
       state.partial = null;
-      if (improved && folded && ev && hooks.onBest) await hooks.onBest({ ...splitHeads(folded), record: rec, ev, history: state.history });
+      if (improved && folded && ev && hooks.onBest) await hooks.onBest({ ...splitHeads(folded), record: rec, ev, history: state.history, unfolded: await evalWeights() });
       await hooks.onEpoch?.(rec, ev, improved);
       await saveCheckpoint();
       if (hooks.shouldStop?.()) return state;
@@ -548,20 +552,55 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
   }
 }
 
-/** Folded 15-output weights (EMA if present) from a FER checkpoint directory. */
-export function foldedFromCheckpoint(dir: string): { resolved: ResolvedSpec; folded: NamedArrays; state: FerTrainState } {
+/** Training-form 15-output weights (the EMA ones when present) of a FER checkpoint directory. */
+export function unfoldedFromCheckpoint(dir: string): { spec: ArchSpec; unfolded: NamedArrays; state: FerTrainState } {
   const ck = readModelDir(dir);
-  const r = resolveSpec(ck.json.spec);
   const useEma = Object.keys(ck.arrays).some((n) => n.startsWith('ema/'));
-  const w: TensorMap = {};
+  const unfolded: NamedArrays = {};
   for (const [n, a] of Object.entries(ck.arrays)) {
     if (n.startsWith('adam/')) continue;
     if (useEma !== n.startsWith('ema/')) continue;
-    w[useEma ? n.slice(4) : n] = tf.tensor(a.data, a.shape);
+    unfolded[useEma ? n.slice(4) : n] = a;
   }
+  return { spec: ck.json.spec, unfolded, state: ck.json.training as unknown as FerTrainState };
+}
+
+/**
+ * Reference outputs (see src/model/selftest.ts) of both heads, computed with the UNFOLDED
+ * training-form graph (BN in inference mode) on selfTestInputs(); load() of the exported,
+ * BN-folded models must reproduce them.
+ */
+export async function ferSelfTests(spec: ArchSpec, unfolded: NamedArrays): Promise<{ st8: SelfTest; st7: SelfTest }> {
+  const r = resolveSpec(spec);
+  const size = spec.inputSize;
+  const w: TensorMap = {};
+  for (const [n, a] of Object.entries(unfolded)) w[n] = tf.tensor(a.data, a.shape);
+  const inputs = selfTestInputs(size);
+  const px = new Float32Array(inputs.length * size * size);
+  inputs.forEach((d, i) => px.set(d, i * size * size));
+  const x = tf.tensor4d(px, [inputs.length, size, size, 1]);
+  const logits = tf.tidy(() => trainForward(r, w, x, false).logits);
+  const p8 = tf.tidy(() => tf.softmax(tf.slice(logits, [0, 0], [-1, N8])));
+  const p7 = tf.tidy(() => tf.softmax(tf.slice(logits, [0, N8], [-1, N7])));
+  const [d8, d7] = [Array.from(await p8.data()), Array.from(await p7.data())];
+  tf.dispose([x, logits, p8, p7, ...Object.values(w)]);
+  const note = 'Probabilities of the unfolded training-form graph (BN in inference mode, EMA weights of the exported checkpoint) for selfTestInputs(); load() must reproduce them.';
+  const rows = (d: number[], k: number) => inputs.map((_, i) => d.slice(i * k, (i + 1) * k));
+  return {
+    st8: { version: SELFTEST_VERSION, note, classes: FERPLUS_CLASSES, probabilities: rows(d8, N8) },
+    st7: { version: SELFTEST_VERSION, note, classes: FER2013_CLASSES, probabilities: rows(d7, N7) },
+  };
+}
+
+/** Folded 15-output weights (EMA if present) from a FER checkpoint directory. */
+export function foldedFromCheckpoint(dir: string): { resolved: ResolvedSpec; folded: NamedArrays; state: FerTrainState } {
+  const { spec, unfolded, state } = unfoldedFromCheckpoint(dir);
+  const r = resolveSpec(spec);
+  const w: TensorMap = {};
+  for (const [n, a] of Object.entries(unfolded)) w[n] = tf.tensor(a.data, a.shape);
   const f = foldBatchNorm(r, w);
   const folded: NamedArrays = {};
   for (const [n, t] of Object.entries(f)) folded[n] = { shape: t.shape.slice(), data: t.dataSync() as Float32Array };
   tf.dispose([...Object.values(w), ...Object.values(f)]);
-  return { resolved: r, folded, state: ck.json.training as unknown as FerTrainState };
+  return { resolved: r, folded, state };
 }

@@ -17,7 +17,8 @@ import { ArchSpec, variantSpec } from '../../src/model/spec';
 import { encodeJpeg } from '../../src/image';
 import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, selectFer, softTarget } from '../../src/train/fer';
 import { augmentWildInto, blur3x3, WILD_AUGMENT } from '../../src/train/augment-wild';
-import { batchGradients, combineGradients, DEFAULT_FER_CONFIG, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
+import { selfTestInputs } from '../../src/model/selftest';
+import { batchGradients, combineGradients, DEFAULT_FER_CONFIG, ferSelfTests, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
 import { GradientWorkers } from '../../src/train/fer-workers';
 import { registerWasmGradientKernels } from '../../src/train/kernels';
 import { initTrainWeights } from '../../src/model/graph';
@@ -195,10 +196,12 @@ test('two-head training on synthetic data lowers the loss and learns both heads;
   const work = tmpDir('fer-train-');
   const out = tmpDir('fer-out-');
   let exported = 0;
+  let unfoldedBest: Record<string, { shape: number[]; data: Float32Array }> = {};
   const state = await trainFer(samples(32, 1), valSet(16), cfg({ epochs: 8, emaDecay: 0.9 }), {
     checkpointDir: path.join(work, 'ck'),
-    onBest: ({ folded8, folded7 }) => {
+    onBest: ({ folded8, folded7, unfolded }) => {
       exported++;
+      unfoldedBest = unfolded;
       writeModelDir(path.join(out, 'm8'), { name: 'm8', variant: 'nano-b', classes: FERPLUS_CLASSES, spec: tinySpec(), folded: true }, folded8);
       writeModelDir(path.join(out, 'm7'), { name: 'm7', variant: 'nano-b', classes: FER2013_CLASSES, spec: tinySpec(), folded: true }, folded7);
     },
@@ -221,6 +224,12 @@ test('two-head training on synthetic data lowers the loss and learns both heads;
     assert.deepEqual(r8.map((r) => r.label), ['happy', 'sadness', 'happy', 'sadness']);
     assert.deepEqual(r7.map((r) => r.label), ['happy', 'sadness', 'happy', 'sadness']);
     assert.ok(m8.cost.params <= 250000);
+    // The folded, exported models reproduce the unfolded two-head graph (selftest.json contents).
+    const { st8, st7 } = await ferSelfTests(tinySpec(), unfoldedBest);
+    const inputs = selfTestInputs().map((data) => ({ width: 48, height: 48, data }));
+    const [o8, o7] = [await m8.classify(inputs), await m7.classify(inputs)];
+    o8.forEach((r, i) => FERPLUS_CLASSES.forEach((c, j) => assert.ok(Math.abs(r.probabilities[c] - st8.probabilities[i][j]) < 1e-4, `8-class ${c}`)));
+    o7.forEach((r, i) => FER2013_CLASSES.forEach((c, j) => assert.ok(Math.abs(r.probabilities[c] - st7.probabilities[i][j]) < 1e-4, `7-class ${c}`)));
   } finally {
     m8.dispose();
     m7.dispose();
