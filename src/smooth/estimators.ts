@@ -81,7 +81,11 @@ abstract class WindowEstimator implements Estimator {
     readonly maxSamples: number,
   ) {}
 
+  /** The mean of the current window, computed once per `add`. */
+  #mean: Record<string, number> | null = null;
+
   add(t: number, probabilities: Record<string, number>): void {
+    this.#mean = null;
     this.samples.push({ t, p: probabilities, top: argmax(probabilities) });
     const from = t - this.windowMs;
     let drop = 0;
@@ -92,11 +96,14 @@ abstract class WindowEstimator implements Estimator {
 
   /** Arithmetic mean of the window's probability vectors (each observation weighs the same). */
   probabilities(): Record<string, number> {
-    const sum: Record<string, number> = {};
-    for (const s of this.samples) for (const [k, v] of Object.entries(s.p)) sum[k] = (sum[k] ?? 0) + v;
-    const n = this.samples.length || 1;
-    for (const k of Object.keys(sum)) sum[k] /= n;
-    return sum;
+    if (!this.#mean) {
+      const sum: Record<string, number> = {};
+      for (const s of this.samples) for (const k in s.p) sum[k] = (sum[k] ?? 0) + s.p[k];
+      const n = this.samples.length || 1;
+      for (const k in sum) sum[k] /= n;
+      this.#mean = sum;
+    }
+    return { ...this.#mean };
   }
 
   abstract scores(): Record<string, number>;
