@@ -13,7 +13,7 @@ import { Affine, decodeImage, letterbox, RawImage, resizeBilinear, toRgb, warpAf
 import { createFaceCropper, Face, FaceDetector, loadFaceDetector } from '../../src/face';
 import { Frame } from '../../src/frame';
 import { silentLogger } from '../../src/log';
-import { BenchStage, median, round } from '../harness';
+import { BenchStage, median, percentile, round } from '../harness';
 
 const ROOT = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
 
@@ -247,6 +247,7 @@ export const stage: BenchStage = {
       const k3 = trackIdKept(clip, every3.faces);
       Object.assign(out, {
         p50Ms: round(median(every1.times)),
+        p10Ms: round(percentile(every1.times, 10)),
         p50CpuMs: round(median(every1.cpu)),
         avgMsEvery1: round(mean(every1.times)),
         detectorOnlyP50Ms: round(median(detOnly)),
@@ -270,6 +271,7 @@ export const stage: BenchStage = {
             photosFound: r.found,
             photosExtra: r.extra,
             p50Ms: round(median(e1.times)),
+            p10Ms: round(percentile(e1.times, 10)),
             p50CpuMs: round(median(e1.cpu)),
             avgMsTracked: round(mean(e3.times)),
             trackIdKeptPct: round(trackIdKept(clip, e1.faces).minPct, 1),
