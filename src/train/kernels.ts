@@ -129,37 +129,28 @@ function checkAttrs(name: string, a: ConvAttrs): void {
 
 let registered = false;
 
+/** Replaces (or adds) a wasm kernel computed by `fn` from tensor handles on its inputs. */
+function replaceWasmKernel(name: string, inputNames: [string, string], fn: (a: tf.Tensor4D, b: tf.Tensor4D, attrs: ConvAttrs) => tf.Tensor): void {
+  if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({
+    kernelName: name,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs }) => {
+      const ins = inputs as unknown as Record<string, Info>;
+      const a = attrs as unknown as ConvAttrs;
+      checkAttrs(name, a);
+      return tf.tidy(() => fn(asTensor(ins[inputNames[0]]) as tf.Tensor4D, asTensor(ins[inputNames[1]]) as tf.Tensor4D, a)) as unknown as tf.TensorInfo;
+    },
+  });
+}
+
 /**
  * Registers the fast gradient kernels on the wasm backend (idempotent). Call after the wasm
  * backend is registered (i.e. after `selectBackend`); harmless on other backends.
  */
 export function registerWasmGradientKernels(): void {
   if (registered) return;
-  if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
-  tf.registerKernel({
-    kernelName: 'Conv2DBackpropFilter',
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, attrs }) => {
-      const { x, dy } = inputs as unknown as { x: Info; dy: Info };
-      const a = attrs as unknown as ConvAttrs;
-      checkAttrs('Conv2DBackpropFilter', a);
-      return tf.tidy(() =>
-        conv2dBackpropFilterAsConv(asTensor(x) as tf.Tensor4D, asTensor(dy) as tf.Tensor4D, a.filterShape as F4, a.strides, a.pad, a.dimRoundingMode),
-      ) as unknown as tf.TensorInfo;
-    },
-  });
-  if (tf.getKernel('Conv2DBackpropInput', 'wasm')) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
-  tf.registerKernel({
-    kernelName: 'Conv2DBackpropInput',
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, attrs }) => {
-      const { dy, filter } = inputs as unknown as { dy: Info; filter: Info };
-      const a = attrs as unknown as ConvAttrs;
-      checkAttrs('Conv2DBackpropInput', a);
-      return tf.tidy(() =>
-        conv2dBackpropInputAsConv(asTensor(dy) as tf.Tensor4D, asTensor(filter) as tf.Tensor4D, a.inputShape as F4, a.strides, a.pad, a.dimRoundingMode),
-      ) as unknown as tf.TensorInfo;
-    },
-  });
+  replaceWasmKernel('Conv2DBackpropFilter', ['x', 'dy'], (x, dy, a) => conv2dBackpropFilterAsConv(x, dy, a.filterShape as F4, a.strides, a.pad, a.dimRoundingMode));
+  replaceWasmKernel('Conv2DBackpropInput', ['dy', 'filter'], (dy, w, a) => conv2dBackpropInputAsConv(dy, w, a.inputShape as F4, a.strides, a.pad, a.dimRoundingMode));
   registered = true;
 }
