@@ -8,7 +8,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { Subject, Subscription } from 'rxjs';
 import { checkFaces, EmotionFace, resolveSmoothOptions, smoothFaces, SmoothInput, SmoothMethod, SmoothOptions, SmoothOutput } from '../../src/smooth';
 import { ConfigError, InputError } from '../lib/errors';
-import { onClose, onInput, Send } from '../lib/node';
+import { onClose, onInput } from '../lib/node';
 import { Status } from '../lib/status';
 
 interface SmoothNodeDef extends NodeDef {
@@ -66,16 +66,15 @@ export = function register(RED: NodeAPI): void {
       status.set('count', top ? t('status.tracks-labels', { count: tracks, labels: top }) : t('status.tracks', { count: tracks }));
     };
 
-    // The operator emits synchronously for each input; `current` routes that output to the
-    // input's own msg and send.
-    let current: { msg: Msg; send: Send; out: SmoothOutput | null } | null = null;
+    // The operator emits exactly one output, synchronously, for each input.
+    let output: SmoothOutput | null = null;
     let failure: Error | null = null;
     const input$ = new Subject<SmoothInput>();
     const sub: Subscription = input$
       .pipe(smoothFaces<EmotionFace>(options, undefined, { onSweep: (_n, tracks, labels) => showStatus(tracks, labels) }))
       .subscribe({
         next: (out) => {
-          if (current) current.out = out;
+          output = out;
         },
         error: (e: unknown) => {
           failure = e instanceof Error ? e : new Error(String(e));
@@ -91,12 +90,12 @@ export = function register(RED: NodeAPI): void {
       const started = performance.now();
       const timestamp = finite(msg.frame?.timestamp) ? msg.frame.timestamp : finite(msg.timestamp) ? msg.timestamp : undefined;
       const sourceId = typeof msg.frame?.sourceId === 'string' ? msg.frame.sourceId : undefined;
-      current = { msg, send, out: null };
+      output = null;
       try {
         input$.next({ faces: msg.payload as EmotionFace[], timestamp, sourceId });
       } finally {
-        const out = current.out;
-        current = null;
+        const out = output as SmoothOutput | null; // set by the subscriber during next()
+        output = null;
         if (!out) done(failure ?? new Error(t('errors.no-output')));
         else {
           msg.payload = out.faces;
