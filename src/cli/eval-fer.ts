@@ -17,6 +17,8 @@
  *
  * Options: --data ../shared/datasets/fer2013 --ck ../shared/datasets/ck-plus (absent → skipped)
  *          --include-twins (also report the full PublicTest) --batch 64 --backend auto|wasm|cpu
+ *          --framing-sensitivity (FER+ accuracy on crops zoomed ±10 %, shifted 3 px, rotated 10°)
+ *          --ck-framing fer2013 (also score CK+ re-cropped from the ck48 to this framing; ck48 = off)
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -26,6 +28,8 @@ import { loadLabelledFolder, readGrayImage } from '../train/data';
 import { computeMetrics, Metrics } from '../train/metrics';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerIndex, selectFer } from '../train/fer';
 import { parseArgs } from './train';
+import { Affine, warpAffine } from '../image';
+import { alignmentTransform, FRAMINGS } from '../face/align';
 
 export interface SetReport {
   set: string;
@@ -44,6 +48,14 @@ export interface SetReport {
   facesPerSec: number;
 }
 
+/** Accuracy on the FER+ set after re-framing every crop (how much framing matters). */
+export interface FramingSensitivity {
+  transform: string;
+  /** Output→source map applied to each 48x48 crop (edges replicated). */
+  affine: Affine;
+  accuracy: number;
+}
+
 export interface FerReport {
   model: string;
   modelClasses: string[];
@@ -51,8 +63,47 @@ export interface FerReport {
   params: number;
   macs: number;
   sets: SetReport[];
+  framingSensitivity?: FramingSensitivity[];
   generatedAt: string;
 }
+
+/** Re-frames a size×size gray crop through an output→source affine map (edges replicated). */
+export function reframe(data: Uint8Array, size: number, m: Affine): Uint8Array {
+  return warpAffine({ width: size, height: size, channels: 1, data }, m, size, size, { border: 'replicate' }).data as Uint8Array;
+}
+
+/** Scale (source px per output px), shift (px) and rotation (degrees) about the crop centre. */
+export function centredAffine(size: number, scale: number, dx: number, dy: number, deg: number): Affine {
+  const c = size / 2;
+  const a = (deg * Math.PI) / 180;
+  const cos = Math.cos(a) * scale;
+  const sin = Math.sin(a) * scale;
+  // src = c + R·s·(dst − c) − (dx, dy)
+  return [cos, -sin, c - cos * c + sin * c - dx, sin, cos, c - sin * c - cos * c - dy];
+}
+
+/** The map that turns a crop framed like `from` into one framed like `to` (our crop function's math). */
+export function reframeAffine(size: number, from: string, to: string): Affine {
+  const f = FRAMINGS[from];
+  if (!f) throw new Error(`Unknown framing "${from}"`);
+  const cx = (f.centerX ?? 0.5) * size;
+  const kp = {
+    rightEye: { x: cx - (f.eyeDistance * size) / 2, y: f.eyeY * size },
+    leftEye: { x: cx + (f.eyeDistance * size) / 2, y: f.eyeY * size },
+    mouth: { x: cx, y: (f.mouthY ?? f.eyeY + 0.38) * size },
+  };
+  return alignmentTransform(kp, { size, framing: to });
+}
+
+export const SENSITIVITY_TRANSFORMS: Array<{ transform: string; scale: number; dx: number; dy: number; deg: number }> = [
+  { transform: 'none', scale: 1, dx: 0, dy: 0, deg: 0 },
+  { transform: 'zoom in 10 %', scale: 1 / 1.1, dx: 0, dy: 0, deg: 0 },
+  { transform: 'zoom out 10 %', scale: 1.1, dx: 0, dy: 0, deg: 0 },
+  { transform: 'shift right 3 px', scale: 1, dx: 3, dy: 0, deg: 0 },
+  { transform: 'shift down 3 px', scale: 1, dx: 0, dy: 3, deg: 0 },
+  { transform: 'shift up 3 px', scale: 1, dx: 0, dy: -3, deg: 0 },
+  { transform: 'rotate 10°', scale: 1, dx: 0, dy: 0, deg: 10 },
+];
 
 /** Classifies gray 48x48 images in batches; returns per-image probabilities and faces/s. */
 async function classifyAll(clf: EmotionClassifier, images: Uint8Array[], batch: number): Promise<{ probs: Array<Record<string, number>>; facesPerSec: number }> {
@@ -92,6 +143,14 @@ export interface FerEvalOptions {
   data?: string;
   ck?: string | null;
   includeTwins?: boolean;
+  /**
+   * Also score the CK+ crops re-framed from the ck48 framing to this one (what our crop function
+   * with this framing would cut from the same faces). Off when absent or 'ck48' (the CLI
+   * passes 'fer2013' unless told otherwise).
+   */
+  ckFraming?: string;
+  /** Also measure FER+ accuracy on re-framed crops (SENSITIVITY_TRANSFORMS). */
+  framingSensitivity?: boolean;
   batch?: number;
   backend?: string;
 }
@@ -115,6 +174,19 @@ export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) =
       log(`${name}: ${(r.accuracy * 100).toFixed(2)}% (${r.images} images, macro-F1 ${(r.macroF1 * 100).toFixed(1)}%, ${facesPerSec.toFixed(0)} faces/s)`);
     };
     await runFer('ferplus-publictest', sel.valPlus, '8');
+    let framingSensitivity: FramingSensitivity[] | undefined;
+    if (opts.framingSensitivity) {
+      framingSensitivity = [];
+      const imgs = sel.valPlus.map((it) => readGrayImage(path.join(root, it.path), clf.inputSize));
+      const truth = sel.valPlus.map((it) => FERPLUS_CLASSES[it.label8]);
+      for (const t of SENSITIVITY_TRANSFORMS) {
+        const affine = centredAffine(clf.inputSize, t.scale, t.dx, t.dy, t.deg);
+        const { probs, facesPerSec } = await classifyAll(clf, imgs.map((d) => reframe(d, clf.inputSize, affine)), batch);
+        const r = scoreSet(t.transform, FERPLUS_CLASSES, truth, probs, clf.classes, facesPerSec);
+        framingSensitivity.push({ transform: t.transform, affine, accuracy: r.accuracy });
+        log(`framing sensitivity, ${t.transform}: FER+ ${(r.accuracy * 100).toFixed(2)}%`);
+      }
+    }
     await runFer('fer2013-publictest', sel.val7, '7');
     if (opts.includeTwins) {
       await runFer('ferplus-publictest-with-twins', pub.filter((i) => i.votes !== null && i.label8 >= 0), '8');
@@ -132,8 +204,16 @@ export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) =
       const r = scoreSet(`ckplus-${sub}`, ds.classes, ds.samples.map((s) => ds.classes[s.label]), probs, clf.classes, facesPerSec);
       sets.push(r);
       log(`ckplus-${sub}: ${(r.accuracy * 100).toFixed(2)}% over its classes, ${(r.accuracyAllClasses * 100).toFixed(2)}% over all model classes (${r.images} images)`);
+      if (opts.ckFraming && opts.ckFraming !== 'ck48') {
+        // The same CK+ faces re-cropped to the model's framing, as our crop function would.
+        const m = reframeAffine(clf.inputSize, 'ck48', opts.ckFraming);
+        const re = await classifyAll(clf, ds.samples.map((s) => reframe(s.data, clf.inputSize, m)), batch);
+        const r2 = scoreSet(`ckplus-${sub}-as-${opts.ckFraming}`, ds.classes, ds.samples.map((s) => ds.classes[s.label]), re.probs, clf.classes, re.facesPerSec);
+        sets.push(r2);
+        log(`ckplus-${sub} re-framed to ${opts.ckFraming}: ${(r2.accuracy * 100).toFixed(2)}% over its classes, ${(r2.accuracyAllClasses * 100).toFixed(2)}% over all model classes`);
+      }
     }
-    return { model: clf.name, modelClasses: clf.classes, backend: clf.backend.label, params: clf.cost.params, macs: clf.cost.macs, sets, generatedAt: new Date().toISOString() };
+    return { model: clf.name, modelClasses: clf.classes, backend: clf.backend.label, params: clf.cost.params, macs: clf.cost.macs, sets, ...(framingSensitivity ? { framingSensitivity } : {}), generatedAt: new Date().toISOString() };
   } finally {
     clf.dispose();
   }
@@ -142,7 +222,7 @@ export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) =
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.help || !args.model) {
-    process.stdout.write('Usage: npm run eval:fer -- --model <name|path> [--data ../shared/datasets/fer2013] [--ck ../shared/datasets/ck-plus] [--include-twins] [--batch 64] [--backend auto|wasm|cpu] [--json] [--out report.json]\n');
+    process.stdout.write('Usage: npm run eval:fer -- --model <name|path> [--data ../shared/datasets/fer2013] [--ck ../shared/datasets/ck-plus] [--include-twins] [--framing-sensitivity] [--ck-framing fer2013|ck48] [--batch 64] [--backend auto|wasm|cpu] [--json] [--out report.json]\n');
     if (!args.help) process.exitCode = 2;
     return;
   }
@@ -152,6 +232,8 @@ async function main(): Promise<void> {
       data: args.data ? String(args.data) : undefined,
       ck: args.ck ? String(args.ck) : undefined,
       includeTwins: Boolean(args['include-twins']),
+      framingSensitivity: Boolean(args['framing-sensitivity']),
+      ckFraming: args['ck-framing'] ? String(args['ck-framing']) : 'fer2013',
       batch: args.batch ? Number(args.batch) : undefined,
       backend: args.backend ? String(args.backend) : undefined,
     },

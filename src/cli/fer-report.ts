@@ -96,6 +96,9 @@ export function ferReport(root: string): string {
       out.push('| set | images | accuracy (over the set\'s classes) | accuracy (argmax over all model classes) | macro-F1 | faces/s |');
       out.push('|---|---:|---:|---:|---:|---:|');
       for (const s of ev.sets) out.push(`| ${s.set} | ${s.images} | ${pct(s.accuracy, 2)} | ${pct(s.accuracyAllClasses, 2)} | ${pct(s.macroF1)} | ${s.facesPerSec.toFixed(0)} |`);
+      if (ev.framingSensitivity?.length) {
+        out.push(`\nFraming sensitivity (FER+ PublicTest, every crop re-framed; edges replicated): ${ev.framingSensitivity.map((f) => `${f.transform} ${pct(f.accuracy, 1)}`).join(', ')}.`);
+      }
       for (const s of ev.sets) {
         if (suffix === '' || s.set.startsWith('fer2013')) out.push(`\n<details><summary>${v}-wild${suffix}: ${s.set} confusion matrix</summary>\n\n${confusionTable(s.classes, s.confusion)}\n\n</details>`);
       }

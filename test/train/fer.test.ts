@@ -23,7 +23,7 @@ import { GradientWorkers } from '../../src/train/fer-workers';
 import { registerWasmGradientKernels } from '../../src/train/kernels';
 import { initTrainWeights } from '../../src/model/graph';
 import { resolveSpec } from '../../src/model/spec';
-import { evaluateFerReport, scoreSet } from '../../src/cli/eval-fer';
+import { centredAffine, evaluateFerReport, reframe, reframeAffine, scoreSet } from '../../src/cli/eval-fer';
 import { tmpDir } from '../model/helpers';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -328,6 +328,19 @@ test('training with 2 data-parallel shards (one worker thread) lowers the loss a
   assert.equal(more.epoch, 5);
 });
 
+test('re-framing maps: identity, and ck48 → fer2013 zooms out (FER2013 crops are looser)', () => {
+  const id = centredAffine(48, 1, 0, 0, 0);
+  [1, 0, 0, 0, 1, 0].forEach((v, i) => assert.ok(Math.abs(id[i] - v) < 1e-9));
+  const same = reframeAffine(48, 'ck48', 'ck48');
+  [1, 0, 0, 0, 1, 0].forEach((v, i) => assert.ok(Math.abs(same[i] - v) < 1e-6, `ck48→ck48 should be identity: ${same.join(',')}`));
+  const m = reframeAffine(48, 'ck48', 'fer2013');
+  assert.ok(m[0] > 1.03 && m[0] < 1.15, `source px per output px ${m[0]}`);
+  const img = stripe(0, mulberry32(2));
+  assert.deepEqual(Array.from(reframe(img, 48, id)), Array.from(img));
+  const shifted = reframe(img, 48, centredAffine(48, 1, 0, 3, 0));
+  assert.equal(shifted[10 * 48 + 5], img[7 * 48 + 5], 'content moved down by 3 px');
+});
+
 test('epoch order is a seeded permutation', () => {
   const o = epochOrder(100, 1, 3);
   assert.deepEqual([...o].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
@@ -363,7 +376,10 @@ test('eval-fer report on a miniature FER folder (clean PublicTest, 8-class model
   await trainFer(items.map((it, i) => ({ data: px[i], soft8: softTarget(it.votes!), label7: it.label7 })), null, cfg({ epochs: 1 }), { checkpointDir: path.join(out, 'ck') });
   const { folded8 } = splitHeads(foldedFromCheckpoint(path.join(out, 'ck')).folded);
   writeModelDir(path.join(out, 'm8'), { name: 'mini-wild', variant: 'nano-b', classes: FERPLUS_CLASSES, spec: tinySpec(), folded: true }, folded8);
-  const rep = await evaluateFerReport({ model: path.join(out, 'm8'), data: dir, ck: null, backend: 'wasm' });
+  const rep = await evaluateFerReport({ model: path.join(out, 'm8'), data: dir, ck: null, backend: 'wasm', framingSensitivity: true });
+  assert.equal(rep.framingSensitivity?.length, 7);
+  assert.equal(rep.framingSensitivity?.[0].transform, 'none');
+  assert.equal(rep.framingSensitivity?.[0].accuracy, rep.sets[0].accuracy, 'identity re-framing = plain evaluation');
   assert.equal(rep.model, 'mini-wild');
   const plus = rep.sets.find((s) => s.set === 'ferplus-publictest')!;
   const orig = rep.sets.find((s) => s.set === 'fer2013-publictest')!;
