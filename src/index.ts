@@ -6,6 +6,8 @@ export * from './frame';
 export * from './overload';
 export * from './backend';
 export * from './log';
+export * from './ffmpeg';
+export * from './video';
 export * from './image';
 export * from './face';
 export * from './smooth';
