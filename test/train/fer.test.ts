@@ -24,6 +24,7 @@ import { registerWasmGradientKernels } from '../../src/train/kernels';
 import { initTrainWeights } from '../../src/model/graph';
 import { resolveSpec } from '../../src/model/spec';
 import { centredAffine, evaluateFerReport, reframe, reframeAffine, scoreSet } from '../../src/cli/eval-fer';
+import { ferReport } from '../../src/cli/fer-report';
 import { tmpDir } from '../model/helpers';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -339,6 +340,22 @@ test('re-framing maps: identity, and ck48 → fer2013 zooms out (FER2013 crops a
   assert.deepEqual(Array.from(reframe(img, 48, id)), Array.from(img));
   const shifted = reframe(img, 48, centredAffine(48, 1, 0, 3, 0));
   assert.equal(shifted[10 * 48 + 5], img[7 * 48 + 5], 'content moved down by 3 px');
+});
+
+test('fer-report renders the model card block from the committed checkpoint and results files', () => {
+  const root = tmpDir('fer-report-');
+  fs.mkdirSync(path.join(root, 'checkpoints', 'fer-nano-b'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'models', 'nano-b-wild'), { recursive: true });
+  const hist = { epoch: 1, loss: 2.5, trainAccuracy8: 0.4, lr: 0.003, seconds: 2400, imagesPerSec: 11.8, valFerPlus: 0.6512, valFer2013: 0.5123, valFerPlusMacroF1: 0.3, valFer2013MacroF1: 0.35, finishedAt: '2026-11-26T13:45:00.000Z' };
+  const training = { key: '{}', epoch: 1, stepInEpoch: 20, globalStep: 463, history: [hist], best: { epoch: 1.5, valFerPlus: 0.66, valFer2013: 0.52 }, partial: null, midEpochEvals: [{ epoch: 1.5, globalStep: 660, valFerPlus: 0.66, valFer2013: 0.52, at: '2026-11-26T14:59:00.000Z' }] };
+  fs.writeFileSync(path.join(root, 'checkpoints', 'fer-nano-b', 'model.json'), JSON.stringify({ training }));
+  const validation = { ferPlusPublicTest: { accuracy: 0.66, macroF1: 0.31, n: 3276 }, fer2013PublicTest: { accuracy: 0.52, macroF1: 0.36, n: 3309 }, fer2013PublicTestFrom8ClassHead: 0.5 };
+  fs.writeFileSync(path.join(root, 'models', 'nano-b-wild', 'results.json'), JSON.stringify({ epoch: 1.5, params8: 141163, macs: 11052800, validation, exportedAt: '2026-11-26T14:59:00.000Z' }));
+  const md = ferReport(root);
+  assert.match(md, /`nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| 1 \+ 20 steps \(of 40\) \| 1\.5 \| 66\.0 % \(−16\.0 pt\) \| 52\.0 % \(−15\.0 pt\)/);
+  assert.match(md, /\| 1 \| 2\.5000 \| 40\.0 % \| 65\.12 % \| 51\.23 % /, 'epoch row from the history');
+  assert.match(md, /\| 1\.5 \(stop\) \|/, 'mid-epoch validation row');
+  assert.match(md, /nano-a-wild.*not trained yet/);
 });
 
 test('epoch order is a seeded permutation', () => {
