@@ -35,6 +35,8 @@ interface PhaseResult {
   decodeMs: number | null;
   rssMaxMB: number;
   events: number;
+  /** CPU time of this process (all JS + wasm) per analysed frame, ms. */
+  cpuMsPerFrame: number;
 }
 
 async function runPhase(clip: string, mode: 'live' | 'throughput', seconds: number, model: string, ctx: BenchContext): Promise<PhaseResult> {
@@ -48,7 +50,7 @@ async function runPhase(clip: string, mode: 'live' | 'throughput', seconds: numb
     alerts: [{ name: 'smile', labels: ['happy'], threshold: 0.5, minDurationMs: 1000 }],
     logger: silentLogger,
   });
-  const r: PhaseResult = { frames: 0, fps: 0, dropped: 0, latencies: [], detect: [], classify: [], smooth: [], faces: [], decodeMs: null, rssMaxMB: 0, events: 0 };
+  const r: PhaseResult = { frames: 0, fps: 0, dropped: 0, latencies: [], detect: [], classify: [], smooth: [], faces: [], decodeMs: null, rssMaxMB: 0, events: 0, cpuMsPerFrame: 0 };
   const warmupMs = 3000;
   let t0 = 0;
   let started = 0;
@@ -75,7 +77,11 @@ async function runPhase(clip: string, mode: 'live' | 'throughput', seconds: numb
   const dropped0 = droppedAtStart();
   const cpu0 = p.video?.stats.ffmpegCpuMs ?? null;
   const frames0 = p.video?.stats.frames ?? 0;
+  const analysed0 = r.frames;
+  const cpuStart = process.cpuUsage();
   await new Promise((res) => setTimeout(res, seconds * 1000));
+  const cpu = process.cpuUsage(cpuStart);
+  r.cpuMsPerFrame = (cpu.user + cpu.system) / 1000 / Math.max(1, r.frames - analysed0);
   const elapsed = (Date.now() - t0) / 1000;
   const cpu1 = p.video?.stats.ffmpegCpuMs ?? null;
   const frames1 = p.video?.stats.frames ?? 0;
@@ -121,6 +127,11 @@ export const stage: BenchStage = {
         classify: round(mean(live.classify), 2),
         smooth: round(mean(live.smooth), 3),
       },
+      // Load-independent view: CPU ms of this one thread per frame, and the fps one idle core
+      // would sustain at that cost (the machine is shared; see `load`).
+      cpuMsPerFrame: round(fast.cpuMsPerFrame, 1),
+      fpsOneIdleCoreEstimate: round(1000 / Math.max(1e-6, fast.cpuMsPerFrame), 1),
+      detectEvery: Number(process.env.EMOTIONNET_BENCH_DETECT_EVERY || 1),
       throughputFps: round(fast.fps, 1),
       throughputStageMs: { detect: round(mean(fast.detect), 2), classify: round(mean(fast.classify), 2) },
       facesPerFrame: round(mean(live.faces), 2),

@@ -29,7 +29,7 @@ describe('editor in headless Chromium', { skip, timeout: 150_000 }, () => {
     context = await browserType.launchPersistentContext(tmpDir('emotionnet-chromium-'), {
       executablePath: chromium,
       headless: true,
-      viewport: { width: 1400, height: 860 },
+      viewport: { width: 1600, height: 900 },
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -92,9 +92,7 @@ describe('editor in headless Chromium', { skip, timeout: 150_000 }, () => {
         const RED = (window as any).RED;
         RED.workspaces.show('demo.tab');
         RED.sidebar.show('debug');
-        RED.view.zoomOut();
-        RED.view.zoomOut();
-        RED.view.zoomOut();
+        for (let i = 0; i < 3; i++) RED.actions.invoke('core:zoom-out');
       });
       await page.waitForTimeout(Number(process.env.EMOTIONNET_SCREENSHOT_DELAY || 1000));
       await page.screenshot({ path: process.env.EMOTIONNET_SCREENSHOT });
