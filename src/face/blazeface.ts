@@ -20,8 +20,6 @@ import { Box, Detection, FaceKeypoints, iou, KEYPOINT_NAMES } from './types';
 const NET_STRIDE = 32;
 /** Values per anchor in the regressor heads: box (dx, dy, w, h) + 6 keypoints (x, y). */
 const REGRESSOR_VALUES = 16;
-/** Long-side input sizes offered (the model was trained at 256; smaller is faster, sees less). */
-export const BLAZEFACE_INPUT_SIZES = [128, 160, 192, 224, 256, 320] as const;
 
 export interface FaceDetectorOptions {
   /** TensorFlow.js backend preference (see selectBackend). @default 'auto' */
@@ -33,8 +31,9 @@ export interface FaceDetectorOptions {
   /** At most this many faces per frame (highest scores first). @default 10 */
   maxFaces?: number;
   /**
-   * Network input long side in pixels (multiple of 32). 256 is the model's training size and
-   * the most sensitive to small faces; 192 is ~40 % faster and still finds faces down to about
+   * Long side, in pixels, that the frame is scaled to for the network (the input is then padded
+   * to a multiple of 32: 640x480 at 192 → 192x160). 256 is the model's training size and
+   * the most sensitive to small faces; 192 is ~30 % faster and still finds faces down to about
    * 40 px in a 640x480 frame; 160/128 suit close-up cameras (one face filling the view).
    * @default 192
    */
@@ -76,7 +75,6 @@ function checkNumber(name: string, v: unknown, min: number, max: number, integer
 /** Validates detector options on a copy and fills defaults. */
 export function resolveDetectorOptions(o: FaceDetectorOptions = {}): Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath'>> {
   const inputSize = checkNumber('inputSize', o.inputSize ?? 192, 64, 640, true);
-  if (inputSize % NET_STRIDE !== 0) throw new TypeError(`Expected \`inputSize\` to be a multiple of ${NET_STRIDE}, got \`${inputSize}\``);
   return {
     minConfidence: checkNumber('minConfidence', o.minConfidence ?? 0.45, 0, 1),
     minFaceSize: checkNumber('minFaceSize', o.minFaceSize ?? 0, 0, 100000),

@@ -136,7 +136,7 @@ describe('emotionnet-face node', () => {
   });
 
   it('rejects an invalid configuration once and every message with it', async () => {
-    await helper.load([faceNode, catchNode], flow({ inputSize: 200 }));
+    await helper.load([faceNode, catchNode], flow({ inputSize: 20 }));
     const caught = collect(helper.getNode('caught'), 1, 20000);
     helper.getNode('f1').receive({ payload: Buffer.from([1, 2, 3]) });
     const [m] = await caught;
