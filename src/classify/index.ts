@@ -3,6 +3,7 @@
  * model of src/model. It validates input, classifies all faces of a frame in one batch,
  * attaches `emotion` to each face and measures faces per second. Never imports node-red.
  */
+import { listModels, load } from '../model';
 import type { Classification, ClassifierLoader, EmotionClassifier, FaceLike, GrayImage, LoadClassifierOptions } from './types';
 
 export * from './types';
@@ -40,17 +41,6 @@ export function setClassifierLoader(loader: ClassifierLoader | null): void {
   loaderOverride = loader;
 }
 
-function modelModule(): Record<string, unknown> | null {
-  try {
-    // Resolved at run time so this stage builds and tests even before src/model lands.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('../model') as Record<string, unknown>;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /['"]\.\.\/model['"]/.test(String((e as Error).message))) return null;
-    throw e;
-  }
-}
-
 /**
  * Loads an emotion classifier through src/model (or the loader set by {@link setClassifierLoader}).
  * Errors carry a message that names the model, so a status or log line is self-explanatory.
@@ -65,11 +55,6 @@ export async function loadClassifier(options: LoadClassifierOptions = {}): Promi
   const model = options.model && String(options.model).trim() ? String(options.model).trim() : 'nano-a';
   const opts = { ...options, model };
   if (loaderOverride) return loaderOverride(opts);
-  const mod = modelModule();
-  const load = mod?.load as ClassifierLoader | undefined;
-  if (typeof load !== 'function') {
-    throw new Error(`model "${model}" could not be loaded: the EmotionNet model module (src/model) is not available in this build`);
-  }
   try {
     return await load(opts);
   } catch (e) {
@@ -78,15 +63,11 @@ export async function loadClassifier(options: LoadClassifierOptions = {}): Promi
   }
 }
 
-/** Model names src/model knows (falls back to {@link BUILTIN_MODELS}). */
-export function availableModels(): Array<{ id: string; classes?: number; description?: string }> {
+/** Model names src/model knows, with `available` = weights installed (falls back to {@link BUILTIN_MODELS}). */
+export function availableModels(): Array<{ id: string; classes?: number; description?: string; available?: boolean }> {
   try {
-    const mod = modelModule();
-    const list = (mod?.listModels as (() => unknown) | undefined)?.() ?? mod?.MODELS ?? mod?.REGISTERED_MODELS;
-    if (Array.isArray(list) && list.length) {
-      return list.map((m) => (typeof m === 'string' ? { id: m } : (m as { id: string })));
-    }
-    if (list && typeof list === 'object') return Object.entries(list).map(([id, v]) => ({ id, ...(v as object) }));
+    const list = listModels();
+    if (list.length) return list;
   } catch {
     /* fall through to the built-in list */
   }

@@ -44,7 +44,7 @@ describe('analyzeFrames', () => {
   it('detects, classifies in one batch per frame, smooths and times every stage', async () => {
     const { stages, calls } = fakeStages({ faces: 3 });
     const t = Date.now();
-    const out = await lastValueFrom(from([frame(0, t), frame(1, t + 40)]).pipe(analyzeFrames(stages as never, { policy: 'queue' }), toArray()));
+    const out = await lastValueFrom(from([frame(0, t - 40), frame(1, t)]).pipe(analyzeFrames(stages as never, { policy: 'queue' }), toArray()));
     assert.equal(out.length, 2);
     assert.deepEqual(calls.batches, [3, 3]);
     const f = out[1].faces[0];
