@@ -17,7 +17,7 @@ import { load, EmotionClassifier } from '../model';
 import { silentLogger } from '../log';
 import { canonicalLabel, CANONICAL_CLASSES, loadLabelledFolder, readGrayImage } from '../train/data';
 import { computeMetrics, Metrics } from '../train/metrics';
-import { parseArgs } from './train';
+import { parseArgs } from './args';
 
 export interface EvalOptions {
   data: string;

@@ -7,7 +7,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { ArchSpec, resolveSpec, ResolvedSpec } from '../model/spec';
 import { foldBatchNorm, inferForward, initTrainWeights, mulberry32, TensorMap, trainForward, trainNames } from '../model/graph';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
@@ -116,11 +115,28 @@ function configKey(cfg: TrainConfig, n: number): string {
 }
 
 /**
+ * tfjs-core ships its gradient definitions only as ES modules with extensionless imports, which
+ * plain Node cannot load from compiled CommonJS; tsx can. So training runs from the TypeScript
+ * sources through tsx (`npm run train` does), and this says so clearly otherwise.
+ */
+export function ensureGradients(): void {
+  if (tf.getGradient('Conv2D')) return;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('@tensorflow/tfjs-core/dist/register_all_gradients');
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    throw new Error(`Training needs tfjs-core's gradient definitions, which only load through tsx: run \`npm run train\` or \`node --import tsx src/cli/train.ts\` (${why})`);
+  }
+}
+
+/**
  * Trains on `samples` (48x48 gray, labels index `cfg.classes`). Works on any backend; on wasm
  * it registers the gradient kernels wasm lacks. Seeded: same data + config → same weights.
  */
 export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   if (samples.length === 0) throw new Error('No training samples');
+  ensureGradients();
   registerWasmGradientKernels();
   const r = resolveSpec(cfg.spec);
   const size = cfg.spec.inputSize;
