@@ -605,7 +605,10 @@ export class VideoSource {
       this.#fail(new VideoSourceError('stalled', `${run.input.description}: ${what}; ffmpeg killed`, exit), true);
       return;
     }
-    if (code === 0 && run.input.finite && run.frames > 0) {
+    // A URL with a known duration (an HLS VOD playlist, an .mp4 over HTTP) ends like a file;
+    // live streams report "Duration: N/A".
+    const finite = run.input.finite || (run.input.resolvedKind === 'url' && (run.parser.info.durationMs ?? 0) > 0);
+    if (code === 0 && finite && run.frames > 0) {
       this.#setStatus('ended');
       this.#resumeMs = 0;
       const ev: EofEvent = {

@@ -1,0 +1,133 @@
+/**
+ * Network sources for real: an HTTP MJPEG camera (multipart/x-mixed-replace) served by the test,
+ * including the camera dying mid-stream and coming back, and an HLS playlist made by ffmpeg.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import type { AddressInfo, Socket } from 'net';
+import * as path from 'path';
+import * as jpeg from 'jpeg-js';
+import { findFfmpeg, liveChildren } from '../../src/ffmpeg';
+import { createVideoSource, VideoSourceError } from '../../src/video';
+import { cleanup, makeClip, tmpDir, waitFor } from './clips';
+
+after(cleanup);
+const T = { timeout: 30_000 };
+
+/** A fake MJPEG camera: 64x48 JPEGs at ~25 fps to every client; can be killed and revived on the same port. */
+class MjpegCamera {
+  #server: http.Server | null = null;
+  #sockets = new Set<Socket>();
+  #timers = new Set<NodeJS.Timeout>();
+  port = 0;
+  sent = 0;
+
+  async listen(port = 0): Promise<void> {
+    this.#server = http.createServer((req, res) => {
+      if (req.url !== '/video.mjpg') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame', 'Cache-Control': 'no-cache' });
+      let i = 0;
+      const timer = setInterval(() => {
+        const data = Buffer.alloc(64 * 48 * 4, (i * 37) & 0xff);
+        const img = Buffer.from(jpeg.encode({ width: 64, height: 48, data }, 80).data);
+        res.write(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${img.length}\r\n\r\n`);
+        res.write(img);
+        res.write('\r\n');
+        i++;
+        this.sent++;
+      }, 40);
+      this.#timers.add(timer);
+      res.on('close', () => {
+        clearInterval(timer);
+        this.#timers.delete(timer);
+      });
+    });
+    this.#server.on('connection', (s) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+    await new Promise<void>((r) => this.#server!.listen(port, '127.0.0.1', r));
+    this.port = (this.#server.address() as AddressInfo).port;
+  }
+
+  /** Drops every connection and stops listening (the camera "dies"). */
+  async kill(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers.clear();
+    for (const s of this.#sockets) s.destroy();
+    await new Promise((r) => this.#server?.close(r));
+    this.#server = null;
+  }
+}
+
+test('HTTP MJPEG camera: frames arrive; the camera dies mid-stream and the source reconnects by itself', T, async () => {
+  const cam = new MjpegCamera();
+  await cam.listen();
+  const src = createVideoSource({ source: `http://127.0.0.1:${cam.port}/video.mjpg`, format: 'gray', restartDelayMs: 200, watchdogMs: 3000 });
+  const sizes = new Set<string>();
+  let n = 0;
+  src.frames$.subscribe((f) => {
+    n++;
+    sizes.add(`${f.width}x${f.height}x${f.data.length}`);
+  });
+  const errors: VideoSourceError[] = [];
+  src.errors$.subscribe((e) => errors.push(e));
+  const info = await src.start();
+  assert.equal(info.codec, 'mjpeg');
+  await waitFor(() => n >= 10, 5000, '10 frames');
+  assert.deepEqual([...sizes], [`64x48x${64 * 48}`]);
+
+  await cam.kill();
+  await waitFor(() => errors.length >= 1 && src.state === 'retrying', 8000, 'failure noticed');
+  await cam.listen(cam.port); // the camera comes back on the same address
+  const before = n;
+  await waitFor(() => n >= before + 10 && src.state === 'running', 10000, 'frames after reconnect');
+  assert.ok(src.stats.restarts >= 1);
+  await src.dispose();
+  await cam.kill();
+  assert.equal(liveChildren(), 0);
+});
+
+test('HLS VOD playlist over HTTP: all segments decode, and a URL with a known duration ends with eof like a file', T, async () => {
+  const clip = await makeClip('hls-src.mp4', { seconds: 2, fps: 25, size: '160x120' });
+  const dir = path.join(tmpDir, 'hls');
+  fs.mkdirSync(dir, { recursive: true });
+  const ff = await findFfmpeg();
+  await new Promise<void>((resolve, reject) =>
+    execFile(
+      ff.path,
+      ['-hide_banner', '-nostdin', '-y', '-i', clip, '-c', 'copy', '-f', 'hls', '-hls_time', '1', '-hls_list_size', '0',
+        '-hls_playlist_type', 'vod', path.join(dir, 'index.m3u8')],
+      (err, _o, se) => (err ? reject(new Error(se)) : resolve()),
+    ),
+  );
+  const server = http.createServer((req, res) => {
+    const file = path.join(dir, path.basename(req.url ?? ''));
+    if (!fs.existsSync(file)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'Content-Type': file.endsWith('.m3u8') ? 'application/vnd.apple.mpegurl' : 'video/mp2t' });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const src = createVideoSource({ source: `http://127.0.0.1:${port}/index.m3u8`, maxRestarts: 0, width: 80, height: 60 });
+  let n = 0;
+  src.frames$.subscribe(() => n++);
+  const errors: VideoSourceError[] = [];
+  src.errors$.subscribe((e) => errors.push(e));
+  const eof = new Promise<{ frames: number }>((r) => src.eof$.subscribe(r));
+  const info = await src.start();
+  assert.match(info.container ?? '', /hls/);
+  assert.equal(info.durationMs, 2000);
+  assert.equal((await eof).frames, 50);
+  assert.equal(n, 50);
+  assert.equal(src.state, 'ended');
+  assert.deepEqual(errors, []);
+  await src.dispose();
+  await new Promise((r) => server.close(r));
+});
