@@ -128,11 +128,12 @@ export = function register(RED: NodeAPI): void {
 
     const subs = [
       source.frames$.subscribe((frame: Frame) => {
-        const msg: NodeMessage & { frame: Frame } = {
+        const msg: NodeMessage & { frame: Frame; timing?: Record<string, number> } = {
           topic: topic(),
           payload: frame.format === 'jpeg' ? frame.data : frame,
           frame,
         };
+        if (decodeMs !== null) msg.timing = { decode: decodeMs };
         node.send([msg, null]);
       }),
       source.errors$.subscribe((e) => {
@@ -170,8 +171,11 @@ export = function register(RED: NodeAPI): void {
       }),
     ];
 
+    // msg.timing.decode: ffmpeg's CPU ms per frame, averaged over the last second (Linux /proc).
+    let decodeMs: number | null = null;
     function showRunning(): void {
       const s = source.stats;
+      decodeMs = s.decodeMsPerFrame;
       if (s.state !== 'running') return;
       const text = s.paused ? t('status.paused') : t('status.running', { fps: s.fps.toFixed(1), size: `${s.width}x${s.height}` });
       status.set('running', s.restarts ? `${text} ↻${s.restarts}` : text);

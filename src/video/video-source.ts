@@ -100,6 +100,8 @@ export interface VideoSourceStats {
   pid: number | null;
   /** CPU time of the current ffmpeg child (Linux /proc), ms. */
   ffmpegCpuMs: number | null;
+  /** ffmpeg CPU ms per frame over the last stats interval (≥ 1 s; Linux), null until known. */
+  decodeMsPerFrame: number | null;
   input: StreamInfo;
   ffmpeg: { path: string; origin: string; version: string } | null;
   lastError: string | null;
@@ -193,6 +195,8 @@ export class VideoSource {
   /** File position to resume from after a crash (ms), when known. */
   #resumeMs = 0;
   #lastPts = -1;
+  #cpuSample: { pid: number; cpuMs: number; frames: number; at: number } | null = null;
+  #decodeMs: number | null = null;
 
   constructor(options: VideoSourceOptions = {}) {
     const o = options;
@@ -258,6 +262,16 @@ export class VideoSource {
   /** A snapshot of counters and stream info. */
   get stats(): VideoSourceStats {
     const now = Date.now();
+    const pid = this.pid;
+    const cpu = readChildCpuMs(pid ?? undefined);
+    const last = this.#cpuSample;
+    if (pid && cpu !== null) {
+      if (!last || last.pid !== pid || cpu < last.cpuMs) this.#cpuSample = { pid, cpuMs: cpu, frames: this.#total, at: now };
+      else if (now - last.at >= 1000 && this.#total > last.frames) {
+        this.#decodeMs = (cpu - last.cpuMs) / (this.#total - last.frames);
+        this.#cpuSample = { pid, cpuMs: cpu, frames: this.#total, at: now };
+      }
+    }
     const t = this.#fpsTimes;
     const fresh = t.length > 1 && now - t[t.length - 1] < 2000;
     return {
@@ -272,7 +286,8 @@ export class VideoSource {
       restarts: this.#restarts,
       paused: this.#paused,
       pid: this.pid,
-      ffmpegCpuMs: readChildCpuMs(this.pid ?? undefined),
+      ffmpegCpuMs: cpu,
+      decodeMsPerFrame: this.#decodeMs === null ? null : Math.round(this.#decodeMs * 1000) / 1000,
       input: { ...this.#lastInfo },
       ffmpeg: this.#ffmpeg ? { path: this.#ffmpeg.path, origin: this.#ffmpeg.origin, version: this.#ffmpeg.version } : null,
       lastError: this.#lastError?.message ?? null,

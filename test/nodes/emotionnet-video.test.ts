@@ -69,6 +69,10 @@ describe('emotionnet-video node', () => {
     const span = got[11].frame.timestamp - got[0].frame.timestamp;
     assert.ok(span >= 900, `12 frames in ${span} ms exceeds the 10 fps default cap`);
     await until(() => statuses.some((s) => s.fill === 'green' && s.shape === 'dot' && /fps 640x480/.test(s.text)), 3000, 'running status');
+    // msg.timing.decode (ffmpeg CPU ms per frame, from /proc) appears once a full second was sampled.
+    const timed = new Promise<any>((resolve) => helper.getNode('frames').on('input', (m: any) => m.timing && resolve(m)));
+    const m = await timed;
+    assert.ok(m.timing.decode > 0 && m.timing.decode < 1000, `timing.decode ${m.timing.decode}`);
   });
 
   it('file + "start": exactly 50 frames of the configured size, then an eof event', T, async () => {
