@@ -108,7 +108,8 @@ export class FacePipeline {
       const crops = dets.map((d) => cropFace(img, d, cropOpts));
       const inputs: TrackInput[] = dets.map((d, i) => ({ ...d, descriptor: appearanceDescriptor(crops[i]) }));
       const tracked = st.tracker.update(inputs, time, img);
-      return tracked.map((t, i) => this.#face(t, crops[i]));
+      // Results 0..n-1 are the detections (crops already made); later ones are held faces.
+      return tracked.map((t, i) => this.#face(t, i < crops.length ? crops[i] : cropFace(img, t, cropOpts)));
     }
     return st.tracker.predict(time).map((t) => this.#face(t, cropFace(img, t, cropOpts)));
   }

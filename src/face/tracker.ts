@@ -10,6 +10,11 @@ export interface TrackerOptions {
   matchThreshold?: number;
   /** Frames a track may go undetected before it leaves the view (it can still be re-identified). @default 10 */
   maxMissed?: number;
+  /**
+   * Missed detections for which a face is still reported, moved by the motion model
+   * (`detected: false`), so a single missed detection does not make it blink. @default 2
+   */
+  holdFrames?: number;
   /** Frames a lost track stays available for re-identification. @default 90 */
   reidFrames?: number;
   /** Appearance similarity (cosine of normalised 16x16 crops, -1..1) needed to re-identify a face anywhere. @default 0.85 */
@@ -138,6 +143,7 @@ export class FaceTracker {
     const o = {
       matchThreshold: options.matchThreshold ?? 0.3,
       maxMissed: options.maxMissed ?? 10,
+      holdFrames: options.holdFrames ?? 2,
       reidFrames: options.reidFrames ?? 90,
       reidSimilarity: options.reidSimilarity ?? 0.85,
       reidNearSimilarity: options.reidNearSimilarity ?? 0.5,
@@ -231,7 +237,8 @@ export class FaceTracker {
   }
 
   /**
-   * Feeds the detections of a frame; returns every face of this frame with its track id.
+   * Feeds the detections of a frame; returns every face of this frame with its track id: first
+   * one result per detection, in the same order, then any held (briefly undetected) faces.
    * @param time Frame time in ms (pts or capture time); frames are assumed in order.
    * @param bounds Frame size: enables re-identification of faces re-entering through an edge.
    */
@@ -295,7 +302,8 @@ export class FaceTracker {
       }
     }
     const out = assigned.map(([t, d]) => this.#output(t, true, d));
-    // Unmatched tracks coast; past the budget they move to the lost list.
+    // Unmatched tracks coast (held in the output for a few missed detections while their centre
+    // stays in the frame); past the budget they move to the lost list.
     const keep: Track[] = [];
     for (const t of this.#tracks) {
       if (matched.has(t)) {
@@ -303,11 +311,13 @@ export class FaceTracker {
         continue;
       }
       t.missed++;
-      t.live = false;
       // Coasting slows down so a face that stopped is not carried away.
       t.vx *= 0.5;
       t.vy *= 0.5;
       t.vs *= 0.5;
+      const inside = !bounds || (t.cx >= 0 && t.cy >= 0 && t.cx < bounds.width && t.cy < bounds.height);
+      t.live = t.live && inside && t.missed <= this.options.holdFrames;
+      if (t.live) out.push(this.#output(t, false));
       if (t.missed > this.options.maxMissed) this.#lose(t);
       else keep.push(t);
     }

@@ -54,10 +54,12 @@ test('between detections, predict() advances boxes and keypoints by the measured
   assert.equal(tr.update([det(170, 100)], 7 * 33)[0].id, 1);
 });
 
-test('a face missing for a few frames keeps its id; after maxMissed it leaves the view', () => {
+test('a face missing for a few frames is held, then keeps its id; after maxMissed it leaves the view', () => {
   const tr = new FaceTracker({ maxMissed: 5 });
   for (let i = 0; i < 5; i++) tr.update([det(200, 200)], i * 33);
-  for (let i = 5; i < 8; i++) assert.deepEqual(tr.update([], i * 33), []);
+  // Held (reported as undetected) for holdFrames = 2 missed detections, then not reported.
+  for (let i = 5; i < 7; i++) assert.deepEqual(tr.update([], i * 33).map((f) => [f.id, f.detected]), [[1, false]]);
+  assert.deepEqual(tr.update([], 7 * 33), []);
   assert.equal(tr.update([det(202, 200)], 8 * 33)[0].id, 1);
   for (let i = 9; i < 20; i++) tr.update([], i * 33);
   assert.equal(tr.size, 0);

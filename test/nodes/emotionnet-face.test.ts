@@ -82,15 +82,22 @@ describe('emotionnet-face node', () => {
     await helper.load([faceNode, catchNode], flow());
     const n = helper.getNode('f1');
     const frame = photoFrame();
-    const got = collect(helper.getNode('out'), 3, 20000);
+    const got = collect(helper.getNode('out'), 4, 20000);
+    const blank = Buffer.alloc(frame.data.length, 120);
     n.receive({ payload: frame });
     n.receive({ payload: 'ignored', frame: { ...frame, seq: 1, timestamp: 1033 } });
-    n.receive({ payload: { ...frame, data: Buffer.alloc(frame.data.length, 120), seq: 2, timestamp: 1066 } });
-    const [a, b, c] = await got;
+    n.receive({ payload: { ...frame, data: blank, seq: 2, timestamp: 1066 } });
+    n.receive({ payload: { ...frame, data: blank, sourceId: 'other' } });
+    const [a, b, c, d] = await got;
     assert.equal(a.payload.length, 3);
     assert.equal(a.frame, frame);
-    assert.deepEqual(b.payload.map((f: any) => f.id).sort(), a.payload.map((f: any) => f.id).sort(), 'same faces keep their ids');
-    assert.deepEqual(c.payload, []);
+    const ids = a.payload.map((f: any) => f.id).sort();
+    assert.deepEqual(b.payload.map((f: any) => f.id).sort(), ids, 'same faces keep their ids');
+    // One missed detection: the faces are held (moved by the tracker), marked detected: false.
+    assert.deepEqual(c.payload.map((f: any) => f.id).sort(), ids);
+    assert.ok(c.payload.every((f: any) => f.detected === false && f.crop.data.length === 48 * 48));
+    // A source without faces gives an empty array.
+    assert.deepEqual(d.payload, []);
   });
 
   it('bad input → done(err) seen by a Catch node, never a crash', async () => {
