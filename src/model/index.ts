@@ -18,14 +18,14 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendInfo, selectBackend } from '../backend';
 import { Logger, silentLogger } from '../log';
-import { inferForward, TensorMap } from './graph';
+import { inferForward, normalizeInPlace, TensorMap } from './graph';
 import { ModelJson, ModelLoadError, readModelDir } from './io';
 import { countCost, resolveSpec, ResolvedSpec } from './spec';
 
 export * from './spec';
 export { ModelLoadError, readModelDir, writeModelDir, MODEL_FORMAT, MODEL_FORMAT_VERSION } from './io';
 export type { ModelJson, NamedArrays, WeightEntry } from './io';
-export { normalizePixels, foldBatchNorm, inferForward, trainForward } from './graph';
+export { normalizePixels, normalizeInPlace, foldBatchNorm, inferForward, trainForward } from './graph';
 
 /** A grayscale face crop (48x48 for the shipped models), 0..255, row-major. */
 export interface FaceImage {
@@ -149,12 +149,15 @@ class NanoClassifier implements EmotionClassifier {
     for (let start = 0; start < faces.length; start += MAX_BATCH) {
       const chunk = faces.slice(start, start + MAX_BATCH);
       const buf = new Float32Array(chunk.length * px);
-      chunk.forEach((f, i) => copyFace(f, start + i, size, buf, i * px));
+      chunk.forEach((f, i) => {
+        copyFace(f, start + i, size, buf, i * px);
+        normalizeInPlace(buf, i * px, px);
+      });
       const x = tf.tensor4d(buf, [chunk.length, size, size, 1]);
       let probs: tf.Tensor | null = null;
       try {
         const w = this.weights;
-        probs = tf.tidy(() => tf.softmax(inferForward(this.resolved, w, x)));
+        probs = tf.tidy(() => tf.softmax(inferForward(this.resolved, w, x, true)));
         const data = await probs.data(); // read outside tidy
         const k = this.classes.length;
         for (let i = 0; i < chunk.length; i++) {

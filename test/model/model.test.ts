@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
 import { load, ModelLoadError, listModels, resolveModelPath } from '../../src/model';
-import { foldBatchNorm, inferForward, trainForward } from '../../src/model/graph';
+import { foldBatchNorm, inferForward, normalizeInPlace, normalizePixels, trainForward } from '../../src/model/graph';
 import { countCost, resolveSpec, variantSpec, ArchSpec } from '../../src/model/spec';
 import { grayImage, randomTrainWeights, tmpDir, toTensors, writeRandomModel } from './helpers';
 
@@ -65,6 +65,17 @@ test('BN folding: the folded graph equals the training-form graph in inference m
   const [da, db] = [await a.data(), await b.data()];
   for (let i = 0; i < da.length; i++) assert.ok(Math.abs(da[i] - db[i]) < 1e-4, `prob ${i}: ${da[i]} vs ${db[i]}`);
   tf.dispose([x, a, b, ...Object.values(w), ...Object.values(f)]);
+});
+
+test('pixel standardisation: the JS packing equals the graph op (and flat images stay finite)', async () => {
+  const imgs = [grayImage(5).data, new Uint8Array(48 * 48).fill(77), grayImage(6).data.map((v) => 100 + (v >> 4))];
+  const buf = new Float32Array(imgs.length * 2304);
+  imgs.forEach((d, i) => buf.set(d, i * 2304));
+  const ref = normalizePixels(tf.tensor4d(buf.slice(), [3, 48, 48, 1]));
+  const refData = await ref.data();
+  ref.dispose();
+  for (let i = 0; i < 3; i++) normalizeInPlace(buf, i * 2304, 2304);
+  for (let i = 0; i < buf.length; i++) assert.ok(Number.isFinite(buf[i]) && Math.abs(buf[i] - refData[i]) < 1e-3, `pixel ${i}: ${buf[i]} vs ${refData[i]}`);
 });
 
 test('load() by path: contract surface, probabilities sum to 1, label = argmax, batch of many faces', async () => {
