@@ -222,6 +222,15 @@ describe('emotionnet-classify node', () => {
     assert.deepEqual(c1.status.lastCall.args[0], {});
   });
 
+  it('lists the registered models for the editor (with whether their weights are installed)', async () => {
+    core.setClassifierLoader(async () => fakeClassifier().clf);
+    await helper.load([classifyNode], [{ id: 'c1', type: 'emotionnet-classify', model: 'nano-a' }]);
+    const res = await helper.request().get('/emotionnet/classify/models').expect(200);
+    const ids = res.body.map((m: { id: string }) => m.id);
+    for (const id of ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']) assert.ok(ids.includes(id), id);
+    assert.ok(res.body.every((m: { available?: unknown }) => typeof m.available === 'boolean'));
+  });
+
   it('with the real shipped model (when src/model and weights are present)', async (t) => {
     let clf: any;
     try {
