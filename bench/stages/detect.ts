@@ -216,7 +216,12 @@ export const stage: BenchStage = {
   async run(ctx) {
     if (!demoPhotoDir()) return { skipped: '@vladmandic/face-api (devDependency with the demo photos) is not installed' };
     const detector = await loadFaceDetector({ backend: 'wasm', logger: silentLogger });
-    const out: Record<string, unknown> = { backend: detector.backend.label, inputSize: detector.options.inputSize, minConfidence: detector.options.minConfidence };
+    const out: Record<string, unknown> = {
+      backend: detector.backend.label,
+      executor: detector.executor,
+      inputSize: detector.options.inputSize,
+      minConfidence: detector.options.minConfidence,
+    };
     try {
       ctx.progress('[detect] demo photos');
       const recall = await photoRecall(detector);

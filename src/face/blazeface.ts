@@ -12,6 +12,7 @@ import { BackendInfo, selectBackend, tf } from '../backend';
 import { Frame } from '../frame';
 import { imageFromFrame, ImageError, RawImage } from '../image';
 import { consoleLogger, Logger } from '../log';
+import { compileDirectRunner, GraphNodeDef } from './graph-runner';
 import { defaultBlazeFaceDir, fileModelHandler, freeInputSize } from './model-files';
 import { prepareInput } from './preprocess';
 import { Box, Detection, FaceKeypoints, iou, KEYPOINT_NAMES } from './types';
@@ -44,13 +45,21 @@ export interface FaceDetectorOptions {
   modelPath?: string;
   /** Largest accepted frame in pixels (decoded JPEG/PNG or raw). @default 16777216 (4096x4096) */
   maxPixels?: number;
+  /**
+   * How the network runs: `direct` maps the graph to tfjs ops once (faster per frame; falls back
+   * to `graph` for graphs with other ops), `graph` uses the converter's GraphModel executor.
+   * @default 'direct'
+   */
+  executor?: 'direct' | 'graph';
   logger?: Logger;
 }
 
 /** The detector object returned by {@link loadFaceDetector}. */
 export interface FaceDetector {
   readonly backend: BackendInfo;
-  readonly options: Readonly<Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath'>>>;
+  readonly options: Readonly<Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath' | 'executor'>>>;
+  /** Which executor runs the network (see {@link FaceDetectorOptions.executor}). */
+  readonly executor: 'direct' | 'graph';
   /** Detects faces in a frame (raw rgb24/gray or JPEG) or a decoded image. */
   detect(input: Frame | RawImage): Promise<Detection[]>;
   /** Synchronous variant for decoded images (what `detect` runs). */
@@ -73,7 +82,7 @@ function checkNumber(name: string, v: unknown, min: number, max: number, integer
 }
 
 /** Validates detector options on a copy and fills defaults. */
-export function resolveDetectorOptions(o: FaceDetectorOptions = {}): Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath'>> {
+export function resolveDetectorOptions(o: FaceDetectorOptions = {}): Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath' | 'executor'>> {
   const inputSize = checkNumber('inputSize', o.inputSize ?? 192, 64, 640, true);
   return {
     minConfidence: checkNumber('minConfidence', o.minConfidence ?? 0.45, 0, 1),
@@ -121,14 +130,24 @@ function weightedNms(cands: Candidate[], threshold: number, maxOut: number): Can
 
 class BlazeFaceDetector implements FaceDetector {
   readonly backend: BackendInfo;
-  readonly options: Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath'>>;
+  readonly options: Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath' | 'executor'>>;
+  readonly executor: 'direct' | 'graph';
   #model: GraphModel | null;
+  readonly #run: (x: tf.Tensor) => tf.Tensor[];
   readonly #heads: Head[];
   readonly #minLogit: number;
 
-  constructor(model: GraphModel, heads: Head[], backend: BackendInfo, options: BlazeFaceDetector['options']) {
+  constructor(
+    model: GraphModel,
+    heads: Head[],
+    run: { executor: 'direct' | 'graph'; fn: (x: tf.Tensor) => tf.Tensor[] },
+    backend: BackendInfo,
+    options: BlazeFaceDetector['options'],
+  ) {
     this.#model = model;
     this.#heads = heads;
+    this.#run = run.fn;
+    this.executor = run.executor;
     this.backend = backend;
     this.options = options;
     const p = Math.min(Math.max(options.minConfidence, 1e-6), 1 - 1e-6);
@@ -141,18 +160,16 @@ class BlazeFaceDetector implements FaceDetector {
   }
 
   detectImage(img: RawImage): Detection[] {
-    const model = this.#model;
-    if (!model) throw new Error('face detector was disposed');
+    if (!this.#model) throw new Error('face detector was disposed');
     if (!(img.width > 0 && img.height > 0)) throw new ImageError('EMPTY', `image has no pixels (${img.width}x${img.height})`);
     if (img.width * img.height > this.options.maxPixels) {
       throw new ImageError('TOO_LARGE', `image is ${img.width}x${img.height}, above the limit of ${(this.options.maxPixels / 1e6).toFixed(1)} MP`);
     }
     const { data, geo } = prepareInput(img, this.options.inputSize, NET_STRIDE);
-    const names = this.#heads.flatMap((h) => [h.cls, h.reg]);
     const x = tf.tensor4d(data, [1, geo.inputHeight, geo.inputWidth, 3]);
     let outs: tf.Tensor[];
     try {
-      outs = model.execute(x, names) as tf.Tensor[];
+      outs = this.#run(x);
     } finally {
       x.dispose();
     }
@@ -266,8 +283,21 @@ export async function loadFaceDetector(options: FaceDetectorOptions = {}): Promi
   );
   try {
     const heads = findHeads(model, topology!);
-    log.debug(`BlazeFace loaded from ${jsonPath} (${heads.map((h) => `stride ${h.stride} x${h.anchorsPerCell}`).join(', ')})`);
-    return new BlazeFaceDetector(model, heads, backend, opts);
+    const names = heads.flatMap((h) => [h.cls, h.reg]);
+    let run: { executor: 'direct' | 'graph'; fn: (x: tf.Tensor) => tf.Tensor[] } = {
+      executor: 'graph',
+      fn: (x) => model.execute(x, names) as tf.Tensor[],
+    };
+    if (options.executor !== 'graph') {
+      try {
+        const nodes = (topology as unknown as { modelTopology: { node: GraphNodeDef[] } }).modelTopology.node;
+        run = { executor: 'direct', fn: compileDirectRunner(nodes, model.weights, names) };
+      } catch (e) {
+        log.debug(`BlazeFace: direct executor not usable (${(e as Error).message}); using the GraphModel`);
+      }
+    }
+    log.debug(`BlazeFace loaded from ${jsonPath} (${heads.map((h) => `stride ${h.stride} x${h.anchorsPerCell}`).join(', ')}; ${run.executor} executor)`);
+    return new BlazeFaceDetector(model, heads, run, backend, opts);
   } catch (e) {
     model.dispose();
     throw e;

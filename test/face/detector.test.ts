@@ -105,3 +105,16 @@ test('no tensor leak: repeated detection keeps the tensor count; dispose frees t
   assert.equal(tf.memory().numTensors, start);
   assert.throws(() => other.detectImage({ width: 4, height: 4, channels: 1, data: new Uint8Array(16) }), /disposed/);
 });
+
+test('the direct executor gives exactly the GraphModel executor results', { skip: noPhotos }, async () => {
+  assert.equal(detector.executor, 'direct');
+  const viaGraph = await loadFaceDetector({ logger: silentLogger, executor: 'graph' });
+  try {
+    assert.equal(viaGraph.executor, 'graph');
+    for (const f of demoPhotoFrames().slice(0, 3)) {
+      assert.deepEqual(await detector.detect(f), await viaGraph.detect(f));
+    }
+  } finally {
+    viaGraph.dispose();
+  }
+});
