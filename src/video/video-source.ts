@@ -324,7 +324,7 @@ export class VideoSource {
 
   /** Stops decoding and waits until ffmpeg is gone. Pending `start()` calls reject with `stopped`. */
   async stop(): Promise<void> {
-    this.#gen++;
+    const gen = ++this.#gen;
     this.#clearRetry();
     this.#clearWatchdog();
     this.#unwatchPressure();
@@ -335,7 +335,8 @@ export class VideoSource {
       this.#setStatus('stopping');
       await killChild(run.child, this.#opts.killGraceMs);
     }
-    if (!this.#disposed) this.#setStatus('stopped');
+    // A start() while the old child was dying owns the state now.
+    if (!this.#disposed && gen === this.#gen) this.#setStatus('stopped');
   }
 
   /** Stops, then starts again from the beginning. */

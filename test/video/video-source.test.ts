@@ -222,3 +222,19 @@ test('the no-frame watchdog kills a silent stream and restarts it', T, async () 
   await new Promise((r) => server.close(r));
   assert.equal(liveChildren(), 0);
 });
+
+test('start() while stop() is still killing the old child: the new run keeps its state', T, async () => {
+  const src = createVideoSource({ source: 'lavfi:testsrc2=size=80x60:rate=25', width: 80, height: 60 });
+  await src.start();
+  const old = src.pid!;
+  const stopping = src.stop();
+  const started = src.start();
+  await stopping;
+  await started;
+  await sleep(100);
+  assert.equal(src.state, 'running');
+  assert.notEqual(src.pid, old);
+  assert.equal(pidAlive(old), false);
+  await src.dispose();
+  assert.equal(liveChildren(), 0);
+});
