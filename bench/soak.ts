@@ -64,9 +64,10 @@ export async function runSoak(options: { redeploys: number; model?: string; log?
   const demo = require(path.join(ROOT, 'scripts', 'demo.js'));
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tf = require('@tensorflow/tfjs-core');
-  const model = options.model ?? 'nano-a';
-  const flow = (demo.demoFlow({ mqtt: null }) as Array<Record<string, any>>).map((n) =>
-    n.type === 'emotionnet-classify' && model !== 'nano-a' ? { ...n, model: 'custom', modelPath: model } : n.type === 'debug' ? { ...n, console: false } : n,
+  const base = demo.demoFlow({ mqtt: null }) as Array<Record<string, any>>;
+  const model = options.model ?? base.find((n) => n.type === 'emotionnet-classify')?.model;
+  const flow = base.map((n) =>
+    n.type === 'emotionnet-classify' && model !== n.model ? { ...n, model: 'custom', modelPath: model } : n.type === 'debug' ? { ...n, console: false } : n,
   );
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-soak-'));
   const d = await demo.startDemo({ port: 0, host: '127.0.0.1', userDir, flow, logLevel: 'warn' });

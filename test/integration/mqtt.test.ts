@@ -10,7 +10,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { demo, flowWithModel, pipelineModel, tmpDir, which } from './support';
+import { demo, exampleModel, flowWithModel, pipelineModel, tmpDir, which } from './support';
 
 const mosquitto = which('mosquitto', ['/usr/sbin/mosquitto']);
 const skip = mosquitto ? false : 'mosquitto is not installed (Debian package `mosquitto`; .ci/run installs it)';
@@ -97,7 +97,7 @@ describe('MQTT integration: pipeline flow → Mosquitto', { skip, timeout: 120_0
 
   it('with the shipped model, the demo video raises the "smile" alert (happy faces)', async (t) => {
     if (!shipped) {
-      t.skip('shipped nano-a weights are not installed; ran with a random model');
+      t.skip(`the example's model (${exampleModel()}) is not installed; ran with a random model`);
       return;
     }
     const end = Date.now() + 60_000;

@@ -20,16 +20,23 @@ export function tmpDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** The classifier model the full-pipeline example (and so the demo) uses. */
+export function exampleModel(): string {
+  const flow = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', '01 - Full pipeline camera to MQTT.json'), 'utf8')) as Array<{ type: string; model?: string }>;
+  return flow.find((n) => n.type === 'emotionnet-classify')?.model ?? 'nano-a';
+}
+
 /**
- * The model the pipeline flow should use: the shipped `nano-a` when its weights are installed,
- * else a random (untrained) Nano-B written to a temp dir — enough to exercise the plumbing
- * (presence alerts do not depend on the predicted label).
+ * The model the pipeline flow should use: the example's shipped model when its weights are
+ * installed, else a random (untrained) Nano-B written to a temp dir — enough to exercise the
+ * plumbing (presence alerts do not depend on the predicted label).
  */
 export async function pipelineModel(): Promise<{ model: string; shipped: boolean }> {
+  const wanted = exampleModel();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { listModels } = require(path.join(ROOT, 'dist', 'src', 'model'));
-  const shipped = (listModels() as Array<{ id: string; available: boolean }>).find((m) => m.id === 'nano-a' && m.available);
-  if (shipped) return { model: 'nano-a', shipped: true };
+  const shipped = (listModels() as Array<{ id: string; available: boolean }>).find((m) => m.id === wanted && m.available);
+  if (shipped) return { model: wanted, shipped: true };
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { selectBackend } = require(path.join(ROOT, 'dist', 'src', 'backend'));
   await selectBackend({ backend: 'auto', logger: { debug() {}, info() {}, warn() {}, error() {} } });
@@ -48,7 +55,7 @@ export const demo = require(path.join(ROOT, 'scripts', 'demo.js')) as {
 /** The demo flow with the classifier pointed at `model`. */
 export function flowWithModel(model: string, mqtt: { host: string; port: number } | null): Array<Record<string, any>> {
   return demo.demoFlow({ mqtt }).map((n) => {
-    if (n.type === 'emotionnet-classify' && model !== 'nano-a') return { ...n, model: 'custom', modelPath: model };
+    if (n.type === 'emotionnet-classify' && model !== n.model) return { ...n, model: 'custom', modelPath: model };
     return n;
   });
 }
