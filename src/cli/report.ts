@@ -60,7 +60,7 @@ export function renderResults(): string {
       `Mean accuracy over ${folds.length} fold${folds.length === 1 ? '' : 's'}: **${pct(s.meanAccuracy)} ± ${pct(s.stdAccuracy)}** (sample std); ` +
         `pooled accuracy ${pct(s.pooled.accuracy)}, pooled macro-F1 ${s.pooled.macroF1.toFixed(3)}.\n`,
     );
-    out.push('| fold | test subjects | test images | train images | accuracy | macro-F1 | final train loss / acc | epochs | minutes |');
+    out.push('| fold | test subjects | test images | train images | accuracy | macro-F1 | last-epoch train loss / acc (augmented) | epochs | minutes |');
     out.push('|---:|---:|---:|---:|---:|---:|---|---:|---:|');
     for (const f of folds) {
       const h = f.history.at(-1);
@@ -74,7 +74,7 @@ export function renderResults(): string {
     out.push('');
   }
   out.push('### Shipped weights\n');
-  out.push('| model | classes | trained on | images | epochs | final train loss / acc | minutes | backend |');
+  out.push('| model | classes | trained on | images | epochs | last-epoch train loss / acc (augmented) | minutes | backend |');
   out.push('|---|---|---|---:|---:|---|---:|---|');
   for (const name of ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']) {
     const f = path.join(MODELS, name, 'model.json');
