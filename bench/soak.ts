@@ -60,12 +60,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runSoak(options: { redeploys: number; model?: string; log?: (s: string) => void }): Promise<SoakResult> {
   const log = options.log ?? (() => undefined);
   const t0 = Date.now();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const demo = require(path.join(ROOT, 'scripts', 'demo.js'));
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tf = require('@tensorflow/tfjs-core');
-  const base = demo.demoFlow({ mqtt: null }) as Array<Record<string, any>>;
-  const model = options.model ?? base.find((n) => n.type === 'emotionnet-classify')?.model;
+  const base = demo.demoFlow({ mqtt: null }) as Array<Record<string, unknown>>;
+  const model = options.model ?? (base.find((n) => n.type === 'emotionnet-classify')?.model as string | undefined);
   const flow = base.map((n) =>
     n.type === 'emotionnet-classify' && model !== n.model ? { ...n, model: 'custom', modelPath: model } : n.type === 'debug' ? { ...n, console: false } : n,
   );

@@ -151,7 +151,7 @@ if (require.main === module) {
       console.log('Watch the live preview in the "emotion preview" node\'s edit dialog. Ctrl+C to stop.');
       const shutdown = () => {
         d.stop().then(() => process.exit(0), () => process.exit(1));
-        setTimeout(() => process.exit(1), 8000).unref();
+        global.setTimeout(() => process.exit(1), 8000).unref();
       };
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- node-red-node-test-helper and Node-RED objects are untyped */
 /**
  * Every flow in examples/ (Import › Examples) must reference only our registered node types and
  * Node-RED core nodes, be self-explanatory (a comment node with `info`), carry no credentials or
@@ -54,8 +55,7 @@ describe('examples/', () => {
         for (const port of n.wires ?? []) for (const target of port) assert.ok(ids.has(target), `${n.id} wires to missing ${target}`);
       }
       const modules = [...new Set(flow.map((n) => (n.type in OURS ? path.join(ROOT, OURS[n.type]) : path.join(CORE_DIR, CORE[n.type]))))]
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        .map((f) => require(f));
+                .map((f) => require(f));
       // Do not contact a real broker or start ffmpeg from this test: point MQTT at a closed port
       // and keep sources stopped (the integration tests run them for real).
       const tab = { id: 'ex.tab', type: 'tab', label: file };

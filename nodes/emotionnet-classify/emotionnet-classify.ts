@@ -45,6 +45,7 @@ export = function register(RED: NodeAPI): void {
 
   function ClassifyNode(this: Node, config: ClassifyNodeDef) {
     RED.nodes.createNode(this, config);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- used in closures below
     const node = this;
     const status = new Status(node);
     const model = config.model === 'custom' ? (config.modelPath ?? '').trim() : config.model || 'nano-a';

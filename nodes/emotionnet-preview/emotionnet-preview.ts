@@ -38,6 +38,7 @@ export = function register(RED: NodeAPI): void {
 
   function PreviewNode(this: Node, config: PreviewNodeDef) {
     RED.nodes.createNode(this, config);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- used in closures below
     const node = this;
     const status = new Status(node);
     const wired = Array.isArray(config.wires) && config.wires.some((w: string[]) => Array.isArray(w) && w.length > 0);

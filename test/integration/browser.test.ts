@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- node-red-node-test-helper and Node-RED objects are untyped */
 /**
  * The editor in a real browser: headless Chromium (Debian package `chromium`) driven by
  * playwright-core opens the Node-RED editor of the embedded demo, finds our six nodes in the
@@ -24,8 +25,7 @@ describe('editor in headless Chromium', { skip, timeout: 150_000 }, () => {
     const m = await pipelineModel();
     flow = flowWithModel(m.model, null);
     running = await demo.startDemo({ port: 0, host: '127.0.0.1', userDir: tmpDir('emotionnet-browser-demo-'), flow: [], logLevel: 'warn' });
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { chromium: browserType } = require('playwright-core');
+        const { chromium: browserType } = require('playwright-core');
     context = await browserType.launchPersistentContext(tmpDir('emotionnet-chromium-'), {
       executablePath: chromium,
       headless: true,

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- node-red-node-test-helper and Node-RED objects are untyped */
 /**
  * Alerts leave the gateway over MQTT: a real Mosquitto broker on loopback, the full pipeline
  * flow (examples/01) running in embedded Node-RED on the default video, and an `mqtt` client
@@ -53,8 +54,7 @@ describe('MQTT integration: pipeline flow → Mosquitto', { skip, timeout: 120_0
     fs.writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
     broker = spawn(mosquitto as string, ['-c', conf], { stdio: 'ignore' });
     await waitForPort(port);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mqtt = require('mqtt');
+        const mqtt = require('mqtt');
     client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`);
     await client.subscribeAsync('emotionnet/alert/#', { qos: 1 });
     client.on('message', (topic: string, buf: Buffer) => events.push({ topic, payload: JSON.parse(buf.toString()) }));

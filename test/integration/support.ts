@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- node-red-node-test-helper and Node-RED objects are untyped */
 /** Shared set-up for the integration tests: tools on PATH, the demo clip, a usable model. */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -33,20 +34,16 @@ export function exampleModel(): string {
  */
 export async function pipelineModel(): Promise<{ model: string; shipped: boolean }> {
   const wanted = exampleModel();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { listModels } = require(path.join(ROOT, 'dist', 'src', 'model'));
+    const { listModels } = require(path.join(ROOT, 'dist', 'src', 'model'));
   const shipped = (listModels() as Array<{ id: string; available: boolean }>).find((m) => m.id === wanted && m.available);
   if (shipped) return { model: wanted, shipped: true };
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { selectBackend } = require(path.join(ROOT, 'dist', 'src', 'backend'));
+    const { selectBackend } = require(path.join(ROOT, 'dist', 'src', 'backend'));
   await selectBackend({ backend: 'auto', logger: { debug() {}, info() {}, warn() {}, error() {} } });
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { writeRandomModel } = require('../model/helpers');
+    const { writeRandomModel } = require('../model/helpers');
   const dir = await writeRandomModel(tmpDir('emotionnet-random-model-'), 'nano-b');
   return { model: dir, shipped: false };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 export const demo = require(path.join(ROOT, 'scripts', 'demo.js')) as {
   startDemo(o: Record<string, unknown>): Promise<{ url: string; port: number; RED: any; stop(): Promise<void> }>;
   demoFlow(o: { mqtt?: { host: string; port: number } | null }): Array<Record<string, any>>;

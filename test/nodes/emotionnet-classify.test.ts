@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- node-red-node-test-helper and Node-RED objects are untyped */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { catchNode, collect, helper, load, sleep, until } from './helpers';

@@ -1,18 +1,16 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- node-red-node-test-helper and Node-RED objects are untyped */
 /**
  * Shared helpers for node-red-node-test-helper tests of the pipeline helper's nodes:
  * flows load the COMPILED nodes from dist/ (run `npm run build` first), exactly as Node-RED does.
  */
 import * as path from 'path';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const helper = require('node-red-node-test-helper');
 
 helper.init(require.resolve('node-red'));
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const dist = (p: string) => path.join(ROOT, 'dist', p);
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 export const load = (p: string) => require(dist(p));
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 export const catchNode = require(path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core', 'common', '25-catch.js'));
 
 export { helper };

@@ -4,7 +4,6 @@ import { Subject, firstValueFrom, toArray, from, lastValueFrom } from 'rxjs';
 import { analyzeFrames, createPipeline, DEMO_SHOTS, demoClipArgs, PipelineResult } from '../../src/pipeline';
 import type { Frame } from '../../src/frame';
 
-const CLASSES = ['anger', 'happy', 'sadness'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function frame(seq: number, t = Date.now()): Frame {

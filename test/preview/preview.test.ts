@@ -90,8 +90,7 @@ describe('PreviewRenderer', () => {
   });
 
   it('renders in a worker thread from the compiled build, and rejects undecodable frames', async () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { PreviewRenderer: Compiled } = require('../../dist/src/preview') as typeof import('../../src/preview');
+        const { PreviewRenderer: Compiled } = require('../../dist/src/preview') as typeof import('../../src/preview');
     const r = new Compiled({ maxFps: 0 });
     const out = await r.render(rgbFrame(), [happyFace]);
     assert.equal(r.usesWorker, true);
