@@ -105,10 +105,10 @@ test('buildFfmpegArgs: argument array with fps cap (select, no duplicates), scal
   assert.ok(a.includes('-vsync'));
   const vf = a[a.indexOf('-vf') + 1];
   assert.match(vf, /^select='.*floor\(t\*10\).*',scale=640:-2:flags=bilinear$/);
-  assert.deepEqual(a.slice(-5), ['-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1']);
+  assert.deepEqual(a.slice(-7), ['-pix_fmt', 'rgb24', '-f', 'rawvideo', '-avioflags', 'direct', 'pipe:1']);
   const j = buildFfmpegArgs({ input: ['-i', 'x'], output: { format: 'jpeg', jpegQuality: 100 }, release: { major: 6, minor: 1 }, benchmark: true });
   assert.ok(j.includes('-fps_mode') && !j.includes('-vsync') && !j.includes('-vf') && j.includes('-benchmark'));
-  assert.deepEqual(j.slice(-7), ['-c:v', 'mjpeg', '-q:v', '2', '-f', 'image2pipe', 'pipe:1']);
+  assert.deepEqual(j.slice(-9), ['-c:v', 'mjpeg', '-q:v', '2', '-f', 'image2pipe', '-avioflags', 'direct', 'pipe:1']);
   assert.equal(filterChain({ format: 'gray', height: 240 }), 'scale=-2:240:flags=bilinear');
   assert.equal(jpegQscale(1), 31);
   assert.deepEqual(parseRelease('6.1.1'), { major: 6, minor: 1 });
