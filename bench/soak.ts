@@ -63,7 +63,7 @@ export async function runSoak(options: { redeploys: number; model?: string; log?
   const demo = require(path.join(ROOT, 'scripts', 'demo.js'));
   const tf = require('@tensorflow/tfjs-core');
   const base = demo.demoFlow({ mqtt: null }) as Array<Record<string, unknown>>;
-  const model = options.model ?? (base.find((n) => n.type === 'emotionnet-classify')?.model as string | undefined);
+  const model = options.model ?? String(base.find((n) => n.type === 'emotionnet-classify')?.model ?? 'nano-a');
   const flow = base.map((n) =>
     n.type === 'emotionnet-classify' && model !== n.model ? { ...n, model: 'custom', modelPath: model } : n.type === 'debug' ? { ...n, console: false } : n,
   );
