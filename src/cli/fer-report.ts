@@ -92,7 +92,9 @@ export function ferReport(root: string): string {
     for (const suffix of ['', '-7']) {
       const ev = readJson<FerReport>(path.join(root, 'models', `${v}-wild${suffix}`, 'eval-fer.json'));
       if (!ev) continue;
-      out.push(`\n**\`npm run eval:fer -- --model ${v}-wild${suffix}\`** (${ev.backend}, ${ev.generatedAt.slice(0, 16).replace('T', ' ')} UTC):\n`);
+      const exp = readJson<Results>(path.join(root, 'models', `${v}-wild${suffix}`, 'results.json'));
+      const stale = exp && exp.exportedAt > ev.generatedAt ? ` — **stale: run before the current weights (epoch ${exp.epoch}) were exported; rerun it**` : exp ? ` — weights of epoch ${exp.epoch}` : '';
+      out.push(`\n**\`npm run eval:fer -- --model ${v}-wild${suffix}\`** (${ev.backend}, ${ev.generatedAt.slice(0, 16).replace('T', ' ')} UTC${stale}):\n`);
       out.push('| set | images | accuracy (over the set\'s classes) | accuracy (argmax over all model classes) | macro-F1 | faces/s |');
       out.push('|---|---:|---:|---:|---:|---:|');
       for (const s of ev.sets) out.push(`| ${s.set} | ${s.images} | ${pct(s.accuracy, 2)} | ${pct(s.accuracyAllClasses, 2)} | ${pct(s.macroF1)} | ${s.facesPerSec.toFixed(0)} |`);
