@@ -1,0 +1,157 @@
+/**
+ * The video source's edit dialog in a real browser (headless Chromium via playwright-core):
+ * palette entry, fields shown per source type, validation, credentials kept out of the label and
+ * the flow, help. Starts an embedded Node-RED on a free loopback port. Skips, saying why, when
+ * Chromium or playwright-core is missing. Run `npm run build` first.
+ */
+/* eslint-disable @typescript-eslint/no-explicit-any -- page globals (RED, $) are untyped */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as os from 'os';
+import * as path from 'path';
+import type { AddressInfo } from 'net';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => p && fs.existsSync(p));
+function tryRequire(id: string): any {
+  try {
+    return require(id);
+  } catch {
+    return null;
+  }
+}
+const playwright = tryRequire('playwright-core');
+const skip = !CHROMIUM ? 'Chromium not found (apt-get install chromium, or set CHROMIUM_PATH)' : !playwright ? 'playwright-core is not installed' : false;
+
+describe('emotionnet-video edit dialog (browser)', { skip, timeout: 60_000 }, () => {
+  let RED: any, browser: any, page: any, server: http.Server, userDir: string;
+  const errors: string[] = [];
+  const js = <T>(fn: () => T): Promise<T> => page.evaluate(fn);
+
+  before(async () => {
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-video-editor-'));
+    fs.mkdirSync(path.join(userDir, 'node_modules'));
+    fs.symlinkSync(ROOT, path.join(userDir, 'node_modules', 'node-red-contrib-emotionnet'), 'dir');
+    const flow = [
+      { id: 't1', type: 'tab', label: 'video' },
+      { id: 'cam', z: 't1', type: 'emotionnet-video', name: '', sourceType: 'url', source: 'rtsp://cam.local:554/stream1', autostart: false,
+        fps: 10, width: 640, height: 0, format: 'rgb24', quality: 80, pacing: 'realtime', watchdog: 10, highWater: 8, statsInterval: 0, x: 100, y: 60, wires: [[], []] },
+    ];
+    fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow));
+    RED = require('node-red');
+    server = http.createServer();
+    RED.init(server, {
+      userDir,
+      flowFile: 'flows.json',
+      httpAdminRoot: '/',
+      credentialSecret: 'test',
+      logging: { console: { level: 'error' } },
+      editorTheme: { tours: false },
+    });
+    server.on('request', RED.httpAdmin);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    await RED.start();
+    browser = await playwright.chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('pageerror', (e: Error) => errors.push(e.message));
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await page.waitForFunction(() => (window as any).RED?.nodes?.node('cam'), null, { timeout: 30_000 });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await RED?.stop();
+    server?.close();
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  const openDialog = async () => {
+    await js(() => (window as any).RED.editor.edit((window as any).RED.nodes.node('cam')));
+    await page.waitForSelector('#node-input-sourceType', { timeout: 10_000 });
+  };
+  const closeDialog = async () => {
+    await js(() => (window as any).$('#node-dialog-ok').trigger('click'));
+    await page.waitForFunction(() => !(window as any).$('#node-input-sourceType').length);
+  };
+  const visible = () =>
+    js(() => {
+      const $ = (window as any).$;
+      return {
+        source: $('.emotionnet-video-source-row').is(':visible'),
+        creds: $('#node-input-username').is(':visible'),
+        pacing: $('#node-input-pacing').is(':visible'),
+        quality: $('#node-input-quality').is(':visible'),
+      };
+    });
+
+  it('is in the emotionnet palette category with two outputs and its icon', async () => {
+    const got = await js(() => {
+      const def = (window as any).RED.nodes.getType('emotionnet-video');
+      return [def.category, def.outputs, def.icon, (window as any).$('.red-ui-palette-node[data-palette-type="emotionnet-video"]').length];
+    });
+    assert.deepEqual(got, ['emotionnet', 2, 'emotionnet-video.svg', 1]);
+  });
+
+  it('shows the fields each source type needs; JPEG quality only for JPEG output', async () => {
+    await openDialog();
+    assert.deepEqual(await visible(), { source: true, creds: true, pacing: false, quality: false });
+    await page.selectOption('#node-input-sourceType', 'default');
+    assert.deepEqual(await visible(), { source: false, creds: false, pacing: false, quality: false });
+    await page.selectOption('#node-input-sourceType', 'file');
+    await page.selectOption('#node-input-format', 'jpeg');
+    assert.deepEqual(await visible(), { source: true, creds: false, pacing: true, quality: true });
+    await page.selectOption('#node-input-sourceType', 'url');
+    await page.selectOption('#node-input-format', 'rgb24');
+    await closeDialog();
+  });
+
+  it('credentials go to the credential store; the label never shows them', async () => {
+    await openDialog();
+    await js(() => {
+      const $ = (window as any).$;
+      $('#node-input-username').val('admin');
+      $('#node-input-password').val('hunter2');
+      $('#node-input-source').val('rtsp://admin:inline-secret@cam.local:554/stream1');
+    });
+    await closeDialog();
+    const got = await js(() => {
+      const n = (window as any).RED.nodes.node('cam');
+      const exported = JSON.stringify((window as any).RED.nodes.createCompleteNodeSet({ credentials: false }));
+      return { label: (window as any).RED.utils.getNodeLabel(n), user: n.credentials.username, exportedHasPassword: exported.includes('hunter2') };
+    });
+    assert.equal(got.label, 'rtsp://cam.local:554');
+    assert.equal(got.user, 'admin');
+    assert.equal(got.exportedHasPassword, false);
+  });
+
+  it('validation: a URL that is not a URL, a negative fps, "-i" in the input args mark the node invalid', async () => {
+    for (const [field, value] of [['source', 'not a url'], ['fps', '-1'], ['inputArgs', '-i other.mp4'], ['width', '12.5']]) {
+      await openDialog();
+      await page.evaluate(([f, v]: string[]) => (window as any).$(`#node-input-${f}`).val(v), [field, value]);
+      await closeDialog();
+      const valid = await js(() => (window as any).RED.nodes.node('cam').valid);
+      assert.equal(valid, false, `${field} = "${value}" should be invalid`);
+      await openDialog();
+      await page.evaluate(([f]: string[]) => {
+        const ok: Record<string, string> = { source: 'rtsp://cam.local:554/stream1', fps: '10', inputArgs: '', width: '640' };
+        (window as any).$(`#node-input-${f}`).val(ok[f]);
+      }, [field]);
+      await closeDialog();
+      assert.equal(await js(() => (window as any).RED.nodes.node('cam').valid), true, `restored ${field}`);
+    }
+  });
+
+  it('has Node-RED style help and no page errors', async () => {
+    const help = await js(() => {
+      const div = document.createElement('div');
+      div.innerHTML = (window as any).RED.nodes.getNodeHelp('emotionnet-video') as string;
+      return { first: div.querySelector('p')?.textContent ?? '', ports: div.querySelectorAll('ol.node-ports > li').length, props: div.querySelectorAll('dl.message-properties').length };
+    });
+    assert.match(help.first, /^Decodes a video file/);
+    assert.equal(help.ports, 2);
+    assert.ok(help.props >= 3);
+    assert.deepEqual(errors, []);
+  });
+});
