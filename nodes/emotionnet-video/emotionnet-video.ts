@@ -112,7 +112,9 @@ export = function register(RED: NodeAPI): void {
       return;
     }
 
-    const topic = () => config.topic || node.name || describeSource(source.source);
+    // Computed once per source (not per frame); a source switched by message updates it.
+    let topic = config.topic || node.name || describeSource(source.source);
+    const refreshTopic = () => (topic = config.topic || node.name || describeSource(source.source));
     const toNodeError = (e: unknown): Error => {
       if (e instanceof VideoSourceError) return new SourceError(t('errors.source', { error: e.message }), `short.${e.key}`);
       return e instanceof Error ? e : new Error(String(e));
@@ -129,7 +131,7 @@ export = function register(RED: NodeAPI): void {
     const subs = [
       source.frames$.subscribe((frame: Frame) => {
         const msg: NodeMessage & { frame: Frame; timing?: Record<string, number> } = {
-          topic: topic(),
+          topic,
           payload: frame.format === 'jpeg' ? frame.data : frame,
           frame,
         };
@@ -215,7 +217,9 @@ export = function register(RED: NodeAPI): void {
               }
               msgStarts++;
               try {
-                await source.setSource(ctl.source, ctl.type ?? 'auto');
+                const switching = source.setSource(ctl.source, ctl.type ?? 'auto');
+                refreshTopic();
+                await switching;
               } finally {
                 msgStarts--;
               }

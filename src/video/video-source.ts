@@ -353,9 +353,9 @@ export class VideoSource {
   async setSource(source: string, type: SourceType = 'auto'): Promise<StreamInfo | null> {
     const spec = parseSource(source, type);
     const wasActive = !['idle', 'stopped', 'failed', 'ended'].includes(this.state);
-    await this.stop();
     this.#spec = spec;
     this.#lastInfo = {};
+    await this.stop();
     return wasActive ? this.start() : null;
   }
 

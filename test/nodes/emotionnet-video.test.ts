@@ -188,6 +188,7 @@ describe('emotionnet-video node', () => {
     n.receive({ topic: 'restart', payload: clip });
     const got = await collect(frames, 3, 8000);
     assert.ok(got.every((m) => m.frame.width === 80 && m.frame.pts !== undefined));
+    assert.ok(got.every((m) => m.topic === `file ${clip}`), `topic follows the new source: ${got[0].topic}`);
     n.receive({ payload: false });
     await sleep(300);
     assert.equal((await stats()).state, 'stopped');
