@@ -145,7 +145,12 @@ export function warpAffine(img: RawImage, m: Affine, width: number, height: numb
   const scaleY = Math.hypot(m[1], m[4]);
   const nx = scaleX > 1.5 ? Math.ceil(scaleX) : 1;
   const ny = scaleY > 1.5 ? Math.ceil(scaleY) : 1;
-  if (nx === 1 && ny === 1 && !constant) return warpBilinear(img, m, width, height);
+  if (!constant) {
+    if (nx === 1 && ny === 1) return warpBilinear(img, m, width, height);
+    // Supersample: one bilinear sample per sub-pixel on an nx-by-ny finer grid, then box-reduce.
+    const fine = warpBilinear(img, [m[0] / nx, m[1] / ny, m[2], m[3] / nx, m[4] / ny, m[5]], width * nx, height * ny);
+    return boxReduce(fine, nx, ny);
+  }
   const inv = 1 / (nx * ny);
   const acc = new Float64Array(c);
   for (let y = 0; y < height; y++) {
@@ -190,6 +195,31 @@ export function warpAffine(img: RawImage, m: Affine, width: number, height: numb
   return { width, height, channels: c as Channels, data: out };
 }
 
+/** Averages `nx` x `ny` blocks (the image size must be a multiple of them). */
+function boxReduce(img: RawImage, nx: number, ny: number): RawImage {
+  const c = img.channels;
+  const w = img.width / nx;
+  const h = img.height / ny;
+  const src = img.data;
+  const rowLen = img.width * c;
+  const out = new Uint8Array(w * h * c);
+  const acc = new Uint32Array(w * c);
+  const half = (nx * ny) >> 1;
+  const div = nx * ny;
+  for (let y = 0; y < h; y++) {
+    acc.fill(0);
+    for (let dy = 0; dy < ny; dy++) {
+      let si = (y * ny + dy) * rowLen;
+      for (let x = 0, o = 0; x < w; x++, o += c) {
+        for (let dx = 0; dx < nx; dx++) for (let k = 0; k < c; k++) acc[o + k] += src[si++];
+      }
+    }
+    const base = y * w * c;
+    for (let i = 0; i < w * c; i++) out[base + i] = ((acc[i] + half) / div) | 0;
+  }
+  return { width: w, height: h, channels: img.channels, data: out };
+}
+
 /** {@link warpAffine}'s common case: one bilinear sample per pixel, edge replication. */
 function warpBilinear(img: RawImage, m: Affine, width: number, height: number): RawImage {
   const c = img.channels;
@@ -202,6 +232,39 @@ function warpBilinear(img: RawImage, m: Affine, width: number, height: number): 
     // index-space source point of output pixel (0, y), stepping by (m[0], m[3]) along x
     let u = m[0] * 0.5 + m[1] * (y + 0.5) + m[2] - 0.5;
     let v = m[3] * 0.5 + m[4] * (y + 0.5) + m[5] - 0.5;
+    const uEnd = u + m[0] * (width - 1);
+    const vEnd = v + m[3] * (width - 1);
+    // Rows whose samples all have their 2x2 taps inside the image skip the clamping.
+    const inside = Math.min(u, uEnd) >= 0 && Math.max(u, uEnd) < W - 1 && Math.min(v, vEnd) >= 0 && Math.max(v, vEnd) < H - 1;
+    if (inside && c === 1) {
+      for (let x = 0; x < width; x++, u += m[0], v += m[3]) {
+        const fu = u | 0;
+        const fv = v | 0;
+        const ax = u - fu;
+        const ay = v - fv;
+        const i = fv * W + fu;
+        const top = src[i] + (src[i + 1] - src[i]) * ax;
+        const bot = src[i + W] + (src[i + W + 1] - src[i + W]) * ax;
+        out[o++] = top + (bot - top) * ay + 0.5;
+      }
+      continue;
+    }
+    if (inside && c === 3) {
+      const rs = W * 3;
+      for (let x = 0; x < width; x++, u += m[0], v += m[3]) {
+        const fu = u | 0;
+        const fv = v | 0;
+        const ax = u - fu;
+        const ay = v - fv;
+        const i = (fv * W + fu) * 3;
+        for (let k = 0; k < 3; k++) {
+          const top = src[i + k] + (src[i + k + 3] - src[i + k]) * ax;
+          const bot = src[i + rs + k] + (src[i + rs + k + 3] - src[i + rs + k]) * ax;
+          out[o++] = top + (bot - top) * ay + 0.5;
+        }
+      }
+      continue;
+    }
     for (let x = 0; x < width; x++, u += m[0], v += m[3]) {
       const fu = Math.floor(u);
       const fv = Math.floor(v);
