@@ -67,7 +67,8 @@ describe('emotionnet-video node', () => {
     assert.equal(got[0].topic, 'cam');
     assert.equal(f.sourceId, 'v1');
     const span = got[11].frame.timestamp - got[0].frame.timestamp;
-    assert.ok(span >= 900, `12 frames in ${span} ms exceeds the 10 fps default cap`);
+    // 1100 ms at the 10 fps cap (440 ms uncapped at 25 fps); slack for -re catching up after a stall.
+    assert.ok(span >= 700, `12 frames in ${span} ms exceeds the 10 fps default cap`);
     await until(() => statuses.some((s) => s.fill === 'green' && s.shape === 'dot' && /fps 640x480/.test(s.text)), 3000, 'running status');
     // msg.timing.decode (ffmpeg CPU ms per frame, from /proc) appears once a full second was sampled.
     const timed = new Promise<any>((resolve) => helper.getNode('frames').on('input', (m: any) => m.timing && resolve(m)));

