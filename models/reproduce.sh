@@ -13,7 +13,7 @@ set -u
 cd "$(dirname "$0")/.."
 VARIANT="${1:-nano-b}"
 EPOCHS="${EPOCHS:-40}"    # ck48: epochs over distinct sequences (one random frame of each per epoch)
-EPOCHS8="${EPOCHS8:-10}"  # peak_neutral48: one image per sequence and label already
+EPOCHS8="${EPOCHS8:-30}"  # peak_neutral48: one image per sequence and label already
 DATA="${DATA:-../shared/datasets/ck-plus}"
 TRAIN=(node --import tsx src/cli/train.ts --backend wasm)
 epochs_for() { if [ "$1" = peak_neutral48 ]; then echo "$EPOCHS8"; else echo "$EPOCHS"; fi; }
