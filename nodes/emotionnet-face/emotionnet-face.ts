@@ -124,11 +124,14 @@ export = function register(RED: NodeAPI): void {
       const { msg, send, done, buffer } = item;
       try {
         if (!cropper) throw new ModelError(t('errors.not-loaded'));
-        const t0 = performance.now();
+        let t0 = performance.now();
         let frame = item.frame as Frame;
         let faces: Face[];
+        let decodeMs: number | undefined;
         if (buffer) {
           const img = decodeImage(buffer);
+          decodeMs = performance.now() - t0;
+          t0 = performance.now();
           // Still images are tracked as one source per node; a JPEG stays JPEG in msg.frame.
           frame = frameFromImage(img, { sourceId: `buffer:${node.id}`, timestamp: Date.now() });
           if (sniffImageFormat(buffer) === 'jpeg') frame = { ...frame, format: 'jpeg', data: buffer };
@@ -139,6 +142,7 @@ export = function register(RED: NodeAPI): void {
         lastMs = performance.now() - t0;
         if (closed) return done();
         const timing = (msg.timing && typeof msg.timing === 'object' ? msg.timing : {}) as Record<string, number>;
+        if (decodeMs !== undefined) timing.decode = Math.round(decodeMs * 100) / 100;
         timing.detect = Math.round(lastMs * 100) / 100;
         msg.timing = timing;
         msg.frame = frame;

@@ -73,7 +73,7 @@ describe('emotionnet-face node', () => {
     assert.equal(m.frame.format, 'jpeg');
     assert.equal(m.frame.data, jpeg);
     assert.equal(m.frame.width, 1920);
-    assert.equal(m.timing.decode, 3);
+    assert.ok(m.timing.decode > 0 && m.timing.decode !== 3, 'the node decoded the Buffer and timed it');
     assert.equal(typeof m.timing.detect, 'number');
     await until(() => statuses.some((s) => s.fill === 'blue' && /^3 faces \d/.test(s.text)), 3000, 'status with faces');
   });
