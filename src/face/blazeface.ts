@@ -174,10 +174,11 @@ class BlazeFaceDetector implements FaceDetector {
       x.dispose();
     }
     const cands: Candidate[] = [];
+    const minW = this.options.minFaceSize * geo.scale;
     try {
       this.#heads.forEach((h, hi) => {
         const cls = outs[2 * hi].dataSync() as Float32Array;
-        const [, gh, gw, A] = outs[2 * hi].shape as number[];
+        const [, , gw, A] = outs[2 * hi].shape as number[];
         let regs: Float32Array | null = null;
         for (let i = 0; i < cls.length; i++) {
           if (cls[i] < this.#minLogit) continue;
@@ -185,13 +186,14 @@ class BlazeFaceDetector implements FaceDetector {
           const cell = Math.floor(i / A);
           const ax = ((cell % gw) + 0.5) * h.stride;
           const ay = (Math.floor(cell / gw) + 0.5) * h.stride;
-          if (Math.floor(cell / gw) >= gh) continue;
           const r = i * REGRESSOR_VALUES;
-          const v = new Float64Array(4 + 12);
           const cx = ax + regs[r];
           const cy = ay + regs[r + 1];
           const w = regs[r + 2];
           const hgt = regs[r + 3];
+          // Faces centred in the letterbox padding, or too small, are not candidates.
+          if (cx > geo.contentWidth || cy > geo.contentHeight || w < minW) continue;
+          const v = new Float64Array(4 + 12);
           v[0] = cx - w / 2;
           v[1] = cy - hgt / 2;
           v[2] = w;
