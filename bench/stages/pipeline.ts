@@ -11,7 +11,7 @@
  *   policy with flow control) — the sustained maximum fps.
  *
  * Durations: live 30 s, throughput 20 s; `--quick` 8 s + 5 s; `--long` 300 s live (the 5-minute
- * backlog check). The model is `EMOTIONNET_BENCH_MODEL` or nano-b.
+ * backlog check). The model is `EMOTIONNET_BENCH_MODEL` or nano-b-wild (the demo's).
  */
 import * as os from 'os';
 import * as path from 'path';
@@ -104,7 +104,7 @@ export const stage: BenchStage = {
     const long = process.argv.includes('--long');
     const liveS = long ? 300 : ctx.quick ? 8 : 30;
     const fastS = ctx.quick ? 5 : 20;
-    const model = process.env.EMOTIONNET_BENCH_MODEL || 'nano-b';
+    const model = process.env.EMOTIONNET_BENCH_MODEL || 'nano-b-wild';
     ctx.progress('[pipeline] preparing the 30 fps bench clip from the demo photos…');
     const clip = await ensureDemoClip({ file: path.join(path.dirname(DEFAULT_SAMPLE_FILE), 'bench-30fps.mp4'), fps: 30, secondsPerShot: 5 });
     const live = await runPhase(clip, 'live', liveS, model, ctx);
