@@ -61,6 +61,7 @@ export = function register(RED: NodeAPI): void {
     const meter = new RateMeter();
     let classifier: EmotionClassifier | null = null;
     let ready = false;
+    let draining: Promise<void> = Promise.resolve();
     let loadError: Error | null = null;
     let closed = false;
     let dropped = 0;
@@ -137,7 +138,7 @@ export = function register(RED: NodeAPI): void {
         if (loadDropped) node.warn(t('warn.dropped-loading', { count: loadDropped }));
         // Messages held during loading were accepted: classify each of them, in order,
         // before new input goes through the overload policy.
-        void (async () => {
+        draining = (async () => {
           while (pending.length && !closed) await work(pending.shift() as Item);
           ready = true;
         })();
@@ -190,6 +191,8 @@ export = function register(RED: NodeAPI): void {
     onClose(node, async () => {
       closed = true;
       pending.splice(0).forEach((p) => p.done());
+      // Let a batch that is still running finish before the model's tensors are freed.
+      await draining;
       await queue.close();
       if (sourceId) FlowControl.for(sourceId).forget(node.id);
       classifier?.dispose();
