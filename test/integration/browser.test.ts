@@ -48,6 +48,10 @@ describe('editor in headless Chromium', { skip, timeout: 150_000 }, () => {
     }
     const category = await page.locator('#red-ui-palette-emotionnet').count();
     assert.equal(category, 1, 'palette category "emotionnet"');
+    // Import › Examples lists the package's examples/ (what the editor's import dialog fetches).
+    const examples = await page.evaluate(() => fetch('library/examples/flows/node-red-contrib-emotionnet').then((r) => r.json()));
+    const names = (examples as Array<{ fn: string }>).map((e) => e.fn);
+    assert.ok(names.includes('01 - Full pipeline camera to MQTT'), names.join(', '));
   });
 
   it('imports and deploys the demo flow from the editor', async () => {
