@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/backend';
 import { FaceDetector, loadFaceDetector, resolveDetectorOptions } from '../../src/face';
 import { Frame } from '../../src/frame';
-import { encodeJpeg, ImageError } from '../../src/image';
+import { encodeJpeg, ImageError, warpAffine } from '../../src/image';
 import { silentLogger } from '../../src/log';
-import { DEMO_FACE_COUNTS, demoPhotoDir, demoPhotoFrames, testsrcFrames } from '../../bench/stages/detect';
+import { DEMO_FACE_COUNTS, demoPhoto, demoPhotoDir, demoPhotoFrames, testsrcFrames } from '../../bench/stages/detect';
 
 let detector: FaceDetector;
 let tensorsBefore = 0;
@@ -116,5 +116,29 @@ test('the direct executor gives exactly the GraphModel executor results', { skip
     }
   } finally {
     viaGraph.dispose();
+  }
+});
+
+test('inputs padded to 16 (odd stride-16 grid) give the same faces as 32-aligned ones, close-ups too', { skip: noPhotos }, async () => {
+  const photo = demoPhoto(1);
+  const [ref] = (await detector.detect(photo)).sort((a, b) => b.score - a.score);
+  for (const faceWidth of [400, 200, 100]) {
+    // A 640x480 view centred on the face, scaled so the face is about faceWidth px wide…
+    const s = ref.box.width / faceWidth;
+    const cx = ref.box.x + ref.box.width / 2;
+    const cy = ref.box.y + ref.box.height / 2;
+    const view = warpAffine(photo, [s, 0, cx - 320 * s, 0, s, cy - 240 * s], 640, 480);
+    // …and the same view with 32 black rows below: same scale, but a 192x160 network input
+    // (even stride-16 grid) instead of 192x144 (odd).
+    const tall = { width: 640, height: 512, channels: 3 as const, data: new Uint8Array(640 * 512 * 3) };
+    tall.data.set(view.data);
+    const a = detector.detectImage(view).sort((p, q) => q.score - p.score)[0];
+    const b = detector.detectImage(tall).sort((p, q) => q.score - p.score)[0];
+    assert.ok(a && b, `face of ${faceWidth} px found in both`);
+    const tol = 0.05 * faceWidth;
+    for (const k of ['rightEye', 'leftEye', 'mouth'] as const) {
+      assert.ok(Math.hypot(a.keypoints[k].x - b.keypoints[k].x, a.keypoints[k].y - b.keypoints[k].y) < tol, `${k} at ${faceWidth} px`);
+    }
+    assert.ok(Math.abs(a.box.y - b.box.y) < tol && Math.abs(a.box.width - b.box.width) < tol);
   }
 });
