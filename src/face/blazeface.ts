@@ -45,7 +45,7 @@ export interface FaceDetectorOptions {
   /**
    * Long side, in pixels, that the frame is scaled to for the network (the input is then padded
    * to a multiple of 16: 640x480 at 192 → 192x144). 256 is the model's training size and
-   * the most sensitive to small faces; 192 is ~30 % faster and still finds faces down to about
+   * the most sensitive to small faces; 192 is ~40 % faster and still finds faces down to about
    * 40 px in a 640x480 frame; 160/128 suit close-up cameras (one face filling the view).
    * @default 192
    */
