@@ -8,7 +8,11 @@ import { Box, Detection, FaceKeypoints, iou, KEYPOINT_NAMES } from './types';
 export interface TrackerOptions {
   /** Minimum match similarity (IoU, or centre closeness for small/fast faces) to continue a track. @default 0.3 */
   matchThreshold?: number;
-  /** Frames a track may go undetected before it leaves the view (it can still be re-identified). @default 10 */
+  /**
+   * Missed detections (detection frames without a match) before a track leaves the view; it can
+   * still be re-identified afterwards. With detection on every Nth frame this spans N x as many frames.
+   * @default 10
+   */
   maxMissed?: number;
   /**
    * Missed detections for which a face is still reported, moved by the motion model
