@@ -3,9 +3,9 @@
  * "#<track id> <label> <confidence>" above it and a probability bar per class beside it —
  * and encodes the result as JPEG. Pure JavaScript (jpeg-js): no canvas, no native modules.
  */
-import * as jpeg from 'jpeg-js';
 import type { Frame } from '../frame';
-import { drawText, fillRect, fitWidth, Rgb, RgbImage, strokeRect, toRgb } from './draw';
+import { decodeImage, encodeJpeg as encodeImageJpeg, imageFromFrame, toRgb } from '../image';
+import { drawText, fillRect, fitWidth, Rgb, RgbImage, strokeRect } from './draw';
 import { GLYPH_HEIGHT, textWidth } from './font';
 
 /** The fields of a face the preview draws (a subset of the face/classifier/smoothing contract). */
@@ -44,16 +44,12 @@ const WHITE: Rgb = [255, 255, 255];
 
 /** Decodes a Frame (rgb24, gray or JPEG) to packed RGB. Throws with a clear message on bad data. */
 export function frameToRgb(frame: Pick<Frame, 'width' | 'height' | 'format' | 'data'>): RgbImage {
-  if (frame.format === 'jpeg') {
-    const d = jpeg.decode(frame.data, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 256 });
-    return { width: d.width, height: d.height, data: d.data };
-  }
-  const ch = frame.format === 'gray' ? 1 : 3;
-  if (frame.data.length !== frame.width * frame.height * ch) {
-    throw new Error(`frame data has ${frame.data.length} bytes, expected ${frame.width * frame.height * ch} for ${frame.width}x${frame.height} ${frame.format}`);
-  }
-  // Copy: drawing must never modify the frame other nodes still hold.
-  return toRgb(frame.width, frame.height, ch === 3 ? Uint8Array.from(frame.data) : frame.data, ch as 1 | 3);
+  // A JPEG given without its size (a bare Buffer in msg.payload) is decoded as it is.
+  const img = frame.format === 'jpeg' && !(frame.width > 0) ? decodeImage(frame.data) : imageFromFrame(frame as Frame);
+  const rgb = toRgb(img);
+  // Raw frames are wrapped without copying: drawing must never modify the frame other nodes hold.
+  const data = rgb.data.buffer === frame.data.buffer ? Uint8Array.from(rgb.data) : rgb.data;
+  return { width: rgb.width, height: rgb.height, data };
 }
 
 /** Draws faces (boxes, ids, labels, bars) and an optional caption onto `img` in place. */
@@ -113,23 +109,9 @@ function drawBars(img: RgbImage, probs: Record<string, number>, x: number, y: nu
   });
 }
 
-/** RGB → RGBA (jpeg-js's encoder wants 4 bytes per pixel). */
-function toRgba(img: RgbImage): Uint8Array {
-  const n = img.width * img.height;
-  const out = new Uint8Array(n * 4);
-  for (let i = 0, j = 0, k = 0; i < n; i++, j += 3, k += 4) {
-    out[k] = img.data[j];
-    out[k + 1] = img.data[j + 1];
-    out[k + 2] = img.data[j + 2];
-    out[k + 3] = 255;
-  }
-  return out;
-}
-
 /** Encodes packed RGB as JPEG. */
-export function encodeJpeg(img: RgbImage, quality = 75): Buffer {
-  const q = Math.max(1, Math.min(100, Math.round(quality)));
-  return Buffer.from(jpeg.encode({ width: img.width, height: img.height, data: toRgba(img) }, q).data);
+export function encodeRgbJpeg(img: RgbImage, quality = 75): Buffer {
+  return encodeImageJpeg({ width: img.width, height: img.height, channels: 3, data: img.data }, { quality });
 }
 
 /**
@@ -148,5 +130,5 @@ export function annotateFrame(frame: Pick<Frame, 'width' | 'height' | 'format' |
   const sx = img.width / (frame.format === 'jpeg' ? full.width : frame.width);
   const sy = img.height / (frame.format === 'jpeg' ? full.height : frame.height);
   drawFaces(img, Array.isArray(faces) ? faces : [], options, sx, sy);
-  return encodeJpeg(img, options.quality ?? 75);
+  return encodeRgbJpeg(img, options.quality ?? 75);
 }

@@ -72,23 +72,6 @@ export function drawText(img: RgbImage, text: string, x: number, y: number, colo
   }
 }
 
-/** Converts gray or RGBA pixels to packed RGB. */
-export function toRgb(width: number, height: number, data: Uint8Array, channels: 1 | 3 | 4): RgbImage {
-  if (channels === 3) return { width, height, data };
-  const n = width * height;
-  const out = new Uint8Array(n * 3);
-  if (channels === 1) {
-    for (let i = 0, j = 0; i < n; i++, j += 3) out[j] = out[j + 1] = out[j + 2] = data[i];
-  } else {
-    for (let i = 0, j = 0, k = 0; i < n; i++, j += 3, k += 4) {
-      out[j] = data[k];
-      out[j + 1] = data[k + 1];
-      out[j + 2] = data[k + 2];
-    }
-  }
-  return { width, height, data: out };
-}
-
 /** Nearest-neighbour downscale so the image is at most `maxWidth` wide (no-op when smaller). */
 export function fitWidth(img: RgbImage, maxWidth: number): RgbImage {
   if (!maxWidth || img.width <= maxWidth) return img;

@@ -60,6 +60,13 @@ describe('annotateFrame', () => {
     assert.equal(decode(annotateFrame(gray, [])).width, 320);
   });
 
+  it('never modifies the frame it draws on (other nodes still hold it)', () => {
+    const f = rgbFrame();
+    const before = Buffer.from(f.data);
+    annotateFrame(f, [happyFace], { caption: 'X' });
+    assert.ok(f.data.equals(before));
+  });
+
   it('ignores faces without a box or with boxes outside the frame; rejects a short buffer', () => {
     assert.doesNotThrow(() => annotateFrame(rgbFrame(), [{}, { box: { x: -50, y: -50, width: 1000, height: 1000 } }, { box: { x: NaN, y: 0, width: 1, height: 1 } }] as never));
     assert.throws(() => annotateFrame({ ...rgbFrame(), data: Buffer.alloc(10) }, []), /expected 230400/);
