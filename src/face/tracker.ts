@@ -278,7 +278,7 @@ export class FaceTracker {
     const assigned: Array<[Track, TrackInput]> = [];
     detections.forEach((d, di) => {
       let t: Track | undefined = trackOf.has(di) ? this.#tracks[trackOf.get(di)!] : undefined;
-      if (!t) t = this.#reidentify(d, usedT);
+      if (!t) t = this.#reidentify(d, usedT, now);
       if (!t) {
         t = {
           id: this.#newId(), cx: 0, cy: 0, w: 1, h: 1, vx: 0, vy: 0, vs: 0, rel: [], score: 0, lastTime: now,
@@ -377,10 +377,14 @@ export class FaceTracker {
     return best;
   }
 
-  /** A lost (or currently missed) track this unmatched detection belongs to, revived, or undefined. */
-  #reidentify(d: TrackInput, usedTracks: Set<number>): Track | undefined {
+  /**
+   * The track an unmatched detection belongs to by appearance, or undefined: a track not matched
+   * by position this round (it moved too fast for the motion model, or was missed), or a lost
+   * one (revived).
+   */
+  #reidentify(d: TrackInput, usedTracks: Set<number>, now: number): Track | undefined {
     const at = { x: d.box.x + d.box.width / 2, y: d.box.y + d.box.height / 2, w: d.box.width, edge: edgeOf(d.box, this.#bounds) };
-    const missed = this.#tracks.filter((t, i) => !usedTracks.has(i) && t.missed > 0);
+    const missed = this.#tracks.filter((t, i) => !usedTracks.has(i) && t.lastTime !== now);
     const t = this.#bestLost(d.descriptor, at, [...missed, ...this.#lost]);
     if (!t) return undefined;
     const li = this.#lost.indexOf(t);

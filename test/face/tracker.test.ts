@@ -86,6 +86,17 @@ test('re-identification after a short gap: same look near where it left → same
   assert.deepEqual(out.map((f) => f.id).sort(), [2, 3]);
 });
 
+test('a face that jumps farther than the motion model predicts keeps its id by appearance', () => {
+  const tr = new FaceTracker();
+  const alice = look(11);
+  const bob = look(12);
+  for (let i = 0; i < 4; i++) tr.update([{ ...det(100, 200), descriptor: alice }, { ...det(400, 200), descriptor: bob }], i * 100);
+  // A sudden pan: both move 1.6 face widths (no overlap with their predictions).
+  const out = tr.update([{ ...det(196, 200), descriptor: alice }, { ...det(496, 200), descriptor: bob }], 400);
+  assert.deepEqual(out.map((f) => f.id), [1, 2]);
+  assert.equal(tr.size, 2, 'no duplicate tracks left behind');
+});
+
 test('options are validated', () => {
   assert.throws(() => new FaceTracker({ maxMissed: -1 }), /maxMissed/);
   assert.throws(() => new FaceTracker({ matchThreshold: Number.NaN }), /matchThreshold/);
