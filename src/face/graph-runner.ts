@@ -5,7 +5,7 @@
  * because the general executor re-parses node attributes and tracks tensors by name on every
  * call. Graphs with other ops are refused (the detector then uses the GraphModel).
  */
-import type { NamedTensorsMap } from '@tensorflow/tfjs-converter/dist/data/types';
+import type { GraphModel } from '@tensorflow/tfjs-converter';
 import { tf } from '../backend';
 
 interface AttrValue {
@@ -22,6 +22,7 @@ export interface GraphNodeDef {
 }
 
 type Env = Map<string, tf.Tensor>;
+type NamedTensorsMap = GraphModel['weights'];
 type Step = (env: Env) => tf.Tensor;
 
 const str = (v?: string) => (v ? Buffer.from(v, 'base64').toString() : '');
