@@ -11,6 +11,7 @@ import { checkFaces, TrackedFace } from '../../src/smooth';
 import { ConfigError, InputError } from '../lib/errors';
 import { onClose, onInput, Send } from '../lib/node';
 import { Status } from '../lib/status';
+import { rejectInputs } from '../lib/config';
 
 /** A rule as the editor stores it: times in seconds, labels as a comma-separated string. */
 interface EditorRule {
@@ -68,10 +69,7 @@ export = function register(RED: NodeAPI): void {
     try {
       parsed = parseConfig(config);
     } catch (e) {
-      const err = new ConfigError(`${t('errors.config')}: ${(e as Error).message}`);
-      status.set('failed', t('status.config'));
-      node.error(err.message);
-      onInput(node, (_msg, _send, done) => done(err));
+      rejectInputs(node, status, new ConfigError(`${t('errors.config')}: ${(e as Error).message}`), t('status.config'));
       return;
     }
     const { rules, options, topic } = parsed;

@@ -16,9 +16,11 @@ import {
 } from '../../src/classify';
 import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
-import { Done, onClose, onInput, Send } from '../lib/node';
+import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
 import { Status } from '../lib/status';
-import { translator } from './translate';
+import { rejectInputs } from '../lib/config';
+import { LoadGate } from '../lib/gate';
+import { translator } from '../lib/i18n';
 import messages = require('./locales/en-US/emotionnet-classify.json');
 
 interface ClassifyNodeDef extends NodeDef {
@@ -35,8 +37,6 @@ interface Item {
   input: ClassifyInput;
 }
 
-/** Messages held while the model loads; older ones are dropped (counted) beyond this. */
-const LOADING_QUEUE = 4;
 /** After a failed model load, report the error through done(err) at most this often. */
 const LOAD_ERROR_INTERVAL_MS = 5000;
 
@@ -51,25 +51,19 @@ export = function register(RED: NodeAPI): void {
     const model = config.model === 'custom' ? (config.modelPath ?? '').trim() : config.model || 'nano-a';
     const policy: OverloadPolicy = config.policy === 'queue' ? 'queue' : 'latest';
     if (!model) {
-      const err = new ConfigError(t('errors.no-model-path'), 'errors.no-model-path');
-      status.set('failed', t('status.config'));
-      node.error(err.message);
-      onInput(node, (_msg, _send, done) => done(err));
+      rejectInputs(node, status, new ConfigError(t('errors.no-model-path'), 'errors.no-model-path'), t('status.config'));
       return;
     }
 
     const meter = new RateMeter();
     let classifier: EmotionClassifier | null = null;
-    let ready = false;
     let draining: Promise<void> = Promise.resolve();
-    let loadError: Error | null = null;
     let closed = false;
     let dropped = 0;
-    let loadDropped = 0;
     let rejected = 0;
     let lastLoadErrorAt = 0;
     let sourceId: string | null = null;
-    const pending: Item[] = [];
+    const gate = new LoadGate<Item>();
 
     const showRunning = () => {
       if (!classifier) return;
@@ -125,7 +119,7 @@ export = function register(RED: NodeAPI): void {
     loadClassifier({
       model,
       backend: config.backend || 'auto',
-      logger: { debug: (m) => node.debug(m), info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) },
+      logger: nodeLogger(node),
     }).then(
       (c) => {
         if (closed) {
@@ -135,20 +129,18 @@ export = function register(RED: NodeAPI): void {
         classifier = c;
         node.log(t('log.loaded', { name: c.name, classes: c.classes.join(', '), backend: c.backend.reason }));
         status.set('ready', `${c.backend.label} ${c.name}`);
-        if (loadDropped) node.warn(t('warn.dropped-loading', { count: loadDropped }));
+        if (gate.dropped) node.warn(t('warn.dropped-loading', { count: gate.dropped }));
         // Messages held during loading were accepted: classify each of them, in order,
         // before new input goes through the overload policy.
-        draining = (async () => {
-          while (pending.length && !closed) await work(pending.shift() as Item);
-          ready = true;
-        })();
+        draining = gate.open(work);
       },
       (e: unknown) => {
-        loadError = new ModelError(e instanceof Error ? e.message : String(e), 'errors.load-failed');
-        if (closed) return;
-        status.set('failed', t('status.load-failed'));
-        node.error(t('errors.load-failed', { model, error: loadError.message }));
-        pending.splice(0).forEach((p) => p.done(loadError as Error));
+        const loadError = new ModelError(e instanceof Error ? e.message : String(e), 'errors.load-failed');
+        if (!closed) {
+          status.set('failed', t('status.load-failed'));
+          node.error(t('errors.load-failed', { model, error: loadError.message }));
+        }
+        gate.fail(loadError);
       },
     );
 
@@ -161,6 +153,7 @@ export = function register(RED: NodeAPI): void {
         done(new InputError((e as Error).message, key));
         return;
       }
+      const loadError = gate.error;
       if (loadError) {
         // Every message is rejected, but a live source must not flood the log at 30 fps: the
         // error goes to done(err) (Catch nodes, log) at most once per interval, the rest are
@@ -177,20 +170,13 @@ export = function register(RED: NodeAPI): void {
       const frame = (msg as { frame?: { sourceId?: unknown } }).frame;
       if (frame && typeof frame.sourceId === 'string') sourceId = frame.sourceId;
       const item: Item = { msg: msg as Item['msg'], send, done, input };
-      if (!ready) {
-        pending.push(item);
-        if (pending.length > LOADING_QUEUE) {
-          loadDropped++;
-          pending.shift()?.done();
-        }
-        return;
-      }
+      if (gate.hold(item)) return;
       enqueue(item);
     });
 
     onClose(node, async () => {
       closed = true;
-      pending.splice(0).forEach((p) => p.done());
+      gate.close();
       // Let a batch that is still running finish before the model's tensors are freed.
       await draining;
       await queue.close();

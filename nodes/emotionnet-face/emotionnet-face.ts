@@ -7,10 +7,12 @@ import { createFaceCropper, Face, FacePipeline, FRAMINGS } from '../../src/face'
 import { Frame, isFrame } from '../../src/frame';
 import { decodeImage, frameFromImage, ImageError, sniffImageFormat } from '../../src/image';
 import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
-import { translator } from '../emotionnet-classify/translate';
+import { translator } from '../lib/i18n';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
-import { Done, onClose, onInput, Send } from '../lib/node';
+import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
 import { Status } from '../lib/status';
+import { rejectInputs } from '../lib/config';
+import { LoadGate } from '../lib/gate';
 import messages = require('./locales/en-US/emotionnet-face.json');
 
 interface FaceNodeDef extends NodeDef {
@@ -36,9 +38,6 @@ interface Item {
   /** …or an encoded image, decoded by the worker (so frames dropped while busy cost nothing). */
   buffer?: Buffer;
 }
-
-/** Messages held while the model loads; older ones are dropped (counted) beyond this. */
-const LOADING_QUEUE = 4;
 
 const num = (v: unknown, def: number) => (v === undefined || v === null || v === '' ? def : Number(v));
 
@@ -95,26 +94,20 @@ export = function register(RED: NodeAPI): void {
         framing,
         margin: num(config.margin, 0),
         jpeg: !!config.jpeg,
-        logger: { debug: (m) => node.debug(m), info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) },
+        logger: nodeLogger(node),
       });
     } catch (e) {
-      const err = new ConfigError(t('errors.config', { error: (e as Error).message }));
-      status.set('failed', t('status.config'));
-      node.error(err.message);
-      onInput(node, (_msg, _send, done) => done(err));
+      rejectInputs(node, status, new ConfigError(t('errors.config', { error: (e as Error).message })), t('status.config'));
       return;
     }
 
     let cropper: FacePipeline | null = null;
-    let ready = false;
-    let loadError: Error | null = null;
     let closed = false;
     let dropped = 0;
-    let loadDropped = 0;
     let lastMs = 0;
     let avgMs = 0;
     const sources = new Set<string>();
-    const pending: Item[] = [];
+    const gate = new LoadGate<Item>();
 
     const showRunning = (faces: number) => {
       // A moving average, so the throttled status shows a typical time, not the last outlier.
@@ -174,26 +167,24 @@ export = function register(RED: NodeAPI): void {
         cropper = c;
         node.log(t('log.loaded', { backend: c.detector.backend.reason, size: c.detector.options.inputSize }));
         status.set('ready', `${c.detector.backend.label} ${t('status.ready')}`);
-        if (loadDropped) node.warn(t('warn.dropped-loading', { count: loadDropped }));
-        void (async () => {
-          while (pending.length && !closed) await work(pending.shift() as Item);
-          ready = true;
-        })();
+        if (gate.dropped) node.warn(t('warn.dropped-loading', { count: gate.dropped }));
+        void gate.open(work);
       },
       (e: unknown) => {
         const isConfig = e instanceof TypeError;
-        loadError = isConfig
+        const loadError = isConfig
           ? new ConfigError(t('errors.config', { error: (e as Error).message }))
           : new ModelError(t('errors.load-failed', { error: e instanceof Error ? e.message : String(e) }), 'errors.load-failed');
-        if (closed) return;
-        status.set('failed', t(isConfig ? 'status.config' : 'status.load-failed'));
-        node.error(loadError.message);
-        pending.splice(0).forEach((p) => p.done(loadError as Error));
+        if (!closed) {
+          status.set('failed', t(isConfig ? 'status.config' : 'status.load-failed'));
+          node.error(loadError.message);
+        }
+        gate.fail(loadError);
       },
     );
 
     onInput(node, (msg, send, done) => {
-      if (loadError) return done(loadError);
+      if (gate.error) return done(gate.error);
       let parsed: { frame?: Frame; buffer?: Buffer };
       try {
         parsed = inputOf(msg as Item['msg']);
@@ -203,14 +194,7 @@ export = function register(RED: NodeAPI): void {
       const sid = parsed.frame?.sourceId;
       if (typeof sid === 'string' && !sources.has(sid) && sources.size < 32) sources.add(sid);
       const item: Item = { msg: msg as Item['msg'], send, done, ...parsed };
-      if (!ready) {
-        pending.push(item);
-        if (pending.length > LOADING_QUEUE) {
-          loadDropped++;
-          pending.shift()?.done();
-        }
-        return;
-      }
+      if (gate.hold(item)) return;
       try {
         queue.push(item);
       } catch (e) {
@@ -220,7 +204,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       closed = true;
-      pending.splice(0).forEach((p) => p.done());
+      gate.close();
       await queue.close();
       sources.forEach((s) => FlowControl.for(s).forget(node.id));
       cropper?.dispose();

@@ -11,7 +11,7 @@ import { MjpegBroadcaster, PreviewRenderer } from '../../src/preview';
 import { InputError } from '../lib/errors';
 import { onClose, onInput } from '../lib/node';
 import { Status } from '../lib/status';
-import { translator } from '../emotionnet-classify/translate';
+import { translator } from '../lib/i18n';
 import messages = require('./locales/en-US/emotionnet-preview.json');
 
 interface PreviewNodeDef extends NodeDef {

@@ -10,6 +10,7 @@ import { checkFaces, EmotionFace, resolveSmoothOptions, smoothFaces, SmoothInput
 import { ConfigError, InputError } from '../lib/errors';
 import { onClose, onInput } from '../lib/node';
 import { Status } from '../lib/status';
+import { rejectInputs } from '../lib/config';
 
 interface SmoothNodeDef extends NodeDef {
   method: SmoothMethod;
@@ -50,10 +51,7 @@ export = function register(RED: NodeAPI): void {
     try {
       options = parseConfig(config);
     } catch (e) {
-      const err = new ConfigError(`${t('errors.config')}: ${(e as Error).message}`);
-      status.set('failed', t('status.config'));
-      node.error(err.message);
-      onInput(node, (_msg, _send, done) => done(err));
+      rejectInputs(node, status, new ConfigError(`${t('errors.config')}: ${(e as Error).message}`), t('status.config'));
       return;
     }
 

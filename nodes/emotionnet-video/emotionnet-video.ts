@@ -14,10 +14,11 @@ import {
   VideoSourceError,
   VideoSourceStats,
 } from '../../src/video';
-import { translator } from '../emotionnet-classify/translate';
+import { translator } from '../lib/i18n';
 import { ConfigError, InputError, SourceError } from '../lib/errors';
-import { onClose, onInput, Send } from '../lib/node';
+import { nodeLogger, onClose, onInput, Send } from '../lib/node';
 import { Status } from '../lib/status';
+import { rejectInputs } from '../lib/config';
 import messages = require('./locales/en-US/emotionnet-video.json');
 
 interface VideoNodeDef extends NodeDef {
@@ -102,13 +103,10 @@ export = function register(RED: NodeAPI): void {
         highWaterMark: num(config.highWater, 8),
         username: creds.username || undefined,
         password: creds.password || undefined,
-        logger: { debug: (m) => node.debug(m), info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) },
+        logger: nodeLogger(node),
       });
     } catch (e) {
-      const err = new ConfigError(t('errors.config', { error: (e as Error).message }));
-      status.set('failed', t('status.config'));
-      node.error(err.message);
-      onInput(node, (_msg, _send, done) => done(err));
+      rejectInputs(node, status, new ConfigError(t('errors.config', { error: (e as Error).message })), t('status.config'));
       return;
     }
 

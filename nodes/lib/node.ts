@@ -6,6 +6,7 @@
  * become an unhandled rejection (which would exit Node-RED).
  */
 import type { Node, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { Logger } from '../../src/log';
 import { toError } from './errors';
 
 export type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -72,4 +73,9 @@ export function onClose(node: Node, cleanup: (removed: boolean) => Promise<void>
         done();
       });
   });
+}
+
+/** A core `Logger` (src/log.ts) that writes to the node's log. */
+export function nodeLogger(node: Node): Logger {
+  return { debug: (m) => node.debug(m), info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) };
 }

@@ -1,7 +1,7 @@
 /**
  * `RED._` with an English fallback: when the runtime has no catalogue for our namespace (e.g.
  * under node-red-node-test-helper) it returns the key itself; errors and logs must still read
- * as sentences, so fall back to the bundled en-US strings. (Candidate for nodes/lib.)
+ * as sentences, so fall back to the bundled en-US strings.
  */
 import type { NodeAPI } from 'node-red';
 

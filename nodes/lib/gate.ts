@@ -1,0 +1,75 @@
+/**
+ * Input gating while a node's model (classifier, face detector) loads asynchronously.
+ *
+ * Until the load settles, messages are held in a small bounded queue; beyond `limit` the oldest
+ * one is dropped (its `done()` is called, the drop is counted). On success `open(work)` runs the
+ * held messages in order and only then lets new input through; on failure `fail(err)` rejects
+ * every held message with that error, and `error` tells the node to reject later input.
+ */
+import type { Done } from './node';
+
+/** Messages held while the model loads, by default; older ones are dropped beyond this. */
+export const LOADING_QUEUE = 4;
+
+export class LoadGate<T extends { done: Done }> {
+  #pending: T[] = [];
+  #limit: number;
+  #ready = false;
+  #closed = false;
+  #error: Error | null = null;
+  #dropped = 0;
+
+  constructor(limit = LOADING_QUEUE) {
+    this.#limit = limit;
+  }
+
+  /** True once the load succeeded and the held messages have been processed. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** The load error (set by `fail`); later input should be rejected with it. */
+  get error(): Error | null {
+    return this.#error;
+  }
+
+  /** Messages dropped (oldest first) because more than `limit` arrived while loading. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /**
+   * Holds `item` while the gate is not open yet and returns true; returns false when the
+   * caller should process it now.
+   */
+  hold(item: T): boolean {
+    if (this.#ready) return false;
+    this.#pending.push(item);
+    if (this.#pending.length > this.#limit) {
+      this.#dropped++;
+      this.#pending.shift()?.done();
+    }
+    return true;
+  }
+
+  /**
+   * The load succeeded: processes each held message with `work`, in order (messages arriving
+   * meanwhile are held and processed too), then opens the gate. Resolves when drained.
+   */
+  async open(work: (item: T) => Promise<void>): Promise<void> {
+    while (this.#pending.length && !this.#closed) await work(this.#pending.shift() as T);
+    this.#ready = true;
+  }
+
+  /** The load failed: remembers `err` and rejects every held message with it. */
+  fail(err: Error): void {
+    this.#error = err;
+    this.#pending.splice(0).forEach((p) => p.done(err));
+  }
+
+  /** The node closes: releases every held message (done() without error). */
+  close(): void {
+    this.#closed = true;
+    this.#pending.splice(0).forEach((p) => p.done());
+  }
+}
