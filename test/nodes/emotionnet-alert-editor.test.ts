@@ -7,60 +7,31 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as http from 'http';
-import * as os from 'os';
 import * as path from 'path';
-import type { AddressInfo } from 'net';
+import { Editor, editorSkip, startEditor } from '../helpers/editor';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => p && fs.existsSync(p));
-function tryRequire(id: string): any { // eslint-disable-line @typescript-eslint/no-explicit-any
-  try {
-    return require(id);
-  } catch {
-    return null;
-  }
-}
-const playwright = tryRequire('playwright-core');
-const skip = !CHROMIUM ? 'Chromium not found (apt-get install chromium, or set CHROMIUM_PATH)' : !playwright ? 'playwright-core is not installed' : false;
+const skip = editorSkip;
 
 describe('smoothing and alert edit dialogs (browser)', { skip }, () => {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  let RED: any, browser: any, page: any, server: http.Server, userDir: string;
+  let editor: Editor | undefined, page: any;
   const errors: string[] = [];
   const js = <T>(fn: () => T): Promise<T> => page.evaluate(fn);
 
   before(async () => {
-    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-editor-'));
-    fs.mkdirSync(path.join(userDir, 'node_modules'));
-    fs.symlinkSync(ROOT, path.join(userDir, 'node_modules', 'node-red-contrib-emotionnet'), 'dir');
     const flow = ['03 - Smoothing.json', '04 - Alerts.json'].flatMap((f) => JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', f), 'utf8')));
-    fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify([{ id: 't1', type: 'tab', label: 'examples' }, ...flow.map((n) => ({ ...n, z: 't1' }))]));
-    RED = require('node-red');
-    server = http.createServer();
-    RED.init(server, {
-      userDir,
-      flowFile: 'flows.json',
-      httpAdminRoot: '/',
-      credentialSecret: 'test',
-      logging: { console: { level: 'error' } },
-      editorTheme: { tours: false },
+    editor = await startEditor({
+      flow: [{ id: 't1', type: 'tab', label: 'examples' }, ...flow.map((n) => ({ ...n, z: 't1' }))],
+      waitFor: 'ex04.alert',
+      prefix: 'emotionnet-editor-',
+      errors,
     });
-    server.on('request', RED.httpAdmin);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    await RED.start();
-    browser = await playwright.chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('pageerror', (e: Error) => errors.push(e.message));
-    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-    await page.waitForFunction(() => (window as any).RED?.nodes?.node('ex04.alert'), null, { timeout: 30_000 }); // eslint-disable-line @typescript-eslint/no-explicit-any
+    page = editor.page;
   });
 
   after(async () => {
-    await browser?.close();
-    await RED?.stop();
-    server?.close();
-    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+    await editor?.stop();
   });
 
   /* The functions below run in the page, where RED and $ are globals. */

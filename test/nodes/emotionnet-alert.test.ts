@@ -2,8 +2,8 @@
 /** emotionnet-alert node (compiled, from dist/) under node-red-node-test-helper. Run `npm run build` first. */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as path from 'path';
-import { catchNode, helper, load, sleep as wait, until } from './helpers';
+import { catchNode, completeNode, helper, load, sleep as wait, until } from './helpers';
+import { watchStatus } from '../helpers/status';
 
 const alertNode = load('nodes/emotionnet-alert/emotionnet-alert.js');
 
@@ -121,9 +121,7 @@ describe('emotionnet-alert node', () => {
   it('clears every timer on close: no event after a redeploy, status cleared', async () => {
     await helper.load([alertNode, catchNode], flow({ rules: [{ name: 'nobody', type: 'absence', duration: 0.2 }, SAD], updateInterval: 0.05 }));
     const a1 = helper.getNode('a1');
-    const statuses: unknown[] = [];
-    const original = a1.status.bind(a1);
-    a1.status = (st: unknown) => (statuses.push(st), original(st));
+    const statuses = watchStatus(a1);
     const out = record('out');
     a1.receive({ payload: [face(1, 'sadness')] }); // start + updates every 50 ms while active
     await wait(30);
@@ -135,7 +133,6 @@ describe('emotionnet-alert node', () => {
   });
 
   it('calls done exactly once per message: Complete sees each good one, Catch each bad one', async () => {
-    const completeNode = require(path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core', 'common', '24-complete.js'));
     const nodes = [...flow(), { id: 'done1', z: 'tab', type: 'complete', scope: ['a1'], uncaught: false, wires: [['completed']] }, { id: 'completed', z: 'tab', type: 'helper' }];
     await helper.load([alertNode, catchNode, completeNode], nodes);
     const completed: unknown[] = [];

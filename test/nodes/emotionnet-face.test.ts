@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { catchNode, collect, helper, load, ROOT, until } from './helpers';
+import { watchStatus } from '../helpers/status';
 
 const faceNode = load('nodes/emotionnet-face/emotionnet-face.js');
 const image = load('src/image/index.js');
@@ -23,16 +24,6 @@ const flow = (extra: Record<string, unknown> = {}) => [
 function photoFrame() {
   const img = image.toRgb(image.decodeImage(fs.readFileSync(photo)));
   return image.frameFromImage(image.letterbox(img, 640, 480).image, { sourceId: 'cam', seq: 0, timestamp: 1000 });
-}
-
-function watchStatus(n: any): any[] {
-  const seen: any[] = [];
-  const orig = n.status.bind(n);
-  n.status = (s: any) => {
-    seen.push(s);
-    orig(s);
-  };
-  return seen;
 }
 
 /** Waits until the node reports ready (the detector loaded). */

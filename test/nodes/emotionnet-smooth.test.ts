@@ -2,8 +2,8 @@
 /** emotionnet-smooth node (compiled, from dist/) under node-red-node-test-helper. Run `npm run build` first. */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as path from 'path';
-import { catchNode, helper, load, sleep as wait } from './helpers';
+import { catchNode, completeNode, helper, load, sleep as wait } from './helpers';
+import { watchStatus } from '../helpers/status';
 
 const smoothNode = load('nodes/emotionnet-smooth/emotionnet-smooth.js');
 
@@ -131,9 +131,7 @@ describe('emotionnet-smooth node', () => {
     const before = timers();
     await helper.load([smoothNode, catchNode], flow({ trackTimeout: 60_000 }));
     const s1 = helper.getNode('s1');
-    const statuses: unknown[] = [];
-    const original = s1.status.bind(s1);
-    s1.status = (st: unknown) => (statuses.push(st), original(st));
+    const statuses = watchStatus(s1);
     const got = next('out');
     s1.receive({ payload: [face(1, 'happy')] });
     await got;
@@ -145,7 +143,6 @@ describe('emotionnet-smooth node', () => {
   });
 
   it('calls done exactly once per message: Complete sees each good one, Catch each bad one', async () => {
-    const completeNode = require(path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core', 'common', '24-complete.js'));
     const nodes = [...flow(), { id: 'done1', z: 'tab', type: 'complete', scope: ['s1'], uncaught: false, wires: [['completed']] }, { id: 'completed', z: 'tab', type: 'helper' }];
     await helper.load([smoothNode, catchNode, completeNode], nodes);
     const completed: unknown[] = [];

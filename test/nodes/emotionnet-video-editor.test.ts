@@ -7,64 +7,27 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- page globals (RED, $) are untyped */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'fs';
-import * as http from 'http';
-import * as os from 'os';
-import * as path from 'path';
-import type { AddressInfo } from 'net';
+import { Editor, editorSkip, startEditor } from '../helpers/editor';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => p && fs.existsSync(p));
-function tryRequire(id: string): any {
-  try {
-    return require(id);
-  } catch {
-    return null;
-  }
-}
-const playwright = tryRequire('playwright-core');
-const skip = !CHROMIUM ? 'Chromium not found (apt-get install chromium, or set CHROMIUM_PATH)' : !playwright ? 'playwright-core is not installed' : false;
+const skip = editorSkip;
 
 describe('emotionnet-video edit dialog (browser)', { skip, timeout: 60_000 }, () => {
-  let RED: any, browser: any, page: any, server: http.Server, userDir: string;
+  let editor: Editor | undefined, page: any;
   const errors: string[] = [];
   const js = <T>(fn: () => T): Promise<T> => page.evaluate(fn);
 
   before(async () => {
-    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-video-editor-'));
-    fs.mkdirSync(path.join(userDir, 'node_modules'));
-    fs.symlinkSync(ROOT, path.join(userDir, 'node_modules', 'node-red-contrib-emotionnet'), 'dir');
     const flow = [
       { id: 't1', type: 'tab', label: 'video' },
       { id: 'cam', z: 't1', type: 'emotionnet-video', name: '', sourceType: 'url', source: 'rtsp://cam.local:554/stream1', autostart: false,
         fps: 10, width: 640, height: 0, format: 'rgb24', quality: 80, pacing: 'realtime', watchdog: 10, highWater: 8, statsInterval: 0, x: 100, y: 60, wires: [[], []] },
     ];
-    fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow));
-    RED = require('node-red');
-    server = http.createServer();
-    RED.init(server, {
-      userDir,
-      flowFile: 'flows.json',
-      httpAdminRoot: '/',
-      credentialSecret: 'test',
-      logging: { console: { level: 'error' } },
-      editorTheme: { tours: false },
-    });
-    server.on('request', RED.httpAdmin);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    await RED.start();
-    browser = await playwright.chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('pageerror', (e: Error) => errors.push(e.message));
-    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-    await page.waitForFunction(() => (window as any).RED?.nodes?.node('cam'), null, { timeout: 30_000 });
+    editor = await startEditor({ flow, waitFor: 'cam', prefix: 'emotionnet-video-editor-', errors });
+    page = editor.page;
   });
 
   after(async () => {
-    await browser?.close();
-    await RED?.stop();
-    server?.close();
-    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+    await editor?.stop();
   });
 
   const openDialog = async () => {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { catchNode, collect, helper, load, sleep, until } from './helpers';
+import { watchStatus } from '../helpers/status';
 import { makeClip, tmpDir, cleanup } from '../video/clips';
 import { liveChildren, pidAlive } from '../../src/ffmpeg';
 
@@ -18,16 +19,6 @@ const flow = (extra: Record<string, unknown> = {}) => [
   { id: 'k1', z: 'tab', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
   { id: 'caught', z: 'tab', type: 'helper' },
 ];
-
-function watchStatus(n: any): any[] {
-  const seen: any[] = [];
-  const orig = n.status.bind(n);
-  n.status = (s: any) => {
-    seen.push(s);
-    orig(s);
-  };
-  return seen;
-}
 
 /** Sends `stats` and returns the stats payload from output 2. */
 async function stats(): Promise<any> {

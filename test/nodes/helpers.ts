@@ -11,7 +11,9 @@ helper.init(require.resolve('node-red'));
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const dist = (p: string) => path.join(ROOT, 'dist', p);
 export const load = (p: string) => require(dist(p));
-export const catchNode = require(path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core', 'common', '25-catch.js'));
+const coreCommon = (file: string) => require(path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core', 'common', file));
+export const catchNode = coreCommon('25-catch.js');
+export const completeNode = coreCommon('24-complete.js');
 
 export { helper };
 
