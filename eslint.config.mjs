@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.demo/**', 'models/**', 'nodes/**/*.html'] },
+  { ignores: ['dist/**', 'node_modules/**', '.demo/**', '.cache/**', '.train/**', '.fx/**', 'checkpoints/**', 'models/**', 'nodes/**/*.html'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -15,7 +15,6 @@ const STAGE_MODULES = ['decode', 'detect', 'classify', 'pipeline'];
 function loadStage(name: string): BenchStage | null {
   const file = path.join(__dirname, 'stages', `${name}.js`);
   if (!fs.existsSync(file)) return null;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(file) as { stage: BenchStage };
   return mod.stage;
 }
