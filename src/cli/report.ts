@@ -14,6 +14,9 @@ const MODELS = path.join(ROOT, 'models');
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
 
+/** Mean-accuracy targets of issue 3 per CV run. */
+const TARGETS: Record<string, number> = { 'ck48-nano-a': 0.97, 'ck48-nano-b': 0.96, 'peak_neutral48-nano-a': 0.93, 'peak_neutral48-nano-b': 0.93 };
+
 interface Fold {
   fold: number;
   accuracy: number;
@@ -56,6 +59,11 @@ export function renderResults(): string {
       .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Fold)
       .sort((a, b) => a.fold - b.fold);
     out.push(`#### ${run}: ${s.complete ? 'complete' : `**partial: ${folds.length} of 10 folds**`}\n`);
+    const target = TARGETS[run];
+    if (target !== undefined) {
+      const gap = (s.meanAccuracy - target) * 100;
+      out.push(`Target (issue 3): mean ≥ ${pct(target)}: **${gap >= 0 ? 'met' : `missed by ${(-gap).toFixed(1)} points`}**${s.complete ? '' : ' (on the folds done so far)'}.\n`);
+    }
     out.push(
       `Mean accuracy over ${folds.length} fold${folds.length === 1 ? '' : 's'}: **${pct(s.meanAccuracy)} ± ${pct(s.stdAccuracy)}** (sample std); ` +
         `pooled accuracy ${pct(s.pooled.accuracy)}, pooled macro-F1 ${s.pooled.macroF1.toFixed(3)}.\n`,
