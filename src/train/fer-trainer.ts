@@ -476,6 +476,9 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
           const left = (cfg.epochs - epoch - 1) * stepsPerEpoch * bs + (stepsPerEpoch - s - 1) * bs;
           hooks.onProgress({ epoch: epoch + 1, epochs: cfg.epochs, step: s + 1, steps: stepsPerEpoch, loss: part.lossSum / part.seen, accuracy: part.correct / part.seen, imagesPerSec: ips, etaSeconds: left / Math.max(ips, 1e-3) });
         }
+        // Yield to the event loop once per step: tfjs' data() resolves through microtasks only,
+        // so without this, timers and signal handlers (SIGINT/SIGTERM → shouldStop) never run.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const stopNow = (hooks.maxSteps !== undefined && stepsThisCall >= hooks.maxSteps) || (hooks.shouldStop?.() ?? false);
         if (stopNow || (Date.now() - lastCkpt > ckptEveryMs && s + 1 < stepsPerEpoch)) {
           part.seconds += (Date.now() - t0) / 1000;

@@ -358,6 +358,16 @@ test('fer-report renders the model card block from the committed checkpoint and 
   assert.match(md, /nano-a-wild.*not trained yet/);
 });
 
+test('the training loop yields to the event loop: a timer (like a SIGTERM handler) can stop it', async () => {
+  let stop = false;
+  const timer = setTimeout(() => (stop = true), 300);
+  const t0 = Date.now();
+  const state = await trainFer(samples(16, 4), null, cfg({ epochs: 500 }), { checkpointDir: tmpDir('fer-stop-'), shouldStop: () => stop });
+  clearTimeout(timer);
+  assert.ok(stop, 'the timer fired while training');
+  assert.ok(state.epoch < 500, `stopped early (epoch ${state.epoch}, ${Date.now() - t0} ms)`);
+});
+
 test('epoch order is a seeded permutation', () => {
   const o = epochOrder(100, 1, 3);
   assert.deepEqual([...o].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
