@@ -10,19 +10,22 @@
  * Options: --epochs 30 --batch 16 --lr 0.003 --wd 0.02 --smoothing 0.1 --seed 1 --no-augment --no-class-balance
  *          --all-frames (every frame each epoch; default: one random frame per CK+ sequence)
  *          --name <model name> --folds 0,1,2 (subset) --backend wasm|cpu|auto --quiet
+ *          --init <checkpoint dir> (fine-tune from pretrained training-form weights, e.g. the
+ *          in-the-wild FER+ model; classifier columns are copied by class name) --warmup 1
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
-import { countCost, variantSpec } from '../model/spec';
+import { countCost, resolveSpec, variantSpec } from '../model/spec';
+import { initTrainWeights } from '../model/graph';
 import { writeModelDir } from '../model/io';
 import { writeSelfTest } from '../model/selftest';
 import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
 import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
 import { fmtTime, num, parseArgs, ParsedArgs } from './args';
-import { DEFAULT_TRAIN_CONFIG, predictProbabilities, ProgressInfo, TrainConfig, trainModel } from '../train/trainer';
+import { DEFAULT_TRAIN_CONFIG, initFromPretrained, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainModel } from '../train/trainer';
 
 export { parseArgs, num, fmtTime };
 export type { ParsedArgs };
@@ -51,7 +54,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       'Usage: npm run train -- --data <dir> --variant nano-a|nano-b [--cv 10 --results <dir>] [--out models/<name>]\n' +
         '       [--epochs 30] [--batch 16] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment]\n' +
-        '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n',
+        '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n' +
+        '       [--init <checkpoint dir to fine-tune from>] [--warmup 1]\n',
     );
     if (!args.help) process.exitCode = 2;
     return;
@@ -78,7 +82,10 @@ async function main(): Promise<void> {
     augment: args['no-augment'] ? null : DEFAULT_TRAIN_CONFIG.augment,
     classBalance: !args['no-class-balance'],
     onePerGroup: !args['all-frames'],
+    warmupEpochs: num(args, 'warmup', DEFAULT_TRAIN_CONFIG.warmupEpochs),
+    pretrained: args.init ? loadPretrained(path.resolve(String(args.init)), spec) : null,
   };
+  if (base.pretrained) process.stderr.write(`Fine-tuning from ${args.init} (classifier columns copied for: ${initFromPretrained(initTrainWeights(resolveSpec(spec), ds.classes.length, 1), ds.classes, base.pretrained).copiedClasses.join(', ') || 'none'})\n`);
   const dataset = path.basename(dataDir);
   const cost = countCost(spec, ds.classes.length);
   const runName = `${dataset}-${variant}`;
@@ -86,7 +93,7 @@ async function main(): Promise<void> {
   process.stderr.write(
     `${spec.name}: ${cost.params} params, ${(cost.macs / 1e6).toFixed(1)} M MACs; ${ds.samples.length} images, ${new Set(ds.samples.map((s) => s.subject)).size} subjects, classes ${ds.classes.join(',')}; backend ${backend.label}\n`,
   );
-  const commonMeta = { dataset, dataDir: path.relative(process.cwd(), dataDir) || dataDir, config: { ...base, spec: undefined }, backend: backend.label, params: cost.params, macs: cost.macs };
+  const commonMeta = { dataset, dataDir: path.relative(process.cwd(), dataDir) || dataDir, config: { ...base, spec: undefined, pretrained: base.pretrained?.source }, backend: backend.label, params: cost.params, macs: cost.macs };
 
   if (args.cv) {
     const k = num(args, 'cv', 10);

@@ -6,16 +6,17 @@
  * merges, two strided 1x1 projections, global average pooling and one dense layer.
  *
  * Decisions the paper leaves open (measured and explained in the model card):
- * - merges are element-wise ADDITIONS (three of four reconstructions; cheaper than concat);
  * - every conv/proj is followed by batch normalisation during training; for inference BN is
  *   folded into the convolution weights and bias, so it costs nothing at run time;
  * - pixels are standardised per image inside the graph (mean 0, std 1), so brightness and
  *   contrast of the crop do not matter and training and inference cannot disagree;
- * - Nano-A is the reference topology as reconstructed (block 1 at 48x48, ~44 M MACs);
- *   Nano-B is the same graph and widths with a stride-2 first convolution, so every block runs
- *   at half the resolution (24/12/6): the same 141 k parameters, a quarter of the MACs (~11 M),
- *   ~5x faster on wasm. (A 0.75x-width Nano-B, 25 M MACs, was measured first: too slow for the
- *   speed target; see models/README.md.)
+ * - both variants run the graph with a stride-2 first convolution, so the blocks work at
+ *   24/12/6 instead of 48/24/12: the full-resolution reference (44 M MACs) was ~4x slower on
+ *   wasm and scored no better on the same CK+ folds (models/cv-experiments);
+ * - Nano-B merges by element-wise ADDITION (three of four reconstructions): 141 k parameters,
+ *   11 M MACs. Nano-A merges by channel CONCATENATION (the fourth reconstruction): every layer
+ *   keeps its published width but sees all merged maps, 243 k parameters, 18 M MACs: the larger,
+ *   costlier point on the accuracy/cost curve, still within the 250 k parameter budget.
  */
 
 export type MergeOp = 'add' | 'concat';
@@ -81,16 +82,24 @@ export const REFERENCE_HEAD: readonly string[] = Object.freeze(['e1', 'e3', 'e5'
 
 export type VariantName = 'nano-a' | 'nano-b';
 
-/** Nano-A: the reference. Nano-B: the reference with a stride-2 first conv (half resolution). */
+/**
+ * The reference topology at full resolution with additions (block 1 at 48x48, ~44 M MACs):
+ * the first Nano-A, kept for the experiments in models/cv-experiments and for tests.
+ */
+export const REFERENCE_FULL_RES: ArchSpec = { version: 1, name: 'EmotionNet Nano reference (full resolution)', inputSize: 48, merge: 'add', widthMultiplier: 1, nodes: [...REFERENCE_NODES], head: [...REFERENCE_HEAD] };
+
+const STRIDE2_NODES = REFERENCE_NODES.map((n) => (n.id === 'c1' ? { ...n, stride: 2 as const } : { ...n }));
+
+/** Nano-A: stride-2 stem, concatenating merges. Nano-B: stride-2 stem, adding merges. */
 export const VARIANTS: Record<VariantName, ArchSpec> = {
-  'nano-a': { version: 1, name: 'EmotionNet Nano-A', inputSize: 48, merge: 'add', widthMultiplier: 1, nodes: [...REFERENCE_NODES], head: [...REFERENCE_HEAD] },
+  'nano-a': { version: 1, name: 'EmotionNet Nano-A', inputSize: 48, merge: 'concat', widthMultiplier: 1, nodes: STRIDE2_NODES.map((n) => ({ ...n })), head: [...REFERENCE_HEAD] },
   'nano-b': {
     version: 1,
     name: 'EmotionNet Nano-B',
     inputSize: 48,
     merge: 'add',
     widthMultiplier: 1,
-    nodes: REFERENCE_NODES.map((n) => (n.id === 'c1' ? { ...n, stride: 2 as const } : { ...n })),
+    nodes: STRIDE2_NODES.map((n) => ({ ...n })),
     head: [...REFERENCE_HEAD],
   },
 };

@@ -30,7 +30,7 @@ import { GradientWorkers } from './fer-workers';
 import { SelfTest, SELFTEST_VERSION, selfTestInputs } from '../model/selftest';
 import { computeMetrics, Metrics } from './metrics';
 import { AdamW, WeightEma } from './optim';
-import { lrAt, predictProbabilities, toArrays } from './trainer';
+import { lrAt, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
 import { FER2013_CLASSES, FERPLUS_CLASSES } from './fer';
 
 export const N8 = FERPLUS_CLASSES.length;
@@ -558,14 +558,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
 /** Training-form 15-output weights (the EMA ones when present) of a FER checkpoint directory. */
 export function unfoldedFromCheckpoint(dir: string): { spec: ArchSpec; unfolded: NamedArrays; state: FerTrainState } {
   const ck = readModelDir(dir);
-  const useEma = Object.keys(ck.arrays).some((n) => n.startsWith('ema/'));
-  const unfolded: NamedArrays = {};
-  for (const [n, a] of Object.entries(ck.arrays)) {
-    if (n.startsWith('adam/')) continue;
-    if (useEma !== n.startsWith('ema/')) continue;
-    unfolded[useEma ? n.slice(4) : n] = a;
-  }
-  return { spec: ck.json.spec, unfolded, state: ck.json.training as unknown as FerTrainState };
+  return { spec: ck.json.spec, unfolded: trainingFormWeights(ck.arrays), state: ck.json.training as unknown as FerTrainState };
 }
 
 /**

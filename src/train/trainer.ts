@@ -39,6 +39,86 @@ export interface TrainConfig {
   onePerGroup: boolean;
   seed: number;
   augment: AugmentOptions | null;
+  /**
+   * Start from pretrained weights instead of a random init (e.g. the in-the-wild FER+ model):
+   * every body tensor is copied; the classifier's column of each class is copied from the
+   * pretrained class of the same name, other classes start small and random.
+   */
+  pretrained?: Pretrained | null;
+}
+
+/** Training-form (unfolded) weights to start from; `source` names them in the run's config. */
+export interface Pretrained {
+  source: string;
+  classes: string[];
+  arrays: NamedArrays;
+}
+
+/**
+ * Reads training-form weights to fine-tune from: a training checkpoint directory (ours, or the
+ * FER trainer's, whose EMA weights are preferred) or a model exported unfolded. BN-folded
+ * inference models cannot be fine-tuned (their batch-norm is gone) and give a clear error.
+ */
+export function loadPretrained(dir: string, spec: ArchSpec): Pretrained {
+  if (!fs.existsSync(path.join(dir, 'model.json'))) throw new Error(`No model.json in ${dir} (--init needs a training checkpoint directory)`);
+  const ck = readModelDir(dir);
+  if (ck.json.folded) throw new Error(`${dir} is a BN-folded inference model; --init needs training-form weights (a checkpoint such as checkpoints/fer-nano-b or models/pretrained/<name>)`);
+  if (ck.json.spec && JSON.stringify(ck.json.spec) !== JSON.stringify(spec)) {
+    throw new Error(`${dir} was trained with a different architecture (${ck.json.spec.name ?? 'unknown'}) than ${spec.name}`);
+  }
+  return { source: path.basename(path.resolve(dir)), classes: ck.json.classes ?? [], arrays: trainingFormWeights(ck.arrays) };
+}
+
+/**
+ * The model weights of a checkpoint's arrays: the EMA copy (`ema/…`) when the checkpoint keeps
+ * one, else the raw parameters; optimizer state (`adam/…`) is left out.
+ */
+export function trainingFormWeights(all: NamedArrays): NamedArrays {
+  const useEma = Object.keys(all).some((n) => n.startsWith('ema/'));
+  const out: NamedArrays = {};
+  for (const [n, a] of Object.entries(all)) {
+    if (n.startsWith('adam/') || useEma !== n.startsWith('ema/')) continue;
+    out[useEma ? n.slice(4) : n] = a;
+  }
+  return out;
+}
+
+/**
+ * Builds the initial weights of a fine-tuning run: `base` (a fresh init for `classes`) with every
+ * tensor of `pre` that has the same name and shape, and the classifier columns of the classes
+ * both share. Throws if the body does not match (different architecture).
+ */
+export function initFromPretrained(base: NamedArrays, classes: string[], pre: Pretrained): { init: NamedArrays; copiedClasses: string[] } {
+  const init: NamedArrays = {};
+  for (const [n, a] of Object.entries(base)) {
+    if (n === 'dense/kernel' || n === 'dense/bias') {
+      init[n] = { shape: a.shape.slice(), data: Float32Array.from(a.data) };
+      continue;
+    }
+    const p = pre.arrays[n];
+    if (!p || p.shape.join('x') !== a.shape.join('x')) {
+      throw new Error(`Pretrained weights ${pre.source} do not fit this architecture: ${n} is ${p ? p.shape.join('x') : 'missing'}, expected ${a.shape.join('x')}`);
+    }
+    init[n] = { shape: a.shape.slice(), data: Float32Array.from(p.data) };
+  }
+  const pk = pre.arrays['dense/kernel'];
+  const pb = pre.arrays['dense/bias'];
+  const k = init['dense/kernel'];
+  const b = init['dense/bias'];
+  const copied: string[] = [];
+  if (pk && pb && pk.shape[0] === k.shape[0]) {
+    const inCh = k.shape[0];
+    const nOut = k.shape[1];
+    const pOut = pk.shape[1];
+    classes.forEach((c, j) => {
+      const src = pre.classes.indexOf(c);
+      if (src < 0 || src >= pOut) return;
+      for (let i = 0; i < inCh; i++) k.data[i * nOut + j] = pk.data[i * pOut + src];
+      b.data[j] = pb.data[src];
+      copied.push(c);
+    });
+  }
+  return { init, copiedClasses: copied };
 }
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'variant' | 'spec' | 'classes'> = {
@@ -111,7 +191,9 @@ export async function toArrays(m: Record<string, tf.Tensor>): Promise<NamedArray
 }
 
 function configKey(cfg: TrainConfig, n: number): string {
-  return JSON.stringify({ v: cfg.variant, s: cfg.spec, c: cfg.classes, e: cfg.epochs, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, ls: cfg.labelSmoothing, cb: cfg.classBalance, g: cfg.onePerGroup, seed: cfg.seed, a: cfg.augment, n });
+  const key: Record<string, unknown> = { v: cfg.variant, s: cfg.spec, c: cfg.classes, e: cfg.epochs, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, ls: cfg.labelSmoothing, cb: cfg.classBalance, g: cfg.onePerGroup, seed: cfg.seed, a: cfg.augment, n };
+  if (cfg.pretrained) key.pre = cfg.pretrained.source;
+  return JSON.stringify(key);
 }
 
 /**
@@ -161,6 +243,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
 
   // ---- state: parameters, BN moving stats, AdamW moments ----
   let init: NamedArrays = initTrainWeights(r, nc, cfg.seed);
+  if (cfg.pretrained) init = initFromPretrained(init, cfg.classes, cfg.pretrained).init;
   let startEpoch = 0;
   let step = 0;
   let history: EpochStats[] = [];

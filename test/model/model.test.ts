@@ -7,7 +7,7 @@ import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
 import { load, ModelLoadError, listModels, resolveModelPath } from '../../src/model';
 import { foldBatchNorm, inferForward, normalizeInPlace, normalizePixels, trainForward } from '../../src/model/graph';
-import { countCost, resolveSpec, variantSpec, ArchSpec } from '../../src/model/spec';
+import { countCost, resolveSpec, variantSpec, ArchSpec, REFERENCE_FULL_RES } from '../../src/model/spec';
 import { grayImage, randomTrainWeights, tmpDir, toTensors, writeRandomModel } from './helpers';
 
 const CLASSES7 = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'];
@@ -18,28 +18,34 @@ before(async () => {
   modelDir = await writeRandomModel(path.join(tmpDir(), 'random-b'), 'nano-b', CLASSES7);
 });
 
-test('parameter counts and MACs: Nano-A = reference, Nano-B = reference with a stride-2 stem; both <= 250 k parameters', () => {
+test('parameter counts and MACs: stride-2 stem; Nano-A concatenates, Nano-B adds; both <= 250 k parameters', () => {
+  const ref = countCost(REFERENCE_FULL_RES, 7);
+  assert.equal(ref.params, 141098); // the reference reconstruction with additions (~141 k, ~44 M MACs)
+  assert.equal(ref.macs, 44209600);
   const a = countCost(variantSpec('nano-a'), 7);
   const b = countCost(variantSpec('nano-b'), 7);
-  assert.equal(a.params, 141098); // matches the reference reconstruction (~141 k, ~44 M MACs)
-  assert.equal(a.macs, 44209600);
   assert.equal(b.params, 141098);
-  assert.equal(b.macs, 11052736); // every block at half resolution: ~1/4 of the MACs
+  assert.equal(b.macs, 11052736); // every block at half resolution: ~1/4 of the reference's MACs
+  assert.equal(a.params, 243035); // concatenation: each layer sees all merged maps
+  assert.equal(a.macs, 17674048);
   assert.ok(a.params <= 250_000 && b.params <= 250_000);
   const a8 = countCost(variantSpec('nano-a-8'), 8);
-  assert.equal(a8.params - a.params, 64 + 1); // one more dense column + bias
-  // every merge adds tensors of equal width
+  assert.equal(a8.params - a.params, 4 * 64 + 1); // one more dense column (4 concatenated maps of 64) + bias
+  const b8 = countCost(variantSpec('nano-b-8'), 8);
+  assert.equal(b8.params - b.params, 64 + 1);
   for (const v of ['nano-a', 'nano-b']) {
     const r = resolveSpec(variantSpec(v));
     assert.equal(r.nodes.length, 21);
-    assert.equal(r.headSize, v === 'nano-a' ? 12 : 6);
+    assert.equal(r.headSize, 6);
+    assert.equal(r.headChannels, v === 'nano-a' ? 256 : 64);
   }
+  assert.equal(resolveSpec(REFERENCE_FULL_RES).headSize, 12);
 });
 
 test('resolveSpec rejects inconsistent specs with a clear message', () => {
-  const bad: ArchSpec = { ...variantSpec('nano-a'), nodes: variantSpec('nano-a').nodes.map((n) => (n.id === 'c3' ? { ...n, width: 12 } : n)) };
+  const bad: ArchSpec = { ...variantSpec('nano-b'), nodes: variantSpec('nano-b').nodes.map((n) => (n.id === 'c3' ? { ...n, width: 12 } : n)) };
   assert.throws(() => resolveSpec(bad), /adds tensors of different widths/);
-  const undef: ArchSpec = { ...variantSpec('nano-a'), head: ['zz'] };
+  const undef: ArchSpec = { ...variantSpec('nano-b'), head: ['zz'] };
   assert.throws(() => resolveSpec(undef), /uses "zz" before it is defined/);
   assert.throws(() => variantSpec('nano-c'), /Unknown EmotionNet Nano variant/);
 });

@@ -7,12 +7,12 @@ import { PNG } from 'pngjs';
 import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
 import { load } from '../../src/model';
-import { mulberry32 } from '../../src/model/graph';
+import { initTrainWeights, mulberry32 } from '../../src/model/graph';
 import { selfTestInputs } from '../../src/model/selftest';
-import { variantSpec } from '../../src/model/spec';
+import { resolveSpec, variantSpec } from '../../src/model/spec';
 import { Sample } from '../../src/train/data';
-import { DEFAULT_TRAIN_CONFIG, trainModel, TrainConfig } from '../../src/train/trainer';
-import { tmpDir } from '../model/helpers';
+import { DEFAULT_TRAIN_CONFIG, initFromPretrained, loadPretrained, trainModel, TrainConfig } from '../../src/train/trainer';
+import { tmpDir, writeRandomModel } from '../model/helpers';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -104,4 +104,43 @@ test('npm run train (CLI) writes a loadable model whose outputs match its self-t
   const res = await clf.classify(selfTestInputs().map((data) => ({ width: 48, height: 48, data })));
   res.forEach((c, i) => clf.classes.forEach((k, j) => assert.ok(Math.abs(c.probabilities[k] - st.probabilities[i][j]) < 1e-4)));
   clf.dispose();
+});
+
+test('fine-tuning (--init): body and same-name classifier columns come from the pretrained checkpoint; it starts ahead of a random init', async () => {
+  const dir = tmpDir();
+  const data = stripes(32, 7);
+  const ck = path.join(dir, 'pre');
+  await trainModel(data, cfg(3), { checkpointDir: ck });
+  const pre = loadPretrained(ck, variantSpec('nano-b'));
+  assert.deepEqual(pre.classes, ['horizontal', 'vertical']);
+  assert.ok(!Object.keys(pre.arrays).some((n) => n.startsWith('adam/')), 'optimizer moments are not carried over');
+
+  // Copy by class name: a class the checkpoint lacks keeps its fresh (small random) column.
+  const r = resolveSpec(variantSpec('nano-b'));
+  const classes = ['vertical', 'diagonal', 'horizontal'];
+  const base = initTrainWeights(r, 3, 5);
+  const { init, copiedClasses } = initFromPretrained(base, classes, pre);
+  assert.deepEqual(copiedClasses, ['vertical', 'horizontal']);
+  assert.deepEqual(Array.from(init['c1/kernel'].data), Array.from(pre.arrays['c1/kernel'].data));
+  assert.deepEqual(Array.from(init['e5/moving_mean'].data), Array.from(pre.arrays['e5/moving_mean'].data));
+  assert.notDeepEqual(Array.from(init['e5/moving_mean'].data), Array.from(base['e5/moving_mean'].data));
+  const k = init['dense/kernel'];
+  const pk = pre.arrays['dense/kernel'];
+  for (let i = 0; i < k.shape[0]; i++) {
+    assert.equal(k.data[i * 3 + 0], pk.data[i * 2 + 1]);
+    assert.equal(k.data[i * 3 + 1], base['dense/kernel'].data[i * 3 + 1]);
+    assert.equal(k.data[i * 3 + 2], pk.data[i * 2 + 0]);
+  }
+  assert.equal(init['dense/bias'].data[2], pre.arrays['dense/bias'].data[0]);
+
+  // Real effect: the first epoch of a fine-tuning run is far better than a random start.
+  const fresh = await trainModel(stripes(32, 8), cfg(1));
+  const tuned = await trainModel(stripes(32, 8), { ...cfg(1), pretrained: pre });
+  assert.ok(tuned.history[0].loss < fresh.history[0].loss, `fine-tuned ${tuned.history[0].loss} vs fresh ${fresh.history[0].loss}`);
+
+  // Clear errors: another architecture, a BN-folded inference model, a folder without a model.
+  assert.throws(() => loadPretrained(ck, variantSpec('nano-a')), /different architecture/);
+  const folded = await writeRandomModel(path.join(dir, 'folded'), 'nano-b', ['horizontal', 'vertical']);
+  assert.throws(() => loadPretrained(folded, variantSpec('nano-b')), /BN-folded inference model/);
+  assert.throws(() => loadPretrained(path.join(dir, 'nothing'), variantSpec('nano-b')), /No model.json/);
 });
