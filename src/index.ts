@@ -19,13 +19,15 @@ export {
   canonicalLabel,
   classifyInput,
   ClassifyInputError,
+  DEFAULT_MODEL,
   loadClassifier,
+  modelFraming,
   parseClassifyInput,
   RateMeter,
   setClassifierLoader,
   toCrop,
 } from './classify';
-export type { ClassifierLoader, ClassifyInput, ClassifyResult, LoadClassifierOptions } from './classify';
+export type { BuiltinModel, ClassifierLoader, ClassifyInput, ClassifyResult, LoadClassifierOptions, ModelFraming } from './classify';
 export { annotateFrame, drawFaces, frameToRgb, LABEL_COLORS, MjpegBroadcaster, PreviewRenderer, splitMjpeg } from './preview';
 export type { AnnotateOptions, PreviewFace, PreviewRendererOptions, PreviewStats } from './preview';
 export { analyzeFrames, createPipeline, DEMO_SHOTS, demoClipArgs, demoPhotoDir, ensureDemoClip } from './pipeline';

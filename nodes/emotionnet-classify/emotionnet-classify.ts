@@ -9,6 +9,7 @@ import {
   ClassifyInput,
   classifyInput,
   ClassifyInputError,
+  DEFAULT_MODEL,
   EmotionClassifier,
   loadClassifier,
   parseClassifyInput,
@@ -48,7 +49,8 @@ export = function register(RED: NodeAPI): void {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- used in closures below
     const node = this;
     const status = new Status(node);
-    const model = config.model === 'custom' ? (config.modelPath ?? '').trim() : config.model || 'nano-a';
+    // No model configured (a hand-written flow) → the in-the-wild default; a saved name is kept as is.
+    const model = config.model === 'custom' ? (config.modelPath ?? '').trim() : (config.model ?? '').trim() || DEFAULT_MODEL;
     const policy: OverloadPolicy = config.policy === 'queue' ? 'queue' : 'latest';
     if (!model) {
       rejectInputs(node, status, new ConfigError(t('errors.no-model-path'), 'errors.no-model-path'), t('status.config'));

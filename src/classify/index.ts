@@ -23,13 +23,49 @@ export function canonicalLabel(label: string): string {
   return SYNONYMS[k] ?? k;
 }
 
-/** Built-in model choices offered in the editor (src/model may register more). */
-export const BUILTIN_MODELS: ReadonlyArray<{ id: string; classes: number; description: string }> = [
-  { id: 'nano-a', classes: 7, description: 'EmotionNet Nano-A, 7 classes (CK+)' },
-  { id: 'nano-b', classes: 7, description: 'EmotionNet Nano-B, 7 classes (CK+), fastest' },
-  { id: 'nano-a-8', classes: 8, description: 'EmotionNet Nano-A, 8 classes incl. neutral' },
-  { id: 'nano-b-8', classes: 8, description: 'EmotionNet Nano-B, 8 classes incl. neutral' },
+/** Crop framing a model was trained on: the face stage's `framing` option to pair it with. */
+export type ModelFraming = 'fer2013' | 'ck48';
+
+export interface BuiltinModel {
+  id: string;
+  classes: number;
+  description: string;
+  /** The face stage's crop framing that matches the model's training crops. */
+  framing: ModelFraming;
+  /** `wild`: FER2013/FER+ (real scenes, live cameras); `ck`: CK+ (posed, lab; the paper's benchmark). */
+  domain: 'wild' | 'ck';
+}
+
+/**
+ * The model used when none is configured: in-the-wild Nano-B (FER+, 8 classes with neutral),
+ * the one that transfers to real cameras. Pair it with the face stage's `fer2013` framing.
+ */
+export const DEFAULT_MODEL = 'nano-b-wild';
+
+/**
+ * Built-in model choices offered in the editor, in-the-wild first (src/model may register
+ * more; {@link availableModels} says which have their weights installed).
+ */
+export const BUILTIN_MODELS: ReadonlyArray<BuiltinModel> = [
+  { id: 'nano-b-wild', classes: 8, framing: 'fer2013', domain: 'wild', description: 'Nano-B in-the-wild (FER+), 8 classes with neutral — default for live cameras' },
+  { id: 'nano-b-wild-7', classes: 7, framing: 'fer2013', domain: 'wild', description: 'Nano-B in-the-wild (FER2013), the 7 FER2013 labels (no contempt)' },
+  { id: 'nano-a-wild', classes: 8, framing: 'fer2013', domain: 'wild', description: 'Nano-A in-the-wild (FER+), 8 classes with neutral' },
+  { id: 'nano-a-wild-7', classes: 7, framing: 'fer2013', domain: 'wild', description: 'Nano-A in-the-wild (FER2013), the 7 FER2013 labels (no contempt)' },
+  { id: 'nano-a', classes: 7, framing: 'ck48', domain: 'ck', description: 'CK+ (posed, lab) — paper benchmark: Nano-A, 7 classes' },
+  { id: 'nano-b', classes: 7, framing: 'ck48', domain: 'ck', description: 'CK+ (posed, lab) — paper benchmark: Nano-B, 7 classes, fastest' },
+  { id: 'nano-a-8', classes: 8, framing: 'ck48', domain: 'ck', description: 'CK+ (posed, lab): Nano-A, 8 classes with neutral' },
+  { id: 'nano-b-8', classes: 8, framing: 'ck48', domain: 'ck', description: 'CK+ (posed, lab): Nano-B, 8 classes with neutral' },
 ];
+
+/**
+ * The face stage's crop framing that matches a built-in model (`fer2013` for the in-the-wild
+ * models, `ck48` for the CK+ ones); `undefined` for a custom model. With no model given, the
+ * framing of {@link DEFAULT_MODEL}.
+ */
+export function modelFraming(model?: string): ModelFraming | undefined {
+  const id = model && String(model).trim() ? String(model).trim() : DEFAULT_MODEL;
+  return BUILTIN_MODELS.find((m) => m.id === id)?.framing;
+}
 
 let loaderOverride: ClassifierLoader | null = null;
 
@@ -43,7 +79,9 @@ export function setClassifierLoader(loader: ClassifierLoader | null): void {
 
 /**
  * Loads an emotion classifier through src/model (or the loader set by {@link setClassifierLoader}).
- * Errors carry a message that names the model, so a status or log line is self-explanatory.
+ * Without `model` it loads {@link DEFAULT_MODEL} (`nano-b-wild`, in-the-wild, 8 classes with
+ * neutral; pair it with the face stage's `fer2013` framing); the CK+ models (`nano-a`, `nano-b`,
+ * `-8`) stay available by name for the paper's benchmark. Errors carry a message that names the model, so a status or log line is self-explanatory.
  *
  * @example
  * ```ts
@@ -52,7 +90,7 @@ export function setClassifierLoader(loader: ClassifierLoader | null): void {
  * ```
  */
 export async function loadClassifier(options: LoadClassifierOptions = {}): Promise<EmotionClassifier> {
-  const model = options.model && String(options.model).trim() ? String(options.model).trim() : 'nano-a';
+  const model = options.model && String(options.model).trim() ? String(options.model).trim() : DEFAULT_MODEL;
   const opts = { ...options, model };
   if (loaderOverride) return loaderOverride(opts);
   try {
@@ -63,15 +101,22 @@ export async function loadClassifier(options: LoadClassifierOptions = {}): Promi
   }
 }
 
-/** Model names src/model knows, with `available` = weights installed (falls back to {@link BUILTIN_MODELS}). */
-export function availableModels(): Array<{ id: string; classes?: number; description?: string; available?: boolean }> {
+/**
+ * Model names src/model knows, with `available` = weights installed (falls back to
+ * {@link BUILTIN_MODELS}), plus the matching crop `framing` and `domain` for the built-in ones.
+ */
+export function availableModels(): Array<{ id: string; classes?: number; description?: string; available?: boolean; framing?: ModelFraming; domain?: 'wild' | 'ck' }> {
+  let list: Array<{ id: string; classes?: number; description?: string; available?: boolean }> = [];
   try {
-    const list = listModels();
-    if (list.length) return list;
+    list = listModels();
   } catch {
     /* fall through to the built-in list */
   }
-  return [...BUILTIN_MODELS];
+  if (!list.length) return [...BUILTIN_MODELS];
+  return list.map((m) => {
+    const b = BUILTIN_MODELS.find((x) => x.id === m.id);
+    return b ? { ...m, framing: b.framing, domain: b.domain } : m;
+  });
 }
 
 export const CROP_SIZE = 48;

@@ -1,7 +1,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- node-red-node-test-helper and Node-RED objects are untyped */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { catchNode, collect, helper, load, sleep, until } from './helpers';
+import * as fs from 'fs';
+import * as path from 'path';
+import { catchNode, collect, helper, load, ROOT, sleep, until } from './helpers';
 
 const classifyNode = load('nodes/emotionnet-classify/emotionnet-classify.js');
 const core = load('src/classify/index.js');
@@ -223,32 +225,62 @@ describe('emotionnet-classify node', () => {
     assert.deepEqual(c1.status.lastCall.args[0], {});
   });
 
-  it('lists the registered models for the editor (with whether their weights are installed)', async () => {
+  it('lists the registered models for the editor (with whether their weights are installed and their framing)', async () => {
     core.setClassifierLoader(async () => fakeClassifier().clf);
     await helper.load([classifyNode], [{ id: 'c1', type: 'emotionnet-classify', model: 'nano-a' }]);
     const res = await helper.request().get('/emotionnet/classify/models').expect(200);
     const ids = res.body.map((m: { id: string }) => m.id);
-    for (const id of ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']) assert.ok(ids.includes(id), id);
+    for (const id of ['nano-b-wild', 'nano-b-wild-7', 'nano-a-wild', 'nano-a-wild-7', 'nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']) assert.ok(ids.includes(id), id);
     assert.ok(res.body.every((m: { available?: unknown }) => typeof m.available === 'boolean'));
+    for (const m of res.body as Array<{ id: string; framing?: string }>) {
+      if (m.id.includes('-wild')) assert.equal(m.framing, 'fer2013', m.id);
+      else assert.equal(m.framing, 'ck48', m.id);
+    }
+    const installed = (id: string) => fs.existsSync(path.join(ROOT, 'models', id, 'model.json'));
+    for (const m of res.body as Array<{ id: string; available: boolean }>) assert.equal(m.available, installed(m.id), `${m.id} available`);
   });
 
-  it('with the real shipped model (when src/model and weights are present)', async (t) => {
-    let clf: any;
-    try {
-      clf = await core.loadClassifier({ model: 'nano-a', backend: 'auto' });
-    } catch (e) {
-      t.skip(`shipped model not available: ${(e as Error).message}`);
-      return;
-    }
-    clf.dispose();
-    await helper.load([classifyNode, catchNode], flow());
+  it('a node with no model configured asks for nano-b-wild; a saved model name is kept', async () => {
+    const asked: string[] = [];
+    core.setClassifierLoader(async (o: any) => (asked.push(o.model), fakeClassifier().clf));
+    const noModel = flow();
+    delete (noModel[1] as Record<string, unknown>).model;
+    await helper.load([classifyNode, catchNode], [
+      ...noModel,
+      { id: 'c2', z: 'tab', type: 'emotionnet-classify', model: '', wires: [] },
+      { id: 'c3', z: 'tab', type: 'emotionnet-classify', model: 'nano-a', wires: [] },
+      { id: 'c4', z: 'tab', type: 'emotionnet-classify', model: 'nano-b-8', wires: [] },
+    ]);
+    await until(() => asked.length === 4, 2000, 'four loads');
+    assert.deepEqual([...asked].sort(), ['nano-a', 'nano-b-8', 'nano-b-wild', 'nano-b-wild']);
+  });
+
+  it('with the real shipped models: no model → nano-b-wild (8 classes with neutral); a saved nano-a flow → nano-a', async (t) => {
+    const missing = ['nano-b-wild', 'nano-a'].filter((id) => !fs.existsSync(path.join(ROOT, 'models', id, 'model.json')));
+    if (missing.length) return t.skip(`shipped weights not installed: ${missing.join(', ')}`);
+    const noModel = flow();
+    delete (noModel[1] as Record<string, unknown>).model;
+    await helper.load([classifyNode, catchNode], [
+      ...noModel,
+      { id: 'ca', z: 'tab', type: 'emotionnet-classify', model: 'nano-a', backend: 'auto', policy: 'latest', wires: [['outa']] },
+      { id: 'outa', z: 'tab', type: 'helper' },
+    ]);
     const got = collect(helper.getNode('out'), 1, 20000);
+    const gotA = collect(helper.getNode('outa'), 1, 20000);
     helper.getNode('c1').receive({ payload: [face(1, 128), face(2, 60)] });
+    helper.getNode('ca').receive({ payload: [face(1, 128)] });
     const [m] = await got;
+    assert.equal(m.model.name, 'nano-b-wild');
+    assert.deepEqual(m.model.classes, ['anger', 'contempt', 'disgust', 'fear', 'happy', 'neutral', 'sadness', 'surprise']);
     for (const f of m.payload) {
-      assert.ok(CLASSES.concat(['neutral']).includes(f.emotion.label));
+      assert.ok(m.model.classes.includes(f.emotion.label));
+      assert.deepEqual(Object.keys(f.emotion.probabilities).sort(), [...m.model.classes].sort());
       const sum = Object.values(f.emotion.probabilities as Record<string, number>).reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(sum - 1) < 0.01, `probabilities sum to ${sum}`);
     }
+    const [a] = await gotA;
+    assert.equal(a.model.name, 'nano-a');
+    assert.deepEqual(a.model.classes, CLASSES);
+    assert.ok(CLASSES.includes(a.payload[0].emotion.label));
   });
 });

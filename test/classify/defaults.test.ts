@@ -1,0 +1,128 @@
+/**
+ * The classifier's default model (issue 6): in-the-wild `nano-b-wild` when no model is given,
+ * the CK+ models still loaded by name, and the crop framing each built-in model pairs with.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { selectBackend } from '../../src/backend';
+import { silentLogger } from '../../src/log';
+import { listModels, modelsDir } from '../../src/model';
+import { FRAMINGS } from '../../src/face/align';
+import { createFaceCropper } from '../../src/face/pipeline';
+import {
+  availableModels,
+  BUILTIN_MODELS,
+  CANONICAL_LABELS,
+  DEFAULT_MODEL,
+  loadClassifier,
+  modelFraming,
+  setClassifierLoader,
+} from '../../src/classify';
+
+const installed = (id: string) => fs.existsSync(path.join(modelsDir() ?? '', id, 'model.json'));
+const CK7 = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'];
+
+before(async () => {
+  await selectBackend({ backend: 'wasm', logger: silentLogger });
+});
+after(() => setClassifierLoader(null));
+
+test('the default model is the in-the-wild nano-b-wild; the loader is asked for it when no model is given', async () => {
+  assert.equal(DEFAULT_MODEL, 'nano-b-wild');
+  const asked: unknown[] = [];
+  setClassifierLoader(async (o) => {
+    asked.push(o.model);
+    throw new Error('stop');
+  });
+  try {
+    for (const o of [undefined, {}, { model: '' }, { model: '   ' }, { model: 'nano-a' }]) {
+      await assert.rejects(loadClassifier(o), /stop/);
+    }
+  } finally {
+    setClassifierLoader(null);
+  }
+  assert.deepEqual(asked, ['nano-b-wild', 'nano-b-wild', 'nano-b-wild', 'nano-b-wild', 'nano-a']);
+});
+
+test('built-in models: in-the-wild first (fer2013 framing), the CK+ benchmark models after (ck48 framing)', () => {
+  assert.deepEqual(BUILTIN_MODELS.map((m) => m.id), [
+    'nano-b-wild', 'nano-b-wild-7', 'nano-a-wild', 'nano-a-wild-7', 'nano-a', 'nano-b', 'nano-a-8', 'nano-b-8',
+  ]);
+  assert.equal(BUILTIN_MODELS[0].id, DEFAULT_MODEL);
+  for (const m of BUILTIN_MODELS) {
+    const wild = m.id.includes('-wild');
+    assert.equal(m.domain, wild ? 'wild' : 'ck', m.id);
+    assert.equal(m.framing, wild ? 'fer2013' : 'ck48', m.id);
+    assert.equal(m.classes, /-7$/.test(m.id) || ['nano-a', 'nano-b'].includes(m.id) ? 7 : 8, m.id);
+    assert.ok(FRAMINGS[m.framing], `${m.framing} is a face-stage framing preset`);
+    assert.match(m.description, wild ? /in-the-wild/ : /^CK\+ \(posed, lab\)/, m.id);
+  }
+  assert.match(BUILTIN_MODELS[0].description, /8 classes with neutral — default for live cameras/);
+  // Every built-in model is registered in src/model (so it resolves by name, or says it is not installed).
+  const registered = listModels().map((m) => m.id);
+  for (const m of BUILTIN_MODELS) assert.ok(registered.includes(m.id), `${m.id} registered in src/model`);
+  assert.equal(modelFraming(), 'fer2013');
+  assert.equal(modelFraming('nano-a'), 'ck48');
+  assert.equal(modelFraming(' nano-b-wild-7 '), 'fer2013');
+  assert.equal(modelFraming('/some/custom/model'), undefined);
+});
+
+test('availableModels() marks missing weights and adds the matching framing', () => {
+  const list = availableModels();
+  for (const id of ['nano-b-wild', 'nano-b-wild-7', 'nano-a-wild', 'nano-a-wild-7', 'nano-a', 'nano-b']) {
+    const m = list.find((x) => x.id === id);
+    assert.ok(m, id);
+    assert.equal(m.available, installed(id), `${id}: available = weights installed`);
+    assert.equal(m.framing, id.includes('-wild') ? 'fer2013' : 'ck48');
+  }
+});
+
+test('loadClassifier() with no model loads the shipped nano-b-wild: 8 classes including neutral', async (t) => {
+  if (!installed('nano-b-wild')) return t.skip('models/nano-b-wild is not installed');
+  const clf = await loadClassifier({ backend: 'wasm', logger: silentLogger });
+  try {
+    assert.equal(clf.name, 'nano-b-wild');
+    assert.deepEqual(clf.classes, [...CANONICAL_LABELS]);
+    assert.ok(clf.classes.includes('neutral'));
+    const crop = { width: 48, height: 48, data: new Uint8Array(48 * 48).map((_, i) => (i * 7) % 256) };
+    const [r] = await clf.classify([crop]);
+    assert.ok(clf.classes.includes(r.label));
+    const sum = Object.values(r.probabilities).reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-3, `probabilities sum to ${sum}`);
+  } finally {
+    clf.dispose();
+  }
+});
+
+test("an explicit 'nano-a' (a saved CK+ choice) still loads nano-a: 7 CK+ classes", async (t) => {
+  if (!installed('nano-a')) return t.skip('models/nano-a is not installed');
+  const clf = await loadClassifier({ model: 'nano-a', backend: 'wasm', logger: silentLogger });
+  try {
+    assert.equal(clf.name, 'nano-a');
+    assert.deepEqual(clf.classes, CK7);
+  } finally {
+    clf.dispose();
+  }
+});
+
+test('an in-the-wild model whose weights are not installed fails with a message naming it', async (t) => {
+  const missing = BUILTIN_MODELS.map((m) => m.id).find((id) => !installed(id));
+  if (!missing) return t.skip('every built-in model is installed');
+  await assert.rejects(loadClassifier({ model: missing, backend: 'wasm' }), (e: Error) => e.message.includes(missing) && /not installed/.test(e.message));
+});
+
+test('the face cropper defaults to the fer2013 framing that matches the default model', async () => {
+  const detector = { detect: async () => [], dispose() {} };
+  const cropper = await createFaceCropper({ detector: detector as never });
+  try {
+    assert.equal(cropper.options.framing.name, 'fer2013');
+    assert.equal(cropper.options.framing.name, modelFraming(DEFAULT_MODEL));
+  } finally {
+    cropper.dispose();
+  }
+  const ck = await createFaceCropper({ detector: detector as never, framing: 'ck48' });
+  assert.equal(ck.options.framing.name, 'ck48');
+  ck.dispose();
+});
