@@ -81,7 +81,7 @@ export = function register(RED: NodeAPI): void {
     const policy: OverloadPolicy = config.policy === 'queue' ? 'queue' : 'latest';
     let cropperPromise: Promise<FacePipeline>;
     try {
-      const framing = config.framing || 'ck48';
+      const framing = config.framing || 'fer2013'; // matches the classifier's default in-the-wild model
       if (!FRAMINGS[framing]) throw new TypeError(`Unknown crop framing "${framing}"`);
       cropperPromise = createFaceCropper({
         backend: config.backend || 'auto',

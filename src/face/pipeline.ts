@@ -16,7 +16,7 @@ export interface FaceCropperOptions extends FaceDetectorOptions {
   tracker?: TrackerOptions;
   /** Crop side in pixels. @default 48 */
   cropSize?: number;
-  /** Crop framing preset (`ck48`, `fer2013`) or object. @default 'ck48' */
+  /** Crop framing preset (`fer2013`, `ck48`) or object; `fer2013` matches the default in-the-wild classifier, `ck48` the CK+ models. @default 'fer2013' */
   framing?: string | CropFraming;
   /** Extra context around the framed face (fraction of the crop side on each side). @default 0 */
   margin?: number;
@@ -66,7 +66,7 @@ export class FacePipeline {
     this.options = {
       detectEvery,
       cropSize,
-      framing: resolveFraming(options.framing ?? 'ck48'),
+      framing: resolveFraming(options.framing ?? 'fer2013'),
       margin,
       jpeg: !!options.jpeg,
       jpegQuality: options.jpegQuality ?? 90,

@@ -91,6 +91,31 @@ describe('emotionnet-face node', () => {
     assert.deepEqual(d.payload, []);
   });
 
+  it('with defaults it crops with the fer2013 framing of the default in-the-wild classifier; ck48 stays selectable', { skip: noPhotos }, async () => {
+    const node = (id: string, extra: Record<string, unknown>) => ({ id, z: 'tab', x: 0, y: 0, type: 'emotionnet-face', wires: [[`out-${id}`]], ...extra });
+    const ids = ['dflt', 'fer', 'ck'];
+    await helper.load([faceNode, catchNode], [
+      { id: 'tab', type: 'tab' },
+      node('dflt', {}), // a face node dropped in with its defaults (no framing saved)
+      node('fer', { framing: 'fer2013' }),
+      node('ck', { framing: 'ck48' }), // a flow saved with the CK+ framing keeps it
+      ...ids.map((id) => ({ id: `out-${id}`, z: 'tab', x: 0, y: 0, type: 'helper' })),
+    ]);
+    const frame = photoFrame();
+    const crops: Record<string, Buffer[]> = {};
+    await Promise.all(ids.map(async (id) => {
+      const got = collect(helper.getNode(`out-${id}`), 1, 30000);
+      helper.getNode(id).receive({ payload: frame });
+      const [m] = await got;
+      crops[id] = [...m.payload].sort((a: any, b: any) => a.box.x - b.box.x).map((f: any) => f.crop.data);
+    }));
+    assert.equal(crops.dflt.length, 3);
+    crops.dflt.forEach((c, i) => {
+      assert.ok(c.equals(crops.fer[i]), `face ${i}: default crop = fer2013 crop`);
+      assert.ok(!c.equals(crops.ck[i]), `face ${i}: default crop differs from the ck48 crop`);
+    });
+  });
+
   it('bad input → done(err) seen by a Catch node, never a crash', async () => {
     await helper.load([faceNode, catchNode], flow());
     const n = helper.getNode('f1');
