@@ -16,6 +16,7 @@
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
  *          --workers N (data-parallel: N shards per batch, N-1 worker threads; only with free cores)
  *          --selftest-only (write selftest.json of the exported models from the checkpoint)
+ *          --export-init <dir> (frozen training-form EMA weights for `npm run train -- --init <dir>`)
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -45,6 +46,29 @@ async function writeSelfTests(d8: string, d7: string, spec: ArchSpec, unfolded: 
   const { st8, st7 } = await ferSelfTests(spec, unfolded);
   fs.writeFileSync(path.join(d8, 'selftest.json'), JSON.stringify(st8, null, 1) + '\n');
   fs.writeFileSync(path.join(d7, 'selftest.json'), JSON.stringify(st7, null, 1) + '\n');
+}
+
+/**
+ * `--export-init <dir>`: a frozen copy of the checkpoint's EMA weights in training form (BN kept,
+ * no optimizer state, both heads) for `npm run train -- --init <dir>`: the snapshot the CK+
+ * models are fine-tuned from, so that run stays reproducible while FER training goes on.
+ */
+function exportInit(work: string, dir: string): void {
+  const { spec, unfolded, state } = unfoldedFromCheckpoint(work);
+  const ck = readModelDir(work);
+  const hist = (state as unknown as { history?: unknown[] }).history ?? [];
+  writeModelDir(
+    dir,
+    {
+      name: path.basename(dir),
+      variant: ck.json.variant,
+      classes: ck.json.classes,
+      spec,
+      folded: false,
+      training: { pretrainedFrom: path.relative(process.cwd(), work) || work, epoch: (state as unknown as { epoch?: number }).epoch, lastEpoch: hist[hist.length - 1] ?? null, exportedAt: new Date().toISOString() },
+    },
+    unfolded,
+  );
 }
 
 /**
@@ -110,6 +134,12 @@ async function main(): Promise<void> {
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   if (args['selftest-only']) {
     await selfTestFromCheckpoint(work, path.join(outRoot, name), path.join(outRoot, `${name}-7`));
+    return;
+  }
+  if (args['export-init']) {
+    const dir = path.resolve(String(args['export-init']));
+    exportInit(work, dir);
+    process.stderr.write(`Wrote pretrained (training-form, EMA) weights of ${work} to ${dir}: fine-tune with \`npm run train -- --init ${path.relative(process.cwd(), dir)} ...\`\n`);
     return;
   }
 
