@@ -147,6 +147,7 @@ class BlazeFaceDetector implements FaceDetector {
   readonly #run: (x: tf.Tensor) => tf.Tensor[];
   readonly #heads: Head[];
   readonly #minLogit: number;
+  #input: ReturnType<typeof prepareInput> | null = null;
 
   constructor(
     model: GraphModel,
@@ -176,7 +177,11 @@ class BlazeFaceDetector implements FaceDetector {
     if (img.width * img.height > this.options.maxPixels) {
       throw new ImageError('TOO_LARGE', `image is ${img.width}x${img.height}, above the limit of ${(this.options.maxPixels / 1e6).toFixed(1)} MP`);
     }
-    const { data, geo } = prepareInput(img, this.options.inputSize, PAD_MULTIPLE);
+    // The input buffer is reused from frame to frame (the tensor below copies it or is disposed
+    // before the next call), so steady-state frames allocate no input memory.
+    const input = prepareInput(img, this.options.inputSize, PAD_MULTIPLE, this.#input ?? undefined);
+    this.#input = input;
+    const { data, geo } = input;
     const x = tf.tensor4d(data, [1, geo.inputHeight, geo.inputWidth, 3]);
     let outs: tf.Tensor[];
     try {
@@ -248,6 +253,7 @@ class BlazeFaceDetector implements FaceDetector {
   dispose(): void {
     this.#model?.dispose();
     this.#model = null;
+    this.#input = null;
   }
 }
 
@@ -304,11 +310,15 @@ export async function loadFaceDetector(options: FaceDetectorOptions = {}): Promi
       fn: (x) => model.execute(x, names) as tf.Tensor[],
     };
     if (options.executor !== 'graph') {
-      try {
-        const nodes = (topology as unknown as { modelTopology: { node: GraphNodeDef[] } }).modelTopology.node;
-        run = { executor: 'direct', fn: compileDirectRunner(nodes, model.weights, names) };
-      } catch (e) {
-        log.debug(`BlazeFace: direct executor not usable (${(e as Error).message}); using the GraphModel`);
+      const nodes = (topology as unknown as { modelTopology: { node: GraphNodeDef[] } }).modelTopology.node;
+      // Direct kernel calls first; through the engine if the backend lacks a kernel; else the GraphModel.
+      for (const mode of ['kernel', 'ops'] as const) {
+        try {
+          run = { executor: 'direct', fn: compileDirectRunner(nodes, model.weights, names, mode) };
+          break;
+        } catch (e) {
+          log.debug(`BlazeFace: direct executor (${mode}) not usable (${(e as Error).message})`);
+        }
       }
     }
     log.debug(`BlazeFace loaded from ${jsonPath} (${heads.map((h) => `stride ${h.stride} x${h.anchorsPerCell}`).join(', ')}; ${run.executor} executor)`);

@@ -1,8 +1,10 @@
 /**
  * Detector input preparation in typed-array code: RGB/gray/RGBA pixels → aspect-preserving
- * resize (2x2 supersampling when shrinking 2x or more, else bilinear) → float32 in [-1, 1], padded on the right and bottom to a
- * multiple of the network's total stride. No per-pixel objects and no full-size tensors: only
- * the small network input is uploaded to the backend.
+ * resize (2x2 supersampling when shrinking 2x or more, else bilinear) → float32 in [-1, 1],
+ * padded on the right and bottom to a multiple of the network's total stride, in one pass.
+ * No per-pixel objects and no full-size tensors: only the small network input is uploaded to
+ * the backend. A caller that detects frame after frame passes its previous buffer back, so the
+ * input is neither reallocated nor re-padded (the padding of a same-geometry buffer is intact).
  */
 import type { RawImage } from '../image';
 
@@ -29,6 +31,10 @@ export function letterboxGeometry(width: number, height: number, size: number, s
     contentHeight,
     scale,
   };
+}
+
+function sameGeometry(a: LetterboxGeometry, b: LetterboxGeometry): boolean {
+  return a.inputWidth === b.inputWidth && a.inputHeight === b.inputHeight && a.contentWidth === b.contentWidth && a.contentHeight === b.contentHeight;
 }
 
 /**
@@ -69,11 +75,20 @@ function supersampleInto(img: RawImage, out: Float32Array, IW: number, cw: numbe
 /**
  * Fills a network input (NHWC, batch 1, 3 channels, values in [-1, 1]); padding is black (-1),
  * as MediaPipe's letterbox. Returns the buffer and the geometry to map outputs back.
+ * `reuse`: the result of the previous call; when the geometry is unchanged its buffer is
+ * overwritten and returned (so the caller must be done with it), otherwise a new one is made.
  */
-export function prepareInput(img: RawImage, size: number, stride: number): { data: Float32Array; geo: LetterboxGeometry } {
+export function prepareInput(
+  img: RawImage,
+  size: number,
+  stride: number,
+  reuse?: { data: Float32Array; geo: LetterboxGeometry },
+): { data: Float32Array; geo: LetterboxGeometry } {
   const geo = letterboxGeometry(img.width, img.height, size, stride);
   const { inputWidth: IW, inputHeight: IH, contentWidth: cw, contentHeight: ch } = geo;
-  const out = new Float32Array(IW * IH * 3).fill(-1);
+  // A buffer of the same geometry has its padding (-1) in place: only the content is rewritten.
+  const same = reuse && sameGeometry(reuse.geo, geo) && reuse.data.length === IW * IH * 3;
+  const out = same ? reuse.data : new Float32Array(IW * IH * 3).fill(-1);
   if (img.width >= 2 * cw && img.height >= 2 * ch) {
     supersampleInto(img, out, IW, cw, ch);
     return { data: out, geo };

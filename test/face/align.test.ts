@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { alignmentTransform, cropFace, FRAMINGS, registerFraming, resolveFraming } from '../../src/face';
-import { applyAffine, RawImage } from '../../src/image';
+import { Affine, applyAffine, cropRect, RawImage, toGray, warpAffine } from '../../src/image';
 
 /** A light canvas with dark discs (the "eyes" and "mouth") at given points. */
 function canvas(w: number, h: number, blobs: Array<{ x: number; y: number; r: number }>): RawImage {
@@ -85,4 +85,43 @@ test('margin adds context; the eye-mouth guard zooms out for a turned head; pres
   registerFraming({ name: 'test-wide', eyeY: 0.4, eyeDistance: 0.3 });
   assert.equal(resolveFraming('test-wide').eyeDistance, 0.3);
   delete FRAMINGS['test-wide'];
+});
+
+/** The previous crop implementation (copy the region, gray it, warp it): the reference. */
+function regionCrop(img: RawImage, m: Affine, size: number): Uint8Array {
+  const corners = [applyAffine(m, 0, 0), applyAffine(m, size, 0), applyAffine(m, 0, size), applyAffine(m, size, size)];
+  const x0 = Math.max(0, Math.floor(Math.min(...corners.map((p) => p.x))) - 2);
+  const y0 = Math.max(0, Math.floor(Math.min(...corners.map((p) => p.y))) - 2);
+  const x1 = Math.min(img.width, Math.ceil(Math.max(...corners.map((p) => p.x))) + 2);
+  const y1 = Math.min(img.height, Math.ceil(Math.max(...corners.map((p) => p.y))) + 2);
+  const region = cropRect(img, { x: x0, y: y0, width: x1 - x0, height: y1 - y0 });
+  return warpAffine(toGray(region), [m[0], m[1], m[2] - x0, m[3], m[4], m[5] - y0], size, size).data;
+}
+
+test('cropFace samples the frame in one pass: the same crop as before, near edges too', () => {
+  // A textured 320x240 frame; faces in the middle, rotated, large (supersampled) and half outside.
+  const w = 320;
+  const h = 240;
+  const data = new Uint8Array(w * h * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+  const img: RawImage = { width: w, height: h, channels: 3, data };
+  const faces = [
+    { rightEye: { x: 140, y: 110 }, leftEye: { x: 180, y: 112 }, mouth: { x: 161, y: 150 } },
+    { rightEye: { x: 100, y: 80 }, leftEye: { x: 200, y: 140 }, mouth: { x: 120, y: 170 } },
+    { rightEye: { x: -10, y: 20 }, leftEye: { x: 30, y: 22 }, mouth: { x: 12, y: 60 } },
+    { rightEye: { x: 300, y: 230 }, leftEye: { x: 318, y: 231 }, mouth: { x: 309, y: 245 } },
+  ];
+  for (const kp of faces) {
+    for (const opts of [{}, { margin: 0.25 }, { size: 64, framing: 'fer2013' }]) {
+      const crop = cropFace(img, { keypoints: kp }, opts);
+      const size = (opts as { size?: number }).size ?? 48;
+      const m = alignmentTransform(kp, { ...opts, size });
+      assert.ok(Buffer.isBuffer(crop.data));
+      assert.equal(crop.data.length, size * size);
+      assert.deepEqual(new Uint8Array(crop.data), regionCrop(img, m, size));
+      // and within rounding of warping the whole gray frame
+      const whole = warpAffine(toGray(img), m, size, size).data;
+      assert.ok(whole.every((v, i) => Math.abs(v - crop.data[i]) <= 1));
+    }
+  }
 });

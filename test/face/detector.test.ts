@@ -1,9 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/backend';
-import { FaceDetector, loadFaceDetector, resolveDetectorOptions } from '../../src/face';
+import { defaultBlazeFaceDir, FaceDetector, loadFaceDetector, resolveDetectorOptions } from '../../src/face';
 import { Frame } from '../../src/frame';
-import { encodeJpeg, ImageError, warpAffine } from '../../src/image';
+import { loadGraphModel } from '@tensorflow/tfjs-converter';
+import { encodeJpeg, ImageError, imageFromFrame, warpAffine } from '../../src/image';
+import { compileDirectRunner, GraphNodeDef } from '../../src/face/graph-runner';
+import { fileModelHandler, freeInputSize } from '../../src/face/model-files';
+import { prepareInput } from '../../src/face/preprocess';
 import { silentLogger } from '../../src/log';
 import { DEMO_FACE_COUNTS, demoPhoto, demoPhotoDir, demoPhotoFrames, testsrcFrames } from '../../bench/stages/detect';
 
@@ -140,5 +144,63 @@ test('inputs padded to 16 (odd stride-16 grid) give the same faces as 32-aligned
       assert.ok(Math.hypot(a.keypoints[k].x - b.keypoints[k].x, a.keypoints[k].y - b.keypoints[k].y) < tol, `${k} at ${faceWidth} px`);
     }
     assert.ok(Math.abs(a.box.y - b.box.y) < tol && Math.abs(a.box.width - b.box.width) < tol);
+  }
+});
+
+test('input preparation: a reused buffer gives the same input as a fresh one; other geometries get a new one', { skip: noPhotos }, () => {
+  const [a, b] = demoPhotoFrames().map((f) => imageFromFrame(f));
+  const first = prepareInput(a, 192, 16);
+  assert.deepEqual([first.geo.inputWidth, first.geo.inputHeight], [192, 144]);
+  const reused = prepareInput(b, 192, 16, first);
+  assert.equal(reused.data, first.data, 'same geometry: buffer reused');
+  assert.deepEqual(reused.data, prepareInput(b, 192, 16).data);
+  // A frame with padding (4:3 content in a 176x144 input), then one with another geometry, then back.
+  const small = { width: 320, height: 200, channels: 3 as const, data: a.data.subarray(0, 320 * 200 * 3) };
+  const p1 = prepareInput(small, 176, 16, reused);
+  assert.notEqual(p1.data, reused.data, 'other geometry: new buffer');
+  const fresh = prepareInput(small, 176, 16);
+  assert.deepEqual(p1.data, fresh.data);
+  const p2 = prepareInput(small, 176, 16, p1);
+  assert.equal(p2.data, p1.data);
+  assert.deepEqual(p2.data, fresh.data);
+  // The padding rows stay black (-1) in the reused buffer.
+  const { inputWidth, contentHeight } = p2.geo;
+  assert.ok(p2.geo.inputHeight > contentHeight);
+  assert.ok(p2.data.subarray(contentHeight * inputWidth * 3).every((v) => v === -1));
+});
+
+test('direct executor: kernel calls and engine calls give the GraphModel outputs, without leaking backend memory', { skip: noPhotos }, async () => {
+  let json: { modelTopology: { node: GraphNodeDef[] } } | null = null;
+  const model = await loadGraphModel(fileModelHandler(`${defaultBlazeFaceDir()}/blazeface.json`, (j) => {
+    freeInputSize(j);
+    json = j as unknown as { modelTopology: { node: GraphNodeDef[] } };
+  }));
+  try {
+    const nodes = json!.modelTopology.node;
+    const names = nodes.filter((n) => n.op === 'Reshape' && n.input?.length).map((n) => n.input![0]);
+    const kernel = compileDirectRunner(nodes, model.weights, names, 'kernel');
+    const ops = compileDirectRunner(nodes, model.weights, names, 'ops');
+    const { data, geo } = prepareInput(imageFromFrame(demoPhotoFrames()[1]), 192, 16);
+    const x = tf.tensor4d(data, [1, geo.inputHeight, geo.inputWidth, 3]);
+    const buffersBefore = tf.engine().backend.numDataIds();
+    const tensorsBefore = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      const viaGraph = model.execute(x, names) as tf.Tensor[];
+      const viaKernel = kernel(x);
+      const viaOps = ops(x);
+      assert.equal(viaKernel.length, names.length);
+      viaGraph.forEach((g, k) => {
+        assert.deepEqual(viaKernel[k].shape, g.shape);
+        assert.deepEqual(viaKernel[k].dataSync(), g.dataSync());
+        assert.deepEqual(viaOps[k].dataSync(), g.dataSync());
+      });
+      [...viaGraph, ...viaKernel, ...viaOps].forEach((t) => t.dispose());
+    }
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+    assert.equal(tf.engine().backend.numDataIds(), buffersBefore, 'no intermediate buffer left on the backend');
+    x.dispose();
+    assert.throws(() => compileDirectRunner([{ name: 'in', op: 'Placeholder' }, { name: 'y', op: 'Sigmoid', input: ['in'] }], model.weights, ['y']), /unsupported op Sigmoid/);
+  } finally {
+    model.dispose();
   }
 });

@@ -4,7 +4,7 @@ import * as zlib from 'zlib';
 import { PNG } from 'pngjs';
 import {
   decodeImage, encodeJpeg, frameFromImage, imageFromFrame, ImageError, invertAffine, applyAffine,
-  resizeBilinear, toGray, toRgb, warpAffine, cropRect, RawImage,
+  resizeBilinear, toGray, toRgb, warpAffine, warpToGray, cropRect, RawImage, Affine,
 } from '../../src/image';
 
 const UTIF = require('utif2');
@@ -181,4 +181,46 @@ test('imageFromFrame / frameFromImage', () => {
   const j = imageFromFrame({ ...f, format: 'jpeg', data: encodeJpeg(img) });
   assert.equal(j.width, 16);
   assert.throws(() => imageFromFrame({ ...f, data: f.data.subarray(0, 10) }), /expected 384/);
+});
+
+test('warpToGray: the pixels of warpAffine(toGray(img)) for gray, RGB and RGBA, any map', () => {
+  // Deterministic pseudo-random images and maps: rotations, shrinks up to 4.5x (supersampled),
+  // enlargements, and outputs partly or wholly outside the source (edge replication).
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  let compared = 0;
+  let mismatched = 0;
+  for (let k = 0; k < 150; k++) {
+    const channels = ([1, 3, 4] as const)[k % 3];
+    const width = 20 + ((k * 7) % 90);
+    const height = 15 + ((k * 13) % 70);
+    const data = new Uint8Array(width * height * channels);
+    for (let i = 0; i < data.length; i++) data[i] = Math.floor(rnd() * 256);
+    const img: RawImage = { width, height, channels, data };
+    const scale = 0.3 + rnd() * 4.2;
+    const angle = (rnd() * 2 - 1) * Math.PI;
+    const outside = k % 10 === 0 ? 3 * width : 0;
+    const m: Affine = [
+      Math.cos(angle) * scale, -Math.sin(angle) * scale, rnd() * (width + 60) - 30 + outside,
+      Math.sin(angle) * scale, Math.cos(angle) * scale, rnd() * (height + 60) - 30,
+    ];
+    const w = 8 + (k % 40);
+    const h = 8 + (k % 33);
+    const expected = warpAffine(toGray(img), m, w, h);
+    const got = warpToGray(img, m, w, h);
+    assert.equal(got.channels, 1);
+    assert.deepEqual([got.width, got.height], [w, h]);
+    let differing = 0;
+    got.data.forEach((v, i) => {
+      const d = Math.abs(v - expected.data[i]);
+      assert.ok(d <= 1, `case ${k} (${channels} channels, scale ${scale.toFixed(2)}): pixel ${i} differs by ${d}`);
+      if (d) differing++;
+    });
+    mismatched += differing;
+    compared += got.data.length;
+  }
+  assert.ok(compared > 50000);
+  assert.ok(mismatched <= compared / 1000, `${mismatched} of ${compared} pixels off by one`);
+  assert.throws(() => warpToGray(gradientRgb(8, 8), [1, 0, 0, 0, 1, 0], 0, 4), ImageError);
+  assert.throws(() => warpToGray(gradientRgb(8, 8), [NaN, 0, 0, 0, 1, 0], 4, 4), ImageError);
 });
