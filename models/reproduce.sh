@@ -7,15 +7,28 @@
 #   COMMIT=1 models/reproduce.sh ...  # also git-commit each result as it appears (own paths only)
 #   ORDER="final7 cv7" models/reproduce.sh nano-a   # choose and order the steps
 #   EPOCHS / EPOCHS8 set the epochs of the 7-class / 8-class runs (defaults: what was shipped)
+#   INIT=<dir> fine-tunes from pretrained training-form weights (default for nano-b: the frozen
+#   FER+ snapshot checkpoints/pretrained/nano-b-fer-e9; INIT=none trains from scratch)
 #
 # Needs ../shared/datasets/ck-plus (CK+ is research-use only; see models/README.md).
 set -u
 cd "$(dirname "$0")/.."
 VARIANT="${1:-nano-b}"
-EPOCHS="${EPOCHS:-40}"    # ck48: epochs over distinct sequences (one random frame of each per epoch)
-EPOCHS8="${EPOCHS8:-30}"  # peak_neutral48: one image per sequence and label already
+case "$VARIANT" in
+  nano-b) DEFAULT_INIT=checkpoints/pretrained/nano-b-fer-e9 ;;
+  *) DEFAULT_INIT=none ;;  # nano-a: its FER+ pretraining (nano-a-wild) is not finished yet
+esac
+INIT="${INIT:-$DEFAULT_INIT}"
+if [ "$INIT" = none ]; then
+  EPOCHS="${EPOCHS:-40}"    # ck48: epochs over distinct sequences (one random frame of each per epoch)
+  EPOCHS8="${EPOCHS8:-30}"  # peak_neutral48: one image per sequence and label already
+  TRAIN=(node --import tsx src/cli/train.ts --backend wasm)
+else
+  EPOCHS="${EPOCHS:-30}"    # fine-tuning converges sooner
+  EPOCHS8="${EPOCHS8:-20}"
+  TRAIN=(node --import tsx src/cli/train.ts --backend wasm --init "$INIT")
+fi
 DATA="${DATA:-../shared/datasets/ck-plus}"
-TRAIN=(node --import tsx src/cli/train.ts --backend wasm)
 epochs_for() { if [ "$1" = peak_neutral48 ]; then echo "$EPOCHS8"; else echo "$EPOCHS"; fi; }
 
 commit() { # commit the given paths (retry while another engineer holds the index lock)

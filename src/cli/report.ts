@@ -81,6 +81,7 @@ export function renderResults(): string {
     out.push(confusionTable(s.pooled.classes, s.pooled.confusion));
     out.push('');
   }
+  out.push(renderExperiments());
   out.push('### Shipped weights\n');
   out.push('| model | classes | trained on | images | epochs | last-epoch train loss / acc (augmented) | minutes | backend |');
   out.push('|---|---|---|---:|---:|---|---:|---|');
@@ -99,6 +100,43 @@ export function renderResults(): string {
   }
   out.push('');
   return out.join('\n');
+}
+
+/**
+ * Every CV run, shipped recipe and experiments side by side, per fold: what changed (init,
+ * epochs, LR, architecture) and what it did, on the same subject-independent folds.
+ */
+export function renderExperiments(): string {
+  const rows: string[] = [];
+  for (const [kind, base] of [['recipe', 'cv'], ['experiment', 'cv-experiments']] as const) {
+    const dir = path.join(MODELS, base);
+    if (!fs.existsSync(dir)) continue;
+    for (const run of fs.readdirSync(dir).sort()) {
+      const d = path.join(dir, run);
+      if (!fs.statSync(d).isDirectory()) continue;
+      const folds = fs
+        .readdirSync(d)
+        .filter((f) => /^fold-\d+\.json$/.test(f))
+        .map((f) => JSON.parse(fs.readFileSync(path.join(d, f), 'utf8')))
+        .sort((a, b) => a.fold - b.fold);
+      if (folds.length === 0) continue;
+      const c = folds[0].config ?? {};
+      const mean = folds.reduce((a, f) => a + f.accuracy, 0) / folds.length;
+      const arch = `${c.variant ?? '?'}${c.spec === undefined && folds[0].macs ? ` (${(folds[0].macs / 1e6).toFixed(1)} M MACs)` : ''}`;
+      rows.push(
+        `| ${base}/${run} | ${kind} | ${arch} | ${c.pretrained ?? 'none (random)'} | ${c.epochs ?? '?'} | ${c.lr ?? '?'} | ${folds.map((f) => `${f.fold}: ${(f.accuracy * 100).toFixed(1)}`).join(', ')} | ${pct(mean)} (${folds.length} folds) |`,
+      );
+    }
+  }
+  if (rows.length === 0) return '';
+  return [
+    '### All runs on the same folds (recipe and experiments)\n',
+    'Same subject-independent folds (seed 1) everywhere; every fold reports its model after the last epoch. `pretrained` names the training-form snapshot the run was fine-tuned from (`pre-e9` is the same weights as `checkpoints/pretrained/nano-b-fer-e9`: the FER+ run at epoch 9).\n',
+    '| run | kind | architecture | pretrained | epochs | LR | accuracy per fold (%) | mean |',
+    '|---|---|---|---|---:|---:|---|---:|',
+    ...rows,
+    '',
+  ].join('\n');
 }
 
 /** Speed table from `models/bench-classify.json` (saved `npm run bench -- --json --only classify`). */
