@@ -27,7 +27,7 @@ import { ArchSpec, countCost, variantSpec } from '../model/spec';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs } from './train';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, hasFerPlusLabel, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
-import { DEFAULT_FER_CONFIG, FerEval, FerSample, FerTrainConfig, FerValSet, ferSelfTests, foldedFromCheckpoint, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
+import { exportPretrained, DEFAULT_FER_CONFIG, FerEval, FerSample, FerTrainConfig, FerValSet, ferSelfTests, foldedFromCheckpoint, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
 
@@ -46,29 +46,6 @@ async function writeSelfTests(d8: string, d7: string, spec: ArchSpec, unfolded: 
   const { st8, st7 } = await ferSelfTests(spec, unfolded);
   fs.writeFileSync(path.join(d8, 'selftest.json'), JSON.stringify(st8, null, 1) + '\n');
   fs.writeFileSync(path.join(d7, 'selftest.json'), JSON.stringify(st7, null, 1) + '\n');
-}
-
-/**
- * `--export-init <dir>`: a frozen copy of the checkpoint's EMA weights in training form (BN kept,
- * no optimizer state, both heads) for `npm run train -- --init <dir>`: the snapshot the CK+
- * models are fine-tuned from, so that run stays reproducible while FER training goes on.
- */
-function exportInit(work: string, dir: string): void {
-  const { spec, unfolded, state } = unfoldedFromCheckpoint(work);
-  const ck = readModelDir(work);
-  const hist = (state as unknown as { history?: unknown[] }).history ?? [];
-  writeModelDir(
-    dir,
-    {
-      name: path.basename(dir),
-      variant: ck.json.variant,
-      classes: ck.json.classes,
-      spec,
-      folded: false,
-      training: { pretrainedFrom: path.relative(process.cwd(), work) || work, epoch: (state as unknown as { epoch?: number }).epoch, lastEpoch: hist[hist.length - 1] ?? null, exportedAt: new Date().toISOString() },
-    },
-    unfolded,
-  );
 }
 
 /**
@@ -138,7 +115,7 @@ async function main(): Promise<void> {
   }
   if (args['export-init']) {
     const dir = path.resolve(String(args['export-init']));
-    exportInit(work, dir);
+    exportPretrained(work, dir);
     process.stderr.write(`Wrote pretrained (training-form, EMA) weights of ${work} to ${dir}: fine-tune with \`npm run train -- --init ${path.relative(process.cwd(), dir)} ...\`\n`);
     return;
   }

@@ -562,6 +562,29 @@ export function unfoldedFromCheckpoint(dir: string): { spec: ArchSpec; unfolded:
 }
 
 /**
+ * `--export-init <dir>`: a frozen copy of the checkpoint's EMA weights in training form (BN kept,
+ * no optimizer state, both heads) for `npm run train -- --init <dir>`: the snapshot the CK+
+ * models are fine-tuned from, so that run stays reproducible while FER training goes on.
+ */
+export function exportPretrained(work: string, dir: string): void {
+  const ck = readModelDir(work);
+  const state = (ck.json.training ?? {}) as { epoch?: number; history?: unknown[] };
+  const hist = state.history ?? [];
+  writeModelDir(
+    dir,
+    {
+      name: path.basename(dir),
+      variant: ck.json.variant,
+      classes: ck.json.classes,
+      spec: ck.json.spec,
+      folded: false,
+      training: { pretrainedFrom: path.relative(process.cwd(), work) || work, epoch: state.epoch, lastEpoch: hist[hist.length - 1] ?? null, exportedAt: new Date().toISOString() },
+    },
+    trainingFormWeights(ck.arrays),
+  );
+}
+
+/**
  * Reference outputs (see src/model/selftest.ts) of both heads, computed with the UNFOLDED
  * training-form graph (BN in inference mode) on selfTestInputs(); load() of the exported,
  * BN-folded models must reproduce them.

@@ -18,7 +18,7 @@ import { encodeJpeg } from '../../src/image';
 import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, selectFer, softTarget } from '../../src/train/fer';
 import { augmentWildInto, blur3x3, WILD_AUGMENT } from '../../src/train/augment-wild';
 import { selfTestInputs } from '../../src/model/selftest';
-import { batchGradients, combineGradients, DEFAULT_FER_CONFIG, ferSelfTests, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
+import { exportPretrained, batchGradients, combineGradients, DEFAULT_FER_CONFIG, ferSelfTests, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
 import { GradientWorkers } from '../../src/train/fer-workers';
 import { registerWasmGradientKernels } from '../../src/train/kernels';
 import { initTrainWeights } from '../../src/model/graph';
@@ -26,6 +26,7 @@ import { resolveSpec } from '../../src/model/spec';
 import { centredAffine, evaluateFerReport, reframe, reframeAffine, scoreSet } from '../../src/cli/eval-fer';
 import { ferReport } from '../../src/cli/fer-report';
 import { tmpDir } from '../model/helpers';
+import { initFromPretrained, loadPretrained } from '../../src/train/trainer';
 
 const ROOT = path.resolve(__dirname, '../..');
 const REAL_FER = path.resolve(ROOT, '..', 'shared', 'datasets', 'fer2013');
@@ -244,6 +245,16 @@ test('two-head training on synthetic data lowers the loss and learns both heads;
   const heads = splitHeads(f.folded);
   assert.equal(heads.folded8['dense/kernel'].shape[1], 8);
   assert.equal(heads.folded7['dense/bias'].shape[0], 7);
+  // A frozen training-form snapshot (--export-init) is what `npm run train -- --init` fine-tunes
+  // from: the EMA weights with BN, both heads, no optimizer state; FER+ columns map by class name.
+  exportPretrained(path.join(work, 'ck'), path.join(out, 'pre'));
+  const pre = loadPretrained(path.join(out, 'pre'), tinySpec());
+  assert.deepEqual(pre.classes.slice(0, 8), FERPLUS_CLASSES);
+  assert.ok(!Object.keys(pre.arrays).some((n) => n.startsWith('adam/') || n.startsWith('ema/')));
+  assert.deepEqual(Array.from(pre.arrays['c1/moving_mean'].data), Array.from(ck.arrays['ema/c1/moving_mean'].data));
+  const r = resolveSpec(tinySpec());
+  const { copiedClasses } = initFromPretrained(initTrainWeights(r, 8, 1), ['anger', 'contempt', 'disgust', 'fear', 'happy', 'neutral', 'sadness', 'surprise'], pre);
+  assert.equal(copiedClasses.length, 8);
 });
 
 test('resuming mid-epoch replays exactly: stop after 5 steps + resume = one uninterrupted run', async () => {
