@@ -10,7 +10,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Affine, decodeImage, letterbox, RawImage, resizeBilinear, toRgb, warpAffine, frameFromImage } from '../../src/image';
-import { createFaceCropper, Face, FaceDetector, loadFaceDetector } from '../../src/face';
+import { createFaceCropper, Face, FaceDetector, FacePipelineTimings, loadFaceDetector } from '../../src/face';
 import { Frame } from '../../src/frame';
 import { silentLogger } from '../../src/log';
 import { BenchStage, median, percentile, round } from '../harness';
@@ -194,6 +194,8 @@ async function timeClip(detector: FaceDetector, clip: MovingClip, detectEvery: n
   const cropper = await createFaceCropper({ detector, detectEvery });
   const times: number[] = [];
   const cpu: number[] = [];
+  // Per-frame stage times from the pipeline itself (same frames, same moment as `times`).
+  const stages: FacePipelineTimings[] = [];
   let faces: Face[][] = [];
   for (let r = 0; r < reps; r++) {
     cropper.reset();
@@ -204,10 +206,28 @@ async function timeClip(detector: FaceDetector, clip: MovingClip, detectEvery: n
       faces.push(await cropper.process(f));
       times.push(performance.now() - t0);
       cpu.push(cpuMs() - c0);
+      stages.push(cropper.lastTimings);
     }
   }
   cropper.dispose();
-  return { times, cpu, faces };
+  return { times, cpu, faces, stages };
+}
+
+/**
+ * Median stage times of the detection frames, and the median of everything but the network
+ * per frame (`outsideModel`: resize, decode, crops, tracking, Frame handling).
+ */
+function breakdown(stages: FacePipelineTimings[]): Record<string, number> {
+  const det = stages.filter((s) => s.detected && s.detector);
+  const pick = (f: (s: FacePipelineTimings) => number) => round(median(det.map(f)));
+  return {
+    prepare: pick((s) => s.detector!.prepare),
+    model: pick((s) => s.detector!.model),
+    decodeNms: pick((s) => s.detector!.decode),
+    crop: pick((s) => s.crop),
+    track: pick((s) => s.track),
+    outsideModel: pick((s) => s.total - s.detector!.model),
+  };
 }
 
 export const stage: BenchStage = {
@@ -256,8 +276,12 @@ export const stage: BenchStage = {
         p50CpuMs: round(median(every1.cpu)),
         avgMsEvery1: round(mean(every1.times)),
         detectorOnlyP50Ms: round(median(detOnly)),
+        breakdownP50Ms: breakdown(every1.stages),
         avgMsTracked: round(mean(every3.times)),
         avgCpuMsTracked: round(mean(every3.cpu)),
+        // detect-every-3: the frames with and without the network, separately
+        trackedFramesP50Ms: round(median(every3.times.filter((_, i) => !every3.stages[i].detected))),
+        detectFramesP50Ms: round(median(every3.times.filter((_, i) => every3.stages[i].detected))),
         trackIdKeptPct: round(k1.minPct, 1),
         trackIdKeptPctTracked: round(k3.minPct, 1),
         clipFrames: clip.frames.length,

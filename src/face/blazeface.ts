@@ -65,6 +65,16 @@ export interface FaceDetectorOptions {
   logger?: Logger;
 }
 
+/** Where the time of the latest detection went, in ms. */
+export interface DetectorTimings {
+  /** Letterbox resize + normalisation into the network input, and its upload. */
+  prepare: number;
+  /** The network. */
+  model: number;
+  /** Reading the scores back, anchor decoding and non-maximum suppression. */
+  decode: number;
+}
+
 /** The detector object returned by {@link loadFaceDetector}. */
 export interface FaceDetector {
   readonly backend: BackendInfo;
@@ -75,6 +85,8 @@ export interface FaceDetector {
   detect(input: Frame | RawImage): Promise<Detection[]>;
   /** Synchronous variant for decoded images (what `detect` runs). */
   detectImage(img: RawImage): Detection[];
+  /** Stage times of the latest `detect`/`detectImage` call (for metrics and benchmarks). */
+  readonly lastTimings?: Readonly<DetectorTimings>;
   dispose(): void;
 }
 
@@ -148,6 +160,7 @@ class BlazeFaceDetector implements FaceDetector {
   readonly #heads: Head[];
   readonly #minLogit: number;
   #input: ReturnType<typeof prepareInput> | null = null;
+  #timings: DetectorTimings = { prepare: 0, model: 0, decode: 0 };
 
   constructor(
     model: GraphModel,
@@ -166,6 +179,10 @@ class BlazeFaceDetector implements FaceDetector {
     this.#minLogit = Math.log(p / (1 - p));
   }
 
+  get lastTimings(): Readonly<DetectorTimings> {
+    return this.#timings;
+  }
+
   async detect(input: Frame | RawImage): Promise<Detection[]> {
     const img = 'channels' in input ? input : imageFromFrame(input, { maxPixels: this.options.maxPixels });
     return this.detectImage(img);
@@ -179,16 +196,19 @@ class BlazeFaceDetector implements FaceDetector {
     }
     // The input buffer is reused from frame to frame (the tensor below copies it or is disposed
     // before the next call), so steady-state frames allocate no input memory.
+    const t0 = performance.now();
     const input = prepareInput(img, this.options.inputSize, PAD_MULTIPLE, this.#input ?? undefined);
     this.#input = input;
     const { data, geo } = input;
     const x = tf.tensor4d(data, [1, geo.inputHeight, geo.inputWidth, 3]);
+    const t1 = performance.now();
     let outs: tf.Tensor[];
     try {
       outs = this.#run(x);
     } finally {
       x.dispose();
     }
+    const t2 = performance.now();
     const cands: Candidate[] = [];
     const minW = this.options.minFaceSize * geo.scale;
     try {
@@ -247,6 +267,8 @@ class BlazeFaceDetector implements FaceDetector {
       dets.push({ box: { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, score: c.score, keypoints: kp });
       if (dets.length >= this.options.maxFaces) break;
     }
+    // A new object each time: a caller may keep the previous one.
+    this.#timings = { prepare: t1 - t0, model: t2 - t1, decode: performance.now() - t2 };
     return dets;
   }
 

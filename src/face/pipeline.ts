@@ -5,7 +5,7 @@
 import { Frame } from '../frame';
 import { encodeJpeg, imageFromFrame, RawImage } from '../image';
 import { CropFraming, cropFace, resolveFraming } from './align';
-import { FaceDetector, FaceDetectorOptions, loadFaceDetector } from './blazeface';
+import { DetectorTimings, FaceDetector, FaceDetectorOptions, loadFaceDetector } from './blazeface';
 import { appearanceDescriptor, FaceTracker, TrackerOptions, TrackInput } from './tracker';
 import { Face } from './types';
 
@@ -26,6 +26,22 @@ export interface FaceCropperOptions extends FaceDetectorOptions {
   jpegQuality?: number;
   /** Use this detector instead of loading one (it is NOT disposed by the cropper). */
   detector?: FaceDetector;
+}
+
+/** Where the time of the latest {@link FacePipeline.process} call went, in ms. */
+export interface FacePipelineTimings {
+  /** Whether the detector ran on this frame (else boxes came from the motion model). */
+  detected: boolean;
+  /** Detector stages (on detection frames). */
+  detector?: Readonly<DetectorTimings>;
+  /** Detector call in total (0 on tracked frames). */
+  detect: number;
+  /** Tracking (matching, motion model, appearance descriptors). */
+  track: number;
+  /** Aligned crops (and JPEG encoding when asked). */
+  crop: number;
+  /** The whole frame, decode included. */
+  total: number;
 }
 
 interface SourceState {
@@ -53,6 +69,12 @@ export class FacePipeline {
   readonly #trackerOptions: TrackerOptions;
   #sources = new Map<string, SourceState>();
   #nextId = 1;
+  #timings: FacePipelineTimings = { detected: false, detect: 0, track: 0, crop: 0, total: 0 };
+
+  /** Stage times of the latest frame (for metrics and benchmarks). */
+  get lastTimings(): Readonly<FacePipelineTimings> {
+    return this.#timings;
+  }
 
   constructor(detector: FaceDetector, options: FaceCropperOptions = {}, ownsDetector = false) {
     const detectEvery = options.detectEvery ?? 1;
@@ -93,8 +115,11 @@ export class FacePipeline {
    * tracked separately.
    */
   async process(frame: Frame): Promise<Face[]> {
+    const t0 = performance.now();
     const img = imageFromFrame(frame, { maxPixels: this.detector.options.maxPixels });
-    return this.processImage(img, frame.pts ?? frame.timestamp, frame.sourceId ?? '');
+    const faces = this.processImage(img, frame.pts ?? frame.timestamp, frame.sourceId ?? '');
+    this.#timings.total = performance.now() - t0;
+    return faces;
   }
 
   /** {@link FacePipeline.process} for a decoded image with an explicit time and source. */
@@ -103,15 +128,29 @@ export class FacePipeline {
     const detectNow = st.frames % this.options.detectEvery === 0;
     st.frames++;
     const cropOpts = { size: this.options.cropSize, framing: this.options.framing, margin: this.options.margin };
+    const t0 = performance.now();
+    let faces: Face[];
     if (detectNow) {
       const dets = this.detector.detectImage(img);
+      const t1 = performance.now();
       const crops = dets.map((d) => cropFace(img, d, cropOpts));
+      const t2 = performance.now();
       const inputs: TrackInput[] = dets.map((d, i) => ({ ...d, descriptor: appearanceDescriptor(crops[i]) }));
       const tracked = st.tracker.update(inputs, time, img);
+      const t3 = performance.now();
       // Results 0..n-1 are the detections (crops already made); later ones are held faces.
-      return tracked.map((t, i) => this.#face(t, i < crops.length ? crops[i] : cropFace(img, t, cropOpts)));
+      faces = tracked.map((t, i) => this.#face(t, i < crops.length ? crops[i] : cropFace(img, t, cropOpts)));
+      const t4 = performance.now();
+      this.#timings = { detected: true, detector: this.detector.lastTimings, detect: t1 - t0, track: t3 - t2, crop: t2 - t1 + (t4 - t3), total: t4 - t0 };
+    } else {
+      // Between detections: no network, just the motion model's boxes and their crops.
+      const predicted = st.tracker.predict(time);
+      const t1 = performance.now();
+      faces = predicted.map((t) => this.#face(t, cropFace(img, t, cropOpts)));
+      const t2 = performance.now();
+      this.#timings = { detected: false, detect: 0, track: t1 - t0, crop: t2 - t1, total: t2 - t0 };
     }
-    return st.tracker.predict(time).map((t) => this.#face(t, cropFace(img, t, cropOpts)));
+    return faces;
   }
 
   #face(t: Omit<Face, 'crop'>, crop: { width: number; height: number; data: Buffer }): Face {

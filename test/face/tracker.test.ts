@@ -138,8 +138,20 @@ test('FacePipeline: JPEG crops on request, sources tracked separately, validatio
   assert.equal(b.length, 3);
   assert.ok(b.every((f) => f.detected), 'a new source starts with detection');
   assert.ok(b.every((f) => !a.some((x) => x.id === f.id)), 'each source has its own tracks, ids unique across sources');
+  // Stage times of the latest frame: a detection frame has the detector's stages…
+  const tb = cropper.lastTimings;
+  assert.equal(tb.detected, true);
+  assert.ok(tb.detector && tb.detector.model > 0 && tb.detector.prepare > 0 && tb.detector.decode >= 0);
+  assert.ok(tb.detect >= tb.detector.model && tb.crop > 0 && tb.track >= 0);
+  assert.ok(tb.total >= tb.detect + tb.crop + tb.track - 1e-6);
   const c = await cropper.process(clip.frames[1]);
   assert.ok(c.every((f) => !f.detected));
+  // …a tracked frame runs no network.
+  const tc = cropper.lastTimings;
+  assert.equal(tc.detected, false);
+  assert.equal(tc.detect, 0);
+  assert.equal(tc.detector, undefined);
+  assert.ok(tc.crop > 0 && tc.total >= tc.crop);
   await assert.rejects(createFaceCropper({ detector, detectEvery: 0 }), /detectEvery/);
   await assert.rejects(createFaceCropper({ detector, framing: 'nope' }), /Unknown crop framing/);
   cropper.dispose();
