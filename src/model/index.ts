@@ -8,8 +8,9 @@
  * clf.dispose();
  * ```
  *
- * `model` is a registered name (`nano-a`, `nano-b`: 7 classes, CK+; `nano-a-8`, `nano-b-8`:
- * 8 classes with neutral) or a path to a model directory / model.json written by
+ * `model` is a registered name (`nano-b-wild`, the default, and `nano-a-wild`: 8 FER+ classes for
+ * real cameras; `-wild-7`: FER2013's 7 labels; `nano-a`, `nano-b`: 7 classes, CK+; `nano-a-8`,
+ * `nano-b-8`: CK+ with neutral) or a path to a model directory / model.json written by
  * `npm run train`. Weights are read from the file system (no network, no tfjs-node).
  * All faces of one call run as one batch through the BN-folded graph.
  */
@@ -59,7 +60,7 @@ export interface EmotionClassifier {
 }
 
 export interface LoadOptions {
-  /** Registered name or a path to a model directory / model.json. @default 'nano-a' */
+  /** Registered name or a path to a model directory / model.json. @default 'nano-b-wild' (in the wild, 8 classes: the right choice for live cameras) */
   model?: string;
   /** Backend preference (see selectBackend). @default 'auto' */
   backend?: string;
@@ -68,8 +69,8 @@ export interface LoadOptions {
 
 /** The registered (shipped) models. */
 export const MODELS: Record<string, { classes: number; description: string }> = {
-  'nano-a': { classes: 7, description: 'EmotionNet Nano-A, 7 classes (CK+), reference widths' },
-  'nano-b': { classes: 7, description: 'EmotionNet Nano-B, 7 classes (CK+), 0.75x widths, faster' },
+  'nano-a': { classes: 7, description: 'EmotionNet Nano-A, 7 classes (CK+), concatenating merges, larger and slower than Nano-B' },
+  'nano-b': { classes: 7, description: 'EmotionNet Nano-B, 7 classes (CK+), adding merges, fastest' },
   'nano-a-8': { classes: 8, description: 'EmotionNet Nano-A, 8 classes with neutral (CK+ peak + neutral)' },
   'nano-b-8': { classes: 8, description: 'EmotionNet Nano-B, 8 classes with neutral (CK+ peak + neutral)' },
   // In-the-wild models (issue 6): FER2013 Training with FER+ votes; `-7`: FER2013's 7 original labels.
@@ -213,7 +214,7 @@ function copyFace(f: FaceImage, index: number, size: number, dst: Float32Array, 
  */
 export async function load(options: LoadOptions = {}): Promise<EmotionClassifier> {
   const log = options.logger ?? silentLogger;
-  const model = options.model && String(options.model).trim() ? String(options.model).trim() : 'nano-a';
+  const model = options.model && String(options.model).trim() ? String(options.model).trim() : 'nano-b-wild';
   const jsonPath = resolveModelPath(model);
   const { json, arrays } = readModelDir(jsonPath);
   if (!json.folded) throw new ModelLoadError('UNSUPPORTED', `${jsonPath} is a training checkpoint, not an inference model (use the model written by npm run train)`);

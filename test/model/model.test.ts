@@ -179,3 +179,13 @@ test('no tensor leak: numTensors unchanged after 600 classifications (bench chec
   clf.dispose();
   assert.equal(tf.memory().numTensors, before - Object.keys(JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8')).weightsManifest[0].weights).length);
 });
+
+test('load() without a model gives the in-the-wild default (nano-b-wild, 8 classes with neutral)', async () => {
+  const clf = await load({ backend: 'wasm', logger: silentLogger });
+  try {
+    assert.equal(clf.name, 'nano-b-wild');
+    assert.ok(clf.classes.includes('neutral') && clf.classes.length === 8);
+  } finally {
+    clf.dispose();
+  }
+});
