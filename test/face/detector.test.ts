@@ -8,6 +8,7 @@ import { encodeJpeg, ImageError, imageFromFrame, warpAffine } from '../../src/im
 import { compileDirectRunner, GraphNodeDef } from '../../src/face/graph-runner';
 import { fileModelHandler, freeInputSize } from '../../src/face/model-files';
 import { prepareInput } from '../../src/face/preprocess';
+import { addReluKernel } from '../../src/face/wasm-add-relu';
 import { silentLogger } from '../../src/log';
 import { DEMO_FACE_COUNTS, demoPhoto, demoPhotoDir, demoPhotoFrames, testsrcFrames } from '../../bench/stages/detect';
 
@@ -169,7 +170,7 @@ test('input preparation: a reused buffer gives the same input as a fresh one; ot
   assert.ok(p2.data.subarray(contentHeight * inputWidth * 3).every((v) => v === -1));
 });
 
-test('direct executor: kernel calls and engine calls give the GraphModel outputs, without leaking backend memory', { skip: noPhotos }, async () => {
+test('direct executor: kernel calls (fused Add+Relu or not) and engine calls give the GraphModel outputs, without leaking backend memory', { skip: noPhotos }, async () => {
   let json: { modelTopology: { node: GraphNodeDef[] } } | null = null;
   const model = await loadGraphModel(fileModelHandler(`${defaultBlazeFaceDir()}/blazeface.json`, (j) => {
     freeInputSize(j);
@@ -179,6 +180,7 @@ test('direct executor: kernel calls and engine calls give the GraphModel outputs
     const nodes = json!.modelTopology.node;
     const names = nodes.filter((n) => n.op === 'Reshape' && n.input?.length).map((n) => n.input![0]);
     const kernel = compileDirectRunner(nodes, model.weights, names, 'kernel');
+    const unfused = compileDirectRunner(nodes, model.weights, names, 'kernel', false);
     const ops = compileDirectRunner(nodes, model.weights, names, 'ops');
     const { data, geo } = prepareInput(imageFromFrame(demoPhotoFrames()[1]), 192, 16);
     const x = tf.tensor4d(data, [1, geo.inputHeight, geo.inputWidth, 3]);
@@ -188,13 +190,15 @@ test('direct executor: kernel calls and engine calls give the GraphModel outputs
       const viaGraph = model.execute(x, names) as tf.Tensor[];
       const viaKernel = kernel(x);
       const viaOps = ops(x);
+      const viaUnfused = unfused(x);
       assert.equal(viaKernel.length, names.length);
       viaGraph.forEach((g, k) => {
         assert.deepEqual(viaKernel[k].shape, g.shape);
         assert.deepEqual(viaKernel[k].dataSync(), g.dataSync());
+        assert.deepEqual(viaUnfused[k].dataSync(), g.dataSync());
         assert.deepEqual(viaOps[k].dataSync(), g.dataSync());
       });
-      [...viaGraph, ...viaKernel, ...viaOps].forEach((t) => t.dispose());
+      [...viaGraph, ...viaKernel, ...viaOps, ...viaUnfused].forEach((t) => t.dispose());
     }
     assert.equal(tf.memory().numTensors, tensorsBefore);
     assert.equal(tf.engine().backend.numDataIds(), buffersBefore, 'no intermediate buffer left on the backend');
@@ -203,4 +207,33 @@ test('direct executor: kernel calls and engine calls give the GraphModel outputs
   } finally {
     model.dispose();
   }
+});
+
+test('fused relu(a + b): the same values as tf.relu(tf.add(a, b)), fallbacks for other shapes, no leak', () => {
+  const backend = tf.engine().backend;
+  const { fn, fused } = addReluKernel(tf.getBackend(), backend);
+  // One SIMD pass on wasm (where WebAssembly SIMD is available, as in every Node >= 16.4).
+  assert.equal(fused, tf.getBackend() === 'wasm');
+  assert.equal(addReluKernel(tf.getBackend(), backend, false).fused, false);
+  const cases: Array<[number[], number[]]> = [
+    [[1, 9, 12, 24], [1, 9, 12, 24]], // the fused case
+    [[1, 3, 5, 3], [1, 3, 5, 3]], // 45 floats: not a multiple of 4
+    [[1, 4, 4, 8], [8]], // broadcasting
+  ];
+  const ids = backend.numDataIds();
+  for (const [sa, sb] of cases) {
+    const a = tf.randomNormal(sa);
+    const b = tf.randomNormal(sb);
+    // exact zeros (a + (-a)) as well as random sums
+    const negA = sa.join() === sb.join() ? tf.neg(a) : b;
+    for (const y of [b, negA]) {
+      const got = tf.engine().makeTensorFromTensorInfo(fn(a, y));
+      const want = tf.tidy(() => tf.relu(tf.add(a, y)));
+      assert.deepEqual(got.shape, want.shape);
+      assert.deepEqual(got.dataSync(), want.dataSync());
+      tf.dispose([got, want]);
+    }
+    tf.dispose([a, b, negA]);
+  }
+  assert.equal(backend.numDataIds(), ids, 'every buffer released');
 });
