@@ -429,10 +429,11 @@ export function warpToGray(img: RawImage, m: Affine, width: number, height: numb
       const uEnd = u + a0 * (fineW - 1);
       const vEnd = v + a3 * (fineW - 1);
       const inside = Math.min(u, uEnd) >= 0 && Math.max(u, uEnd) < rw - 1 && Math.min(v, vEnd) >= 0 && Math.max(v, vEnd) < rh - 1;
-      for (let x = 0; x < width; x++) {
-        let sum = 0;
-        for (let si = 0; si < nx; si++, u += a0, v += a3) {
-          if (inside) {
+      if (inside) {
+        // Rows whose taps are all inside the region: no clamping.
+        for (let x = 0; x < width; x++) {
+          let sum = 0;
+          for (let si = 0; si < nx; si++, u += a0, v += a3) {
             const fu = u | 0;
             const fv = v | 0;
             const ax = u - fu;
@@ -441,17 +442,24 @@ export function warpToGray(img: RawImage, m: Affine, width: number, height: numb
             const top = g[i] + (g[i + 1] - g[i]) * ax;
             const bot = g[i + rw] + (g[i + rw + 1] - g[i + rw]) * ax;
             sum += (top + (bot - top) * ay + 0.5) | 0;
-          } else {
-            const fu = Math.floor(u);
-            const fv = Math.floor(v);
-            const ax = u - fu;
-            const ay = v - fv;
-            const c0 = fu < 0 ? 0 : fu >= rw ? rw - 1 : fu;
-            const c1 = fu + 1 < 0 ? 0 : fu + 1 >= rw ? rw - 1 : fu + 1;
-            const r0 = (fv < 0 ? 0 : fv >= rh ? rh - 1 : fv) * rw;
-            const r1 = (fv + 1 < 0 ? 0 : fv + 1 >= rh ? rh - 1 : fv + 1) * rw;
-            sum += (g[r0 + c0] * ((1 - ax) * (1 - ay)) + g[r0 + c1] * (ax * (1 - ay)) + g[r1 + c0] * ((1 - ax) * ay) + g[r1 + c1] * (ax * ay) + 0.5) | 0;
           }
+          acc[x] += sum;
+        }
+        continue;
+      }
+      for (let x = 0; x < width; x++) {
+        let sum = 0;
+        for (let si = 0; si < nx; si++, u += a0, v += a3) {
+          // Edge replication: taps clamped to the region (= the image at its border).
+          const fu = Math.floor(u);
+          const fv = Math.floor(v);
+          const ax = u - fu;
+          const ay = v - fv;
+          const c0 = fu < 0 ? 0 : fu >= rw ? rw - 1 : fu;
+          const c1 = fu + 1 < 0 ? 0 : fu + 1 >= rw ? rw - 1 : fu + 1;
+          const r0 = (fv < 0 ? 0 : fv >= rh ? rh - 1 : fv) * rw;
+          const r1 = (fv + 1 < 0 ? 0 : fv + 1 >= rh ? rh - 1 : fv + 1) * rw;
+          sum += (g[r0 + c0] * ((1 - ax) * (1 - ay)) + g[r0 + c1] * (ax * (1 - ay)) + g[r1 + c0] * ((1 - ax) * ay) + g[r1 + c1] * (ax * ay) + 0.5) | 0;
         }
         acc[x] += sum;
       }
