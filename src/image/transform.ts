@@ -340,8 +340,9 @@ export function letterbox(
   return { image, scale, offsetX, offsetY };
 }
 
-/** Scratch for {@link warpToGray}'s gray source region (grown on demand, reused). */
+/** Scratch for {@link warpToGray}'s gray source region (grown on demand up to 1 MB, reused). */
 let grayScratch = new Uint8Array(0);
+const SCRATCH_MAX = 1 << 20;
 
 /**
  * Warps straight to one gray channel: the pixels of `warpAffine(toGray(img), m, width, height)`
@@ -391,8 +392,9 @@ export function warpToGray(img: RawImage, m: Affine, width: number, height: numb
   const y1 = Math.max(y0 + 1, Math.min(H, Math.ceil(maxY) + 2));
   const rw = x1 - x0;
   const rh = y1 - y0;
-  if (grayScratch.length < rw * rh) grayScratch = new Uint8Array(Math.max(rw * rh, grayScratch.length * 2));
-  const g = grayScratch;
+  // Regions up to 1 MP reuse the scratch; a bigger one (a face filling an 8K frame) gets its own.
+  if (grayScratch.length < rw * rh && rw * rh <= SCRATCH_MAX) grayScratch = new Uint8Array(Math.min(SCRATCH_MAX, Math.max(rw * rh, grayScratch.length * 2)));
+  const g = rw * rh <= grayScratch.length ? grayScratch : new Uint8Array(rw * rh);
   const c = img.channels;
   const src = img.data;
   for (let y = 0, o = 0; y < rh; y++) {

@@ -221,6 +221,12 @@ test('warpToGray: the pixels of warpAffine(toGray(img)) for gray, RGB and RGBA, 
   }
   assert.ok(compared > 50000);
   assert.ok(mismatched <= compared / 1000, `${mismatched} of ${compared} pixels off by one`);
+  // A region above the 1 MP scratch (a face filling a big frame) gives the same pixels.
+  const big = gradientRgb(1400, 1000);
+  const down: Affine = [1400 / 48, 0, 0, 0, 1000 / 48, 0];
+  const bigGot = warpToGray(big, down, 48, 48);
+  const bigWant = warpAffine(toGray(big), down, 48, 48);
+  assert.ok(bigGot.data.every((v, i) => Math.abs(v - bigWant.data[i]) <= 1));
   assert.throws(() => warpToGray(gradientRgb(8, 8), [1, 0, 0, 0, 1, 0], 0, 4), ImageError);
   assert.throws(() => warpToGray(gradientRgb(8, 8), [NaN, 0, 0, 0, 1, 0], 4, 4), ImageError);
 });
