@@ -334,8 +334,10 @@ export async function loadFaceDetector(options: FaceDetectorOptions = {}): Promi
     };
     if (options.executor !== 'graph') {
       const nodes = (topology as unknown as { modelTopology: { node: GraphNodeDef[] } }).modelTopology.node;
-      // Direct kernel calls first; through the engine if the backend lacks a kernel; else the GraphModel.
-      for (const mode of ['kernel', 'ops'] as const) {
+      // Direct kernel calls on the backends they are tested on (wasm, cpu); through the engine
+      // elsewhere (tfjs-node) or if a kernel is missing; else the GraphModel.
+      const modes = backend.name === 'wasm' || backend.name === 'cpu' ? (['kernel', 'ops'] as const) : (['ops'] as const);
+      for (const mode of modes) {
         try {
           run = { executor: 'direct', fn: compileDirectRunner(nodes, model.weights, names, mode) };
           break;
