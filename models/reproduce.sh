@@ -25,7 +25,7 @@ if [ "$INIT" = none ]; then
   TRAIN=(node --import tsx src/cli/train.ts --backend wasm)
 else
   EPOCHS="${EPOCHS:-30}"    # fine-tuning converges sooner
-  EPOCHS8="${EPOCHS8:-20}"
+  EPOCHS8="${EPOCHS8:-12}"  # about as many optimizer steps as the 30 ck48 epochs
   TRAIN=(node --import tsx src/cli/train.ts --backend wasm --init "$INIT")
 fi
 DATA="${DATA:-../shared/datasets/ck-plus}"
