@@ -83,19 +83,19 @@ export function renderResults(): string {
   }
   out.push(renderExperiments());
   out.push('### Shipped weights\n');
-  out.push('| model | classes | trained on | images | epochs | last-epoch train loss / acc (augmented) | minutes | backend |');
-  out.push('|---|---|---|---:|---:|---|---:|---|');
+  out.push('| model | classes | trained on | started from | images | epochs | last-epoch train loss / acc (augmented) | minutes | backend |');
+  out.push('|---|---|---|---|---:|---:|---|---:|---|');
   for (const name of ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']) {
     const f = path.join(MODELS, name, 'model.json');
     if (!fs.existsSync(f)) {
-      out.push(`| ${name} | – | **not trained yet** | | | | | |`);
+      out.push(`| ${name} | – | **not trained yet** | | | | | | |`);
       continue;
     }
     const j = JSON.parse(fs.readFileSync(f, 'utf8'));
     const t = j.training ?? {};
     const h = t.history?.at(-1);
     out.push(
-      `| ${name} | ${j.classes.length} | ${t.dataset ?? '?'} | ${t.images ?? '?'} | ${t.config?.epochs ?? '?'} | ${h ? `${h.loss.toFixed(3)} / ${pct(h.accuracy)}` : '–'} | ${t.trainSeconds ? (t.trainSeconds / 60).toFixed(1) : '?'} | ${t.backend ?? '?'} |`,
+      `| ${name} | ${j.classes.length} | ${t.dataset ?? '?'} | ${t.config?.pretrained ?? 'random init'} | ${t.images ?? '?'} | ${t.config?.epochs ?? '?'} | ${h ? `${h.loss.toFixed(3)} / ${pct(h.accuracy)}` : '–'} | ${t.trainSeconds ? (t.trainSeconds / 60).toFixed(1) : '?'} | ${t.backend ?? '?'} |`,
     );
   }
   out.push('');
