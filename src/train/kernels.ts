@@ -14,6 +14,7 @@
  * form is kept as a reference implementation.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { registerFusedBatchNorm } from '../model/fused-bn';
 
 type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
 type Pad = 'same' | 'valid' | number;
@@ -152,5 +153,32 @@ export function registerWasmGradientKernels(): void {
   if (registered) return;
   replaceWasmKernel('Conv2DBackpropFilter', ['x', 'dy'], (x, dy, a) => conv2dBackpropFilterAsConv(x, dy, a.filterShape as F4, a.strides, a.pad, a.dimRoundingMode));
   replaceWasmKernel('Conv2DBackpropInput', ['dy', 'filter'], (dy, w, a) => conv2dBackpropInputAsConv(dy, w, a.inputShape as F4, a.strides, a.pad, a.dimRoundingMode));
+  shareWasmIdentity();
+  registerFusedBatchNorm();
   registered = true;
+}
+
+/**
+ * wasm's `Identity` (and `Cast` to the same dtype) copy the data; tfjs calls Identity for every
+ * tensor a gradient saves (`engine.clone`), ~500 copies of activations per training step.
+ * Tensor data is immutable in tfjs, so share it instead (a new reference on the same data, as
+ * the cpu backend's Identity does). Results are bit-identical.
+ */
+function shareWasmIdentity(): void {
+  const share = (x: Info, backend: unknown): tf.TensorInfo => {
+    (backend as { incRef(d: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId as tf.DataId, shape: x.shape, dtype: x.dtype };
+  };
+  const id = tf.getKernel('Identity', 'wasm');
+  if (id) {
+    const orig = id.kernelFunc;
+    tf.unregisterKernel('Identity', 'wasm');
+    tf.registerKernel({ ...id, kernelFunc: (a) => ((a.inputs.x as Info).dtype === 'string' ? orig(a) : share(a.inputs.x as Info, a.backend)) });
+  }
+  const cast = tf.getKernel('Cast', 'wasm');
+  if (cast) {
+    const orig = cast.kernelFunc;
+    tf.unregisterKernel('Cast', 'wasm');
+    tf.registerKernel({ ...cast, kernelFunc: (a) => ((a.inputs.x as Info).dtype === (a.attrs as { dtype: string }).dtype && (a.inputs.x as Info).dtype !== 'string' ? share(a.inputs.x as Info, a.backend) : orig(a)) });
+  }
 }

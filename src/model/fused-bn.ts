@@ -1,0 +1,211 @@
+/**
+ * Training-mode batch normalisation (+ optional ReLU) as ONE kernel with ONE gradient kernel,
+ * for the cpu and wasm backends.
+ *
+ * The op-by-op form (`tf.moments`, scale/shift, `relu`) costs ~10 kernels forward and ~25
+ * backward per layer on wasm, most of them full passes over the activation with broadcasting,
+ * plus axis-[0,1,2] reductions that wasm implements as a transpose followed by a reduction, and
+ * gradients of `mean`/`sum` that build a `ones` tensor in JS. Here the forward pass is three
+ * plain passes over a channels-last Float32Array (sum, squared deviation, normalise), the
+ * backward pass two, run in JS directly on the backend's memory (wasm heap views / cpu arrays).
+ *
+ * The maths is the op form's, up to float rounding (sums are accumulated in float64):
+ *   mean_c = Σ y / M,  var_c = Σ (y − mean_c)² / M  (biased, like tf.moments),
+ *   scale = γ / √(var + ε),  out = max(0, y·scale + β − mean·scale)  (ReLU optional);
+ * backward with g = dout · [out > 0] and x̂ = (y − mean)/√(var + ε):
+ *   dβ = Σ g,  dγ = Σ g·x̂,  dy = scale · (g − dβ/M − x̂·dγ/M).
+ * Outputs: [out, mean, variance] (the statistics feed the moving averages; no gradient flows
+ * into them, like the op form's, whose statistics are also only read, not differentiated).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export const BN_TRAIN_KERNEL = 'EmotionNetBatchNormTrain';
+export const BN_TRAIN_GRAD_KERNEL = 'EmotionNetBatchNormTrainGrad';
+
+const BACKENDS = ['wasm', 'cpu'] as const;
+
+interface BnAttrs {
+  relu: boolean;
+  epsilon: number;
+}
+
+type Info = tf.TensorInfo;
+interface WasmLike {
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+  typedArrayFromHeap(t: Info): Float32Array;
+}
+interface CpuLike {
+  readSync(dataId: tf.DataId): unknown;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): Info;
+}
+
+/**
+ * Runs `fn` on Float32Array views of `inputs` and fresh outputs of `outShapes`, on the wasm
+ * heap (no copies) or on the cpu backend's arrays.
+ */
+function runOnArrays(backend: unknown, inputs: Info[], outShapes: number[][], fn: (ins: Float32Array[], outs: Float32Array[]) => void): Info[] {
+  for (const t of inputs) if (t.dtype !== 'float32') throw new Error(`${BN_TRAIN_KERNEL}: float32 inputs expected, got ${t.dtype}`);
+  const w = backend as WasmLike;
+  if (typeof w.typedArrayFromHeap === 'function') {
+    // Allocate every output first: an allocation can grow (and so detach) the wasm heap.
+    const outs = outShapes.map((s) => w.makeOutput(s, 'float32'));
+    fn(
+      inputs.map((t) => w.typedArrayFromHeap(t)),
+      outs.map((t) => w.typedArrayFromHeap(t)),
+    );
+    return outs;
+  }
+  const c = backend as CpuLike;
+  const outs = outShapes.map((s) => new Float32Array(s.reduce((a, b) => a * b, 1)));
+  fn(
+    inputs.map((t) => c.readSync(t.dataId) as Float32Array),
+    outs,
+  );
+  return outs.map((v, i) => c.makeTensorInfo(outShapes[i], 'float32', v));
+}
+
+/** Forward pass on arrays: y [M·C] channels-last, γ, β [C] → out [M·C], mean, variance [C]. */
+export function bnTrainForward(y: Float32Array, gamma: Float32Array, beta: Float32Array, out: Float32Array, mean: Float32Array, variance: Float32Array, relu: boolean, epsilon: number): void {
+  const C = gamma.length;
+  const M = y.length / C;
+  const acc = new Float64Array(C);
+  for (let i = 0; i < y.length; i += C) for (let c = 0; c < C; c++) acc[c] += y[i + c];
+  for (let c = 0; c < C; c++) {
+    mean[c] = acc[c] / M;
+    acc[c] = 0;
+  }
+  for (let i = 0; i < y.length; i += C) {
+    for (let c = 0; c < C; c++) {
+      const d = y[i + c] - mean[c];
+      acc[c] += d * d;
+    }
+  }
+  const scale = new Float32Array(C);
+  const shift = new Float32Array(C);
+  for (let c = 0; c < C; c++) {
+    variance[c] = acc[c] / M;
+    scale[c] = gamma[c] * Math.fround(1 / Math.sqrt(Math.fround(variance[c] + epsilon)));
+    shift[c] = beta[c] - mean[c] * scale[c];
+  }
+  // Branch-free ReLU ((v + |v|)/2 = max(v, 0) exactly): a data-dependent branch mispredicts on
+  // half the elements and costs ~3x the whole loop in V8.
+  if (relu) {
+    for (let i = 0; i < y.length; i += C) {
+      for (let c = 0; c < C; c++) {
+        const v = y[i + c] * scale[c] + shift[c];
+        out[i + c] = (v + Math.abs(v)) * 0.5;
+      }
+    }
+  } else {
+    for (let i = 0; i < y.length; i += C) for (let c = 0; c < C; c++) out[i + c] = y[i + c] * scale[c] + shift[c];
+  }
+}
+
+/** Backward pass on arrays → dy [M·C], dγ, dβ [C]. `out` is the forward output (ReLU mask). */
+export function bnTrainBackward(dout: Float32Array, y: Float32Array, gamma: Float32Array, mean: Float32Array, variance: Float32Array, out: Float32Array, dy: Float32Array, dgamma: Float32Array, dbeta: Float32Array, relu: boolean, epsilon: number): void {
+  const C = gamma.length;
+  const M = y.length / C;
+  const db = new Float64Array(C);
+  const dg = new Float64Array(C); // Σ g·(y − mean)
+  if (relu) {
+    for (let i = 0; i < y.length; i += C) {
+      for (let c = 0; c < C; c++) {
+        const g = dout[i + c] * +(out[i + c] > 0); // branch-free mask
+        db[c] += g;
+        dg[c] += g * (y[i + c] - mean[c]);
+      }
+    }
+  } else {
+    for (let i = 0; i < y.length; i += C) {
+      for (let c = 0; c < C; c++) {
+        const g = dout[i + c];
+        db[c] += g;
+        dg[c] += g * (y[i + c] - mean[c]);
+      }
+    }
+  }
+  const scale = new Float64Array(C);
+  const k1 = new Float64Array(C);
+  const k2 = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    const rstd = Math.fround(1 / Math.sqrt(Math.fround(variance[c] + epsilon)));
+    scale[c] = Math.fround(gamma[c] * rstd);
+    dbeta[c] = db[c];
+    dgamma[c] = dg[c] * rstd;
+    k1[c] = (scale[c] * db[c]) / M;
+    k2[c] = (scale[c] * rstd * rstd * dg[c]) / M;
+  }
+  if (relu) {
+    for (let i = 0; i < y.length; i += C) {
+      for (let c = 0; c < C; c++) {
+        const g = dout[i + c] * +(out[i + c] > 0);
+        dy[i + c] = scale[c] * g - k1[c] - (y[i + c] - mean[c]) * k2[c];
+      }
+    }
+  } else {
+    for (let i = 0; i < y.length; i += C) {
+      for (let c = 0; c < C; c++) dy[i + c] = scale[c] * dout[i + c] - k1[c] - (y[i + c] - mean[c]) * k2[c];
+    }
+  }
+}
+
+let registered = false;
+
+/** Registers the fused kernels (cpu and wasm) and their gradient. Idempotent. */
+export function registerFusedBatchNorm(): void {
+  if (registered) return;
+  for (const backendName of BACKENDS) {
+    if (!tf.getKernel(BN_TRAIN_KERNEL, backendName)) {
+      tf.registerKernel({
+        kernelName: BN_TRAIN_KERNEL,
+        backendName,
+        kernelFunc: ({ inputs, attrs, backend }) => {
+          const { y, gamma, beta } = inputs as unknown as { y: Info; gamma: Info; beta: Info };
+          const a = attrs as unknown as BnAttrs;
+          const C = gamma.shape[0];
+          if (y.shape[y.shape.length - 1] !== C || beta.shape[0] !== C) throw new Error(`${BN_TRAIN_KERNEL}: channel mismatch`);
+          return runOnArrays(backend, [y, gamma, beta], [y.shape, [C], [C]], ([yv, g, b], [o, m, v]) => bnTrainForward(yv, g, b, o, m, v, a.relu, a.epsilon));
+        },
+      });
+    }
+    if (!tf.getKernel(BN_TRAIN_GRAD_KERNEL, backendName)) {
+      tf.registerKernel({
+        kernelName: BN_TRAIN_GRAD_KERNEL,
+        backendName,
+        kernelFunc: ({ inputs, attrs, backend }) => {
+          const { dout, y, gamma, mean, variance, out } = inputs as unknown as Record<string, Info>;
+          const a = attrs as unknown as BnAttrs;
+          const C = gamma.shape[0];
+          return runOnArrays(backend, [dout, y, gamma, mean, variance, out], [y.shape, [C], [C]], ([d, yv, g, m, v, o], [dy, dg, db]) => bnTrainBackward(d, yv, g, m, v, o, dy, dg, db, a.relu, a.epsilon));
+        },
+      });
+    }
+  }
+  if (!tf.getGradient(BN_TRAIN_KERNEL)) {
+    tf.registerGradient({
+      kernelName: BN_TRAIN_KERNEL,
+      inputsToSave: ['y', 'gamma'],
+      outputsToSave: [true, true, true],
+      gradFunc: (dys, saved, attrs) => {
+        const dout = Array.isArray(dys) ? dys[0] : dys;
+        const [y, gamma, out, mean, variance] = saved;
+        // One kernel computes all three gradients; the engine asks for them one by one.
+        const [dy, dgamma, dbeta] = tf.engine().runKernel(BN_TRAIN_GRAD_KERNEL, { dout, y, gamma, mean, variance, out } as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        return { y: () => dy, gamma: () => dgamma, beta: () => dbeta };
+      },
+    });
+  }
+  registered = true;
+}
+
+/** True when the active backend has the fused kernel (registered, and not switched off). */
+export function fusedBatchNormAvailable(): boolean {
+  if (process.env.EMOTIONNET_FUSED_BN === '0') return false;
+  return tf.getKernel(BN_TRAIN_KERNEL, tf.getBackend()) !== undefined;
+}
+
+/** Batch-norm with batch statistics (+ ReLU) of a channels-last tensor in one kernel. */
+export function batchNormTrain<T extends tf.Tensor>(y: T, gamma: tf.Tensor1D, beta: tf.Tensor1D, relu: boolean, epsilon: number): { out: T; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const [out, mean, variance] = tf.engine().runKernel(BN_TRAIN_KERNEL, { y, gamma, beta } as unknown as tf.NamedTensorMap, { relu, epsilon } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return { out: out as T, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}
