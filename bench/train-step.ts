@@ -123,14 +123,24 @@ async function main(): Promise<void> {
     return 'step';
   };
   const stats = a.profile ? installProfiler(backend.name, phase) : null;
+  // Wall time per step, and process CPU time (user + system): on a shared, busy machine the CPU
+  // time per step is the steadier figure (wasm runs on one thread).
   const stepTimes: number[] = [];
+  const cpuTimes: number[] = [];
   let last = 0;
+  let lastCpu = 0;
   let seenSteps = 0;
   const onStep = () => {
     const now = performance.now();
-    if (seenSteps > warmup) stepTimes.push(now - last);
+    const u = process.cpuUsage();
+    const cpu = (u.user + u.system) / 1000;
+    if (seenSteps > warmup) {
+      stepTimes.push(now - last);
+      cpuTimes.push(cpu - lastCpu);
+    }
     if (seenSteps === warmup && stats) stats.clear();
     last = now;
+    lastCpu = cpu;
     seenSteps++;
   };
   const total = steps + warmup + 1;
@@ -160,6 +170,8 @@ async function main(): Promise<void> {
   stepTimes.sort((x, y) => x - y);
   const med = stepTimes[Math.floor(stepTimes.length / 2)];
   const mean = stepTimes.reduce((s, v) => s + v, 0) / stepTimes.length;
+  cpuTimes.sort((x, y) => x - y);
+  const cpuMed = cpuTimes[Math.floor(cpuTimes.length / 2)];
   const macs = countCost(spec, trainer === 'fer' ? N8 + N7 : 7).macs;
   const res = {
     variant,
@@ -170,12 +182,14 @@ async function main(): Promise<void> {
     msPerStepMean: Math.round(mean * 10) / 10,
     imagesPerSec: Math.round((batch / med) * 1000 * 10) / 10,
     imagesPerSecMean: Math.round((batch / mean) * 1000 * 10) / 10,
+    cpuMsPerStepMedian: Math.round(cpuMed * 10) / 10,
+    imagesPerCpuSec: Math.round((batch / cpuMed) * 1000 * 10) / 10,
     gflopsFwdBwd: Math.round(((3 * 2 * macs * batch) / med / 1e6) * 100) / 100,
     backend: backend.label,
     loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
   if (a.json) process.stdout.write(JSON.stringify(res) + '\n');
-  else process.stdout.write(`${variant} ${trainer} batch ${batch}: ${res.imagesPerSec} img/s (median ${res.msPerStepMedian} ms/step, mean ${res.msPerStepMean} ms → ${res.imagesPerSecMean} img/s), ${res.gflopsFwdBwd} GFLOP/s fwd+bwd, load ${res.loadavg.join(' ')}\n`);
+  else process.stdout.write(`${variant} ${trainer} batch ${batch}: ${res.imagesPerSec} img/s (median ${res.msPerStepMedian} ms/step, mean ${res.msPerStepMean} ms → ${res.imagesPerSecMean} img/s); CPU ${res.cpuMsPerStepMedian} ms/step → ${res.imagesPerCpuSec} img/CPU-s; ${res.gflopsFwdBwd} GFLOP/s fwd+bwd, load ${res.loadavg.join(' ')}\n`);
   if (stats) {
     const n = stepTimes.length + 1;
     const rows = [...stats.entries()].map(([k, s]) => ({ k, calls: s.calls / n, ms: s.self / n })).sort((x, y) => y.ms - x.ms);

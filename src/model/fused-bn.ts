@@ -18,6 +18,7 @@
  * into them, like the op form's, whose statistics are also only read, not differentiated).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { FUSED_BN_WASM } from './fused-bn-wasm';
 
 export const BN_TRAIN_KERNEL = 'EmotionNetBatchNormTrain';
 export const BN_TRAIN_GRAD_KERNEL = 'EmotionNetBatchNormTrainGrad';
@@ -149,6 +150,151 @@ export function bnTrainBackward(dout: Float32Array, y: Float32Array, gamma: Floa
   }
 }
 
+
+// ---- wasm SIMD path: the loops of fused-bn.wat run in place on the tfjs wasm heap ----
+
+interface SimdExports {
+  colsum(y: number, rows: number, C: number, acc: number): void;
+  colsqdev(y: number, rows: number, C: number, mean: number, acc: number): void;
+  apply(y: number, rows: number, C: number, scale: number, shift: number, out: number, relu: number): void;
+  gradsums(dout: number, y: number, out: number, rows: number, C: number, mean: number, db: number, dg: number, relu: number): void;
+  gradapply(dout: number, y: number, out: number, rows: number, C: number, mean: number, a: number, k1: number, k2: number, dy: number, relu: number): void;
+}
+interface WasmBackendInternals {
+  wasm: { asm?: { memory?: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
+  dataIdMap: { get(id: tf.DataId): { memoryOffset: number } };
+}
+let simdCache: { memory: WebAssembly.Memory; exports: SimdExports | null } | null = null;
+
+/** The SIMD module instantiated on the backend's memory, or null (no SIMD, or not wasm). */
+function simdFor(backend: unknown): SimdExports | null {
+  if (process.env.EMOTIONNET_FUSED_BN_SIMD === '0') return null;
+  const memory = (backend as WasmBackendInternals).wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) return null;
+  if (simdCache && simdCache.memory === memory) return simdCache.exports;
+  let exports: SimdExports | null = null;
+  try {
+    const mod = new WebAssembly.Module(Buffer.from(FUSED_BN_WASM, 'base64'));
+    exports = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as SimdExports;
+  } catch {
+    exports = null; // engine without wasm SIMD: the JS loops are used
+  }
+  simdCache = { memory, exports };
+  return exports;
+}
+
+/** Rows per SIMD call of a reduction: float32 partial sums, accumulated in float64 in JS. */
+const BLOCK_ROWS = 256;
+
+function simdForward(b: WasmBackendInternals & WasmLike, k: SimdExports, y: Info, gamma: Info, beta: Info, relu: boolean, epsilon: number): Info[] {
+  const C = gamma.shape[0];
+  const C4 = Math.ceil(C / 4) * 4;
+  const M = tf.util.sizeFromShape(y.shape) / C;
+  const outs = [b.makeOutput(y.shape, 'float32'), b.makeOutput([C], 'float32'), b.makeOutput([C], 'float32')];
+  const scratch = b.wasm._malloc(4 * C4 * 4);
+  try {
+    const [acc, meanP, scaleP, shiftP] = [0, 1, 2, 3].map((i) => scratch + i * C4 * 4);
+    const yp = b.dataIdMap.get(y.dataId as tf.DataId).memoryOffset;
+    const op = b.dataIdMap.get(outs[0].dataId as tf.DataId).memoryOffset;
+    const memory = (b.wasm.asm as { memory: WebAssembly.Memory }).memory;
+    const F = new Float32Array(memory.buffer);
+    const g = b.typedArrayFromHeap(gamma);
+    const be = b.typedArrayFromHeap(beta);
+    const mean = b.typedArrayFromHeap(outs[1]);
+    const variance = b.typedArrayFromHeap(outs[2]);
+    const vecRows = M - 1; // the last row in scalar code (see fused-bn.wat)
+    const last = yp / 4 + vecRows * C;
+    const reduce = (run: (y0: number, rows: number) => void, lastRow: (c: number) => number): Float64Array => {
+      const s = new Float64Array(C);
+      for (let r0 = 0; r0 < vecRows; r0 += BLOCK_ROWS) {
+        F.fill(0, acc / 4, acc / 4 + C4);
+        run(yp + r0 * C * 4, Math.min(BLOCK_ROWS, vecRows - r0));
+        for (let c = 0; c < C; c++) s[c] += F[acc / 4 + c];
+      }
+      for (let c = 0; c < C; c++) s[c] += lastRow(c);
+      return s;
+    };
+    const sum = reduce((y0, rows) => k.colsum(y0, rows, C, acc), (c) => F[last + c]);
+    F.fill(0, meanP / 4, meanP / 4 + C4);
+    for (let c = 0; c < C; c++) F[meanP / 4 + c] = mean[c] = sum[c] / M;
+    const sq = reduce((y0, rows) => k.colsqdev(y0, rows, C, meanP, acc), (c) => (F[last + c] - mean[c]) ** 2);
+    F.fill(0, scaleP / 4, scaleP / 4 + 2 * C4);
+    for (let c = 0; c < C; c++) {
+      variance[c] = sq[c] / M;
+      const sc = Math.fround(g[c] * Math.fround(1 / Math.sqrt(Math.fround(variance[c] + epsilon))));
+      F[scaleP / 4 + c] = sc;
+      F[shiftP / 4 + c] = be[c] - mean[c] * sc;
+    }
+    k.apply(yp, vecRows, C, scaleP, shiftP, op, relu ? 1 : 0);
+    const lo = op / 4 + vecRows * C;
+    for (let c = 0; c < C; c++) {
+      const v = Math.fround(F[last + c] * F[scaleP / 4 + c]) + F[shiftP / 4 + c];
+      F[lo + c] = relu ? Math.max(v, 0) : v;
+    }
+  } finally {
+    b.wasm._free(scratch);
+  }
+  return outs;
+}
+
+function simdBackward(b: WasmBackendInternals & WasmLike, k: SimdExports, ins: Record<string, Info>, relu: boolean, epsilon: number): Info[] {
+  const { dout, y, gamma, mean, variance, out } = ins;
+  const C = gamma.shape[0];
+  const C4 = Math.ceil(C / 4) * 4;
+  const M = tf.util.sizeFromShape(y.shape) / C;
+  const outs = [b.makeOutput(y.shape, 'float32'), b.makeOutput([C], 'float32'), b.makeOutput([C], 'float32')];
+  const scratch = b.wasm._malloc(6 * C4 * 4);
+  try {
+    const [meanP, aP, k1P, k2P, dbP, dgP] = [0, 1, 2, 3, 4, 5].map((i) => scratch + i * C4 * 4);
+    const off = (t: Info) => b.dataIdMap.get(t.dataId as tf.DataId).memoryOffset;
+    const [dp, yp, op, dyp] = [off(dout), off(y), off(out), off(outs[0])];
+    const memory = (b.wasm.asm as { memory: WebAssembly.Memory }).memory;
+    const F = new Float32Array(memory.buffer);
+    const g = b.typedArrayFromHeap(gamma);
+    const mv = b.typedArrayFromHeap(mean);
+    const vv = b.typedArrayFromHeap(variance);
+    const dgamma = b.typedArrayFromHeap(outs[1]);
+    const dbeta = b.typedArrayFromHeap(outs[2]);
+    F.fill(0, scratch / 4, scratch / 4 + 6 * C4);
+    for (let c = 0; c < C; c++) F[meanP / 4 + c] = mv[c];
+    const vecRows = M - 1;
+    const db = new Float64Array(C);
+    const dg = new Float64Array(C);
+    for (let r0 = 0; r0 < vecRows; r0 += BLOCK_ROWS) {
+      F.fill(0, dbP / 4, dbP / 4 + 2 * C4);
+      const o = r0 * C * 4;
+      k.gradsums(dp + o, yp + o, op + o, Math.min(BLOCK_ROWS, vecRows - r0), C, meanP, dbP, dgP, relu ? 1 : 0);
+      for (let c = 0; c < C; c++) {
+        db[c] += F[dbP / 4 + c];
+        dg[c] += F[dgP / 4 + c];
+      }
+    }
+    const lr = vecRows * C;
+    for (let c = 0; c < C; c++) {
+      const gg = relu && !(F[op / 4 + lr + c] > 0) ? 0 : F[dp / 4 + lr + c];
+      db[c] += gg;
+      dg[c] += gg * (F[yp / 4 + lr + c] - mv[c]);
+    }
+    for (let c = 0; c < C; c++) {
+      const rstd = Math.fround(1 / Math.sqrt(Math.fround(vv[c] + epsilon)));
+      const sc = Math.fround(g[c] * rstd);
+      dbeta[c] = db[c];
+      dgamma[c] = dg[c] * rstd;
+      F[aP / 4 + c] = sc;
+      F[k1P / 4 + c] = (sc * db[c]) / M;
+      F[k2P / 4 + c] = (sc * rstd * rstd * dg[c]) / M;
+    }
+    k.gradapply(dp, yp, op, vecRows, C, meanP, aP, k1P, k2P, dyp, relu ? 1 : 0);
+    for (let c = 0; c < C; c++) {
+      const gg = relu && !(F[op / 4 + lr + c] > 0) ? 0 : F[dp / 4 + lr + c];
+      F[dyp / 4 + lr + c] = F[aP / 4 + c] * gg - F[k1P / 4 + c] - (F[yp / 4 + lr + c] - mv[c]) * F[k2P / 4 + c];
+    }
+  } finally {
+    b.wasm._free(scratch);
+  }
+  return outs;
+}
+
 let registered = false;
 
 /** Registers the fused kernels (cpu and wasm) and their gradient. Idempotent. */
@@ -164,6 +310,8 @@ export function registerFusedBatchNorm(): void {
           const a = attrs as unknown as BnAttrs;
           const C = gamma.shape[0];
           if (y.shape[y.shape.length - 1] !== C || beta.shape[0] !== C) throw new Error(`${BN_TRAIN_KERNEL}: channel mismatch`);
+          const k = y.dtype === 'float32' ? simdFor(backend) : null;
+          if (k) return simdForward(backend as WasmBackendInternals & WasmLike, k, y, gamma, beta, a.relu, a.epsilon);
           return runOnArrays(backend, [y, gamma, beta], [y.shape, [C], [C]], ([yv, g, b], [o, m, v]) => bnTrainForward(yv, g, b, o, m, v, a.relu, a.epsilon));
         },
       });
@@ -176,6 +324,8 @@ export function registerFusedBatchNorm(): void {
           const { dout, y, gamma, mean, variance, out } = inputs as unknown as Record<string, Info>;
           const a = attrs as unknown as BnAttrs;
           const C = gamma.shape[0];
+          const k = y.dtype === 'float32' && dout.dtype === 'float32' ? simdFor(backend) : null;
+          if (k) return simdBackward(backend as WasmBackendInternals & WasmLike, k, { dout, y, gamma, mean, variance, out }, a.relu, a.epsilon);
           return runOnArrays(backend, [dout, y, gamma, mean, variance, out], [y.shape, [C], [C]], ([d, yv, g, m, v, o], [dy, dg, db]) => bnTrainBackward(d, yv, g, m, v, o, dy, dg, db, a.relu, a.epsilon));
         },
       });
