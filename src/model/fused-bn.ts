@@ -7,7 +7,8 @@
  * plus axis-[0,1,2] reductions that wasm implements as a transpose followed by a reduction, and
  * gradients of `mean`/`sum` that build a `ones` tensor in JS. Here the forward pass is three
  * plain passes over a channels-last Float32Array (sum, squared deviation, normalise), the
- * backward pass two, run in JS directly on the backend's memory (wasm heap views / cpu arrays).
+ * backward pass two: on wasm as SIMD loops in place on the backend's memory (simd-kernels.wat),
+ * on cpu (or without wasm SIMD) as JS loops on the backend's arrays.
  *
  * The maths is the op form's, up to float rounding (sums are accumulated in float64):
  *   mean_c = Σ y / M,  var_c = Σ (y − mean_c)² / M  (biased, like tf.moments),
@@ -18,7 +19,7 @@
  * into them, like the op form's, whose statistics are also only read, not differentiated).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { FUSED_BN_WASM } from './fused-bn-wasm';
+import { heapF32, heapOffset, SimdKernels, simdKernelsFor, WasmBackendInternals } from './wasm-simd';
 
 export const BN_TRAIN_KERNEL = 'EmotionNetBatchNormTrain';
 export const BN_TRAIN_GRAD_KERNEL = 'EmotionNetBatchNormTrainGrad';
@@ -153,40 +154,10 @@ export function bnTrainBackward(dout: Float32Array, y: Float32Array, gamma: Floa
 
 // ---- wasm SIMD path: the loops of fused-bn.wat run in place on the tfjs wasm heap ----
 
-interface SimdExports {
-  colsum(y: number, rows: number, C: number, acc: number): void;
-  colsqdev(y: number, rows: number, C: number, mean: number, acc: number): void;
-  apply(y: number, rows: number, C: number, scale: number, shift: number, out: number, relu: number): void;
-  gradsums(dout: number, y: number, out: number, rows: number, C: number, mean: number, db: number, dg: number, relu: number): void;
-  gradapply(dout: number, y: number, out: number, rows: number, C: number, mean: number, a: number, k1: number, k2: number, dy: number, relu: number): void;
-}
-interface WasmBackendInternals {
-  wasm: { asm?: { memory?: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
-  dataIdMap: { get(id: tf.DataId): { memoryOffset: number } };
-}
-let simdCache: { memory: WebAssembly.Memory; exports: SimdExports | null } | null = null;
-
-/** The SIMD module instantiated on the backend's memory, or null (no SIMD, or not wasm). */
-function simdFor(backend: unknown): SimdExports | null {
-  if (process.env.EMOTIONNET_FUSED_BN_SIMD === '0') return null;
-  const memory = (backend as WasmBackendInternals).wasm?.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) return null;
-  if (simdCache && simdCache.memory === memory) return simdCache.exports;
-  let exports: SimdExports | null = null;
-  try {
-    const mod = new WebAssembly.Module(Buffer.from(FUSED_BN_WASM, 'base64'));
-    exports = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as SimdExports;
-  } catch {
-    exports = null; // engine without wasm SIMD: the JS loops are used
-  }
-  simdCache = { memory, exports };
-  return exports;
-}
-
 /** Rows per SIMD call of a reduction: float32 partial sums, accumulated in float64 in JS. */
 const BLOCK_ROWS = 256;
 
-function simdForward(b: WasmBackendInternals & WasmLike, k: SimdExports, y: Info, gamma: Info, beta: Info, relu: boolean, epsilon: number): Info[] {
+function simdForward(b: WasmBackendInternals, k: SimdKernels, y: Info, gamma: Info, beta: Info, relu: boolean, epsilon: number): Info[] {
   const C = gamma.shape[0];
   const C4 = Math.ceil(C / 4) * 4;
   const M = tf.util.sizeFromShape(y.shape) / C;
@@ -194,10 +165,9 @@ function simdForward(b: WasmBackendInternals & WasmLike, k: SimdExports, y: Info
   const scratch = b.wasm._malloc(4 * C4 * 4);
   try {
     const [acc, meanP, scaleP, shiftP] = [0, 1, 2, 3].map((i) => scratch + i * C4 * 4);
-    const yp = b.dataIdMap.get(y.dataId as tf.DataId).memoryOffset;
-    const op = b.dataIdMap.get(outs[0].dataId as tf.DataId).memoryOffset;
-    const memory = (b.wasm.asm as { memory: WebAssembly.Memory }).memory;
-    const F = new Float32Array(memory.buffer);
+    const yp = heapOffset(b, y);
+    const op = heapOffset(b, outs[0]);
+    const F = heapF32(b);
     const g = b.typedArrayFromHeap(gamma);
     const be = b.typedArrayFromHeap(beta);
     const mean = b.typedArrayFromHeap(outs[1]);
@@ -237,7 +207,7 @@ function simdForward(b: WasmBackendInternals & WasmLike, k: SimdExports, y: Info
   return outs;
 }
 
-function simdBackward(b: WasmBackendInternals & WasmLike, k: SimdExports, ins: Record<string, Info>, relu: boolean, epsilon: number): Info[] {
+function simdBackward(b: WasmBackendInternals, k: SimdKernels, ins: Record<string, Info>, relu: boolean, epsilon: number): Info[] {
   const { dout, y, gamma, mean, variance, out } = ins;
   const C = gamma.shape[0];
   const C4 = Math.ceil(C / 4) * 4;
@@ -246,10 +216,8 @@ function simdBackward(b: WasmBackendInternals & WasmLike, k: SimdExports, ins: R
   const scratch = b.wasm._malloc(6 * C4 * 4);
   try {
     const [meanP, aP, k1P, k2P, dbP, dgP] = [0, 1, 2, 3, 4, 5].map((i) => scratch + i * C4 * 4);
-    const off = (t: Info) => b.dataIdMap.get(t.dataId as tf.DataId).memoryOffset;
-    const [dp, yp, op, dyp] = [off(dout), off(y), off(out), off(outs[0])];
-    const memory = (b.wasm.asm as { memory: WebAssembly.Memory }).memory;
-    const F = new Float32Array(memory.buffer);
+    const [dp, yp, op, dyp] = [dout, y, out, outs[0]].map((t) => heapOffset(b, t));
+    const F = heapF32(b);
     const g = b.typedArrayFromHeap(gamma);
     const mv = b.typedArrayFromHeap(mean);
     const vv = b.typedArrayFromHeap(variance);
@@ -310,8 +278,8 @@ export function registerFusedBatchNorm(): void {
           const a = attrs as unknown as BnAttrs;
           const C = gamma.shape[0];
           if (y.shape[y.shape.length - 1] !== C || beta.shape[0] !== C) throw new Error(`${BN_TRAIN_KERNEL}: channel mismatch`);
-          const k = y.dtype === 'float32' ? simdFor(backend) : null;
-          if (k) return simdForward(backend as WasmBackendInternals & WasmLike, k, y, gamma, beta, a.relu, a.epsilon);
+          const k = y.dtype === 'float32' ? simdKernelsFor(backend) : null;
+          if (k) return simdForward(backend as WasmBackendInternals, k, y, gamma, beta, a.relu, a.epsilon);
           return runOnArrays(backend, [y, gamma, beta], [y.shape, [C], [C]], ([yv, g, b], [o, m, v]) => bnTrainForward(yv, g, b, o, m, v, a.relu, a.epsilon));
         },
       });
@@ -324,8 +292,8 @@ export function registerFusedBatchNorm(): void {
           const { dout, y, gamma, mean, variance, out } = inputs as unknown as Record<string, Info>;
           const a = attrs as unknown as BnAttrs;
           const C = gamma.shape[0];
-          const k = y.dtype === 'float32' && dout.dtype === 'float32' ? simdFor(backend) : null;
-          if (k) return simdBackward(backend as WasmBackendInternals & WasmLike, k, { dout, y, gamma, mean, variance, out }, a.relu, a.epsilon);
+          const k = y.dtype === 'float32' && dout.dtype === 'float32' ? simdKernelsFor(backend) : null;
+          if (k) return simdBackward(backend as WasmBackendInternals, k, { dout, y, gamma, mean, variance, out }, a.relu, a.epsilon);
           return runOnArrays(backend, [dout, y, gamma, mean, variance, out], [y.shape, [C], [C]], ([d, yv, g, m, v, o], [dy, dg, db]) => bnTrainBackward(d, yv, g, m, v, o, dy, dg, db, a.relu, a.epsilon));
         },
       });

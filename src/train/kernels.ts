@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerFusedBatchNorm } from '../model/fused-bn';
+import { heapOffset, simdKernelsFor, WasmBackendInternals } from '../model/wasm-simd';
 
 type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
 type Pad = 'same' | 'valid' | number;
@@ -38,22 +39,43 @@ export function conv2dBackpropFilterAsConv(x: tf.Tensor4D, dy: tf.Tensor4D, filt
   return tf.tidy(() => {
     const info = convInfo(x.shape, filterShape, strides, pad, rounding);
     const [kh, kw, ci, co] = filterShape;
-    const { top, bottom, left, right } = info.padInfo;
+    const { top, left } = info.padInfo;
     const sh = info.strideHeight;
     const sw = info.strideWidth;
-    // Only the rows/cols a filter tap can reach: Hp = (oh−1)·s + kh.
+    const [, inH, inW] = x.shape;
+    // Only the rows/cols a filter tap can reach: Hp = (oh−1)·s + kh of the padded input. The
+    // padding goes to the convolution (explicit padding: no padded copy of x); rows/cols past
+    // the reach are sliced off first.
     const hp = (info.outHeight - 1) * sh + kh;
     const wp = (info.outWidth - 1) * sw + kw;
-    let xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
-    if (xp.shape[1] !== hp || xp.shape[2] !== wp) xp = tf.slice(xp, [0, 0, 0, 0], [-1, hp, wp, -1]);
-    const xt = tf.transpose(xp, [3, 1, 2, 0]); // [ci, Hp, Wp, N]
-    const dyt = tf.transpose(dy, [1, 2, 0, 3]); // [oh, ow, N, co]
-    const out = tf.conv2d(xt as tf.Tensor4D, dyt as tf.Tensor4D, 1, 'valid', 'NHWC', [sh, sw]); // [ci, kh, kw, co]
+    const bottom = hp - top - inH;
+    const right = wp - left - inW;
+    let xs: tf.Tensor4D = x;
+    if (bottom < 0 || right < 0) xs = tf.slice(x, [0, 0, 0, 0], [-1, inH + Math.min(0, bottom), inW + Math.min(0, right), -1]);
+    const xt = tf.transpose(xs, [3, 1, 2, 0]) as tf.Tensor4D; // [ci, H, W, N]
+    const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [oh, ow, N, co]
+    const padding = [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]] as tf.backend_util.ExplicitPadding;
+    const out = tf.conv2d(xt, dyt, 1, top || left || bottom > 0 || right > 0 ? padding : 'valid', 'NHWC', [sh, sw]); // [ci, kh, kw, co]
     if (out.shape[0] !== ci || out.shape[1] !== kh || out.shape[2] !== kw || out.shape[3] !== co) {
       throw new Error(`Conv2DBackpropFilter: internal shape mismatch ${out.shape.join('x')}`);
     }
     return tf.transpose(out, [1, 2, 0, 3]) as tf.Tensor4D;
   });
+}
+
+/** The filter of the input-gradient convolution: spatially flipped, in/out swapped ([kh, kw, co, ci]). */
+function flippedFilter(filter: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, ci, co] = filter.shape;
+  const w = filter.dataSync() as Float32Array; // small (≤ 3·3·64·64): one copy beats two kernels
+  const f = new Float32Array(w.length);
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const src = (i * kw + j) * ci * co;
+      const dst = ((kh - 1 - i) * kw + (kw - 1 - j)) * co * ci;
+      for (let a = 0; a < ci; a++) for (let b = 0; b < co; b++) f[dst + b * ci + a] = w[src + a * co + b];
+    }
+  }
+  return tf.tensor4d(f, [kh, kw, co, ci]);
 }
 
 /** dx of a 2-D convolution (NHWC, dilation 1) as one stride-1 forward convolution. */
@@ -80,10 +102,10 @@ export function conv2dBackpropInputAsConv(dy: tf.Tensor4D, filter: tf.Tensor4D, 
     const padB = inH + kh - 1 - padT - d.shape[1];
     const padR = inW + kw - 1 - padL - d.shape[2];
     if (padT < 0 || padL < 0) throw new Error('Conv2DBackpropInput: unsupported padding');
-    let dp = tf.pad(d, [[0, 0], [padT, Math.max(0, padB)], [padL, Math.max(0, padR)], [0, 0]]);
-    if (padB < 0 || padR < 0) dp = tf.slice(dp, [0, 0, 0, 0], [-1, inH + kh - 1, inW + kw - 1, -1]);
-    const wf = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]); // [kh, kw, co, ci]
-    return tf.conv2d(dp as tf.Tensor4D, wf as tf.Tensor4D, 1, 'valid');
+    // Padding goes to the convolution (explicit padding, no padded copy of dy).
+    if (padB < 0 || padR < 0) d = tf.slice(d, [0, 0, 0, 0], [-1, d.shape[1] + Math.min(0, padB), d.shape[2] + Math.min(0, padR), -1]);
+    const padding = [[0, 0], [padT, Math.max(0, padB)], [padL, Math.max(0, padR)], [0, 0]] as tf.backend_util.ExplicitPadding;
+    return tf.conv2d(d, flippedFilter(filter), 1, padT || padL || padB > 0 || padR > 0 ? padding : 'valid');
   });
 }
 
@@ -154,6 +176,7 @@ export function registerWasmGradientKernels(): void {
   replaceWasmKernel('Conv2DBackpropFilter', ['x', 'dy'], (x, dy, a) => conv2dBackpropFilterAsConv(x, dy, a.filterShape as F4, a.strides, a.pad, a.dimRoundingMode));
   replaceWasmKernel('Conv2DBackpropInput', ['dy', 'filter'], (dy, w, a) => conv2dBackpropInputAsConv(dy, w, a.inputShape as F4, a.strides, a.pad, a.dimRoundingMode));
   shareWasmIdentity();
+  registerWasmCopyKernels();
   registerFusedBatchNorm();
   registered = true;
 }
@@ -181,4 +204,109 @@ function shareWasmIdentity(): void {
     tf.unregisterKernel('Cast', 'wasm');
     tf.registerKernel({ ...cast, kernelFunc: (a) => ((a.inputs.x as Info).dtype === (a.attrs as { dtype: string }).dtype && (a.inputs.x as Info).dtype !== 'string' ? share(a.inputs.x as Info, a.backend) : orig(a)) });
   }
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+function overrideWasmKernel(name: string, fast: (a: KernelArgs, orig: tf.KernelFunc) => tf.TensorInfo | tf.TensorInfo[] | null): void {
+  const k = tf.getKernel(name, 'wasm');
+  if (!k) return;
+  const orig = k.kernelFunc;
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...k, kernelFunc: (a) => fast(a, orig) ?? orig(a) });
+}
+
+const prod = (xs: number[]) => xs.reduce((p, v) => p * v, 1);
+
+/**
+ * wasm's Concat, SplitV (the gradient of concat) and Slice copy through JS: Slice first copies
+ * the WHOLE input out of the heap (readSync), then copies row by row with typed-array calls, and
+ * SplitV is one Slice per output. Nano-A concatenates channels at every merge, so these cost
+ * ~25% of its training step. Here: strided row copies in our SIMD module, in place on the heap
+ * (float32; anything else goes to the original kernels). Results are bit-identical copies.
+ */
+function registerWasmCopyKernels(): void {
+  overrideWasmKernel('Concat', ({ inputs, attrs, backend }) => {
+    const k = simdKernelsFor(backend);
+    const ts = (Array.isArray(inputs) ? inputs : Object.values(inputs)) as tf.TensorInfo[];
+    if (!k || ts.length < 2 || ts.some((t) => t.dtype !== 'float32')) return null;
+    const axis = tf.util.parseAxisParam((attrs as { axis: number | number[] }).axis, ts[0].shape)[0];
+    const outShape = tf.backend_util.computeOutShape(ts.map((t) => t.shape), axis);
+    const b = backend as WasmBackendInternals;
+    const out = b.makeOutput(outShape, 'float32');
+    const outer = prod(outShape.slice(0, axis));
+    const total = prod(outShape.slice(axis));
+    if (outer * total === 0) return out;
+    const dst = heapOffset(b, out);
+    let off = 0;
+    for (const t of ts) {
+      const inner = prod(t.shape.slice(axis));
+      if (inner > 0) k.copyrows(heapOffset(b, t), inner * 4, dst + off * 4, total * 4, outer, inner);
+      off += inner;
+    }
+    return out;
+  });
+  overrideWasmKernel('SplitV', ({ inputs, attrs, backend }) => {
+    const k = simdKernelsFor(backend);
+    const x = (inputs as unknown as { x: tf.TensorInfo }).x;
+    if (!k || x.dtype !== 'float32') return null;
+    const { numOrSizeSplits, axis } = attrs as { numOrSizeSplits: number | number[]; axis: number | number[] };
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, ax);
+    const b = backend as WasmBackendInternals;
+    const outs = sizes.map((sz) => {
+      const shape = x.shape.slice();
+      shape[ax] = sz;
+      return b.makeOutput(shape, 'float32');
+    });
+    const outer = prod(x.shape.slice(0, ax));
+    const after = prod(x.shape.slice(ax + 1));
+    const total = x.shape[ax] * after;
+    const src = heapOffset(b, x);
+    let off = 0;
+    outs.forEach((o, i) => {
+      const inner = sizes[i] * after;
+      if (inner > 0 && outer > 0) k.copyrows(src + off * 4, total * 4, heapOffset(b, o), inner * 4, outer, inner);
+      off += inner;
+    });
+    return outs;
+  });
+  overrideWasmKernel('Slice', ({ inputs, attrs, backend }) => {
+    const k = simdKernelsFor(backend);
+    const x = (inputs as unknown as { x: tf.TensorInfo }).x;
+    if (!k || x.dtype !== 'float32') return null;
+    const { begin, size } = attrs as unknown as { begin: number[]; size: number[] };
+    const [b0, s0] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, size);
+    const b = backend as WasmBackendInternals;
+    const out = b.makeOutput(s0, 'float32');
+    if (prod(s0) === 0) return out;
+    const rank = x.shape.length;
+    const strides = [...tf.util.computeStrides(x.shape), 1];
+    // Innermost axis that is not taken whole: everything inside it is one contiguous run.
+    let a = rank - 1;
+    while (a > 0 && s0[a] === x.shape[a]) a--;
+    const run = s0[a] * strides[a];
+    const src = heapOffset(b, x) + 4 * b0.reduce((p, v, i) => p + v * strides[i], 0);
+    const dst = heapOffset(b, out);
+    if (a === 0) {
+      k.copyrows(src, 0, dst, 0, 1, run);
+      return out;
+    }
+    // Rows along axis a−1, JS loops over the axes before it.
+    const rowAxis = a - 1;
+    const rows = s0[rowAxis];
+    const outerShape = s0.slice(0, rowAxis);
+    const outerCount = prod(outerShape);
+    const idx = new Array<number>(rowAxis).fill(0);
+    for (let o = 0, d = dst; o < outerCount; o++, d += rows * run * 4) {
+      let srcOff = src;
+      for (let i = 0; i < rowAxis; i++) srcOff += 4 * idx[i] * strides[i];
+      k.copyrows(srcOff, strides[rowAxis] * 4, d, run * 4, rows, run);
+      for (let i = rowAxis - 1; i >= 0; i--) {
+        if (++idx[i] < outerShape[i]) break;
+        idx[i] = 0;
+      }
+    }
+    return out;
+  });
 }

@@ -1,7 +1,8 @@
-;; SIMD loops of the fused training batch-norm (see fused-bn.ts), run on the tfjs wasm heap.
-;; Build: node scripts/build-fused-bn-wasm.js (wat2wasm from the `wabt` npm package) → fused-bn-wasm.ts.
+;; SIMD loops run in place on the tfjs wasm heap (see wasm-simd.ts): the fused training
+;; batch-norm (fused-bn.ts) and strided row copies (channel concat / split / slice, train/kernels.ts).
+;; Build: node scripts/build-simd-kernels.js (wat2wasm from the `wabt` npm package) → simd-kernels-wasm.ts.
 ;;
-;; Data are channels-last float32 [rows, C]; all pointers are byte offsets in the imported memory.
+;; Batch-norm data are channels-last float32 [rows, C]; all pointers are byte offsets in the imported memory.
 ;; Per-channel arrays (acc, mean, scale, shift, ...) hold ceil(C/4)*4 floats.
 ;; Every function processes rows [0, rows) with 4-wide chunks; a row's last chunk may run up to
 ;; 3 floats into the next row (extra lanes land in the padding of the per-channel arrays, and
@@ -129,5 +130,32 @@
         (local.set $dout (i32.add (local.get $dout) (i32.shl (local.get $C) (i32.const 2))))
         (local.set $out (i32.add (local.get $out) (i32.shl (local.get $C) (i32.const 2))))
         (local.set $dy (i32.add (local.get $dy) (i32.shl (local.get $C) (i32.const 2))))
+        (br $row))))
+;; dst[r*dstStride + i] = src[r*srcStride + i] for i < n floats, r < rows (strides in bytes):
+  ;; 4-wide chunks, then a scalar tail, so nothing outside the n floats of a row is touched.
+  (func (export "copyrows") (param $src i32) (param $srcStride i32) (param $dst i32) (param $dstStride i32) (param $rows i32) (param $n i32)
+    (local $r i32) (local $i i32) (local $n4 i32)
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $row
+        (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $i (i32.const 0))
+        (block $vdone
+          (loop $vec
+            (br_if $vdone (i32.ge_u (local.get $i) (local.get $n4)))
+            (v128.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+                        (v128.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $vec)))
+        (block $sdone
+          (loop $scalar
+            (br_if $sdone (i32.ge_u (local.get $i) (local.get $n)))
+            (f32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+                       (f32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $scalar)))
+        (local.set $src (i32.add (local.get $src) (local.get $srcStride)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $dstStride)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
 )

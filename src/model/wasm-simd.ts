@@ -1,0 +1,56 @@
+/**
+ * Our own small WebAssembly SIMD module (simd-kernels.wat), instantiated on the MEMORY of the
+ * tfjs wasm backend, so its loops read and write tensors in place (pointers = the backend's
+ * memory offsets). Used by training kernels the wasm backend lacks or runs slowly: the fused
+ * batch-norm (fused-bn.ts) and channel concat/split/slice (train/kernels.ts).
+ * Returns null where it cannot run (another backend, an engine without wasm SIMD, or
+ * EMOTIONNET_WASM_SIMD=0); callers then use their JS or op-by-op forms.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { SIMD_KERNELS_WASM } from './simd-kernels-wasm';
+
+export interface SimdKernels {
+  colsum(y: number, rows: number, C: number, acc: number): void;
+  colsqdev(y: number, rows: number, C: number, mean: number, acc: number): void;
+  apply(y: number, rows: number, C: number, scale: number, shift: number, out: number, relu: number): void;
+  gradsums(dout: number, y: number, out: number, rows: number, C: number, mean: number, db: number, dg: number, relu: number): void;
+  gradapply(dout: number, y: number, out: number, rows: number, C: number, mean: number, a: number, k1: number, k2: number, dy: number, relu: number): void;
+  copyrows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, n: number): void;
+}
+
+/** The parts of tfjs' BackendWasm these kernels use. */
+export interface WasmBackendInternals {
+  wasm: { asm?: { memory?: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
+  dataIdMap: { get(id: tf.DataId): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
+let cache: { memory: WebAssembly.Memory; exports: SimdKernels | null } | null = null;
+
+/** The module on `backend`'s memory, or null. */
+export function simdKernelsFor(backend: unknown): SimdKernels | null {
+  if (process.env.EMOTIONNET_WASM_SIMD === '0') return null;
+  const memory = (backend as WasmBackendInternals).wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) return null;
+  if (cache && cache.memory === memory) return cache.exports;
+  let exports: SimdKernels | null = null;
+  try {
+    const mod = new WebAssembly.Module(Buffer.from(SIMD_KERNELS_WASM, 'base64'));
+    exports = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as SimdKernels;
+  } catch {
+    exports = null; // no wasm SIMD in this engine
+  }
+  cache = { memory, exports };
+  return exports;
+}
+
+/** Byte offset of a tensor's data in the wasm memory. */
+export function heapOffset(b: WasmBackendInternals, t: tf.TensorInfo): number {
+  return b.dataIdMap.get(t.dataId as tf.DataId).memoryOffset;
+}
+
+/** A fresh Float32Array view of the whole wasm memory (take it after every allocation). */
+export function heapF32(b: WasmBackendInternals): Float32Array {
+  return new Float32Array((b.wasm.asm as { memory: WebAssembly.Memory }).memory.buffer);
+}
