@@ -78,6 +78,63 @@ function flippedFilter(filter: tf.Tensor4D): tf.Tensor4D {
   return tf.tensor4d(f, [kh, kw, co, ci]);
 }
 
+/**
+ * dx of a strided convolution without multiplying zeros: output pixel y = s·p + q (phase q)
+ * receives dy[o]·W[i] exactly for the taps i ≡ q + pad (mod s), from o = p + d with
+ * d = (q + pad − i)/s. One stride-1 convolution over dy computes every phase at once: its output
+ * channel block q·ci…(q+1)·ci holds phase q, its filter (F×F, F = span of d) holds W[i] at
+ * offset d − d_min; depthToSpace then interleaves the phases. The zero-dilated form costs s²
+ * times the useful work; this one 16/9 of it for 3x3 stride 2 and 1x for 1x1 stride 2 (its
+ * all-zero phases are appended by padding instead of computed). Needs in = out·s, equal strides.
+ */
+function polyphaseInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, sh: number, sw: number, padTop: number, padLeft: number): tf.Tensor4D {
+  const [kh, kw, ci, co] = filter.shape;
+  // Offsets d of each (phase, tap) pair along one axis.
+  const taps = (s: number, k: number, pad: number) => {
+    const out: Array<{ q: number; i: number; d: number }> = [];
+    for (let q = 0; q < s; q++) for (let i = 0; i < k; i++) if ((((q + pad - i) % s) + s) % s === 0) out.push({ q, i, d: (q + pad - i) / s });
+    return out;
+  };
+  const ty = taps(sh, kh, padTop);
+  const tx = taps(sw, kw, padLeft);
+  const dminY = Math.min(...ty.map((t) => t.d));
+  const dmaxY = Math.max(...ty.map((t) => t.d));
+  const dminX = Math.min(...tx.map((t) => t.d));
+  const dmaxX = Math.max(...tx.map((t) => t.d));
+  const fh = dmaxY - dminY + 1;
+  const fw = dmaxX - dminX + 1;
+  // Phases (qy, qx) with at least one tap; if they are the first ones, compute only those.
+  const phases = sh * sw;
+  const live = new Set<number>();
+  for (const a of ty) for (const b of tx) live.add(a.q * sw + b.q);
+  const nLive = live.size === phases || [...live].every((q) => q < live.size) ? live.size : phases;
+  const w = filter.dataSync() as Float32Array;
+  const f = new Float32Array(fh * fw * co * nLive * ci);
+  const oc = nLive * ci;
+  for (const a of ty) {
+    for (const b of tx) {
+      const q = a.q * sw + b.q;
+      if (q >= nLive) continue;
+      const src = (a.i * kw + b.i) * ci * co;
+      const dst = ((a.d - dminY) * fw + (b.d - dminX)) * co * oc + q * ci;
+      for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) f[dst + o * oc + c] = w[src + c * co + o];
+    }
+  }
+  return tf.tidy(() => {
+    const ft = tf.tensor4d(f, [fh, fw, co, oc]);
+    const oh = dy.shape[1];
+    const ow = dy.shape[2];
+    // Output p's window covers o = p + dmin … p + dmax: pad −dmin before, dmax after (clipped).
+    const padding = [[0, 0], [Math.max(0, -dminY), Math.max(0, dmaxY)], [Math.max(0, -dminX), Math.max(0, dmaxX)], [0, 0]] as tf.backend_util.ExplicitPadding;
+    let phasesOut = tf.conv2d(dy, ft, 1, padding); // [N, oh + extra, ow + extra, nLive·ci]
+    if (dminY > 0 || dminX > 0 || phasesOut.shape[1] !== oh || phasesOut.shape[2] !== ow) {
+      phasesOut = tf.slice(phasesOut, [0, Math.max(0, dminY), Math.max(0, dminX), 0], [-1, oh, ow, -1]);
+    }
+    if (nLive < phases) phasesOut = tf.pad(phasesOut, [[0, 0], [0, 0], [0, 0], [0, (phases - nLive) * ci]]);
+    return tf.depthToSpace(phasesOut, sh) as tf.Tensor4D;
+  });
+}
+
 /** dx of a 2-D convolution (NHWC, dilation 1) as one stride-1 forward convolution. */
 export function conv2dBackpropInputAsConv(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape: F4, strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
   return tf.tidy(() => {
@@ -90,6 +147,9 @@ export function conv2dBackpropInputAsConv(dy: tf.Tensor4D, filter: tf.Tensor4D, 
     const oh = dy.shape[1];
     const ow = dy.shape[2];
     const co = dy.shape[3];
+    if (sh > 1 && sh === sw && inH === oh * sh && inW === ow * sw && process.env.EMOTIONNET_POLYPHASE !== '0') {
+      return polyphaseInputGrad(dy, filter, sh, sw, info.padInfo.top, info.padInfo.left);
+    }
     // Zero-dilate dy: [N, oh·sh, ow·sw, co] with dy at multiples of the stride.
     let d: tf.Tensor4D = dy;
     if (sh > 1 || sw > 1) {
@@ -219,7 +279,7 @@ function overrideWasmKernel(name: string, fast: (a: KernelArgs, orig: tf.KernelF
 const prod = (xs: number[]) => xs.reduce((p, v) => p * v, 1);
 
 /**
- * wasm's Concat, SplitV (the gradient of concat) and Slice copy through JS: Slice first copies
+ * wasm's Concat, SplitV (the gradient of concat), Slice and DepthToSpace copy through JS: Slice first copies
  * the WHOLE input out of the heap (readSync), then copies row by row with typed-array calls, and
  * SplitV is one Slice per output. Nano-A concatenates channels at every merge, so these cost
  * ~25% of its training step. Here: strided row copies in our SIMD module, in place on the heap
@@ -270,6 +330,31 @@ function registerWasmCopyKernels(): void {
       off += inner;
     });
     return outs;
+  });
+  // wasm's DepthToSpace (used by the polyphase input gradient) is an element-by-element loop.
+  overrideWasmKernel('DepthToSpace', ({ inputs, attrs, backend }) => {
+    const k = simdKernelsFor(backend);
+    const x = (inputs as unknown as { x: tf.TensorInfo }).x;
+    const { blockSize: bs, dataFormat } = attrs as unknown as { blockSize: number; dataFormat: string };
+    if (!k || x.dtype !== 'float32' || dataFormat !== 'NHWC') return null;
+    const [n, h, w, d] = x.shape;
+    const c = d / (bs * bs);
+    const b = backend as WasmBackendInternals;
+    const out = b.makeOutput([n, h * bs, w * bs, c], 'float32');
+    if (n * h * w * d === 0) return out;
+    const src0 = heapOffset(b, x);
+    const dst0 = heapOffset(b, out);
+    // out[i, p·bs + qy, p'·bs + qx, :] = x[i, p, p', (qy·bs + qx)·c …]: one strided copy per (i, p, qy, qx) over p'.
+    for (let i = 0; i < n; i++) {
+      for (let p = 0; p < h; p++) {
+        const src = src0 + (i * h + p) * w * d * 4;
+        for (let qy = 0; qy < bs; qy++) {
+          const dst = dst0 + ((i * h + p) * bs + qy) * w * bs * c * 4;
+          for (let qx = 0; qx < bs; qx++) k.copyrows(src + (qy * bs + qx) * c * 4, d * 4, dst + qx * c * 4, bs * c * 4, w, c);
+        }
+      }
+    }
+    return out;
   });
   overrideWasmKernel('Slice', ({ inputs, attrs, backend }) => {
     const k = simdKernelsFor(backend);

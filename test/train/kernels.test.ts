@@ -31,6 +31,10 @@ const BATCH_CASES: Array<[number, number, number, number, number, number, 1 | 2]
   [2, 10, 7, 5, 3, 1, 2],
   [5, 12, 12, 27, 19, 3, 1],
   [3, 11, 11, 33, 7, 3, 2],
+  // even sizes with stride 2: the polyphase input gradient (3x3 and 1x1), non-square
+  [3, 8, 10, 5, 6, 3, 2],
+  [2, 6, 4, 7, 3, 1, 2],
+  [4, 12, 12, 27, 36, 3, 2],
 ];
 
 function rnd(shape: number[], seed: number): { shape: number[]; data: Float32Array } {

@@ -72,6 +72,12 @@ test('wasm Slice (ours) matches cpu: contiguous, inner, middle and mixed slices'
   await same('slice 1-D', [rnd([10], 13)], (t) => tf.slice(t, [2], [5]));
 });
 
+test('wasm DepthToSpace (ours) matches cpu', async () => {
+  await same('d2s 2', [rnd([3, 4, 5, 12], 15)], (t) => tf.depthToSpace(t as tf.Tensor4D, 2));
+  await same('d2s 3', [rnd([2, 3, 2, 18], 16)], (t) => tf.depthToSpace(t as tf.Tensor4D, 3));
+  await same('d2s 2 c=1', [rnd([2, 5, 3, 4], 17)], (t) => tf.depthToSpace(t as tf.Tensor4D, 2));
+});
+
 test('copy kernels do not leak tensors', async () => {
   await tf.setBackend('wasm');
   const x = tf.tensor(rnd([2, 4, 4, 6], 14).data, [2, 4, 4, 6]);
