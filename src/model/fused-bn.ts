@@ -19,7 +19,7 @@
  * into them, like the op form's, whose statistics are also only read, not differentiated).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { heapF32, heapOffset, SimdKernels, simdKernelsFor, WasmBackendInternals } from './wasm-simd';
+import { heapF32, heapOffset, runOnArrays, SimdKernels, simdKernelsFor, WasmBackendInternals } from './wasm-simd';
 
 export const BN_TRAIN_KERNEL = 'EmotionNetBatchNormTrain';
 export const BN_TRAIN_GRAD_KERNEL = 'EmotionNetBatchNormTrainGrad';
@@ -32,39 +32,6 @@ interface BnAttrs {
 }
 
 type Info = tf.TensorInfo;
-interface WasmLike {
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  typedArrayFromHeap(t: Info): Float32Array;
-}
-interface CpuLike {
-  readSync(dataId: tf.DataId): unknown;
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): Info;
-}
-
-/**
- * Runs `fn` on Float32Array views of `inputs` and fresh outputs of `outShapes`, on the wasm
- * heap (no copies) or on the cpu backend's arrays.
- */
-function runOnArrays(backend: unknown, inputs: Info[], outShapes: number[][], fn: (ins: Float32Array[], outs: Float32Array[]) => void): Info[] {
-  for (const t of inputs) if (t.dtype !== 'float32') throw new Error(`${BN_TRAIN_KERNEL}: float32 inputs expected, got ${t.dtype}`);
-  const w = backend as WasmLike;
-  if (typeof w.typedArrayFromHeap === 'function') {
-    // Allocate every output first: an allocation can grow (and so detach) the wasm heap.
-    const outs = outShapes.map((s) => w.makeOutput(s, 'float32'));
-    fn(
-      inputs.map((t) => w.typedArrayFromHeap(t)),
-      outs.map((t) => w.typedArrayFromHeap(t)),
-    );
-    return outs;
-  }
-  const c = backend as CpuLike;
-  const outs = outShapes.map((s) => new Float32Array(s.reduce((a, b) => a * b, 1)));
-  fn(
-    inputs.map((t) => c.readSync(t.dataId) as Float32Array),
-    outs,
-  );
-  return outs.map((v, i) => c.makeTensorInfo(outShapes[i], 'float32', v));
-}
 
 /** Forward pass on arrays: y [M·C] channels-last, γ, β [C] → out [M·C], mean, variance [C]. */
 export function bnTrainForward(y: Float32Array, gamma: Float32Array, beta: Float32Array, out: Float32Array, mean: Float32Array, variance: Float32Array, relu: boolean, epsilon: number): void {
@@ -280,7 +247,7 @@ export function registerFusedBatchNorm(): void {
           if (y.shape[y.shape.length - 1] !== C || beta.shape[0] !== C) throw new Error(`${BN_TRAIN_KERNEL}: channel mismatch`);
           const k = y.dtype === 'float32' ? simdKernelsFor(backend) : null;
           if (k) return simdForward(backend as WasmBackendInternals, k, y, gamma, beta, a.relu, a.epsilon);
-          return runOnArrays(backend, [y, gamma, beta], [y.shape, [C], [C]], ([yv, g, b], [o, m, v]) => bnTrainForward(yv, g, b, o, m, v, a.relu, a.epsilon));
+          return runOnArrays(backend, [y, gamma, beta], [y.shape, [C], [C]], ([yv, g, b], [o, m, v]) => bnTrainForward(yv, g, b, o, m, v, a.relu, a.epsilon), BN_TRAIN_KERNEL);
         },
       });
     }

@@ -54,3 +54,33 @@ export function heapOffset(b: WasmBackendInternals, t: tf.TensorInfo): number {
 export function heapF32(b: WasmBackendInternals): Float32Array {
   return new Float32Array((b.wasm.asm as { memory: WebAssembly.Memory }).memory.buffer);
 }
+
+interface CpuLike {
+  readSync(dataId: tf.DataId): unknown;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
+}
+
+/**
+ * For JS kernels on the wasm and cpu backends: runs `fn` on Float32Array views of `inputs` and
+ * of fresh outputs of `outShapes` (in place on the wasm heap, or on the cpu backend's arrays).
+ */
+export function runOnArrays(backend: unknown, inputs: tf.TensorInfo[], outShapes: number[][], fn: (ins: Float32Array[], outs: Float32Array[]) => void, kernelName = 'kernel'): tf.TensorInfo[] {
+  for (const t of inputs) if (t.dtype !== 'float32') throw new Error(`${kernelName}: float32 inputs expected, got ${t.dtype}`);
+  const w = backend as WasmBackendInternals;
+  if (typeof w.typedArrayFromHeap === 'function') {
+    // Allocate every output first: an allocation can grow (and so detach) the wasm heap.
+    const outs = outShapes.map((s) => w.makeOutput(s, 'float32'));
+    fn(
+      inputs.map((t) => w.typedArrayFromHeap(t)),
+      outs.map((t) => w.typedArrayFromHeap(t)),
+    );
+    return outs;
+  }
+  const c = backend as CpuLike;
+  const outs = outShapes.map((s) => new Float32Array(s.reduce((a, b) => a * b, 1)));
+  fn(
+    inputs.map((t) => c.readSync(t.dataId) as Float32Array),
+    outs,
+  );
+  return outs.map((v, i) => c.makeTensorInfo(outShapes[i], 'float32', v));
+}

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerFusedBatchNorm } from '../model/fused-bn';
+import { registerOptimizerKernels } from './optim';
 import { heapOffset, simdKernelsFor, WasmBackendInternals } from '../model/wasm-simd';
 
 type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
@@ -238,6 +239,7 @@ export function registerWasmGradientKernels(): void {
   shareWasmIdentity();
   registerWasmCopyKernels();
   registerFusedBatchNorm();
+  registerOptimizerKernels();
   registered = true;
 }
 
