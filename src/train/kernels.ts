@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerFusedBatchNorm } from '../model/fused-bn';
 import { registerOptimizerKernels } from './optim';
-import { heapOffset, simdKernelsFor, WasmBackendInternals } from '../model/wasm-simd';
+import { heapF32, heapOffset, simdKernelsFor, WasmBackendInternals } from '../model/wasm-simd';
 
 type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
 type Pad = 'same' | 'valid' | number;
@@ -61,6 +61,52 @@ export function conv2dBackpropFilterAsConv(x: tf.Tensor4D, dy: tf.Tensor4D, filt
       throw new Error(`Conv2DBackpropFilter: internal shape mismatch ${out.shape.join('x')}`);
     }
     return tf.transpose(out, [1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * dW with our SIMD loop (simd-kernels.wat `dwacc`) instead of XNNPACK: no transposes, and the
+ * reduction over batch and pixels runs row by row with a 4x8 register tile, so the data of a row
+ * stay in L1 (as a GEMM with K = N·oh·ow and few rows, XNNPACK streams the whole K from memory
+ * for every 4 output rows). Same sums, accumulated in float32 in pixel order. Null where the
+ * SIMD module is not available (then the conv form runs).
+ */
+export function conv2dBackpropFilterSimd(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: F4, strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D | null {
+  const backend = tf.backend() as unknown as WasmBackendInternals;
+  const k = simdKernelsFor(backend);
+  // Fewer than 4 input channels (the stem's gray image) would be padded to 4: the conv form wins.
+  if (!k || process.env.EMOTIONNET_SIMD_DW === '0' || x.dtype !== 'float32' || dy.dtype !== 'float32' || filterShape[2] < 4) return null;
+  return tf.tidy(() => {
+    const info = convInfo(x.shape, filterShape, strides, pad, rounding);
+    const [kh, kw, ci, co] = filterShape;
+    const { top, left } = info.padInfo;
+    const sh = info.strideHeight;
+    const sw = info.strideWidth;
+    const [n, inH, inW] = x.shape;
+    const oh = info.outHeight;
+    const ow = info.outWidth;
+    const hp = (oh - 1) * sh + kh;
+    const wp = (ow - 1) * sw + kw;
+    const bottom = hp - top - inH;
+    const right = wp - left - inW;
+    const ci4 = Math.ceil(ci / 4) * 4;
+    const co8 = Math.ceil(co / 8) * 8;
+    let xs: tf.Tensor4D = x;
+    if (bottom < 0 || right < 0) xs = tf.slice(x, [0, 0, 0, 0], [-1, inH + Math.min(0, bottom), inW + Math.min(0, right), -1]);
+    const padX = [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, ci4 - ci]] as Array<[number, number]>;
+    const xp = padX.some(([a, b]) => a || b) ? tf.pad(xs, padX) : xs; // [N, hp, wp, ci4]
+    const dyp = co8 > co ? tf.pad(dy, [[0, 0], [0, 0], [0, 0], [0, co8 - co]]) : dy; // [N, oh, ow, co8]
+    const outInfo = backend.makeOutput([kh, kw, ci4, co8], 'float32');
+    const out = tf.engine().makeTensorFromTensorInfo(outInfo) as tf.Tensor4D;
+    const o = heapOffset(backend, outInfo);
+    heapF32(backend).fill(0, o / 4, o / 4 + kh * kw * ci4 * co8);
+    const xo = heapOffset(backend, xp as unknown as tf.TensorInfo);
+    const dyo = heapOffset(backend, dyp as unknown as tf.TensorInfo);
+    const xRow = wp * ci4 * 4;
+    for (let i = 0; i < n; i++) {
+      k.dwacc(xo + i * hp * xRow, sh * xRow, xRow, sw * ci4 * 4, dyo + i * oh * ow * co8 * 4, oh, ow, kh, kw, ci4, co8, o);
+    }
+    return ci4 > ci || co8 > co ? (tf.slice(out, [0, 0, 0, 0], [kh, kw, ci, co]) as tf.Tensor4D) : out;
   });
 }
 
@@ -234,7 +280,7 @@ function replaceWasmKernel(name: string, inputNames: [string, string], fn: (a: t
  */
 export function registerWasmGradientKernels(): void {
   if (registered) return;
-  replaceWasmKernel('Conv2DBackpropFilter', ['x', 'dy'], (x, dy, a) => conv2dBackpropFilterAsConv(x, dy, a.filterShape as F4, a.strides, a.pad, a.dimRoundingMode));
+  replaceWasmKernel('Conv2DBackpropFilter', ['x', 'dy'], (x, dy, a) => conv2dBackpropFilterSimd(x, dy, a.filterShape as F4, a.strides, a.pad, a.dimRoundingMode) ?? conv2dBackpropFilterAsConv(x, dy, a.filterShape as F4, a.strides, a.pad, a.dimRoundingMode));
   replaceWasmKernel('Conv2DBackpropInput', ['dy', 'filter'], (dy, w, a) => conv2dBackpropInputAsConv(dy, w, a.inputShape as F4, a.strides, a.pad, a.dimRoundingMode));
   shareWasmIdentity();
   registerWasmCopyKernels();
