@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerFusedBatchNorm } from '../model/fused-bn';
 import { registerOptimizerKernels } from './optim';
-import { heapF32, heapOffset, simdKernelsFor, WasmBackendInternals } from '../model/wasm-simd';
+import { heapF32, heapOffset, SimdKernels, simdKernelsFor, WasmBackendInternals } from '../model/wasm-simd';
 
 type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
 type Pad = 'same' | 'valid' | number;
@@ -327,7 +327,7 @@ function overrideWasmKernel(name: string, fast: (a: KernelArgs, orig: tf.KernelF
 const prod = (xs: number[]) => xs.reduce((p, v) => p * v, 1);
 
 /**
- * wasm's Concat, SplitV (the gradient of concat), Slice and DepthToSpace copy through JS: Slice first copies
+ * wasm's Concat, SplitV (the gradient of concat), Slice, PadV2 and DepthToSpace copy through JS: Slice first copies
  * the WHOLE input out of the heap (readSync), then copies row by row with typed-array calls, and
  * SplitV is one Slice per output. Nano-A concatenates channels at every merge, so these cost
  * ~25% of its training step. Here: strided row copies in our SIMD module, in place on the heap
@@ -412,34 +412,59 @@ function registerWasmCopyKernels(): void {
     const [b0, s0] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, size);
     const b = backend as WasmBackendInternals;
     const out = b.makeOutput(s0, 'float32');
-    if (prod(s0) === 0) return out;
-    const rank = x.shape.length;
-    const strides = [...tf.util.computeStrides(x.shape), 1];
-    // Innermost axis that is not taken whole: everything inside it is one contiguous run.
-    let a = rank - 1;
-    while (a > 0 && s0[a] === x.shape[a]) a--;
-    const run = s0[a] * strides[a];
-    const src = heapOffset(b, x) + 4 * b0.reduce((p, v, i) => p + v * strides[i], 0);
-    const dst = heapOffset(b, out);
-    if (a === 0) {
-      k.copyrows(src, 0, dst, 0, 1, run);
-      return out;
-    }
-    // Rows along axis a−1, JS loops over the axes before it.
-    const rowAxis = a - 1;
-    const rows = s0[rowAxis];
-    const outerShape = s0.slice(0, rowAxis);
-    const outerCount = prod(outerShape);
-    const idx = new Array<number>(rowAxis).fill(0);
-    for (let o = 0, d = dst; o < outerCount; o++, d += rows * run * 4) {
-      let srcOff = src;
-      for (let i = 0; i < rowAxis; i++) srcOff += 4 * idx[i] * strides[i];
-      k.copyrows(srcOff, strides[rowAxis] * 4, d, run * 4, rows, run);
-      for (let i = rowAxis - 1; i >= 0; i--) {
-        if (++idx[i] < outerShape[i]) break;
-        idx[i] = 0;
-      }
-    }
+    if (prod(s0) > 0) copyBox(k, heapOffset(b, x), x.shape, b0, heapOffset(b, out), s0, s0.map(() => 0), s0);
     return out;
   });
+  // Zero/constant padding: fill, then one strided copy of the input into the interior.
+  overrideWasmKernel('PadV2', ({ inputs, attrs, backend }) => {
+    const k = simdKernelsFor(backend);
+    const x = (inputs as unknown as { x: tf.TensorInfo }).x;
+    if (!k || x.dtype !== 'float32') return null;
+    const { paddings, constantValue } = attrs as unknown as { paddings: Array<[number, number]>; constantValue: number };
+    const outShape = x.shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
+    const b = backend as WasmBackendInternals;
+    const out = b.makeOutput(outShape, 'float32');
+    const o = heapOffset(b, out);
+    heapF32(b).fill(constantValue, o / 4, o / 4 + prod(outShape));
+    if (prod(x.shape) > 0) copyBox(k, heapOffset(b, x), x.shape, x.shape.map(() => 0), o, outShape, paddings.map((p) => p[0]), x.shape);
+    return out;
+  });
+}
+
+/**
+ * Copies the box `size` of a dense row-major float32 array (`srcShape`, at `srcBegin`) into
+ * another (`dstShape`, at `dstBegin`) with the SIMD row copy: axes inside the innermost one that
+ * is not whole in both are one contiguous run, the next axis out gives the rows of one call, and
+ * JS loops over the rest. Offsets are bytes on the wasm heap.
+ */
+function copyBox(k: SimdKernels, src: number, srcShape: number[], srcBegin: number[], dst: number, dstShape: number[], dstBegin: number[], size: number[]): void {
+  const rank = size.length;
+  const ss = [...tf.util.computeStrides(srcShape), 1];
+  const ds = [...tf.util.computeStrides(dstShape), 1];
+  let a = rank - 1;
+  while (a > 0 && size[a] === srcShape[a] && size[a] === dstShape[a]) a--;
+  const run = size[a] * ss[a];
+  const s0 = src + 4 * srcBegin.reduce((p, v, i) => p + v * ss[i], 0);
+  const d0 = dst + 4 * dstBegin.reduce((p, v, i) => p + v * ds[i], 0);
+  if (a === 0 || rank === 1) {
+    k.copyrows(s0, 0, d0, 0, 1, run);
+    return;
+  }
+  const rowAxis = a - 1;
+  const outer = size.slice(0, rowAxis);
+  const count = prod(outer);
+  const idx = new Array<number>(rowAxis).fill(0);
+  for (let o = 0; o < count; o++) {
+    let so = s0;
+    let dd = d0;
+    for (let i = 0; i < rowAxis; i++) {
+      so += 4 * idx[i] * ss[i];
+      dd += 4 * idx[i] * ds[i];
+    }
+    k.copyrows(so, ss[rowAxis] * 4, dd, ds[rowAxis] * 4, size[rowAxis], run);
+    for (let i = rowAxis - 1; i >= 0; i--) {
+      if (++idx[i] < outer[i]) break;
+      idx[i] = 0;
+    }
+  }
 }

@@ -72,6 +72,16 @@ test('wasm Slice (ours) matches cpu: contiguous, inner, middle and mixed slices'
   await same('slice 1-D', [rnd([10], 13)], (t) => tf.slice(t, [2], [5]));
 });
 
+test('wasm PadV2 (ours) matches cpu: spatial, channel, mixed, constant value', async () => {
+  const x = rnd([3, 5, 7, 6], 18);
+  await same('pad spatial', [x], (t) => tf.pad(t, [[0, 0], [1, 1], [1, 1], [0, 0]]));
+  await same('pad channels', [x], (t) => tf.pad(t, [[0, 0], [0, 0], [0, 0], [0, 2]]));
+  await same('pad mixed', [x], (t) => tf.pad(t, [[1, 0], [0, 2], [3, 1], [1, 1]]));
+  await same('pad const', [x], (t) => tf.pad(t, [[0, 0], [2, 0], [0, 0], [0, 0]], 1.5));
+  await same('pad 6-D', [rnd([2, 3, 1, 4, 1, 5], 19)], (t) => tf.pad(t, [[0, 0], [0, 0], [0, 1], [0, 0], [0, 1], [0, 0]]));
+  await same('pad 1-D', [rnd([5], 20)], (t) => tf.pad(t, [[2, 3]]));
+});
+
 test('wasm DepthToSpace (ours) matches cpu', async () => {
   await same('d2s 2', [rnd([3, 4, 5, 12], 15)], (t) => tf.depthToSpace(t as tf.Tensor4D, 2));
   await same('d2s 3', [rnd([2, 3, 2, 18], 16)], (t) => tf.depthToSpace(t as tf.Tensor4D, 3));
