@@ -2,7 +2,7 @@
 'use strict';
 // Assembles src/model/simd-kernels.wat into src/model/simd-kernels-wasm.ts (base64 of the binary).
 // Needs the `wabt` npm package (not a project dependency, it is only needed when the .wat changes):
-//   npm install --prefix /tmp/wabt wabt@1.0.39 && WABT=/tmp/wabt/node_modules/wabt node scripts/build-simd-kernels.js
+//   npm install --prefix ~/.cache/ts-wabt wabt@1.0.39 && WABT=~/.cache/ts-wabt/node_modules/wabt node scripts/build-simd-kernels.js
 const fs = require('fs');
 const path = require('path');
 

@@ -168,24 +168,25 @@
   ;; the input rows stay in L1 (XNNPACK's GEMM re-streams the whole K for every output tile).
 ;; Filter gradient of a convolution, accumulated over the output pixels of ONE image:
   ;;   acc[t, i, o] += Σ_{y<rows, x<W} xp[y·rowStepX + tap offset + x·colStepX + i] · dy[y, x, o]
-  ;; xp: padded input (channels padded to ci4, a multiple of 4); dy: [rows, W, co8] (co8 a
-  ;; multiple of 8); acc: [kh, kw, ci4, co8]. Strides in bytes: rowStepX between output rows
+  ;; xp: padded input (channels padded to ci4, a multiple of 4); dy: [rows, W, co4] (co4 a
+  ;; multiple of 4); acc: [kh, kw, ci4, co4]. Strides in bytes: rowStepX between output rows
   ;; (stride·padded row), colStepX between output columns (stride·ci4·4), xRow between the taps'
   ;; rows (padded row), ci4·4 between the taps' columns. Register tile: 4 input channels × 8
-  ;; output channels (8 f32x4 accumulators) over all pixels of the image per tile and tap, two
-  ;; columns per iteration; the image's dy and input stay in cache (XNNPACK's GEMM form
-  ;; re-streams the whole reduction for every 4 output rows).
+  ;; output channels (8 f32x4 accumulators; a last 4-wide tile when co4 is not a multiple of 8)
+  ;; over all pixels of the image per tile and tap, two columns per iteration: the image's dy and
+  ;; input stay in cache (XNNPACK's GEMM form re-streams the whole reduction for every 4 rows).
   (func (export "dwacc") (param $xp i32) (param $rowStepX i32) (param $xRow i32) (param $colStepX i32)
                          (param $dy i32) (param $rows i32) (param $W i32)
-                         (param $kh i32) (param $kw i32) (param $ci4 i32) (param $co8 i32) (param $acc i32)
+                         (param $kh i32) (param $kw i32) (param $ci4 i32) (param $co4 i32) (param $acc i32)
     (local $y i32) (local $th i32) (local $tw i32) (local $a i32) (local $b i32) (local $x i32)
-    (local $xb i32) (local $pa i32) (local $px i32) (local $px2 i32) (local $pd i32) (local $accRow i32) (local $dyRow i32) (local $W2 i32)
+    (local $xb i32) (local $pa i32) (local $px i32) (local $px2 i32) (local $pd i32) (local $accRow i32) (local $dyRow i32) (local $W2 i32) (local $co8 i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
     (local $d0 v128) (local $d1 v128) (local $e0 v128) (local $e1 v128) (local $s v128)
-    (local.set $accRow (i32.shl (local.get $co8) (i32.const 2)))
-    (local.set $dyRow (i32.shl (i32.mul (local.get $W) (local.get $co8)) (i32.const 2)))
+    (local.set $accRow (i32.shl (local.get $co4) (i32.const 2)))
+    (local.set $dyRow (i32.shl (i32.mul (local.get $W) (local.get $co4)) (i32.const 2)))
     (local.set $W2 (i32.and (local.get $W) (i32.const -2)))
+    (local.set $co8 (i32.and (local.get $co4) (i32.const -8)))
     (block $thd (loop $thl
       (br_if $thd (i32.ge_u (local.get $th) (local.get $kh)))
       (local.set $tw (i32.const 0))
@@ -201,9 +202,9 @@
           (local.set $b (i32.const 0))
           (block $bd (loop $bl
             (br_if $bd (i32.ge_u (local.get $b) (local.get $co8)))
-            ;; pa = acc + (((th·kw + tw)·ci4 + a)·co8 + b)·4
+            ;; pa = acc + (((th·kw + tw)·ci4 + a)·co4 + b)·4
             (local.set $pa (i32.add (local.get $acc)
-              (i32.shl (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $th) (local.get $kw)) (local.get $tw)) (local.get $ci4)) (local.get $a)) (local.get $co8)) (local.get $b)) (i32.const 2))))
+              (i32.shl (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $th) (local.get $kw)) (local.get $tw)) (local.get $ci4)) (local.get $a)) (local.get $co4)) (local.get $b)) (i32.const 2))))
             (local.set $a0 (v128.load (local.get $pa)))
             (local.set $a1 (v128.load offset=16 (local.get $pa)))
             (local.set $a2 (v128.load (i32.add (local.get $pa) (local.get $accRow))))
@@ -256,8 +257,8 @@
               ;; odd W: the last column
               (if (i32.lt_u (local.get $x) (local.get $W))
                 (then
-                  (local.set $d0 (v128.load (local.get $pd)))
-                  (local.set $d1 (v128.load offset=16 (local.get $pd)))
+                (local.set $d0 (v128.load (local.get $pd)))
+                (local.set $d1 (v128.load offset=16 (local.get $pd)))
                 (local.set $s (v128.load32_splat offset=0 (local.get $px)))
                 (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $s) (local.get $d0))))
                 (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $s) (local.get $d1))))
@@ -283,6 +284,67 @@
             (v128.store offset=16 (i32.add (local.get $pa) (i32.mul (local.get $accRow) (i32.const 3))) (local.get $a7))
             (local.set $b (i32.add (local.get $b) (i32.const 8)))
             (br $bl)))
+          ;; the last 4 output channels when co4 is not a multiple of 8
+          (if (i32.lt_u (local.get $b) (local.get $co4))
+            (then
+            ;; pa = acc + (((th·kw + tw)·ci4 + a)·co4 + b)·4
+            (local.set $pa (i32.add (local.get $acc)
+              (i32.shl (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $th) (local.get $kw)) (local.get $tw)) (local.get $ci4)) (local.get $a)) (local.get $co4)) (local.get $b)) (i32.const 2))))
+            (local.set $a0 (v128.load (local.get $pa)))
+            (local.set $a2 (v128.load (i32.add (local.get $pa) (local.get $accRow))))
+            (local.set $a4 (v128.load (i32.add (local.get $pa) (i32.shl (local.get $accRow) (i32.const 1)))))
+            (local.set $a6 (v128.load (i32.add (local.get $pa) (i32.mul (local.get $accRow) (i32.const 3)))))
+            (local.set $y (i32.const 0))
+            (block $yd (loop $yl
+              (br_if $yd (i32.ge_u (local.get $y) (local.get $rows)))
+              (local.set $px (i32.add (i32.add (local.get $xb) (i32.mul (local.get $y) (local.get $rowStepX))) (i32.shl (local.get $a) (i32.const 2))))
+              (local.set $pd (i32.add (i32.add (local.get $dy) (i32.mul (local.get $y) (local.get $dyRow))) (i32.shl (local.get $b) (i32.const 2))))
+              (local.set $x (i32.const 0))
+              (block $xd (loop $xl
+                (br_if $xd (i32.ge_u (local.get $x) (local.get $W2)))
+                (local.set $px2 (i32.add (local.get $px) (local.get $colStepX)))
+                (local.set $d0 (v128.load (local.get $pd)))
+                (local.set $e0 (v128.load (i32.add (local.get $pd) (local.get $accRow))))
+                (local.set $s (v128.load32_splat offset=0 (local.get $px)))
+                (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $s) (local.get $d0))))
+                (local.set $s (v128.load32_splat offset=4 (local.get $px)))
+                (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $s) (local.get $d0))))
+                (local.set $s (v128.load32_splat offset=8 (local.get $px)))
+                (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $s) (local.get $d0))))
+                (local.set $s (v128.load32_splat offset=12 (local.get $px)))
+                (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $s) (local.get $d0))))
+                (local.set $s (v128.load32_splat offset=0 (local.get $px2)))
+                (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $s) (local.get $e0))))
+                (local.set $s (v128.load32_splat offset=4 (local.get $px2)))
+                (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $s) (local.get $e0))))
+                (local.set $s (v128.load32_splat offset=8 (local.get $px2)))
+                (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $s) (local.get $e0))))
+                (local.set $s (v128.load32_splat offset=12 (local.get $px2)))
+                (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $s) (local.get $e0))))
+                (local.set $px (i32.add (local.get $px2) (local.get $colStepX)))
+                (local.set $pd (i32.add (local.get $pd) (i32.shl (local.get $accRow) (i32.const 1))))
+                (local.set $x (i32.add (local.get $x) (i32.const 2)))
+                (br $xl)))
+              ;; odd W: the last column
+              (if (i32.lt_u (local.get $x) (local.get $W))
+                (then
+                (local.set $d0 (v128.load (local.get $pd)))
+                (local.set $s (v128.load32_splat offset=0 (local.get $px)))
+                (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $s) (local.get $d0))))
+                (local.set $s (v128.load32_splat offset=4 (local.get $px)))
+                (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $s) (local.get $d0))))
+                (local.set $s (v128.load32_splat offset=8 (local.get $px)))
+                (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $s) (local.get $d0))))
+                (local.set $s (v128.load32_splat offset=12 (local.get $px)))
+                (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $s) (local.get $d0))))
+))
+              (local.set $y (i32.add (local.get $y) (i32.const 1)))
+              (br $yl)))
+            (v128.store (local.get $pa) (local.get $a0))
+            (v128.store (i32.add (local.get $pa) (local.get $accRow)) (local.get $a2))
+            (v128.store (i32.add (local.get $pa) (i32.shl (local.get $accRow) (i32.const 1))) (local.get $a4))
+            (v128.store (i32.add (local.get $pa) (i32.mul (local.get $accRow) (i32.const 3))) (local.get $a6))
+))
           (local.set $a (i32.add (local.get $a) (i32.const 4)))
           (br $al)))
         (local.set $tw (i32.add (local.get $tw) (i32.const 1)))

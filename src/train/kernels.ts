@@ -90,23 +90,23 @@ export function conv2dBackpropFilterSimd(x: tf.Tensor4D, dy: tf.Tensor4D, filter
     const bottom = hp - top - inH;
     const right = wp - left - inW;
     const ci4 = Math.ceil(ci / 4) * 4;
-    const co8 = Math.ceil(co / 8) * 8;
+    const co4 = Math.ceil(co / 4) * 4;
     let xs: tf.Tensor4D = x;
     if (bottom < 0 || right < 0) xs = tf.slice(x, [0, 0, 0, 0], [-1, inH + Math.min(0, bottom), inW + Math.min(0, right), -1]);
     const padX = [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, ci4 - ci]] as Array<[number, number]>;
     const xp = padX.some(([a, b]) => a || b) ? tf.pad(xs, padX) : xs; // [N, hp, wp, ci4]
-    const dyp = co8 > co ? tf.pad(dy, [[0, 0], [0, 0], [0, 0], [0, co8 - co]]) : dy; // [N, oh, ow, co8]
-    const outInfo = backend.makeOutput([kh, kw, ci4, co8], 'float32');
+    const dyp = co4 > co ? tf.pad(dy, [[0, 0], [0, 0], [0, 0], [0, co4 - co]]) : dy; // [N, oh, ow, co4]
+    const outInfo = backend.makeOutput([kh, kw, ci4, co4], 'float32');
     const out = tf.engine().makeTensorFromTensorInfo(outInfo) as tf.Tensor4D;
     const o = heapOffset(backend, outInfo);
-    heapF32(backend).fill(0, o / 4, o / 4 + kh * kw * ci4 * co8);
+    heapF32(backend).fill(0, o / 4, o / 4 + kh * kw * ci4 * co4);
     const xo = heapOffset(backend, xp as unknown as tf.TensorInfo);
     const dyo = heapOffset(backend, dyp as unknown as tf.TensorInfo);
     const xRow = wp * ci4 * 4;
     for (let i = 0; i < n; i++) {
-      k.dwacc(xo + i * hp * xRow, sh * xRow, xRow, sw * ci4 * 4, dyo + i * oh * ow * co8 * 4, oh, ow, kh, kw, ci4, co8, o);
+      k.dwacc(xo + i * hp * xRow, sh * xRow, xRow, sw * ci4 * 4, dyo + i * oh * ow * co4 * 4, oh, ow, kh, kw, ci4, co4, o);
     }
-    return ci4 > ci || co8 > co ? (tf.slice(out, [0, 0, 0, 0], [kh, kw, ci, co]) as tf.Tensor4D) : out;
+    return ci4 > ci || co4 > co ? (tf.slice(out, [0, 0, 0, 0], [kh, kw, ci, co]) as tf.Tensor4D) : out;
   });
 }
 
