@@ -1,17 +1,19 @@
 /**
- * Gradient kernels for the wasm backend, expressed as FORWARD convolutions (which wasm runs
- * through XNNPACK at full speed):
+ * Training kernels for the wasm backend (registerWasmGradientKernels, called by the trainers):
  * - `Conv2DBackpropFilter` is missing from tfjs-backend-wasm 4.22 (so `variableGrads` of a conv
- *   net fails there);
- * - `Conv2DBackpropInput` exists but is a naive loop, ~15x slower than the forward conv.
- *
- * Filter gradient: dW[kh,kw,ci,co] = Σ_{n,y,x} xpad[n, y·s+kh, x·s+kw, ci] · dy[n,y,x,co]
- *   = conv2d(input = xpadᵀ [ci, Hp, Wp, N], filter = dyᵀ [h, w, N, co], dilation s, valid)
- *   → [ci, kh, kw, co] → transpose to [kh, kw, ci, co].
- * Input gradient: dx = conv2d(zero-dilated dy, padded by K−1−pad_before, spatially flipped
- *   filter with in/out swapped, stride 1, valid).
- * Both are tested against the cpu backend's kernels in test/train/kernels.test.ts; the im2col
- * form is kept as a reference implementation.
+ *   net fails there). dW[kh,kw,ci,co] = Σ_{n,y,x} xpad[n, y·s+kh, x·s+kw, ci] · dy[n,y,x,co]:
+ *   by our SIMD loop (simd-kernels.wat `dwacc`, see conv2dBackpropFilterSimd), or as one dilated
+ *   forward convolution (conv2d(xpadᵀ [ci, Hp, Wp, N], dyᵀ [oh, ow, N, co], dilation s) →
+ *   [ci, kh, kw, co] → transposed) where the SIMD module is unavailable or ci < 4.
+ * - `Conv2DBackpropInput` exists but is a naive loop, ~15x slower than the forward conv: dx =
+ *   conv2d(dy, spatially flipped filter with in/out swapped, stride 1, explicit padding), and for
+ *   strided convolutions the polyphase form (no multiplications by the zeros of a dilated dy).
+ * - `Identity`/`Cast` share data instead of copying; `Concat`, `SplitV`, `Slice`, `PadV2`,
+ *   `DepthToSpace` (float32) are strided SIMD row copies instead of JS loops.
+ * - The fused training batch-norm (model/fused-bn.ts) and one-pass AdamW/lerp (optim.ts).
+ * Every kernel is tested against the cpu backend (test/train/kernels, wasm-copy-kernels,
+ * fused-bn, optim-kernels); the im2col filter gradient is kept as a reference implementation.
+ * `node --import tsx bench/train-step.ts --profile` shows where a training step's time goes.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerFusedBatchNorm } from '../model/fused-bn';
