@@ -133,7 +133,7 @@
         (br $row))))
 ;; dst[r*dstStride + i] = src[r*srcStride + i] for i < n floats, r < rows (strides in bytes):
   ;; 4-wide chunks, then a scalar tail, so nothing outside the n floats of a row is touched.
-  (func (export "copyrows") (param $src i32) (param $srcStride i32) (param $dst i32) (param $dstStride i32) (param $rows i32) (param $n i32)
+  (func $copyrows (export "copyrows") (param $src i32) (param $srcStride i32) (param $dst i32) (param $dstStride i32) (param $rows i32) (param $n i32)
     (local $r i32) (local $i i32) (local $n4 i32)
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
     (block $done
@@ -158,7 +158,21 @@
         (local.set $dst (i32.add (local.get $dst) (local.get $dstStride)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
-;; Filter gradient of a convolution, accumulated for the output rows of ONE image:
+;; copyrows over `planes` planes: plane p copies from src + p·srcPlane to dst + p·dstPlane.
+  (func (export "copyplanes") (param $src i32) (param $srcPlane i32) (param $srcStride i32)
+                              (param $dst i32) (param $dstPlane i32) (param $dstStride i32)
+                              (param $planes i32) (param $rows i32) (param $n i32)
+    (local $p i32)
+    (block $done
+      (loop $plane
+        (br_if $done (i32.ge_u (local.get $p) (local.get $planes)))
+        (call $copyrows (local.get $src) (local.get $srcStride) (local.get $dst) (local.get $dstStride) (local.get $rows) (local.get $n))
+        (local.set $src (i32.add (local.get $src) (local.get $srcPlane)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $dstPlane)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $plane))))
+
+  ;; Filter gradient of a convolution, accumulated for the output rows of ONE image:
   ;;   acc[t, i, o] += Σ_{y<rows, x<W} xp[y·rowStepX + t-offset + x·colStepX + i] · dy[y, x, o]
   ;; xp: padded input (channels padded to ci4, a multiple of 4); dy: [rows, W, co8] (co8 a
   ;; multiple of 8); acc: [kh, kw, ci4, co8]. Strides in bytes: rowStepX between output rows

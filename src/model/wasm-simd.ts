@@ -16,6 +16,7 @@ export interface SimdKernels {
   gradsums(dout: number, y: number, out: number, rows: number, C: number, mean: number, db: number, dg: number, relu: number): void;
   gradapply(dout: number, y: number, out: number, rows: number, C: number, mean: number, a: number, k1: number, k2: number, dy: number, relu: number): void;
   copyrows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, n: number): void;
+  copyplanes(src: number, srcPlane: number, srcStride: number, dst: number, dstPlane: number, dstStride: number, planes: number, rows: number, n: number): void;
   dwacc(xp: number, rowStepX: number, xRow: number, colStepX: number, dy: number, rows: number, W: number, kh: number, kw: number, ci4: number, co4: number, acc: number): void;
 }
 

@@ -394,13 +394,14 @@ function registerWasmCopyKernels(): void {
     if (n * h * w * d === 0) return out;
     const src0 = heapOffset(b, x);
     const dst0 = heapOffset(b, out);
-    // out[i, p·bs + qy, p'·bs + qx, :] = x[i, p, p', (qy·bs + qx)·c …]: one strided copy per (i, p, qy, qx) over p'.
+    // out[i, p·bs + qy, p'·bs + qx, :] = x[i, p, p', (qy·bs + qx)·c …]: one strided copy per
+    // (i, qy, qx) over the planes p and rows p'.
     for (let i = 0; i < n; i++) {
-      for (let p = 0; p < h; p++) {
-        const src = src0 + (i * h + p) * w * d * 4;
-        for (let qy = 0; qy < bs; qy++) {
-          const dst = dst0 + ((i * h + p) * bs + qy) * w * bs * c * 4;
-          for (let qx = 0; qx < bs; qx++) k.copyrows(src + (qy * bs + qx) * c * 4, d * 4, dst + qx * c * 4, bs * c * 4, w, c);
+      for (let qy = 0; qy < bs; qy++) {
+        for (let qx = 0; qx < bs; qx++) {
+          const src = src0 + (i * h * w * d + (qy * bs + qx) * c) * 4;
+          const dst = dst0 + ((i * h * bs + qy) * w * bs + qx) * c * 4;
+          k.copyplanes(src, w * d * 4, d * 4, dst, bs * w * bs * c * 4, bs * c * 4, h, w, c);
         }
       }
     }
@@ -453,18 +454,24 @@ function copyBox(k: SimdKernels, src: number, srcShape: number[], srcBegin: numb
     return;
   }
   const rowAxis = a - 1;
-  const outer = size.slice(0, rowAxis);
+  if (rowAxis === 0) {
+    k.copyrows(s0, ss[0] * 4, d0, ds[0] * 4, size[0], run);
+    return;
+  }
+  // Rows along a−1 and planes along a−2 in one call; JS loops over the axes before those.
+  const planeAxis = rowAxis - 1;
+  const outer = size.slice(0, planeAxis);
   const count = prod(outer);
-  const idx = new Array<number>(rowAxis).fill(0);
+  const idx = new Array<number>(planeAxis).fill(0);
   for (let o = 0; o < count; o++) {
     let so = s0;
     let dd = d0;
-    for (let i = 0; i < rowAxis; i++) {
+    for (let i = 0; i < planeAxis; i++) {
       so += 4 * idx[i] * ss[i];
       dd += 4 * idx[i] * ds[i];
     }
-    k.copyrows(so, ss[rowAxis] * 4, dd, ds[rowAxis] * 4, size[rowAxis], run);
-    for (let i = rowAxis - 1; i >= 0; i--) {
+    k.copyplanes(so, ss[planeAxis] * 4, ss[rowAxis] * 4, dd, ds[planeAxis] * 4, ds[rowAxis] * 4, size[planeAxis], size[rowAxis], run);
+    for (let i = planeAxis - 1; i >= 0; i--) {
       if (++idx[i] < outer[i]) break;
       idx[i] = 0;
     }
