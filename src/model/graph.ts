@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ResolvedNode, ResolvedSpec } from './spec';
+import { batchNormTrain, fusedBatchNormAvailable } from './fused-bn';
 
 export const BN_EPSILON = 1e-3;
 /** Floor of the per-image standard deviation (pixel scale 0..1), so flat images do not explode. */
@@ -70,10 +71,18 @@ export function trainForward(r: ResolvedSpec, w: TensorMap, images: tf.Tensor4D,
   const acts = new Map<string, tf.Tensor4D>();
   acts.set('input', normalizePixels(images));
   const stats: TrainForwardResult['stats'] = [];
+  // One fused kernel per batch-norm (+ReLU) where the backend has it (cpu, wasm; see fused-bn).
+  const fused = training && fusedBatchNormAvailable();
   for (const n of r.nodes) {
     const nm = trainNames(n);
     const x = mergeInputs(n.inputs, acts, r.spec.merge);
     const y = tf.conv2d(x, w[nm.kernel] as tf.Tensor4D, n.stride, 'same');
+    if (training && fused) {
+      const bn = batchNormTrain(y, w[nm.gamma] as tf.Tensor1D, w[nm.beta] as tf.Tensor1D, n.kind === 'conv', BN_EPSILON);
+      stats.push({ id: n.id, mean: bn.mean, variance: bn.variance });
+      acts.set(n.id, bn.out);
+      continue;
+    }
     let mean: tf.Tensor1D;
     let variance: tf.Tensor1D;
     if (training) {

@@ -29,7 +29,7 @@ import { registerWasmGradientKernels } from './kernels';
 import { GradientWorkers } from './fer-workers';
 import { SelfTest, SELFTEST_VERSION, selfTestInputs } from '../model/selftest';
 import { computeMetrics, Metrics } from './metrics';
-import { AdamW, WeightEma } from './optim';
+import { AdamW, lerp, WeightEma } from './optim';
 import { lrAt, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
 import { FER2013_CLASSES, FERPLUS_CLASSES } from './fer';
 
@@ -456,8 +456,8 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
           for (const st of g.stats) {
             const mm = moving[`${st.id}/moving_mean`];
             const mv = moving[`${st.id}/moving_variance`];
-            mm.assign(tf.add(tf.mul(mm, cfg.bnMomentum), tf.mul(tf.tensor1d(st.mean), 1 - cfg.bnMomentum)));
-            mv.assign(tf.add(tf.mul(mv, cfg.bnMomentum), tf.mul(tf.tensor1d(st.variance), 1 - cfg.bnMomentum)));
+            mm.assign(lerp(mm, tf.tensor1d(st.mean), cfg.bnMomentum, 1 - cfg.bnMomentum));
+            mv.assign(lerp(mv, tf.tensor1d(st.variance), cfg.bnMomentum, 1 - cfg.bnMomentum));
           }
         });
         ema.update(all, gs);

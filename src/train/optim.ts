@@ -7,6 +7,105 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { NamedArrays } from '../model/io';
+import { runOnArrays } from '../model/wasm-simd';
+
+export const ADAMW_KERNEL = 'EmotionNetAdamW';
+export const LERP_KERNEL = 'EmotionNetLerp';
+
+export interface AdamWHyper {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ. */
+  c1: number;
+  c2: number;
+  lr: number;
+  /** Decoupled weight decay of this tensor (0 = none). */
+  wd: number;
+}
+
+/**
+ * One AdamW update of one tensor in one pass (the op form takes ~12 kernels per tensor):
+ * m' = β₁m + (1−β₁)g, v' = β₂v + (1−β₂)g², p' = p − lr·((m'/c1)/(√(v'/c2) + ε) + wd·p).
+ * Same maths as {@link AdamW.step}'s op form, up to float rounding (computed in float64, stored
+ * as float32; m' and v' are used as stored).
+ */
+export function adamwArrays(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, po: Float32Array, mo: Float32Array, vo: Float32Array, h: AdamWHyper): void {
+  const { beta1, beta2, eps, c1, c2, lr, wd } = h;
+  const a1 = 1 - beta1;
+  const a2 = 1 - beta2;
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i];
+    mo[i] = m[i] * beta1 + gi * a1;
+    vo[i] = v[i] * beta2 + gi * gi * a2;
+    const dir = mo[i] / c1 / (Math.sqrt(vo[i] / c2) + eps);
+    po[i] = p[i] - (dir + wd * p[i]) * lr;
+  }
+}
+
+let kernelsRegistered = false;
+
+/** Registers the one-pass AdamW and lerp kernels on the cpu and wasm backends (idempotent). */
+export function registerOptimizerKernels(): void {
+  if (kernelsRegistered) return;
+  for (const backendName of ['wasm', 'cpu']) {
+    if (!tf.getKernel(ADAMW_KERNEL, backendName)) {
+      tf.registerKernel({
+        kernelName: ADAMW_KERNEL,
+        backendName,
+        kernelFunc: ({ inputs, attrs, backend }) => {
+          const { p, g, m, v } = inputs as unknown as Record<string, tf.TensorInfo>;
+          return runOnArrays(backend, [p, g, m, v], [p.shape, p.shape, p.shape], ([pa, ga, ma, va], [po, mo, vo]) => adamwArrays(pa, ga, ma, va, po, mo, vo, attrs as unknown as AdamWHyper), ADAMW_KERNEL);
+        },
+      });
+    }
+    if (!tf.getKernel(LERP_KERNEL, backendName)) {
+      tf.registerKernel({
+        kernelName: LERP_KERNEL,
+        backendName,
+        kernelFunc: ({ inputs, attrs, backend }) => {
+          const { a, b } = inputs as unknown as Record<string, tf.TensorInfo>;
+          const { wa, wb } = attrs as unknown as { wa: number; wb: number };
+          return runOnArrays(backend, [a, b], [a.shape], ([x, y], [o]) => {
+            for (let i = 0; i < x.length; i++) o[i] = x[i] * wa + y[i] * wb;
+          }, LERP_KERNEL)[0];
+        },
+      });
+    }
+  }
+  kernelsRegistered = true;
+}
+
+const fastOptim = () => process.env.EMOTIONNET_FUSED_OPTIM !== '0' && tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
+
+/**
+ * AdamW update of one parameter and its moments (variables, assigned in place). One kernel
+ * where registered (cpu, wasm), else the op form. Call inside tf.tidy.
+ */
+export function adamwUpdate(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, h: AdamWHyper): void {
+  if (fastOptim() && p.dtype === 'float32' && g.dtype === 'float32') {
+    const [p1, m1, v1] = tf.engine().runKernel(ADAMW_KERNEL, { p, g, m, v } as unknown as tf.NamedTensorMap, h as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    m.assign(m1);
+    v.assign(v1);
+    p.assign(p1);
+    return;
+  }
+  const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(g, 1 - h.beta1));
+  const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(g), 1 - h.beta2));
+  m.assign(m1);
+  v.assign(v1);
+  const dir = tf.div(tf.div(m1, h.c1), tf.add(tf.sqrt(tf.div(v1, h.c2)), h.eps));
+  const full = h.wd > 0 ? tf.add(dir, tf.mul(p, h.wd)) : dir;
+  p.assign(tf.sub(p, tf.mul(full, h.lr)));
+}
+
+/** a·wa + b·wb in one kernel where registered (moving averages), else the op form. */
+export function lerp(a: tf.Tensor, b: tf.Tensor, wa: number, wb: number): tf.Tensor {
+  if (fastOptim() && a.dtype === 'float32' && b.dtype === 'float32' && a.size === b.size) {
+    return tf.engine().runKernel(LERP_KERNEL, { a, b } as unknown as tf.NamedTensorMap, { wa, wb } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  }
+  return tf.add(tf.mul(a, wa), tf.mul(b, wb));
+}
 
 function variablesFrom(names: Array<[string, tf.Tensor]>, saved: NamedArrays, prefix: string): Record<string, tf.Variable> {
   const out: Record<string, tf.Variable> = {};
@@ -50,13 +149,7 @@ export class AdamW {
       for (const [n, p] of Object.entries(params)) {
         const g = grads[n];
         if (!g) throw new Error(`AdamW: no gradient for ${n}`);
-        const m1 = tf.add(tf.mul(this.m[n], this.beta1), tf.mul(g, 1 - this.beta1));
-        const v1 = tf.add(tf.mul(this.v[n], this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        this.m[n].assign(m1);
-        this.v[n].assign(v1);
-        const dir = tf.div(tf.div(m1, c1), tf.add(tf.sqrt(tf.div(v1, c2)), this.eps));
-        const full = weightDecay > 0 && decays(n) ? tf.add(dir, tf.mul(p, weightDecay)) : dir;
-        p.assign(tf.sub(p, tf.mul(full, lr)));
+        adamwUpdate(p, g, this.m[n], this.v[n], { beta1: this.beta1, beta2: this.beta2, eps: this.eps, c1, c2, lr, wd: weightDecay > 0 && decays(n) ? weightDecay : 0 });
       }
     });
   }
@@ -91,7 +184,7 @@ export class WeightEma {
     if (this.decay <= 0) return;
     const d = Math.min(this.decay, (1 + t) / (10 + t));
     tf.tidy(() => {
-      for (const [n, s] of Object.entries(this.shadow)) s.assign(tf.add(tf.mul(s, d), tf.mul(values[n], 1 - d)));
+      for (const [n, s] of Object.entries(this.shadow)) s.assign(lerp(s, values[n], d, 1 - d));
     });
   }
 

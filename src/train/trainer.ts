@@ -13,6 +13,7 @@ import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { augmentInto, AugmentOptions, DEFAULT_AUGMENT } from './augment';
 import { Sample } from './data';
 import { registerWasmGradientKernels } from './kernels';
+import { adamwUpdate, lerp } from './optim';
 
 export interface TrainConfig {
   /** Variant name recorded in the model (`nano-a` | `nano-b`). */
@@ -331,19 +332,12 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
           const c1 = 1 - Math.pow(beta1, step);
           const c2 = 1 - Math.pow(beta2, step);
           for (const [n, p] of Object.entries(params)) {
-            const g = grads[p.name];
-            const m = tf.add(tf.mul(adamM[n], beta1), tf.mul(g, 1 - beta1));
-            const v = tf.add(tf.mul(adamV[n], beta2), tf.mul(tf.square(g), 1 - beta2));
-            adamM[n].assign(m);
-            adamV[n].assign(v);
-            let upd = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
-            if (decays(n) && cfg.weightDecay > 0) upd = tf.add(upd, tf.mul(p, cfg.weightDecay));
-            p.assign(tf.sub(p, tf.mul(upd, lr)));
+            adamwUpdate(p, grads[p.name], adamM[n], adamV[n], { beta1, beta2, eps, c1, c2, lr, wd: decays(n) && cfg.weightDecay > 0 ? cfg.weightDecay : 0 });
           }
           for (const st of k.stats) {
             const nm = { mean: `${st.id}/moving_mean`, variance: `${st.id}/moving_variance` };
-            moving[nm.mean].assign(tf.add(tf.mul(moving[nm.mean], cfg.bnMomentum), tf.mul(st.mean, 1 - cfg.bnMomentum)));
-            moving[nm.variance].assign(tf.add(tf.mul(moving[nm.variance], cfg.bnMomentum), tf.mul(st.variance, 1 - cfg.bnMomentum)));
+            moving[nm.mean].assign(lerp(moving[nm.mean], st.mean, cfg.bnMomentum, 1 - cfg.bnMomentum));
+            moving[nm.variance].assign(lerp(moving[nm.variance], st.variance, cfg.bnMomentum, 1 - cfg.bnMomentum));
           }
         });
         const pred = tf.argMax(k.logits, 1);

@@ -19,6 +19,22 @@ const CASES: Array<[number, number, number, number, 1 | 2]> = [
   [12, 64, 39, 3, 1],
   [7, 3, 5, 3, 2],
   [9, 4, 6, 1, 2],
+  [5, 2, 3, 3, 1],
+  [11, 5, 4, 1, 1],
+  [13, 6, 7, 3, 2],
+];
+
+// Batch > 1 (the batch is the channel axis of the filter-gradient convolution), non-square.
+const BATCH_CASES: Array<[number, number, number, number, number, number, 1 | 2]> = [
+  [3, 7, 10, 4, 5, 3, 1],
+  [4, 9, 6, 3, 8, 3, 2],
+  [2, 10, 7, 5, 3, 1, 2],
+  [5, 12, 12, 27, 19, 3, 1],
+  [3, 11, 11, 33, 7, 3, 2],
+  // even sizes with stride 2: the polyphase input gradient (3x3 and 1x1), non-square
+  [3, 8, 10, 5, 6, 3, 2],
+  [2, 6, 4, 7, 3, 1, 2],
+  [4, 12, 12, 27, 36, 3, 2],
 ];
 
 function rnd(shape: number[], seed: number): { shape: number[]; data: Float32Array } {
@@ -67,6 +83,23 @@ test('wasm Conv2DBackpropFilter / Conv2DBackpropInput (ours) match the cpu backe
     assert.ok(ex < 1e-5, `dx ${h}x${h}x${ci}->${co} k${k} s${s}: rel err ${ex}`);
   }
   assert.equal(tf.getBackend(), 'wasm');
+});
+
+test('wasm gradient kernels match the cpu backend with batch > 1 and non-square inputs', async () => {
+  for (const [n, h, w, ci, co, k, s] of BATCH_CASES) {
+    const x = rnd([n, h, w, ci], 21);
+    const wt = rnd([k, k, ci, co], 22);
+    const dy = rnd([n, Math.ceil(h / s), Math.ceil(w / s), co], 23);
+    await tf.setBackend('cpu');
+    const ref = await grads(x, wt, dy, s);
+    await tf.setBackend('wasm');
+    const got = await grads(x, wt, dy, s);
+    const ew = maxRelErr(got.dw, ref.dw);
+    const ex = maxRelErr(got.dx, ref.dx);
+    const tag = `${n}x${h}x${w}x${ci}->${co} k${k} s${s}`;
+    assert.ok(ew < 1e-5, `dW ${tag}: rel err ${ew}`);
+    assert.ok(ex < 1e-5, `dx ${tag}: rel err ${ex}`);
+  }
 });
 
 test('the reference im2col filter gradient agrees with the conv form', async () => {
