@@ -148,7 +148,7 @@ export function renderSpeed(): string {
   const m = j.machine ?? {};
   const out: string[] = [];
   out.push(
-    `Measured by \`npm run bench -- --json --only classify\` on ${m.cpuModel ?? '?'} (${m.cpus ?? '?'} cores, Node ${m.node ?? '?'}), ${m.date ?? ''}: ` +
+    `Measured by the classify stage of \`npm run bench -- --json\` (alone: \`--only classify\`) on ${m.cpuModel ?? '?'} (${m.cpus ?? '?'} cores, Node ${m.node ?? '?'}), ${m.date ?? ''}: ` +
       `tfjs ${c.backend} backend, one thread, through \`load()\`/\`classify()\` (input packing, softmax and reading the result included). ` +
       `Load average during the run: ${(c.load ?? []).join(' / ')} → ${(c.loadAfter ?? []).join(' / ')} (the machine is shared; busy runs are slower).\n`,
   );
