@@ -131,7 +131,7 @@ export function renderExperiments(): string {
   if (rows.length === 0) return '';
   return [
     '### All runs on the same folds (recipe and experiments)\n',
-    'Same subject-independent folds (seed 1) everywhere; every fold reports its model after the last epoch. `pretrained` names the training-form snapshot the run was fine-tuned from (`pre-e9` is the same weights as `checkpoints/pretrained/nano-b-fer-e9`: the FER+ run at epoch 9).\n',
+    'Same subject-independent folds (seed 1) everywhere; every fold reports its model after the last epoch. `pretrained` names the training-form snapshot the run was fine-tuned from (`pre-e9` is the same weights as `checkpoints/pretrained/nano-b-fer-e9`, the FER+ run at epoch 9; `pre-e15` the same run at epoch 15; `nano-b-fer-e16` at epoch 16).\n',
     '| run | kind | architecture | pretrained | epochs | LR | accuracy per fold (%) | mean |',
     '|---|---|---|---|---:|---:|---|---:|',
     ...rows,
