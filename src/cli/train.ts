@@ -18,14 +18,13 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
-import { countCost, resolveSpec, variantSpec } from '../model/spec';
-import { initTrainWeights } from '../model/graph';
+import { countCost, variantSpec } from '../model/spec';
 import { writeModelDir } from '../model/io';
 import { writeSelfTest } from '../model/selftest';
 import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
 import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
 import { fmtTime, num, parseArgs, ParsedArgs } from './args';
-import { DEFAULT_TRAIN_CONFIG, initFromPretrained, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainModel } from '../train/trainer';
+import { DEFAULT_TRAIN_CONFIG, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainModel } from '../train/trainer';
 
 export { parseArgs, num, fmtTime };
 export type { ParsedArgs };
@@ -85,7 +84,7 @@ async function main(): Promise<void> {
     warmupEpochs: num(args, 'warmup', DEFAULT_TRAIN_CONFIG.warmupEpochs),
     pretrained: args.init ? loadPretrained(path.resolve(String(args.init)), spec) : null,
   };
-  if (base.pretrained) process.stderr.write(`Fine-tuning from ${args.init} (classifier columns copied for: ${initFromPretrained(initTrainWeights(resolveSpec(spec), ds.classes.length, 1), ds.classes, base.pretrained).copiedClasses.join(', ') || 'none'})\n`);
+  if (base.pretrained) process.stderr.write(`Fine-tuning from ${args.init} (classifier columns copied for: ${ds.classes.filter((c) => base.pretrained?.classes.includes(c)).join(', ') || 'none'})\n`);
   const dataset = path.basename(dataDir);
   const cost = countCost(spec, ds.classes.length);
   const runName = `${dataset}-${variant}`;
