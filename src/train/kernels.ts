@@ -33,32 +33,77 @@ function asTensor(t: Info): tf.Tensor {
   return h;
 }
 
-function convInfo(xShape: F4, filterShape: F4, strides: number | [number, number], pad: Pad, rounding: Rounding) {
-  return tf.backend_util.computeConv2DInfo(xShape, filterShape, strides, 1, pad as 'same', rounding, false, 'channelsLast');
+/**
+ * The geometry of a 2-D convolution (NHWC, dilation 1) that the gradient kernels share: input and
+ * filter sizes, strides, output size and tfjs's padding (computeConv2DInfo), plus the reach of the
+ * filter taps over the padded input.
+ */
+interface ConvGeometry {
+  /** Input [n, inH, inW, ·], filter [kh, kw, ci, co], strides, output [n, oh, ow, co]. */
+  n: number;
+  inH: number;
+  inW: number;
+  kh: number;
+  kw: number;
+  ci: number;
+  co: number;
+  sh: number;
+  sw: number;
+  oh: number;
+  ow: number;
+  /** tfjs's padding of the input. */
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+  /** Rows/cols of the padded input a filter tap reaches: (oh − 1)·sh + kh, (ow − 1)·sw + kw. */
+  hp: number;
+  wp: number;
+  /** Padding after the input up to that reach; negative: trailing rows/cols no tap reads. */
+  reachBottom: number;
+  reachRight: number;
+}
+
+function convGeometry(xShape: F4, filterShape: F4, strides: number | [number, number], pad: Pad, rounding: Rounding): ConvGeometry {
+  const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, strides, 1, pad as 'same', rounding, false, 'channelsLast');
+  const [n, inH, inW] = xShape;
+  const [kh, kw, ci, co] = filterShape;
+  const { top, bottom, left, right } = info.padInfo;
+  const sh = info.strideHeight;
+  const sw = info.strideWidth;
+  const oh = info.outHeight;
+  const ow = info.outWidth;
+  const hp = (oh - 1) * sh + kh;
+  const wp = (ow - 1) * sw + kw;
+  return { n, inH, inW, kh, kw, ci, co, sh, sw, oh, ow, top, bottom, left, right, hp, wp, reachBottom: hp - top - inH, reachRight: wp - left - inW };
+}
+
+/** `t` [N, H, W, C] without the trailing rows/cols a negative `bottom`/`right` says no tap reads. */
+function cutUnreached(t: tf.Tensor4D, bottom: number, right: number): tf.Tensor4D {
+  if (bottom >= 0 && right >= 0) return t;
+  return tf.slice(t, [0, 0, 0, 0], [-1, t.shape[1] + Math.min(0, bottom), t.shape[2] + Math.min(0, right), -1]);
+}
+
+/** Zero padding of an NHWC tensor, spatial (negative ends count as 0: see cutUnreached) and after the channels. */
+function nhwcPadding(top: number, bottom: number, left: number, right: number, channels = 0): Array<[number, number]> {
+  return [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, channels]];
+}
+
+/** The padding argument of a forward convolution: explicit (no padded copy), or 'valid' where there is none. */
+function convPadding(top: number, bottom: number, left: number, right: number): tf.backend_util.ExplicitPadding | 'valid' {
+  return top || left || bottom > 0 || right > 0 ? (nhwcPadding(top, bottom, left, right) as tf.backend_util.ExplicitPadding) : 'valid';
 }
 
 /** dW of a 2-D convolution (NHWC, dilation 1) as one dilated forward convolution. */
 export function conv2dBackpropFilterAsConv(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: F4, strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
   return tf.tidy(() => {
-    const info = convInfo(x.shape, filterShape, strides, pad, rounding);
-    const [kh, kw, ci, co] = filterShape;
-    const { top, left } = info.padInfo;
-    const sh = info.strideHeight;
-    const sw = info.strideWidth;
-    const [, inH, inW] = x.shape;
+    const { kh, kw, ci, co, sh, sw, top, left, reachBottom, reachRight } = convGeometry(x.shape, filterShape, strides, pad, rounding);
     // Only the rows/cols a filter tap can reach: Hp = (oh−1)·s + kh of the padded input. The
     // padding goes to the convolution (explicit padding: no padded copy of x); rows/cols past
     // the reach are sliced off first.
-    const hp = (info.outHeight - 1) * sh + kh;
-    const wp = (info.outWidth - 1) * sw + kw;
-    const bottom = hp - top - inH;
-    const right = wp - left - inW;
-    let xs: tf.Tensor4D = x;
-    if (bottom < 0 || right < 0) xs = tf.slice(x, [0, 0, 0, 0], [-1, inH + Math.min(0, bottom), inW + Math.min(0, right), -1]);
-    const xt = tf.transpose(xs, [3, 1, 2, 0]) as tf.Tensor4D; // [ci, H, W, N]
+    const xt = tf.transpose(cutUnreached(x, reachBottom, reachRight), [3, 1, 2, 0]) as tf.Tensor4D; // [ci, H, W, N]
     const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [oh, ow, N, co]
-    const padding = [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]] as tf.backend_util.ExplicitPadding;
-    const out = tf.conv2d(xt, dyt, 1, top || left || bottom > 0 || right > 0 ? padding : 'valid', 'NHWC', [sh, sw]); // [ci, kh, kw, co]
+    const out = tf.conv2d(xt, dyt, 1, convPadding(top, reachBottom, left, reachRight), 'NHWC', [sh, sw]); // [ci, kh, kw, co]
     if (out.shape[0] !== ci || out.shape[1] !== kh || out.shape[2] !== kw || out.shape[3] !== co) {
       throw new Error(`Conv2DBackpropFilter: internal shape mismatch ${out.shape.join('x')}`);
     }
@@ -79,23 +124,11 @@ export function conv2dBackpropFilterSimd(x: tf.Tensor4D, dy: tf.Tensor4D, filter
   // Fewer than 4 input channels (the stem's gray image) would be padded to 4: the conv form wins.
   if (!k || process.env.EMOTIONNET_SIMD_DW === '0' || x.dtype !== 'float32' || dy.dtype !== 'float32' || filterShape[2] < 4) return null;
   return tf.tidy(() => {
-    const info = convInfo(x.shape, filterShape, strides, pad, rounding);
-    const [kh, kw, ci, co] = filterShape;
-    const { top, left } = info.padInfo;
-    const sh = info.strideHeight;
-    const sw = info.strideWidth;
-    const [n, inH, inW] = x.shape;
-    const oh = info.outHeight;
-    const ow = info.outWidth;
-    const hp = (oh - 1) * sh + kh;
-    const wp = (ow - 1) * sw + kw;
-    const bottom = hp - top - inH;
-    const right = wp - left - inW;
+    const { n, kh, kw, ci, co, sh, sw, oh, ow, top, left, hp, wp, reachBottom, reachRight } = convGeometry(x.shape, filterShape, strides, pad, rounding);
     const ci4 = Math.ceil(ci / 4) * 4;
     const co4 = Math.ceil(co / 4) * 4;
-    let xs: tf.Tensor4D = x;
-    if (bottom < 0 || right < 0) xs = tf.slice(x, [0, 0, 0, 0], [-1, inH + Math.min(0, bottom), inW + Math.min(0, right), -1]);
-    const padX = [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, ci4 - ci]] as Array<[number, number]>;
+    const xs = cutUnreached(x, reachBottom, reachRight);
+    const padX = nhwcPadding(top, reachBottom, left, reachRight, ci4 - ci);
     const xp = padX.some(([a, b]) => a || b) ? tf.pad(xs, padX) : xs; // [N, hp, wp, ci4]
     const dyp = co4 > co ? tf.pad(dy, [[0, 0], [0, 0], [0, 0], [0, co4 - co]]) : dy; // [N, oh, ow, co4]
     const outInfo = backend.makeOutput([kh, kw, ci4, co4], 'float32');
@@ -187,17 +220,10 @@ function polyphaseInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, sh: number, sw
 /** dx of a 2-D convolution (NHWC, dilation 1) as one stride-1 forward convolution. */
 export function conv2dBackpropInputAsConv(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape: F4, strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
   return tf.tidy(() => {
-    const filterShape = filter.shape as F4;
-    const info = convInfo(inputShape, filterShape, strides, pad, rounding);
-    const [kh, kw] = filterShape;
-    const [n, inH, inW] = inputShape;
-    const sh = info.strideHeight;
-    const sw = info.strideWidth;
-    const oh = dy.shape[1];
-    const ow = dy.shape[2];
-    const co = dy.shape[3];
+    const { n, inH, inW, kh, kw, sh, sw, top, left } = convGeometry(inputShape, filter.shape as F4, strides, pad, rounding);
+    const [, oh, ow, co] = dy.shape;
     if (sh > 1 && sh === sw && inH === oh * sh && inW === ow * sw && process.env.EMOTIONNET_POLYPHASE !== '0') {
-      return polyphaseInputGrad(dy, filter, sh, sw, info.padInfo.top, info.padInfo.left);
+      return polyphaseInputGrad(dy, filter, sh, sw, top, left);
     }
     // Zero-dilate dy: [N, oh·sh, ow·sw, co] with dy at multiples of the stride.
     let d: tf.Tensor4D = dy;
@@ -206,30 +232,21 @@ export function conv2dBackpropInputAsConv(dy: tf.Tensor4D, filter: tf.Tensor4D, 
       const p = tf.pad(r, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
       d = tf.reshape(p, [n, oh * sh, ow * sw, co]) as tf.Tensor4D;
     }
-    const padT = kh - 1 - info.padInfo.top;
-    const padL = kw - 1 - info.padInfo.left;
+    const padT = kh - 1 - top;
+    const padL = kw - 1 - left;
     const padB = inH + kh - 1 - padT - d.shape[1];
     const padR = inW + kw - 1 - padL - d.shape[2];
     if (padT < 0 || padL < 0) throw new Error('Conv2DBackpropInput: unsupported padding');
     // Padding goes to the convolution (explicit padding, no padded copy of dy).
-    if (padB < 0 || padR < 0) d = tf.slice(d, [0, 0, 0, 0], [-1, d.shape[1] + Math.min(0, padB), d.shape[2] + Math.min(0, padR), -1]);
-    const padding = [[0, 0], [padT, Math.max(0, padB)], [padL, Math.max(0, padR)], [0, 0]] as tf.backend_util.ExplicitPadding;
-    return tf.conv2d(d, flippedFilter(filter), 1, padT || padL || padB > 0 || padR > 0 ? padding : 'valid');
+    return tf.conv2d(cutUnreached(d, padB, padR), flippedFilter(filter), 1, convPadding(padT, padB, padL, padR));
   });
 }
 
 /** dW by im2col + matMul (reference implementation, slower on wasm: strided slices are loops). */
 export function conv2dBackpropFilterIm2col(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: F4, strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
   return tf.tidy(() => {
-    const info = convInfo(x.shape, filterShape, strides, pad, rounding);
-    const [kh, kw, ci, co] = filterShape;
-    const { top, bottom, left, right } = info.padInfo;
-    const n = x.shape[0];
+    const { n, kh, kw, ci, co, sh, sw, oh, ow, top, bottom, left, right } = convGeometry(x.shape, filterShape, strides, pad, rounding);
     const xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
-    const oh = info.outHeight;
-    const ow = info.outWidth;
-    const sh = info.strideHeight;
-    const sw = info.strideWidth;
     const cols: tf.Tensor4D[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
