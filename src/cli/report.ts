@@ -29,6 +29,8 @@ interface Fold {
   trainSeconds: number;
   history: Array<{ epoch: number; loss: number; accuracy: number }>;
   config: { epochs: number; batchSize: number };
+  /** Flip test-time augmentation of the same fold model (records since the option existed). */
+  tta?: { flip?: { accuracy: number; macroF1: number } };
 }
 
 function confusionTable(classes: string[], m: number[][]): string {
@@ -68,12 +70,21 @@ export function renderResults(): string {
       `Mean accuracy over ${folds.length} fold${folds.length === 1 ? '' : 's'}: **${pct(s.meanAccuracy)} ± ${pct(s.stdAccuracy)}** (sample std); ` +
         `pooled accuracy ${pct(s.pooled.accuracy)}, pooled macro-F1 ${s.pooled.macroF1.toFixed(3)}.\n`,
     );
-    out.push('| fold | test subjects | test images | train images | accuracy | macro-F1 | last-epoch train loss / acc (augmented) | epochs | minutes |');
-    out.push('|---:|---:|---:|---:|---:|---:|---|---:|---:|');
+    if (s.tta?.flip) {
+      const t = s.tta.flip;
+      out.push(
+        `With mirror averaging (flip test-time augmentation, the same fold models): mean **${pct(t.meanAccuracy)} ± ${pct(t.stdAccuracy)}**; ` +
+          `pooled accuracy ${pct(t.pooled.accuracy)}, pooled macro-F1 ${t.pooled.macroF1.toFixed(3)} (${t.meanAccuracy >= s.meanAccuracy ? '+' : '−'}${Math.abs((t.meanAccuracy - s.meanAccuracy) * 100).toFixed(2)} points on the mean).\n`,
+      );
+    }
+    const withTta = folds.some((f) => f.tta?.flip);
+    out.push(`| fold | test subjects | test images | train images | accuracy | ${withTta ? 'accuracy, flip TTA | ' : ''}macro-F1 | last-epoch train loss / acc (augmented) | epochs | minutes |`);
+    out.push(`|---:|---:|---:|---:|---:|${withTta ? '---:|' : ''}---:|---|---:|---:|`);
     for (const f of folds) {
       const h = f.history.at(-1);
+      const tta = withTta ? ` ${f.tta?.flip ? pct(f.tta.flip.accuracy) : '–'} |` : '';
       out.push(
-        `| ${f.fold} | ${f.testSubjects.length} | ${f.testImages} | ${f.trainImages} | ${pct(f.accuracy)} | ${f.macroF1.toFixed(3)} | ${h ? `${h.loss.toFixed(3)} / ${pct(h.accuracy)}` : '–'} | ${f.config.epochs} | ${(f.trainSeconds / 60).toFixed(1)} |`,
+        `| ${f.fold} | ${f.testSubjects.length} | ${f.testImages} | ${f.trainImages} | ${pct(f.accuracy)} |${tta} ${f.macroF1.toFixed(3)} | ${h ? `${h.loss.toFixed(3)} / ${pct(h.accuracy)}` : '–'} | ${f.config.epochs} | ${(f.trainSeconds / 60).toFixed(1)} |`,
       );
     }
     out.push('');
