@@ -43,9 +43,10 @@ function confusionTable(classes: string[], m: number[][]): string {
   return [head, sep, ...rows].join('\n');
 }
 
-export function renderResults(): string {
+/** The results block from `models` (default: the package's models/ directory). */
+export function renderResults(models = MODELS): string {
   const out: string[] = [];
-  const cvDir = path.join(MODELS, 'cv');
+  const cvDir = path.join(models, 'cv');
   const runs = fs.existsSync(cvDir) ? fs.readdirSync(cvDir).filter((d) => fs.statSync(path.join(cvDir, d)).isDirectory()).sort() : [];
   out.push('### Cross-validation (subject-independent, 10 folds)\n');
   if (runs.length === 0) out.push('_No cross-validation results yet._\n');
@@ -92,12 +93,12 @@ export function renderResults(): string {
     out.push(confusionTable(s.pooled.classes, s.pooled.confusion));
     out.push('');
   }
-  out.push(renderExperiments());
+  out.push(renderExperiments(models));
   out.push('### Shipped weights\n');
   out.push('| model | classes | trained on | started from | images | epochs | last-epoch train loss / acc (augmented) | minutes | backend |');
   out.push('|---|---|---|---|---:|---:|---|---:|---|');
   for (const name of ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']) {
-    const f = path.join(MODELS, name, 'model.json');
+    const f = path.join(models, name, 'model.json');
     if (!fs.existsSync(f)) {
       out.push(`| ${name} | – | **not trained yet** | | | | | | |`);
       continue;
@@ -117,10 +118,10 @@ export function renderResults(): string {
  * Every CV run, shipped recipe and experiments side by side, per fold: what changed (init,
  * epochs, LR, architecture) and what it did, on the same subject-independent folds.
  */
-export function renderExperiments(): string {
+export function renderExperiments(models = MODELS): string {
   const rows: string[] = [];
   for (const [kind, base] of [['recipe', 'cv'], ['experiment', 'cv-experiments']] as const) {
-    const dir = path.join(MODELS, base);
+    const dir = path.join(models, base);
     if (!fs.existsSync(dir)) continue;
     for (const run of fs.readdirSync(dir).sort()) {
       const d = path.join(dir, run);
@@ -151,8 +152,8 @@ export function renderExperiments(): string {
 }
 
 /** Speed table from `models/bench-classify.json` (saved `npm run bench -- --json --only classify`). */
-export function renderSpeed(): string {
-  const f = path.join(MODELS, 'bench-classify.json');
+export function renderSpeed(models = MODELS): string {
+  const f = path.join(models, 'bench-classify.json');
   if (!fs.existsSync(f)) return '_Not measured yet: run `npm run bench -- --json --only classify > models/bench-classify.json`._\n';
   const j = JSON.parse(fs.readFileSync(f, 'utf8'));
   const c = j.classify;
@@ -175,9 +176,18 @@ export function renderSpeed(): string {
       `| ${v} | ${r.facesPerSec} | ${r.singleMs} | ${(r.macs / 1e6).toFixed(1)} M | ${r.gflops} | ${r.fractionOfDenseConv} | ${r.weights} | ≥ ${fps}/s, ≤ ${ms} ms: **${met ? 'met' : 'missed'}** |`,
     );
   }
+  for (const v of ['nano-a', 'nano-b']) {
+    // Mirror averaging (load({ tta: 'flip' })): two forward passes per face, in one batch.
+    const r = c[`${v}-tta-flip`];
+    if (!r) continue;
+    out.push(
+      `| ${v}, mirror averaging (\`tta: 'flip'\`) | ${r.facesPerSec} | ${r.singleMs} | 2 × ${(r.macs / 1e6).toFixed(1)} M | ${r.gflops} | ${r.fractionOfDenseConv} | ${r.weights} | ${r.costVsPlain ? `${r.costVsPlain}x the plain cost at batch 16` : '–'} |`,
+    );
+  }
   out.push('');
   out.push(`Dense 3x3 convolution (64→64 channels, 24x24, batch 16) on the same backend in the same run: **${c.denseConv3x3Gflops} GFLOP/s**.`);
   if (c.leakCheck) out.push(`Leak check: ${c.leakCheck.classifications} classifications, \`tf.memory().numTensors\` ${c.leakCheck.tensorsBefore} before and ${c.leakCheck.tensorsAfter} after (${c.leakCheck.ok ? 'no leak' : '**LEAK**'}).`);
+  if (c.leakCheckTtaFlip) out.push(`Leak check with mirror averaging: ${c.leakCheckTtaFlip.classifications} classifications, \`numTensors\` ${c.leakCheckTtaFlip.tensorsBefore} before and ${c.leakCheckTtaFlip.tensorsAfter} after (${c.leakCheckTtaFlip.ok ? 'no leak' : '**LEAK**'}).`);
   out.push('');
   return out.join('\n');
 }

@@ -15,6 +15,7 @@ import { foldBatchNorm } from '../../src/model/graph';
 import { NamedArrays, readModelDir, writeModelDir } from '../../src/model/io';
 import { resolveSpec, variantSpec } from '../../src/model/spec';
 import { addTtaToFold, flipTtaMetrics, writeCvSummary } from '../../src/cli/train';
+import { renderResults, renderSpeed } from '../../src/cli/report';
 import { predictProbabilities, toArrays } from '../../src/train/trainer';
 import { computeMetrics } from '../../src/train/metrics';
 import type { Sample } from '../../src/train/data';
@@ -110,4 +111,41 @@ test('--add-tta: adds tta.flip from a final checkpoint that reproduces the recor
   assert.match(await addTtaToFold(file, ckDir, samples, CLASSES7), /not the final training state \(epoch 3 of 30\)/);
   assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).tta, undefined);
   assert.match(await addTtaToFold(file, path.join(dir, 'nope'), samples, CLASSES7), /no checkpoint/);
+});
+
+test('model card report: a flip-TTA column and summary line where the CV folds have it, speed rows for the tta-flip bench', () => {
+  const models = tmpDir('report-tta-');
+  const run = (name: string, withTta: boolean) => {
+    const dir = path.join(models, 'cv', name);
+    fs.mkdirSync(dir, { recursive: true });
+    [0, 1].forEach((fold) => {
+      const acc = fold === 0 ? 0.9 : 0.8;
+      const rec = {
+        fold, accuracy: acc, macroF1: acc, confusion: [[9, 1], [fold === 0 ? 1 : 3, fold === 0 ? 9 : 7]], classes: ['happy', 'sadness'], dataset: 'toy', config: { variant: 'nano-b', epochs: 3, batchSize: 16 },
+        params: 1, macs: 2, testImages: 20, trainImages: 100, testSubjects: ['S1', 'S2'], trainSeconds: 60, history: [{ epoch: 3, loss: 0.5, accuracy: 0.99 }],
+        ...(withTta ? { tta: { flip: { accuracy: acc + 0.05, macroF1: acc, confusion: [[10, 0], [fold === 0 ? 1 : 2, fold === 0 ? 9 : 8]] } } } : {}),
+      };
+      fs.writeFileSync(path.join(dir, `fold-${fold}.json`), JSON.stringify(rec));
+    });
+  };
+  run('toy-tta', true);
+  run('toy-old', false);
+  const md = renderResults(models);
+  const tta = md.slice(md.indexOf('#### toy-tta'));
+  const old = md.slice(md.indexOf('#### toy-old'), md.indexOf('#### toy-tta'));
+  assert.match(tta, /With mirror averaging \(flip test-time augmentation, the same fold models\): mean \*\*90\.00 % ± 7\.07 %\*\*; pooled accuracy 92\.50 %.*\(\+5\.00 points on the mean\)/);
+  assert.match(tta, /\| fold \| test subjects \| test images \| train images \| accuracy \| accuracy, flip TTA \| macro-F1 \|/);
+  assert.match(tta, /\| 0 \| 2 \| 20 \| 100 \| 90\.00 % \| 95\.00 % \| 0\.900 \|/);
+  assert.doesNotMatch(old, /flip TTA|mirror averaging/);
+  assert.match(old, /\| 1 \| 2 \| 20 \| 100 \| 80\.00 % \| 0\.800 \|/);
+  // Speed: the tta-flip rows of a saved classify bench.
+  const row = (fps: number, ms: number) => ({ facesPerSec: fps, singleMs: ms, macs: 11052736, gflops: 18, fractionOfDenseConv: 0.9, weights: 'shipped' });
+  fs.writeFileSync(
+    path.join(models, 'bench-classify.json'),
+    JSON.stringify({ machine: {}, classify: { backend: 'wasm', denseConv3x3Gflops: 20, 'nano-b': row(850, 1.4), 'nano-b-tta-flip': { ...row(440, 2.1), tta: 'flip', costVsPlain: 1.93 }, leakCheckTtaFlip: { classifications: 2000, tensorsBefore: 44, tensorsAfter: 44, ok: true } } }),
+  );
+  const speed = renderSpeed(models);
+  assert.match(speed, /\| nano-b \| 850 \| 1\.4 \|/);
+  assert.match(speed, /\| nano-b, mirror averaging \(`tta: 'flip'`\) \| 440 \| 2\.1 \| 2 × 11\.1 M \| 18 \| 0\.9 \| shipped \| 1\.93x the plain cost at batch 16 \|/);
+  assert.match(speed, /Leak check with mirror averaging: 2000 classifications, `numTensors` 44 before and 44 after \(no leak\)/);
 });
