@@ -4,6 +4,8 @@
  * result): faces/s at batch 16, single-face latency, MACs and the GFLOP/s achieved, against a
  * dense 3x3 convolution measured in the same run (how close the models get to the machine's
  * limit). Also checks that 10 000 classifications leave `tf.memory().numTensors` unchanged.
+ * The same rows with mirror averaging (`load({ tta: 'flip' })`: each face and its mirror image in
+ * one batch) as `nano-a-tta-flip` / `nano-b-tta-flip`; their GFLOP/s count both passes.
  *
  * Uses the shipped weights when present; otherwise random weights of the same architecture
  * (timing does not depend on weight values) and says so in `weights`.
@@ -71,13 +73,15 @@ async function benchModel(clf: EmotionClassifier, quick: boolean) {
   const singleMs = await timeIt(() => clf.classify(one), quick ? 20 : 200, 10);
   const batchMs = await timeIt(() => clf.classify(sixteen), quick ? 5 : 50, 5);
   const facesPerSec = 16000 / batchMs;
+  // Forward passes per face: 2 with mirror averaging (the face and its mirror image).
+  const passes = clf.tta === 'flip' ? 2 : 1;
   return {
     facesPerSec: round(facesPerSec, 1),
     singleMs: round(singleMs, 3),
     batch16Ms: round(batchMs, 2),
     macs: clf.cost.macs,
     params: clf.cost.params,
-    gflops: round((2 * clf.cost.macs * facesPerSec) / 1e9, 2),
+    gflops: round((2 * clf.cost.macs * passes * facesPerSec) / 1e9, 2),
   };
 }
 
@@ -96,7 +100,7 @@ async function leakCheck(clf: EmotionClassifier, total: number) {
 
 export const stage: BenchStage = {
   name: 'classify',
-  title: 'EmotionNet Nano-A/B on wasm: faces/s at batch 16, single-face ms, GFLOP/s',
+  title: 'EmotionNet Nano-A/B on wasm, plain and with mirror averaging (tta flip): faces/s at batch 16, single-face ms, GFLOP/s',
   async run(ctx: BenchContext) {
     const backend = await selectBackend({ backend: 'wasm', logger: silentLogger });
     if (backend.name !== 'wasm') throw new Error(`classify bench needs the wasm backend (active: ${backend.label})`);
@@ -107,23 +111,29 @@ export const stage: BenchStage = {
       ctx.progress('[classify] dense 3x3 convolution reference');
       result.denseConv3x3Gflops = round(await denseConvGflops(ctx.quick), 2);
       for (const v of ['nano-a', 'nano-b']) {
-        ctx.progress(`[classify] ${v}`);
         const src = shipped.get(v) ? v : await randomModel(v, tmp);
-        const clf = await load({ model: src, backend: 'wasm', logger: silentLogger });
-        try {
-          const r = await benchModel(clf, ctx.quick);
-          const expect = countCost(variantSpec(v), clf.classes.length);
-          result[v] = { ...r, weights: shipped.get(v) ? 'shipped' : 'random (weights not shipped yet)', macsCheck: expect.macs === r.macs };
-          if (v === 'nano-b') {
-            ctx.progress('[classify] leak check (10 000 classifications)');
-            result.leakCheck = await leakCheck(clf, ctx.quick ? 1000 : 10000);
+        const weights = shipped.get(v) ? 'shipped' : 'random (weights not shipped yet)';
+        for (const tta of ['none', 'flip'] as const) {
+          const key = tta === 'none' ? v : `${v}-tta-flip`;
+          ctx.progress(`[classify] ${key}`);
+          const clf = await load({ model: src, backend: 'wasm', tta, logger: silentLogger });
+          try {
+            const r = await benchModel(clf, ctx.quick);
+            const expect = countCost(variantSpec(v), clf.classes.length);
+            result[key] = { ...r, weights, macsCheck: expect.macs === r.macs, ...(tta === 'none' ? {} : { tta, costVsPlain: round((result[v] as { facesPerSec: number }).facesPerSec / r.facesPerSec, 2) }) };
+            if (v === 'nano-b') {
+              ctx.progress(`[classify] leak check (${key})`);
+              const lc = await leakCheck(clf, tta === 'none' ? (ctx.quick ? 1000 : 10000) : ctx.quick ? 200 : 2000);
+              if (tta === 'none') result.leakCheck = lc;
+              else result.leakCheckTtaFlip = lc;
+            }
+          } finally {
+            clf.dispose();
           }
-        } finally {
-          clf.dispose();
         }
       }
       const dense = result.denseConv3x3Gflops as number;
-      for (const v of ['nano-a', 'nano-b']) {
+      for (const v of ['nano-a', 'nano-b', 'nano-a-tta-flip', 'nano-b-tta-flip']) {
         const r = result[v] as { gflops: number };
         (r as Record<string, unknown>).fractionOfDenseConv = round(r.gflops / dense, 3);
       }

@@ -14,6 +14,8 @@ import {
   loadClassifier,
   parseClassifyInput,
   RateMeter,
+  TTA_MODES,
+  TtaMode,
 } from '../../src/classify';
 import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
@@ -29,6 +31,8 @@ interface ClassifyNodeDef extends NodeDef {
   modelPath?: string;
   backend: string;
   policy: OverloadPolicy;
+  /** Mirror averaging: `flip` or `none`; absent (flows saved before the option) = `none`. */
+  tta?: string;
 }
 
 interface Item {
@@ -54,6 +58,12 @@ export = function register(RED: NodeAPI): void {
     const policy: OverloadPolicy = config.policy === 'queue' ? 'queue' : 'latest';
     if (!model) {
       rejectInputs(node, status, new ConfigError(t('errors.no-model-path'), 'errors.no-model-path'), t('status.config'));
+      return;
+    }
+    // The editor gives new nodes `flip`; a flow saved before the option existed keeps plain classification.
+    const tta = config.tta === undefined || config.tta === '' ? 'none' : config.tta;
+    if (!(TTA_MODES as readonly string[]).includes(tta)) {
+      rejectInputs(node, status, new ConfigError(t('errors.bad-tta', { tta: String(tta), allowed: TTA_MODES.join(', ') }), 'errors.bad-tta'), t('status.config'));
       return;
     }
 
@@ -84,7 +94,7 @@ export = function register(RED: NodeAPI): void {
         const timing = (msg.timing && typeof msg.timing === 'object' ? msg.timing : {}) as Record<string, number>;
         timing.classify = Math.round(r.ms * 100) / 100;
         msg.timing = timing;
-        msg.model = { name: classifier.name, classes: classifier.classes, backend: classifier.backend.label };
+        msg.model = { name: classifier.name, classes: classifier.classes, backend: classifier.backend.label, tta: classifier.tta ?? 'none' };
         if (input.kind === 'image') msg.payload = r.results[0];
         else if (input.kind === 'images') msg.payload = r.results;
         send(msg);
@@ -121,6 +131,7 @@ export = function register(RED: NodeAPI): void {
     loadClassifier({
       model,
       backend: config.backend || 'auto',
+      tta: tta as TtaMode,
       logger: nodeLogger(node),
     }).then(
       (c) => {
@@ -129,7 +140,7 @@ export = function register(RED: NodeAPI): void {
           return;
         }
         classifier = c;
-        node.log(t('log.loaded', { name: c.name, classes: c.classes.join(', '), backend: c.backend.reason }));
+        node.log(t('log.loaded', { name: c.name, classes: c.classes.join(', '), backend: c.backend.reason, tta: t(c.tta === 'flip' ? 'log.tta-on' : 'log.tta-off') }));
         status.set('ready', `${c.backend.label} ${c.name}`);
         if (gate.dropped) node.warn(t('warn.dropped-loading', { count: gate.dropped }));
         // Messages held during loading were accepted: classify each of them, in order,

@@ -7,6 +7,8 @@ import { listModels, load } from '../model';
 import type { Classification, ClassifierLoader, EmotionClassifier, FaceLike, GrayImage, LoadClassifierOptions } from './types';
 
 export * from './types';
+/** Test-time augmentation modes of `loadClassifier({ tta })` (`flip`: mirror averaging). */
+export { TTA_MODES } from '../model';
 
 /** Canonical class labels (lowercase), in the order used by 8-class models. */
 export const CANONICAL_LABELS = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'neutral', 'sadness', 'surprise'] as const;

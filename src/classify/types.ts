@@ -4,7 +4,7 @@
  */
 
 /** A 48x48 grayscale crop, 0..255, row-major (src/model's `FaceImage`). */
-export type { FaceImage as GrayImage, Classification, EmotionClassifier, LoadOptions as LoadClassifierOptions } from '../model';
+export type { FaceImage as GrayImage, Classification, EmotionClassifier, LoadOptions as LoadClassifierOptions, TtaMode } from '../model';
 import type { EmotionClassifier, LoadOptions as LoadClassifierOptions } from '../model';
 
 /** `load()` of src/model, or a stand-in (tests, custom models). */

@@ -1,4 +1,6 @@
 /** Tiny `--key value` / `--flag` / `--key=value` argument parser shared by the CLIs. */
+import { resolveTta, TtaMode } from '../model';
+
 export interface ParsedArgs {
   [k: string]: string | boolean;
 }
@@ -30,4 +32,13 @@ export function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const m = Math.floor(s / 60);
   return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+}
+
+/** `--tta <mode>` of the eval CLIs: the mode (absent: `none`), or an Error naming the allowed values (`--tta` alone too). */
+export function ttaArg(v: string | boolean | undefined): TtaMode | Error {
+  try {
+    return resolveTta(v === undefined ? undefined : v === true ? '' : v);
+  } catch (e) {
+    return new Error(`--tta: ${(e as Error).message}`);
+  }
 }

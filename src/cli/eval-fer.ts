@@ -19,15 +19,17 @@
  *          --include-twins (also report the full PublicTest) --batch 64 --backend auto|wasm|cpu
  *          --framing-sensitivity (FER+ accuracy on crops zoomed ±10 %, shifted 3 px, rotated 10°)
  *          --ck-framing fer2013 (also score CK+ re-cropped from the ck48 to this framing; ck48 = off)
+ *          --tta none|flip (flip: mirror averaging; every set is scored with each face's probabilities
+ *          averaged with its mirror image's; the report records `tta`)
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { EmotionClassifier, load } from '../model';
+import { EmotionClassifier, load, TtaMode } from '../model';
 import { silentLogger } from '../log';
 import { loadLabelledFolder, readGrayImage } from '../train/data';
 import { computeMetrics, Metrics } from '../train/metrics';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerIndex, selectFer } from '../train/fer';
-import { parseArgs } from './train';
+import { parseArgs, ttaArg } from './args';
 import { Affine, warpAffine } from '../image';
 import { alignmentTransform, FRAMINGS } from '../face/align';
 
@@ -60,6 +62,8 @@ export interface FerReport {
   model: string;
   modelClasses: string[];
   backend: string;
+  /** Test-time augmentation of every set's scores (`flip`: mirror averaging). Absent in reports written before the option: `none`. */
+  tta?: TtaMode;
   params: number;
   macs: number;
   sets: SetReport[];
@@ -153,13 +157,17 @@ export interface FerEvalOptions {
   framingSensitivity?: boolean;
   batch?: number;
   backend?: string;
+  /** Test-time augmentation (`flip`: mirror averaging). @default 'none' */
+  tta?: TtaMode;
 }
 
 /** Runs the whole report (the library form of the CLI). */
 export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) => void = () => {}): Promise<FerReport> {
   const root = path.resolve(opts.data ?? DEFAULT_FER_ROOT);
   const batch = Math.max(1, Math.floor(opts.batch ?? 64));
-  const clf = await load({ model: opts.model, backend: opts.backend ?? 'auto', logger: silentLogger });
+  const clf = await load({ model: opts.model, backend: opts.backend ?? 'auto', tta: opts.tta, logger: silentLogger });
+  const tta = clf.tta ?? 'none';
+  if (tta !== 'none') log(`test-time augmentation: ${tta} (every set)`);
   try {
     const sets: SetReport[] = [];
     const index = loadFerIndex(root);
@@ -213,7 +221,7 @@ export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) =
         log(`ckplus-${sub} re-framed to ${opts.ckFraming}: ${(r2.accuracy * 100).toFixed(2)}% over its classes, ${(r2.accuracyAllClasses * 100).toFixed(2)}% over all model classes`);
       }
     }
-    return { model: clf.name, modelClasses: clf.classes, backend: clf.backend.label, params: clf.cost.params, macs: clf.cost.macs, sets, ...(framingSensitivity ? { framingSensitivity } : {}), generatedAt: new Date().toISOString() };
+    return { model: clf.name, modelClasses: clf.classes, backend: clf.backend.label, tta, params: clf.cost.params, macs: clf.cost.macs, sets, ...(framingSensitivity ? { framingSensitivity } : {}), generatedAt: new Date().toISOString() };
   } finally {
     clf.dispose();
   }
@@ -222,8 +230,14 @@ export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) =
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.help || !args.model) {
-    process.stdout.write('Usage: npm run eval:fer -- --model <name|path> [--data ../shared/datasets/fer2013] [--ck ../shared/datasets/ck-plus] [--include-twins] [--framing-sensitivity] [--ck-framing fer2013|ck48] [--batch 64] [--backend auto|wasm|cpu] [--json] [--out report.json]\n');
+    process.stdout.write('Usage: npm run eval:fer -- --model <name|path> [--data ../shared/datasets/fer2013] [--ck ../shared/datasets/ck-plus] [--include-twins] [--framing-sensitivity] [--ck-framing fer2013|ck48] [--tta none|flip] [--batch 64] [--backend auto|wasm|cpu] [--json] [--out report.json]\n');
     if (!args.help) process.exitCode = 2;
+    return;
+  }
+  const tta = ttaArg(args.tta);
+  if (tta instanceof Error) {
+    process.stderr.write(`eval-fer: ${tta.message}\n`);
+    process.exitCode = 2;
     return;
   }
   const report = await evaluateFerReport(
@@ -236,6 +250,7 @@ async function main(): Promise<void> {
       ckFraming: args['ck-framing'] ? String(args['ck-framing']) : 'fer2013',
       batch: args.batch ? Number(args.batch) : undefined,
       backend: args.backend ? String(args.backend) : undefined,
+      tta,
     },
     args.json ? () => {} : (s) => process.stderr.write(`${s}\n`),
   );
@@ -243,7 +258,7 @@ async function main(): Promise<void> {
   if (args.json) process.stdout.write(JSON.stringify(report, null, 1) + '\n');
   else {
     for (const s of report.sets) {
-      process.stdout.write(`\n${s.set}: accuracy ${(s.accuracy * 100).toFixed(2)}% (all classes ${(s.accuracyAllClasses * 100).toFixed(2)}%), macro-F1 ${(s.macroF1 * 100).toFixed(2)}%, ${s.images} images\n`);
+      process.stdout.write(`\n${s.set}${report.tta && report.tta !== 'none' ? ` (tta ${report.tta})` : ''}: accuracy ${(s.accuracy * 100).toFixed(2)}% (all classes ${(s.accuracyAllClasses * 100).toFixed(2)}%), macro-F1 ${(s.macroF1 * 100).toFixed(2)}%, ${s.images} images\n`);
       const w = 9;
       process.stdout.write(`${'true\\pred'.padEnd(w)}${s.classes.map((c) => c.slice(0, 8).padStart(w)).join('')}\n`);
       s.confusion.forEach((row, i) => process.stdout.write(`${s.classes[i].slice(0, 8).padEnd(w)}${row.map((v) => String(v).padStart(w)).join('')}\n`));

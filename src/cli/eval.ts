@@ -10,14 +10,15 @@
  * `--detect` the face detector finds and aligns the largest face first (for uncropped photos).
  *
  * Options: --backend auto|wasm|cpu  --batch 64  --detect [--framing ck48]
+ *          --tta none|flip (flip: mirror averaging, each face averaged with its mirror image)
  * Exit code: 0 on success, 1 on error (message on stderr), 2 on bad usage.
  */
 import * as path from 'path';
-import { load, EmotionClassifier } from '../model';
+import { load, EmotionClassifier, TtaMode } from '../model';
 import { silentLogger } from '../log';
 import { canonicalLabel, CANONICAL_CLASSES, loadLabelledFolder, readGrayImage } from '../train/data';
 import { computeMetrics, Metrics } from '../train/metrics';
-import { parseArgs } from './args';
+import { parseArgs, ttaArg } from './args';
 
 export interface EvalOptions {
   data: string;
@@ -28,11 +29,15 @@ export interface EvalOptions {
   detect?: boolean;
   /** Crop framing name for --detect. @default 'ck48' */
   framing?: string;
+  /** Test-time augmentation of the loaded classifier (ignored when a classifier is passed in). @default 'none' */
+  tta?: TtaMode;
 }
 
 export interface EvalReport {
   model: string;
   backend: string;
+  /** Test-time augmentation the classifier ran with (`flip`: mirror averaging). */
+  tta: TtaMode;
   data: string;
   classes: string[];
   images: number;
@@ -85,7 +90,7 @@ async function makeDetectCrop(backend: string | undefined, framing: string): Pro
 
 /** Evaluates a model on a labelled folder (the library form of the CLI). */
 export async function evaluateFolder(opts: EvalOptions, classifier?: EmotionClassifier): Promise<EvalReport> {
-  const clf = classifier ?? (await load({ model: opts.model ?? 'nano-a', backend: opts.backend, logger: silentLogger }));
+  const clf = classifier ?? (await load({ model: opts.model ?? 'nano-a', backend: opts.backend, tta: opts.tta, logger: silentLogger }));
   const detector = opts.detect ? await makeDetectCrop(opts.backend, opts.framing ?? 'ck48') : null;
   const noFace: string[] = [];
   try {
@@ -127,6 +132,7 @@ export async function evaluateFolder(opts: EvalOptions, classifier?: EmotionClas
     return {
       model: clf.name,
       backend: clf.backend.label,
+      tta: clf.tta ?? 'none',
       data: opts.data,
       classes: clf.classes,
       images: kept.length,
@@ -148,7 +154,7 @@ export async function evaluateFolder(opts: EvalOptions, classifier?: EmotionClas
 function printTable(r: EvalReport): void {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const out: string[] = [];
-  out.push(`model ${r.model} (${r.backend}) on ${r.data}: ${r.images} images`);
+  out.push(`model ${r.model} (${r.backend}${r.tta === 'none' ? '' : `, tta ${r.tta}`}) on ${r.data}: ${r.images} images`);
   out.push(`accuracy ${pct(r.accuracy)}   macro-F1 ${r.macroF1.toFixed(3)}`);
   out.push('');
   const w = Math.max(...r.classes.map((c) => c.length), 8);
@@ -166,8 +172,14 @@ function printTable(r: EvalReport): void {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.help || !args.data || args.data === true) {
-    process.stdout.write('Usage: npm run eval -- --data <folder with one subfolder per class> --model <nano-a|nano-b|nano-a-8|nano-b-8|path> [--json] [--detect] [--backend auto|wasm|cpu]\n');
+    process.stdout.write('Usage: npm run eval -- --data <folder with one subfolder per class> --model <nano-a|nano-b|nano-a-8|nano-b-8|path> [--json] [--detect] [--backend auto|wasm|cpu] [--tta none|flip]\n');
     if (!args.help) process.exitCode = 2;
+    return;
+  }
+  const tta = ttaArg(args.tta);
+  if (tta instanceof Error) {
+    process.stderr.write(`eval: ${tta.message}\n`);
+    process.exitCode = 2;
     return;
   }
   const report = await evaluateFolder({
@@ -177,6 +189,7 @@ async function main(): Promise<void> {
     batch: args.batch ? Number(args.batch) : undefined,
     detect: Boolean(args.detect),
     framing: args.framing ? String(args.framing) : undefined,
+    tta,
   });
   if (args.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else printTable(report);

@@ -4,7 +4,9 @@
  * card, generated from the committed files only (nothing typed by hand):
  * - `checkpoints/fer-<variant>/model.json`: training state (epochs done, history, best);
  * - `models/<variant>-wild/results.json`: the exported (best) model's PublicTest validation;
- * - `models/<variant>-wild/eval-fer.json` (and `-7`): `npm run eval:fer -- --out` reports.
+ * - `models/<variant>-wild/eval-fer.json` (and `-7`): `npm run eval:fer -- --out` reports;
+ * - `models/<variant>-wild/eval-fer-flip.json` (and `-7`, optional): the same with `--tta flip`
+ *   (mirror averaging), shown as extra columns next to the plain results.
  * Prints Markdown; with --write replaces the block between `<!-- fer-results:start -->` and
  * `<!-- fer-results:end -->` in models/README.md.
  */
@@ -47,17 +49,29 @@ interface Results {
   exportedAt: string;
 }
 
+/** An eval-fer report of a shipped model: `eval-fer.json` (plain) or `eval-fer-flip.json` (`--tta flip`). */
+function readEval(root: string, model: string, tta: 'none' | 'flip'): FerReport | null {
+  const ev = readJson<FerReport>(path.join(root, 'models', model, tta === 'flip' ? 'eval-fer-flip.json' : 'eval-fer.json'));
+  // Reports from before the option have no `tta` (plain); a file must hold what its name says.
+  return ev && (ev.tta ?? 'none') === tta ? ev : null;
+}
+
+const setAccuracy = (ev: FerReport | null, set: string) => ev?.sets.find((s) => s.set === set)?.accuracy;
+
 export function ferReport(root: string): string {
   const out: string[] = [];
   const variants = ['nano-b', 'nano-a'];
-  out.push('| model | parameters | MACs / face | epochs done (of planned) | exported (best) at epoch | FER+ PublicTest, 8 classes (target ≥ 82 %) | FER2013 PublicTest, 7 labels (target ≥ 67 %) | macro-F1 FER+ / FER2013 | training images/s |');
-  out.push('|---|---:|---:|---|---:|---:|---:|---|---:|');
+  // Mirror averaging (flip TTA) of the exported weights, from `eval:fer --tta flip` reports.
+  const flipOf = (v: string) => ({ ferPlus: setAccuracy(readEval(root, `${v}-wild`, 'flip'), 'ferplus-publictest'), fer2013: setAccuracy(readEval(root, `${v}-wild-7`, 'flip'), 'fer2013-publictest') });
+  const withFlip = variants.some((v) => flipOf(v).ferPlus !== undefined || flipOf(v).fer2013 !== undefined);
+  out.push(`| model | parameters | MACs / face | epochs done (of planned) | exported (best) at epoch | FER+ PublicTest, 8 classes (target ≥ 82 %) | FER2013 PublicTest, 7 labels (target ≥ 67 %) | ${withFlip ? 'with mirror averaging (`--tta flip`), FER+ / FER2013 | ' : ''}macro-F1 FER+ / FER2013 | training images/s |`);
+  out.push(`|---|---:|---:|---|---:|---:|---:|${withFlip ? '---|' : ''}---|---:|`);
   const histories: string[] = [];
   for (const v of variants) {
     const ck = readJson<{ training: FerTrainState & { key: string } }>(path.join(root, 'checkpoints', `fer-${v}`, 'model.json'));
     const res = readJson<Results>(path.join(root, 'models', `${v}-wild`, 'results.json'));
     if (!ck && !res) {
-      out.push(`| \`${v}-wild\` / \`${v}-wild-7\` | | | **not trained yet** | | | | | |`);
+      out.push(`| \`${v}-wild\` / \`${v}-wild-7\` | | | **not trained yet** | | | |${withFlip ? ' |' : ''} | |`);
       continue;
     }
     const st = ck?.training;
@@ -69,6 +83,7 @@ export function ferReport(root: string): string {
     out.push(
       `| \`${v}-wild\` / \`${v}-wild-7\` | ${res ? res.params8.toLocaleString('en-US') : '–'} | ${res ? `${(res.macs / 1e6).toFixed(1)} M` : '–'} | ${done} | ${res ? res.epoch : '–'} | ` +
         `${pct(val?.ferPlusPublicTest.accuracy)}${gap(val?.ferPlusPublicTest.accuracy, TARGET_FERPLUS)} | ${pct(val?.fer2013PublicTest.accuracy)}${gap(val?.fer2013PublicTest.accuracy, TARGET_FER2013)} | ` +
+        (withFlip ? `${pct(flipOf(v).ferPlus)} / ${pct(flipOf(v).fer2013)} | ` : '') +
         `${pct(val?.ferPlusPublicTest.macroF1)} / ${pct(val?.fer2013PublicTest.macroF1)} | ${ips ? ips.toFixed(1) : '–'} |`,
     );
     if (st && (st.history.length || st.midEpochEvals?.length)) {
@@ -90,14 +105,21 @@ export function ferReport(root: string): string {
   out.push(...histories);
   for (const v of variants) {
     for (const suffix of ['', '-7']) {
-      const ev = readJson<FerReport>(path.join(root, 'models', `${v}-wild${suffix}`, 'eval-fer.json'));
+      const model = `${v}-wild${suffix}`;
+      const ev = readEval(root, model, 'none');
       if (!ev) continue;
-      const exp = readJson<Results>(path.join(root, 'models', `${v}-wild${suffix}`, 'results.json'));
-      const stale = exp && exp.exportedAt > ev.generatedAt ? ` — **stale: run before the current weights (epoch ${exp.epoch}) were exported; rerun it**` : exp ? ` — weights of epoch ${exp.epoch}` : '';
-      out.push(`\n**\`npm run eval:fer -- --model ${v}-wild${suffix}\`** (${ev.backend}, ${ev.generatedAt.slice(0, 16).replace('T', ' ')} UTC${stale}):\n`);
-      out.push('| set | images | accuracy (over the set\'s classes) | accuracy (argmax over all model classes) | macro-F1 | faces/s |');
-      out.push('|---|---:|---:|---:|---:|---:|');
-      for (const s of ev.sets) out.push(`| ${s.set} | ${s.images} | ${pct(s.accuracy, 2)} | ${pct(s.accuracyAllClasses, 2)} | ${pct(s.macroF1)} | ${s.facesPerSec.toFixed(0)} |`);
+      const flip = readEval(root, model, 'flip');
+      const exp = readJson<Results>(path.join(root, 'models', model, 'results.json'));
+      const stale = (r: FerReport) => (exp && exp.exportedAt > r.generatedAt ? ` — **stale: run before the current weights (epoch ${exp.epoch}) were exported; rerun it**` : exp ? ` — weights of epoch ${exp.epoch}` : '');
+      const when = (r: FerReport) => `${r.backend}, ${r.generatedAt.slice(0, 16).replace('T', ' ')} UTC${stale(r)}`;
+      out.push(`\n**\`npm run eval:fer -- --model ${model}\`** (${when(ev)})${flip ? `; mirror averaging columns: **\`npm run eval:fer -- --model ${model} --tta flip\`** (${when(flip)})` : ''}:\n`);
+      out.push(`| set | images | accuracy (over the set's classes) | accuracy (argmax over all model classes) | macro-F1 | faces/s |${flip ? ' accuracy with mirror averaging | faces/s with mirror averaging |' : ''}`);
+      out.push(`|---|---:|---:|---:|---:|---:|${flip ? '---:|---:|' : ''}`);
+      for (const s of ev.sets) {
+        const f = flip?.sets.find((x) => x.set === s.set);
+        const extra = flip ? ` ${f ? pct(f.accuracy, 2) : '–'} | ${f ? f.facesPerSec.toFixed(0) : '–'} |` : '';
+        out.push(`| ${s.set} | ${s.images} | ${pct(s.accuracy, 2)} | ${pct(s.accuracyAllClasses, 2)} | ${pct(s.macroF1)} | ${s.facesPerSec.toFixed(0)} |${extra}`);
+      }
       if (ev.framingSensitivity?.length) {
         out.push(`\nFraming sensitivity (FER+ PublicTest, every crop re-framed; edges replicated): ${ev.framingSensitivity.map((f) => `${f.transform} ${pct(f.accuracy, 1)}`).join(', ')}.`);
       }

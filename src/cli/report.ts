@@ -29,6 +29,8 @@ interface Fold {
   trainSeconds: number;
   history: Array<{ epoch: number; loss: number; accuracy: number }>;
   config: { epochs: number; batchSize: number };
+  /** Flip test-time augmentation of the same fold model (records since the option existed). */
+  tta?: { flip?: { accuracy: number; macroF1: number } };
 }
 
 function confusionTable(classes: string[], m: number[][]): string {
@@ -41,9 +43,10 @@ function confusionTable(classes: string[], m: number[][]): string {
   return [head, sep, ...rows].join('\n');
 }
 
-export function renderResults(): string {
+/** The results block from `models` (default: the package's models/ directory). */
+export function renderResults(models = MODELS): string {
   const out: string[] = [];
-  const cvDir = path.join(MODELS, 'cv');
+  const cvDir = path.join(models, 'cv');
   const runs = fs.existsSync(cvDir) ? fs.readdirSync(cvDir).filter((d) => fs.statSync(path.join(cvDir, d)).isDirectory()).sort() : [];
   out.push('### Cross-validation (subject-independent, 10 folds)\n');
   if (runs.length === 0) out.push('_No cross-validation results yet._\n');
@@ -68,12 +71,21 @@ export function renderResults(): string {
       `Mean accuracy over ${folds.length} fold${folds.length === 1 ? '' : 's'}: **${pct(s.meanAccuracy)} ± ${pct(s.stdAccuracy)}** (sample std); ` +
         `pooled accuracy ${pct(s.pooled.accuracy)}, pooled macro-F1 ${s.pooled.macroF1.toFixed(3)}.\n`,
     );
-    out.push('| fold | test subjects | test images | train images | accuracy | macro-F1 | last-epoch train loss / acc (augmented) | epochs | minutes |');
-    out.push('|---:|---:|---:|---:|---:|---:|---|---:|---:|');
+    if (s.tta?.flip) {
+      const t = s.tta.flip;
+      out.push(
+        `With mirror averaging (flip test-time augmentation, the same fold models): mean **${pct(t.meanAccuracy)} ± ${pct(t.stdAccuracy)}**; ` +
+          `pooled accuracy ${pct(t.pooled.accuracy)}, pooled macro-F1 ${t.pooled.macroF1.toFixed(3)} (${t.meanAccuracy >= s.meanAccuracy ? '+' : '−'}${Math.abs((t.meanAccuracy - s.meanAccuracy) * 100).toFixed(2)} points on the mean).\n`,
+      );
+    }
+    const withTta = folds.some((f) => f.tta?.flip);
+    out.push(`| fold | test subjects | test images | train images | accuracy | ${withTta ? 'accuracy, flip TTA | ' : ''}macro-F1 | last-epoch train loss / acc (augmented) | epochs | minutes |`);
+    out.push(`|---:|---:|---:|---:|---:|${withTta ? '---:|' : ''}---:|---|---:|---:|`);
     for (const f of folds) {
       const h = f.history.at(-1);
+      const tta = withTta ? ` ${f.tta?.flip ? pct(f.tta.flip.accuracy) : '–'} |` : '';
       out.push(
-        `| ${f.fold} | ${f.testSubjects.length} | ${f.testImages} | ${f.trainImages} | ${pct(f.accuracy)} | ${f.macroF1.toFixed(3)} | ${h ? `${h.loss.toFixed(3)} / ${pct(h.accuracy)}` : '–'} | ${f.config.epochs} | ${(f.trainSeconds / 60).toFixed(1)} |`,
+        `| ${f.fold} | ${f.testSubjects.length} | ${f.testImages} | ${f.trainImages} | ${pct(f.accuracy)} |${tta} ${f.macroF1.toFixed(3)} | ${h ? `${h.loss.toFixed(3)} / ${pct(h.accuracy)}` : '–'} | ${f.config.epochs} | ${(f.trainSeconds / 60).toFixed(1)} |`,
       );
     }
     out.push('');
@@ -81,12 +93,12 @@ export function renderResults(): string {
     out.push(confusionTable(s.pooled.classes, s.pooled.confusion));
     out.push('');
   }
-  out.push(renderExperiments());
+  out.push(renderExperiments(models));
   out.push('### Shipped weights\n');
   out.push('| model | classes | trained on | started from | images | epochs | last-epoch train loss / acc (augmented) | minutes | backend |');
   out.push('|---|---|---|---|---:|---:|---|---:|---|');
   for (const name of ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']) {
-    const f = path.join(MODELS, name, 'model.json');
+    const f = path.join(models, name, 'model.json');
     if (!fs.existsSync(f)) {
       out.push(`| ${name} | – | **not trained yet** | | | | | | |`);
       continue;
@@ -106,10 +118,10 @@ export function renderResults(): string {
  * Every CV run, shipped recipe and experiments side by side, per fold: what changed (init,
  * epochs, LR, architecture) and what it did, on the same subject-independent folds.
  */
-export function renderExperiments(): string {
+export function renderExperiments(models = MODELS): string {
   const rows: string[] = [];
   for (const [kind, base] of [['recipe', 'cv'], ['experiment', 'cv-experiments']] as const) {
-    const dir = path.join(MODELS, base);
+    const dir = path.join(models, base);
     if (!fs.existsSync(dir)) continue;
     for (const run of fs.readdirSync(dir).sort()) {
       const d = path.join(dir, run);
@@ -140,8 +152,8 @@ export function renderExperiments(): string {
 }
 
 /** Speed table from `models/bench-classify.json` (saved `npm run bench -- --json --only classify`). */
-export function renderSpeed(): string {
-  const f = path.join(MODELS, 'bench-classify.json');
+export function renderSpeed(models = MODELS): string {
+  const f = path.join(models, 'bench-classify.json');
   if (!fs.existsSync(f)) return '_Not measured yet: run `npm run bench -- --json --only classify > models/bench-classify.json`._\n';
   const j = JSON.parse(fs.readFileSync(f, 'utf8'));
   const c = j.classify;
@@ -164,9 +176,18 @@ export function renderSpeed(): string {
       `| ${v} | ${r.facesPerSec} | ${r.singleMs} | ${(r.macs / 1e6).toFixed(1)} M | ${r.gflops} | ${r.fractionOfDenseConv} | ${r.weights} | ≥ ${fps}/s, ≤ ${ms} ms: **${met ? 'met' : 'missed'}** |`,
     );
   }
+  for (const v of ['nano-a', 'nano-b']) {
+    // Mirror averaging (load({ tta: 'flip' })): two forward passes per face, in one batch.
+    const r = c[`${v}-tta-flip`];
+    if (!r) continue;
+    out.push(
+      `| ${v}, mirror averaging (\`tta: 'flip'\`) | ${r.facesPerSec} | ${r.singleMs} | 2 × ${(r.macs / 1e6).toFixed(1)} M | ${r.gflops} | ${r.fractionOfDenseConv} | ${r.weights} | ${r.costVsPlain ? `${r.costVsPlain}x the plain cost at batch 16` : '–'} |`,
+    );
+  }
   out.push('');
   out.push(`Dense 3x3 convolution (64→64 channels, 24x24, batch 16) on the same backend in the same run: **${c.denseConv3x3Gflops} GFLOP/s**.`);
   if (c.leakCheck) out.push(`Leak check: ${c.leakCheck.classifications} classifications, \`tf.memory().numTensors\` ${c.leakCheck.tensorsBefore} before and ${c.leakCheck.tensorsAfter} after (${c.leakCheck.ok ? 'no leak' : '**LEAK**'}).`);
+  if (c.leakCheckTtaFlip) out.push(`Leak check with mirror averaging: ${c.leakCheckTtaFlip.classifications} classifications, \`numTensors\` ${c.leakCheckTtaFlip.tensorsBefore} before and ${c.leakCheckTtaFlip.tensorsAfter} after (${c.leakCheckTtaFlip.ok ? 'no leak' : '**LEAK**'}).`);
   out.push('');
   return out.join('\n');
 }

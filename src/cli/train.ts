@@ -12,6 +12,11 @@
  *          --name <model name> --folds 0,1,2 (subset) --backend wasm|cpu|auto --quiet
  *          --init <checkpoint dir> (fine-tune from pretrained training-form weights, e.g. the
  *          in-the-wild FER+ model; classifier columns are copied by class name) --warmup 1
+ *
+ * Every CV fold record also stores the fold model's flip test-time augmentation metrics
+ * (`tta.flip`: each test image's probabilities averaged with its mirror image's). `--add-tta`
+ * adds them to fold records written before that, from the folds' final checkpoints in --work
+ * (only where the checkpoint reproduces the recorded predictions exactly); nothing is trained.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -19,12 +24,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
 import { countCost, variantSpec } from '../model/spec';
-import { writeModelDir } from '../model/io';
+import { readModelDir, writeModelDir, NamedArrays } from '../model/io';
+import { foldBatchNorm, TensorMap } from '../model/graph';
+import { mirrorInto } from '../model';
+import { ResolvedSpec, resolveSpec } from '../model/spec';
 import { writeSelfTest } from '../model/selftest';
 import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
 import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
 import { fmtTime, num, parseArgs, ParsedArgs } from './args';
-import { DEFAULT_TRAIN_CONFIG, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainModel } from '../train/trainer';
+import { DEFAULT_TRAIN_CONFIG, loadPretrained, predictProbabilities, ProgressInfo, toArrays, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
 
 export { parseArgs, num, fmtTime };
 export type { ParsedArgs };
@@ -54,7 +62,8 @@ async function main(): Promise<void> {
       'Usage: npm run train -- --data <dir> --variant nano-a|nano-b [--cv 10 --results <dir>] [--out models/<name>]\n' +
         '       [--epochs 30] [--batch 16] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment]\n' +
         '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n' +
-        '       [--init <checkpoint dir to fine-tune from>] [--warmup 1]\n',
+        '       [--init <checkpoint dir to fine-tune from>] [--warmup 1]\n' +
+        '       [--cv 10 --add-tta: add flip-TTA metrics to finished fold records from the checkpoints in --work]\n',
     );
     if (!args.help) process.exitCode = 2;
     return;
@@ -100,6 +109,15 @@ async function main(): Promise<void> {
     fs.mkdirSync(results, { recursive: true });
     const folds = subjectFolds(ds.samples, k, base.seed);
     const only = args.folds ? String(args.folds).split(',').map(Number) : folds.map((_, i) => i);
+    if (args['add-tta']) {
+      for (const f of only) {
+        const out = path.join(results, `fold-${f}.json`);
+        const msg = await addTtaToFold(out, path.join(work, `fold-${f}`), folds[f].map((i) => ds.samples[i]), ds.classes);
+        process.stderr.write(`fold ${f}: ${msg}\n`);
+      }
+      writeCvSummary(results, k);
+      return;
+    }
     for (const f of only) {
       const out = path.join(results, `fold-${f}.json`);
       if (fs.existsSync(out)) {
@@ -114,8 +132,9 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const res = await trainModel(train, base, { checkpointDir: path.join(work, `fold-${f}`), onProgress: progressPrinter(`fold ${f}`, quiet) });
       const probs = await predictProbabilities(res.resolved, res.folded, test.map((s) => s.data));
-      const pred = probs.map((p) => p.indexOf(Math.max(...p)));
+      const pred = probs.map(argmax);
       const m = computeMetrics(ds.classes, test.map((s) => s.label), pred);
+      const flip = await flipTtaMetrics(res.resolved, res.folded, ds.classes, test, probs);
       const record = {
         fold: f,
         folds: k,
@@ -130,11 +149,12 @@ async function main(): Promise<void> {
         classes: ds.classes,
         history: res.history,
         predictions: test.map((s, i) => ({ file: path.basename(s.file), label: ds.classes[s.label], pred: ds.classes[pred[i]] })),
+        tta: { flip },
         trainSeconds: Math.round((Date.now() - t0) / 1000),
         finishedAt: new Date().toISOString(),
       };
       fs.writeFileSync(out, JSON.stringify(record, null, 1) + '\n');
-      process.stderr.write(`fold ${f}: accuracy ${(m.accuracy * 100).toFixed(2)}% (${test.length} images) in ${fmtTime((Date.now() - t0) / 1000)}\n`);
+      process.stderr.write(`fold ${f}: accuracy ${(m.accuracy * 100).toFixed(2)}% (flip TTA ${(flip.accuracy * 100).toFixed(2)}%; ${test.length} images) in ${fmtTime((Date.now() - t0) / 1000)}\n`);
     }
     writeCvSummary(results, k);
     return;
@@ -176,6 +196,15 @@ export function writeCvSummary(results: string, k: number): void {
   const pm = metricsFromConfusion(classes, pooled);
   const accs = recs.map((r) => r.accuracy as number);
   const ms = meanStd(accs);
+  // Flip test-time augmentation of the same fold models, when every fold has it.
+  let tta: { flip: { meanAccuracy: number; stdAccuracy: number; pooled: { accuracy: number; macroF1: number; confusion: number[][] } } } | undefined;
+  if (recs.every((r) => r.tta?.flip)) {
+    const pooledFlip = classes.map(() => classes.map(() => 0));
+    for (const r of recs) (r.tta.flip.confusion as number[][]).forEach((row, i) => row.forEach((v, j) => (pooledFlip[i][j] += v)));
+    const fm = metricsFromConfusion(classes, pooledFlip);
+    const fms = meanStd(recs.map((r) => r.tta.flip.accuracy as number));
+    tta = { flip: { meanAccuracy: fms.mean, stdAccuracy: fms.std, pooled: { accuracy: fm.accuracy, macroF1: fm.macroF1, confusion: pooledFlip } } };
+  }
   const summary = {
     dataset: recs[0].dataset,
     variant: recs[0].config?.variant,
@@ -186,14 +215,78 @@ export function writeCvSummary(results: string, k: number): void {
     complete: recs.length === k,
     meanAccuracy: ms.mean,
     stdAccuracy: ms.std,
-    perFold: recs.map((r) => ({ fold: r.fold, accuracy: r.accuracy, testImages: r.testImages, testSubjects: r.testSubjects.length })),
+    perFold: recs.map((r) => ({ fold: r.fold, accuracy: r.accuracy, ...(r.tta?.flip ? { ttaFlipAccuracy: r.tta.flip.accuracy } : {}), testImages: r.testImages, testSubjects: r.testSubjects.length })),
     pooled: { accuracy: pm.accuracy, macroF1: pm.macroF1, perClass: pm.perClass, confusion: pooled, classes },
+    ...(tta ? { tta } : {}),
     config: recs[0].config,
   };
   fs.writeFileSync(path.join(results, 'summary.json'), JSON.stringify(summary, null, 1) + '\n');
   process.stderr.write(
-    `CV ${summary.dataset} ${summary.variant}: ${recs.length}/${k} folds, mean ${(ms.mean * 100).toFixed(2)} ± ${(ms.std * 100).toFixed(2)} %, pooled ${(pm.accuracy * 100).toFixed(2)} %\n`,
+    `CV ${summary.dataset} ${summary.variant}: ${recs.length}/${k} folds, mean ${(ms.mean * 100).toFixed(2)} ± ${(ms.std * 100).toFixed(2)} %, pooled ${(pm.accuracy * 100).toFixed(2)} %` +
+      (tta ? `; flip TTA mean ${(tta.flip.meanAccuracy * 100).toFixed(2)} ± ${(tta.flip.stdAccuracy * 100).toFixed(2)} %, pooled ${(tta.flip.pooled.accuracy * 100).toFixed(2)} %` : '') +
+      '\n',
   );
+}
+
+const argmax = (p: ArrayLike<number>): number => {
+  let best = 0;
+  for (let c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
+  return best;
+};
+
+/** Flip test-time augmentation metrics of a fold model (the cost: one more pass over the mirrored test images). */
+export interface FlipTtaMetrics {
+  accuracy: number;
+  macroF1: number;
+  confusion: number[][];
+}
+
+/**
+ * Metrics of folded weights with flip test-time augmentation: each test image's probabilities
+ * (`probs`, already computed on the originals) averaged with those of its mirror image — what
+ * `load({ tta: 'flip' })` does at inference.
+ */
+export async function flipTtaMetrics(r: ResolvedSpec, folded: NamedArrays, classes: string[], test: Sample[], probs: Float32Array[]): Promise<FlipTtaMetrics> {
+  const size = r.spec.inputSize;
+  const mirrored = test.map((s) => {
+    const m = new Uint8Array(size * size);
+    mirrorInto(s.data, 0, m, 0, size, size);
+    return m;
+  });
+  const flipped = await predictProbabilities(r, folded, mirrored);
+  const pred = probs.map((p, i) => argmax(p.map((v, c) => v + flipped[i][c])));
+  const m = computeMetrics(classes, test.map((s) => s.label), pred);
+  return { accuracy: m.accuracy, macroF1: m.macroF1, confusion: m.confusion };
+}
+
+/**
+ * `--add-tta`: adds `tta.flip` to a finished fold record from the fold's final training
+ * checkpoint. The checkpoint must be of the last epoch and reproduce every recorded prediction
+ * (else the record is left alone and the reason returned).
+ */
+export async function addTtaToFold(recordFile: string, checkpointDir: string, test: Sample[], classes: string[]): Promise<string> {
+  if (!fs.existsSync(recordFile)) return `no record (${recordFile}), skipped`;
+  const rec = JSON.parse(fs.readFileSync(recordFile, 'utf8'));
+  if (rec.tta?.flip) return `has flip TTA already (${(rec.tta.flip.accuracy * 100).toFixed(2)} %)`;
+  if (!fs.existsSync(path.join(checkpointDir, 'model.json'))) return `no checkpoint in ${checkpointDir}, skipped`;
+  const ck = readModelDir(checkpointDir);
+  const epoch = (ck.json.training as { epoch?: number } | undefined)?.epoch;
+  if (ck.json.folded || epoch !== rec.config?.epochs) return `checkpoint is not the final training state (epoch ${String(epoch)} of ${String(rec.config?.epochs)}), skipped`;
+  if (JSON.stringify(ck.json.classes) !== JSON.stringify(classes)) return 'checkpoint classes differ from the data, skipped';
+  const r = resolveSpec(ck.json.spec);
+  const w: TensorMap = {};
+  for (const [n, a] of Object.entries(trainingFormWeights(ck.arrays))) w[n] = tf.tensor(a.data, a.shape);
+  const foldedT = foldBatchNorm(r, w);
+  const folded = await toArrays(foldedT);
+  tf.dispose([...Object.values(w), ...Object.values(foldedT)]);
+  const probs = await predictProbabilities(r, folded, test.map((s) => s.data));
+  const recorded: Array<{ file: string; pred: string }> = rec.predictions ?? [];
+  const same = recorded.length === test.length && test.every((s, i) => recorded[i].file === path.basename(s.file) && recorded[i].pred === classes[argmax(probs[i])]);
+  if (!same) return 'checkpoint does not reproduce the recorded predictions, skipped';
+  const flip = await flipTtaMetrics(r, folded, classes, test, probs);
+  rec.tta = { flip };
+  fs.writeFileSync(recordFile, JSON.stringify(rec, null, 1) + '\n');
+  return `accuracy ${(rec.accuracy * 100).toFixed(2)} %, flip TTA ${(flip.accuracy * 100).toFixed(2)} % (added)`;
 }
 
 if (require.main === module) {

@@ -77,8 +77,46 @@ describe('emotionnet-classify node', () => {
     assert.equal(Object.keys(m.payload[0].emotion.probabilities).length, 7);
     assert.equal(m.timing.detect, 5);
     assert.equal(typeof m.timing.classify, 'number');
-    assert.deepEqual(m.model, { name: 'fake-nano', classes: CLASSES, backend: 'cpu' });
+    assert.deepEqual(m.model, { name: 'fake-nano', classes: CLASSES, backend: 'cpu', tta: 'none' });
     assert.deepEqual(m.frame, { sourceId: 's' });
+  });
+
+  it('mirror averaging: tta flip is passed to the loader and reported in msg.model; a saved flow without it stays off', async () => {
+    const asked: Record<string, unknown> = {};
+    core.setClassifierLoader(async (o: any) => {
+      asked[o.model] = o.tta;
+      // A loader that honours the option, as src/model's load() does.
+      return { ...fakeClassifier().clf, name: o.model, tta: o.tta };
+    });
+    await helper.load([classifyNode, catchNode], [
+      ...flow({ model: 'nano-b-wild', tta: 'flip' }),
+      { id: 'old', z: 'tab', type: 'emotionnet-classify', model: 'nano-a', backend: 'auto', policy: 'latest', wires: [['outOld']] },
+      { id: 'outOld', z: 'tab', type: 'helper' },
+      { id: 'off', z: 'tab', type: 'emotionnet-classify', model: 'nano-b', tta: 'none', wires: [['outOff']] },
+      { id: 'outOff', z: 'tab', type: 'helper' },
+    ]);
+    await until(() => Object.keys(asked).length === 3, 2000, 'three loads');
+    assert.deepEqual(asked, { 'nano-b-wild': 'flip', 'nano-a': 'none', 'nano-b': 'none' });
+    const got = [collect(helper.getNode('out'), 1), collect(helper.getNode('outOld'), 1), collect(helper.getNode('outOff'), 1)];
+    for (const id of ['c1', 'old', 'off']) helper.getNode(id).receive({ payload: [face(1, 200)] });
+    const [[a], [b], [c]] = await Promise.all(got);
+    assert.equal(a.model.tta, 'flip');
+    assert.equal(b.model.tta, 'none');
+    assert.equal(c.model.tta, 'none');
+    assert.equal(a.payload[0].emotion.label, 'happy');
+  });
+
+  it('an invalid mirror averaging setting is a config error that a Catch node receives', async () => {
+    let loads = 0;
+    core.setClassifierLoader(async () => (loads++, fakeClassifier().clf));
+    await helper.load([classifyNode, catchNode], flow({ tta: 'mirror' }));
+    const c1 = helper.getNode('c1');
+    assert.ok(c1.error.args.some((a: any[]) => /Invalid mirror averaging setting "mirror" \(tta must be one of: none, flip\)/.test(String(a[0]))), c1.error.args.join('|'));
+    assert.ok(c1.status.args.some((a: any[]) => a[0].fill === 'red'));
+    const caught = collect(helper.getNode('caught'), 1);
+    c1.receive({ payload: [face(1, 200)] });
+    assert.match((await caught)[0].error.message, /tta must be one of: none, flip/);
+    assert.equal(loads, 0, 'no model is loaded for a bad configuration');
   });
 
   it('passes a frame without faces through with no model call', async () => {
@@ -264,12 +302,29 @@ describe('emotionnet-classify node', () => {
       ...noModel,
       { id: 'ca', z: 'tab', type: 'emotionnet-classify', model: 'nano-a', backend: 'auto', policy: 'latest', wires: [['outa']] },
       { id: 'outa', z: 'tab', type: 'helper' },
+      { id: 'cf', z: 'tab', type: 'emotionnet-classify', model: 'nano-b-wild', tta: 'flip', wires: [['outf']] },
+      { id: 'outf', z: 'tab', type: 'helper' },
     ]);
     const got = collect(helper.getNode('out'), 1, 20000);
     const gotA = collect(helper.getNode('outa'), 1, 20000);
-    helper.getNode('c1').receive({ payload: [face(1, 128), face(2, 60)] });
+    const gotF = collect(helper.getNode('outf'), 1, 20000);
+    // A left-right symmetric face (flat) and an asymmetric one (dark left half, bright right half).
+    const halves = (l: number, r: number) => ({ ...face(2, 0), crop: { width: 48, height: 48, data: Buffer.from(Array.from({ length: 48 * 48 }, (_, i) => (i % 48 < 24 ? l : r))) } });
+    const half = halves(40, 200);
+    helper.getNode('c1').receive({ payload: [face(1, 128), half, halves(200, 40)] });
     helper.getNode('ca').receive({ payload: [face(1, 128)] });
+    helper.getNode('cf').receive({ payload: [face(1, 128), { ...half, crop: { ...half.crop, data: Buffer.from(half.crop.data) } }] });
     const [m] = await got;
+    const [f] = await gotF;
+    assert.equal(f.model.tta, 'flip');
+    assert.equal(m.model.tta, 'none');
+    // The flat face is its own mirror: the same probabilities with and without mirror averaging.
+    for (const [k, p] of Object.entries(m.payload[0].emotion.probabilities as Record<string, number>)) assert.ok(Math.abs(f.payload[0].emotion.probabilities[k] - p) <= 2e-4, k);
+    // The asymmetric face: the mean of the plain results for it and for its mirror image (4-decimal rounding).
+    for (const [k, p] of Object.entries(f.payload[1].emotion.probabilities as Record<string, number>)) {
+      const mean = (m.payload[1].emotion.probabilities[k] + m.payload[2].emotion.probabilities[k]) / 2;
+      assert.ok(Math.abs(p - mean) <= 2e-4, `${k}: ${p} vs ${mean}`);
+    }
     assert.equal(m.model.name, 'nano-b-wild');
     assert.deepEqual(m.model.classes, ['anger', 'contempt', 'disgust', 'fear', 'happy', 'neutral', 'sadness', 'surprise']);
     for (const f of m.payload) {

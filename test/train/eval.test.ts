@@ -10,6 +10,7 @@ import { encodeJpeg } from '../../src/image';
 import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
 import { evaluateFolder } from '../../src/cli/eval';
+import { load } from '../../src/model';
 import { grayImage, tmpDir, writeRandomModel } from '../model/helpers';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -93,6 +94,37 @@ test('npm run eval -- --json prints the report; bad folders give a clear error a
   const missing = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/eval.ts', '--data', empty, '--model', path.join(empty, 'nomodel')], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /nomodel/);
+});
+
+test('evaluateFolder and npm run eval -- --tta flip: mirror averaging, recorded in the report; a bad --tta is a usage error', async () => {
+  const plain = await evaluateFolder({ data: dataDir, model: modelDir });
+  const flip = await evaluateFolder({ data: dataDir, model: modelDir, tta: 'flip' });
+  assert.equal(plain.tta, 'none');
+  assert.equal(flip.tta, 'flip');
+  assert.equal(flip.images, plain.images);
+  assert.equal(flip.confusion.matrix.flat().reduce((a, b) => a + b, 0), 5);
+  // The predictions are those of load({ tta: 'flip' }) on the same crops.
+  const clf = await load({ model: modelDir, backend: 'wasm', tta: 'flip', logger: silentLogger });
+  try {
+    const viaClassifier = await evaluateFolder({ data: dataDir }, clf);
+    assert.equal(viaClassifier.tta, 'flip');
+    assert.deepEqual(viaClassifier.confusion, flip.confusion);
+  } finally {
+    clf.dispose();
+  }
+  const ok = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/eval.ts', '--data', dataDir, '--model', modelDir, '--json', '--backend', 'wasm', '--tta', 'flip'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
+  const rep = JSON.parse(ok.stdout);
+  assert.equal(rep.tta, 'flip');
+  assert.deepEqual(rep.confusion, flip.confusion);
+  const table = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/eval.ts', '--data', dataDir, '--model', modelDir, '--backend', 'wasm', '--tta', 'flip'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stdout, /^model model \(wasm, tta flip\) on /);
+  for (const bad of [['--tta', 'zoom'], ['--tta']]) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/eval.ts', '--data', dataDir, '--model', modelDir, ...bad], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 2, bad.join(' '));
+    assert.match(r.stderr, /--tta: Invalid tta option .*expected one of 'none', 'flip'/);
+  }
 });
 
 test('evaluateFolder: only classes the model lacks → error naming them', async () => {

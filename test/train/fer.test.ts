@@ -428,6 +428,38 @@ test('eval-fer report on a miniature FER folder (clean PublicTest, 8-class model
   assert.equal(plus.confusion.flat().reduce((a, b) => a + b, 0), 5);
   assert.ok(plus.accuracy >= 0 && plus.accuracy <= 1 && plus.facesPerSec > 0);
   assert.equal(rep.sets.length, 2, 'CK+ sets skipped when not given');
+  assert.equal(rep.tta, 'none');
+  // Mirror averaging: the same sets, scored with flip test-time augmentation, and recorded as such.
+  const flip = await evaluateFerReport({ model: path.join(out, 'm8'), data: dir, ck: null, backend: 'wasm', tta: 'flip' });
+  assert.equal(flip.tta, 'flip');
+  assert.deepEqual(flip.sets.map((s) => [s.set, s.images]), rep.sets.map((s) => [s.set, s.images]));
+  await assert.rejects(evaluateFerReport({ model: path.join(out, 'm8'), data: dir, ck: null, backend: 'wasm', tta: 'zoom' as never }), /expected one of 'none', 'flip'/);
+});
+
+test('fer-report: mirror averaging columns from eval-fer-flip.json reports; older reports (no tta) still render', () => {
+  const root = tmpDir('fer-report-tta-');
+  const set = (name: string, accuracy: number, facesPerSec: number) => ({ set: name, images: 3276, accuracy, accuracyAllClasses: accuracy, macroF1: 0.5, classes: ['happy', 'neutral'], perClass: {}, confusion: [[1, 0], [0, 1]], skippedClasses: [], facesPerSec });
+  const report = (sets: unknown[], tta?: string) => JSON.stringify({ model: 'nano-b-wild', modelClasses: [], backend: 'wasm', params: 1, macs: 1, sets, generatedAt: '2026-11-26T18:00:00.000Z', ...(tta ? { tta } : {}) });
+  for (const m of ['nano-b-wild', 'nano-b-wild-7']) fs.mkdirSync(path.join(root, 'models', m), { recursive: true });
+  const validation = { ferPlusPublicTest: { accuracy: 0.7949, macroF1: 0.57, n: 3276 }, fer2013PublicTest: { accuracy: 0.6105, macroF1: 0.52, n: 3309 }, fer2013PublicTestFrom8ClassHead: 0.55 };
+  fs.writeFileSync(path.join(root, 'models', 'nano-b-wild', 'results.json'), JSON.stringify({ epoch: 18, params8: 141163, macs: 11052800, validation, exportedAt: '2026-11-26T17:00:00.000Z' }));
+  // A report written before the tta option (no `tta` field) = plain.
+  fs.writeFileSync(path.join(root, 'models', 'nano-b-wild', 'eval-fer.json'), report([set('ferplus-publictest', 0.7949, 600), set('ckplus-ck48', 0.6134, 640)]));
+  const plainOnly = ferReport(root);
+  assert.doesNotMatch(plainOnly, /mirror averaging/);
+  assert.match(plainOnly, /\| ferplus-publictest \| 3276 \| 79\.49 % \| 79\.49 % \| 50\.0 % \| 600 \|$/m);
+  fs.writeFileSync(path.join(root, 'models', 'nano-b-wild', 'eval-fer-flip.json'), report([set('ferplus-publictest', 0.8049, 280)], 'flip'));
+  fs.writeFileSync(path.join(root, 'models', 'nano-b-wild-7', 'eval-fer-flip.json'), report([set('fer2013-publictest', 0.6174, 370)], 'flip'));
+  const md = ferReport(root);
+  assert.match(md, /with mirror averaging \(`--tta flip`\), FER\+ \/ FER2013 \|/);
+  assert.match(md, /\| 79\.5 % \(−2\.5 pt\) \| 61\.1 % \(−5\.9 pt\) \| 80\.5 % \/ 61\.7 % \|/);
+  assert.match(md, /mirror averaging columns: \*\*`npm run eval:fer -- --model nano-b-wild --tta flip`\*\*/);
+  assert.match(md, /\| ferplus-publictest \| 3276 \| 79\.49 % \| 79\.49 % \| 50\.0 % \| 600 \| 80\.49 % \| 280 \|$/m);
+  assert.match(md, /\| ckplus-ck48 \| 3276 \| 61\.34 % \| 61\.34 % \| 50\.0 % \| 640 \| – \| – \|$/m, 'a set the flip report lacks');
+  assert.match(md, /nano-a-wild.*not trained yet\*\* \| \| \| \| \| \| \|$/m, 'rows keep the column count');
+  // A file whose content does not say tta flip is not shown as mirror averaging.
+  fs.writeFileSync(path.join(root, 'models', 'nano-b-wild', 'eval-fer-flip.json'), report([set('ferplus-publictest', 0.9, 1)]));
+  assert.doesNotMatch(ferReport(root), /90\.00 %/);
 });
 
 test('real FER2013 folder: counts and the FER+ join match the dataset README', { skip: fs.existsSync(REAL_FER) ? false : `dataset not found at ${REAL_FER} (research data, not shipped): skipping` }, () => {
