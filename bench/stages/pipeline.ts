@@ -11,12 +11,14 @@
  *   policy with flow control) — the sustained maximum fps.
  *
  * Durations: live 30 s, throughput 20 s; `--quick` 8 s + 5 s; `--long` 300 s live (the 5-minute
- * backlog check). The model is `EMOTIONNET_BENCH_MODEL` or nano-b-wild (the demo's).
+ * backlog check). The model is `EMOTIONNET_BENCH_MODEL` or nano-b-wild (the demo's), with mirror
+ * averaging as in the demo flow (`EMOTIONNET_BENCH_TTA`: flip | none; default flip).
  */
 import * as os from 'os';
 import * as path from 'path';
 import { BenchContext, BenchStage, percentile, round } from '../harness';
 import { createPipeline, ensureDemoClip, PipelineResult } from '../../src/pipeline';
+import { resolveTta, TtaMode } from '../../src/model';
 import { DEFAULT_SAMPLE_FILE } from '../../src/video/default-sample';
 import { silentLogger } from '../../src/log';
 import { liveChildren } from '../../src/ffmpeg';
@@ -41,12 +43,12 @@ interface PhaseResult {
   sourceDelivered: number;
 }
 
-async function runPhase(clip: string, mode: 'live' | 'throughput', seconds: number, model: string, ctx: BenchContext): Promise<PhaseResult> {
+async function runPhase(clip: string, mode: 'live' | 'throughput', seconds: number, model: string, tta: TtaMode, ctx: BenchContext): Promise<PhaseResult> {
   const live = mode === 'live';
   const p = await createPipeline({
     source: { source: clip, loop: true, pacing: live ? 'realtime' : 'fast', format: 'rgb24', id: `bench-${mode}`, watchdogMs: 0, benchmark: false },
     face: { detectEvery: Number(process.env.EMOTIONNET_BENCH_DETECT_EVERY || 1) },
-    classifier: { model },
+    classifier: { model, tta },
     policy: live ? 'latest' : 'queue',
     smooth: {},
     alerts: [{ name: 'smile', labels: ['happy'], threshold: 0.5, minDurationMs: 1000 }],
@@ -105,10 +107,11 @@ export const stage: BenchStage = {
     const liveS = long ? 300 : ctx.quick ? 8 : 30;
     const fastS = ctx.quick ? 5 : 20;
     const model = process.env.EMOTIONNET_BENCH_MODEL || 'nano-b-wild';
+    const tta = resolveTta(process.env.EMOTIONNET_BENCH_TTA || 'flip');
     ctx.progress('[pipeline] preparing the 30 fps bench clip from the demo photos…');
     const clip = await ensureDemoClip({ file: path.join(path.dirname(DEFAULT_SAMPLE_FILE), 'bench-30fps.mp4'), fps: 30, secondsPerShot: 5 });
-    const live = await runPhase(clip, 'live', liveS, model, ctx);
-    const fast = await runPhase(clip, 'throughput', fastS, model, ctx);
+    const live = await runPhase(clip, 'live', liveS, model, tta, ctx);
+    const fast = await runPhase(clip, 'throughput', fastS, model, tta, ctx);
     const q = Math.max(1, Math.floor(live.latencies.length / 4));
     const firstQ = percentile(live.latencies.slice(0, q), 50);
     const lastQ = percentile(live.latencies.slice(-q), 50);
@@ -144,6 +147,7 @@ export const stage: BenchStage = {
       sourceDeliveredFps: round(live.sourceDelivered, 1),
       liveSeconds: liveS,
       model,
+      tta,
       ffmpegLeft: liveChildren(),
       load: os.loadavg().map((x) => round(x, 2)),
     };
