@@ -8,7 +8,9 @@
  * one batch) as `nano-a-tta-flip` / `nano-b-tta-flip`; their GFLOP/s count both passes.
  *
  * Uses the shipped weights when present; otherwise random weights of the same architecture
- * (timing does not depend on weight values) and says so in `weights`.
+ * (timing does not depend on weight values) and says so in `weights`. Each row names the
+ * `executor` that `load()` picked by default (`direct` on wasm; bench/executor-ab.ts compares
+ * it with `graph`).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -22,7 +24,8 @@ import { BenchContext, BenchStage, median, round } from '../harness';
 
 const CLASSES7 = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'];
 
-async function randomModel(variant: string, dir: string): Promise<string> {
+/** Writes a folded model of `variant` with random weights to `dir`/random-<variant>; returns its path. */
+export async function randomModel(variant: string, dir: string): Promise<string> {
   const spec = variantSpec(variant);
   const r = resolveSpec(spec);
   const init = initTrainWeights(r, CLASSES7.length, 1);
@@ -37,7 +40,8 @@ async function randomModel(variant: string, dir: string): Promise<string> {
   return out;
 }
 
-function faces(n: number): Array<{ width: number; height: number; data: Uint8Array }> {
+/** `n` fixed synthetic 48x48 faces. */
+export function faces(n: number): Array<{ width: number; height: number; data: Uint8Array }> {
   return Array.from({ length: n }, (_, i) => ({ width: 48, height: 48, data: new Uint8Array(48 * 48).map((_, j) => (j * 31 + i * 97) % 256) }));
 }
 
@@ -120,7 +124,7 @@ export const stage: BenchStage = {
           try {
             const r = await benchModel(clf, ctx.quick);
             const expect = countCost(variantSpec(v), clf.classes.length);
-            result[key] = { ...r, weights, macsCheck: expect.macs === r.macs, ...(tta === 'none' ? {} : { tta, costVsPlain: round((result[v] as { facesPerSec: number }).facesPerSec / r.facesPerSec, 2) }) };
+            result[key] = { ...r, executor: clf.executor, weights, macsCheck: expect.macs === r.macs, ...(tta === 'none' ? {} : { tta, costVsPlain: round((result[v] as { facesPerSec: number }).facesPerSec / r.facesPerSec, 2) }) };
             if (v === 'nano-b') {
               ctx.progress(`[classify] leak check (${key})`);
               const lc = await leakCheck(clf, tta === 'none' ? (ctx.quick ? 1000 : 10000) : ctx.quick ? 200 : 2000);

@@ -11,11 +11,14 @@
  * interleaved (p10 of 200 runs, machine under load): `ops` 10.9 ms, `kernel` without the fusion
  * 10.5 ms, `kernel` 9.75 ms; tf op calls (the previous runner) cost about 0.4 ms more than
  * `ops`, the GraphModel executor about 0.7 ms more again. Graphs with other ops, or backends
- * missing a kernel, are refused (the detector then uses the GraphModel).
+ * missing a kernel, are refused (the detector then uses the GraphModel). This file only
+ * translates graph nodes into kernel steps; running them is src/kernel-program.ts (shared with
+ * the classifier's direct executor).
  */
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import { tf } from '../backend';
-import { AddReluKernel, addReluKernel } from './wasm-add-relu';
+import { KernelStep, kernelProgram, opsProgram, trackedRunner } from '../kernel-program';
+import { addReluKernel } from './wasm-add-relu';
 
 interface AttrValue {
   s?: string;
@@ -31,14 +34,6 @@ export interface GraphNodeDef {
 }
 
 type NamedTensorsMap = GraphModel['weights'];
-
-/** One graph node as a kernel call: kernel name, input names per kernel input, attributes. */
-interface KernelStep {
-  kernel: string;
-  /** kernel input name → graph node name (or constant tensor) */
-  inputs: Array<[string, string | tf.Tensor]>;
-  attrs: Record<string, unknown>;
-}
 
 export type DirectRunnerMode = 'kernel' | 'ops';
 
@@ -99,61 +94,63 @@ export function compileDirectRunner(
   const inputName = placeholders[0].name;
   let compute = order.filter((n) => n.op !== 'Const' && n.op !== 'Placeholder');
   if (mode === 'kernel' && fuse) compute = fuseAddRelu(compute, outputs);
-  const steps: KernelStep[] = compute.map((n): KernelStep => {
-    const ins = (n.input ?? []).filter((i) => !i.startsWith('^')).map(baseName);
-    switch (n.op) {
-      case '_FusedConv2D': {
-        checkNhwc(n);
-        const fused = (n.attr?.fused_ops?.list?.s ?? []).map(str);
-        if (fused[0] !== 'BiasAdd' || fused.length > 2 || (fused[1] && fused[1] !== 'Relu') || ins.length !== 3) {
-          throw new Error(`${n.name}: unsupported fused ops ${fused.join('+')}`);
-        }
-        const activation = fused[1] === 'Relu' ? 'relu' : 'linear';
-        return {
-          kernel: tf.FusedConv2D,
-          inputs: [['x', ins[0]], ['filter', constant(ins[1])], ['bias', constant(ins[2])]],
-          // the attributes tf.fused.conv2d passes
-          attrs: { strides: strides(n), pad: padding(n), dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined, activation, leakyreluAlpha: undefined },
-        };
+  const steps = compute.map((n): KernelStep => ({ name: n.name, ...kernelCall(n, constant) }));
+  if (mode === 'ops') return opsProgram(inputName, steps, outputs);
+  // the pseudo-kernel of fused Add→Relu pairs (see fuseAddRelu)
+  const custom = {
+    [ADD_RELU]: (backendName: string, backend: tf.KernelBackend): tf.KernelFunc => {
+      const fn = addReluKernel(backendName, backend).fn;
+      return ({ inputs }) => fn(inputs.a as tf.TensorInfo, inputs.b as tf.TensorInfo);
+    },
+  };
+  return trackedRunner(kernelProgram(inputName, steps, outputs, custom, 'the face detector'));
+}
+
+/** One graph node as a kernel call: kernel name, inputs by kernel input name, attributes. */
+function kernelCall(n: GraphNodeDef, constant: (name: string) => tf.Tensor): Omit<KernelStep, 'name'> {
+  const ins = (n.input ?? []).filter((i) => !i.startsWith('^')).map(baseName);
+  switch (n.op) {
+    case '_FusedConv2D': {
+      checkNhwc(n);
+      const fused = (n.attr?.fused_ops?.list?.s ?? []).map(str);
+      if (fused[0] !== 'BiasAdd' || fused.length > 2 || (fused[1] && fused[1] !== 'Relu') || ins.length !== 3) {
+        throw new Error(`${n.name}: unsupported fused ops ${fused.join('+')}`);
       }
-      case 'DepthwiseConv2dNative':
-        checkNhwc(n);
-        return {
-          kernel: tf.DepthwiseConv2dNative,
-          inputs: [['x', ins[0]], ['filter', constant(ins[1])]],
-          attrs: { strides: strides(n), pad: padding(n), dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined },
-        };
-      case 'AddV2':
-      case 'Add':
-        return { kernel: tf.Add, inputs: [['a', ins[0]], ['b', ins[1]]], attrs: {} };
-      case 'Relu':
-        return { kernel: tf.Relu, inputs: [['x', ins[0]]], attrs: {} };
-      case ADD_RELU:
-        return { kernel: ADD_RELU, inputs: [['a', ins[0]], ['b', ins[1]]], attrs: {} };
-      case 'MaxPool': {
-        const k = (n.attr?.ksize?.list?.i ?? []).map(Number);
-        return { kernel: tf.MaxPool, inputs: [['x', ins[0]]], attrs: { filterSize: [k[1], k[2]], strides: strides(n), pad: padding(n), dimRoundingMode: undefined } };
-      }
-      case 'Pad': {
-        const paddings = constant(ins[1]).arraySync() as Array<[number, number]>;
-        return { kernel: tf.PadV2, inputs: [['x', ins[0]]], attrs: { paddings, constantValue: 0 } };
-      }
-      case 'Identity':
-        return { kernel: tf.Identity, inputs: [['x', ins[0]]], attrs: {} };
-      default:
-        throw new Error(`unsupported op ${n.op} (${n.name})`);
+      const activation = fused[1] === 'Relu' ? 'relu' : 'linear';
+      return {
+        kernel: tf.FusedConv2D,
+        inputs: { x: ins[0], filter: constant(ins[1]), bias: constant(ins[2]) },
+        // the attributes tf.fused.conv2d passes
+        attrs: { strides: strides(n), pad: padding(n), dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined, activation, leakyreluAlpha: undefined },
+      };
     }
-  });
-  // After step i, these intermediate tensors are no longer needed.
-  const lastUse = new Map<string, number>();
-  compute.forEach((n, i) => (n.input ?? []).forEach((inp) => lastUse.set(baseName(inp), i)));
-  const outs = new Set(outputs);
-  const frees: string[][] = compute.map(() => []);
-  for (const [name, i] of lastUse) {
-    const def = byName.get(name);
-    if (def && def.op !== 'Const' && def.op !== 'Placeholder' && !outs.has(name)) frees[i].push(name);
+    case 'DepthwiseConv2dNative':
+      checkNhwc(n);
+      return {
+        kernel: tf.DepthwiseConv2dNative,
+        inputs: { x: ins[0], filter: constant(ins[1]) },
+        attrs: { strides: strides(n), pad: padding(n), dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined },
+      };
+    case 'AddV2':
+    case 'Add':
+      return { kernel: tf.Add, inputs: { a: ins[0], b: ins[1] }, attrs: {} };
+    case 'Relu':
+      return { kernel: tf.Relu, inputs: { x: ins[0] }, attrs: {} };
+    case ADD_RELU:
+      return { kernel: ADD_RELU, inputs: { a: ins[0], b: ins[1] }, attrs: {} };
+    case 'MaxPool': {
+      const k = (n.attr?.ksize?.list?.i ?? []).map(Number);
+      return { kernel: tf.MaxPool, inputs: { x: ins[0] }, attrs: { filterSize: [k[1], k[2]], strides: strides(n), pad: padding(n), dimRoundingMode: undefined } };
+    }
+    case 'Pad': {
+      const paddings = constant(ins[1]).arraySync() as Array<[number, number]>;
+      return { kernel: tf.PadV2, inputs: { x: ins[0] }, attrs: { paddings, constantValue: 0 } };
+    }
+    case 'Identity':
+      return { kernel: tf.Identity, inputs: { x: ins[0] }, attrs: {} };
+    default:
+      throw new Error(`unsupported op ${n.op} (${n.name})`);
   }
-  return mode === 'ops' ? opsRunner(inputName, compute, steps, frees, outputs) : kernelRunner(inputName, compute, steps, frees, outputs);
 }
 
 /** Pseudo-op of an Add whose only consumer is a Relu (see {@link fuseAddRelu}). */
@@ -177,75 +174,4 @@ function fuseAddRelu(compute: GraphNodeDef[], outputs: string[]): GraphNodeDef[]
     dropped.add(n);
   }
   return compute.filter((n) => !dropped.has(n)).map((n) => merged.get(n) ?? n);
-}
-
-type Compiled = [inputName: string, compute: GraphNodeDef[], steps: KernelStep[], frees: string[][], outputs: string[]];
-
-/** Every node through `engine.runKernel` (tracked tensors). */
-function opsRunner(...[inputName, compute, steps, frees, outputs]: Compiled): (x: tf.Tensor) => tf.Tensor[] {
-  const engine = tf.engine();
-  return (input: tf.Tensor) => {
-    const env = new Map<string, tf.Tensor>([[inputName, input]]);
-    const get = (v: string | tf.Tensor) => (typeof v === 'string' ? (env.get(v) as tf.Tensor) : v);
-    try {
-      for (let i = 0; i < steps.length; i++) {
-        const st = steps[i];
-        const inputs: Record<string, tf.Tensor> = {};
-        for (const [k, v] of st.inputs) inputs[k] = get(v);
-        env.set(compute[i].name, engine.runKernel(st.kernel, inputs, st.attrs as tf.NamedAttrMap) as tf.Tensor);
-        for (const name of frees[i]) {
-          env.get(name)?.dispose();
-          env.delete(name);
-        }
-      }
-      return outputs.map((o) => env.get(o) as tf.Tensor);
-    } catch (e) {
-      for (const [name, t] of env) if (name !== inputName) t.dispose();
-      throw e;
-    }
-  };
-}
-
-/**
- * Every node as a direct call of the backend's kernel function on tensor infos; intermediates
- * are released with the backend's reference-counted `disposeData` (so a kernel that returns
- * an input's buffer, like Identity, stays correct). Only the outputs become tracked tensors.
- */
-function kernelRunner(...[inputName, compute, steps, frees, outputs]: Compiled): (x: tf.Tensor) => tf.Tensor[] {
-  const backendName = tf.getBackend();
-  const backend = tf.backend();
-  const engine = tf.engine();
-  let addRelu: AddReluKernel | null = null;
-  const fns = steps.map((st): tf.KernelFunc => {
-    if (st.kernel === ADD_RELU) {
-      const fn = (addRelu ??= addReluKernel(backendName, backend).fn);
-      return ({ inputs }) => fn(inputs.a as tf.TensorInfo, inputs.b as tf.TensorInfo);
-    }
-    const k = tf.getKernel(st.kernel, backendName);
-    if (!k) throw new Error(`backend ${backendName} has no ${st.kernel} kernel`);
-    return k.kernelFunc;
-  });
-  return (input: tf.Tensor) => {
-    if (tf.backend() !== backend) throw new Error(`the face detector was compiled for the ${backendName} backend, which is no longer active`);
-    const env = new Map<string, tf.TensorInfo>([[inputName, input]]);
-    const get = (v: string | tf.Tensor) => (typeof v === 'string' ? (env.get(v) as tf.TensorInfo) : v);
-    try {
-      for (let i = 0; i < steps.length; i++) {
-        const st = steps[i];
-        const inputs: Record<string, tf.TensorInfo> = {};
-        for (const [k, v] of st.inputs) inputs[k] = get(v);
-        const out = fns[i]({ inputs, attrs: st.attrs as tf.NamedAttrMap, backend });
-        env.set(compute[i].name, Array.isArray(out) ? out[0] : out);
-        for (const name of frees[i]) {
-          const t = env.get(name);
-          if (t) backend.disposeData(t.dataId);
-          env.delete(name);
-        }
-      }
-    } catch (e) {
-      for (const [name, t] of env) if (name !== inputName) backend.disposeData(t.dataId);
-      throw e;
-    }
-    return outputs.map((o) => engine.makeTensorFromTensorInfo(env.get(o) as tf.TensorInfo, backend));
-  };
 }

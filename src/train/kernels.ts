@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerFusedBatchNorm } from '../model/fused-bn';
 import { registerOptimizerKernels } from './optim';
-import { heapF32, heapOffset, SimdKernels, simdKernelsFor, WasmBackendInternals } from '../model/wasm-simd';
+import { concatSimd, heapF32, heapOffset, SimdKernels, simdKernelsFor, WasmBackendInternals } from '../model/wasm-simd';
 
 type Info = { dataId: object; shape: number[]; dtype: tf.DataType };
 type Pad = 'same' | 'valid' | number;
@@ -358,20 +358,7 @@ function registerWasmCopyKernels(): void {
     const ts = (Array.isArray(inputs) ? inputs : Object.values(inputs)) as tf.TensorInfo[];
     if (!k || ts.length < 2 || ts.some((t) => t.dtype !== 'float32')) return null;
     const axis = tf.util.parseAxisParam((attrs as { axis: number | number[] }).axis, ts[0].shape)[0];
-    const outShape = tf.backend_util.computeOutShape(ts.map((t) => t.shape), axis);
-    const b = backend as WasmBackendInternals;
-    const out = b.makeOutput(outShape, 'float32');
-    const outer = prod(outShape.slice(0, axis));
-    const total = prod(outShape.slice(axis));
-    if (outer * total === 0) return out;
-    const dst = heapOffset(b, out);
-    let off = 0;
-    for (const t of ts) {
-      const inner = prod(t.shape.slice(axis));
-      if (inner > 0) k.copyrows(heapOffset(b, t), inner * 4, dst + off * 4, total * 4, outer, inner);
-      off += inner;
-    }
-    return out;
+    return concatSimd(backend as WasmBackendInternals, k, ts, axis);
   });
   overrideWasmKernel('SplitV', ({ inputs, attrs, backend }) => {
     const k = simdKernelsFor(backend);

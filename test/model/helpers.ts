@@ -1,4 +1,5 @@
 /** Test helpers: random (but valid) EmotionNet Nano models written in our file format. */
+import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -6,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { foldBatchNorm, initTrainWeights, mulberry32, TensorMap } from '../../src/model/graph';
 import { NamedArrays, writeModelDir } from '../../src/model/io';
 import { resolveSpec, variantSpec } from '../../src/model/spec';
+import type { EmotionClassifier, FaceImage } from '../../src/model';
 
 export function tmpDir(prefix = 'emotionnet-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -49,4 +51,22 @@ export function grayImage(seed: number, size = 48): { width: number; height: num
   const data = new Uint8Array(size * size);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(rand() * 256);
   return { width: size, height: size, data };
+}
+
+/**
+ * Classifies `faces` with both classifiers; checks counts and labels (where the top two classes
+ * are not a near-tie) and returns the largest absolute difference of any probability.
+ */
+export async function compareExecutors(a: EmotionClassifier, b: EmotionClassifier, faces: FaceImage[], what: string): Promise<number> {
+  const ra = await a.classify(faces);
+  const rb = await b.classify(faces);
+  assert.equal(ra.length, faces.length, what);
+  assert.equal(rb.length, faces.length, what);
+  let worst = 0;
+  ra.forEach((r, i) => {
+    const ps = Object.values(rb[i].probabilities).sort((x, y) => y - x);
+    if (ps[0] - ps[1] > 1e-4) assert.equal(r.label, rb[i].label, `${what}, face ${i}`);
+    for (const [c, p] of Object.entries(r.probabilities)) worst = Math.max(worst, Math.abs(p - rb[i].probabilities[c]));
+  });
+  return worst;
 }

@@ -95,19 +95,35 @@ test('flip: a left-right symmetric face gives the plain result', async () => {
   assertClose(b, a, 'symmetric face', 1e-6);
 });
 
-test(`flip: more faces than MAX_BATCH/2 are split into runs of at most ${MAX_BATCH} rows, results in order`, async () => {
+test(`flip: more faces than MAX_BATCH/2 are split into runs of at most ${MAX_BATCH} rows, results in order (both executors)`, async () => {
   const n = MAX_BATCH + 4; // 260 faces → 520 rows → runs of 256, 256, 8
   const faces = Array.from({ length: n }, (_, i) => grayImage(1000 + i));
-  let got: Classification[] = [];
-  const prof = await tf.profile(async () => {
-    got = await flip.classify(faces);
-  });
-  const batches = prof.kernels.filter((k) => k.name === 'FusedConv2D' && k.inputShapes[0]?.[1] === 48).map((k) => k.inputShapes[0]?.[0]);
-  assert.deepEqual(batches, [256, 256, 8]);
-  assert.equal(got.length, n);
   const orig = await plain.classify(faces);
   const mirr = await plain.classify(faces.map(flipHorizontal));
-  for (const i of [0, 1, 127, 128, 129, 255, 256, 257, n - 1]) assertClose(got[i], meanOf(orig[i], mirr[i]), `face ${i}`);
+  const flipGraph = await load({ model: modelDir, backend: 'wasm', logger: silentLogger, tta: 'flip', executor: 'graph' });
+  try {
+    for (const clf of [flip, flipGraph]) {
+      // Every run's input reaches the backend through write() (with either executor).
+      const backend = tf.engine().backend;
+      const write = backend.write;
+      const batches: number[] = [];
+      backend.write = function (values, shape, dtype) {
+        if (shape.length === 4 && shape[1] === 48) batches.push(shape[0]);
+        return write.call(this, values, shape, dtype);
+      };
+      let got: Classification[] = [];
+      try {
+        got = await clf.classify(faces);
+      } finally {
+        backend.write = write;
+      }
+      assert.deepEqual(batches, [256, 256, 8], clf.executor);
+      assert.equal(got.length, n);
+      for (const i of [0, 1, 127, 128, 129, 255, 256, 257, n - 1]) assertClose(got[i], meanOf(orig[i], mirr[i]), `${clf.executor}: face ${i}`);
+    }
+  } finally {
+    flipGraph.dispose();
+  }
 });
 
 test('flip: errors name the face as in plain mode, and no tensor leaks', async () => {
