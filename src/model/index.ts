@@ -127,8 +127,9 @@ export interface LoadOptions {
   tta?: TtaMode;
   /**
    * How the network runs: `direct` calls the backend's kernels from a list compiled at load
-   * (on wasm about 1.3-1.6x the faces/s of `graph` for one face; used on the wasm and cpu
-   * backends, elsewhere `graph`), `graph` runs it as tf ops. Same results within 1e-5.
+   * (on wasm 1.2x (Nano-B) to 1.5x (Nano-A) the speed of `graph` for one face, 1.1x to 1.4x at
+   * batch 16; used on the wasm and cpu backends, elsewhere `graph`), `graph` runs it as tf ops.
+   * Same results within 1e-5.
    * @default 'direct'
    */
   executor?: ExecutorMode;
