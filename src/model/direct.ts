@@ -66,13 +66,13 @@ const custom: CustomKernels = {
  */
 export function classifierSteps(r: ResolvedSpec, w: TensorMap): KernelStep[] {
   const steps: KernelStep[] = [];
-  const merges = new Map<string, string>();
+  const merges = new Set<string>();
   const merge = (ids: string[]): string => {
     if (ids.length === 1) return ids[0];
     const name = `#${r.spec.merge}(${ids.join(',')})`;
     if (!merges.has(name)) {
       steps.push(r.spec.merge === 'add' ? { name, kernel: tf.AddN, inputs: ids, attrs: {} } : { name, kernel: CONCAT, inputs: ids, attrs: { axis: 3 } });
-      merges.set(name, name);
+      merges.add(name);
     }
     return name;
   };
