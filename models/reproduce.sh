@@ -8,7 +8,8 @@
 #   ORDER="final7 cv7" models/reproduce.sh nano-a   # choose and order the steps
 #   EPOCHS / EPOCHS8 set the epochs of the 7-class / 8-class runs (defaults: what was shipped)
 #   INIT=<dir> fine-tunes from pretrained training-form weights (default for nano-b: the frozen
-#   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (the final epoch of nano-b-wild); INIT=none trains from scratch)
+#   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (epoch 24, the end of the nano-b-wild run); for nano-a:
+#   checkpoints/pretrained/nano-a-fer-e12; INIT=none trains from scratch)
 #
 # Needs ../shared/datasets/ck-plus (CK+ is research-use only; see models/README.md).
 set -u
@@ -16,7 +17,8 @@ cd "$(dirname "$0")/.."
 VARIANT="${1:-nano-b}"
 case "$VARIANT" in
   nano-b) DEFAULT_INIT=checkpoints/pretrained/nano-b-fer-e24 ;;
-  *) DEFAULT_INIT=none ;;  # nano-a: its FER+ pretraining (nano-a-wild) is not finished yet
+  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-fer-e12 ;;  # nano-a-wild at epoch 12 of 24 (the newest snapshot when these runs started)
+  *) DEFAULT_INIT=none ;;
 esac
 INIT="${INIT:-$DEFAULT_INIT}"
 if [ "$INIT" = none ]; then
