@@ -12,7 +12,7 @@
  *
  * Durations: live 30 s, throughput 20 s; `--quick` 8 s + 5 s; `--long` 300 s live (the 5-minute
  * backlog check). The model is `EMOTIONNET_BENCH_MODEL` or nano-b-wild (the demo's), with mirror
- * averaging as in the demo flow (`EMOTIONNET_BENCH_TTA`: flip | none; default flip).
+ * averaging off as in the demo flow (`EMOTIONNET_BENCH_TTA`: none | flip; default none).
  */
 import * as os from 'os';
 import * as path from 'path';
@@ -107,7 +107,7 @@ export const stage: BenchStage = {
     const liveS = long ? 300 : ctx.quick ? 8 : 30;
     const fastS = ctx.quick ? 5 : 20;
     const model = process.env.EMOTIONNET_BENCH_MODEL || 'nano-b-wild';
-    const tta = resolveTta(process.env.EMOTIONNET_BENCH_TTA || 'flip');
+    const tta = resolveTta(process.env.EMOTIONNET_BENCH_TTA || 'none');
     ctx.progress('[pipeline] preparing the 30 fps bench clip from the demo photos…');
     const clip = await ensureDemoClip({ file: path.join(path.dirname(DEFAULT_SAMPLE_FILE), 'bench-30fps.mp4'), fps: 30, secondsPerShot: 5 });
     const live = await runPhase(clip, 'live', liveS, model, tta, ctx);

@@ -46,7 +46,7 @@ describe('emotionnet-classify edit dialog (browser)', { skip: editorSkip, timeou
         palette: (window as any).$('.red-ui-palette-node[data-palette-type="emotionnet-classify"]').length,
       };
     });
-    assert.deepEqual(got, { model: 'nano-b-wild', framing: 'fer2013', tta: 'flip', palette: 1 });
+    assert.deepEqual(got, { model: 'nano-b-wild', framing: 'fer2013', tta: 'none', palette: 1 });
   });
 
   it('mirror averaging: on for new nodes, shown off for a node saved without it (which stays valid), kept when saved', async () => {
