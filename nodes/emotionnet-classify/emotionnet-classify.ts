@@ -60,7 +60,7 @@ export = function register(RED: NodeAPI): void {
       rejectInputs(node, status, new ConfigError(t('errors.no-model-path'), 'errors.no-model-path'), t('status.config'));
       return;
     }
-    // The editor gives new nodes `flip`; a flow saved before the option existed keeps plain classification.
+    // Off unless set (the editor default is `none`; a flow saved before the option existed has no value).
     const tta = config.tta === undefined || config.tta === '' ? 'none' : config.tta;
     if (!(TTA_MODES as readonly string[]).includes(tta)) {
       rejectInputs(node, status, new ConfigError(t('errors.bad-tta', { tta: String(tta), allowed: TTA_MODES.join(', ') }), 'errors.bad-tta'), t('status.config'));
