@@ -7,11 +7,18 @@
  * and every --checkpoint-minutes; rerun the same command to continue. Every time the FER+
  * validation accuracy improves, the EMA weights are exported as two ordinary models:
  * `<out>/<name>` (8 FER+ classes) and `<out>/<name>-7` (7 FER2013 classes), each with a
- * results.json.
+ * results.json (`--select fer2013`: when the FER2013 accuracy improves instead).
+ *
+ * Second stage: `--init <dir>` starts a NEW run (epoch 0, fresh optimizer and LR schedule, its
+ * own --work) from pretrained training-form weights, an `--export-init` snapshot or a FER
+ * checkpoint dir (its EMA weights): trunk and both heads. The init is part of the config key
+ * (a resume with another --init is refused) and is not re-applied when the run resumes.
  *
  * Options: --data ../shared/datasets/fer2013 --variant nano-a|nano-b --name <variant>-wild
  *          --out models --work checkpoints/fer-<variant> --epochs 40 --batch 64 --lr 0.003
- *          --wd 0.05 --seed 1 --aux7 0.5 --ema 0.999 --no-augment --checkpoint-minutes 10
+ *          --wd 0.05 --seed 1 --aux7 0.5 (FER2013 head loss weight) --w8 1 (FER+ head loss weight)
+ *          --warmup 1 (epochs) --select ferplus|fer2013 --init <dir>
+ *          --ema 0.999 --no-augment --checkpoint-minutes 10
  *          --max-minutes <stop after N minutes, with a checkpoint> --limit <N train images>
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
  *          --workers N (data-parallel: N shards per batch, N-1 worker threads; only with free cores)
@@ -24,10 +31,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
 import { ArchSpec, countCost, variantSpec } from '../model/spec';
+import { loadPretrained } from '../train/trainer';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs } from './train';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, hasFerPlusLabel, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
-import { exportPretrained, DEFAULT_FER_CONFIG, FerEval, FerSample, FerTrainConfig, FerValSet, ferSelfTests, foldedFromCheckpoint, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
+import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, FerValSet, ferSelfTests, foldedFromCheckpoint, HEAD_CLASSES, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
 
@@ -72,10 +80,14 @@ async function main(): Promise<void> {
   if (args.help) {
     process.stdout.write(
       'Usage: npm run train:fer -- [--variant nano-b] [--data ../shared/datasets/fer2013] [--name nano-b-wild] [--out models]\n' +
-        '       [--work checkpoints/fer-nano-b] [--epochs 40] [--batch 64] [--lr 0.003] [--wd 0.05] [--seed 1] [--aux7 0.5]\n' +
+        '       [--work checkpoints/fer-nano-b] [--epochs 40] [--batch 64] [--lr 0.003] [--wd 0.05] [--seed 1] [--warmup 1]\n' +
+        '       [--aux7 0.5 (FER2013 head loss weight)] [--w8 1 (FER+ head loss weight)] [--select ferplus|fer2013]\n' +
+        '       [--init <--export-init dir or FER checkpoint dir: start a new run from its weights>]\n' +
         '       [--ema 0.999] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
-        '       [--workers 1] [--backend wasm|cpu|auto] [--quiet]\n' +
-        'Rerun the same command to resume from the checkpoint in --work.\n',
+        '       [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
+        'Rerun the same command to resume from the checkpoint in --work.\n' +
+        'Second stage: npm run train:fer -- --variant nano-b --init checkpoints/pretrained/nano-b-fer-e24 --work checkpoints/fer7-nano-b\n' +
+        '              --name nano-b-wild-s2 --aux7 2 --w8 0.5 --select fer2013 --lr 0.001 --warmup 0.25 --epochs 8\n',
     );
     return;
   }
@@ -95,6 +107,10 @@ async function main(): Promise<void> {
     }
   }
   const quiet = Boolean(args.quiet);
+  const select = String(args.select ?? DEFAULT_FER_CONFIG.select) as FerSelect;
+  if (!FER_SELECT.includes(select)) throw new Error(`--select must be one of ${FER_SELECT.join(', ')} (got "${String(args.select)}")`);
+  if (args.init === true) throw new Error('--init needs a directory (an --export-init snapshot or a FER checkpoint dir)');
+  const initDir = args.init ? path.resolve(String(args.init)) : null;
   const cfg: FerTrainConfig = {
     ...DEFAULT_FER_CONFIG,
     variant,
@@ -104,10 +120,15 @@ async function main(): Promise<void> {
     lr: num(args, 'lr', DEFAULT_FER_CONFIG.lr),
     weightDecay: num(args, 'wd', DEFAULT_FER_CONFIG.weightDecay),
     seed: num(args, 'seed', DEFAULT_FER_CONFIG.seed),
+    warmupEpochs: num(args, 'warmup', DEFAULT_FER_CONFIG.warmupEpochs),
     aux7Weight: num(args, 'aux7', DEFAULT_FER_CONFIG.aux7Weight),
+    ferPlusWeight: num(args, 'w8', DEFAULT_FER_CONFIG.ferPlusWeight),
+    select,
     emaDecay: num(args, 'ema', DEFAULT_FER_CONFIG.emaDecay),
     augment: args['no-augment'] ? null : DEFAULT_FER_CONFIG.augment,
+    pretrained: initDir ? loadPretrained(initDir, spec) : null,
   };
+  if (cfg.warmupEpochs < 0) throw new Error(`--warmup must be >= 0 (got ${cfg.warmupEpochs})`);
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   if (args['selftest-only']) {
     await selfTestFromCheckpoint(work, path.join(outRoot, name), path.join(outRoot, `${name}-7`));
@@ -164,6 +185,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
   let lastLine = 0;
+  const selName = select === 'fer2013' ? 'FER2013' : 'FER+';
   const meta = {
     dataset: 'FER2013 Training with FER+ votes (soft targets)',
     dataDir: path.relative(process.cwd(), root) || root,
@@ -171,7 +193,8 @@ async function main(): Promise<void> {
     valFerPlusImages: val.plus.data.length,
     valFer2013Images: val.orig.data.length,
     counts: sel.counts,
-    config: { ...cfg, spec: undefined },
+    config: { ...cfg, spec: undefined, pretrained: cfg.pretrained?.source },
+    ...(initDir ? { init: path.relative(process.cwd(), initDir) || initDir } : {}),
     backend: backend.label,
     trainingParams: costTrain.params,
   };
@@ -190,13 +213,25 @@ async function main(): Promise<void> {
         );
       }
     },
+    onStart: (s, resumed) => {
+      const from = initDir ? path.relative(process.cwd(), initDir) : null;
+      if (resumed) process.stderr.write(`Resuming at epoch ${s.epoch} + ${s.stepInEpoch} steps${from ? ` (a run started from ${from}: its weights are not re-applied)` : ''}\n`);
+      else if (from && cfg.pretrained) {
+        const missing = HEAD_CLASSES.filter((c) => !cfg.pretrained?.classes.includes(c));
+        process.stderr.write(
+          `Starting from ${from}: trunk and ` +
+            (missing.length === 0 ? 'both heads' : missing.length === HEAD_OUTPUTS ? 'no head outputs (it has no FER head: both heads start random)' : `${HEAD_OUTPUTS - missing.length}/${HEAD_OUTPUTS} head outputs (random: ${missing.join(', ')})`) +
+            '; fresh optimizer and LR schedule\n',
+        );
+      }
+    },
     onCheckpoint: (s) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} checkpoint: epoch ${s.epoch} step ${s.stepInEpoch} → ${path.relative(process.cwd(), work)}\n`),
     onEpoch: (rec, ev, improved) => {
       process.stderr.write(
         `${new Date().toISOString().slice(11, 19)} epoch ${rec.epoch}: loss ${rec.loss.toFixed(4)} train acc8 ${pct(rec.trainAccuracy8)} ${rec.imagesPerSec.toFixed(1)} img/s; ` +
           `PublicTest FER+ ${pct(rec.valFerPlus)} (macro-F1 ${pct(rec.valFerPlusMacroF1)}), FER2013 ${pct(rec.valFer2013)}` +
           (ev ? `, FER2013 from 8-class head ${pct(ev.fer2013From8Accuracy)}` : '') +
-          (improved ? ' (best so far: exported)' : '') +
+          (improved ? ` (${selName} best so far: exported)` : '') +
           '\n',
       );
     },
@@ -213,9 +248,11 @@ async function main(): Promise<void> {
     },
   });
   const last = state.history.at(-1);
+  const best = state.best;
   process.stderr.write(
     `${state.epoch >= cfg.epochs ? 'Finished' : 'Stopped'} at epoch ${state.epoch}${state.stepInEpoch ? ` + ${state.stepInEpoch} steps` : ''}/${cfg.epochs}; ` +
-      `last epoch PublicTest FER+ ${pct(last?.valFerPlus)}, best ${pct(state.best?.valFerPlus)} (epoch ${state.best?.epoch ?? '-'}). Rerun the same command to resume.\n`,
+      `last epoch PublicTest FER+ ${pct(last?.valFerPlus)}, FER2013 ${pct(last?.valFer2013)}; ${selName} best ${pct(best ? selectedAccuracy(select, best) : undefined)} ` +
+      `(epoch ${best?.epoch ?? '-'}${best ? `; FER+ ${pct(best.valFerPlus)}, FER2013 ${pct(best.valFer2013)}` : ''}). Rerun the same command to resume.\n`,
   );
 }
 

@@ -2,8 +2,11 @@
  * Training of the in-the-wild EmotionNet Nano models on FER2013 / FER+ (issue 6).
  *
  * One network, two heads on the same pooled features (one dense layer with 8 + 7 outputs):
- * - columns 0..7: FER+ (8 classes), trained with the crowd vote distribution as soft targets;
+ * - columns 0..7: FER+ (8 classes), trained with the crowd vote distribution as soft targets,
+ *   loss weight `ferPlusWeight` (default 1);
  * - columns 8..14: FER2013's original 7 labels (label-smoothed one-hot), weight `aux7Weight`.
+ * `select` says which PublicTest accuracy picks the exported epoch; `pretrained` starts a new
+ * run (e.g. a second, FER2013-focused stage) from earlier training-form weights.
  * Exported as two ordinary models that share the trunk: `<name>` (8 classes) and `<name>-7`.
  * The extra head costs 7·C weights in training only.
  *
@@ -30,12 +33,24 @@ import { GradientWorkers } from './fer-workers';
 import { SelfTest, SELFTEST_VERSION, selfTestInputs } from '../model/selftest';
 import { computeMetrics, Metrics } from './metrics';
 import { AdamW, lerp, WeightEma } from './optim';
-import { lrAt, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
+import { initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
 import { FER2013_CLASSES, FERPLUS_CLASSES } from './fer';
 
 export const N8 = FERPLUS_CLASSES.length;
 export const N7 = FER2013_CLASSES.length;
 export const HEAD_OUTPUTS = N8 + N7;
+/** Output names of the two-head training model (the classes of its checkpoints). */
+export const HEAD_CLASSES = [...FERPLUS_CLASSES, ...FER2013_CLASSES.map((c) => `fer2013:${c}`)];
+
+/** The PublicTest accuracy that decides "best so far" (what gets exported). */
+export type FerSelect = 'ferplus' | 'fer2013';
+export const FER_SELECT: readonly FerSelect[] = ['ferplus', 'fer2013'];
+
+/** Loss weights of the two heads: FER+ soft-target cross-entropy and FER2013 label cross-entropy. */
+export interface HeadWeights {
+  w8: number;
+  aux7: number;
+}
 
 export interface FerTrainConfig {
   variant: string;
@@ -48,12 +63,22 @@ export interface FerTrainConfig {
   minLrFraction: number;
   bnMomentum: number;
   seed: number;
-  /** Weight of the FER2013 7-class head loss (the FER+ head has weight 1). */
+  /** Weight of the FER2013 7-class head loss. */
   aux7Weight: number;
+  /** Weight of the FER+ 8-class head loss. */
+  ferPlusWeight: number;
+  /** Which PublicTest accuracy picks the exported epoch. */
+  select: FerSelect;
   labelSmoothing7: number;
   /** EMA decay per step (0 = no EMA: evaluate the raw weights). */
   emaDecay: number;
   augment: WildAugmentOptions | null;
+  /**
+   * Start a new run from pretrained training-form weights (`--export-init` snapshot or a FER
+   * checkpoint) instead of a random init: trunk and the head outputs of the same name. Applied
+   * only when the run starts; a resume continues from its checkpoint.
+   */
+  pretrained?: Pretrained | null;
 }
 
 export const DEFAULT_FER_CONFIG: Omit<FerTrainConfig, 'variant' | 'spec'> = {
@@ -66,6 +91,8 @@ export const DEFAULT_FER_CONFIG: Omit<FerTrainConfig, 'variant' | 'spec'> = {
   bnMomentum: 0.9,
   seed: 1,
   aux7Weight: 0.5,
+  ferPlusWeight: 1,
+  select: 'ferplus',
   labelSmoothing7: 0.1,
   emaDecay: 0.999,
   augment: WILD_AUGMENT,
@@ -133,9 +160,11 @@ export interface FerTrainHooks {
   maxSteps?: number;
   onProgress?: (p: { epoch: number; epochs: number; step: number; steps: number; loss: number; accuracy: number; imagesPerSec: number; etaSeconds: number }) => void;
   onEpoch?: (r: FerEpochRecord, ev: FerEval | null, improved: boolean) => void | Promise<void>;
-  /** Called with folded heads when the FER+ validation accuracy improves. */
+  /** Called with folded heads when the selected (`cfg.select`) validation accuracy improves. */
   onBest?: (m: { folded8: NamedArrays; folded7: NamedArrays; record: FerEpochRecord; ev: FerEval; history: FerEpochRecord[]; unfolded: NamedArrays }) => void | Promise<void>;
   onCheckpoint?: (state: FerTrainState) => void;
+  /** Called once before the first step: `resumed` when the state came from the checkpoint. */
+  onStart?: (state: FerTrainState, resumed: boolean) => void;
   /** Validate every N epochs (and after the last). @default 1 */
   validateEvery?: number;
   /**
@@ -157,10 +186,38 @@ export interface FerTrainHooks {
 /**
  * A compatibility key: a checkpoint is resumed only with the same data size and config.
  * `epochs` is left out on purpose: a later run may extend or shorten the schedule (the cosine
- * decay then continues from the current step towards the new end).
+ * decay then continues from the current step towards the new end). Options added later enter
+ * the key only when they differ from their default, so older checkpoints keep resuming.
  */
 export function ferConfigKey(cfg: FerTrainConfig, n: number): string {
-  return JSON.stringify({ v: cfg.variant, s: cfg.spec, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, w: cfg.warmupEpochs, mf: cfg.minLrFraction, seed: cfg.seed, a7: cfg.aux7Weight, ls: cfg.labelSmoothing7, ema: cfg.emaDecay, a: cfg.augment, n });
+  const key: Record<string, unknown> = { v: cfg.variant, s: cfg.spec, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, w: cfg.warmupEpochs, mf: cfg.minLrFraction, seed: cfg.seed, a7: cfg.aux7Weight, ls: cfg.labelSmoothing7, ema: cfg.emaDecay, a: cfg.augment, n };
+  if (cfg.ferPlusWeight !== 1) key.w8 = cfg.ferPlusWeight;
+  if (cfg.select !== 'ferplus') key.sel = cfg.select;
+  if (cfg.pretrained) key.pre = cfg.pretrained.source;
+  return JSON.stringify(key);
+}
+
+const KEY_OPTIONS: Record<string, string> = { v: '--variant', s: 'architecture', b: '--batch', lr: '--lr', wd: '--wd', w: '--warmup', seed: '--seed', a7: '--aux7', w8: '--w8', sel: '--select', pre: '--init', ema: '--ema', a: 'augmentation', n: 'training images' };
+
+/** The options in which two config keys differ, e.g. `--init (checkpoint: x, now: none)`. */
+export function keyDifferences(saved: string, now: string): string[] {
+  const parse = (k: string): Record<string, unknown> => {
+    try {
+      return JSON.parse(k) as Record<string, unknown>;
+    } catch {
+      return {};
+    }
+  };
+  const [a, b] = [parse(saved), parse(now)];
+  const show = (f: string, v: unknown) => (v === undefined ? (f === 'pre' ? 'none' : 'default') : f === 's' || f === 'a' ? 'other' : JSON.stringify(v));
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((f) => JSON.stringify(a[f]) !== JSON.stringify(b[f]))
+    .map((f) => `${KEY_OPTIONS[f] ?? f} (checkpoint: ${show(f, a[f])}, now: ${show(f, b[f])})`);
+}
+
+/** The accuracy that `select` ranks epochs by. */
+export function selectedAccuracy(select: FerSelect, r: { valFerPlus: number; valFer2013: number }): number {
+  return select === 'fer2013' ? r.valFer2013 : r.valFerPlus;
 }
 
 /** Deterministic shuffle of 0..n-1 for an epoch. */
@@ -231,11 +288,11 @@ export function variableKeys(params: Record<string, tf.Variable>): Map<string, s
 
 /**
  * Forward + backward of the two-head loss on one batch (training-mode batch-norm):
- * FER+ cross-entropy against the soft targets (masked where there is none) plus `aux7Weight`
- * times the FER2013 cross-entropy. `model` holds the parameters (trainable variables, keyed by
- * `keyOf`) and the moving statistics.
+ * `heads.w8` times the FER+ cross-entropy against the soft targets (masked where there is none)
+ * plus `heads.aux7` times the FER2013 cross-entropy. `model` holds the parameters (trainable
+ * variables, keyed by `keyOf`) and the moving statistics.
  */
-export async function batchGradients(r: ResolvedSpec, model: TensorMap, keyOf: Map<string, string>, batch: BatchArrays, aux7Weight: number): Promise<GradResult> {
+export async function batchGradients(r: ResolvedSpec, model: TensorMap, keyOf: Map<string, string>, batch: BatchArrays, heads: HeadWeights): Promise<GradResult> {
   const size = r.spec.inputSize;
   const x = tf.tensor4d(batch.pixels, [batch.n, size, size, 1]);
   const soft8 = tf.tensor2d(batch.soft8, [batch.n, N8]);
@@ -251,7 +308,7 @@ export async function batchGradients(r: ResolvedSpec, model: TensorMap, keyOf: M
     const l7 = tf.slice(out.logits, [0, N8], [-1, N7]);
     const ce8 = tf.mul(tf.neg(tf.sum(tf.mul(soft8, tf.logSoftmax(l8)), 1)), mask8);
     const ce7 = tf.neg(tf.sum(tf.mul(t7, tf.logSoftmax(l7)), 1));
-    return tf.mean(tf.add(ce8, tf.mul(ce7, aux7Weight))) as tf.Scalar;
+    return tf.mean(tf.add(tf.mul(ce8, heads.w8), tf.mul(ce7, heads.aux7))) as tf.Scalar;
   }, trainable);
   try {
     const out: GradResult = { n: batch.n, grads: {}, stats: [], loss: (await value.data())[0], pred8: new Int32Array(await (kept.logits as tf.Tensor).data()) };
@@ -378,20 +435,29 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
     if (!(s.label7 >= 0 && s.label7 < N7)) throw new Error(`FER sample label7 ${s.label7} outside 0..${N7 - 1}`);
     if (s.soft8 && s.soft8.length !== N8) throw new Error(`FER sample soft target has ${s.soft8.length} values, expected ${N8}`);
   }
+  if (!(cfg.aux7Weight >= 0 && cfg.ferPlusWeight >= 0 && cfg.aux7Weight + cfg.ferPlusWeight > 0)) throw new Error(`Head loss weights must be >= 0 and not both 0 (FER+ ${cfg.ferPlusWeight}, FER2013 ${cfg.aux7Weight})`);
+  if (!FER_SELECT.includes(cfg.select)) throw new Error(`select must be one of ${FER_SELECT.join(', ')} (got ${String(cfg.select)})`);
   const key = ferConfigKey(cfg, samples.length);
   const ckptDir = hooks.checkpointDir;
 
-  let init: NamedArrays = initTrainWeights(r, HEAD_OUTPUTS, cfg.seed);
+  let init: NamedArrays;
+  let resumed = false;
   let state: FerTrainState = { key, epoch: 0, stepInEpoch: 0, globalStep: 0, history: [], best: null, partial: null };
   if (fs.existsSync(path.join(ckptDir, 'model.json'))) {
+    // A resume continues from the checkpoint: the init weights (cfg.pretrained) are not re-applied.
     const ck = readModelDir(ckptDir);
     const t = ck.json.training as unknown as FerTrainState | undefined;
     if (t && t.key === key) {
       init = ck.arrays;
       state = t;
+      resumed = true;
     } else {
-      throw new Error(`Checkpoint in ${ckptDir} was written with a different configuration or data; move it away or pass the same options (or a new --work directory)`);
+      const diff = keyDifferences(t?.key ?? '', key);
+      throw new Error(`Checkpoint in ${ckptDir} was written with a different configuration or data${diff.length ? ` (${diff.join('; ')})` : ''}; move it away or pass the same options (or a new --work directory)`);
     }
+  } else {
+    init = initTrainWeights(r, HEAD_OUTPUTS, cfg.seed);
+    if (cfg.pretrained) init = initFromPretrained(init, HEAD_CLASSES, cfg.pretrained).init;
   }
 
   // Model tensors (parameters + BN moving statistics), then the optimiser state around them.
@@ -408,6 +474,9 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
   const adam = new AdamW(params, init);
   const ema = new WeightEma(all, init, cfg.emaDecay);
 
+  hooks.onStart?.(state, resumed);
+  const heads: HeadWeights = { w8: cfg.ferPlusWeight, aux7: cfg.aux7Weight };
+  const improves = (ev: FerEval) => !state.best || selectedAccuracy(cfg.select, { valFerPlus: ev.ferPlus.accuracy, valFer2013: ev.fer2013.accuracy }) > selectedAccuracy(cfg.select, state.best);
   const bs = Math.min(cfg.batchSize, samples.length);
   const stepsPerEpoch = Math.max(1, Math.floor(samples.length / bs));
   const ckptEveryMs = (hooks.checkpointMinutes ?? 10) * 60000;
@@ -419,7 +488,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
 
   const saveCheckpoint = async () => {
     const arrays = { ...(await toArrays(all)), ...(await adam.toArrays()), ...(await ema.toArrays()) };
-    writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: [...FERPLUS_CLASSES, ...FER2013_CLASSES.map((c) => `fer2013:${c}`)], spec: cfg.spec, folded: false, training: state as unknown as Record<string, unknown> }, arrays);
+    writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: HEAD_CLASSES, spec: cfg.spec, folded: false, training: state as unknown as Record<string, unknown> }, arrays);
     lastCkpt = Date.now();
     hooks.onCheckpoint?.(state);
   };
@@ -444,8 +513,8 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
         const idx = order.subarray(s * bs, (s + 1) * bs);
         const batch = makeBatch(samples, idx, size, stepRandom(cfg.seed, epoch, s), cfg);
         const lr = lrAt(cfg, state.globalStep, stepsPerEpoch);
-        const local = (b: BatchArrays) => batchGradients(r, all, keyOf, b, cfg.aux7Weight);
-        const g = workers ? combineGradients(await workers.compute(await toArrays(all), splitBatch(batch, workers.size), cfg.aux7Weight, local)) : await local(batch);
+        const local = (b: BatchArrays) => batchGradients(r, all, keyOf, b, heads);
+        const g = workers ? combineGradients(await workers.compute(await toArrays(all), splitBatch(batch, workers.size), heads, local)) : await local(batch);
         state.globalStep++;
         const gs = state.globalStep;
         const gradT: Record<string, tf.Tensor> = {};
@@ -503,7 +572,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
               valFer2013MacroF1: ev.fer2013.macroF1,
               finishedAt: at,
             };
-            const improved = !state.best || ev.ferPlus.accuracy > state.best.valFerPlus;
+            const improved = improves(ev);
             if (improved) {
               state.best = { epoch: fracEpoch, valFerPlus: ev.ferPlus.accuracy, valFer2013: ev.fer2013.accuracy };
               await hooks.onBest?.({ ...splitHeads(folded), record: rec, ev, history: state.history, unfolded: await evalWeights() });
@@ -534,7 +603,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
         rec.valFer2013 = ev.fer2013.accuracy;
         rec.valFerPlusMacroF1 = ev.ferPlus.macroF1;
         rec.valFer2013MacroF1 = ev.fer2013.macroF1;
-        improved = !state.best || ev.ferPlus.accuracy > state.best.valFerPlus;
+        improved = improves(ev);
         if (improved) state.best = { epoch: epoch + 1, valFerPlus: ev.ferPlus.accuracy, valFer2013: ev.fer2013.accuracy };
       }
       state.history.push(rec);

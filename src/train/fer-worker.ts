@@ -1,6 +1,6 @@
 /**
  * Worker-thread entry of {@link GradientWorkers}: sets up its own backend, then answers
- * `{ id, weights, batch, aux7Weight }` messages with the shard's gradients (see batchGradients).
+ * `{ id, weights, batch, heads }` messages with the shard's gradients (see batchGradients).
  */
 import { parentPort, workerData } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,7 +10,7 @@ import { silentLogger } from '../log';
 import { resolveSpec, ArchSpec } from '../model/spec';
 import { NamedArrays } from '../model/io';
 import { registerWasmGradientKernels } from './kernels';
-import { BatchArrays, batchGradients, variableKeys } from './fer-trainer';
+import { BatchArrays, batchGradients, HeadWeights, variableKeys } from './fer-trainer';
 
 const isMoving = (n: string) => n.endsWith('/moving_mean') || n.endsWith('/moving_variance');
 
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const r = resolveSpec(spec);
   let model: Record<string, tf.Variable> | null = null;
   let keyOf: Map<string, string> = new Map();
-  port.on('message', async (m: { id: number; weights: NamedArrays; batch: BatchArrays; aux7Weight: number }) => {
+  port.on('message', async (m: { id: number; weights: NamedArrays; batch: BatchArrays; heads: HeadWeights }) => {
     try {
       if (!model) {
         model = {};
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
           t.dispose();
         }
       }
-      const res = await batchGradients(r, model, keyOf, m.batch, m.aux7Weight);
+      const res = await batchGradients(r, model, keyOf, m.batch, m.heads);
       port.postMessage({ id: m.id, ok: true, res });
     } catch (e) {
       port.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) });

@@ -12,7 +12,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import type { ArchSpec } from '../model/spec';
 import type { NamedArrays } from '../model/io';
-import type { BatchArrays, GradResult } from './fer-trainer';
+import type { BatchArrays, GradResult, HeadWeights } from './fer-trainer';
 
 interface Pending {
   resolve: (r: GradResult) => void;
@@ -86,12 +86,12 @@ export class GradientWorkers {
    * Gradients of every shard: shards[0] on the main thread through `local`, the others on the
    * workers (sent first, so they run while the main thread computes).
    */
-  async compute(weights: NamedArrays, shards: BatchArrays[], aux7Weight: number, local: (b: BatchArrays) => Promise<GradResult>): Promise<GradResult[]> {
+  async compute(weights: NamedArrays, shards: BatchArrays[], heads: HeadWeights, local: (b: BatchArrays) => Promise<GradResult>): Promise<GradResult[]> {
     const remote = shards.slice(1).map((b, i) => {
       const id = ++this.seq;
       return new Promise<GradResult>((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
-        this.workers[i % this.workers.length].postMessage({ id, weights, batch: b, aux7Weight });
+        this.workers[i % this.workers.length].postMessage({ id, weights, batch: b, heads });
       });
     });
     const mine = await local(shards[0]);

@@ -65,7 +65,8 @@ export function loadPretrained(dir: string, spec: ArchSpec): Pretrained {
   const ck = readModelDir(dir);
   if (ck.json.folded) throw new Error(`${dir} is a BN-folded inference model; --init needs training-form weights (a checkpoint such as checkpoints/fer-nano-b or models/pretrained/<name>)`);
   if (ck.json.spec && JSON.stringify(ck.json.spec) !== JSON.stringify(spec)) {
-    throw new Error(`${dir} was trained with a different architecture (${ck.json.spec.name ?? 'unknown'}) than ${spec.name}`);
+    const hint = ck.json.variant && ck.json.spec.name !== spec.name ? ` (it holds ${ck.json.variant} weights: pass --variant ${ck.json.variant})` : '';
+    throw new Error(`${dir} was trained with a different architecture (${ck.json.spec.name ?? 'unknown'}) than ${spec.name}${hint}`);
   }
   return { source: path.basename(path.resolve(dir)), classes: ck.json.classes ?? [], arrays: trainingFormWeights(ck.arrays) };
 }

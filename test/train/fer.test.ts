@@ -18,7 +18,7 @@ import { encodeJpeg } from '../../src/image';
 import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, selectFer, softTarget } from '../../src/train/fer';
 import { augmentWildInto, blur3x3, WILD_AUGMENT } from '../../src/train/augment-wild';
 import { selfTestInputs } from '../../src/model/selftest';
-import { exportPretrained, batchGradients, combineGradients, DEFAULT_FER_CONFIG, ferSelfTests, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
+import { exportPretrained, batchGradients, combineGradients, DEFAULT_FER_CONFIG, ferSelfTests, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_CLASSES, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
 import { GradientWorkers } from '../../src/train/fer-workers';
 import { registerWasmGradientKernels } from '../../src/train/kernels';
 import { initTrainWeights } from '../../src/model/graph';
@@ -283,6 +283,107 @@ test('resuming mid-epoch replays exactly: stop after 5 steps + resume = one unin
   await assert.rejects(trainFer(data, null, cfg({ epochs: 2, lr: 1e-3 }), { checkpointDir: b }), /different configuration/);
 });
 
+/** Max absolute difference of two weight arrays. */
+function maxDiff(x: Float32Array, y: Float32Array): number {
+  assert.equal(x.length, y.length);
+  let d = 0;
+  for (let i = 0; i < x.length; i++) d = Math.max(d, Math.abs(x[i] - y[i]));
+  return d;
+}
+
+/** A real `--export-init` snapshot (both heads) of a short run with another seed, in `<dir>/<name>`. */
+async function pretrainedSnapshot(dir: string, name = 'pre-fer'): Promise<string> {
+  await trainFer(samples(16, 8), null, cfg({ seed: 7 }), { checkpointDir: path.join(dir, 'ck'), maxSteps: 2 });
+  exportPretrained(path.join(dir, 'ck'), path.join(dir, name));
+  return path.join(dir, name);
+}
+
+test('second stage (--init): a new run starts from the snapshot (trunk and both heads); a FER checkpoint dir gives its EMA weights', async () => {
+  const dir = tmpDir('fer-init-');
+  const pre = loadPretrained(await pretrainedSnapshot(dir), tinySpec());
+  assert.deepEqual(pre.classes, HEAD_CLASSES, 'the snapshot keeps the 15-output two-head classifier');
+  // lr 0 and frozen BN statistics: after one step the checkpoint holds exactly the initial weights.
+  const work = path.join(dir, 'stage2');
+  const state = await trainFer(samples(24, 3), null, cfg({ lr: 0, bnMomentum: 1, pretrained: pre }), { checkpointDir: work, maxSteps: 1 });
+  assert.deepEqual([state.epoch, state.stepInEpoch, state.globalStep], [0, 1, 1], 'a new run: epoch 0, fresh schedule');
+  const ck = readModelDir(work);
+  for (const [n, a] of Object.entries(pre.arrays)) assert.equal(maxDiff(ck.arrays[n].data, a.data), 0, `${n} is the snapshot's`);
+  assert.equal(ck.arrays['dense/kernel'].shape[1], HEAD_OUTPUTS);
+  assert.ok(maxDiff(pre.arrays['c1/kernel'].data, initTrainWeights(resolveSpec(tinySpec()), HEAD_OUTPUTS, 1)['c1/kernel'].data) > 1e-3, 'the snapshot differs from a fresh init');
+  assert.equal(JSON.parse((ck.json.training as { key: string }).key).pre, 'pre-fer', 'the init is part of the config key');
+  // Init from the checkpoint dir itself = its EMA weights = what --export-init writes.
+  const fromCk = loadPretrained(path.join(dir, 'ck'), tinySpec());
+  for (const [n, a] of Object.entries(pre.arrays)) assert.equal(maxDiff(fromCk.arrays[n].data, a.data), 0, n);
+});
+
+test('second stage (--init): a resume continues from the checkpoint (init not re-applied); another or no --init is refused', async () => {
+  const dir = tmpDir('fer-init-resume-');
+  const pre = loadPretrained(await pretrainedSnapshot(dir), tinySpec());
+  const data = samples(24, 3);
+  const c = cfg({ pretrained: pre });
+  const a = path.join(dir, 'a');
+  const b = path.join(dir, 'b');
+  await trainFer(data, null, c, { checkpointDir: a, maxSteps: 2 });
+  await trainFer(data, null, c, { checkpointDir: b, maxSteps: 1 });
+  const afterOne = readModelDir(b).arrays;
+  const resumed = await trainFer(data, null, c, { checkpointDir: b, maxSteps: 1 });
+  assert.equal(resumed.globalStep, 2);
+  const wa = readModelDir(a).arrays;
+  const wb = readModelDir(b).arrays;
+  for (const n of ['c1/kernel', 'dense/kernel', 'e5/moving_variance', 'adam/v/d3/kernel', 'ema/dense/bias']) assert.ok(maxDiff(wa[n].data, wb[n].data) < 1e-5, `${n}: stop + resume = 2 uninterrupted steps`);
+  assert.ok(maxDiff(afterOne['dense/kernel'].data, wb['dense/kernel'].data) > 1e-6, 'the resumed step moved on from the checkpoint');
+  const other = loadPretrained(await pretrainedSnapshot(path.join(dir, 'o'), 'pre-other'), tinySpec());
+  await assert.rejects(trainFer(data, null, cfg({ pretrained: other }), { checkpointDir: b }), /different configuration.*--init \(checkpoint: "pre-fer", now: "pre-other"\)/);
+  await assert.rejects(trainFer(data, null, cfg(), { checkpointDir: b }), /--init \(checkpoint: "pre-fer", now: none\)/);
+  // The checkpoint of a run without --init refuses one with it.
+  await assert.rejects(trainFer(data, null, c, { checkpointDir: path.join(dir, 'ck') }), /different configuration.*--init \(checkpoint: none, now: "pre-fer"\)/);
+});
+
+test('second stage (--init): weights of another variant are a clear error', async () => {
+  const dir = tmpDir('fer-init-variant-');
+  const specA: ArchSpec = { ...variantSpec('nano-a'), widthMultiplier: 0.25 };
+  writeModelDir(dir, { name: 'nano-a-pre', variant: 'nano-a', classes: HEAD_CLASSES, spec: specA, folded: false }, initTrainWeights(resolveSpec(specA), HEAD_OUTPUTS, 1));
+  assert.throws(() => loadPretrained(dir, tinySpec()), /different architecture \(EmotionNet Nano-A\) than EmotionNet Nano-B \(it holds nano-a weights: pass --variant nano-a\)/);
+  // Past the loader (a spec-less file), the trainer still refuses weights that do not fit.
+  const pre = { source: 'nano-a-pre', classes: HEAD_CLASSES, arrays: readModelDir(dir).arrays };
+  await assert.rejects(trainFer(samples(8, 1), null, cfg({ pretrained: pre }), { checkpointDir: tmpDir('fer-init-variant-ck-') }), /do not fit this architecture/);
+});
+
+test('--select fer2013 (FER2013 head weighted 3, FER+ 0.5) exports the epochs that raise the FER2013 accuracy', async () => {
+  // FER+ validation labels are the opposite class, so the two accuracies rank the epochs differently.
+  const val = valSet(12);
+  val.plus.label8 = val.plus.label8.map((l) => (l === HAPPY8 ? SAD8 : HAPPY8));
+  const exported: number[] = [];
+  const flagged: number[] = [];
+  const work = tmpDir('fer-select-');
+  const c = cfg({ epochs: 5, emaDecay: 0.5, select: 'fer2013', aux7Weight: 3, ferPlusWeight: 0.5 });
+  const state = await trainFer(samples(24, 2), val, c, {
+    checkpointDir: work,
+    onBest: ({ record, ev }) => {
+      assert.equal(ev.fer2013.accuracy, record.valFer2013);
+      exported.push(record.epoch);
+    },
+    onEpoch: (rec, _ev, improved) => void (improved && flagged.push(rec.epoch)),
+  });
+  const h = state.history;
+  const rising: number[] = [];
+  let best = -1;
+  for (const r of h) {
+    if ((r.valFer2013 as number) <= best) continue;
+    best = r.valFer2013 as number;
+    rising.push(r.epoch);
+  }
+  assert.deepEqual(exported, rising, `exported at every new FER2013 best: ${h.map((r) => `${r.epoch}: FER2013 ${r.valFer2013} FER+ ${r.valFerPlus}`).join(', ')}`);
+  assert.deepEqual(flagged, rising);
+  assert.equal(state.best?.epoch, rising.at(-1));
+  assert.equal(state.best?.valFer2013, Math.max(...h.map((r) => r.valFer2013 as number)));
+  const plusBest = h.reduce((x, r) => ((r.valFerPlus as number) > (x.valFerPlus as number) ? r : x)).epoch;
+  assert.notEqual(plusBest, state.best?.epoch, 'FER+ accuracy would have picked another epoch');
+  // The selection and the head weights are part of the config key.
+  await assert.rejects(trainFer(samples(24, 2), val, { ...c, select: 'ferplus' }, { checkpointDir: work }), /--select \(checkpoint: "fer2013", now: default\)/);
+  await assert.rejects(trainFer(samples(24, 2), val, { ...c, ferPlusWeight: 1 }, { checkpointDir: work }), /--w8 \(checkpoint: 0\.5, now: default\)/);
+});
+
 test('data-parallel: shard statistics combine exactly; a worker thread computes the same gradients as the main thread', async () => {
   const spec = tinySpec();
   const r = resolveSpec(spec);
@@ -298,12 +399,13 @@ test('data-parallel: shard statistics combine exactly; a worker thread computes 
   const batch = makeBatch(samples(8, 5), [0, 1, 2, 3, 4, 5, 6, 7], 48, mulberry32(1), cfg());
   const workers = await GradientWorkers.start(1, spec, 'wasm');
   try {
-    const whole = await batchGradients(r, model, keyOf, batch, 0.5);
+    const heads = { w8: 1, aux7: 0.5 };
+    const whole = await batchGradients(r, model, keyOf, batch, heads);
     const shards = splitBatch(batch, 2);
     assert.deepEqual(shards.map((b) => b.n), [4, 4]);
     const weights = Object.fromEntries(Object.entries(init).map(([n, a]) => [n, a]));
-    const parts = await workers.compute(weights, shards, 0.5, (b) => batchGradients(r, model, keyOf, b, 0.5));
-    const local1 = await batchGradients(r, model, keyOf, shards[1], 0.5);
+    const parts = await workers.compute(weights, shards, heads, (b) => batchGradients(r, model, keyOf, b, heads));
+    const local1 = await batchGradients(r, model, keyOf, shards[1], heads);
     for (const n of ['c1/kernel', 'dense/kernel']) {
       const a = parts[1].grads[n].data;
       const b = local1.grads[n].data;
