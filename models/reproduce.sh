@@ -9,7 +9,7 @@
 #   EPOCHS / EPOCHS8 set the epochs of the 7-class / 8-class runs (defaults: what was shipped)
 #   INIT=<dir> fine-tunes from pretrained training-form weights (default for nano-b: the frozen
 #   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (epoch 24, the end of the nano-b-wild run); for nano-a:
-#   checkpoints/pretrained/nano-a-fer-e12; INIT=none trains from scratch)
+#   checkpoints/pretrained/nano-a-fer-e24 (the end of the nano-a-wild run); INIT=none trains from scratch)
 #
 # Needs ../shared/datasets/ck-plus (CK+ is research-use only; see models/README.md).
 set -u
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 VARIANT="${1:-nano-b}"
 case "$VARIANT" in
   nano-b) DEFAULT_INIT=checkpoints/pretrained/nano-b-fer-e24 ;;
-  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-fer-e12 ;;  # nano-a-wild at epoch 12 of 24 (the newest snapshot when these runs started)
+  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-fer-e24 ;;  # nano-a-wild at epoch 24 of 24 (the end of its FER+ run)
   *) DEFAULT_INIT=none ;;
 esac
 INIT="${INIT:-$DEFAULT_INIT}"
