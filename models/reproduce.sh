@@ -10,6 +10,7 @@
 #   INIT=<dir> fine-tunes from pretrained training-form weights (default for nano-b: the frozen
 #   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (epoch 24, the end of the nano-b-wild run); for nano-a:
 #   checkpoints/pretrained/nano-a-fer-e24 (the end of the nano-a-wild run); INIT=none trains from scratch)
+#   EMA=<decay> adds --ema <decay> (evaluate/export a moving average of the weights; unset: off; same result/work dirs)
 #
 # Needs ../shared/datasets/ck-plus (CK+ is research-use only; see models/README.md).
 set -u
@@ -30,6 +31,7 @@ else
   EPOCHS8="${EPOCHS8:-12}"  # about as many optimizer steps as the 30 ck48 epochs
   TRAIN=(node --import tsx src/cli/train.ts --backend wasm --init "$INIT")
 fi
+if [ -n "${EMA:-}" ]; then TRAIN+=(--ema "$EMA"); fi
 DATA="${DATA:-../shared/datasets/ck-plus}"
 epochs_for() { if [ "$1" = peak_neutral48 ]; then echo "$EPOCHS8"; else echo "$EPOCHS"; fi; }
 

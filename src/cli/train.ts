@@ -12,6 +12,8 @@
  *          --name <model name> --folds 0,1,2 (subset) --backend wasm|cpu|auto --quiet
  *          --init <checkpoint dir> (fine-tune from pretrained training-form weights, e.g. the
  *          in-the-wild FER+ model; classifier columns are copied by class name) --warmup 1
+ *          --ema <decay> (evaluate and export an exponential moving average of the weights,
+ *          updated after every optimizer step and kept in the checkpoints; default 0 = off)
  *
  * Every CV fold record also stores the fold model's flip test-time augmentation metrics
  * (`tta.flip`: each test image's probabilities averaged with its mirror image's). `--add-tta`
@@ -32,7 +34,7 @@ import { writeSelfTest } from '../model/selftest';
 import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
 import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
 import { fmtTime, num, parseArgs, ParsedArgs } from './args';
-import { DEFAULT_TRAIN_CONFIG, loadPretrained, predictProbabilities, ProgressInfo, toArrays, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
+import { DEFAULT_TRAIN_CONFIG, emaDecayOf, loadPretrained, predictProbabilities, ProgressInfo, toArrays, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
 
 export { parseArgs, num, fmtTime };
 export type { ParsedArgs };
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
       'Usage: npm run train -- --data <dir> --variant nano-a|nano-b [--cv 10 --results <dir>] [--out models/<name>]\n' +
         '       [--epochs 30] [--batch 16] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment]\n' +
         '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n' +
-        '       [--init <checkpoint dir to fine-tune from>] [--warmup 1]\n' +
+        '       [--init <checkpoint dir to fine-tune from>] [--warmup 1] [--ema <decay, e.g. 0.99; default 0 = off>]\n' +
         '       [--cv 10 --add-tta: add flip-TTA metrics to finished fold records from the checkpoints in --work]\n',
     );
     if (!args.help) process.exitCode = 2;
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
   const variant = String(args.variant ?? 'nano-b');
   const spec = variantSpec(variant);
   const quiet = Boolean(args.quiet);
+  const emaDecay = emaDecayOf({ emaDecay: num(args, 'ema', DEFAULT_TRAIN_CONFIG.emaDecay ?? 0) }); // clear error before any data is read
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   const ds = await loadLabelledFolder(dataDir);
   if (ds.unknownFolders.length) process.stderr.write(`Skipping folders with no known class: ${ds.unknownFolders.join(', ')}\n`);
@@ -91,8 +94,10 @@ async function main(): Promise<void> {
     classBalance: !args['no-class-balance'],
     onePerGroup: !args['all-frames'],
     warmupEpochs: num(args, 'warmup', DEFAULT_TRAIN_CONFIG.warmupEpochs),
+    emaDecay,
     pretrained: args.init ? loadPretrained(path.resolve(String(args.init)), spec) : null,
   };
+  if (emaDecay > 0) process.stderr.write(`Evaluating and exporting the EMA of the weights (decay ${emaDecay})\n`);
   if (base.pretrained) process.stderr.write(`Fine-tuning from ${args.init} (classifier columns copied for: ${ds.classes.filter((c) => base.pretrained?.classes.includes(c)).join(', ') || 'none'})\n`);
   const dataset = path.basename(dataDir);
   const cost = countCost(spec, ds.classes.length);

@@ -75,6 +75,21 @@ export function writeModelDir(dir: string, meta: Omit<ModelJson, 'format' | 'for
 }
 
 /** Error with a stable `code` for missing/corrupt model files. */
+/**
+ * The model weights of a checkpoint's arrays: the EMA copy (`ema/…`) when the checkpoint keeps
+ * one, else the raw parameters; optimizer state (`adam/…`) is left out. What evaluation, export,
+ * self-tests and fine-tuning (`--init`) read from a training checkpoint.
+ */
+export function trainingFormWeights(all: NamedArrays): NamedArrays {
+  const useEma = Object.keys(all).some((n) => n.startsWith('ema/'));
+  const out: NamedArrays = {};
+  for (const [n, a] of Object.entries(all)) {
+    if (n.startsWith('adam/') || useEma !== n.startsWith('ema/')) continue;
+    out[useEma ? n.slice(4) : n] = a;
+  }
+  return out;
+}
+
 export class ModelLoadError extends Error {
   constructor(
     readonly code: 'NOT_FOUND' | 'CORRUPT' | 'UNSUPPORTED',

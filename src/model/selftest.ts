@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { mulberry32, TensorMap, trainForward } from './graph';
-import { readModelDir } from './io';
+import { readModelDir, trainingFormWeights } from './io';
 import { resolveSpec } from './spec';
 
 export const SELFTEST_VERSION = 1;
@@ -46,13 +46,14 @@ export interface SelfTest {
   probabilities: number[][];
 }
 
-/** Computes reference probabilities from a training checkpoint (training-form weights). */
+/** Computes reference probabilities from a training checkpoint (training-form weights, EMA ones if kept). */
 export async function computeSelfTest(checkpointDir: string): Promise<SelfTest> {
   const { json, arrays } = readModelDir(checkpointDir);
   const r = resolveSpec(json.spec);
   const size = json.spec.inputSize;
   const w: TensorMap = {};
-  for (const [n, a] of Object.entries(arrays)) if (!n.startsWith('adam/')) w[n] = tf.tensor(a.data, a.shape);
+  // The EMA weights when the run kept them (what it exported), else the raw ones.
+  for (const [n, a] of Object.entries(trainingFormWeights(arrays))) w[n] = tf.tensor(a.data, a.shape);
   const inputs = selfTestInputs(size);
   const px = new Float32Array(inputs.length * size * size);
   inputs.forEach((d, i) => px.set(d, i * size * size));

@@ -1,19 +1,20 @@
 /**
  * Training loop for EmotionNet Nano with plain tfjs-core (no tfjs-layers, no tfjs-node):
  * AdamW, linear warm-up + cosine decay, label smoothing, seeded augmentation and shuffling,
- * batch-norm with moving statistics, a checkpoint after every epoch (resumable), and the
- * final BN-folded inference weights.
+ * batch-norm with moving statistics, optionally an exponential moving average (EMA) of the
+ * weights that is evaluated and exported instead of the raw ones, a checkpoint after every epoch
+ * (resumable), and the final BN-folded inference weights.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ArchSpec, resolveSpec, ResolvedSpec } from '../model/spec';
 import { foldBatchNorm, inferForward, initTrainWeights, mulberry32, TensorMap, trainForward, trainNames } from '../model/graph';
-import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
+import { NamedArrays, readModelDir, trainingFormWeights, writeModelDir } from '../model/io';
 import { augmentInto, AugmentOptions, DEFAULT_AUGMENT } from './augment';
 import { Sample } from './data';
 import { registerWasmGradientKernels } from './kernels';
-import { adamwUpdate, lerp } from './optim';
+import { adamwUpdate, lerp, WeightEma } from './optim';
 
 export interface TrainConfig {
   /** Variant name recorded in the model (`nano-a` | `nano-b`). */
@@ -46,6 +47,13 @@ export interface TrainConfig {
    * pretrained class of the same name, other classes start small and random.
    */
   pretrained?: Pretrained | null;
+  /**
+   * EMA decay per optimizer step (0 or absent = off: the raw weights are evaluated and
+   * exported). When on, a shadow copy of the parameters and BN moving statistics follows them
+   * after every step (the FER trainer's {@link WeightEma}, warm-up `min(decay, (1+t)/(10+t))`),
+   * is kept in the checkpoints (`ema/…`), and is what the result's folded weights hold.
+   */
+  emaDecay?: number;
 }
 
 /** Training-form (unfolded) weights to start from; `source` names them in the run's config. */
@@ -56,8 +64,8 @@ export interface Pretrained {
 }
 
 /**
- * Reads training-form weights to fine-tune from: a training checkpoint directory (ours, or the
- * FER trainer's, whose EMA weights are preferred) or a model exported unfolded. BN-folded
+ * Reads training-form weights to fine-tune from: a training checkpoint directory (ours or the
+ * FER trainer's; their EMA weights are preferred when kept) or a model exported unfolded. BN-folded
  * inference models cannot be fine-tuned (their batch-norm is gone) and give a clear error.
  */
 export function loadPretrained(dir: string, spec: ArchSpec): Pretrained {
@@ -69,20 +77,6 @@ export function loadPretrained(dir: string, spec: ArchSpec): Pretrained {
     throw new Error(`${dir} was trained with a different architecture (${ck.json.spec.name ?? 'unknown'}) than ${spec.name}${hint}`);
   }
   return { source: path.basename(path.resolve(dir)), classes: ck.json.classes ?? [], arrays: trainingFormWeights(ck.arrays) };
-}
-
-/**
- * The model weights of a checkpoint's arrays: the EMA copy (`ema/…`) when the checkpoint keeps
- * one, else the raw parameters; optimizer state (`adam/…`) is left out.
- */
-export function trainingFormWeights(all: NamedArrays): NamedArrays {
-  const useEma = Object.keys(all).some((n) => n.startsWith('ema/'));
-  const out: NamedArrays = {};
-  for (const [n, a] of Object.entries(all)) {
-    if (n.startsWith('adam/') || useEma !== n.startsWith('ema/')) continue;
-    out[useEma ? n.slice(4) : n] = a;
-  }
-  return out;
 }
 
 /**
@@ -136,6 +130,7 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'variant' | 'spec' | 'class
   onePerGroup: true,
   seed: 1,
   augment: DEFAULT_AUGMENT,
+  emaDecay: 0,
 };
 
 export interface EpochStats {
@@ -170,7 +165,7 @@ export interface TrainHooks {
 
 export interface TrainResult {
   history: EpochStats[];
-  /** Inference-form (folded) weights. */
+  /** Inference-form (folded) weights: of the EMA shadow when `cfg.emaDecay` > 0, else of the raw weights. */
   folded: NamedArrays;
   resolved: ResolvedSpec;
   resumedFromEpoch: number;
@@ -192,10 +187,23 @@ export async function toArrays(m: Record<string, tf.Tensor>): Promise<NamedArray
   return out;
 }
 
-function configKey(cfg: TrainConfig, n: number): string {
+/**
+ * The checkpoint compatibility key (a checkpoint is resumed only when it matches). Options added
+ * later enter it only when they differ from their default (EMA off), so older checkpoints keep
+ * resuming.
+ */
+export function configKey(cfg: TrainConfig, n: number): string {
   const key: Record<string, unknown> = { v: cfg.variant, s: cfg.spec, c: cfg.classes, e: cfg.epochs, b: cfg.batchSize, lr: cfg.lr, wd: cfg.weightDecay, ls: cfg.labelSmoothing, cb: cfg.classBalance, g: cfg.onePerGroup, seed: cfg.seed, a: cfg.augment, n };
   if (cfg.pretrained) key.pre = cfg.pretrained.source;
+  if (emaDecayOf(cfg) > 0) key.ema = emaDecayOf(cfg);
   return JSON.stringify(key);
+}
+
+/** The EMA decay of a config (absent = 0 = off); throws unless 0 ≤ decay < 1. */
+export function emaDecayOf(cfg: Pick<TrainConfig, 'emaDecay'>): number {
+  const d = cfg.emaDecay ?? 0;
+  if (!(d >= 0 && d < 1)) throw new Error(`EMA decay must be >= 0 and < 1 (0 = off), got ${String(cfg.emaDecay)}`);
+  return d;
 }
 
 /**
@@ -230,6 +238,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
     if (s.label < 0 || s.label >= nc) throw new Error(`Sample ${s.file} has label ${s.label} outside 0..${nc - 1}`);
   }
   const key = configKey(cfg, samples.length);
+  const emaDecay = emaDecayOf(cfg);
   // Groups of near-identical images (sampled one per epoch when cfg.onePerGroup).
   const groupMap = new Map<string, number[]>();
   samples.forEach((s, i) => {
@@ -243,7 +252,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
   for (const g of groups) counts[samples[g[0]].label]++;
   const classWeight = counts.map((n) => (cfg.classBalance && n > 0 ? groups.length / (nc * n) : 1));
 
-  // ---- state: parameters, BN moving stats, AdamW moments ----
+  // ---- state: parameters, BN moving stats, AdamW moments, EMA shadow ----
   let init: NamedArrays = initTrainWeights(r, nc, cfg.seed);
   if (cfg.pretrained) init = initFromPretrained(init, cfg.classes, cfg.pretrained).init;
   let startEpoch = 0;
@@ -267,7 +276,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
   const isMoving = (n: string) => n.endsWith('/moving_mean') || n.endsWith('/moving_variance');
   const decays = (n: string) => n.endsWith('/kernel');
   for (const [n, a] of Object.entries(init)) {
-    if (n.startsWith('adam/')) continue;
+    if (n.startsWith('adam/') || n.startsWith('ema/')) continue;
     const t = tf.tensor(a.data, a.shape);
     if (isMoving(n)) moving[n] = tf.variable(t, false);
     else {
@@ -281,6 +290,9 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
   }
   const all: TensorMap = { ...params, ...moving };
   const trainable = Object.values(params);
+  // Like the FER trainer: the shadow averages parameters and BN moving statistics alike
+  // (restored from `ema/…` on resume, else a copy of the starting weights).
+  const ema = emaDecay > 0 ? new WeightEma(all, init, emaDecay) : null;
 
   const bs = Math.min(cfg.batchSize, groups.length);
   const stepsPerEpoch = Math.max(1, Math.floor(groups.length / bs));
@@ -341,6 +353,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
             moving[nm.variance].assign(lerp(moving[nm.variance], st.variance, cfg.bnMomentum, 1 - cfg.bnMomentum));
           }
         });
+        ema?.update(all, step);
         const pred = tf.argMax(k.logits, 1);
         const [lossV, predV] = await Promise.all([value.data(), pred.data()]);
         for (let b = 0; b < labels.length; b++) if (predV[b] === labels[b]) correct++;
@@ -366,15 +379,17 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
           arrays[`adam/m/${n}`] = { shape: adamM[n].shape.slice(), data: (await adamM[n].data()) as Float32Array };
           arrays[`adam/v/${n}`] = { shape: adamV[n].shape.slice(), data: (await adamV[n].data()) as Float32Array };
         }
+        if (ema) Object.assign(arrays, await ema.toArrays());
         writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: cfg.classes, spec: cfg.spec, folded: false, training: { key, epoch: epoch + 1, step, history } }, arrays);
       }
     }
-    const foldedT = foldBatchNorm(r, all);
+    const foldedT = foldBatchNorm(r, ema ? ema.shadow : all);
     const folded = await toArrays(foldedT);
     tf.dispose(Object.values(foldedT));
     return { history, folded, resolved: r, resumedFromEpoch: startEpoch };
   } finally {
     tf.dispose([...Object.values(params), ...Object.values(moving), ...Object.values(adamM), ...Object.values(adamV)]);
+    ema?.dispose();
   }
 }
 
@@ -402,4 +417,4 @@ export async function predictProbabilities(r: ResolvedSpec, folded: NamedArrays,
   return out;
 }
 
-export { trainNames };
+export { trainNames, trainingFormWeights };

@@ -4,15 +4,18 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { PNG } from 'pngjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
 import { load } from '../../src/model';
-import { initTrainWeights, mulberry32 } from '../../src/model/graph';
+import { foldBatchNorm, initTrainWeights, mulberry32 } from '../../src/model/graph';
+import { NamedArrays, readModelDir } from '../../src/model/io';
 import { selfTestInputs } from '../../src/model/selftest';
 import { resolveSpec, variantSpec } from '../../src/model/spec';
 import { Sample } from '../../src/train/data';
-import { DEFAULT_TRAIN_CONFIG, initFromPretrained, loadPretrained, trainModel, TrainConfig } from '../../src/train/trainer';
-import { tmpDir, writeRandomModel } from '../model/helpers';
+import { configKey, DEFAULT_TRAIN_CONFIG, initFromPretrained, loadPretrained, predictProbabilities, toArrays, trainModel, TrainConfig } from '../../src/train/trainer';
+import { addTtaToFold } from '../../src/cli/train';
+import { tmpDir, toTensors, writeRandomModel } from '../model/helpers';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -143,4 +146,165 @@ test('fine-tuning (--init): body and same-name classifier columns come from the 
   const folded = await writeRandomModel(path.join(dir, 'folded'), 'nano-b', ['horizontal', 'vertical']);
   assert.throws(() => loadPretrained(folded, variantSpec('nano-b')), /BN-folded inference model/);
   assert.throws(() => loadPretrained(path.join(dir, 'nothing'), variantSpec('nano-b')), /No model.json/);
+});
+
+// ---- weight EMA (--ema) ----
+
+/** Raw model tensors of a checkpoint (parameters + BN moving statistics; no adam/, no ema/). */
+const rawOf = (a: NamedArrays): NamedArrays => Object.fromEntries(Object.entries(a).filter(([n]) => !n.startsWith('adam/') && !n.startsWith('ema/')));
+const emaOf = (a: NamedArrays): NamedArrays => Object.fromEntries(Object.entries(a).filter(([n]) => n.startsWith('ema/')).map(([n, v]) => [n.slice(4), v]));
+
+async function foldArrays(spec: TrainConfig['spec'], w: NamedArrays): Promise<NamedArrays> {
+  const t = toTensors(w);
+  const f = foldBatchNorm(resolveSpec(spec), t);
+  const out = await toArrays(f);
+  tf.dispose([...Object.values(t), ...Object.values(f)]);
+  return out;
+}
+
+function assertClose(a: NamedArrays, b: NamedArrays, tol: number, what: string): void {
+  assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort(), `${what}: same tensors`);
+  for (const n of Object.keys(a)) {
+    const [x, y] = [a[n].data, b[n].data];
+    assert.equal(x.length, y.length, `${what}: ${n} size`);
+    for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) <= tol * (1 + Math.abs(y[i])), `${what}: ${n}[${i}] ${x[i]} vs ${y[i]}`);
+  }
+}
+
+const maxDiff = (a: NamedArrays, b: NamedArrays): number => Math.max(...Object.keys(a).map((n) => Math.max(...Array.from(a[n].data, (v, i) => Math.abs(v - b[n].data[i])))));
+
+test('--ema: the evaluated (folded) weights are the EMA shadow of the per-step weights, BN moving statistics included', async () => {
+  const dir = tmpDir();
+  const ck = path.join(dir, 'ema');
+  // 8 images, batch 8: one optimizer step per epoch, so the per-epoch checkpoints hold every step's weights.
+  const c: TrainConfig = { ...cfg(3), emaDecay: 0.2 };
+  const steps: NamedArrays[] = [];
+  const res = await trainModel(stripes(8, 11), c, {
+    checkpointDir: ck,
+    // onEpoch runs before that epoch's checkpoint is written: the one on disk is the previous step's.
+    onEpoch: (s) => {
+      if (s.epoch > 1) steps.push(rawOf(readModelDir(ck).arrays));
+    },
+  });
+  const final = readModelDir(ck).arrays;
+  steps.push(rawOf(final));
+  assert.equal(steps.length, 3);
+  // The shadow starts at the initial weights and follows s_t = d_t·s_(t-1) + (1-d_t)·w_t,
+  // d_t = min(decay, (1+t)/(10+t)) (the FER trainer's warm-up form): 2/11, then the 0.2 cap.
+  const init = initTrainWeights(resolveSpec(c.spec), 2, c.seed);
+  const shadow: Record<string, Float64Array> = Object.fromEntries(Object.entries(init).map(([n, a]) => [n, Float64Array.from(a.data)]));
+  steps.forEach((w, i) => {
+    const t = i + 1;
+    const d = Math.min(0.2, (1 + t) / (10 + t));
+    for (const [n, s] of Object.entries(shadow)) for (let k = 0; k < s.length; k++) s[k] = d * s[k] + (1 - d) * w[n].data[k];
+  });
+  const manual: NamedArrays = Object.fromEntries(Object.entries(shadow).map(([n, s]) => [n, { shape: init[n].shape, data: Float32Array.from(s) }]));
+  assert.ok(Object.keys(manual).some((n) => n.endsWith('/moving_variance')), 'BN moving statistics are averaged too');
+  assertClose(emaOf(final), manual, 1e-5, 'checkpoint ema/ vs manual EMA');
+  // What trainModel evaluates and returns: the folded shadow, not the folded raw weights.
+  assertClose(res.folded, await foldArrays(c.spec, manual), 1e-4, 'result vs folded manual EMA');
+  assert.ok(maxDiff(res.folded, await foldArrays(c.spec, steps[2])) > 1e-3, 'the EMA really differs from the raw weights');
+  // EMA does not change training itself: the raw weights are those of a run without it.
+  const plain = path.join(dir, 'plain');
+  await trainModel(stripes(8, 11), cfg(3), { checkpointDir: plain });
+  assertClose(rawOf(readModelDir(plain).arrays), steps[2], 0, 'raw weights with and without EMA');
+  await assert.rejects(trainModel(stripes(8, 11), { ...c, emaDecay: 1 }), /EMA decay must be >= 0 and < 1/);
+});
+
+test('--ema: a stopped and resumed run ends with the same EMA weights as an uninterrupted one', async () => {
+  const dir = tmpDir();
+  const data = stripes(16, 12);
+  const c: TrainConfig = { ...cfg(2), emaDecay: 0.9 };
+  const a = await trainModel(data, c, { checkpointDir: path.join(dir, 'a'), maxEpochs: 1 });
+  assert.equal(a.history.length, 1);
+  const mid = readModelDir(path.join(dir, 'a')).arrays;
+  assert.deepEqual(Object.keys(emaOf(mid)).sort(), Object.keys(rawOf(mid)).sort(), 'the checkpoint keeps a shadow of every parameter and BN statistic');
+  const resumed = await trainModel(data, c, { checkpointDir: path.join(dir, 'a') });
+  assert.equal(resumed.resumedFromEpoch, 1);
+  const straight = await trainModel(data, c, { checkpointDir: path.join(dir, 'b') });
+  assertClose(resumed.folded, straight.folded, 1e-6, 'resumed vs straight (folded EMA)');
+  assertClose(emaOf(readModelDir(path.join(dir, 'a')).arrays), emaOf(readModelDir(path.join(dir, 'b')).arrays), 1e-6, 'resumed vs straight (ema/ arrays)');
+  // A checkpoint of another EMA setting is not resumed (the decay is in the config key).
+  assert.notEqual(configKey(c, 16), configKey({ ...c, emaDecay: 0.99 }, 16));
+  assert.notEqual(configKey(c, 16), configKey({ ...c, emaDecay: 0 }, 16));
+});
+
+test('default config (no --ema): same weights, checkpoints and config key as before the option existed', async () => {
+  const dir = tmpDir();
+  const data = stripes(16, 13);
+  const { emaDecay: _omit, ...legacy } = cfg(2); // a config written before emaDecay existed
+  assert.equal(DEFAULT_TRAIN_CONFIG.emaDecay, 0);
+  // Old checkpoints keep resuming: a missing emaDecay and 0 give the same key, without an EMA field.
+  assert.equal(configKey(legacy as TrainConfig, 16), configKey(cfg(2), 16));
+  assert.equal(JSON.parse(configKey(cfg(2), 16)).ema, undefined);
+  const off = await trainModel(data, cfg(2), { checkpointDir: path.join(dir, 'off') });
+  const old = await trainModel(data, legacy as TrainConfig, { checkpointDir: path.join(dir, 'old') });
+  assertClose(off.folded, old.folded, 0, 'emaDecay 0 vs absent');
+  const ck = readModelDir(path.join(dir, 'off')).arrays;
+  assert.ok(!Object.keys(ck).some((n) => n.startsWith('ema/')), 'no ema/ arrays in the checkpoint');
+  // The result is the folded raw weights of the last checkpoint, as before.
+  assertClose(off.folded, await foldArrays(cfg(2).spec, rawOf(ck)), 0, 'folded raw weights');
+});
+
+test('npm run train --ema: the CV fold record, --add-tta and the exported model use the EMA weights and record the decay', async () => {
+  const dir = tmpDir();
+  const data = path.join(dir, 'data');
+  // Noise with alternating labels: the model stays near chance, so raw and EMA weights disagree on
+  // some test images and the fold record shows which of them it was computed from.
+  const rand = mulberry32(14);
+  for (let i = 0; i < 12; i++) {
+    const cls = i % 2 ? 'happy' : 'sadness';
+    fs.mkdirSync(path.join(data, cls), { recursive: true });
+    const png = new PNG({ width: 48, height: 48, colorType: 0, inputColorType: 0 });
+    png.data = Buffer.from(Uint8Array.from({ length: 48 * 48 }, () => Math.floor(rand() * 256)));
+    fs.writeFileSync(path.join(data, cls, `S${100 + i}_001_0000000${i % 9}.png`), PNG.sync.write(png, { colorType: 0, inputColorType: 0 }));
+  }
+  const run = (...extra: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', '--data', data, '--variant', 'nano-b', '--epochs', '2', '--batch', '4', '--ema', '0.5', '--quiet', ...extra], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, EMOTIONNET_BACKEND: 'wasm' },
+    });
+  // One CV fold: the record's predictions are those of the checkpoint's EMA weights.
+  const results = path.join(dir, 'cv');
+  const work = path.join(dir, 'work');
+  let r = run('--cv', '2', '--folds', '0', '--results', results, '--work', work);
+  assert.equal(r.status, 0, r.stderr);
+  const rec = JSON.parse(fs.readFileSync(path.join(results, 'fold-0.json'), 'utf8'));
+  assert.equal(rec.config.emaDecay, 0.5);
+  const ck = readModelDir(path.join(work, 'fold-0'));
+  const emaFolded = await foldArrays(ck.json.spec, emaOf(ck.arrays));
+  const files = rec.predictions.map((p: { file: string }) => p.file);
+  const images = files.map((f: string) => {
+    const cls = fs.existsSync(path.join(data, 'happy', f)) ? 'happy' : 'sadness';
+    return new Uint8Array(PNG.sync.read(fs.readFileSync(path.join(data, cls, f))).data.filter((_, k) => k % 4 === 0));
+  });
+  const predsOf = async (folded: NamedArrays) => (await predictProbabilities(resolveSpec(ck.json.spec), folded, images)).map((p) => rec.classes[p.indexOf(Math.max(...p))]);
+  const recorded = rec.predictions.map((p: { pred: string }) => p.pred);
+  assert.deepEqual(recorded, await predsOf(emaFolded));
+  assert.notDeepEqual(recorded, await predsOf(await foldArrays(ck.json.spec, rawOf(ck.arrays))), 'the raw weights predict otherwise');
+  // --add-tta reads the same (EMA) weights from the checkpoint: it reproduces the record.
+  const flip = rec.tta.flip;
+  delete rec.tta;
+  fs.writeFileSync(path.join(results, 'fold-0.json'), JSON.stringify(rec));
+  const test = files.map((f: string, i: number) => ({ data: images[i], label: rec.classes.indexOf(rec.predictions[i].label), subject: f.split('_')[0], file: f }));
+  assert.match(await addTtaToFold(path.join(results, 'fold-0.json'), path.join(work, 'fold-0'), test, rec.classes), /\(added\)/);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(results, 'fold-0.json'), 'utf8')).tta.flip, flip);
+
+  // Final model: the exported weights are the folded shadow; its self-test reference too.
+  const out = path.join(dir, 'model');
+  r = run('--out', out, '--work', work);
+  assert.equal(r.status, 0, r.stderr);
+  const m = readModelDir(out);
+  assert.equal((m.json.training as { config: { emaDecay: number } }).config.emaDecay, 0.5);
+  const full = readModelDir(path.join(work, 'full'));
+  assertClose(m.arrays, await foldArrays(full.json.spec, emaOf(full.arrays)), 1e-6, 'exported vs folded EMA');
+  const st = JSON.parse(fs.readFileSync(path.join(out, 'selftest.json'), 'utf8'));
+  const clf = await load({ model: out, logger: silentLogger });
+  const got = await clf.classify(selfTestInputs().map((d) => ({ width: 48, height: 48, data: d })));
+  got.forEach((c, i) => clf.classes.forEach((k, j) => assert.ok(Math.abs(c.probabilities[k] - st.probabilities[i][j]) < 1e-4)));
+  clf.dispose();
+  r = run('--out', out, '--work', work, '--ema', '1.5');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /EMA decay must be >= 0 and < 1/);
 });
