@@ -14,11 +14,17 @@
  * checkpoint dir (its EMA weights): trunk and both heads. The init is part of the config key
  * (a resume with another --init is refused) and is not re-applied when the run resumes.
  *
+ * Distillation: `--teacher <dir> --kd <alpha>` (alpha in [0, 1], default 0.5) trains the FER+
+ * head against `(1 - alpha) · votes + alpha · teacher`, the teacher being the averaged FER+
+ * probabilities written by `npm run fer:teacher` for exactly these training items (a teacher
+ * built for other items, e.g. another --limit, is refused). Teacher and alpha enter the config
+ * key (only when set) and the exported models' training metadata; the FER2013 head is unchanged.
+ *
  * Options: --data ../shared/datasets/fer2013 --variant nano-a|nano-b --name <variant>-wild
  *          --out models --work checkpoints/fer-<variant> --epochs 40 --batch 64 --lr 0.003
  *          --wd 0.05 --seed 1 --aux7 0.5 (FER2013 head loss weight) --w8 1 (FER+ head loss weight)
  *          --warmup 1 (epochs) --select ferplus|fer2013 --init <dir>
- *          --ema 0.999 --no-augment --checkpoint-minutes 10
+ *          --teacher <dir> --kd 0.5 --ema 0.999 --no-augment --checkpoint-minutes 10
  *          --max-minutes <stop after N minutes, with a checkpoint> --limit <N train images>
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
  *          --workers N (data-parallel: N shards per batch, N-1 worker threads; only with free cores)
@@ -34,7 +40,8 @@ import { ArchSpec, countCost, variantSpec } from '../model/spec';
 import { loadPretrained } from '../train/trainer';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs } from './train';
-import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, hasFerPlusLabel, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
+import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
+import { checkTeacher, mixSoftTarget, readTeacher, teacherRow } from '../train/fer-teacher';
 import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, FerValSet, ferSelfTests, foldedFromCheckpoint, HEAD_CLASSES, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
@@ -83,11 +90,14 @@ async function main(): Promise<void> {
         '       [--work checkpoints/fer-nano-b] [--epochs 40] [--batch 64] [--lr 0.003] [--wd 0.05] [--seed 1] [--warmup 1]\n' +
         '       [--aux7 0.5 (FER2013 head loss weight)] [--w8 1 (FER+ head loss weight)] [--select ferplus|fer2013]\n' +
         '       [--init <--export-init dir or FER checkpoint dir: start a new run from its weights>]\n' +
+        '       [--teacher <npm run fer:teacher dir> [--kd 0.5 (FER+ target = (1-kd)·votes + kd·teacher)]]\n' +
         '       [--ema 0.999] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
         '       [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
         'Rerun the same command to resume from the checkpoint in --work.\n' +
         'Second stage: npm run train:fer -- --variant nano-b --init checkpoints/pretrained/nano-b-fer-e24 --work checkpoints/fer7-nano-b\n' +
-        '              --name nano-b-wild-s2 --aux7 2 --w8 0.5 --select fer2013 --lr 0.001 --warmup 0.25 --epochs 8\n',
+        '              --name nano-b-wild-s2 --aux7 2 --w8 0.5 --select fer2013 --lr 0.001 --warmup 0.25 --epochs 8\n' +
+        'Distillation: npm run fer:teacher -- --models nano-a-wild,nano-b-wild --tta flip --out checkpoints/teacher/ab-flip\n' +
+        '              npm run train:fer -- --variant nano-a --teacher checkpoints/teacher/ab-flip --kd 0.5 --work checkpoints/fer-nano-a-kd --name nano-a-wild-kd\n',
     );
     return;
   }
@@ -111,6 +121,12 @@ async function main(): Promise<void> {
   if (!FER_SELECT.includes(select)) throw new Error(`--select must be one of ${FER_SELECT.join(', ')} (got "${String(args.select)}")`);
   if (args.init === true) throw new Error('--init needs a directory (an --export-init snapshot or a FER checkpoint dir)');
   const initDir = args.init ? path.resolve(String(args.init)) : null;
+  if (args.teacher === true) throw new Error('--teacher needs a directory (written by `npm run fer:teacher`)');
+  if (args.kd !== undefined && !args.teacher) throw new Error('--kd needs --teacher <dir>');
+  if (args.kd === true) throw new Error('--kd needs a value in [0, 1] (the teacher\'s share of the FER+ target)');
+  const teacher = args.teacher ? readTeacher(path.resolve(String(args.teacher))) : null;
+  const kd = num(args, 'kd', 0.5);
+  if (!(kd >= 0 && kd <= 1)) throw new Error(`--kd must be in [0, 1] (got ${kd})`);
   const cfg: FerTrainConfig = {
     ...DEFAULT_FER_CONFIG,
     variant,
@@ -127,6 +143,7 @@ async function main(): Promise<void> {
     emaDecay: num(args, 'ema', DEFAULT_FER_CONFIG.emaDecay),
     augment: args['no-augment'] ? null : DEFAULT_FER_CONFIG.augment,
     pretrained: initDir ? loadPretrained(initDir, spec) : null,
+    teacher: teacher ? { source: teacher.source, alpha: kd } : null,
   };
   if (cfg.warmupEpochs < 0) throw new Error(`--warmup must be >= 0 (got ${cfg.warmupEpochs})`);
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
@@ -144,7 +161,8 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const index = loadFerIndex(root);
   const sel = selectFer(index);
-  let trainItems = sel.train.filter(hasFerPlusLabel);
+  const trainItems = ferTrainItems(sel, args.limit ? num(args, 'limit', Infinity) : undefined);
+  if (teacher) checkTeacher(teacher, trainItems);
   let valPlus = sel.valPlus;
   let val7 = sel.val7;
   if (args['val-limit']) {
@@ -154,12 +172,11 @@ async function main(): Promise<void> {
     valPlus = strided(valPlus);
     val7 = strided(val7);
   }
-  if (args.limit) {
-    const lim = num(args, 'limit', trainItems.length);
-    trainItems = trainItems.length <= lim ? trainItems : Array.from({ length: lim }, (_, i) => trainItems[Math.floor((i * trainItems.length) / lim)]);
-  }
   const px = loadFerPixels(root, trainItems);
-  const samples: FerSample[] = trainItems.map((it, i) => ({ data: px[i], soft8: softTarget(it.votes as Float32Array), label7: it.label7 }));
+  const samples: FerSample[] = trainItems.map((it, i) => {
+    const votes = softTarget(it.votes as Float32Array);
+    return { data: px[i], soft8: teacher ? mixSoftTarget(votes, teacherRow(teacher.probs, i), kd) : votes, label7: it.label7 };
+  });
   const val: FerValSet = {
     plus: { data: loadFerPixels(root, valPlus), label8: valPlus.map((i) => i.label8) },
     orig: { data: loadFerPixels(root, val7), label7: val7.map((i) => i.label7) },
@@ -170,7 +187,8 @@ async function main(): Promise<void> {
   process.stderr.write(
     `${spec.name} (FER): ${cost8.params} params (8-class export), ${(cost8.macs / 1e6).toFixed(1)} M MACs; ${samples.length} training images ` +
       `(FER+ labelled), validation ${val.plus.data.length} FER+ / ${val.orig.data.length} FER2013; loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s; backend ${backend.label}\n` +
-      `counts ${JSON.stringify(sel.counts)}\n`,
+      `counts ${JSON.stringify(sel.counts)}\n` +
+      (teacher ? `FER+ targets: ${+(1 - kd).toFixed(6)} × votes + ${kd} × teacher ${teacher.source} (${teacher.json.models.join(' + ')}, tta ${teacher.json.tta})\n` : ''),
   );
 
   let stop = false;
@@ -193,8 +211,11 @@ async function main(): Promise<void> {
     valFerPlusImages: val.plus.data.length,
     valFer2013Images: val.orig.data.length,
     counts: sel.counts,
-    config: { ...cfg, spec: undefined, pretrained: cfg.pretrained?.source },
+    config: { ...cfg, spec: undefined, pretrained: cfg.pretrained?.source, teacher: cfg.teacher ?? undefined },
     ...(initDir ? { init: path.relative(process.cwd(), initDir) || initDir } : {}),
+    ...(teacher
+      ? { distillation: { teacher: teacher.source, dir: path.relative(process.cwd(), teacher.dir) || teacher.dir, models: teacher.json.models, tta: teacher.json.tta, alpha: kd, target: '(1 - alpha) · FER+ votes + alpha · teacher' } }
+      : {}),
     backend: backend.label,
     trainingParams: costTrain.params,
   };

@@ -79,6 +79,12 @@ export interface FerTrainConfig {
    * only when the run starts; a resume continues from its checkpoint.
    */
   pretrained?: Pretrained | null;
+  /**
+   * Offline knowledge distillation (`--teacher <dir> --kd <alpha>`): the FER+ soft targets
+   * were mixed as `(1 - alpha) · votes + alpha · teacher` (see fer-teacher.ts). The mixing
+   * happens when the samples are built; here it names the teacher in the config key.
+   */
+  teacher?: { source: string; alpha: number } | null;
 }
 
 export const DEFAULT_FER_CONFIG: Omit<FerTrainConfig, 'variant' | 'spec'> = {
@@ -194,10 +200,14 @@ export function ferConfigKey(cfg: FerTrainConfig, n: number): string {
   if (cfg.ferPlusWeight !== 1) key.w8 = cfg.ferPlusWeight;
   if (cfg.select !== 'ferplus') key.sel = cfg.select;
   if (cfg.pretrained) key.pre = cfg.pretrained.source;
+  if (cfg.teacher) {
+    key.kdt = cfg.teacher.source;
+    key.kd = cfg.teacher.alpha;
+  }
   return JSON.stringify(key);
 }
 
-const KEY_OPTIONS: Record<string, string> = { v: '--variant', s: 'architecture', b: '--batch', lr: '--lr', wd: '--wd', w: '--warmup', seed: '--seed', a7: '--aux7', w8: '--w8', sel: '--select', pre: '--init', ema: '--ema', a: 'augmentation', n: 'training images' };
+const KEY_OPTIONS: Record<string, string> = { v: '--variant', s: 'architecture', b: '--batch', lr: '--lr', wd: '--wd', w: '--warmup', seed: '--seed', a7: '--aux7', w8: '--w8', sel: '--select', pre: '--init', kdt: '--teacher', kd: '--kd', ema: '--ema', a: 'augmentation', n: 'training images' };
 
 /** The options in which two config keys differ, e.g. `--init (checkpoint: x, now: none)`. */
 export function keyDifferences(saved: string, now: string): string[] {
@@ -209,7 +219,7 @@ export function keyDifferences(saved: string, now: string): string[] {
     }
   };
   const [a, b] = [parse(saved), parse(now)];
-  const show = (f: string, v: unknown) => (v === undefined ? (f === 'pre' ? 'none' : 'default') : f === 's' || f === 'a' ? 'other' : JSON.stringify(v));
+  const show = (f: string, v: unknown) => (v === undefined ? (f === 'pre' || f === 'kdt' || f === 'kd' ? 'none' : 'default') : f === 's' || f === 'a' ? 'other' : JSON.stringify(v));
   return [...new Set([...Object.keys(a), ...Object.keys(b)])]
     .filter((f) => JSON.stringify(a[f]) !== JSON.stringify(b[f]))
     .map((f) => `${KEY_OPTIONS[f] ?? f} (checkpoint: ${show(f, a[f])}, now: ${show(f, b[f])})`);

@@ -12,6 +12,7 @@
  *
  * Labels are given in the canonical class names of the package (anger … surprise).
  */
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { canonicalLabel, readGrayImage } from './data';
@@ -191,6 +192,24 @@ export function selectFer(index: FerIndex): FerSelection {
       valFer2013: val7.length,
     },
   };
+}
+
+/**
+ * The training items of `npm run train:fer` (and of the teacher built for it by
+ * `npm run fer:teacher`): the Training items with a FER+ emotion majority, in index order;
+ * `limit` (smoke tests) takes an evenly strided subset of that many.
+ */
+export function ferTrainItems(sel: FerSelection, limit?: number): FerItem[] {
+  const items = sel.train.filter(hasFerPlusLabel);
+  if (limit === undefined || items.length <= limit) return items;
+  return Array.from({ length: limit }, (_, i) => items[Math.floor((i * items.length) / limit)]);
+}
+
+/** A stable key of an item list: sha256 (hex) of the items' paths, in order. */
+export function ferItemsKey(items: FerItem[]): string {
+  const h = crypto.createHash('sha256');
+  for (const it of items) h.update(it.path).update('\n');
+  return h.digest('hex');
 }
 
 /** Decodes the 48x48 gray pixels of items (in order). */
