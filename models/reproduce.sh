@@ -8,8 +8,8 @@
 #   ORDER="final7 cv7" models/reproduce.sh nano-a   # choose and order the steps
 #   EPOCHS / EPOCHS8 set the epochs of the 7-class / 8-class runs (defaults: what was shipped)
 #   INIT=<dir> fine-tunes from pretrained training-form weights (default for nano-b: the frozen
-#   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (epoch 24, the end of the nano-b-wild run); for nano-a:
-#   checkpoints/pretrained/nano-a-fer-e24 (the end of the nano-a-wild run); INIT=none trains from scratch)
+#   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (epoch 24, the end of the first 24-epoch schedule of the nano-b-wild run); for nano-a:
+#   checkpoints/pretrained/nano-a-fer-e24 (the same point of the nano-a-wild run); INIT=none trains from scratch)
 #   EMA=<decay> adds --ema <decay> (evaluate/export a moving average of the weights; unset: off; same result/work dirs)
 #
 # Needs ../shared/datasets/ck-plus (CK+ is research-use only; see models/README.md).
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 VARIANT="${1:-nano-b}"
 case "$VARIANT" in
   nano-b) DEFAULT_INIT=checkpoints/pretrained/nano-b-fer-e24 ;;
-  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-fer-e24 ;;  # nano-a-wild at epoch 24 of 24 (the end of its FER+ run)
+  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-fer-e24 ;;  # nano-a-wild at epoch 24 (the end of its first schedule; later snapshots were measured, not adopted)
   *) DEFAULT_INIT=none ;;
 esac
 INIT="${INIT:-$DEFAULT_INIT}"
