@@ -64,7 +64,7 @@ async function main(): Promise<void> {
       'Usage: npm run train -- --data <dir> --variant nano-a|nano-b [--cv 10 --results <dir>] [--out models/<name>]\n' +
         '       [--epochs 30] [--batch 16] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment]\n' +
         '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n' +
-        '       [--init <checkpoint dir to fine-tune from>] [--warmup 1] [--ema <decay, e.g. 0.99; default 0 = off>]\n' +
+        '       [--init <checkpoint dir to fine-tune from>] [--warmup 1] [--ema <decay, e.g. 0.98 (the warm-up min(decay, (1+t)/(10+t)) caps a 480-step run at ~0.98); default 0 = off>]\n' +
         '       [--cv 10 --add-tta: add flip-TTA metrics to finished fold records from the checkpoints in --work]\n',
     );
     if (!args.help) process.exitCode = 2;
