@@ -10,7 +10,9 @@
 #   INIT=<dir> fine-tunes from pretrained training-form weights (default for nano-b: the frozen
 #   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (epoch 24, the end of the first 24-epoch schedule of the nano-b-wild run); for nano-a:
 #   checkpoints/pretrained/nano-a-fer-e24 (the same point of the nano-a-wild run); INIT=none trains from scratch)
-#   EMA=<decay> adds --ema <decay> (evaluate/export a moving average of the weights; unset: off; same result/work dirs)
+#   EMA=<decay> adds --ema <decay> (evaluate/export a moving average of the weights; unset: off; same result dirs)
+#   Checkpoints go to .train/<run>-<init>-e<epochs>[-ema<decay>]: a changed recipe starts its own
+#   checkpoints (the trainer refuses to resume one written with other options).
 #
 # Needs ../shared/datasets/ck-plus (CK+ is research-use only; see models/README.md).
 set -u
@@ -34,6 +36,7 @@ fi
 if [ -n "${EMA:-}" ]; then TRAIN+=(--ema "$EMA"); fi
 DATA="${DATA:-../shared/datasets/ck-plus}"
 epochs_for() { if [ "$1" = peak_neutral48 ]; then echo "$EPOCHS8"; else echo "$EPOCHS"; fi; }
+work_for() { echo ".train/$1-$(basename "$INIT")-e$(epochs_for "$2")${EMA:+-ema$EMA}"; }  # work_for <run> <dataset>
 
 commit() { # commit the given paths (retry while another engineer holds the index lock)
   [ "${COMMIT:-0}" = "1" ] || return 0
@@ -50,7 +53,7 @@ cv() { # cv <dataset> <variant> <name>
   local ds="$1" v="$2" run="$1-$2"
   for f in 0 1 2 3 4 5 6 7 8 9; do
     if [ -f "models/cv/$run/fold-$f.json" ]; then continue; fi
-    "${TRAIN[@]}" --epochs "$(epochs_for "$ds")" --data "$DATA/$ds" --variant "$v" --cv 10 --folds "$f" --results "models/cv/$run" --work ".train/$run" || return 1
+    "${TRAIN[@]}" --epochs "$(epochs_for "$ds")" --data "$DATA/$ds" --variant "$v" --cv 10 --folds "$f" --results "models/cv/$run" --work "$(work_for "$run" "$ds")" || return 1
     commit "models: $run CV fold $f" "models/cv/$run"
   done
 }
@@ -58,7 +61,7 @@ cv() { # cv <dataset> <variant> <name>
 final() { # final <dataset> <variant> <name>
   local ds="$1" v="$2" name="$3"
   if [ -f "models/$name/model.json" ]; then return 0; fi
-  "${TRAIN[@]}" --epochs "$(epochs_for "$ds")" --data "$DATA/$ds" --variant "$v" --out "models/$name" --name "$name" --work ".train/$ds-$name" || return 1
+  "${TRAIN[@]}" --epochs "$(epochs_for "$ds")" --data "$DATA/$ds" --variant "$v" --out "models/$name" --name "$name" --work "$(work_for "$ds-$name" "$ds")" || return 1
   commit "models: $name weights (trained on all of $ds)" "models/$name"
 }
 

@@ -5,7 +5,8 @@
  * Full-data training (writes the inference model to --out, e.g. models/nano-b), or with
  * `--cv 10` subject-independent k-fold cross-validation (one result JSON per fold in
  * --results, a summary when all folds are done). Resumable: a checkpoint is written after every
- * epoch in --work (default .train/<run>/), finished folds are skipped.
+ * epoch in --work (default .train/<run>/), finished folds are skipped. A checkpoint written with
+ * other options or data is refused (the error names the options that differ), never overwritten.
  *
  * Options: --epochs 30 --batch 16 --lr 0.003 --wd 0.02 --smoothing 0.1 --seed 1 --no-augment --no-class-balance
  *          --all-frames (every frame each epoch; default: one random frame per CK+ sequence)

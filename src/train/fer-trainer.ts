@@ -35,6 +35,7 @@ import { computeMetrics, Metrics } from './metrics';
 import { AdamW, lerp, WeightEma } from './optim';
 import { initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
 import { FER2013_CLASSES, FERPLUS_CLASSES } from './fer';
+import { checkpointMismatchError, describeKeyDifferences, KeyField } from './config-key';
 
 export const N8 = FERPLUS_CLASSES.length;
 export const N7 = FER2013_CLASSES.length;
@@ -207,22 +208,30 @@ export function ferConfigKey(cfg: FerTrainConfig, n: number): string {
   return JSON.stringify(key);
 }
 
-const KEY_OPTIONS: Record<string, string> = { v: '--variant', s: 'architecture', b: '--batch', lr: '--lr', wd: '--wd', w: '--warmup', seed: '--seed', a7: '--aux7', w8: '--w8', sel: '--select', pre: '--init', kdt: '--teacher', kd: '--kd', ema: '--ema', a: 'augmentation', n: 'training images' };
+const FER_KEY_FIELDS: Record<string, KeyField> = {
+  v: { option: '--variant' },
+  s: { option: 'architecture', opaque: true },
+  b: { option: '--batch' },
+  lr: { option: '--lr' },
+  wd: { option: '--wd' },
+  w: { option: '--warmup' },
+  mf: { option: 'LR floor' },
+  seed: { option: '--seed' },
+  a7: { option: '--aux7' },
+  ls: { option: 'label smoothing' },
+  w8: { option: '--w8' },
+  sel: { option: '--select' },
+  pre: { option: '--init', absent: 'none' },
+  kdt: { option: '--teacher', absent: 'none' },
+  kd: { option: '--kd', absent: 'none' },
+  ema: { option: '--ema' },
+  a: { option: 'augmentation', opaque: true },
+  n: { option: 'training images' },
+};
 
-/** The options in which two config keys differ, e.g. `--init (checkpoint: x, now: none)`. */
+/** The options in which two FER config keys differ, e.g. `--init (checkpoint: x, now: none)`. */
 export function keyDifferences(saved: string, now: string): string[] {
-  const parse = (k: string): Record<string, unknown> => {
-    try {
-      return JSON.parse(k) as Record<string, unknown>;
-    } catch {
-      return {};
-    }
-  };
-  const [a, b] = [parse(saved), parse(now)];
-  const show = (f: string, v: unknown) => (v === undefined ? (f === 'pre' || f === 'kdt' || f === 'kd' ? 'none' : 'default') : f === 's' || f === 'a' ? 'other' : JSON.stringify(v));
-  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
-    .filter((f) => JSON.stringify(a[f]) !== JSON.stringify(b[f]))
-    .map((f) => `${KEY_OPTIONS[f] ?? f} (checkpoint: ${show(f, a[f])}, now: ${show(f, b[f])})`);
+  return describeKeyDifferences(saved, now, FER_KEY_FIELDS);
 }
 
 /** The accuracy that `select` ranks epochs by. */
@@ -462,8 +471,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
       state = t;
       resumed = true;
     } else {
-      const diff = keyDifferences(t?.key ?? '', key);
-      throw new Error(`Checkpoint in ${ckptDir} was written with a different configuration or data${diff.length ? ` (${diff.join('; ')})` : ''}; move it away or pass the same options (or a new --work directory)`);
+      throw checkpointMismatchError(ckptDir, t?.key, key, FER_KEY_FIELDS);
     }
   } else {
     init = initTrainWeights(r, HEAD_OUTPUTS, cfg.seed);

@@ -15,6 +15,7 @@ import { augmentInto, AugmentOptions, DEFAULT_AUGMENT } from './augment';
 import { Sample } from './data';
 import { registerWasmGradientKernels } from './kernels';
 import { adamwUpdate, lerp, WeightEma } from './optim';
+import { checkpointMismatchError, describeKeyDifferences, KeyField } from './config-key';
 
 export interface TrainConfig {
   /** Variant name recorded in the model (`nano-a` | `nano-b`). */
@@ -155,7 +156,10 @@ export interface ProgressInfo {
 }
 
 export interface TrainHooks {
-  /** Directory for the per-epoch checkpoint (resumed from when present and compatible). */
+  /**
+   * Directory for the per-epoch checkpoint, resumed from when present. A checkpoint written with
+   * another configuration or data is refused with an error naming the differing options.
+   */
   checkpointDir?: string;
   onProgress?: (p: ProgressInfo) => void;
   onEpoch?: (s: EpochStats) => void;
@@ -222,6 +226,29 @@ export function ensureGradients(): void {
   }
 }
 
+const CK_KEY_FIELDS: Record<string, KeyField> = {
+  v: { option: '--variant' },
+  s: { option: 'architecture', opaque: true },
+  c: { option: 'classes' },
+  e: { option: '--epochs' },
+  b: { option: '--batch' },
+  lr: { option: '--lr' },
+  wd: { option: '--wd' },
+  ls: { option: 'label smoothing' },
+  cb: { option: 'class balance' },
+  g: { option: 'one frame per sequence' },
+  seed: { option: '--seed' },
+  a: { option: 'augmentation', opaque: true },
+  n: { option: 'training images' },
+  pre: { option: '--init', absent: 'none' },
+  ema: { option: '--ema', absent: 'off' },
+};
+
+/** The options in which two CK+ trainer config keys differ (see {@link configKey}). */
+export function configKeyDifferences(saved: string, now: string): string[] {
+  return describeKeyDifferences(saved, now, CK_KEY_FIELDS);
+}
+
 /**
  * Trains on `samples` (48x48 gray, labels index `cfg.classes`). Works on any backend; on wasm
  * it registers the gradient kernels wasm lacks. Seeded: same data + config → same weights.
@@ -262,12 +289,11 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
   if (ckptDir && fs.existsSync(path.join(ckptDir, 'model.json'))) {
     const ck = readModelDir(ckptDir);
     const t = ck.json.training as { key?: string; epoch?: number; step?: number; history?: EpochStats[] } | undefined;
-    if (t && t.key === key && typeof t.epoch === 'number') {
-      init = ck.arrays;
-      startEpoch = t.epoch;
-      step = t.step ?? 0;
-      history = t.history ?? [];
-    }
+    if (!(t && t.key === key && typeof t.epoch === 'number')) throw checkpointMismatchError(ckptDir, t?.key, key, CK_KEY_FIELDS);
+    init = ck.arrays;
+    startEpoch = t.epoch;
+    step = t.step ?? 0;
+    history = t.history ?? [];
   }
   const params: Record<string, tf.Variable> = {};
   const moving: Record<string, tf.Variable> = {};

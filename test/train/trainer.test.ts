@@ -81,6 +81,26 @@ test('training is seeded and resumes from its per-epoch checkpoint', async () =>
   await assert.rejects(trainModel([{ ...data[0], data: new Uint8Array(10) }], cfg(1)), /has 10 pixels/);
 });
 
+test('a checkpoint of another configuration is refused, naming the differing options, and left intact', async () => {
+  const dir = tmpDir();
+  const data = stripes(16, 4);
+  const ck = path.join(dir, 'ck');
+  await trainModel(data, cfg(2), { checkpointDir: ck, maxEpochs: 1 });
+  const before = fs.readFileSync(path.join(ck, 'weights.bin'));
+  await assert.rejects(trainModel(data, { ...cfg(2), lr: 1e-3 }, { checkpointDir: ck }), /different configuration.*--lr \(checkpoint: 0\.003, now: 0\.001\)/);
+  await assert.rejects(trainModel(data, cfg(3), { checkpointDir: ck }), /--epochs \(checkpoint: 2, now: 3\)/);
+  await assert.rejects(trainModel(data, { ...cfg(2), emaDecay: 0.98 }, { checkpointDir: ck }), /--ema \(checkpoint: off, now: 0\.98\)/);
+  await assert.rejects(trainModel(data.slice(0, 12), cfg(2), { checkpointDir: ck }), /training images \(checkpoint: 16, now: 12\)/);
+  assert.deepEqual(fs.readFileSync(path.join(ck, 'weights.bin')), before, 'the refused checkpoint is not overwritten');
+  // The same configuration still resumes from it.
+  const resumed = await trainModel(data, cfg(2), { checkpointDir: ck });
+  assert.equal(resumed.resumedFromEpoch, 1);
+  // A model directory that is not a training checkpoint (an exported model) is refused too.
+  const exported = path.join(dir, 'exported');
+  await writeRandomModel(exported, 'nano-b', ['horizontal', 'vertical']);
+  await assert.rejects(trainModel(data, cfg(2), { checkpointDir: exported }), /no training checkpoint/);
+});
+
 test('npm run train (CLI) writes a loadable model whose outputs match its self-test reference', async () => {
   const dir = tmpDir();
   const data = path.join(dir, 'data');
@@ -99,6 +119,15 @@ test('npm run train (CLI) writes a loadable model whose outputs match its self-t
     env: { ...process.env, EMOTIONNET_BACKEND: 'wasm' },
   });
   assert.equal(r.status, 0, r.stderr);
+  // Rerun into the same --work with another recipe: refused with the differing options named.
+  const again = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', '--data', data, '--variant', 'nano-b', '--epochs', '2', '--batch', '4', '--out', path.join(dir, 'model2'), '--work', path.join(dir, 'work'), '--quiet'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, EMOTIONNET_BACKEND: 'wasm' },
+  });
+  assert.equal(again.status, 1, again.stderr);
+  assert.match(again.stderr, /train: Checkpoint in .*work.* different configuration.*--epochs \(checkpoint: 1, now: 2\)/);
+  assert.ok(!fs.existsSync(path.join(dir, 'model2')), 'nothing exported');
   const json = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
   assert.deepEqual(json.classes, ['happy', 'sadness']);
   assert.equal(json.folded, true);
