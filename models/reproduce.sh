@@ -11,7 +11,11 @@
 #   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (epoch 24, the end of the first 24-epoch schedule of the nano-b-wild run); for nano-a:
 #   checkpoints/pretrained/nano-a-fer-e24 (the same point of the nano-a-wild run); INIT=none trains from scratch)
 #   EMA=<decay> adds --ema <decay> (evaluate/export a moving average of the weights; unset: off; same result dirs)
-#   Checkpoints go to .train/<run>-<init>-e<epochs>[-ema<decay>]: a changed recipe starts its own
+#   SOUP=<K> adds --soup K (train seeds 1..K per fold / final model and evaluate/export the uniform
+#   average of their weights: K× the training time, the same inference cost; unset or 1: off; same
+#   result dirs, so move earlier fold records away first; the fold records and summary also give
+#   each seed's own CV mean, i.e. the seed-to-seed spread of the CV figure)
+#   Checkpoints go to .train/<run>-<init>-e<epochs>[-ema<decay>][-soup<K>]: a changed recipe starts its own
 #   checkpoints (the trainer refuses to resume one written with other options).
 #
 # Needs ../shared/datasets/ck-plus (CK+ is research-use only; see models/README.md).
@@ -34,9 +38,11 @@ else
   TRAIN=(node --import tsx src/cli/train.ts --backend wasm --init "$INIT")
 fi
 if [ -n "${EMA:-}" ]; then TRAIN+=(--ema "$EMA"); fi
+SOUP_TAG=""
+if [ -n "${SOUP:-}" ] && [ "$SOUP" != 1 ]; then TRAIN+=(--soup "$SOUP"); SOUP_TAG="-soup$SOUP"; fi
 DATA="${DATA:-../shared/datasets/ck-plus}"
 epochs_for() { if [ "$1" = peak_neutral48 ]; then echo "$EPOCHS8"; else echo "$EPOCHS"; fi; }
-work_for() { echo ".train/$1-$(basename "$INIT")-e$(epochs_for "$2")${EMA:+-ema$EMA}"; }  # work_for <run> <dataset>
+work_for() { echo ".train/$1-$(basename "$INIT")-e$(epochs_for "$2")${EMA:+-ema$EMA}$SOUP_TAG"; }  # work_for <run> <dataset>
 
 commit() { # commit the given paths (retry while another engineer holds the index lock)
   [ "${COMMIT:-0}" = "1" ] || return 0

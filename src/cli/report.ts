@@ -7,7 +7,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeCvSummary } from './train';
+import { SoupRecord, SoupSummary, writeCvSummary } from './train';
 
 const ROOT = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
 const MODELS = path.join(ROOT, 'models');
@@ -31,6 +31,8 @@ interface Fold {
   config: { epochs: number; batchSize: number };
   /** Flip test-time augmentation of the same fold model (records since the option existed). */
   tta?: { flip?: { accuracy: number; macroF1: number } };
+  /** `--soup K` runs: the fold's metrics are the soup's; these are each seed's own. */
+  soup?: SoupRecord;
 }
 
 function confusionTable(classes: string[], m: number[][]): string {
@@ -78,14 +80,19 @@ export function renderResults(models = MODELS): string {
           `pooled accuracy ${pct(t.pooled.accuracy)}, pooled macro-F1 ${t.pooled.macroF1.toFixed(3)} (${t.meanAccuracy >= s.meanAccuracy ? '+' : '−'}${Math.abs((t.meanAccuracy - s.meanAccuracy) * 100).toFixed(2)} points on the mean).\n`,
       );
     }
+    if (s.soup) out.push(soupSentence(s.soup, s.meanAccuracy));
     const withTta = folds.some((f) => f.tta?.flip);
-    out.push(`| fold | test subjects | test images | train images | accuracy | ${withTta ? 'accuracy, flip TTA | ' : ''}macro-F1 | last-epoch train loss / acc (augmented) | epochs | minutes |`);
-    out.push(`|---:|---:|---:|---:|---:|${withTta ? '---:|' : ''}---:|---|---:|---:|`);
+    const withSoup = folds.some((f) => f.soup);
+    out.push(
+      `| fold | test subjects | test images | train images | accuracy | ${withTta ? 'accuracy, flip TTA | ' : ''}${withSoup ? 'single seeds | ' : ''}macro-F1 | last-epoch train loss / acc (augmented${withSoup ? ', mean of the seeds' : ''}) | epochs | minutes |`,
+    );
+    out.push(`|---:|---:|---:|---:|---:|${withTta ? '---:|' : ''}${withSoup ? '---|' : ''}---:|---|---:|---:|`);
     for (const f of folds) {
       const h = f.history.at(-1);
       const tta = withTta ? ` ${f.tta?.flip ? pct(f.tta.flip.accuracy) : '–'} |` : '';
+      const seeds = withSoup ? ` ${f.soup ? f.soup.members.map((m) => (m.accuracy * 100).toFixed(2)).join(' / ') : '–'} |` : '';
       out.push(
-        `| ${f.fold} | ${f.testSubjects.length} | ${f.testImages} | ${f.trainImages} | ${pct(f.accuracy)} |${tta} ${f.macroF1.toFixed(3)} | ${h ? `${h.loss.toFixed(3)} / ${pct(h.accuracy)}` : '–'} | ${f.config.epochs} | ${(f.trainSeconds / 60).toFixed(1)} |`,
+        `| ${f.fold} | ${f.testSubjects.length} | ${f.testImages} | ${f.trainImages} | ${pct(f.accuracy)} |${tta}${seeds} ${f.macroF1.toFixed(3)} | ${h ? `${h.loss.toFixed(3)} / ${pct(h.accuracy)}` : '–'} | ${f.config.epochs} | ${(f.trainSeconds / 60).toFixed(1)} |`,
       );
     }
     out.push('');
@@ -114,6 +121,18 @@ export function renderResults(models = MODELS): string {
   return out.join('\n');
 }
 
+/** The model-card line of a soup CV run (`soupMean`: the soup's CV mean): what the soup is and the seed-to-seed spread of the CV figure. */
+export function soupSentence(s: SoupSummary, soupMean: number): string {
+  const c = s.singleSeedCv;
+  const p2 = (x: number) => (x * 100).toFixed(2);
+  const gain = (soupMean - c.mean) * 100;
+  return (
+    `Soup of ${s.k} seeds (${s.seeds.join(', ')}: the uniform average of their weights, one model, is what is evaluated above); ` +
+    `single seeds: CV means ${s.members.map((m) => p2(m.meanAccuracy)).join(' / ')} % ` +
+    `(spread ${p2(c.max - c.min)} points, std ${p2(c.std)}; their mean ${p2(c.mean)} %, the soup ${gain >= 0 ? '+' : '−'}${Math.abs(gain).toFixed(2)} points).\n`
+  );
+}
+
 /**
  * Every CV run, shipped recipe and experiments side by side, per fold: what changed (init,
  * epochs, LR, architecture) and what it did, on the same subject-independent folds.
@@ -136,7 +155,7 @@ export function renderExperiments(models = MODELS): string {
       const mean = folds.reduce((a, f) => a + f.accuracy, 0) / folds.length;
       const arch = `${c.variant ?? '?'}${c.spec === undefined && folds[0].macs ? ` (${(folds[0].macs / 1e6).toFixed(1)} M MACs)` : ''}`;
       rows.push(
-        `| ${base}/${run} | ${kind} | ${arch} | ${c.pretrained ?? 'none (random)'} | ${c.epochs ?? '?'} | ${c.lr ?? '?'} | ${folds.map((f) => `${f.fold}: ${(f.accuracy * 100).toFixed(1)}`).join(', ')} | ${pct(mean)} (${folds.length} folds) |`,
+        `| ${base}/${run} | ${kind}${folds[0].soup ? `, soup of ${folds[0].soup.k} seeds` : ''} | ${arch} | ${c.pretrained ?? 'none (random)'} | ${c.epochs ?? '?'} | ${c.lr ?? '?'} | ${folds.map((f) => `${f.fold}: ${(f.accuracy * 100).toFixed(1)}`).join(', ')} | ${pct(mean)} (${folds.length} folds) |`,
       );
     }
   }

@@ -15,11 +15,20 @@
  *          in-the-wild FER+ model; classifier columns are copied by class name) --warmup 1
  *          --ema <decay> (evaluate and export an exponential moving average of the weights,
  *          updated after every optimizer step and kept in the checkpoints; default 0 = off)
+ *          --soup <K> (model soup: every training — each CV fold, or the full-data one — trains K
+ *          members with seeds seed … seed+K-1, each checkpointed in <work>/fold-<f>/seed-<s> or
+ *          <work>/full/seed-<s> (a finished member is loaded, not retrained), and evaluates and
+ *          exports the uniform average of their weights (BN moving statistics included; their
+ *          EMA shadows under --ema), BN-folded: K× the training time, the inference cost of one
+ *          model. Fold records add `soup: { k, seeds, members: [{ seed, accuracy, macroF1,
+ *          ttaFlipAccuracy }] }`, the summary each seed's own CV mean and their spread, the
+ *          exported model.json `training.soup: { k, seeds }`; default 1 = a single training)
  *
  * Every CV fold record also stores the fold model's flip test-time augmentation metrics
  * (`tta.flip`: each test image's probabilities averaged with its mirror image's). `--add-tta`
  * adds them to fold records written before that, from the folds' final checkpoints in --work
  * (only where the checkpoint reproduces the recorded predictions exactly); nothing is trained.
+ * Soup records always carry them, so `--add-tta --soup K` is refused.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -28,14 +37,14 @@ import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
 import { countCost, variantSpec } from '../model/spec';
 import { readModelDir, writeModelDir, NamedArrays } from '../model/io';
-import { foldBatchNorm, TensorMap } from '../model/graph';
 import { mirrorInto } from '../model';
 import { ResolvedSpec, resolveSpec } from '../model/spec';
-import { writeSelfTest } from '../model/selftest';
+import { selfTestOf, writeSelfTest } from '../model/selftest';
 import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
 import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
 import { fmtTime, num, parseArgs, ParsedArgs } from './args';
-import { DEFAULT_TRAIN_CONFIG, emaDecayOf, loadPretrained, predictProbabilities, ProgressInfo, toArrays, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
+import { DEFAULT_TRAIN_CONFIG, emaDecayOf, foldWeights, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
+import { memberDir, soupFromCheckpoints, SoupMember, soupSeeds, soupSize, trainSoup } from '../train/soup';
 
 export { parseArgs, num, fmtTime };
 export type { ParsedArgs };
@@ -66,7 +75,9 @@ async function main(): Promise<void> {
         '       [--epochs 30] [--batch 16] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment]\n' +
         '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n' +
         '       [--init <checkpoint dir to fine-tune from>] [--warmup 1] [--ema <decay, e.g. 0.98 (the warm-up min(decay, (1+t)/(10+t)) caps a 480-step run at ~0.98); default 0 = off>]\n' +
-        '       [--cv 10 --add-tta: add flip-TTA metrics to finished fold records from the checkpoints in --work]\n',
+        '       [--soup <K>: train K seeds (seed … seed+K-1) per training and evaluate/export the uniform average of their weights;\n' +
+        '        K× the training time, the inference cost of one model; default 1 = off]\n' +
+        '       [--cv 10 --add-tta: add flip-TTA metrics to finished fold records from the checkpoints in --work (not with --soup)]\n',
     );
     if (!args.help) process.exitCode = 2;
     return;
@@ -75,6 +86,7 @@ async function main(): Promise<void> {
   const variant = String(args.variant ?? 'nano-b');
   const spec = variantSpec(variant);
   const quiet = Boolean(args.quiet);
+  const soupK = soupSize(args.soup);
   const emaDecay = emaDecayOf({ emaDecay: num(args, 'ema', DEFAULT_TRAIN_CONFIG.emaDecay ?? 0) }); // clear error before any data is read
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   const ds = await loadLabelledFolder(dataDir);
@@ -116,6 +128,7 @@ async function main(): Promise<void> {
     const folds = subjectFolds(ds.samples, k, base.seed);
     const only = args.folds ? String(args.folds).split(',').map(Number) : folds.map((_, i) => i);
     if (args['add-tta']) {
+      if (soupK > 1) throw new Error('--add-tta fills in flip-TTA metrics of fold records written before they existed; --soup runs always record them (for the soup and every seed), so there is nothing to add: drop --soup or --add-tta');
       for (const f of only) {
         const out = path.join(results, `fold-${f}.json`);
         const msg = await addTtaToFold(out, path.join(work, `fold-${f}`), folds[f].map((i) => ds.samples[i]), ds.classes);
@@ -136,11 +149,21 @@ async function main(): Promise<void> {
       const trainSubjects = new Set(train.map((s) => s.subject));
       if (test.some((s) => trainSubjects.has(s.subject))) throw new Error('internal error: subject leak between train and test');
       const t0 = Date.now();
-      const res = await trainModel(train, base, { checkpointDir: path.join(work, `fold-${f}`), onProgress: progressPrinter(`fold ${f}`, quiet) });
-      const probs = await predictProbabilities(res.resolved, res.folded, test.map((s) => s.data));
-      const pred = probs.map(argmax);
-      const m = computeMetrics(ds.classes, test.map((s) => s.label), pred);
-      const flip = await flipTtaMetrics(res.resolved, res.folded, ds.classes, test, probs);
+      const dir = path.join(work, `fold-${f}`);
+      const res =
+        soupK > 1
+          ? await trainSoup(train, base, soupK, { checkpointDir: dir, onProgress: (seed) => progressPrinter(`fold ${f} seed ${seed}`, quiet), onMember: memberNote(`fold ${f}`, base.epochs) })
+          : await trainModel(train, base, { checkpointDir: dir, onProgress: progressPrinter(`fold ${f}`, quiet) });
+      const { pred, m, flip } = await evaluateFolded(res.resolved, res.folded, ds.classes, test);
+      let soup: SoupRecord | undefined;
+      if ('members' in res) {
+        const members = [];
+        for (const mem of res.members) {
+          const e = await evaluateFolded(mem.result.resolved, mem.result.folded, ds.classes, test);
+          members.push({ seed: mem.seed, accuracy: e.m.accuracy, macroF1: e.m.macroF1, ttaFlipAccuracy: e.flip.accuracy });
+        }
+        soup = { k: soupK, seeds: members.map((x) => x.seed), members };
+      }
       const record = {
         fold: f,
         folds: k,
@@ -156,11 +179,13 @@ async function main(): Promise<void> {
         history: res.history,
         predictions: test.map((s, i) => ({ file: path.basename(s.file), label: ds.classes[s.label], pred: ds.classes[pred[i]] })),
         tta: { flip },
+        ...(soup ? { soup } : {}),
         trainSeconds: Math.round((Date.now() - t0) / 1000),
         finishedAt: new Date().toISOString(),
       };
       fs.writeFileSync(out, JSON.stringify(record, null, 1) + '\n');
-      process.stderr.write(`fold ${f}: accuracy ${(m.accuracy * 100).toFixed(2)}% (flip TTA ${(flip.accuracy * 100).toFixed(2)}%; ${test.length} images) in ${fmtTime((Date.now() - t0) / 1000)}\n`);
+      const singles = soup ? `; single seeds ${soup.members.map((x) => `${x.seed}: ${(x.accuracy * 100).toFixed(2)}%`).join(', ')}` : '';
+      process.stderr.write(`fold ${f}: ${soup ? `soup of ${soupK} seeds ` : ''}accuracy ${(m.accuracy * 100).toFixed(2)}% (flip TTA ${(flip.accuracy * 100).toFixed(2)}%; ${test.length} images${singles}) in ${fmtTime((Date.now() - t0) / 1000)}\n`);
     }
     writeCvSummary(results, k);
     return;
@@ -169,12 +194,20 @@ async function main(): Promise<void> {
   const outDir = path.resolve(String(args.out ?? path.join('models', variant)));
   const name = String(args.name ?? path.basename(outDir));
   if (args['selftest-only']) {
-    await writeSelfTest(outDir, path.join(work, 'full'));
+    if (soupK > 1) {
+      const s = soupFromCheckpoints(soupSeeds(base.seed, soupK).map((seed) => memberDir(path.join(work, 'full'), seed)));
+      await writeSelfTest(outDir, await selfTestOf(s.spec, s.classes, s.weights, soupSelfTestNote(soupK)));
+    } else await writeSelfTest(outDir, path.join(work, 'full'));
     process.stderr.write(`Wrote ${path.join(outDir, 'selftest.json')}\n`);
     return;
   }
   const t0 = Date.now();
-  const res = await trainModel(ds.samples, base, { checkpointDir: path.join(work, 'full'), onProgress: progressPrinter(name, quiet) });
+  const full = path.join(work, 'full');
+  const res =
+    soupK > 1
+      ? await trainSoup(ds.samples, base, soupK, { checkpointDir: full, onProgress: (seed) => progressPrinter(`${name} seed ${seed}`, quiet), onMember: memberNote(name, base.epochs) })
+      : await trainModel(ds.samples, base, { checkpointDir: full, onProgress: progressPrinter(name, quiet) });
+  const soupMeta = 'members' in res ? { soup: { k: soupK, seeds: res.members.map((m) => m.seed) } } : {};
   writeModelDir(
     outDir,
     {
@@ -183,12 +216,13 @@ async function main(): Promise<void> {
       classes: ds.classes,
       spec,
       folded: true,
-      training: { ...commonMeta, images: ds.samples.length, history: res.history, trainSeconds: Math.round((Date.now() - t0) / 1000), finishedAt: new Date().toISOString() },
+      training: { ...commonMeta, ...soupMeta, images: ds.samples.length, history: res.history, trainSeconds: Math.round((Date.now() - t0) / 1000), finishedAt: new Date().toISOString() },
     },
     res.folded,
   );
-  await writeSelfTest(outDir, path.join(work, 'full'));
-  process.stderr.write(`Wrote ${outDir} (final train loss ${res.history.at(-1)?.loss.toFixed(4)}, acc ${((res.history.at(-1)?.accuracy ?? 0) * 100).toFixed(1)}%)\n`);
+  // The reference outputs are of the exported weights: the soup's, or the last checkpoint's.
+  await writeSelfTest(outDir, 'members' in res ? await selfTestOf(spec, ds.classes, res.weights, soupSelfTestNote(soupK)) : full);
+  process.stderr.write(`Wrote ${outDir}${'members' in res ? ` (soup of ${soupK} seeds)` : ''} (final train loss ${res.history.at(-1)?.loss.toFixed(4)}, acc ${((res.history.at(-1)?.accuracy ?? 0) * 100).toFixed(1)}%)\n`);
 }
 
 /** Writes `<results>/summary.json` from the fold files present (complete or not). */
@@ -211,6 +245,7 @@ export function writeCvSummary(results: string, k: number): void {
     const fms = meanStd(recs.map((r) => r.tta.flip.accuracy as number));
     tta = { flip: { meanAccuracy: fms.mean, stdAccuracy: fms.std, pooled: { accuracy: fm.accuracy, macroF1: fm.macroF1, confusion: pooledFlip } } };
   }
+  const soup = soupSummary(recs);
   const summary = {
     dataset: recs[0].dataset,
     variant: recs[0].config?.variant,
@@ -221,16 +256,84 @@ export function writeCvSummary(results: string, k: number): void {
     complete: recs.length === k,
     meanAccuracy: ms.mean,
     stdAccuracy: ms.std,
-    perFold: recs.map((r) => ({ fold: r.fold, accuracy: r.accuracy, ...(r.tta?.flip ? { ttaFlipAccuracy: r.tta.flip.accuracy } : {}), testImages: r.testImages, testSubjects: r.testSubjects.length })),
+    perFold: recs.map((r) => ({
+      fold: r.fold,
+      accuracy: r.accuracy,
+      ...(r.tta?.flip ? { ttaFlipAccuracy: r.tta.flip.accuracy } : {}),
+      ...(r.soup ? { seedAccuracies: (r.soup as SoupRecord).members.map((m) => m.accuracy) } : {}),
+      testImages: r.testImages,
+      testSubjects: r.testSubjects.length,
+    })),
     pooled: { accuracy: pm.accuracy, macroF1: pm.macroF1, perClass: pm.perClass, confusion: pooled, classes },
     ...(tta ? { tta } : {}),
+    ...(soup ? { soup } : {}),
     config: recs[0].config,
   };
   fs.writeFileSync(path.join(results, 'summary.json'), JSON.stringify(summary, null, 1) + '\n');
   process.stderr.write(
     `CV ${summary.dataset} ${summary.variant}: ${recs.length}/${k} folds, mean ${(ms.mean * 100).toFixed(2)} ± ${(ms.std * 100).toFixed(2)} %, pooled ${(pm.accuracy * 100).toFixed(2)} %` +
       (tta ? `; flip TTA mean ${(tta.flip.meanAccuracy * 100).toFixed(2)} ± ${(tta.flip.stdAccuracy * 100).toFixed(2)} %, pooled ${(tta.flip.pooled.accuracy * 100).toFixed(2)} %` : '') +
+      (soup ? `\n  ${soupLine(soup)}` : '') +
       '\n',
+  );
+}
+
+/** `soup` of a CV fold record (`--soup K`, K > 1): the seeds and each one's metrics on the same test fold. */
+export interface SoupRecord {
+  k: number;
+  seeds: number[];
+  members: Array<{ seed: number; accuracy: number; macroF1: number; ttaFlipAccuracy: number }>;
+}
+
+const soupSelfTestNote = (k: number) =>
+  `Probabilities of the unfolded training-form graph (BN in inference mode) of the soup (uniform weight average of the last checkpoints of ${k} seeds) for selfTestInputs(); load() must reproduce them.`;
+
+/** Logs a soup member that was loaded from its finished checkpoint instead of trained. */
+function memberNote(prefix: string, epochs: number): (m: SoupMember) => void {
+  return (m) => {
+    if (m.reused) process.stderr.write(`${prefix} seed ${m.seed}: finished already (checkpoint at epoch ${epochs}), not retrained\n`);
+  };
+}
+
+/** Predictions, metrics and flip-TTA metrics of folded weights on a test fold. */
+async function evaluateFolded(r: ResolvedSpec, folded: NamedArrays, classes: string[], test: Sample[]) {
+  const probs = await predictProbabilities(r, folded, test.map((s) => s.data));
+  const pred = probs.map(argmax);
+  const m = computeMetrics(classes, test.map((s) => s.label), pred);
+  return { pred, m, flip: await flipTtaMetrics(r, folded, classes, test, probs) };
+}
+
+/** Seed-to-seed spread of a soup CV run: each seed's own CV mean over the folds, and their min/max/std. */
+export interface SoupSummary {
+  k: number;
+  seeds: number[];
+  /** One CV figure per seed: that seed's single model on every fold. */
+  members: Array<{ seed: number; meanAccuracy: number; stdAccuracy: number; ttaFlipMeanAccuracy: number }>;
+  /** The spread of the per-seed CV means (sample std over seeds). */
+  singleSeedCv: { mean: number; std: number; min: number; max: number };
+}
+
+/** The soup part of the CV summary, when every fold record is a soup of the same seeds. */
+export function soupSummary(recs: Array<{ soup?: SoupRecord }>): SoupSummary | undefined {
+  const first = recs[0]?.soup;
+  if (!first || !recs.every((r) => r.soup && JSON.stringify(r.soup.seeds) === JSON.stringify(first.seeds))) return undefined;
+  const members = first.seeds.map((seed) => {
+    const of = recs.map((r) => (r.soup as SoupRecord).members.find((m) => m.seed === seed) as SoupRecord['members'][number]);
+    const ms = meanStd(of.map((m) => m.accuracy));
+    return { seed, meanAccuracy: ms.mean, stdAccuracy: ms.std, ttaFlipMeanAccuracy: meanStd(of.map((m) => m.ttaFlipAccuracy)).mean };
+  });
+  const means = members.map((m) => m.meanAccuracy);
+  const spread = meanStd(means);
+  return { k: first.k, seeds: first.seeds, members, singleSeedCv: { mean: spread.mean, std: spread.std, min: Math.min(...means), max: Math.max(...means) } };
+}
+
+/** `soup of 3 seeds; single seeds: CV means 95.10 / 96.20 / 95.80 % (spread 95.10–96.20 %, std 0.56 points; their mean 95.70 %)`. */
+export function soupLine(s: SoupSummary): string {
+  const p = (x: number) => (x * 100).toFixed(2);
+  const c = s.singleSeedCv;
+  return (
+    `soup of ${s.k} seeds (${s.seeds.join(', ')}); single seeds: CV means ${s.members.map((m) => p(m.meanAccuracy)).join(' / ')} % ` +
+    `(spread ${p(c.min)}–${p(c.max)} %, std ${p(c.std)} points; their mean ${p(c.mean)} %)`
   );
 }
 
@@ -274,17 +377,14 @@ export async function addTtaToFold(recordFile: string, checkpointDir: string, te
   if (!fs.existsSync(recordFile)) return `no record (${recordFile}), skipped`;
   const rec = JSON.parse(fs.readFileSync(recordFile, 'utf8'));
   if (rec.tta?.flip) return `has flip TTA already (${(rec.tta.flip.accuracy * 100).toFixed(2)} %)`;
+  if (rec.soup) return 'a soup record (--soup): flip TTA is recorded with it, not added afterwards, skipped';
   if (!fs.existsSync(path.join(checkpointDir, 'model.json'))) return `no checkpoint in ${checkpointDir}, skipped`;
   const ck = readModelDir(checkpointDir);
   const epoch = (ck.json.training as { epoch?: number } | undefined)?.epoch;
   if (ck.json.folded || epoch !== rec.config?.epochs) return `checkpoint is not the final training state (epoch ${String(epoch)} of ${String(rec.config?.epochs)}), skipped`;
   if (JSON.stringify(ck.json.classes) !== JSON.stringify(classes)) return 'checkpoint classes differ from the data, skipped';
   const r = resolveSpec(ck.json.spec);
-  const w: TensorMap = {};
-  for (const [n, a] of Object.entries(trainingFormWeights(ck.arrays))) w[n] = tf.tensor(a.data, a.shape);
-  const foldedT = foldBatchNorm(r, w);
-  const folded = await toArrays(foldedT);
-  tf.dispose([...Object.values(w), ...Object.values(foldedT)]);
+  const folded = await foldWeights(r, trainingFormWeights(ck.arrays));
   const probs = await predictProbabilities(r, folded, test.map((s) => s.data));
   const recorded: Array<{ file: string; pred: string }> = rec.predictions ?? [];
   const same = recorded.length === test.length && test.every((s, i) => recorded[i].file === path.basename(s.file) && recorded[i].pred === classes[argmax(probs[i])]);

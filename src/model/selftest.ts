@@ -8,8 +8,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { mulberry32, TensorMap, trainForward } from './graph';
-import { readModelDir, trainingFormWeights } from './io';
-import { resolveSpec } from './spec';
+import { NamedArrays, readModelDir, trainingFormWeights } from './io';
+import { ArchSpec, resolveSpec } from './spec';
 
 export const SELFTEST_VERSION = 1;
 
@@ -46,14 +46,17 @@ export interface SelfTest {
   probabilities: number[][];
 }
 
-/** Computes reference probabilities from a training checkpoint (training-form weights, EMA ones if kept). */
-export async function computeSelfTest(checkpointDir: string): Promise<SelfTest> {
-  const { json, arrays } = readModelDir(checkpointDir);
-  const r = resolveSpec(json.spec);
-  const size = json.spec.inputSize;
+const CHECKPOINT_NOTE = 'Probabilities of the unfolded training-form graph (BN in inference mode, last checkpoint) for selfTestInputs(); load() must reproduce them.';
+
+/**
+ * Reference probabilities of training-form weights (parameters and BN moving statistics, the
+ * graph in inference mode); `note` says where the weights came from.
+ */
+export async function selfTestOf(spec: ArchSpec, classes: string[], weights: NamedArrays, note = CHECKPOINT_NOTE): Promise<SelfTest> {
+  const r = resolveSpec(spec);
+  const size = spec.inputSize;
   const w: TensorMap = {};
-  // The EMA weights when the run kept them (what it exported), else the raw ones.
-  for (const [n, a] of Object.entries(trainingFormWeights(arrays))) w[n] = tf.tensor(a.data, a.shape);
+  for (const [n, a] of Object.entries(weights)) w[n] = tf.tensor(a.data, a.shape);
   const inputs = selfTestInputs(size);
   const px = new Float32Array(inputs.length * size * size);
   inputs.forEach((d, i) => px.set(d, i * size * size));
@@ -61,17 +64,19 @@ export async function computeSelfTest(checkpointDir: string): Promise<SelfTest> 
   const p = tf.tidy(() => tf.softmax(trainForward(r, w, x, false).logits));
   const data = Array.from(await p.data());
   tf.dispose([x, p, ...Object.values(w)]);
-  const k = json.classes.length;
-  return {
-    version: SELFTEST_VERSION,
-    note: 'Probabilities of the unfolded training-form graph (BN in inference mode, last checkpoint) for selfTestInputs(); load() must reproduce them.',
-    classes: json.classes,
-    probabilities: inputs.map((_, i) => data.slice(i * k, (i + 1) * k)),
-  };
+  const k = classes.length;
+  return { version: SELFTEST_VERSION, note, classes, probabilities: inputs.map((_, i) => data.slice(i * k, (i + 1) * k)) };
 }
 
-/** Writes `<modelDir>/selftest.json` from the run's last checkpoint. */
-export async function writeSelfTest(modelDir: string, checkpointDir: string): Promise<void> {
-  const st = await computeSelfTest(checkpointDir);
+/** Computes reference probabilities from a training checkpoint (training-form weights, EMA ones if kept). */
+export async function computeSelfTest(checkpointDir: string): Promise<SelfTest> {
+  const { json, arrays } = readModelDir(checkpointDir);
+  // The EMA weights when the run kept them (what it exported), else the raw ones.
+  return selfTestOf(json.spec, json.classes, trainingFormWeights(arrays));
+}
+
+/** Writes `<modelDir>/selftest.json`: from the run's last checkpoint (a directory), or a computed {@link SelfTest}. */
+export async function writeSelfTest(modelDir: string, source: string | SelfTest): Promise<void> {
+  const st = typeof source === 'string' ? await computeSelfTest(source) : source;
   fs.writeFileSync(path.join(modelDir, 'selftest.json'), JSON.stringify(st, null, 1) + '\n');
 }

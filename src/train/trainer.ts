@@ -171,6 +171,11 @@ export interface TrainResult {
   history: EpochStats[];
   /** Inference-form (folded) weights: of the EMA shadow when `cfg.emaDecay` > 0, else of the raw weights. */
   folded: NamedArrays;
+  /**
+   * The same weights before folding (training form: parameters and BN moving statistics, no
+   * optimizer state): what a model soup averages (src/train/soup.ts).
+   */
+  weights: NamedArrays;
   resolved: ResolvedSpec;
   resumedFromEpoch: number;
 }
@@ -189,6 +194,20 @@ export async function toArrays(m: Record<string, tf.Tensor>): Promise<NamedArray
   const out: NamedArrays = {};
   for (const [k, t] of Object.entries(m)) out[k] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
   return out;
+}
+
+/** BN-folded inference weights of training-form arrays (the same folding trainModel applies to its result). */
+export async function foldWeights(r: ResolvedSpec, weights: NamedArrays): Promise<NamedArrays> {
+  const w: TensorMap = {};
+  for (const [n, a] of Object.entries(weights)) w[n] = tf.tensor(a.data, a.shape);
+  try {
+    const foldedT = foldBatchNorm(r, w);
+    const folded = await toArrays(foldedT);
+    tf.dispose(Object.values(foldedT));
+    return folded;
+  } finally {
+    tf.dispose(Object.values(w));
+  }
 }
 
 /**
@@ -409,10 +428,11 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
         writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: cfg.classes, spec: cfg.spec, folded: false, training: { key, epoch: epoch + 1, step, history } }, arrays);
       }
     }
-    const foldedT = foldBatchNorm(r, ema ? ema.shadow : all);
+    const evaluated = ema ? ema.shadow : all;
+    const foldedT = foldBatchNorm(r, evaluated);
     const folded = await toArrays(foldedT);
     tf.dispose(Object.values(foldedT));
-    return { history, folded, resolved: r, resumedFromEpoch: startEpoch };
+    return { history, folded, weights: await toArrays(evaluated), resolved: r, resumedFromEpoch: startEpoch };
   } finally {
     tf.dispose([...Object.values(params), ...Object.values(moving), ...Object.values(adamM), ...Object.values(adamV)]);
     ema?.dispose();
