@@ -140,7 +140,9 @@ async function main(): Promise<void> {
     for (const f of only) {
       const out = path.join(results, `fold-${f}.json`);
       if (fs.existsSync(out)) {
-        process.stderr.write(`fold ${f}: done already (${out})\n`);
+        const k = (JSON.parse(fs.readFileSync(out, 'utf8')) as { soup?: SoupRecord }).soup?.k ?? 1;
+        const kind = (n: number) => (n > 1 ? `a soup of ${n} seeds` : 'a single model');
+        process.stderr.write(`fold ${f}: done already (${out}${k !== soupK ? `: ${kind(k)}, not ${kind(soupK)}` : ''})\n`);
         continue;
       }
       const testIdx = new Set(folds[f]);

@@ -18,7 +18,7 @@ import { computeSelfTest, selfTestInputs } from '../../src/model/selftest';
 import { resolveSpec } from '../../src/model/spec';
 import { averageWeights, meanHistory, soupSeeds, soupSize } from '../../src/train/soup';
 import { predictProbabilities, toArrays } from '../../src/train/trainer';
-import { flipTtaMetrics, writeCvSummary } from '../../src/cli/train';
+import { addTtaToFold, flipTtaMetrics, writeCvSummary } from '../../src/cli/train';
 import { renderResults } from '../../src/cli/report';
 import type { Sample } from '../../src/train/data';
 import { tmpDir, toTensors } from '../model/helpers';
@@ -170,7 +170,14 @@ test('npm run train --cv --soup 2: fold record of the averaged-then-folded weigh
   assert.deepEqual(rec2.predictions, rec.predictions);
   assert.deepEqual(rec2.soup, rec.soup);
 
+  // A finished soup fold is skipped, and a run asking for a single model is told what it holds.
+  const single = train(data, '--cv', '2', '--folds', '0', '--results', results, '--work', work);
+  assert.equal(single.status, 0, single.stderr);
+  assert.match(single.stderr, /fold 0: done already \(.*fold-0\.json: a soup of 2 seeds, not a single model\)/);
   // --add-tta has nothing to add to soup records: refused with a clear message.
+  const noTta = path.join(dir, 'no-tta.json');
+  fs.writeFileSync(noTta, JSON.stringify({ ...rec2, tta: undefined }));
+  assert.match(await addTtaToFold(noTta, path.join(work, 'fold-0'), test, rec.classes), /a soup record \(--soup\).*skipped/);
   const tta = train(data, '--cv', '2', '--folds', '0', '--soup', '2', '--add-tta', '--results', results, '--work', work);
   assert.equal(tta.status, 1);
   assert.match(tta.stderr, /train: --add-tta .*--soup runs always record them/);
