@@ -5,7 +5,9 @@
  *
  * - FER+ PublicTest, majority label (8 classes), on the clean set: FER+ emotion majority, no
  *   `none` match, no md5 twin of a Training image;
- * - FER2013 PublicTest on the 7 original labels (clean: twins of Training removed);
+ * - FER2013 PublicTest on the 7 original labels (clean: twins of Training removed), also split
+ *   into the images whose FER+ crowd majority agrees / disagrees with the original label
+ *   (`…-ferplus-agrees`, `…-ferplus-disagrees`);
  * - cross-dataset: CK+ `ck48` (7 classes) and `peak_neutral48` (8 classes) crops;
  * each with accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix, and
  * the classification speed (faces/s at --batch).
@@ -177,9 +179,19 @@ export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) =
       const imgs = items.map((it) => readGrayImage(path.join(root, it.path), clf.inputSize));
       const { probs, facesPerSec } = await classifyAll(clf, imgs, batch);
       const truth = items.map((it) => (kind === '8' ? FERPLUS_CLASSES[it.label8] : FER2013_CLASSES[it.label7]));
-      const r = scoreSet(name, kind === '8' ? FERPLUS_CLASSES : FER2013_CLASSES, truth, probs, clf.classes, facesPerSec);
-      sets.push(r);
-      log(`${name}: ${(r.accuracy * 100).toFixed(2)}% (${r.images} images, macro-F1 ${(r.macroF1 * 100).toFixed(1)}%, ${facesPerSec.toFixed(0)} faces/s)`);
+      const score = (set: string, keep: boolean[]) => {
+        const r = scoreSet(set, kind === '8' ? FERPLUS_CLASSES : FER2013_CLASSES, truth.filter((_, i) => keep[i]), probs.filter((_, i) => keep[i]), clf.classes, facesPerSec);
+        sets.push(r);
+        log(`${set}: ${(r.accuracy * 100).toFixed(2)}% (${r.images} images, macro-F1 ${(r.macroF1 * 100).toFixed(1)}%, ${facesPerSec.toFixed(0)} faces/s)`);
+      };
+      score(name, items.map(() => true));
+      if (kind === '7') {
+        // Where the original label and the FER+ crowd majority agree / disagree (images FER+
+        // has no majority for are in neither): locates the errors on the original labels.
+        const agrees = items.map((it) => it.label8 >= 0 && FERPLUS_CLASSES[it.label8] === FER2013_CLASSES[it.label7]);
+        score(`${name}-ferplus-agrees`, agrees);
+        score(`${name}-ferplus-disagrees`, items.map((it, i) => it.label8 >= 0 && !agrees[i]));
+      }
     };
     await runFer('ferplus-publictest', sel.valPlus, '8');
     let framingSensitivity: FramingSensitivity[] | undefined;

@@ -507,6 +507,14 @@ test('scoreSet: argmax over the set classes vs over all model classes; classes t
 test('eval-fer report on a miniature FER folder (clean PublicTest, 8-class model on 7 labels)', async () => {
   const dir = tmpDir('fer-mini-eval-');
   writeMiniFer(dir);
+  // The crowd relabels the last PublicTest image (original label sad) as neutral: one image whose
+  // FER+ majority disagrees with its FER2013 label.
+  const csv = path.join(dir, 'fer2013new.csv');
+  const rows = fs.readFileSync(csv, 'utf8').trimEnd().split('\n');
+  const last = rows.length - 1;
+  assert.match(rows[last], /^PublicTest,/);
+  rows[last] = rows[last].split(',').slice(0, 2).concat(['8', '0', '0', '2', '0', '0', '0', '0', '0', '0']).join(',');
+  fs.writeFileSync(csv, rows.join('\n') + '\n');
   const out = tmpDir('fer-eval-model-');
   // Train briefly on the miniature set so the model is a real one written by the trainer.
   const idx = selectFer(loadFerIndex(dir));
@@ -529,7 +537,21 @@ test('eval-fer report on a miniature FER folder (clean PublicTest, 8-class model
   assert.deepEqual(orig.classes, FER2013_CLASSES, '8-class model scored on the 7 original labels');
   assert.equal(plus.confusion.flat().reduce((a, b) => a + b, 0), 5);
   assert.ok(plus.accuracy >= 0 && plus.accuracy <= 1 && plus.facesPerSec > 0);
-  assert.equal(rep.sets.length, 2, 'CK+ sets skipped when not given');
+  // The original-label set split by FER+ agreement: a partition of its images with a FER+ majority.
+  const agree = rep.sets.find((s) => s.set === 'fer2013-publictest-ferplus-agrees')!;
+  const disagree = rep.sets.find((s) => s.set === 'fer2013-publictest-ferplus-disagrees')!;
+  const val7 = idx.val7;
+  const nAgree = val7.filter((it) => it.label8 >= 0 && FERPLUS_CLASSES[it.label8] === FER2013_CLASSES[it.label7]).length;
+  const nDisagree = val7.filter((it) => it.label8 >= 0 && FERPLUS_CLASSES[it.label8] !== FER2013_CLASSES[it.label7]).length;
+  assert.ok(nAgree > 0 && nDisagree > 0, `the miniature set has both kinds (${nAgree}/${nDisagree})`);
+  assert.equal(agree.images, nAgree);
+  assert.equal(disagree.images, nDisagree);
+  const noPlus = val7.filter((it) => it.label8 < 0).length;
+  if (noPlus === 0) {
+    // Correct predictions add up: the two parts' hits are the whole set's hits.
+    assert.ok(Math.abs(agree.accuracy * nAgree + disagree.accuracy * nDisagree - orig.accuracy * orig.images) < 1e-9);
+  }
+  assert.equal(rep.sets.length, 4, 'CK+ sets skipped when not given');
   assert.equal(rep.tta, 'none');
   // Mirror averaging: the same sets, scored with flip test-time augmentation, and recorded as such.
   const flip = await evaluateFerReport({ model: path.join(out, 'm8'), data: dir, ck: null, backend: 'wasm', tta: 'flip' });
