@@ -13,6 +13,21 @@ export interface KeyField {
   opaque?: boolean;
 }
 
+/** Key fields both trainers use, under the same short names. */
+export const COMMON_KEY_FIELDS: Record<string, KeyField> = {
+  v: { option: '--variant' },
+  s: { option: 'architecture', opaque: true },
+  b: { option: '--batch' },
+  lr: { option: '--lr' },
+  wd: { option: '--wd' },
+  ls: { option: 'label smoothing' },
+  seed: { option: '--seed' },
+  a: { option: 'augmentation', opaque: true },
+  n: { option: 'training images' },
+  pre: { option: '--init', absent: 'none' },
+  ema: { option: '--ema', absent: 'off' },
+};
+
 function parseKey(k: string): Record<string, unknown> {
   try {
     const v = JSON.parse(k) as unknown;

@@ -35,7 +35,7 @@ import { computeMetrics, Metrics } from './metrics';
 import { AdamW, lerp, WeightEma } from './optim';
 import { initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
 import { FER2013_CLASSES, FERPLUS_CLASSES } from './fer';
-import { checkpointMismatchError, describeKeyDifferences, KeyField } from './config-key';
+import { checkpointMismatchError, COMMON_KEY_FIELDS, describeKeyDifferences, KeyField } from './config-key';
 
 export const N8 = FERPLUS_CLASSES.length;
 export const N7 = FER2013_CLASSES.length;
@@ -209,24 +209,14 @@ export function ferConfigKey(cfg: FerTrainConfig, n: number): string {
 }
 
 const FER_KEY_FIELDS: Record<string, KeyField> = {
-  v: { option: '--variant' },
-  s: { option: 'architecture', opaque: true },
-  b: { option: '--batch' },
-  lr: { option: '--lr' },
-  wd: { option: '--wd' },
+  ...COMMON_KEY_FIELDS,
   w: { option: '--warmup' },
   mf: { option: 'LR floor' },
-  seed: { option: '--seed' },
   a7: { option: '--aux7' },
-  ls: { option: 'label smoothing' },
   w8: { option: '--w8' },
   sel: { option: '--select' },
-  pre: { option: '--init', absent: 'none' },
   kdt: { option: '--teacher', absent: 'none' },
   kd: { option: '--kd', absent: 'none' },
-  ema: { option: '--ema' },
-  a: { option: 'augmentation', opaque: true },
-  n: { option: 'training images' },
 };
 
 /** The options in which two FER config keys differ, e.g. `--init (checkpoint: x, now: none)`. */

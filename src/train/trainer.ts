@@ -15,7 +15,7 @@ import { augmentInto, AugmentOptions, DEFAULT_AUGMENT } from './augment';
 import { Sample } from './data';
 import { registerWasmGradientKernels } from './kernels';
 import { adamwUpdate, lerp, WeightEma } from './optim';
-import { checkpointMismatchError, describeKeyDifferences, KeyField } from './config-key';
+import { checkpointMismatchError, COMMON_KEY_FIELDS, KeyField } from './config-key';
 
 export interface TrainConfig {
   /** Variant name recorded in the model (`nano-a` | `nano-b`). */
@@ -246,27 +246,12 @@ export function ensureGradients(): void {
 }
 
 const CK_KEY_FIELDS: Record<string, KeyField> = {
-  v: { option: '--variant' },
-  s: { option: 'architecture', opaque: true },
+  ...COMMON_KEY_FIELDS,
   c: { option: 'classes' },
   e: { option: '--epochs' },
-  b: { option: '--batch' },
-  lr: { option: '--lr' },
-  wd: { option: '--wd' },
-  ls: { option: 'label smoothing' },
   cb: { option: 'class balance' },
   g: { option: 'one frame per sequence' },
-  seed: { option: '--seed' },
-  a: { option: 'augmentation', opaque: true },
-  n: { option: 'training images' },
-  pre: { option: '--init', absent: 'none' },
-  ema: { option: '--ema', absent: 'off' },
 };
-
-/** The options in which two CK+ trainer config keys differ (see {@link configKey}). */
-export function configKeyDifferences(saved: string, now: string): string[] {
-  return describeKeyDifferences(saved, now, CK_KEY_FIELDS);
-}
 
 /**
  * Trains on `samples` (48x48 gray, labels index `cfg.classes`). Works on any backend; on wasm
@@ -428,11 +413,8 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
         writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: cfg.classes, spec: cfg.spec, folded: false, training: { key, epoch: epoch + 1, step, history } }, arrays);
       }
     }
-    const evaluated = ema ? ema.shadow : all;
-    const foldedT = foldBatchNorm(r, evaluated);
-    const folded = await toArrays(foldedT);
-    tf.dispose(Object.values(foldedT));
-    return { history, folded, weights: await toArrays(evaluated), resolved: r, resumedFromEpoch: startEpoch };
+    const weights = await toArrays(ema ? ema.shadow : all);
+    return { history, folded: await foldWeights(r, weights), weights, resolved: r, resumedFromEpoch: startEpoch };
   } finally {
     tf.dispose([...Object.values(params), ...Object.values(moving), ...Object.values(adamM), ...Object.values(adamV)]);
     ema?.dispose();
