@@ -24,7 +24,8 @@
  *          --out models --work checkpoints/fer-<variant> --epochs 40 --batch 64 --lr 0.003
  *          --wd 0.05 --seed 1 --aux7 0.5 (FER2013 head loss weight) --w8 1 (FER+ head loss weight)
  *          --warmup 1 (epochs) --select ferplus|fer2013 --init <dir>
- *          --teacher <dir> --kd 0.5 --ema 0.999 --no-augment --checkpoint-minutes 10
+ *          --teacher <dir> --kd 0.5 --ema 0.999 --augment wild|light|none (--no-augment = none)
+ *          --checkpoint-minutes 10
  *          --max-minutes <stop after N minutes, with a checkpoint> --limit <N train images>
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
  *          --workers N (data-parallel: N shards per batch, N-1 worker threads; only with free cores)
@@ -39,10 +40,21 @@ import { silentLogger } from '../log';
 import { ArchSpec, countCost, variantSpec } from '../model/spec';
 import { loadPretrained } from '../train/trainer';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
-import { fmtTime, num, parseArgs } from './train';
+import { fmtTime, num, parseArgs, ParsedArgs } from './args';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
+import { WildAugmentOptions, WILD_AUGMENT_PRESETS, wildAugmentPreset } from '../train/augment-wild';
 import { checkTeacher, mixSoftTarget, readTeacher, teacherRow } from '../train/fer-teacher';
 import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, FerValSet, ferSelfTests, foldedFromCheckpoint, HEAD_CLASSES, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
+
+/** `--augment <preset>` (default `wild`); `--no-augment` is `--augment none`. */
+export function augmentOption(args: ParsedArgs): WildAugmentOptions | null {
+  if (args.augment === true) throw new Error(`--augment needs a preset name (${Object.keys(WILD_AUGMENT_PRESETS).join(', ')})`);
+  if (args['no-augment']) {
+    if (args.augment !== undefined && args.augment !== 'none') throw new Error(`--no-augment contradicts --augment ${String(args.augment)}`);
+    return null;
+  }
+  return args.augment === undefined ? DEFAULT_FER_CONFIG.augment : wildAugmentPreset(String(args.augment));
+}
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
 
@@ -91,7 +103,7 @@ async function main(): Promise<void> {
         '       [--aux7 0.5 (FER2013 head loss weight)] [--w8 1 (FER+ head loss weight)] [--select ferplus|fer2013]\n' +
         '       [--init <--export-init dir or FER checkpoint dir: start a new run from its weights>]\n' +
         '       [--teacher <npm run fer:teacher dir> [--kd 0.5 (FER+ target = (1-kd)·votes + kd·teacher)]]\n' +
-        '       [--ema 0.999] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
+        '       [--ema 0.999] [--augment wild|light|none] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
         '       [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
         'Rerun the same command to resume from the checkpoint in --work.\n' +
         'Second stage: npm run train:fer -- --variant nano-b --init checkpoints/pretrained/nano-b-fer-e24 --work checkpoints/fer7-nano-b\n' +
@@ -141,7 +153,7 @@ async function main(): Promise<void> {
     ferPlusWeight: num(args, 'w8', DEFAULT_FER_CONFIG.ferPlusWeight),
     select,
     emaDecay: num(args, 'ema', DEFAULT_FER_CONFIG.emaDecay),
-    augment: args['no-augment'] ? null : DEFAULT_FER_CONFIG.augment,
+    augment: augmentOption(args),
     pretrained: initDir ? loadPretrained(initDir, spec) : null,
     teacher: teacher ? { source: teacher.source, alpha: kd } : null,
   };

@@ -39,6 +39,37 @@ export const WILD_AUGMENT: WildAugmentOptions = {
   noise: 6,
 };
 
+/**
+ * A milder preset for a short low-learning-rate "clean finish" after a run trained with
+ * {@link WILD_AUGMENT} (the small models fit the augmented training set less well than the
+ * validation set, so the last epochs may profit from images closer to the test distribution).
+ */
+export const WILD_AUGMENT_LIGHT: WildAugmentOptions = {
+  flip: true,
+  rotate: 8,
+  scale: 0.08,
+  shift: 2,
+  gamma: 0.15,
+  brightness: 20,
+  contrast: 0.15,
+  blurProb: 0.05,
+  occlusionProb: 0.05,
+  occlusionMin: 0.15,
+  occlusionMax: 0.3,
+  noise: 2,
+};
+
+/** Augmentation presets by name (`train:fer --augment <name>`); `none` is no augmentation. */
+export const WILD_AUGMENT_PRESETS: Readonly<Record<string, WildAugmentOptions | null>> = { wild: WILD_AUGMENT, light: WILD_AUGMENT_LIGHT, none: null };
+
+/** The preset called `name`, or a clear error naming the known ones. */
+export function wildAugmentPreset(name: string): WildAugmentOptions | null {
+  if (!Object.prototype.hasOwnProperty.call(WILD_AUGMENT_PRESETS, name)) {
+    throw new Error(`Unknown augmentation preset "${name}" (known: ${Object.keys(WILD_AUGMENT_PRESETS).join(', ')})`);
+  }
+  return WILD_AUGMENT_PRESETS[name];
+}
+
 function gaussian(rand: () => number): number {
   const u = Math.max(rand(), 1e-12);
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());

@@ -16,7 +16,8 @@ import { readModelDir, writeModelDir } from '../../src/model/io';
 import { ArchSpec, variantSpec } from '../../src/model/spec';
 import { encodeJpeg } from '../../src/image';
 import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, selectFer, softTarget } from '../../src/train/fer';
-import { augmentWildInto, blur3x3, WILD_AUGMENT } from '../../src/train/augment-wild';
+import { augmentWildInto, blur3x3, WILD_AUGMENT, WILD_AUGMENT_LIGHT, wildAugmentPreset } from '../../src/train/augment-wild';
+import { augmentOption } from '../../src/cli/train-fer';
 import { selfTestInputs } from '../../src/model/selftest';
 import { exportPretrained, batchGradients, combineGradients, DEFAULT_FER_CONFIG, ferSelfTests, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_CLASSES, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
 import { GradientWorkers } from '../../src/train/fer-workers';
@@ -168,6 +169,33 @@ test('wild augmentation is seeded, stays in 0..255 and changes the image; blur k
   spike[24 * 48 + 24] = 16;
   blur3x3(spike, 0, 48);
   assert.ok(Math.abs(spike[24 * 48 + 24] - 4) < 1e-5 && Math.abs(spike.reduce((s, v) => s + v, 0) - 16) < 1e-4, 'binomial kernel, mass preserved');
+});
+
+test('augmentation presets: light changes images less than wild; --augment / --no-augment pick them, bad names are errors', () => {
+  const meanChange = (o: typeof WILD_AUGMENT) => {
+    let total = 0;
+    const out = new Float32Array(48 * 48);
+    for (let k = 0; k < 200; k++) {
+      // A smooth image, so that the size of each change, not the texture, decides the difference
+      const src = Uint8Array.from({ length: 48 * 48 }, (_, i) => 128 + Math.round(60 * Math.sin((i % 48) / 9 + k) * Math.cos(Math.floor(i / 48) / 11)));
+      augmentWildInto(src, 48, out, 0, mulberry32(1000 + k), { ...o, flip: false }); // both presets flip
+      for (let i = 0; i < src.length; i++) total += Math.abs(out[i] - src[i]);
+    }
+    return total / (200 * 48 * 48);
+  };
+  const wild = meanChange(WILD_AUGMENT);
+  const light = meanChange(WILD_AUGMENT_LIGHT);
+  assert.ok(light > 1, `light still augments (mean change ${light.toFixed(1)} gray levels)`);
+  assert.ok(light < 0.75 * wild, `light (${light.toFixed(1)}) changes images clearly less than wild (${wild.toFixed(1)})`);
+  assert.equal(augmentOption({}), DEFAULT_FER_CONFIG.augment, 'default is the wild preset');
+  assert.equal(augmentOption({ augment: 'light' }), WILD_AUGMENT_LIGHT);
+  assert.equal(augmentOption({ augment: 'none' }), null);
+  assert.equal(augmentOption({ 'no-augment': true }), null);
+  assert.equal(wildAugmentPreset('wild'), WILD_AUGMENT);
+  assert.throws(() => augmentOption({ augment: 'heavy' }), /Unknown augmentation preset "heavy" \(known: wild, light, none\)/);
+  assert.throws(() => augmentOption({ augment: true }), /--augment needs a preset name/);
+  assert.throws(() => augmentOption({ augment: 'light', 'no-augment': true }), /contradicts/);
+  assert.throws(() => wildAugmentPreset('toString'), /Unknown augmentation preset/);
 });
 
 /** Nano-B topology at quarter width: same code paths, fast enough for a test. */
