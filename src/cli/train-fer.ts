@@ -28,6 +28,8 @@
  *          --checkpoint-minutes 10
  *          --max-minutes <stop after N minutes, with a checkpoint> --limit <N train images>
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
+ *          --stem-stride 2|1 (1: block 1 at full 48x48 resolution, same weights, ~4x the MACs;
+ *          --init may then be a stride-2 snapshot)
  *          --workers N (data-parallel: N shards per batch, N-1 worker threads; only with free cores)
  *          --selftest-only (write selftest.json of the exported models from the checkpoint)
  *          --export-init <dir> (frozen training-form EMA weights for `npm run train -- --init <dir>`)
@@ -37,7 +39,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
-import { ArchSpec, countCost, variantSpec } from '../model/spec';
+import { ArchSpec, countCost, variantSpec, withStemStride } from '../model/spec';
 import { loadPretrained } from '../train/trainer';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs, ParsedArgs } from './args';
@@ -45,6 +47,14 @@ import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, load
 import { WildAugmentOptions, WILD_AUGMENT_PRESETS, wildAugmentPreset } from '../train/augment-wild';
 import { checkTeacher, mixSoftTarget, readTeacher, teacherRow } from '../train/fer-teacher';
 import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, FerValSet, ferSelfTests, foldedFromCheckpoint, HEAD_CLASSES, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
+
+/** `--stem-stride 1|2` (default 2, the shipped variants); 1 = block 1 at full resolution. */
+export function stemStrideOption(args: ParsedArgs): 1 | 2 {
+  const raw = args['stem-stride'];
+  const v = raw === undefined ? 2 : typeof raw === 'string' ? Number(raw) : NaN;
+  if (v !== 1 && v !== 2) throw new Error(`--stem-stride must be 1 or 2 (got ${raw === true ? 'no value' : String(raw)})`);
+  return v;
+}
 
 /** `--augment <preset>` (default `wild`); `--no-augment` is `--augment none`. */
 export function augmentOption(args: ParsedArgs): WildAugmentOptions | null {
@@ -104,7 +114,7 @@ async function main(): Promise<void> {
         '       [--init <--export-init dir or FER checkpoint dir: start a new run from its weights>]\n' +
         '       [--teacher <npm run fer:teacher dir> [--kd 0.5 (FER+ target = (1-kd)·votes + kd·teacher)]]\n' +
         '       [--ema 0.999] [--augment wild|light|none] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
-        '       [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
+        '       [--stem-stride 2|1] [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
         'Rerun the same command to resume from the checkpoint in --work.\n' +
         'Second stage: npm run train:fer -- --variant nano-b --init checkpoints/pretrained/nano-b-fer-e24 --work checkpoints/fer7-nano-b\n' +
         '              --name nano-b-wild-s2 --aux7 2 --w8 0.5 --select fer2013 --lr 0.001 --warmup 0.25 --epochs 8\n' +
@@ -120,11 +130,11 @@ async function main(): Promise<void> {
   const work = path.resolve(String(args.work ?? path.join('checkpoints', `fer-${variant}`)));
   // Resume with the architecture the checkpoint was trained with, even if the variant's
   // definition has changed since (a model file always carries its own spec).
-  let spec = variantSpec(variant);
+  let spec = withStemStride(variantSpec(variant), stemStrideOption(args));
   if (fs.existsSync(path.join(work, 'model.json'))) {
     const saved = (JSON.parse(fs.readFileSync(path.join(work, 'model.json'), 'utf8')) as { spec?: ArchSpec }).spec;
     if (saved && JSON.stringify(saved) !== JSON.stringify(spec)) {
-      process.stderr.write(`Resuming with the architecture stored in ${path.relative(process.cwd(), work)}/model.json (it differs from the current ${variant} definition)\n`);
+      process.stderr.write(`Resuming with the architecture stored in ${path.relative(process.cwd(), work)}/model.json (it differs from the current ${spec.name} definition)\n`);
       spec = saved;
     }
   }

@@ -111,6 +111,30 @@ export function variantSpec(name: string): ArchSpec {
   return JSON.parse(JSON.stringify(s)) as ArchSpec;
 }
 
+/**
+ * `spec` with the stem convolution (`c1`) at stride `stride`. Stride 1 runs block 1 at the full
+ * 48x48 (the paper's reference resolution): the same weights and parameter count, about 4x the
+ * MACs. The name says so, so exported models and checkpoints record it.
+ */
+export function withStemStride(spec: ArchSpec, stride: 1 | 2): ArchSpec {
+  const out = JSON.parse(JSON.stringify(spec)) as ArchSpec;
+  const stem = out.nodes.find((n) => n.id === 'c1');
+  if (!stem) throw new Error(`${spec.name} has no stem convolution c1`);
+  if (stem.stride === stride) return out;
+  stem.stride = stride;
+  const suffix = ' (full-resolution stem)';
+  out.name = stride === 1 ? `${out.name}${suffix}` : out.name.replace(suffix, '');
+  return out;
+}
+
+/**
+ * The part of a spec that decides the weights' names and shapes (everything but the name and the
+ * strides): two specs with the same layout can load each other's weights.
+ */
+export function weightLayout(spec: ArchSpec): string {
+  return JSON.stringify({ ...spec, name: '', nodes: spec.nodes.map((n) => ({ ...n, stride: 0 })) });
+}
+
 export interface ResolvedNode extends ConvNode {
   /** Channels actually used (after the width multiplier). */
   outChannels: number;

@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ArchSpec, resolveSpec, ResolvedSpec } from '../model/spec';
+import { ArchSpec, resolveSpec, ResolvedSpec, weightLayout } from '../model/spec';
 import { foldBatchNorm, inferForward, initTrainWeights, mulberry32, TensorMap, trainForward, trainNames } from '../model/graph';
 import { NamedArrays, readModelDir, trainingFormWeights, writeModelDir } from '../model/io';
 import { augmentInto, AugmentOptions, DEFAULT_AUGMENT } from './augment';
@@ -73,7 +73,9 @@ export function loadPretrained(dir: string, spec: ArchSpec): Pretrained {
   if (!fs.existsSync(path.join(dir, 'model.json'))) throw new Error(`No model.json in ${dir} (--init needs a training checkpoint directory)`);
   const ck = readModelDir(dir);
   if (ck.json.folded) throw new Error(`${dir} is a BN-folded inference model; --init needs training-form weights (a checkpoint such as checkpoints/fer-nano-b or models/pretrained/<name>)`);
-  if (ck.json.spec && JSON.stringify(ck.json.spec) !== JSON.stringify(spec)) {
+  // Strides may differ (e.g. a stride-2 snapshot starting a full-resolution-stem run): the weights
+  // keep their names and shapes; anything else is another architecture.
+  if (ck.json.spec && weightLayout(ck.json.spec) !== weightLayout(spec)) {
     const hint = ck.json.variant && ck.json.spec.name !== spec.name ? ` (it holds ${ck.json.variant} weights: pass --variant ${ck.json.variant})` : '';
     throw new Error(`${dir} was trained with a different architecture (${ck.json.spec.name ?? 'unknown'}) than ${spec.name}${hint}`);
   }

@@ -7,7 +7,7 @@ import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
 import { load, ModelLoadError, listModels, resolveModelPath } from '../../src/model';
 import { foldBatchNorm, inferForward, normalizeInPlace, normalizePixels, trainForward } from '../../src/model/graph';
-import { countCost, resolveSpec, variantSpec, ArchSpec, REFERENCE_FULL_RES } from '../../src/model/spec';
+import { countCost, resolveSpec, variantSpec, ArchSpec, REFERENCE_FULL_RES, weightLayout, withStemStride } from '../../src/model/spec';
 import { grayImage, randomTrainWeights, tmpDir, toTensors, writeRandomModel } from './helpers';
 
 const CLASSES7 = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'];
@@ -40,6 +40,25 @@ test('parameter counts and MACs: stride-2 stem; Nano-A concatenates, Nano-B adds
     assert.equal(r.headChannels, v === 'nano-a' ? 256 : 64);
   }
   assert.equal(resolveSpec(REFERENCE_FULL_RES).headSize, 12);
+});
+
+test('withStemStride: a full-resolution stem keeps every weight and multiplies the MACs; weightLayout ignores strides only', () => {
+  for (const v of ['nano-a', 'nano-b']) {
+    const s2 = variantSpec(v);
+    const s1 = withStemStride(s2, 1);
+    assert.equal(s1.nodes.find((n) => n.id === 'c1')?.stride, 1);
+    assert.equal(s2.nodes.find((n) => n.id === 'c1')?.stride, 2, 'the input spec is not modified');
+    assert.match(s1.name, /full-resolution stem/);
+    assert.equal(countCost(s1, 7).params, countCost(s2, 7).params);
+    assert.ok(countCost(s1, 7).macs > 3.5 * countCost(s2, 7).macs, 'block 1 to 3 at twice the side');
+    assert.equal(resolveSpec(s1).headSize, 12);
+    assert.equal(weightLayout(s1), weightLayout(s2));
+    assert.deepEqual(withStemStride(s1, 2), s2, 'round trip');
+  }
+  // The Nano-B layout at full resolution is the reference reconstruction (same cost).
+  assert.equal(countCost(withStemStride(variantSpec('nano-b'), 1), 7).macs, countCost(REFERENCE_FULL_RES, 7).macs);
+  assert.notEqual(weightLayout(variantSpec('nano-a')), weightLayout(variantSpec('nano-b')), 'merge operator changes the weights');
+  assert.throws(() => withStemStride({ ...variantSpec('nano-b'), nodes: [] }, 1), /no stem convolution c1/);
 });
 
 test('resolveSpec rejects inconsistent specs with a clear message', () => {

@@ -17,7 +17,7 @@ import { ArchSpec, variantSpec } from '../../src/model/spec';
 import { encodeJpeg } from '../../src/image';
 import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, selectFer, softTarget } from '../../src/train/fer';
 import { augmentWildInto, blur3x3, WILD_AUGMENT, WILD_AUGMENT_LIGHT, wildAugmentPreset } from '../../src/train/augment-wild';
-import { augmentOption } from '../../src/cli/train-fer';
+import { augmentOption, stemStrideOption } from '../../src/cli/train-fer';
 import { selfTestInputs } from '../../src/model/selftest';
 import { exportPretrained, batchGradients, combineGradients, DEFAULT_FER_CONFIG, ferSelfTests, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_CLASSES, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
 import { GradientWorkers } from '../../src/train/fer-workers';
@@ -196,6 +196,14 @@ test('augmentation presets: light changes images less than wild; --augment / --n
   assert.throws(() => augmentOption({ augment: true }), /--augment needs a preset name/);
   assert.throws(() => augmentOption({ augment: 'light', 'no-augment': true }), /contradicts/);
   assert.throws(() => wildAugmentPreset('toString'), /Unknown augmentation preset/);
+});
+
+test('--stem-stride: 2 by default, 1 for a full-resolution stem, anything else a clear error', () => {
+  assert.equal(stemStrideOption({}), 2);
+  assert.equal(stemStrideOption({ 'stem-stride': '1' }), 1);
+  assert.equal(stemStrideOption({ 'stem-stride': '2' }), 2);
+  assert.throws(() => stemStrideOption({ 'stem-stride': '3' }), /--stem-stride must be 1 or 2 \(got 3\)/);
+  assert.throws(() => stemStrideOption({ 'stem-stride': true }), /--stem-stride must be 1 or 2/);
 });
 
 /** Nano-B topology at quarter width: same code paths, fast enough for a test. */

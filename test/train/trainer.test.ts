@@ -11,7 +11,7 @@ import { load } from '../../src/model';
 import { foldBatchNorm, initTrainWeights, mulberry32 } from '../../src/model/graph';
 import { NamedArrays, readModelDir } from '../../src/model/io';
 import { selfTestInputs } from '../../src/model/selftest';
-import { resolveSpec, variantSpec } from '../../src/model/spec';
+import { resolveSpec, variantSpec, withStemStride } from '../../src/model/spec';
 import { Sample } from '../../src/train/data';
 import { configKey, DEFAULT_TRAIN_CONFIG, initFromPretrained, loadPretrained, predictProbabilities, toArrays, trainModel, TrainConfig } from '../../src/train/trainer';
 import { addTtaToFold } from '../../src/cli/train';
@@ -170,8 +170,16 @@ test('fine-tuning (--init): body and same-name classifier columns come from the 
   const tuned = await trainModel(stripes(32, 8), { ...cfg(1), pretrained: pre });
   assert.ok(tuned.history[0].loss < fresh.history[0].loss, `fine-tuned ${tuned.history[0].loss} vs fresh ${fresh.history[0].loss}`);
 
+  // A stride-2 checkpoint may start a full-resolution-stem run (same weights, other strides).
+  const full = withStemStride(variantSpec('nano-b'), 1);
+  assert.deepEqual(Object.keys(loadPretrained(ck, full).arrays).sort(), Object.keys(pre.arrays).sort());
+  const fullTuned = await trainModel(stripes(32, 8), { ...cfg(1), spec: full, pretrained: pre });
+  const fullFresh = await trainModel(stripes(32, 8), { ...cfg(1), spec: full });
+  assert.ok(fullTuned.history[0].loss < fullFresh.history[0].loss, `full-resolution stem: fine-tuned ${fullTuned.history[0].loss} vs fresh ${fullFresh.history[0].loss}`);
+
   // Clear errors: another architecture, a BN-folded inference model, a folder without a model.
   assert.throws(() => loadPretrained(ck, variantSpec('nano-a')), /different architecture/);
+  assert.throws(() => loadPretrained(ck, withStemStride(variantSpec('nano-a'), 1)), /different architecture/);
   const folded = await writeRandomModel(path.join(dir, 'folded'), 'nano-b', ['horizontal', 'vertical']);
   assert.throws(() => loadPretrained(folded, variantSpec('nano-b')), /BN-folded inference model/);
   assert.throws(() => loadPretrained(path.join(dir, 'nothing'), variantSpec('nano-b')), /No model.json/);
