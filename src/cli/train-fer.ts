@@ -39,14 +39,14 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
-import { ArchSpec, countCost, variantSpec, withStemStride } from '../model/spec';
-import { loadPretrained } from '../train/trainer';
+import { ArchSpec, countCost, resolveSpec, variantSpec, withStemStride } from '../model/spec';
+import { foldWeights, loadPretrained } from '../train/trainer';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs, ParsedArgs } from './args';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
 import { WildAugmentOptions, WILD_AUGMENT_PRESETS, wildAugmentPreset } from '../train/augment-wild';
 import { checkTeacher, mixSoftTarget, readTeacher, teacherRow } from '../train/fer-teacher';
-import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, FerValSet, ferSelfTests, foldedFromCheckpoint, HEAD_CLASSES, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
+import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, FerValSet, ferSelfTests, HEAD_CLASSES, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
 
 /** `--stem-stride 1|2` (default 2, the shipped variants); 1 = block 1 at full resolution. */
 export function stemStrideOption(args: ParsedArgs): 1 | 2 {
@@ -90,8 +90,9 @@ async function writeSelfTests(d8: string, d7: string, spec: ArchSpec, unfolded: 
  * after checking that the exported weights ARE the checkpoint's (EMA) weights.
  */
 async function selfTestFromCheckpoint(work: string, d8: string, d7: string): Promise<void> {
+  // One read of the checkpoint: the exported weights are compared with its folded form.
   const { spec, unfolded } = unfoldedFromCheckpoint(work);
-  const { folded8 } = splitHeads(foldedFromCheckpoint(work).folded);
+  const { folded8 } = splitHeads(await foldWeights(resolveSpec(spec), unfolded));
   const exported = readModelDir(d8).arrays;
   let maxDiff = 0;
   for (const [n, a] of Object.entries(folded8)) {

@@ -53,6 +53,20 @@ const CHECKPOINT_NOTE = 'Probabilities of the unfolded training-form graph (BN i
  * graph in inference mode); `note` says where the weights came from.
  */
 export async function selfTestOf(spec: ArchSpec, classes: string[], weights: NamedArrays, note = CHECKPOINT_NOTE): Promise<SelfTest> {
+  const logits = selfTestLogits(spec, weights);
+  const p = tf.tidy(() => tf.softmax(logits));
+  const data = Array.from(await p.data());
+  const rows = logits.shape[0];
+  tf.dispose([logits, p]);
+  return { version: SELFTEST_VERSION, note, classes, probabilities: selfTestRows(data, rows, classes.length) };
+}
+
+/**
+ * Logits of training-form weights (parameters and BN moving statistics, the graph in inference
+ * mode) for {@link selfTestInputs}, one row per input: the forward pass behind every self-test
+ * (one head here, both FER heads in ferSelfTests). The caller disposes the returned tensor.
+ */
+export function selfTestLogits(spec: ArchSpec, weights: NamedArrays): tf.Tensor2D {
   const r = resolveSpec(spec);
   const size = spec.inputSize;
   const w: TensorMap = {};
@@ -61,11 +75,16 @@ export async function selfTestOf(spec: ArchSpec, classes: string[], weights: Nam
   const px = new Float32Array(inputs.length * size * size);
   inputs.forEach((d, i) => px.set(d, i * size * size));
   const x = tf.tensor4d(px, [inputs.length, size, size, 1]);
-  const p = tf.tidy(() => tf.softmax(trainForward(r, w, x, false).logits));
-  const data = Array.from(await p.data());
-  tf.dispose([x, p, ...Object.values(w)]);
-  const k = classes.length;
-  return { version: SELFTEST_VERSION, note, classes, probabilities: inputs.map((_, i) => data.slice(i * k, (i + 1) * k)) };
+  try {
+    return tf.tidy(() => trainForward(r, w, x, false).logits);
+  } finally {
+    tf.dispose([x, ...Object.values(w)]);
+  }
+}
+
+/** Splits row-major probabilities (`k` classes a row) into `rows` rows: one per self-test input. */
+export function selfTestRows(data: number[], rows: number, k: number): number[][] {
+  return Array.from({ length: rows }, (_, i) => data.slice(i * k, (i + 1) * k));
 }
 
 /** Computes reference probabilities from a training checkpoint (training-form weights, EMA ones if kept). */

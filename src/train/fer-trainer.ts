@@ -30,7 +30,7 @@ import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { augmentWildInto, WildAugmentOptions, WILD_AUGMENT } from './augment-wild';
 import { registerWasmGradientKernels } from './kernels';
 import { GradientWorkers } from './fer-workers';
-import { SelfTest, SELFTEST_VERSION, selfTestInputs } from '../model/selftest';
+import { SelfTest, selfTestLogits, selfTestRows, SELFTEST_VERSION } from '../model/selftest';
 import { computeMetrics, Metrics } from './metrics';
 import { AdamW, lerp, WeightEma } from './optim';
 import { initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
@@ -667,24 +667,16 @@ export function exportPretrained(work: string, dir: string): void {
  * BN-folded models must reproduce them.
  */
 export async function ferSelfTests(spec: ArchSpec, unfolded: NamedArrays): Promise<{ st8: SelfTest; st7: SelfTest }> {
-  const r = resolveSpec(spec);
-  const size = spec.inputSize;
-  const w: TensorMap = {};
-  for (const [n, a] of Object.entries(unfolded)) w[n] = tf.tensor(a.data, a.shape);
-  const inputs = selfTestInputs(size);
-  const px = new Float32Array(inputs.length * size * size);
-  inputs.forEach((d, i) => px.set(d, i * size * size));
-  const x = tf.tensor4d(px, [inputs.length, size, size, 1]);
-  const logits = tf.tidy(() => trainForward(r, w, x, false).logits);
+  const logits = selfTestLogits(spec, unfolded);
   const p8 = tf.tidy(() => tf.softmax(tf.slice(logits, [0, 0], [-1, N8])));
   const p7 = tf.tidy(() => tf.softmax(tf.slice(logits, [0, N8], [-1, N7])));
   const [d8, d7] = [Array.from(await p8.data()), Array.from(await p7.data())];
-  tf.dispose([x, logits, p8, p7, ...Object.values(w)]);
+  const n = logits.shape[0];
+  tf.dispose([logits, p8, p7]);
   const note = 'Probabilities of the unfolded training-form graph (BN in inference mode, EMA weights of the exported checkpoint) for selfTestInputs(); load() must reproduce them.';
-  const rows = (d: number[], k: number) => inputs.map((_, i) => d.slice(i * k, (i + 1) * k));
   return {
-    st8: { version: SELFTEST_VERSION, note, classes: FERPLUS_CLASSES, probabilities: rows(d8, N8) },
-    st7: { version: SELFTEST_VERSION, note, classes: FER2013_CLASSES, probabilities: rows(d7, N7) },
+    st8: { version: SELFTEST_VERSION, note, classes: FERPLUS_CLASSES, probabilities: selfTestRows(d8, n, N8) },
+    st7: { version: SELFTEST_VERSION, note, classes: FER2013_CLASSES, probabilities: selfTestRows(d7, n, N7) },
   };
 }
 
