@@ -4,6 +4,10 @@
  * card, generated from the committed files only (nothing typed by hand):
  * - `checkpoints/fer-<variant>/model.json`: training state (epochs done, history, best);
  * - `models/<variant>-wild/results.json`: the exported (best) model's PublicTest validation;
+ * - `models/<variant>-wild-7/results.json`: the FER2013 (7-label) columns come from it. When its
+ *   `config` differs from the 8-class model's, the 7-label model is from a separate
+ *   (FER2013-primary) run: it gets a row of its own under the variant's row, and that run's
+ *   history (`checkpoints/fer7-<variant>/model.json`, else the results' `history`) is printed too;
  * - `models/<variant>-wild/eval-fer.json` (and `-7`): `npm run eval:fer -- --out` reports;
  * - `models/<variant>-wild/eval-fer-flip.json` (and `-7`, optional): the same with `--tta flip`
  *   (mirror averaging), shown as extra columns next to the plain results.
@@ -40,7 +44,10 @@ function confusionTable(classes: string[], m: number[][]): string {
 interface Results {
   epoch: number;
   params8: number;
+  params7?: number;
   macs: number;
+  config?: { epochs?: number; aux7Weight?: number; ferPlusWeight?: number; pretrained?: string | null };
+  history?: FerTrainState['history'];
   validation: {
     ferPlusPublicTest: { accuracy: number; macroF1: number; n: number };
     fer2013PublicTest: { accuracy: number; macroF1: number; n: number };
@@ -57,6 +64,31 @@ function readEval(root: string, model: string, tta: 'none' | 'flip'): FerReport 
 }
 
 const setAccuracy = (ev: FerReport | null, set: string) => ev?.sets.find((s) => s.set === set)?.accuracy;
+
+const gap = (acc: number | undefined, target: number) => (acc === undefined ? '' : acc >= target ? ' ✔' : ` (−${((target - acc) * 100).toFixed(1)} pt)`);
+
+/** Epochs done (of planned), from a checkpoint's training state. */
+const epochsDone = (st: FerTrainState | undefined, planned: number) => (st ? `${st.epoch}${st.stepInEpoch ? ` + ${st.stepInEpoch} steps` : ''} (of ${planned})` : '–');
+
+/** A training-history table: one row per epoch, plus validations of runs stopped mid-epoch. */
+function historyTable(title: string, st: Pick<FerTrainState, 'history' | 'midEpochEvals'>): string[] {
+  const out = [`\n**${title}** (PublicTest = clean validation, EMA weights; train acc. = FER+ head on augmented batches):\n`];
+  out.push('| epoch | loss | train acc. | FER+ PublicTest | FER2013 PublicTest | macro-F1 FER+ | images/s | minutes | finished (UTC) |');
+  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  const rows = [
+    ...st.history.map((h) => ({ ...h, mid: false })),
+    ...(st.midEpochEvals ?? []).filter((m) => !st.history.some((h) => h.epoch === m.epoch)).map((m) => ({ epoch: m.epoch, valFerPlus: m.valFerPlus, valFer2013: m.valFer2013, finishedAt: m.at, mid: true })),
+  ].sort((a, b) => a.epoch - b.epoch);
+  for (const h of rows) {
+    const full = h as Partial<FerTrainState['history'][number]> & { epoch: number; mid: boolean; finishedAt: string };
+    out.push(
+      `| ${full.epoch}${full.mid ? ' (stop)' : ''} | ${full.loss?.toFixed(4) ?? '–'} | ${pct(full.trainAccuracy8)} | ${pct(full.valFerPlus, 2)} | ${pct(full.valFer2013, 2)} | ${pct(full.valFerPlusMacroF1)} | ${full.imagesPerSec?.toFixed(1) ?? '–'} | ${full.seconds ? (full.seconds / 60).toFixed(0) : '–'} | ${full.finishedAt.slice(0, 16).replace('T', ' ')} |`,
+    );
+  }
+  return out;
+}
+
+const lastImagesPerSec = (history: FerTrainState['history'] | undefined) => (history?.length ? history[history.length - 1].imagesPerSec : undefined);
 
 export function ferReport(root: string): string {
   const out: string[] = [];
@@ -76,30 +108,35 @@ export function ferReport(root: string): string {
     }
     const st = ck?.training;
     const cfgEpochs = readJson<{ training?: { config?: { epochs?: number } } }>(path.join(root, 'models', `${v}-wild`, 'model.json'))?.training?.config?.epochs;
-    const done = st ? `${st.epoch}${st.stepInEpoch ? ` + ${st.stepInEpoch} steps` : ''} (of ${cfgEpochs ?? DEFAULT_FER_CONFIG.epochs})` : '–';
-    const ips = st?.history.length ? st.history[st.history.length - 1].imagesPerSec : undefined;
+    const done = epochsDone(st, cfgEpochs ?? DEFAULT_FER_CONFIG.epochs);
+    const ips = lastImagesPerSec(st?.history);
     const val = res?.validation;
-    const gap = (acc: number | undefined, target: number) => (acc === undefined ? '' : acc >= target ? ' ✔' : ` (−${((target - acc) * 100).toFixed(1)} pt)`);
+    // The FER2013 columns are the shipped 7-label model's (the 8-class model's results only when it has none).
+    const res7 = readJson<Results>(path.join(root, 'models', `${v}-wild-7`, 'results.json'));
+    const val7 = res7?.validation.fer2013PublicTest ?? val?.fer2013PublicTest;
+    // Its own run when its training configuration is not the 8-class model's (not two heads of one run).
+    const separate = res && res7 && JSON.stringify(res7.config) !== JSON.stringify(res.config) ? res7 : null;
+    const mark = separate ? ' †' : '';
     out.push(
       `| \`${v}-wild\` / \`${v}-wild-7\` | ${res ? res.params8.toLocaleString('en-US') : '–'} | ${res ? `${(res.macs / 1e6).toFixed(1)} M` : '–'} | ${done} | ${res ? res.epoch : '–'} | ` +
-        `${pct(val?.ferPlusPublicTest.accuracy)}${gap(val?.ferPlusPublicTest.accuracy, TARGET_FERPLUS)} | ${pct(val?.fer2013PublicTest.accuracy)}${gap(val?.fer2013PublicTest.accuracy, TARGET_FER2013)} | ` +
+        `${pct(val?.ferPlusPublicTest.accuracy)}${gap(val?.ferPlusPublicTest.accuracy, TARGET_FERPLUS)} | ${pct(val7?.accuracy)}${gap(val7?.accuracy, TARGET_FER2013)}${mark} | ` +
         (withFlip ? `${pct(flipOf(v).ferPlus)} / ${pct(flipOf(v).fer2013)} | ` : '') +
-        `${pct(val?.ferPlusPublicTest.macroF1)} / ${pct(val?.fer2013PublicTest.macroF1)} | ${ips ? ips.toFixed(1) : '–'} |`,
+        `${pct(val?.ferPlusPublicTest.macroF1)} / ${pct(val7?.macroF1)} | ${ips ? ips.toFixed(1) : '–'} |`,
     );
-    if (st && (st.history.length || st.midEpochEvals?.length)) {
-      histories.push(`\n**${v}-wild training history** (PublicTest = clean validation, EMA weights; train acc. = FER+ head on augmented batches):\n`);
-      histories.push('| epoch | loss | train acc. | FER+ PublicTest | FER2013 PublicTest | macro-F1 FER+ | images/s | minutes | finished (UTC) |');
-      histories.push('|---:|---:|---:|---:|---:|---:|---:|---:|---|');
-      const rows = [
-        ...st.history.map((h) => ({ ...h, mid: false })),
-        ...(st.midEpochEvals ?? []).filter((m) => !st.history.some((h) => h.epoch === m.epoch)).map((m) => ({ epoch: m.epoch, valFerPlus: m.valFerPlus, valFer2013: m.valFer2013, finishedAt: m.at, mid: true })),
-      ].sort((a, b) => a.epoch - b.epoch);
-      for (const h of rows) {
-        const full = h as Partial<FerTrainState['history'][number]> & { epoch: number; mid: boolean; finishedAt: string };
-        histories.push(
-          `| ${full.epoch}${full.mid ? ' (stop)' : ''} | ${full.loss?.toFixed(4) ?? '–'} | ${pct(full.trainAccuracy8)} | ${pct(full.valFerPlus, 2)} | ${pct(full.valFer2013, 2)} | ${pct(full.valFerPlusMacroF1)} | ${full.imagesPerSec?.toFixed(1) ?? '–'} | ${full.seconds ? (full.seconds / 60).toFixed(0) : '–'} | ${full.finishedAt.slice(0, 16).replace('T', ' ')} |`,
-        );
-      }
+    if (st && (st.history.length || st.midEpochEvals?.length)) histories.push(...historyTable(`${v}-wild training history`, st));
+    if (separate) {
+      const st7 = readJson<{ training: FerTrainState }>(path.join(root, 'checkpoints', `fer7-${v}`, 'model.json'))?.training;
+      const cfg = separate.config ?? {};
+      const planned = cfg.epochs ?? DEFAULT_FER_CONFIG.epochs;
+      const acc7 = separate.validation.fer2013PublicTest.accuracy;
+      const how = `${cfg.pretrained ? `init \`${cfg.pretrained}\`` : 'no init snapshot (from scratch)'}, loss weights FER+ ${cfg.ferPlusWeight ?? '–'} / FER2013 ${cfg.aux7Weight ?? '–'}`;
+      const ips7 = lastImagesPerSec(st7?.history ?? separate.history);
+      out.push(
+        `| ↳ \`${v}-wild-7\` †: separate FER2013-primary run (${how}) | ${separate.params7?.toLocaleString('en-US') ?? '–'} | ${(separate.macs / 1e6).toFixed(1)} M | ${st7 ? epochsDone(st7, planned) : `– (of ${planned})`} | ${separate.epoch} | – | ` +
+          `${pct(acc7)}${gap(acc7, TARGET_FER2013)} | ${withFlip ? `– / ${pct(flipOf(v).fer2013)} | ` : ''}– / ${pct(separate.validation.fer2013PublicTest.macroF1)} | ${ips7 ? ips7.toFixed(1) : '–'} |`,
+      );
+      const hist7: Pick<FerTrainState, 'history' | 'midEpochEvals'> = st7 ?? { history: separate.history ?? [] };
+      if (hist7.history.length || hist7.midEpochEvals?.length) histories.push(...historyTable(`${v}-wild-7 training history (separate FER2013-primary run, ${how})`, hist7));
     }
   }
   out.push(...histories);

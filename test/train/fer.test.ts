@@ -507,6 +507,46 @@ test('fer-report renders the model card block from the committed checkpoint and 
   assert.match(md, /nano-a-wild.*not trained yet/);
 });
 
+test('fer-report: a 7-label model from a separate FER2013-primary run gets its own row, FER2013 columns and history', () => {
+  const root = tmpDir('fer-report-7-');
+  for (const d of ['checkpoints/fer-nano-b', 'models/nano-b-wild', 'models/nano-b-wild-7']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  const row = (epoch: number, valFer2013: number, finishedAt: string) => ({ epoch, loss: 1.2, trainAccuracy8: 0.74, lr: 0.002, seconds: 240, imagesPerSec: 160.5, valFerPlus: 0.7887, valFer2013, valFerPlusMacroF1: 0.57, valFer2013MacroF1: 0.56, finishedAt });
+  const training = { key: '{}', epoch: 48, stepInEpoch: 0, globalStep: 21000, history: [{ ...row(1, 0.4122, '2026-11-26T13:30:00.000Z'), loss: 2.4483 }], best: null, partial: null };
+  fs.writeFileSync(path.join(root, 'checkpoints', 'fer-nano-b', 'model.json'), JSON.stringify({ training }));
+  const config8 = { epochs: 48, lr: 0.003, aux7Weight: 0.5, ferPlusWeight: 1, select: 'ferplus', variant: 'nano-b' };
+  const validation8 = { ferPlusPublicTest: { accuracy: 0.8104, macroF1: 0.586, n: 3276 }, fer2013PublicTest: { accuracy: 0.6253, macroF1: 0.546, n: 3309 }, fer2013PublicTestFrom8ClassHead: 0.568 };
+  const results8 = { model: 'nano-b-wild', params8: 141163, params7: 141098, macs: 11052800, config: config8, epoch: 47, validation: validation8, exportedAt: '2026-11-27T00:47:00.000Z' };
+  fs.writeFileSync(path.join(root, 'models', 'nano-b-wild', 'results.json'), JSON.stringify(results8));
+  const writeSeven = (r: object) => fs.writeFileSync(path.join(root, 'models', 'nano-b-wild-7', 'results.json'), JSON.stringify(r));
+
+  // Same run (two heads): the -7 results carry the same config → the report as before, no extra row.
+  writeSeven({ ...results8, model: 'nano-b-wild-7' });
+  const same = ferReport(root);
+  assert.match(same, /`nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| 48 \(of 40\) \| 47 \| 81\.0 % \(−1\.0 pt\) \| 62\.5 % \(−4\.5 pt\) \| 58\.6 % \/ 54\.6 % \| 160\.5 \|$/m);
+  assert.doesNotMatch(same, /separate|†|nano-b-wild-7 training history/);
+
+  // Separate FER2013-primary run: its own config (init snapshot, FER+ weight 0), best FER2013 epoch 13.
+  const config7 = { ...config8, epochs: 16, lr: 0.002, aux7Weight: 1, ferPlusWeight: 0, select: 'fer2013', pretrained: 'nano-b-fer-e36' };
+  const validation7 = { ferPlusPublicTest: { accuracy: 0.7887, macroF1: 0.577, n: 3276 }, fer2013PublicTest: { accuracy: 0.6340, macroF1: 0.5629, n: 3309 }, fer2013PublicTestFrom8ClassHead: 0.583 };
+  const history7 = [row(12, 0.6316, '2026-11-27T04:01:00.000Z'), row(13, 0.6340, '2026-11-27T04:04:00.000Z')];
+  writeSeven({ ...results8, model: 'nano-b-wild-7', config: config7, epoch: 13, validation: validation7, history: history7 });
+  const fromResults = ferReport(root);
+  assert.match(fromResults, /`nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| 48 \(of 40\) \| 47 \| 81\.0 % \(−1\.0 pt\) \| 63\.4 % \(−3\.6 pt\) † \| 58\.6 % \/ 56\.3 % \|/, 'FER2013 columns of the shipped -7 model');
+  assert.doesNotMatch(fromResults, /62\.5 %|54\.6 %/, 'not the 8-class run\'s FER2013 figures');
+  assert.match(fromResults, /^\| ↳ `nano-b-wild-7` †: separate FER2013-primary run \(init `nano-b-fer-e36`, loss weights FER\+ 0 \/ FER2013 1\) \| 141,098 \| 11\.1 M \| – \(of 16\) \| 13 \| – \| 63\.4 % \(−3\.6 pt\) \| – \/ 56\.3 % \| 160\.5 \|$/m);
+  assert.match(fromResults, /\*\*nano-b-wild-7 training history \(separate FER2013-primary run, init `nano-b-fer-e36`, loss weights FER\+ 0 \/ FER2013 1\)\*\*/);
+  assert.match(fromResults, /^\| 13 \| 1\.2000 \| 74\.0 % \| 78\.87 % \| 63\.40 % \| 57\.0 % \| 160\.5 \| 4 \| 2026-11-27 04:04 \|$/m, 'history rows from results.json');
+
+  // With the run's checkpoint committed: epochs done and the history come from it.
+  fs.mkdirSync(path.join(root, 'checkpoints', 'fer7-nano-b'), { recursive: true });
+  const training7 = { key: '{}', epoch: 15, stepInEpoch: 200, globalStep: 6848, history: [...history7, { ...row(14, 0.6337, '2026-11-27T04:07:00.000Z'), imagesPerSec: 181.7 }], best: null, partial: null };
+  fs.writeFileSync(path.join(root, 'checkpoints', 'fer7-nano-b', 'model.json'), JSON.stringify({ training: training7 }));
+  const fromCheckpoint = ferReport(root);
+  assert.match(fromCheckpoint, /^\| ↳ `nano-b-wild-7` †: .* \| 15 \+ 200 steps \(of 16\) \| 13 \| – \| 63\.4 % \(−3\.6 pt\) \| – \/ 56\.3 % \| 181\.7 \|$/m);
+  assert.match(fromCheckpoint, /^\| 14 \| 1\.2000 \| 74\.0 % \| 78\.87 % \| 63\.37 % \| 57\.0 % \| 181\.7 \| 4 \| 2026-11-27 04:07 \|$/m, 'history rows from the checkpoint');
+  assert.ok(fromCheckpoint.indexOf('nano-b-wild training history') < fromCheckpoint.indexOf('nano-b-wild-7 training history'), 'the 8-class run first');
+});
+
 test('the training loop yields to the event loop: a timer (like a SIGTERM handler) can stop it', async () => {
   let stop = false;
   const timer = setTimeout(() => (stop = true), 300);
