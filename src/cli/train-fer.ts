@@ -48,6 +48,13 @@ import { WildAugmentOptions, WILD_AUGMENT_PRESETS, wildAugmentPreset } from '../
 import { checkTeacher, mixSoftTarget, readTeacher, teacherRow } from '../train/fer-teacher';
 import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, FerValSet, ferSelfTests, HEAD_CLASSES, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
 
+/** What the run learns from, for the exported models' metadata (depends on the head loss weights). */
+export function trainingDataDescription(cfg: Pick<FerTrainConfig, 'ferPlusWeight' | 'aux7Weight'>): string {
+  if (cfg.ferPlusWeight === 0) return 'FER2013 Training with its original labels only (FER+ head loss weight 0)';
+  if (cfg.aux7Weight === 0) return 'FER2013 Training with FER+ votes (soft targets) only (FER2013 head loss weight 0)';
+  return 'FER2013 Training with FER+ votes (soft targets) and the original FER2013 labels (second head)';
+}
+
 /** `--stem-stride 1|2` (default 2, the shipped variants); 1 = block 1 at full resolution. */
 export function stemStrideOption(args: ParsedArgs): 1 | 2 {
   const raw = args['stem-stride'];
@@ -228,7 +235,7 @@ async function main(): Promise<void> {
   let lastLine = 0;
   const selName = select === 'fer2013' ? 'FER2013' : 'FER+';
   const meta = {
-    dataset: 'FER2013 Training with FER+ votes (soft targets)',
+    dataset: trainingDataDescription(cfg),
     dataDir: path.relative(process.cwd(), root) || root,
     trainImages: samples.length,
     valFerPlusImages: val.plus.data.length,

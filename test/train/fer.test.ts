@@ -17,7 +17,7 @@ import { ArchSpec, variantSpec } from '../../src/model/spec';
 import { encodeJpeg } from '../../src/image';
 import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, selectFer, softTarget } from '../../src/train/fer';
 import { augmentWildInto, blur3x3, WILD_AUGMENT, WILD_AUGMENT_LIGHT, wildAugmentPreset } from '../../src/train/augment-wild';
-import { augmentOption, stemStrideOption } from '../../src/cli/train-fer';
+import { augmentOption, stemStrideOption, trainingDataDescription } from '../../src/cli/train-fer';
 import { selfTestInputs } from '../../src/model/selftest';
 import { exportPretrained, batchGradients, combineGradients, DEFAULT_FER_CONFIG, ferSelfTests, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_CLASSES, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
 import { GradientWorkers } from '../../src/train/fer-workers';
@@ -204,6 +204,12 @@ test('--stem-stride: 2 by default, 1 for a full-resolution stem, anything else a
   assert.equal(stemStrideOption({ 'stem-stride': '2' }), 2);
   assert.throws(() => stemStrideOption({ 'stem-stride': '3' }), /--stem-stride must be 1 or 2 \(got 3\)/);
   assert.throws(() => stemStrideOption({ 'stem-stride': true }), /--stem-stride must be 1 or 2/);
+});
+
+test('exported metadata names the labels a run actually trained on', () => {
+  assert.match(trainingDataDescription({ ferPlusWeight: 1, aux7Weight: 0.5 }), /FER\+ votes .* and the original FER2013 labels/);
+  assert.match(trainingDataDescription({ ferPlusWeight: 0, aux7Weight: 1 }), /original labels only \(FER\+ head loss weight 0\)/);
+  assert.match(trainingDataDescription({ ferPlusWeight: 1, aux7Weight: 0 }), /FER\+ votes \(soft targets\) only/);
 });
 
 /** Nano-B topology at quarter width: same code paths, fast enough for a test. */
@@ -522,7 +528,7 @@ test('fer-report: a 7-label model from a separate FER2013-primary run gets its o
   // Same run (two heads): the -7 results carry the same config → the report as before, no extra row.
   writeSeven({ ...results8, model: 'nano-b-wild-7' });
   const same = ferReport(root);
-  assert.match(same, /`nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| 48 \(of 40\) \| 47 \| 81\.0 % \(−1\.0 pt\) \| 62\.5 % \(−4\.5 pt\) \| 58\.6 % \/ 54\.6 % \| 160\.5 \|$/m);
+  assert.match(same, /`nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| 48 \(extended after the export, planned 40\) \| 47 \| 81\.0 % \(−1\.0 pt\) \| 62\.5 % \(−4\.5 pt\) \| 58\.6 % \/ 54\.6 % \| 160\.5 \|$/m);
   assert.doesNotMatch(same, /separate|†|nano-b-wild-7 training history/);
 
   // Separate FER2013-primary run: its own config (init snapshot, FER+ weight 0), best FER2013 epoch 13.
@@ -531,7 +537,7 @@ test('fer-report: a 7-label model from a separate FER2013-primary run gets its o
   const history7 = [row(12, 0.6316, '2026-11-27T04:01:00.000Z'), row(13, 0.6340, '2026-11-27T04:04:00.000Z')];
   writeSeven({ ...results8, model: 'nano-b-wild-7', config: config7, epoch: 13, validation: validation7, history: history7 });
   const fromResults = ferReport(root);
-  assert.match(fromResults, /`nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| 48 \(of 40\) \| 47 \| 81\.0 % \(−1\.0 pt\) \| 63\.4 % \(−3\.6 pt\) † \| 58\.6 % \/ 56\.3 % \|/, 'FER2013 columns of the shipped -7 model');
+  assert.match(fromResults, /`nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| 48 \(extended after the export, planned 40\) \| 47 \| 81\.0 % \(−1\.0 pt\) \| 63\.4 % \(−3\.6 pt\) † \| 58\.6 % \/ 56\.3 % \|/, 'FER2013 columns of the shipped -7 model');
   assert.doesNotMatch(fromResults, /62\.5 %|54\.6 %/, 'not the 8-class run\'s FER2013 figures');
   assert.match(fromResults, /^\| ↳ `nano-b-wild-7` †: separate FER2013-primary run \(init `nano-b-fer-e36`, loss weights FER\+ 0 \/ FER2013 1\) \| 141,098 \| 11\.1 M \| – \(of 16\) \| 13 \| – \| 63\.4 % \(−3\.6 pt\) \| – \/ 56\.3 % \| 160\.5 \|$/m);
   assert.match(fromResults, /\*\*nano-b-wild-7 training history \(separate FER2013-primary run, init `nano-b-fer-e36`, loss weights FER\+ 0 \/ FER2013 1\)\*\*/);
