@@ -67,7 +67,6 @@ const setAccuracy = (ev: FerReport | null, set: string) => ev?.sets.find((s) => 
 
 const gap = (acc: number | undefined, target: number) => (acc === undefined ? '' : acc >= target ? ' ✔' : ` (−${((target - acc) * 100).toFixed(1)} pt)`);
 
-/** Epochs done (of planned), from a checkpoint's training state. */
 /** Epochs done "(of planned)"; a run extended past the exported model's plan shows where it stands instead. */
 const epochsDone = (st: FerTrainState | undefined, planned: number) =>
   st ? `${st.epoch}${st.stepInEpoch ? ` + ${st.stepInEpoch} steps` : ''} ${st.epoch > planned ? `(extended after the export, planned ${planned})` : `(of ${planned})`}` : '–';

@@ -42,7 +42,8 @@ export const WILD_AUGMENT: WildAugmentOptions = {
 /**
  * A milder preset for a short low-learning-rate "clean finish" after a run trained with
  * {@link WILD_AUGMENT} (the small models fit the augmented training set less well than the
- * validation set, so the last epochs may profit from images closer to the test distribution).
+ * validation set, so the last epochs might profit from images closer to the test distribution).
+ * Measured once (session 6, Nano-A from its epoch-36 snapshot): no gain on FER+ PublicTest.
  */
 export const WILD_AUGMENT_LIGHT: WildAugmentOptions = {
   flip: true,
