@@ -33,7 +33,7 @@ import { GradientWorkers } from './fer-workers';
 import { SelfTest, selfTestLogits, selfTestRows, SELFTEST_VERSION } from '../model/selftest';
 import { computeMetrics, Metrics } from './metrics';
 import { AdamW, lerp, WeightEma } from './optim';
-import { initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
+import { foldWeightsSync, initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
 import { FER2013_CLASSES, FERPLUS_CLASSES } from './fer';
 import { checkpointMismatchError, COMMON_KEY_FIELDS, describeKeyDifferences, KeyField } from './config-key';
 
@@ -684,11 +684,5 @@ export async function ferSelfTests(spec: ArchSpec, unfolded: NamedArrays): Promi
 export function foldedFromCheckpoint(dir: string): { resolved: ResolvedSpec; folded: NamedArrays; state: FerTrainState } {
   const { spec, unfolded, state } = unfoldedFromCheckpoint(dir);
   const r = resolveSpec(spec);
-  const w: TensorMap = {};
-  for (const [n, a] of Object.entries(unfolded)) w[n] = tf.tensor(a.data, a.shape);
-  const f = foldBatchNorm(r, w);
-  const folded: NamedArrays = {};
-  for (const [n, t] of Object.entries(f)) folded[n] = { shape: t.shape.slice(), data: t.dataSync() as Float32Array };
-  tf.dispose([...Object.values(w), ...Object.values(f)]);
-  return { resolved: r, folded, state };
+  return { resolved: r, folded: foldWeightsSync(r, unfolded), state };
 }

@@ -200,11 +200,17 @@ export async function toArrays(m: Record<string, tf.Tensor>): Promise<NamedArray
 
 /** BN-folded inference weights of training-form arrays (the same folding trainModel applies to its result). */
 export async function foldWeights(r: ResolvedSpec, weights: NamedArrays): Promise<NamedArrays> {
+  return foldWeightsSync(r, weights);
+}
+
+/** {@link foldWeights} for synchronous callers (the weights are read back with dataSync). */
+export function foldWeightsSync(r: ResolvedSpec, weights: NamedArrays): NamedArrays {
   const w: TensorMap = {};
   for (const [n, a] of Object.entries(weights)) w[n] = tf.tensor(a.data, a.shape);
   try {
     const foldedT = foldBatchNorm(r, w);
-    const folded = await toArrays(foldedT);
+    const folded: NamedArrays = {};
+    for (const [n, t] of Object.entries(foldedT)) folded[n] = { shape: t.shape.slice(), data: t.dataSync() as Float32Array };
     tf.dispose(Object.values(foldedT));
     return folded;
   } finally {
