@@ -5,6 +5,12 @@
  *
  * - FER+ PublicTest, majority label (8 classes), on the clean set: FER+ emotion majority, no
  *   `none` match, no md5 twin of a Training image;
+ * - the same images and predictions under the FER+ authors' "majority" protocol
+ *   (`ferplus-publictest-reference-majority`, see `referenceMajorityLabel`: single votes
+ *   removed, a label only where one column has more than half of the remaining votes, unknown
+ *   and not-a-face dropped; with --include-twins also `…-with-twins-reference-majority`): the
+ *   protocol of literature FER+ "majority" accuracies (which they report on FER+ Test, i.e.
+ *   FER2013 PrivateTest, not here);
  * - FER2013 PublicTest on the 7 original labels (clean: twins of Training removed), also split
  *   into the images whose FER+ crowd majority agrees / disagrees with the original label
  *   (`…-ferplus-agrees`, `…-ferplus-disagrees`);
@@ -30,7 +36,7 @@ import { EmotionClassifier, load, TtaMode } from '../model';
 import { silentLogger } from '../log';
 import { loadLabelledFolder, readGrayImage } from '../train/data';
 import { computeMetrics, Metrics } from '../train/metrics';
-import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerIndex, selectFer } from '../train/fer';
+import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerIndex, referenceMajorityLabel, selectFer } from '../train/fer';
 import { parseArgs, ttaArg } from './args';
 import { Affine, warpAffine } from '../image';
 import { alignmentTransform, FRAMINGS } from '../face/align';
@@ -179,12 +185,18 @@ export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) =
       const imgs = items.map((it) => readGrayImage(path.join(root, it.path), clf.inputSize));
       const { probs, facesPerSec } = await classifyAll(clf, imgs, batch);
       const truth = items.map((it) => (kind === '8' ? FERPLUS_CLASSES[it.label8] : FER2013_CLASSES[it.label7]));
-      const score = (set: string, keep: boolean[]) => {
-        const r = scoreSet(set, kind === '8' ? FERPLUS_CLASSES : FER2013_CLASSES, truth.filter((_, i) => keep[i]), probs.filter((_, i) => keep[i]), clf.classes, facesPerSec);
+      const score = (set: string, keep: boolean[], labels = truth) => {
+        const r = scoreSet(set, kind === '8' ? FERPLUS_CLASSES : FER2013_CLASSES, labels.filter((_, i) => keep[i]), probs.filter((_, i) => keep[i]), clf.classes, facesPerSec);
         sets.push(r);
         log(`${set}: ${(r.accuracy * 100).toFixed(2)}% (${r.images} images, macro-F1 ${(r.macroF1 * 100).toFixed(1)}%, ${facesPerSec.toFixed(0)} faces/s)`);
       };
       score(name, items.map(() => true));
+      if (kind === '8') {
+        // The FER+ authors' majority protocol (referenceMajorityLabel): the images it keeps are a
+        // subset of these (untied emotion plurality), so the same predictions are scored again.
+        const ref = items.map((it) => (it.votes ? referenceMajorityLabel(it.votes) : -1));
+        score(`${name}-reference-majority`, ref.map((l) => l >= 0), ref.map((l) => (l >= 0 ? FERPLUS_CLASSES[l] : '')));
+      }
       if (kind === '7') {
         // Where the original label and the FER+ crowd majority agree / disagree (images FER+
         // has no majority for are in neither): locates the errors on the original labels.

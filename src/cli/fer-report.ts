@@ -8,7 +8,9 @@
  *   `config` differs from the 8-class model's, the 7-label model is from a separate
  *   (FER2013-primary) run: it gets a row of its own under the variant's row, and that run's
  *   history (`checkpoints/fer7-<variant>/model.json`, else the results' `history`) is printed too;
- * - `models/<variant>-wild/eval-fer.json` (and `-7`): `npm run eval:fer -- --out` reports;
+ * - `models/<variant>-wild/eval-fer.json` (and `-7`): `npm run eval:fer -- --out` reports; the
+ *   8-class model's `ferplus-publictest-reference-majority` row (FER+ authors' majority protocol)
+ *   is a column of the main table once a report has it (`–` for a variant whose report lacks it);
  * - `models/<variant>-wild/eval-fer-flip.json` (and `-7`, optional): the same with `--tta flip`
  *   (mirror averaging), shown as extra columns next to the plain results.
  * Prints Markdown; with --write replaces the block between `<!-- fer-results:start -->` and
@@ -65,6 +67,9 @@ function readEval(root: string, model: string, tta: 'none' | 'flip'): FerReport 
 
 const setAccuracy = (ev: FerReport | null, set: string) => ev?.sets.find((s) => s.set === set)?.accuracy;
 
+/** The eval-fer row of the FER+ authors' majority protocol (absent from reports written before it). */
+const REFERENCE_MAJORITY_SET = 'ferplus-publictest-reference-majority';
+
 const gap = (acc: number | undefined, target: number) => (acc === undefined ? '' : acc >= target ? ' ✔' : ` (−${((target - acc) * 100).toFixed(1)} pt)`);
 
 /** Epochs done "(of planned)"; a run extended past the exported model's plan shows where it stands instead. */
@@ -97,14 +102,23 @@ export function ferReport(root: string): string {
   // Mirror averaging (flip TTA) of the exported weights, from `eval:fer --tta flip` reports.
   const flipOf = (v: string) => ({ ferPlus: setAccuracy(readEval(root, `${v}-wild`, 'flip'), 'ferplus-publictest'), fer2013: setAccuracy(readEval(root, `${v}-wild-7`, 'flip'), 'fer2013-publictest') });
   const withFlip = variants.some((v) => flipOf(v).ferPlus !== undefined || flipOf(v).fer2013 !== undefined);
-  out.push(`| model | parameters | MACs / face | epochs done (of planned) | exported (best) at epoch | FER+ PublicTest, 8 classes (target ≥ 82 %) | FER2013 PublicTest, 7 labels (target ≥ 67 %) | ${withFlip ? 'with mirror averaging (`--tta flip`), FER+ / FER2013 | ' : ''}macro-F1 FER+ / FER2013 | training images/s |`);
-  out.push(`|---|---:|---:|---|---:|---:|---:|${withFlip ? '---|' : ''}---|---:|`);
+  // FER+ PublicTest under the FER+ authors' majority protocol, from the plain `eval:fer` report: a column once any report has the row.
+  const refOf = (v: string) => readEval(root, `${v}-wild`, 'none')?.sets.find((s) => s.set === REFERENCE_MAJORITY_SET);
+  const withRef = variants.some((v) => refOf(v) !== undefined);
+  const refCell = (v: string) => {
+    const r = refOf(v);
+    return withRef ? `${r ? `${pct(r.accuracy)} (${r.images})` : '–'} | ` : '';
+  };
+  out.push(
+    `| model | parameters | MACs / face | epochs done (of planned) | exported (best) at epoch | FER+ PublicTest, 8 classes (target ≥ 82 %) | ${withRef ? "FER+ PublicTest, FER+ authors' majority protocol ¹ (n images) | " : ''}FER2013 PublicTest, 7 labels (target ≥ 67 %) | ${withFlip ? 'with mirror averaging (`--tta flip`), FER+ / FER2013 | ' : ''}macro-F1 FER+ / FER2013 | training images/s |`,
+  );
+  out.push(`|---|---:|---:|---|---:|---:|${withRef ? '---:|' : ''}---:|${withFlip ? '---|' : ''}---|---:|`);
   const histories: string[] = [];
   for (const v of variants) {
     const ck = readJson<{ training: FerTrainState & { key: string } }>(path.join(root, 'checkpoints', `fer-${v}`, 'model.json'));
     const res = readJson<Results>(path.join(root, 'models', `${v}-wild`, 'results.json'));
     if (!ck && !res) {
-      out.push(`| \`${v}-wild\` / \`${v}-wild-7\` | | | **not trained yet** | | | |${withFlip ? ' |' : ''} | |`);
+      out.push(`| \`${v}-wild\` / \`${v}-wild-7\` | | | **not trained yet** | | | |${withRef ? ' |' : ''}${withFlip ? ' |' : ''} | |`);
       continue;
     }
     const st = ck?.training;
@@ -120,7 +134,7 @@ export function ferReport(root: string): string {
     const mark = separate ? ' †' : '';
     out.push(
       `| \`${v}-wild\` / \`${v}-wild-7\` | ${res ? res.params8.toLocaleString('en-US') : '–'} | ${res ? `${(res.macs / 1e6).toFixed(1)} M` : '–'} | ${done} | ${res ? res.epoch : '–'} | ` +
-        `${pct(val?.ferPlusPublicTest.accuracy)}${gap(val?.ferPlusPublicTest.accuracy, TARGET_FERPLUS)} | ${pct(val7?.accuracy)}${gap(val7?.accuracy, TARGET_FER2013)}${mark} | ` +
+        `${pct(val?.ferPlusPublicTest.accuracy)}${gap(val?.ferPlusPublicTest.accuracy, TARGET_FERPLUS)} | ${refCell(v)}${pct(val7?.accuracy)}${gap(val7?.accuracy, TARGET_FER2013)}${mark} | ` +
         (withFlip ? `${pct(flipOf(v).ferPlus)} / ${pct(flipOf(v).fer2013)} | ` : '') +
         `${pct(val?.ferPlusPublicTest.macroF1)} / ${pct(val7?.macroF1)} | ${ips ? ips.toFixed(1) : '–'} |`,
     );
@@ -133,12 +147,17 @@ export function ferReport(root: string): string {
       const how = `${cfg.pretrained ? `init \`${cfg.pretrained}\`` : 'no init snapshot (from scratch)'}, loss weights FER+ ${cfg.ferPlusWeight ?? '–'} / FER2013 ${cfg.aux7Weight ?? '–'}`;
       const ips7 = lastImagesPerSec(st7?.history ?? separate.history);
       out.push(
-        `| ↳ \`${v}-wild-7\` †: separate FER2013-primary run (${how}) | ${separate.params7?.toLocaleString('en-US') ?? '–'} | ${(separate.macs / 1e6).toFixed(1)} M | ${st7 ? epochsDone(st7, planned) : `– (of ${planned})`} | ${separate.epoch} | – | ` +
+        `| ↳ \`${v}-wild-7\` †: separate FER2013-primary run (${how}) | ${separate.params7?.toLocaleString('en-US') ?? '–'} | ${(separate.macs / 1e6).toFixed(1)} M | ${st7 ? epochsDone(st7, planned) : `– (of ${planned})`} | ${separate.epoch} | – | ${withRef ? '– | ' : ''}` +
           `${pct(acc7)}${gap(acc7, TARGET_FER2013)} | ${withFlip ? `– / ${pct(flipOf(v).fer2013)} | ` : ''}– / ${pct(separate.validation.fer2013PublicTest.macroF1)} | ${ips7 ? ips7.toFixed(1) : '–'} |`,
       );
       const hist7: Pick<FerTrainState, 'history' | 'midEpochEvals'> = st7 ?? { history: separate.history ?? [] };
       if (hist7.history.length || hist7.midEpochEvals?.length) histories.push(...historyTable(`${v}-wild-7 training history (separate FER2013-primary run, ${how})`, hist7));
     }
+  }
+  if (withRef) {
+    out.push(
+      "\n¹ Row `ferplus-publictest-reference-majority` of the 8-class model's `npm run eval:fer` report (below): its `ferplus-publictest` predictions scored on the images kept by the rule the FER+ authors' reference code applies to their validation and test sets (Barsoum et al., ICMI 2016; microsoft/FERPlus `src/ferplus.py`, mode `majority`): single votes removed, an image keeps a label only when one class has more than half of the remaining votes, and images with no such class or an unknown / not-a-face majority are dropped (a kept image's label is its plurality label). Published FER+ \"majority\" accuracies use this rule on FER+ Test (FER2013 PrivateTest, held out here); this is the same rule on PublicTest (their validation set), minus the md5 twins of Training.",
+    );
   }
   out.push(...histories);
   for (const v of variants) {

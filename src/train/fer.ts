@@ -79,6 +79,37 @@ export function majorityLabel(votes: ArrayLike<number>): { label8: number; tied:
 }
 
 /**
+ * Label of a 10-column FER+ vote vector under the FER+ authors' "majority" protocol, the one
+ * their reference code applies to its validation and test sets (Barsoum, Zhang, Canton Ferrer,
+ * Zhang, "Training Deep Networks for Facial Expression Recognition with Crowd-Sourced Label
+ * Distribution", ICMI 2016; github.com/microsoft/FERPlus, `src/ferplus.py`, `_process_data`
+ * in mode `majority`); literature FER+ "majority" accuracies are on the images it keeps:
+ *
+ * 1. outlier removal: every column with a single vote (count ≤ 1) is set to 0, in all 10
+ *    columns, `unknown` and `NF` included;
+ * 2. with S the sum of what remains, the label is the top column only when its count is
+ *    strictly greater than S / 2 (exactly half is not a majority); otherwise the image is unknown;
+ * 3. images whose label is unknown or not-a-face (columns 8, 9) are dropped.
+ *
+ * Returns the index into {@link FERPLUS_CLASSES} (as {@link majorityLabel}'s `label8`), or -1
+ * for a dropped image. A kept image's label is always its strict plurality on the raw votes (the
+ * winner has ≥ 2 votes and more than all other remaining votes together), so the kept images are
+ * a subset of those with an untied emotion `label8`, with the same label. Pixel-identical copies
+ * (averaged votes, see {@link FerItem.votes}) go through the same rule on their averages.
+ */
+export function referenceMajorityLabel(votes: ArrayLike<number>): number {
+  let sum = 0;
+  let best = -1;
+  for (let i = 0; i < 10; i++) {
+    const v = votes[i] > 1 + 1e-6 ? votes[i] : 0;
+    sum += v;
+    if (v > 0 && (best < 0 || v > votes[best])) best = i;
+  }
+  if (best < 0 || !(votes[best] > 0.5 * sum) || best >= 8) return -1;
+  return COLUMN_TO_CLASS[best];
+}
+
+/**
  * Soft target over {@link FERPLUS_CLASSES} from FER+ votes: the 8 emotion columns with
  * single-vote outliers removed (the FER+ authors' convention; kept when nothing else remains),
  * normalised to sum 1. Null when no emotion has a vote.

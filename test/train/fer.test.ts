@@ -15,7 +15,7 @@ import { mulberry32 } from '../../src/model/graph';
 import { readModelDir, writeModelDir } from '../../src/model/io';
 import { ArchSpec, variantSpec } from '../../src/model/spec';
 import { encodeJpeg } from '../../src/image';
-import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, selectFer, softTarget } from '../../src/train/fer';
+import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, readCsv, referenceMajorityLabel, selectFer, softTarget } from '../../src/train/fer';
 import { augmentWildInto, blur3x3, WILD_AUGMENT, WILD_AUGMENT_LIGHT, wildAugmentPreset } from '../../src/train/augment-wild';
 import { augmentOption, stemStrideOption, trainingDataDescription } from '../../src/cli/train-fer';
 import { selfTestInputs } from '../../src/model/selftest';
@@ -121,6 +121,52 @@ test('FER+ majority label and soft target follow the vote columns (outliers remo
   const s = softTarget([1, 1, 0, 0, 0, 0, 0, 0, 8, 0]) as Float32Array;
   assert.ok(Math.abs(s[NEUTRAL8] - 0.5) < 1e-6, 'only single votes left → kept');
   assert.equal(softTarget(VOTES.notFace), null);
+});
+
+test("FER+ authors' majority protocol: single votes removed (all 10 columns), strictly more than half of the rest, unknown / not-a-face dropped", () => {
+  // Columns: neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF.
+  assert.equal(referenceMajorityLabel(VOTES.happy), HAPPY8);
+  assert.equal(referenceMajorityLabel(VOTES.sad), SAD8);
+  assert.equal(referenceMajorityLabel([3, 0, 0, 0, 0, 0, 0, 7, 0, 0]), FERPLUS_CLASSES.indexOf('contempt'), 'a class index, not the vote column');
+  assert.equal(referenceMajorityLabel([0, 0, 6, 0, 0, 0, 4, 0, 0, 0]), FERPLUS_CLASSES.indexOf('surprise'));
+  // Ties never have a majority (the plurality label takes the earlier column).
+  assert.equal(referenceMajorityLabel([5, 5, 0, 0, 0, 0, 0, 0, 0, 0]), -1);
+  assert.deepEqual(majorityLabel([5, 5, 0, 0, 0, 0, 0, 0, 0, 0]), { label8: NEUTRAL8, tied: true });
+  // Exactly half of the remaining votes is not a majority; one vote more is.
+  assert.equal(referenceMajorityLabel([4, 0, 0, 2, 0, 2, 0, 0, 0, 0]), -1, '4 of 8 = 50 %');
+  assert.equal(referenceMajorityLabel([5, 0, 0, 2, 0, 2, 0, 0, 0, 0]), NEUTRAL8, '5 of 9');
+  assert.equal(referenceMajorityLabel([5, 0, 0, 5, 0, 0, 0, 0, 0, 0]), -1);
+  // Single votes are removed before the sum: 4 of 8 raw votes becomes 4 of 4.
+  assert.equal(referenceMajorityLabel([4, 1, 1, 1, 1, 0, 0, 0, 0, 0]), NEUTRAL8, 'single votes for four emotions removed');
+  assert.equal(referenceMajorityLabel([4, 0, 0, 3, 0, 0, 0, 0, 1, 1]), NEUTRAL8, 'single unknown and NF votes removed too (4 of 7)');
+  assert.equal(referenceMajorityLabel([4, 0, 0, 3, 0, 0, 0, 0, 2, 1]), -1, 'two unknown votes stay (4 of 9)');
+  assert.equal(referenceMajorityLabel([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]), -1, 'only single votes: nothing left');
+  assert.equal(referenceMajorityLabel([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), -1, 'a lone single vote is an outlier too');
+  assert.equal(referenceMajorityLabel(new Array(10).fill(0)), -1);
+  // Unknown / not-a-face majorities are dropped, even when they are the only majority.
+  assert.equal(referenceMajorityLabel(VOTES.unknown), -1);
+  assert.equal(referenceMajorityLabel(VOTES.notFace), -1);
+  assert.equal(referenceMajorityLabel([3, 0, 0, 0, 0, 0, 0, 0, 6, 1]), -1, 'unknown 6 of 9');
+  // Averaged votes of pixel-identical copies: fractions up to 1 are outliers as well.
+  assert.equal(referenceMajorityLabel([4.5, 1.5, 0.5, 0.5, 0.5, 0, 0, 0, 1, 0]), NEUTRAL8, '4.5 of 6');
+  assert.equal(referenceMajorityLabel([3, 1.5, 1.5, 0.5, 0, 0, 0, 0, 0, 0]), -1, '3 of 6');
+  // A kept image's label is always its untied plurality label (why eval:fer can reuse those predictions).
+  const rand = mulberry32(11);
+  let kept = 0;
+  let dropped = 0;
+  for (let n = 0; n < 5000; n++) {
+    const v = new Array(10).fill(0);
+    const spread = 1 + Math.floor(rand() * 10);
+    for (let k = 0; k < 10; k++) v[Math.floor(rand() * spread)]++;
+    const ref = referenceMajorityLabel(v);
+    const plural = majorityLabel(v);
+    if (ref < 0) dropped++;
+    else {
+      kept++;
+      assert.deepEqual(plural, { label8: ref, tied: false }, `votes ${v.join(',')}`);
+    }
+  }
+  assert.ok(kept > 1000 && dropped > 1000, `both outcomes sampled (${kept} kept, ${dropped} dropped)`);
 });
 
 test('loadFerIndex joins votes through ferplus_map, averages identical copies, flags twins; selectFer builds clean sets', () => {
@@ -596,6 +642,11 @@ test('eval-fer report on a miniature FER folder (clean PublicTest, 8-class model
   const last = rows.length - 1;
   assert.match(rows[last], /^PublicTest,/);
   rows[last] = rows[last].split(',').slice(0, 2).concat(['8', '0', '0', '2', '0', '0', '0', '0', '0', '0']).join(',');
+  // And one clean happy image whose happy plurality is exactly half of the votes: in the plain FER+
+  // set, not under the FER+ authors' majority protocol.
+  const halfRow = last - 1;
+  assert.match(rows[halfRow], /^PublicTest,/);
+  rows[halfRow] = rows[halfRow].split(',').slice(0, 2).concat(['3', '5', '0', '0', '0', '0', '0', '0', '2', '0']).join(',');
   fs.writeFileSync(csv, rows.join('\n') + '\n');
   const out = tmpDir('fer-eval-model-');
   // Train briefly on the miniature set so the model is a real one written by the trainer.
@@ -618,6 +669,16 @@ test('eval-fer report on a miniature FER folder (clean PublicTest, 8-class model
   assert.deepEqual(plus.classes, FERPLUS_CLASSES);
   assert.deepEqual(orig.classes, FER2013_CLASSES, '8-class model scored on the 7 original labels');
   assert.equal(plus.confusion.flat().reduce((a, b) => a + b, 0), 5);
+  // The FER+ authors' majority protocol: the same predictions on the images it keeps (not the 50 % one).
+  const ref = rep.sets.find((s) => s.set === 'ferplus-publictest-reference-majority')!;
+  assert.ok(ref, `sets: ${rep.sets.map((s) => s.set).join(', ')}`);
+  assert.equal(ref.images, 4);
+  assert.deepEqual(ref.classes, FERPLUS_CLASSES);
+  assert.equal(ref.facesPerSec, plus.facesPerSec, 'scored from the ferplus-publictest predictions, not classified again');
+  const diff = plus.confusion.map((row, i) => row.map((v, j) => v - ref.confusion[i][j]));
+  assert.ok(diff.flat().every((v) => v >= 0), 'a sub-matrix of the plurality confusion matrix');
+  assert.equal(diff[HAPPY8].reduce((a, b) => a + b, 0), 1, 'the dropped image is the happy one at exactly 50 %');
+  assert.equal(diff.flat().reduce((a, b) => a + b, 0), 1);
   assert.ok(plus.accuracy >= 0 && plus.accuracy <= 1 && plus.facesPerSec > 0);
   // The original-label set split by FER+ agreement: a partition of its images with a FER+ majority.
   const agree = rep.sets.find((s) => s.set === 'fer2013-publictest-ferplus-agrees')!;
@@ -633,7 +694,11 @@ test('eval-fer report on a miniature FER folder (clean PublicTest, 8-class model
     // Correct predictions add up: the two parts' hits are the whole set's hits.
     assert.ok(Math.abs(agree.accuracy * nAgree + disagree.accuracy * nDisagree - orig.accuracy * orig.images) < 1e-9);
   }
-  assert.equal(rep.sets.length, 4, 'CK+ sets skipped when not given');
+  assert.deepEqual(
+    rep.sets.map((s) => s.set),
+    ['ferplus-publictest', 'ferplus-publictest-reference-majority', 'fer2013-publictest', 'fer2013-publictest-ferplus-agrees', 'fer2013-publictest-ferplus-disagrees'],
+    'CK+ sets skipped when not given',
+  );
   assert.equal(rep.tta, 'none');
   // Mirror averaging: the same sets, scored with flip test-time augmentation, and recorded as such.
   const flip = await evaluateFerReport({ model: path.join(out, 'm8'), data: dir, ck: null, backend: 'wasm', tta: 'flip' });
@@ -668,6 +733,40 @@ test('fer-report: mirror averaging columns from eval-fer-flip.json reports; olde
   assert.doesNotMatch(ferReport(root), /90\.00 %/);
 });
 
+test("fer-report: a column for the FER+ authors' majority protocol once an eval-fer report has the row; older reports render without it", () => {
+  const root = tmpDir('fer-report-refmaj-');
+  const set = (name: string, accuracy: number, images: number) => ({ set: name, images, accuracy, accuracyAllClasses: accuracy, macroF1: 0.5, classes: ['happy', 'neutral'], perClass: {}, confusion: [[1, 0], [0, 1]], skippedClasses: [], facesPerSec: 500 });
+  const report = (sets: unknown[], tta?: string) => JSON.stringify({ model: 'x', modelClasses: [], backend: 'wasm', params: 1, macs: 1, sets, generatedAt: '2026-11-27T10:00:00.000Z', ...(tta ? { tta } : {}) });
+  const validation = { ferPlusPublicTest: { accuracy: 0.8104, macroF1: 0.586, n: 3276 }, fer2013PublicTest: { accuracy: 0.6253, macroF1: 0.546, n: 3309 }, fer2013PublicTestFrom8ClassHead: 0.568 };
+  for (const v of ['nano-b', 'nano-a']) {
+    fs.mkdirSync(path.join(root, 'models', `${v}-wild`), { recursive: true });
+    fs.writeFileSync(path.join(root, 'models', `${v}-wild`, 'results.json'), JSON.stringify({ epoch: 47, params8: 141163, macs: 11052800, validation, exportedAt: '2026-11-27T00:47:00.000Z' }));
+  }
+  const evalFile = (v: string, flip = false) => path.join(root, 'models', `${v}-wild`, flip ? 'eval-fer-flip.json' : 'eval-fer.json');
+  // Reports written before the row: no column, no footnote, the table as before.
+  fs.writeFileSync(evalFile('nano-b'), report([set('ferplus-publictest', 0.8104, 3276)]));
+  const old = ferReport(root);
+  assert.doesNotMatch(old, /authors' majority protocol|reference-majority|¹/);
+  assert.match(old, /^\| `nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| – \| 47 \| 81\.0 % \(−1\.0 pt\) \| 62\.5 % \(−4\.5 pt\) \| 58\.6 % \/ 54\.6 % \| – \|$/m);
+  // Nano-B's report has the row, Nano-A's is old: a column with the accuracy and image count, – for Nano-A.
+  fs.writeFileSync(evalFile('nano-b'), report([set('ferplus-publictest', 0.8104, 3276), set('ferplus-publictest-reference-majority', 0.8412, 2948)]));
+  fs.writeFileSync(evalFile('nano-a'), report([set('ferplus-publictest', 0.8138, 3276)]));
+  const md = ferReport(root);
+  assert.match(md, /\| FER\+ PublicTest, 8 classes \(target ≥ 82 %\) \| FER\+ PublicTest, FER\+ authors' majority protocol ¹ \(n images\) \| FER2013 PublicTest/);
+  assert.match(md, /^\|---\|---:\|---:\|---\|---:\|---:\|---:\|---:\|---\|---:\|$/m, 'one more right-aligned column');
+  assert.match(md, /^\| `nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| – \| 47 \| 81\.0 % \(−1\.0 pt\) \| 84\.1 % \(2948\) \| 62\.5 % \(−4\.5 pt\) \| 58\.6 % \/ 54\.6 % \| – \|$/m);
+  assert.match(md, /^\| `nano-a-wild` \/ `nano-a-wild-7` \| .* \| 81\.0 % \(−1\.0 pt\) \| – \| 62\.5 % \(−4\.5 pt\) \| 58\.6 % \/ 54\.6 % \| – \|$/m);
+  assert.match(md, /¹ Row `ferplus-publictest-reference-majority`.*Barsoum et al\., ICMI 2016.*more than half of the remaining votes/);
+  assert.match(md, /^\| ferplus-publictest-reference-majority \| 2948 \| 84\.12 % \| 84\.12 % \| 50\.0 % \| 500 \|$/m, 'a row of the per-model table');
+  // A flip report's row is not taken for the plain column; a flip row shows in the per-model table only.
+  fs.writeFileSync(evalFile('nano-a', true), report([set('ferplus-publictest', 0.82, 3276), set('ferplus-publictest-reference-majority', 0.95, 2948)], 'flip'));
+  const withFlip = ferReport(root);
+  assert.match(withFlip, /^\| `nano-a-wild` \/ `nano-a-wild-7` \| .* \| 81\.0 % \(−1\.0 pt\) \| – \| 62\.5 % \(−4\.5 pt\) \| 82\.0 % \/ – \| 58\.6 % \/ 54\.6 % \| – \|$/m);
+  // Rows of a variant not trained yet keep the column count.
+  fs.rmSync(path.join(root, 'models', 'nano-a-wild'), { recursive: true });
+  assert.match(ferReport(root), /nano-a-wild.*not trained yet\*\* \| \| \| \| \| \| \|$/m);
+});
+
 test('real FER2013 folder: counts and the FER+ join match the dataset README', { skip: fs.existsSync(REAL_FER) ? false : `dataset not found at ${REAL_FER} (research data, not shipped): skipping` }, () => {
   const idx = loadFerIndex(REAL_FER);
   const sel = selectFer(idx);
@@ -681,4 +780,28 @@ test('real FER2013 folder: counts and the FER+ join match the dataset README', {
   const agree = labelled.filter((i) => FERPLUS_CLASSES[i.label8] === FER2013_CLASSES[i.label7]).length / labelled.length;
   assert.ok(agree > 0.58 && agree < 0.66, `agreement ${agree}`);
   assert.ok(tf.memory().numTensors >= 0);
+});
+
+test("real FER2013 folder: the FER+ authors' majority protocol keeps 2948 of the 3276 clean FER+ PublicTest images, with their plurality labels", { skip: fs.existsSync(REAL_FER) ? false : `dataset not found at ${REAL_FER} (research data, not shipped): skipping` }, () => {
+  const idx = loadFerIndex(REAL_FER);
+  const sel = selectFer(idx);
+  assert.equal(sel.valPlus.length, 3276);
+  const kept = sel.valPlus.filter((it) => referenceMajorityLabel(it.votes!) >= 0);
+  assert.equal(kept.length, 2948);
+  for (const it of kept) assert.ok(referenceMajorityLabel(it.votes!) === it.label8 && !it.tied, it.path);
+  // Nothing outside the plain FER+ set is kept: scoring the subset of its predictions is the whole protocol.
+  const cleanPub = idx.items.filter((i) => i.split === 'PublicTest' && !i.twinOfTraining && i.votes);
+  assert.equal(cleanPub.filter((it) => referenceMajorityLabel(it.votes!) >= 0).length, 2948);
+  // Pixel-identical copies carry averaged votes; here each copy's own FER+ row gives the same verdict as the averages.
+  const map = readCsv(path.join(REAL_FER, 'ferplus_map.csv'));
+  const ferp = readCsv(path.join(REAL_FER, 'fer2013new.csv'));
+  const rowsOf = new Map(map.rows.map((r) => [r[map.header.indexOf('path')], r[map.header.indexOf('ferplus_rows')]]));
+  const v0 = ferp.header.indexOf('neutral');
+  const copies = cleanPub.filter((it) => (rowsOf.get(it.path) ?? '').includes(';'));
+  assert.ok(copies.length >= 30, `${copies.length} clean PublicTest images with identical copies`);
+  for (const it of copies) {
+    for (const row of rowsOf.get(it.path)!.split(';').map(Number)) {
+      assert.equal(referenceMajorityLabel(ferp.rows[row].slice(v0, v0 + 10).map(Number)), referenceMajorityLabel(it.votes!), `${it.path} row ${row}`);
+    }
+  }
 });
