@@ -100,10 +100,13 @@ export function ferReport(root: string): string {
   const out: string[] = [];
   const variants = ['nano-b', 'nano-a'];
   // Mirror averaging (flip TTA) of the exported weights, from `eval:fer --tta flip` reports.
-  const flipOf = (v: string) => ({ ferPlus: setAccuracy(readEval(root, `${v}-wild`, 'flip'), 'ferplus-publictest'), fer2013: setAccuracy(readEval(root, `${v}-wild-7`, 'flip'), 'fer2013-publictest') });
+  // Each report is read once per variant.
+  const flips = new Map(variants.map((v) => [v, { ferPlus: setAccuracy(readEval(root, `${v}-wild`, 'flip'), 'ferplus-publictest'), fer2013: setAccuracy(readEval(root, `${v}-wild-7`, 'flip'), 'fer2013-publictest') }]));
+  const flipOf = (v: string) => flips.get(v)!;
   const withFlip = variants.some((v) => flipOf(v).ferPlus !== undefined || flipOf(v).fer2013 !== undefined);
   // FER+ PublicTest under the FER+ authors' majority protocol, from the plain `eval:fer` report: a column once any report has the row.
-  const refOf = (v: string) => readEval(root, `${v}-wild`, 'none')?.sets.find((s) => s.set === REFERENCE_MAJORITY_SET);
+  const refs = new Map(variants.map((v) => [v, readEval(root, `${v}-wild`, 'none')?.sets.find((s) => s.set === REFERENCE_MAJORITY_SET)]));
+  const refOf = (v: string) => refs.get(v);
   const withRef = variants.some((v) => refOf(v) !== undefined);
   const refCell = (v: string) => {
     const r = refOf(v);

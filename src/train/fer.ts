@@ -68,6 +68,13 @@ function col(header: string[], name: string, file: string): number {
   return i;
 }
 
+/**
+ * A vote count after the FER+ authors' outlier removal: a column with a single vote (≤ 1, so
+ * averaged votes of pixel-identical copies too) counts as 0. Shared by {@link softTarget} and
+ * {@link referenceMajorityLabel}.
+ */
+const withoutSingleVote = (v: number): number => (v > 1 + 1e-6 ? v : 0);
+
 /** FER+ majority label of a 10-column vote vector (see {@link FerItem.label8}). */
 export function majorityLabel(votes: ArrayLike<number>): { label8: number; tied: boolean } {
   let best = 0;
@@ -101,7 +108,7 @@ export function referenceMajorityLabel(votes: ArrayLike<number>): number {
   let sum = 0;
   let best = -1;
   for (let i = 0; i < 10; i++) {
-    const v = votes[i] > 1 + 1e-6 ? votes[i] : 0;
+    const v = withoutSingleVote(votes[i]);
     sum += v;
     if (v > 0 && (best < 0 || v > votes[best])) best = i;
   }
@@ -118,7 +125,7 @@ export function softTarget(votes: ArrayLike<number>): Float32Array | null {
   const t = new Float32Array(8);
   let sum = 0;
   for (let c = 0; c < 8; c++) {
-    const v = votes[c] > 1 + 1e-6 ? votes[c] : 0;
+    const v = withoutSingleVote(votes[c]);
     t[COLUMN_TO_CLASS[c]] = v;
     sum += v;
   }
