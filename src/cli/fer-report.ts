@@ -2,12 +2,16 @@
 /**
  * `node --import tsx src/cli/fer-report.ts [--write]`: the in-the-wild results of the model
  * card, generated from the committed files only (nothing typed by hand):
- * - `checkpoints/fer-<variant>/model.json`: training state (epochs done, history, best);
+ * - the run's checkpoint (`work` in the model's results.json; older results:
+ *   `checkpoints/fer-<variant>/model.json`): training state (epochs done, history, best), after
+ *   the history of the run it started from when its `init` is another FER run's checkpoint;
  * - `models/<variant>-wild/results.json`: the exported (best) model's PublicTest validation;
  * - `models/<variant>-wild-7/results.json`: the FER2013 (7-label) columns come from it. When its
  *   `config` differs from the 8-class model's, the 7-label model is from a separate
  *   (FER2013-primary) run: it gets a row of its own under the variant's row, and that run's
- *   history (`checkpoints/fer7-<variant>/model.json`, else the results' `history`) is printed too;
+ *   history (its checkpoint: the results' `work`, else `checkpoints/fer7-<variant>/model.json`;
+ *   else the results' `history`) is printed too, after the history of the run it started from
+ *   when its `init` is another FER run's checkpoint (a further stage);
  * - `models/<variant>-wild/eval-fer.json` (and `-7`): `npm run eval:fer -- --out` reports; the
  *   8-class model's `ferplus-publictest-reference-majority` row (FER+ authors' majority protocol)
  *   is a column of the main table once a report has it (`–` for a variant whose report lacks it);
@@ -49,6 +53,10 @@ interface Results {
   params7?: number;
   macs: number;
   config?: { epochs?: number; aux7Weight?: number; ferPlusWeight?: number; pretrained?: string | null };
+  /** The run's checkpoint directory (`--work`, relative to the project root; written since session 8). */
+  work?: string;
+  /** The `--init` directory the run started from (relative to the project root). */
+  init?: string;
   history?: FerTrainState['history'];
   validation: {
     ferPlusPublicTest: { accuracy: number; macroF1: number; n: number };
@@ -56,6 +64,12 @@ interface Results {
     fer2013PublicTestFrom8ClassHead: number;
   };
   exportedAt: string;
+}
+
+/** The training state of the FER run a run started from (`init` = another run's checkpoint dir), if any. */
+function earlierStage(root: string, res: Results | null, work: string): FerTrainState | undefined {
+  if (!res?.init || path.normalize(res.init) === path.normalize(work)) return undefined;
+  return readJson<{ training?: FerTrainState }>(path.join(root, res.init, 'model.json'))?.training;
 }
 
 /** An eval-fer report of a shipped model: `eval-fer.json` (plain) or `eval-fer-flip.json` (`--tta flip`). */
@@ -118,8 +132,10 @@ export function ferReport(root: string): string {
   out.push(`|---|---:|---:|---|---:|---:|${withRef ? '---:|' : ''}---:|${withFlip ? '---|' : ''}---|---:|`);
   const histories: string[] = [];
   for (const v of variants) {
-    const ck = readJson<{ training: FerTrainState & { key: string } }>(path.join(root, 'checkpoints', `fer-${v}`, 'model.json'));
     const res = readJson<Results>(path.join(root, 'models', `${v}-wild`, 'results.json'));
+    // The run's own checkpoint (`work` in its results; older results: checkpoints/fer-<variant>).
+    const work8 = res?.work ?? path.join('checkpoints', `fer-${v}`);
+    const ck = readJson<{ training: FerTrainState & { key: string } }>(path.join(root, work8, 'model.json'));
     if (!ck && !res) {
       out.push(`| \`${v}-wild\` / \`${v}-wild-7\` | | | **not trained yet** | | | |${withRef ? ' |' : ''}${withFlip ? ' |' : ''} | |`);
       continue;
@@ -141,9 +157,15 @@ export function ferReport(root: string): string {
         (withFlip ? `${pct(flipOf(v).ferPlus)} / ${pct(flipOf(v).fer2013)} | ` : '') +
         `${pct(val?.ferPlusPublicTest.macroF1)} / ${pct(val7?.macroF1)} | ${ips ? ips.toFixed(1) : '–'} |`,
     );
-    if (st && (st.history.length || st.midEpochEvals?.length)) histories.push(...historyTable(`${v}-wild training history`, st));
+    const initSt8 = earlierStage(root, res, work8);
+    if (initSt8?.history?.length) histories.push(...historyTable(`${v}-wild, earlier stage: the run it started from (\`${res?.init}\`)`, initSt8));
+    if (st && (st.history.length || st.midEpochEvals?.length)) histories.push(...historyTable(`${v}-wild training history${res?.init ? ` (init \`${path.basename(res.init)}\`)` : ''}`, st));
     if (separate) {
-      const st7 = readJson<{ training: FerTrainState }>(path.join(root, 'checkpoints', `fer7-${v}`, 'model.json'))?.training;
+      // The run's own checkpoint (`work` in its results; older results: checkpoints/fer7-<variant>).
+      const work7 = separate.work ?? path.join('checkpoints', `fer7-${v}`);
+      const st7 = readJson<{ training: FerTrainState }>(path.join(root, work7, 'model.json'))?.training;
+      // A run started from another FER run's checkpoint (a further stage): that run's history too.
+      const initSt = earlierStage(root, separate, work7);
       const cfg = separate.config ?? {};
       const planned = cfg.epochs ?? DEFAULT_FER_CONFIG.epochs;
       const acc7 = separate.validation.fer2013PublicTest.accuracy;
@@ -154,6 +176,7 @@ export function ferReport(root: string): string {
           `${pct(acc7)}${gap(acc7, TARGET_FER2013)} | ${withFlip ? `– / ${pct(flipOf(v).fer2013)} | ` : ''}– / ${pct(separate.validation.fer2013PublicTest.macroF1)} | ${ips7 ? ips7.toFixed(1) : '–'} |`,
       );
       const hist7: Pick<FerTrainState, 'history' | 'midEpochEvals'> = st7 ?? { history: separate.history ?? [] };
+      if (initSt?.history?.length) histories.push(...historyTable(`${v}-wild-7, earlier stage: the run it started from (\`${separate.init}\`)`, initSt));
       if (hist7.history.length || hist7.midEpochEvals?.length) histories.push(...historyTable(`${v}-wild-7 training history (separate FER2013-primary run, ${how})`, hist7));
     }
   }

@@ -242,6 +242,7 @@ async function main(): Promise<void> {
     valFer2013Images: val.orig.data.length,
     counts: sel.counts,
     config: { ...cfg, spec: undefined, pretrained: cfg.pretrained?.source, teacher: cfg.teacher ?? undefined },
+    work: path.relative(process.cwd(), work) || work,
     ...(initDir ? { init: path.relative(process.cwd(), initDir) || initDir } : {}),
     ...(teacher
       ? { distillation: { teacher: teacher.source, dir: path.relative(process.cwd(), teacher.dir) || teacher.dir, models: teacher.json.models, tta: teacher.json.tta, alpha: kd, target: '(1 - alpha) · FER+ votes + alpha · teacher' } }

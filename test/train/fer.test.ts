@@ -559,6 +559,24 @@ test('fer-report renders the model card block from the committed checkpoint and 
   assert.match(md, /nano-a-wild.*not trained yet/);
 });
 
+test('fer-report: an 8-class model from a further stage reads the checkpoint its results name and prints the run it started from first', () => {
+  const root = tmpDir('fer-report-8s-');
+  for (const d of ['checkpoints/fer-nano-b', 'checkpoints/ferfit-nano-b', 'models/nano-b-wild']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  const row = (epoch: number, valFerPlus: number, imagesPerSec: number) => ({ epoch, loss: 1.3, trainAccuracy8: 0.79, lr: 0.001, seconds: 240, imagesPerSec, valFerPlus, valFer2013: 0.63, valFerPlusMacroF1: 0.58, valFer2013MacroF1: 0.55, finishedAt: '2026-11-27T10:00:00.000Z' });
+  const state = (epoch: number, history: object[]) => ({ training: { key: '{}', epoch, stepInEpoch: 0, globalStep: 100, history, best: null, partial: null } });
+  fs.writeFileSync(path.join(root, 'checkpoints', 'fer-nano-b', 'model.json'), JSON.stringify(state(60, [row(60, 0.8065, 158.4)])));
+  fs.writeFileSync(path.join(root, 'checkpoints', 'ferfit-nano-b', 'model.json'), JSON.stringify(state(6, [row(5, 0.8132, 124.4), row(6, 0.8098, 123.6)])));
+  const validation = { ferPlusPublicTest: { accuracy: 0.8132, macroF1: 0.5967, n: 3276 }, fer2013PublicTest: { accuracy: 0.6361, macroF1: 0.55, n: 3309 }, fer2013PublicTestFrom8ClassHead: 0.5769 };
+  fs.writeFileSync(path.join(root, 'models', 'nano-b-wild', 'results.json'), JSON.stringify({ epoch: 5, params8: 141163, macs: 11052800, validation, exportedAt: '2026-11-27T10:11:00.000Z', config: { epochs: 6 }, work: 'checkpoints/ferfit-nano-b', init: 'checkpoints/fer-nano-b' }));
+  const md = ferReport(root);
+  assert.match(md, /^\| `nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| 6 \(of 40\) \| 5 \| 81\.3 % \(−0\.7 pt\) \|.* \| 123\.6 \|$/m, 'epochs done and images/s from checkpoints/ferfit-nano-b');
+  const earlier = md.indexOf('nano-b-wild, earlier stage: the run it started from (`checkpoints/fer-nano-b`)');
+  const own = md.indexOf('nano-b-wild training history (init `fer-nano-b`)');
+  assert.ok(earlier > 0 && own > earlier, 'earlier stage, then the run itself');
+  assert.match(md.slice(earlier, own), /^\| 60 \| 1\.3000 \| 79\.0 % \| 80\.65 % \|/m);
+  assert.match(md.slice(own), /^\| 6 \| 1\.3000 \| 79\.0 % \| 80\.98 % \|/m);
+});
+
 test('fer-report: a 7-label model from a separate FER2013-primary run gets its own row, FER2013 columns and history', () => {
   const root = tmpDir('fer-report-7-');
   for (const d of ['checkpoints/fer-nano-b', 'models/nano-b-wild', 'models/nano-b-wild-7']) fs.mkdirSync(path.join(root, d), { recursive: true });
@@ -597,6 +615,21 @@ test('fer-report: a 7-label model from a separate FER2013-primary run gets its o
   assert.match(fromCheckpoint, /^\| ↳ `nano-b-wild-7` †: .* \| 15 \+ 200 steps \(of 16\) \| 13 \| – \| 63\.4 % \(−3\.6 pt\) \| – \/ 56\.3 % \| 181\.7 \|$/m);
   assert.match(fromCheckpoint, /^\| 14 \| 1\.2000 \| 74\.0 % \| 78\.87 % \| 63\.37 % \| 57\.0 % \| 181\.7 \| 4 \| 2026-11-27 04:07 \|$/m, 'history rows from the checkpoint');
   assert.ok(fromCheckpoint.indexOf('nano-b-wild training history') < fromCheckpoint.indexOf('nano-b-wild-7 training history'), 'the 8-class run first');
+
+  // A further stage: a run started from that checkpoint, with its own checkpoint named by `work`.
+  fs.mkdirSync(path.join(root, 'checkpoints', 'fer7fit-nano-b'), { recursive: true });
+  const history3 = [row(1, 0.6349, '2026-11-27T09:00:00.000Z'), { ...row(2, 0.6410, '2026-11-27T09:04:00.000Z'), imagesPerSec: 135.5 }, row(3, 0.6371, '2026-11-27T09:07:00.000Z')];
+  fs.writeFileSync(path.join(root, 'checkpoints', 'fer7fit-nano-b', 'model.json'), JSON.stringify({ training: { key: '{}', epoch: 3, stepInEpoch: 0, globalStep: 1332, history: history3, best: null, partial: null } }));
+  const config3 = { ...config7, epochs: 3, lr: 0.001, pretrained: 'fer7-nano-b' };
+  const validation3 = { ...validation7, fer2013PublicTest: { accuracy: 0.641, macroF1: 0.559, n: 3309 } };
+  writeSeven({ ...results8, model: 'nano-b-wild-7', config: config3, epoch: 2, validation: validation3, history: history3.slice(0, 2), work: 'checkpoints/fer7fit-nano-b', init: 'checkpoints/fer7-nano-b' });
+  const staged = ferReport(root);
+  assert.match(staged, /^\| ↳ `nano-b-wild-7` †: separate FER2013-primary run \(init `fer7-nano-b`, .* \| 3 \(of 3\) \| 2 \| – \| 64\.1 % \(−2\.9 pt\) \| – \/ 55\.9 % \| 160\.5 \|$/m, 'epochs done from the checkpoint named by work');
+  assert.match(staged, /^\| 3 \| 1\.2000 \| 74\.0 % \| 78\.87 % \| 63\.71 % \|/m, 'history of the stage (its checkpoint, past the export)');
+  const earlier = staged.indexOf('nano-b-wild-7, earlier stage: the run it started from (`checkpoints/fer7-nano-b`)');
+  assert.ok(earlier > 0, 'the history of the run it started from');
+  assert.ok(earlier < staged.indexOf('nano-b-wild-7 training history'), 'earlier stage first');
+  assert.match(staged.slice(earlier), /^\| 14 \| 1\.2000 \| 74\.0 % \| 78\.87 % \| 63\.37 % \|/m, 'fer7-nano-b rows under the earlier-stage heading');
 });
 
 test('the training loop yields to the event loop: a timer (like a SIGTERM handler) can stop it', async () => {
