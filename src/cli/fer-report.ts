@@ -66,10 +66,18 @@ interface Results {
   exportedAt: string;
 }
 
-/** The training state of the FER run a run started from (`init` = another run's checkpoint dir), if any. */
-function earlierStage(root: string, res: Results | null, work: string): FerTrainState | undefined {
-  if (!res?.init || path.normalize(res.init) === path.normalize(work)) return undefined;
-  return readJson<{ training?: FerTrainState }>(path.join(root, res.init, 'model.json'))?.training;
+const readState = (root: string, dir: string) => readJson<{ training?: FerTrainState }>(path.join(root, dir, 'model.json'))?.training;
+
+/**
+ * The training states behind an exported model: its run's checkpoint (`work` in its results;
+ * results written before that field: `fallback`) and, when the run started from another FER
+ * run's checkpoint (`init`), that earlier run's.
+ */
+function runStates(root: string, res: Results | null, fallback: string): { state?: FerTrainState; earlier?: { dir: string; state: FerTrainState } } {
+  const work = res?.work ?? fallback;
+  const init = res?.init && path.normalize(res.init) !== path.normalize(work) ? res.init : undefined;
+  const earlier = init ? readState(root, init) : undefined;
+  return { state: readState(root, work), earlier: earlier?.history?.length && init ? { dir: init, state: earlier } : undefined };
 }
 
 /** An eval-fer report of a shipped model: `eval-fer.json` (plain) or `eval-fer-flip.json` (`--tta flip`). */
@@ -108,6 +116,10 @@ function historyTable(title: string, st: Pick<FerTrainState, 'history' | 'midEpo
   return out;
 }
 
+/** The history of the run a model's run started from, printed before the model's own. */
+const earlierTable = (model: string, earlier: { dir: string; state: FerTrainState }) =>
+  historyTable(`${model}, earlier stage: the run it started from (\`${earlier.dir}\`)`, earlier.state);
+
 const lastImagesPerSec = (history: FerTrainState['history'] | undefined) => (history?.length ? history[history.length - 1].imagesPerSec : undefined);
 
 export function ferReport(root: string): string {
@@ -133,14 +145,12 @@ export function ferReport(root: string): string {
   const histories: string[] = [];
   for (const v of variants) {
     const res = readJson<Results>(path.join(root, 'models', `${v}-wild`, 'results.json'));
-    // The run's own checkpoint (`work` in its results; older results: checkpoints/fer-<variant>).
-    const work8 = res?.work ?? path.join('checkpoints', `fer-${v}`);
-    const ck = readJson<{ training: FerTrainState & { key: string } }>(path.join(root, work8, 'model.json'));
-    if (!ck && !res) {
+    const run8 = runStates(root, res, path.join('checkpoints', `fer-${v}`));
+    if (!run8.state && !res) {
       out.push(`| \`${v}-wild\` / \`${v}-wild-7\` | | | **not trained yet** | | | |${withRef ? ' |' : ''}${withFlip ? ' |' : ''} | |`);
       continue;
     }
-    const st = ck?.training;
+    const st = run8.state;
     const cfgEpochs = readJson<{ training?: { config?: { epochs?: number } } }>(path.join(root, 'models', `${v}-wild`, 'model.json'))?.training?.config?.epochs;
     const done = epochsDone(st, cfgEpochs ?? DEFAULT_FER_CONFIG.epochs);
     const ips = lastImagesPerSec(st?.history);
@@ -157,15 +167,11 @@ export function ferReport(root: string): string {
         (withFlip ? `${pct(flipOf(v).ferPlus)} / ${pct(flipOf(v).fer2013)} | ` : '') +
         `${pct(val?.ferPlusPublicTest.macroF1)} / ${pct(val7?.macroF1)} | ${ips ? ips.toFixed(1) : '–'} |`,
     );
-    const initSt8 = earlierStage(root, res, work8);
-    if (initSt8?.history?.length) histories.push(...historyTable(`${v}-wild, earlier stage: the run it started from (\`${res?.init}\`)`, initSt8));
+    if (run8.earlier) histories.push(...earlierTable(`${v}-wild`, run8.earlier));
     if (st && (st.history.length || st.midEpochEvals?.length)) histories.push(...historyTable(`${v}-wild training history${res?.init ? ` (init \`${path.basename(res.init)}\`)` : ''}`, st));
     if (separate) {
-      // The run's own checkpoint (`work` in its results; older results: checkpoints/fer7-<variant>).
-      const work7 = separate.work ?? path.join('checkpoints', `fer7-${v}`);
-      const st7 = readJson<{ training: FerTrainState }>(path.join(root, work7, 'model.json'))?.training;
-      // A run started from another FER run's checkpoint (a further stage): that run's history too.
-      const initSt = earlierStage(root, separate, work7);
+      const run7 = runStates(root, separate, path.join('checkpoints', `fer7-${v}`));
+      const st7 = run7.state;
       const cfg = separate.config ?? {};
       const planned = cfg.epochs ?? DEFAULT_FER_CONFIG.epochs;
       const acc7 = separate.validation.fer2013PublicTest.accuracy;
@@ -176,7 +182,7 @@ export function ferReport(root: string): string {
           `${pct(acc7)}${gap(acc7, TARGET_FER2013)} | ${withFlip ? `– / ${pct(flipOf(v).fer2013)} | ` : ''}– / ${pct(separate.validation.fer2013PublicTest.macroF1)} | ${ips7 ? ips7.toFixed(1) : '–'} |`,
       );
       const hist7: Pick<FerTrainState, 'history' | 'midEpochEvals'> = st7 ?? { history: separate.history ?? [] };
-      if (initSt?.history?.length) histories.push(...historyTable(`${v}-wild-7, earlier stage: the run it started from (\`${separate.init}\`)`, initSt));
+      if (run7.earlier) histories.push(...earlierTable(`${v}-wild-7`, run7.earlier));
       if (hist7.history.length || hist7.midEpochEvals?.length) histories.push(...historyTable(`${v}-wild-7 training history (separate FER2013-primary run, ${how})`, hist7));
     }
   }

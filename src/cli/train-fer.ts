@@ -234,18 +234,19 @@ async function main(): Promise<void> {
 
   let lastLine = 0;
   const selName = select === 'fer2013' ? 'FER2013' : 'FER+';
+  const rel = (p: string) => path.relative(process.cwd(), p) || p;
   const meta = {
     dataset: trainingDataDescription(cfg),
-    dataDir: path.relative(process.cwd(), root) || root,
+    dataDir: rel(root),
     trainImages: samples.length,
     valFerPlusImages: val.plus.data.length,
     valFer2013Images: val.orig.data.length,
     counts: sel.counts,
     config: { ...cfg, spec: undefined, pretrained: cfg.pretrained?.source, teacher: cfg.teacher ?? undefined },
-    work: path.relative(process.cwd(), work) || work,
-    ...(initDir ? { init: path.relative(process.cwd(), initDir) || initDir } : {}),
+    work: rel(work),
+    ...(initDir ? { init: rel(initDir) } : {}),
     ...(teacher
-      ? { distillation: { teacher: teacher.source, dir: path.relative(process.cwd(), teacher.dir) || teacher.dir, models: teacher.json.models, tta: teacher.json.tta, alpha: kd, target: '(1 - alpha) · FER+ votes + alpha · teacher' } }
+      ? { distillation: { teacher: teacher.source, dir: rel(teacher.dir), models: teacher.json.models, tta: teacher.json.tta, alpha: kd, target: '(1 - alpha) · FER+ votes + alpha · teacher' } }
       : {}),
     backend: backend.label,
     trainingParams: costTrain.params,
