@@ -73,12 +73,14 @@ const readState = (root: string, dir: string) => readJson<{ training?: FerTrainS
  * results written before that field: `fallback`) and, when the run started from another FER
  * run's checkpoint (`init`), that earlier run's.
  */
-function runStates(root: string, res: Results | null, fallback: string): { state?: FerTrainState; earlier?: { dir: string; state: FerTrainState } } {
+function runStates(root: string, res: Results | null, fallback: string): { work: string; state?: FerTrainState; earlier?: { dir: string; state: FerTrainState } } {
   const work = res?.work ?? fallback;
-  const init = res?.init && path.normalize(res.init) !== path.normalize(work) ? res.init : undefined;
+  const init = res?.init && !samePath(res.init, work) ? res.init : undefined;
   const earlier = init ? readState(root, init) : undefined;
-  return { state: readState(root, work), earlier: earlier?.history?.length && init ? { dir: init, state: earlier } : undefined };
+  return { work, state: readState(root, work), earlier: init && earlier?.history?.length ? { dir: init, state: earlier } : undefined };
 }
+
+const samePath = (a: string, b: string) => path.normalize(a) === path.normalize(b);
 
 /** An eval-fer report of a shipped model: `eval-fer.json` (plain) or `eval-fer-flip.json` (`--tta flip`). */
 function readEval(root: string, model: string, tta: 'none' | 'flip'): FerReport | null {
@@ -182,7 +184,9 @@ export function ferReport(root: string): string {
           `${pct(acc7)}${gap(acc7, TARGET_FER2013)} | ${withFlip ? `– / ${pct(flipOf(v).fer2013)} | ` : ''}– / ${pct(separate.validation.fer2013PublicTest.macroF1)} | ${ips7 ? ips7.toFixed(1) : '–'} |`,
       );
       const hist7: Pick<FerTrainState, 'history' | 'midEpochEvals'> = st7 ?? { history: separate.history ?? [] };
-      if (run7.earlier) histories.push(...earlierTable(`${v}-wild-7`, run7.earlier));
+      // Started from the 8-class model's own run (its table is printed just above): a reference, not a second copy.
+      if (run7.earlier && samePath(run7.earlier.dir, run8.work)) histories.push(`\n**${v}-wild-7, earlier stage:** the run of \`${v}-wild\` (\`${run7.earlier.dir}\`), whose history is above.`);
+      else if (run7.earlier) histories.push(...earlierTable(`${v}-wild-7`, run7.earlier));
       if (hist7.history.length || hist7.midEpochEvals?.length) histories.push(...historyTable(`${v}-wild-7 training history (separate FER2013-primary run, ${how})`, hist7));
     }
   }

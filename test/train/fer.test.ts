@@ -630,6 +630,12 @@ test('fer-report: a 7-label model from a separate FER2013-primary run gets its o
   assert.ok(earlier > 0, 'the history of the run it started from');
   assert.ok(earlier < staged.indexOf('nano-b-wild-7 training history'), 'earlier stage first');
   assert.match(staged.slice(earlier), /^\| 14 \| 1\.2000 \| 74\.0 % \| 78\.87 % \| 63\.37 % \|/m, 'fer7-nano-b rows under the earlier-stage heading');
+
+  // A stage started from the 8-class model's own run: a reference to its table, not a second copy.
+  writeSeven({ ...results8, model: 'nano-b-wild-7', config: config3, epoch: 2, validation: validation3, history: history3.slice(0, 2), work: 'checkpoints/fer7fit-nano-b', init: 'checkpoints/fer-nano-b' });
+  const fromEightRun = ferReport(root);
+  assert.match(fromEightRun, /\*\*nano-b-wild-7, earlier stage:\*\* the run of `nano-b-wild` \(`checkpoints\/fer-nano-b`\), whose history is above\./);
+  assert.ok(!fromEightRun.includes('nano-b-wild-7, earlier stage: the run it started from'), 'no second copy of the 8-class run table');
 });
 
 test('the training loop yields to the event loop: a timer (like a SIGTERM handler) can stop it', async () => {
