@@ -6,9 +6,12 @@
  * every model and writes the averaged 8-class FER+ probabilities (each model's own class names
  * mapped to FERPLUS_CLASSES; a model without all 8 FER+ classes is an error) as `probs.bin`
  * (Float32 LE, n × 8) plus `teacher.json` (models, tta, classes, n, item key, createdAt).
+ * `--head fer2013` writes a teacher of the FER2013 head instead: the 7 FER2013 classes (n × 7),
+ * which the 7-class `-7` models can give, for `train:fer --teacher7 <dir> --kd7 <alpha>`.
  * See src/train/fer-teacher.ts.
  *
  * Options: --models <name|path>[,<name|path>...] (required) --tta none|flip --out <dir> (required)
+ *          --head ferplus|fer2013 (which training head it teaches; default ferplus)
  *          --data ../shared/datasets/fer2013 --batch 64 --backend auto|wasm|cpu
  *          --limit <N> (the same strided subset as `train:fer --limit N`: smoke tests)
  */
@@ -16,14 +19,15 @@ import * as path from 'path';
 import { EmotionClassifier, load } from '../model';
 import { silentLogger } from '../log';
 import { DEFAULT_FER_ROOT, ferTrainItems, loadFerIndex, loadFerPixels, selectFer } from '../train/fer';
-import { teacherProbabilities, writeTeacher } from '../train/fer-teacher';
+import { TEACHER_HEADS, TeacherHead, teacherProbabilities, writeTeacher } from '../train/fer-teacher';
 import { fmtTime, num, parseArgs, ttaArg } from './args';
 
 const USAGE =
-  'Usage: npm run fer:teacher -- --models nano-a-wild,nano-b-wild [--tta none|flip] --out checkpoints/teacher/ab-flip\n' +
+  'Usage: npm run fer:teacher -- --models nano-a-wild,nano-b-wild [--tta none|flip] [--head ferplus|fer2013] --out checkpoints/teacher/ab-flip\n' +
   '       [--data ../shared/datasets/fer2013] [--batch 64] [--backend auto|wasm|cpu] [--limit N (smoke test; match train:fer --limit N)]\n' +
-  'Writes <out>/probs.bin (Float32 LE, n x 8 FER+ probabilities averaged over the models) and <out>/teacher.json\n' +
-  'for the training items of `npm run train:fer`; then: npm run train:fer -- --teacher <out> --kd 0.5 ...\n';
+  'Writes <out>/probs.bin (Float32 LE, n x 8 FER+ probabilities averaged over the models; --head fer2013: n x 7 FER2013)\n' +
+  'and <out>/teacher.json for the training items of `npm run train:fer`; then: npm run train:fer -- --teacher <out> --kd 0.5 ...\n' +
+  '(a FER2013 teacher: npm run train:fer -- --teacher7 <out> --kd7 0.5 ...)\n';
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -36,6 +40,8 @@ async function main(): Promise<void> {
   if (typeof args.out !== 'string') throw new Error(`--out <dir> is required\n${USAGE}`);
   const tta = ttaArg(args.tta);
   if (tta instanceof Error) throw tta;
+  const head = String(args.head ?? 'ferplus') as TeacherHead;
+  if (!TEACHER_HEADS.includes(head)) throw new Error(`--head must be one of ${TEACHER_HEADS.join(', ')} (got "${String(args.head)}")`);
   const out = path.resolve(args.out);
   const root = path.resolve(String(args.data ?? DEFAULT_FER_ROOT));
   const batch = num(args, 'batch', 64);
@@ -45,7 +51,7 @@ async function main(): Promise<void> {
   const classifiers: EmotionClassifier[] = [];
   try {
     for (const m of models) classifiers.push(await load({ model: m, tta, backend: args.backend ? String(args.backend) : 'auto', logger: silentLogger }));
-    process.stderr.write(`Teacher: ${models.join(' + ')} (tta ${tta}, backend ${classifiers[0].backend.label}) on ${items.length} training images → ${path.relative(process.cwd(), out) || out}\n`);
+    process.stderr.write(`Teacher (${head === 'fer2013' ? 'FER2013 head, 7 classes' : 'FER+ head, 8 classes'}): ${models.join(' + ')} (tta ${tta}, backend ${classifiers[0].backend.label}) on ${items.length} training images → ${path.relative(process.cwd(), out) || out}\n`);
     const t0 = Date.now();
     let last = 0;
     // Decode one batch at a time (the pixels of the whole set are never held at once).
@@ -57,6 +63,7 @@ async function main(): Promise<void> {
     };
     const probs = await teacherProbabilities(classifiers, items.length, image, {
       batch,
+      head,
       onProgress: (done, total) => {
         if (done < total && Date.now() - last < 15000) return;
         last = Date.now();
@@ -69,6 +76,7 @@ async function main(): Promise<void> {
     const json = writeTeacher(out, items, probs, {
       models,
       tta,
+      head,
       modelNames: classifiers.map((c) => c.name),
       data: path.relative(process.cwd(), root) || root,
       ...(limit !== undefined ? { limit } : {}),

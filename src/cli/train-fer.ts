@@ -19,12 +19,15 @@
  * probabilities written by `npm run fer:teacher` for exactly these training items (a teacher
  * built for other items, e.g. another --limit, is refused). Teacher and alpha enter the config
  * key (only when set) and the exported models' training metadata; the FER2013 head is unchanged.
+ * `--teacher7 <dir> --kd7 <alpha>` does the same for the FER2013 head with a FER2013 teacher
+ * (`npm run fer:teacher -- --head fer2013`, e.g. the mirrored `-7` models): its target becomes
+ * `(1 - alpha) · label-smoothed original label + alpha · teacher`.
  *
  * Options: --data ../shared/datasets/fer2013 --variant nano-a|nano-b --name <variant>-wild
  *          --out models --work checkpoints/fer-<variant> --epochs 40 --batch 64 --lr 0.003
  *          --wd 0.05 --seed 1 --aux7 0.5 (FER2013 head loss weight) --w8 1 (FER+ head loss weight)
  *          --warmup 1 (epochs) --select ferplus|fer2013 --init <dir>
- *          --teacher <dir> --kd 0.5 --ema 0.999 --augment wild|light|none (--no-augment = none)
+ *          --teacher <dir> --kd 0.5 --teacher7 <dir> --kd7 0.5 --ema 0.999 --augment wild|light|none (--no-augment = none)
  *          --checkpoint-minutes 10
  *          --max-minutes <stop after N minutes, with a checkpoint> --limit <N train images>
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
@@ -45,7 +48,7 @@ import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs, ParsedArgs } from './args';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
 import { WildAugmentOptions, WILD_AUGMENT_PRESETS, wildAugmentPreset } from '../train/augment-wild';
-import { checkTeacher, mixSoftTarget, readTeacher, teacherRow } from '../train/fer-teacher';
+import { checkTeacher, checkTeacherHead, mixSoftTarget, readTeacher, Teacher, TeacherHead, teacherRow } from '../train/fer-teacher';
 import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, FerValSet, ferSelfTests, HEAD_CLASSES, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
 
 /** What the run learns from, for the exported models' metadata (depends on the head loss weights). */
@@ -112,6 +115,23 @@ async function selfTestFromCheckpoint(work: string, d8: string, d7: string): Pro
   process.stderr.write(`Wrote selftest.json in ${d8} and ${d7} (exported = checkpoint weights, max difference ${maxDiff.toExponential(1)})\n`);
 }
 
+/**
+ * `--teacher <dir> [--kd a]` (FER+ head) or `--teacher7 <dir> [--kd7 a]` (FER2013 head): the
+ * teacher read and checked for its head, and its share of the target (default 0.5).
+ */
+function teacherOption(args: ParsedArgs, head: TeacherHead): { teacher: Teacher | null; alpha: number } {
+  const [t, a] = head === 'fer2013' ? ['teacher7', 'kd7'] : ['teacher', 'kd'];
+  const hint = head === 'fer2013' ? '`npm run fer:teacher -- --head fer2013`' : '`npm run fer:teacher`';
+  if (args[t] === true) throw new Error(`--${t} needs a directory (written by ${hint})`);
+  if (args[a] !== undefined && !args[t]) throw new Error(`--${a} needs --${t} <dir>`);
+  if (args[a] === true) throw new Error(`--${a} needs a value in [0, 1] (the teacher's share of the ${head === 'fer2013' ? 'FER2013' : 'FER+'} target)`);
+  const teacher = args[t] ? readTeacher(path.resolve(String(args[t]))) : null;
+  if (teacher) checkTeacherHead(teacher, head, `--${t}`);
+  const alpha = num(args, a, 0.5);
+  if (!(alpha >= 0 && alpha <= 1)) throw new Error(`--${a} must be in [0, 1] (got ${alpha})`);
+  return { teacher, alpha };
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.help) {
@@ -121,6 +141,7 @@ async function main(): Promise<void> {
         '       [--aux7 0.5 (FER2013 head loss weight)] [--w8 1 (FER+ head loss weight)] [--select ferplus|fer2013]\n' +
         '       [--init <--export-init dir or FER checkpoint dir: start a new run from its weights>]\n' +
         '       [--teacher <npm run fer:teacher dir> [--kd 0.5 (FER+ target = (1-kd)·votes + kd·teacher)]]\n' +
+        '       [--teacher7 <fer:teacher --head fer2013 dir> [--kd7 0.5 (FER2013 target = (1-kd7)·smoothed label + kd7·teacher)]]\n' +
         '       [--ema 0.999] [--augment wild|light|none] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
         '       [--stem-stride 2|1] [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
         'Rerun the same command to resume from the checkpoint in --work.\n' +
@@ -151,12 +172,8 @@ async function main(): Promise<void> {
   if (!FER_SELECT.includes(select)) throw new Error(`--select must be one of ${FER_SELECT.join(', ')} (got "${String(args.select)}")`);
   if (args.init === true) throw new Error('--init needs a directory (an --export-init snapshot or a FER checkpoint dir)');
   const initDir = args.init ? path.resolve(String(args.init)) : null;
-  if (args.teacher === true) throw new Error('--teacher needs a directory (written by `npm run fer:teacher`)');
-  if (args.kd !== undefined && !args.teacher) throw new Error('--kd needs --teacher <dir>');
-  if (args.kd === true) throw new Error('--kd needs a value in [0, 1] (the teacher\'s share of the FER+ target)');
-  const teacher = args.teacher ? readTeacher(path.resolve(String(args.teacher))) : null;
-  const kd = num(args, 'kd', 0.5);
-  if (!(kd >= 0 && kd <= 1)) throw new Error(`--kd must be in [0, 1] (got ${kd})`);
+  const { teacher, alpha: kd } = teacherOption(args, 'ferplus');
+  const { teacher: teacher7, alpha: kd7 } = teacherOption(args, 'fer2013');
   const cfg: FerTrainConfig = {
     ...DEFAULT_FER_CONFIG,
     variant,
@@ -174,6 +191,7 @@ async function main(): Promise<void> {
     augment: augmentOption(args),
     pretrained: initDir ? loadPretrained(initDir, spec) : null,
     teacher: teacher ? { source: teacher.source, alpha: kd } : null,
+    teacher7: teacher7 ? { source: teacher7.source, alpha: kd7 } : null,
   };
   if (cfg.warmupEpochs < 0) throw new Error(`--warmup must be >= 0 (got ${cfg.warmupEpochs})`);
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
@@ -193,6 +211,7 @@ async function main(): Promise<void> {
   const sel = selectFer(index);
   const trainItems = ferTrainItems(sel, args.limit ? num(args, 'limit', Infinity) : undefined);
   if (teacher) checkTeacher(teacher, trainItems);
+  if (teacher7) checkTeacher(teacher7, trainItems);
   let valPlus = sel.valPlus;
   let val7 = sel.val7;
   if (args['val-limit']) {
@@ -205,7 +224,8 @@ async function main(): Promise<void> {
   const px = loadFerPixels(root, trainItems);
   const samples: FerSample[] = trainItems.map((it, i) => {
     const votes = softTarget(it.votes as Float32Array);
-    return { data: px[i], soft8: teacher ? mixSoftTarget(votes, teacherRow(teacher.probs, i), kd) : votes, label7: it.label7 };
+    const soft8 = teacher ? mixSoftTarget(votes, teacherRow(teacher.probs, i), kd) : votes;
+    return { data: px[i], soft8, label7: it.label7, ...(teacher7 ? { teacher7: teacherRow(teacher7.probs, i, teacher7.k) } : {}) };
   });
   const val: FerValSet = {
     plus: { data: loadFerPixels(root, valPlus), label8: valPlus.map((i) => i.label8) },
@@ -218,7 +238,8 @@ async function main(): Promise<void> {
     `${spec.name} (FER): ${cost8.params} params (8-class export), ${(cost8.macs / 1e6).toFixed(1)} M MACs; ${samples.length} training images ` +
       `(FER+ labelled), validation ${val.plus.data.length} FER+ / ${val.orig.data.length} FER2013; loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s; backend ${backend.label}\n` +
       `counts ${JSON.stringify(sel.counts)}\n` +
-      (teacher ? `FER+ targets: ${+(1 - kd).toFixed(6)} × votes + ${kd} × teacher ${teacher.source} (${teacher.json.models.join(' + ')}, tta ${teacher.json.tta})\n` : ''),
+      (teacher ? `FER+ targets: ${+(1 - kd).toFixed(6)} × votes + ${kd} × teacher ${teacher.source} (${teacher.json.models.join(' + ')}, tta ${teacher.json.tta})\n` : '') +
+      (teacher7 ? `FER2013 targets: ${+(1 - kd7).toFixed(6)} × smoothed label + ${kd7} × teacher ${teacher7.source} (${teacher7.json.models.join(' + ')}, tta ${teacher7.json.tta})\n` : ''),
   );
 
   let stop = false;
@@ -242,11 +263,14 @@ async function main(): Promise<void> {
     valFerPlusImages: val.plus.data.length,
     valFer2013Images: val.orig.data.length,
     counts: sel.counts,
-    config: { ...cfg, spec: undefined, pretrained: cfg.pretrained?.source, teacher: cfg.teacher ?? undefined },
+    config: { ...cfg, spec: undefined, pretrained: cfg.pretrained?.source, teacher: cfg.teacher ?? undefined, teacher7: cfg.teacher7 ?? undefined },
     work: rel(work),
     ...(initDir ? { init: rel(initDir) } : {}),
     ...(teacher
       ? { distillation: { teacher: teacher.source, dir: rel(teacher.dir), models: teacher.json.models, tta: teacher.json.tta, alpha: kd, target: '(1 - alpha) · FER+ votes + alpha · teacher' } }
+      : {}),
+    ...(teacher7
+      ? { distillation7: { teacher: teacher7.source, dir: rel(teacher7.dir), models: teacher7.json.models, tta: teacher7.json.tta, alpha: kd7, target: '(1 - alpha) · label-smoothed FER2013 label + alpha · teacher' } }
       : {}),
     backend: backend.label,
     trainingParams: costTrain.params,

@@ -35,6 +35,7 @@ import { computeMetrics, Metrics } from './metrics';
 import { AdamW, lerp, WeightEma } from './optim';
 import { foldWeightsSync, initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
 import { FER2013_CLASSES, FERPLUS_CLASSES } from './fer';
+import { mixTarget7 } from './fer-teacher';
 import { checkpointMismatchError, COMMON_KEY_FIELDS, describeKeyDifferences, KeyField } from './config-key';
 
 export const N8 = FERPLUS_CLASSES.length;
@@ -86,6 +87,12 @@ export interface FerTrainConfig {
    * happens when the samples are built; here it names the teacher in the config key.
    */
   teacher?: { source: string; alpha: number } | null;
+  /**
+   * Distillation of the FER2013 head (`--teacher7 <dir> --kd7 <alpha>`): its target becomes
+   * `(1 - alpha) · label-smoothed original label + alpha · teacher` for the samples that carry
+   * a `teacher7` row (see {@link makeBatch}).
+   */
+  teacher7?: { source: string; alpha: number } | null;
 }
 
 export const DEFAULT_FER_CONFIG: Omit<FerTrainConfig, 'variant' | 'spec'> = {
@@ -111,6 +118,8 @@ export interface FerSample {
   soft8: Float32Array | null;
   /** Original FER2013 label, index into FER2013_CLASSES. */
   label7: number;
+  /** FER2013 teacher probabilities over FER2013_CLASSES (used with `cfg.teacher7`). */
+  teacher7?: Float32Array | null;
 }
 
 export interface FerValSet {
@@ -205,6 +214,10 @@ export function ferConfigKey(cfg: FerTrainConfig, n: number): string {
     key.kdt = cfg.teacher.source;
     key.kd = cfg.teacher.alpha;
   }
+  if (cfg.teacher7) {
+    key.kdt7 = cfg.teacher7.source;
+    key.kd7 = cfg.teacher7.alpha;
+  }
   return JSON.stringify(key);
 }
 
@@ -217,6 +230,8 @@ const FER_KEY_FIELDS: Record<string, KeyField> = {
   sel: { option: '--select' },
   kdt: { option: '--teacher', absent: 'none' },
   kd: { option: '--kd', absent: 'none' },
+  kdt7: { option: '--teacher7', absent: 'none' },
+  kd7: { option: '--kd7', absent: 'none' },
 };
 
 /** The options in which two FER config keys differ, e.g. `--init (checkpoint: x, now: none)`. */
@@ -254,7 +269,7 @@ export interface BatchArrays {
   n: number;
   soft8: Float32Array; // n x 8 (zeros when masked)
   mask8: Float32Array; // n
-  target7: Float32Array; // n x 7 (smoothed one-hot)
+  target7: Float32Array; // n x 7 (smoothed one-hot, mixed with the FER2013 teacher when there is one)
   majority8: Int32Array; // n (-1 when masked)
 }
 
@@ -274,7 +289,8 @@ export function makeBatch(samples: FerSample[], idx: ArrayLike<number>, size: nu
       for (let c = 1; c < N8; c++) if (s.soft8[c] > s.soft8[best]) best = c;
       b.majority8[i] = best;
     } else b.majority8[i] = -1;
-    for (let c = 0; c < N7; c++) b.target7[i * N7 + c] = ls / N7 + (c === s.label7 ? 1 - ls : 0);
+    if (cfg.teacher7 && s.teacher7) mixTarget7(s.label7, ls, s.teacher7, cfg.teacher7.alpha, b.target7, i * N7);
+    else for (let c = 0; c < N7; c++) b.target7[i * N7 + c] = ls / N7 + (c === s.label7 ? 1 - ls : 0);
   }
   return b;
 }
@@ -443,8 +459,13 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
     if (s.data.length !== size * size) throw new Error(`FER sample has ${s.data.length} pixels, expected ${size}x${size}`);
     if (!(s.label7 >= 0 && s.label7 < N7)) throw new Error(`FER sample label7 ${s.label7} outside 0..${N7 - 1}`);
     if (s.soft8 && s.soft8.length !== N8) throw new Error(`FER sample soft target has ${s.soft8.length} values, expected ${N8}`);
+    if (s.teacher7 && s.teacher7.length !== N7) throw new Error(`FER sample FER2013 teacher row has ${s.teacher7.length} values, expected ${N7}`);
   }
   if (!(cfg.aux7Weight >= 0 && cfg.ferPlusWeight >= 0 && cfg.aux7Weight + cfg.ferPlusWeight > 0)) throw new Error(`Head loss weights must be >= 0 and not both 0 (FER+ ${cfg.ferPlusWeight}, FER2013 ${cfg.aux7Weight})`);
+  if (cfg.teacher7) {
+    if (!(cfg.teacher7.alpha >= 0 && cfg.teacher7.alpha <= 1)) throw new Error(`--kd7 must be in [0, 1] (got ${cfg.teacher7.alpha})`);
+    if (!samples.some((s) => s.teacher7)) throw new Error(`FER2013 distillation (teacher ${cfg.teacher7.source}) but no sample carries a teacher row`);
+  }
   if (!FER_SELECT.includes(cfg.select)) throw new Error(`select must be one of ${FER_SELECT.join(', ')} (got ${String(cfg.select)})`);
   const key = ferConfigKey(cfg, samples.length);
   const ckptDir = hooks.checkpointDir;

@@ -14,9 +14,9 @@ import { EmotionClassifier, load } from '../../src/model';
 import { mulberry32 } from '../../src/model/graph';
 import { variantSpec } from '../../src/model/spec';
 import { encodeJpeg } from '../../src/image';
-import { FERPLUS_CLASSES, FerItem, ferItemsKey, ferTrainItems, loadFerIndex, selectFer, softTarget } from '../../src/train/fer';
-import { checkTeacher, ferPlusColumns, mixSoftTarget, readTeacher, teacherProbabilities, teacherRow, writeTeacher } from '../../src/train/fer-teacher';
-import { DEFAULT_FER_CONFIG, ferConfigKey, FerTrainConfig, keyDifferences } from '../../src/train/fer-trainer';
+import { FER2013_CLASSES, FERPLUS_CLASSES, FerItem, ferItemsKey, ferTrainItems, loadFerIndex, selectFer, softTarget } from '../../src/train/fer';
+import { checkTeacher, checkTeacherHead, ferPlusColumns, mixSoftTarget, mixTarget7, readTeacher, teacherColumns, teacherProbabilities, teacherRow, writeTeacher } from '../../src/train/fer-teacher';
+import { DEFAULT_FER_CONFIG, ferConfigKey, FerSample, FerTrainConfig, keyDifferences, makeBatch } from '../../src/train/fer-trainer';
 import { tmpDir } from '../model/helpers';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -112,6 +112,71 @@ test('config key: unchanged without a teacher (old checkpoints resume); teacher 
   assert.deepEqual(keyDifferences(kd, ferConfigKey({ ...cfg, teacher: { source: 'ab-flip#0123456789ab', alpha: 0.3 } }, 100)), ['--kd (checkpoint: 0.5, now: 0.3)']);
 });
 
+test('FER2013 head distillation: target = (1 - alpha) · smoothed label + alpha · teacher (exact); makeBatch uses it only with cfg.teacher7 and only for samples with a row', () => {
+  const teacher = new Float32Array([0.5, 0, 0.25, 0.125, 0.125, 0, 0]);
+  const out = new Float32Array(9);
+  mixTarget7(3, 0.1, teacher, 0.25, out, 2);
+  const smoothed = FER2013_CLASSES.map((_, c) => 0.1 / 7 + (c === 3 ? 0.9 : 0));
+  smoothed.forEach((v, c) => assert.ok(Math.abs(out[2 + c] - (0.75 * v + 0.25 * teacher[c])) < 1e-7, `class ${c}`));
+  assert.equal(out[0] + out[1], 0, 'nothing written before the offset');
+  assert.ok(Math.abs(out.reduce((a, b) => a + b, 0) - 1) < 1e-6, 'still a distribution');
+  assert.throws(() => mixTarget7(0, 0.1, new Float32Array(8), 0.5, out), /must have 7 values/);
+
+  const cfg: FerTrainConfig = { ...DEFAULT_FER_CONFIG, variant: 'nano-b', spec: variantSpec('nano-b'), augment: null, labelSmoothing7: 0.1 };
+  const px = new Uint8Array(48 * 48);
+  const samples: FerSample[] = [
+    { data: px, soft8: null, label7: 3, teacher7: teacher },
+    { data: px, soft8: null, label7: 1 }, // no teacher row: plain smoothed label
+  ];
+  const plain = makeBatch(samples, [0, 1], 48, Math.random, cfg);
+  assert.ok(Math.abs(plain.target7[3] - (0.9 + 0.1 / 7)) < 1e-6, 'without cfg.teacher7 the row is ignored');
+  const kd = makeBatch(samples, [0, 1], 48, Math.random, { ...cfg, teacher7: { source: 't#0', alpha: 0.25 } });
+  const want = new Float32Array(7);
+  mixTarget7(3, 0.1, teacher, 0.25, want);
+  assert.deepEqual(Array.from(kd.target7.slice(0, 7)), Array.from(want));
+  assert.deepEqual(Array.from(kd.target7.slice(7)), Array.from(plain.target7.slice(7)));
+});
+
+test('FER2013 teacher: 7-class and 8-class models mapped to FER2013 order (contempt dropped, renormalised), written and read back as a 7-column teacher; each option refuses the other head', async () => {
+  const seven = fixed('m7', { sad: 0.5, happy: 0.25, neutral: 0.25, angry: 0, disgust: 0, fear: 0, surprise: 0 });
+  const eight = fixed('m8', { contempt: 0.5, happiness: 0.5, neutral: 0, sadness: 0, anger: 0, disgust: 0, fear: 0, surprise: 0 });
+  assert.deepEqual(teacherColumns('m7', seven.classes, 'fer2013'), FER2013_CLASSES.map((c) => seven.classes.indexOf(c === 'anger' ? 'angry' : c === 'sadness' ? 'sad' : c)));
+  const probs = await teacherProbabilities([seven, eight], 3, () => new Uint8Array(48 * 48), { head: 'fer2013', batch: 2 });
+  assert.equal(probs.length, 3 * 7);
+  const row = Array.from(teacherRow(probs, 2, 7));
+  const at = (c: string) => row[FER2013_CLASSES.indexOf(c)];
+  // m7: sad .5, happy .25, neutral .25; m8 without contempt: happy 1.0 → mean.
+  assert.ok(Math.abs(at('sadness') - 0.25) < 1e-6 && Math.abs(at('happy') - 0.625) < 1e-6 && Math.abs(at('neutral') - 0.125) < 1e-6, row.join(','));
+  await assert.rejects(teacherProbabilities([seven], 1, () => new Uint8Array(48 * 48)), /lacks FER\+ class contempt/);
+
+  const dir = tmpDir('fer-teacher7-');
+  const items = [item('a.png'), item('b.png'), item('c.png')];
+  const json = writeTeacher(dir, items, probs, { models: ['m7', 'm8'], tta: 'none', head: 'fer2013' });
+  assert.deepEqual(json.classes, FER2013_CLASSES);
+  assert.equal('head' in json, false, 'the head is implied by the classes');
+  const t = readTeacher(dir);
+  assert.deepEqual([t.head, t.k, t.probs.length], ['fer2013', 7, 21]);
+  assert.deepEqual(Array.from(teacherRow(t.probs, 2, t.k)), row.map((v) => Math.fround(v)));
+  checkTeacher(t, items);
+  checkTeacherHead(t, 'fer2013', '--teacher7');
+  assert.throws(() => checkTeacherHead(t, 'ferplus', '--teacher'), /--teacher .* is a FER2013 teacher .*--teacher takes a FER\+ teacher/);
+  assert.throws(() => writeTeacher(dir, items, new Float32Array(24), { models: ['m'], tta: 'none', head: 'fer2013' }), /expected 3 × 7/);
+  // A probs.bin of the wrong width for its classes is refused.
+  fs.writeFileSync(path.join(dir, 'probs.bin'), Buffer.alloc(3 * 8 * 4));
+  assert.throws(() => readTeacher(dir), /expected 3 × 7 float32/);
+  const jf = path.join(dir, 'teacher.json');
+  fs.writeFileSync(jf, JSON.stringify({ ...json, classes: ['a', 'b'] }));
+  assert.throws(() => readTeacher(dir), /neither the FER\+ classes .* nor the FER2013 classes/);
+});
+
+test('config key: a FER2013 teacher and its alpha enter the key only when set and are named in a mismatch', () => {
+  const cfg: FerTrainConfig = { ...DEFAULT_FER_CONFIG, variant: 'nano-a', spec: variantSpec('nano-a') };
+  const base = ferConfigKey(cfg, 100);
+  assert.equal(ferConfigKey({ ...cfg, teacher7: null }, 100), base);
+  const kd7 = ferConfigKey({ ...cfg, teacher7: { source: 'ab7-flip#0123456789ab', alpha: 0.5 } }, 100);
+  assert.deepEqual(keyDifferences(base, kd7), ['--teacher7 (checkpoint: none, now: "ab7-flip#0123456789ab")', '--kd7 (checkpoint: none, now: 0.5)']);
+});
+
 /** A tiny fer2013-shaped folder: 6 Training images (one without FER+ votes) + 2 PublicTest. */
 function writeTinyFer(dir: string): void {
   const rand = mulberry32(3);
@@ -183,4 +248,48 @@ test('fer:teacher CLI on a tiny FER folder: the training items of train:fer, the
   assert.deepEqual([ckKey.kdt, ckKey.kd], [t.source, 0.25]);
   const kdOut = cli('train-fer.ts', ['--variant', 'nano-a', '--data', data, '--teacher', out, '--kd', '1.5']);
   assert.match(kdOut.stderr, /--kd must be in \[0, 1\] \(got 1\.5\)/);
+});
+
+test('fer:teacher --head fer2013 from the -7 models and train:fer --teacher7: targets printed, recorded in the model and the checkpoint key; wrong-head teachers refused', async () => {
+  const data = tmpDir('fer-tiny7-');
+  writeTinyFer(data);
+  const out = path.join(tmpDir('fer-teacher7-cli-'), 'ab7');
+  const r = cli('fer-teacher.ts', ['--models', 'nano-a-wild-7,nano-b-wild-7', '--head', 'fer2013', '--data', data, '--out', out, '--limit', '4', '--backend', 'wasm']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /Teacher \(FER2013 head, 7 classes\)/);
+  const t = readTeacher(out);
+  assert.deepEqual([t.head, t.k, t.json.n], ['fer2013', 7, 4]);
+  // Row 1 = the average of the two models' FER2013 probabilities of that image.
+  const items = ferTrainItems(selectFer(loadFerIndex(data)), 4);
+  const px = (await import('../../src/train/fer')).loadFerPixels(data, [items[1]])[0];
+  const want = new Float32Array(7);
+  for (const m of ['nano-a-wild-7', 'nano-b-wild-7']) {
+    const clf = await load({ model: m, backend: 'wasm', logger: silentLogger });
+    const p = (await clf.classify([{ width: 48, height: 48, data: px }]))[0].probabilities;
+    FER2013_CLASSES.forEach((c, k) => (want[k] += p[c] / 2));
+    clf.dispose();
+  }
+  teacherRow(t.probs, 1, 7).forEach((v, k) => assert.ok(Math.abs(v - want[k]) < 1e-5, `${FER2013_CLASSES[k]}: ${v} vs ${want[k]}`));
+  const badHead = cli('fer-teacher.ts', ['--models', 'nano-a-wild-7', '--head', 'fer7', '--data', data, '--out', path.join(out, '..', 'y')]);
+  assert.match(badHead.stderr, /--head must be one of ferplus, fer2013/);
+
+  const common = ['--variant', 'nano-b', '--data', data, '--limit', '4', '--batch', '4', '--epochs', '1', '--val-limit', '2', '--no-augment', '--quiet', '--backend', 'wasm'];
+  const wrong = cli('train-fer.ts', [...common, '--teacher', out, '--work', path.join(data, 'w0'), '--out', path.join(data, 'm0')]);
+  assert.match(wrong.stderr, /--teacher .* is a FER2013 teacher/);
+  assert.ok(!fs.existsSync(path.join(data, 'w0')), 'nothing written');
+  const noTeacher = cli('train-fer.ts', [...common, '--kd7', '0.5']);
+  assert.match(noTeacher.stderr, /--kd7 needs --teacher7 <dir>/);
+  const ok = cli('train-fer.ts', [...common, '--teacher7', out, '--kd7', '0.4', '--w8', '0', '--aux7', '1', '--select', 'fer2013', '--work', path.join(data, 'work'), '--out', path.join(data, 'models'), '--name', 'kd7']);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stderr, /FER2013 targets: 0\.6 × smoothed label \+ 0\.4 × teacher ab7#[0-9a-f]{12} \(nano-a-wild-7 \+ nano-b-wild-7, tta none\)/);
+  const training = JSON.parse(fs.readFileSync(path.join(data, 'models', 'kd7-7', 'model.json'), 'utf8')).training;
+  assert.deepEqual(training.config.teacher7, { source: t.source, alpha: 0.4 });
+  assert.deepEqual([training.distillation7.teacher, training.distillation7.alpha, training.distillation7.models], [t.source, 0.4, ['nano-a-wild-7', 'nano-b-wild-7']]);
+  const ckKey = JSON.parse(JSON.parse(fs.readFileSync(path.join(data, 'work', 'model.json'), 'utf8')).training.key);
+  assert.deepEqual([ckKey.kdt7, ckKey.kd7, ckKey.kdt], [t.source, 0.4, undefined]);
+  // An 8-class FER+ teacher is refused by --teacher7.
+  const t8 = path.join(tmpDir('fer-teacher8-'), 't8');
+  writeTeacher(t8, items, new Float32Array(4 * 8).fill(0.125), { models: ['x'], tta: 'none' });
+  const wrong7 = cli('train-fer.ts', [...common, '--teacher7', t8, '--work', path.join(data, 'w1'), '--out', path.join(data, 'm1')]);
+  assert.match(wrong7.stderr, /--teacher7 .* is a FER\+ teacher .*--teacher7 takes a FER2013 teacher/);
 });
