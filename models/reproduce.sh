@@ -8,8 +8,9 @@
 #   ORDER="final7 cv7" models/reproduce.sh nano-a   # choose and order the steps
 #   EPOCHS / EPOCHS8 set the epochs of the 7-class / 8-class runs (defaults: what was shipped)
 #   INIT=<dir> fine-tunes from pretrained training-form weights (default for nano-b: the frozen
-#   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (epoch 24, the end of the first 24-epoch schedule of the nano-b-wild run); for nano-a:
-#   checkpoints/pretrained/nano-a-fer-e24 (the same point of the nano-a-wild run); INIT=none trains from scratch)
+#   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (epoch 24, the end of the first 24-epoch schedule of the nano-b-wild run); for nano-a
+#   since session 10: checkpoints/pretrained/nano-a-kd-e60 (the end of the distilled FER+ run checkpoints/fer-nano-a-kd; before:
+#   nano-a-fer-e24, the same point as nano-b's of the plain nano-a-wild run); INIT=none trains from scratch)
 #   EMA=<decay> adds --ema <decay> (evaluate/export a moving average of the weights; unset: off; same result dirs)
 #   SOUP=<K> adds --soup K (train seeds 1..K per fold / final model and evaluate/export the uniform
 #   average of their weights: K× the training time, the same inference cost; unset or 1: off; same
@@ -24,7 +25,7 @@ cd "$(dirname "$0")/.."
 VARIANT="${1:-nano-b}"
 case "$VARIANT" in
   nano-b) DEFAULT_INIT=checkpoints/pretrained/nano-b-fer-e24 ;;
-  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-fer-e24 ;;  # nano-a-wild at epoch 24 (the end of its first schedule; later snapshots were measured, not adopted)
+  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-kd-e60 ;;  # end of the distilled FER+ run (session 10; before: nano-a-fer-e24, now models/cv-experiments/*-nano-a-pre24)
   *) DEFAULT_INIT=none ;;
 esac
 INIT="${INIT:-$DEFAULT_INIT}"
