@@ -42,3 +42,25 @@ export function ttaArg(v: string | boolean | undefined): TtaMode | Error {
     return new Error(`--tta: ${(e as Error).message}`);
   }
 }
+
+/**
+ * Runs a CLI's `main` when its file is the entry point: an error prints `<label>: <message>` and
+ * sets exit code 1 (no stack trace for expected errors); `after` runs either way (e.g. freeing
+ * tf variables).
+ */
+export function runMain(label: string, main: () => Promise<void>, after?: () => void): void {
+  main()
+    .catch((e) => {
+      process.stderr.write(`${label}: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    })
+    .finally(() => after?.());
+}
+
+/** Parses argv; prints `usage` and returns null for --help. */
+export function argsOrHelp(argv: string[], usage: string): ParsedArgs | null {
+  const args = parseArgs(argv);
+  if (!args.help) return args;
+  process.stdout.write(usage);
+  return null;
+}

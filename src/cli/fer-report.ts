@@ -58,6 +58,8 @@ interface Results {
   /** The `--init` directory the run started from (relative to the project root). */
   init?: string;
   history?: FerTrainState['history'];
+  /** A weight soup (`npm run fer:soup`): its members' checkpoints; `epoch` is then absent. */
+  soup?: { members: Array<{ work: string; epoch: number; stepInEpoch: number; seed?: number; teacher7?: string; teacher?: string }> };
   validation: {
     ferPlusPublicTest: { accuracy: number; macroF1: number; n: number };
     fer2013PublicTest: { accuracy: number; macroF1: number; n: number };
@@ -124,6 +126,39 @@ const earlierTable = (model: string, earlier: { dir: string; state: FerTrainStat
 
 const lastImagesPerSec = (history: FerTrainState['history'] | undefined) => (history?.length ? history[history.length - 1].imagesPerSec : undefined);
 
+/**
+ * The row of a 7-label model that is a weight soup (`npm run fer:soup`), pushed onto `out`, and
+ * the histories of its members (returned): each member run's own checkpoint, and once the run
+ * they all started from (a reference when that is the 8-class model's run).
+ */
+function soupRows(root: string, v: string, res: Results, work8: string, cols: { withRef: boolean; withFlip: boolean; flip7?: number }, out: string[]): string[] {
+  const members = res.soup!.members;
+  const cfg = res.config ?? {};
+  const how = `${cfg.pretrained ? `init \`${cfg.pretrained}\`` : 'no common init'}, loss weights FER+ ${cfg.ferPlusWeight ?? '–'} / FER2013 ${cfg.aux7Weight ?? '–'}`;
+  const acc7 = res.validation.fer2013PublicTest.accuracy;
+  const epochs = members.map((m) => `${m.epoch}${m.stepInEpoch ? ` + ${m.stepInEpoch} steps` : ''}`).join(', ');
+  out.push(
+    `| ↳ \`${v}-wild-7\` †: uniform weight soup of ${members.length} FER2013-primary runs (${how}) | ${res.params7?.toLocaleString('en-US') ?? '–'} | ${(res.macs / 1e6).toFixed(1)} M | members: ${epochs} | soup (each member's last epoch) | – | ${cols.withRef ? '– | ' : ''}` +
+      `${pct(acc7)}${gap(acc7, TARGET_FER2013)} | ${cols.withFlip ? `– / ${pct(cols.flip7)} | ` : ''}– / ${pct(res.validation.fer2013PublicTest.macroF1)} | – |`,
+  );
+  const hist: string[] = [];
+  if (res.init) {
+    const initDir = path.join('checkpoints', res.init);
+    const earlier = readState(root, initDir);
+    if (samePath(initDir, work8)) hist.push(`
+**${v}-wild-7, earlier stage of every soup member:** the run of \`${v}-wild\` (\`${initDir}\`), whose history is above.`);
+    else if (earlier?.history?.length) hist.push(...earlierTable(`${v}-wild-7 (every soup member)`, { dir: initDir, state: earlier }));
+  }
+  members.forEach((m, i) => {
+    const st = readState(root, m.work);
+    const what = [m.seed !== undefined ? `seed ${m.seed}` : '', m.teacher7 ? `FER2013 teacher \`${m.teacher7}\`` : ''].filter(Boolean).join(', ');
+    const title = `${v}-wild-7 soup member ${i + 1} of ${members.length}: \`${m.work}\`${what ? ` (${what})` : ''}`;
+    if (st && (st.history.length || st.midEpochEvals?.length)) hist.push(...historyTable(title, st));
+    else hist.push(`\n**${title}:** checkpoint not found.`);
+  });
+  return hist;
+}
+
 export function ferReport(root: string): string {
   const out: string[] = [];
   const variants = ['nano-b', 'nano-a'];
@@ -171,7 +206,9 @@ export function ferReport(root: string): string {
     );
     if (run8.earlier) histories.push(...earlierTable(`${v}-wild`, run8.earlier));
     if (st && (st.history.length || st.midEpochEvals?.length)) histories.push(...historyTable(`${v}-wild training history${res?.init ? ` (init \`${path.basename(res.init)}\`)` : ''}`, st));
-    if (separate) {
+    if (separate?.soup) {
+      histories.push(...soupRows(root, v, separate, run8.work, { withRef, withFlip, flip7: flipOf(v).fer2013 }, out));
+    } else if (separate) {
       const run7 = runStates(root, separate, path.join('checkpoints', `fer7-${v}`));
       const st7 = run7.state;
       const cfg = separate.config ?? {};
@@ -203,7 +240,8 @@ export function ferReport(root: string): string {
       if (!ev) continue;
       const flip = readEval(root, model, 'flip');
       const exp = readJson<Results>(path.join(root, 'models', model, 'results.json'));
-      const stale = (r: FerReport) => (exp && exp.exportedAt > r.generatedAt ? ` — **stale: run before the current weights (epoch ${exp.epoch}) were exported; rerun it**` : exp ? ` — weights of epoch ${exp.epoch}` : '');
+      const which = exp?.soup ? `a soup of ${exp.soup.members.length} runs` : `epoch ${exp?.epoch}`;
+      const stale = (r: FerReport) => (exp && exp.exportedAt > r.generatedAt ? ` — **stale: run before the current weights (${which}) were exported; rerun it**` : exp ? ` — weights: ${which}` : '');
       const when = (r: FerReport) => `${r.backend}, ${r.generatedAt.slice(0, 16).replace('T', ' ')} UTC${stale(r)}`;
       out.push(`\n**\`npm run eval:fer -- --model ${model}\`** (${when(ev)})${flip ? `; mirror averaging columns: **\`npm run eval:fer -- --model ${model} --tta flip\`** (${when(flip)})` : ''}:\n`);
       out.push(`| set | images | accuracy (over the set's classes) | accuracy (argmax over all model classes) | macro-F1 | faces/s |${flip ? ' accuracy with mirror averaging | faces/s with mirror averaging |' : ''}`);

@@ -20,7 +20,7 @@ import { EmotionClassifier, load } from '../model';
 import { silentLogger } from '../log';
 import { DEFAULT_FER_ROOT, ferTrainItems, loadFerIndex, loadFerPixels, selectFer } from '../train/fer';
 import { TEACHER_HEADS, TeacherHead, teacherProbabilities, writeTeacher } from '../train/fer-teacher';
-import { fmtTime, num, parseArgs, ttaArg } from './args';
+import { argsOrHelp, fmtTime, num, ttaArg } from './args';
 
 const USAGE =
   'Usage: npm run fer:teacher -- --models nano-a-wild,nano-b-wild [--tta none|flip] [--head ferplus|fer2013] --out checkpoints/teacher/ab-flip\n' +
@@ -30,11 +30,8 @@ const USAGE =
   '(a FER2013 teacher: npm run train:fer -- --teacher7 <out> --kd7 0.5 ...)\n';
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  if (args.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const args = argsOrHelp(process.argv.slice(2), USAGE);
+  if (!args) return;
   const models = typeof args.models === 'string' ? args.models.split(',').map((m) => m.trim()).filter(Boolean) : [];
   if (models.length === 0) throw new Error(`--models <name|path>[,...] is required\n${USAGE}`);
   if (typeof args.out !== 'string') throw new Error(`--out <dir> is required\n${USAGE}`);

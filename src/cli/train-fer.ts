@@ -45,7 +45,7 @@ import { silentLogger } from '../log';
 import { ArchSpec, countCost, resolveSpec, variantSpec, withStemStride } from '../model/spec';
 import { foldWeights, loadPretrained } from '../train/trainer';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
-import { fmtTime, num, parseArgs, ParsedArgs } from './args';
+import { fmtTime, num, parseArgs, ParsedArgs, runMain } from './args';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
 import { WildAugmentOptions, WILD_AUGMENT_PRESETS, wildAugmentPreset } from '../train/augment-wild';
 import { checkTeacher, checkTeacherHead, mixSoftTarget, readTeacher, Teacher, TeacherHead, teacherRow } from '../train/fer-teacher';
@@ -86,6 +86,31 @@ export function evalRecord(ev: FerEval) {
     fer2013PublicTestFrom8ClassHead: ev.fer2013From8Accuracy,
     evalImagesPerSec: ev.imagesPerSec,
   };
+}
+
+/**
+ * Writes the two exported models of a two-head FER network, `<outRoot>/<name>` (FER+ head) and
+ * `<outRoot>/<name>-7` (FER2013 head): model.json + weights (BN folded), results.json (`common`
+ * metadata, parameter counts and `history`) and selftest.json (outputs of the unfolded graph).
+ */
+export async function writeFerModels(
+  outRoot: string,
+  name: string,
+  m: { variant: string; spec: ArchSpec; folded8: NamedArrays; folded7: NamedArrays; unfolded: NamedArrays },
+  common: Record<string, unknown>,
+  history: unknown[],
+): Promise<{ d8: string; d7: string }> {
+  const cost8 = countCost(m.spec, FERPLUS_CLASSES.length);
+  const cost7 = countCost(m.spec, FER2013_CLASSES.length);
+  const d8 = path.join(outRoot, name);
+  const d7 = path.join(outRoot, `${name}-7`);
+  writeModelDir(d8, { name, variant: m.variant, classes: FERPLUS_CLASSES, spec: m.spec, folded: true, training: { ...common, head: 'FER+ 8 classes' } }, m.folded8);
+  writeModelDir(d7, { name: `${name}-7`, variant: m.variant, classes: FER2013_CLASSES, spec: m.spec, folded: true, training: { ...common, head: 'FER2013 7 original labels' } }, m.folded7);
+  const results = { model: name, variant: m.variant, params8: cost8.params, params7: cost7.params, macs: cost8.macs, ...common, history };
+  fs.writeFileSync(path.join(d8, 'results.json'), JSON.stringify(results, null, 1) + '\n');
+  fs.writeFileSync(path.join(d7, 'results.json'), JSON.stringify({ ...results, model: `${name}-7` }, null, 1) + '\n');
+  await writeSelfTests(d8, d7, m.spec, m.unfolded);
+  return { d8, d7 };
 }
 
 /** Writes selftest.json (reference outputs of the unfolded graph) into both exported models. */
@@ -232,7 +257,6 @@ async function main(): Promise<void> {
     orig: { data: loadFerPixels(root, val7), label7: val7.map((i) => i.label7) },
   };
   const cost8 = countCost(spec, FERPLUS_CLASSES.length);
-  const cost7 = countCost(spec, FER2013_CLASSES.length);
   const costTrain = countCost(spec, HEAD_OUTPUTS);
   process.stderr.write(
     `${spec.name} (FER): ${cost8.params} params (8-class export), ${(cost8.macs / 1e6).toFixed(1)} M MACs; ${samples.length} training images ` +
@@ -314,14 +338,7 @@ async function main(): Promise<void> {
     },
     onBest: async ({ folded8, folded7, record, ev, history, unfolded }) => {
       const common = { ...meta, epoch: record.epoch, validation: evalRecord(ev), exportedAt: new Date().toISOString(), weights: 'EMA' };
-      const d8 = path.join(outRoot, name);
-      const d7 = path.join(outRoot, `${name}-7`);
-      writeModelDir(d8, { name, variant, classes: FERPLUS_CLASSES, spec, folded: true, training: { ...common, head: 'FER+ 8 classes' } }, folded8);
-      writeModelDir(d7, { name: `${name}-7`, variant, classes: FER2013_CLASSES, spec, folded: true, training: { ...common, head: 'FER2013 7 original labels' } }, folded7);
-      const results = { model: name, variant, params8: cost8.params, params7: cost7.params, macs: cost8.macs, ...common, history };
-      fs.writeFileSync(path.join(d8, 'results.json'), JSON.stringify(results, null, 1) + '\n');
-      fs.writeFileSync(path.join(d7, 'results.json'), JSON.stringify({ ...results, model: `${name}-7` }, null, 1) + '\n');
-      await writeSelfTests(d8, d7, spec, unfolded);
+      await writeFerModels(outRoot, name, { variant, spec, folded8, folded7, unfolded }, common, history);
     },
   });
   const last = state.history.at(-1);
@@ -333,11 +350,4 @@ async function main(): Promise<void> {
   );
 }
 
-if (require.main === module) {
-  main()
-    .catch((e) => {
-      process.stderr.write(`train-fer: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exitCode = 1;
-    })
-    .finally(() => tf.disposeVariables());
-}
+if (require.main === module) runMain('train-fer', main, () => tf.disposeVariables());

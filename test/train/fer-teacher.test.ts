@@ -11,13 +11,12 @@ import * as path from 'path';
 import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
 import { EmotionClassifier, load } from '../../src/model';
-import { mulberry32 } from '../../src/model/graph';
 import { variantSpec } from '../../src/model/spec';
-import { encodeJpeg } from '../../src/image';
 import { FER2013_CLASSES, FERPLUS_CLASSES, FerItem, ferItemsKey, ferTrainItems, loadFerIndex, selectFer, softTarget } from '../../src/train/fer';
 import { checkTeacher, checkTeacherHead, ferPlusColumns, mixSoftTarget, mixTarget7, readTeacher, teacherColumns, teacherProbabilities, teacherRow, writeTeacher } from '../../src/train/fer-teacher';
 import { DEFAULT_FER_CONFIG, ferConfigKey, FerSample, FerTrainConfig, keyDifferences, makeBatch } from '../../src/train/fer-trainer';
 import { tmpDir } from '../model/helpers';
+import { writeTinyFer } from './fer-tiny';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -176,33 +175,6 @@ test('config key: a FER2013 teacher and its alpha enter the key only when set an
   const kd7 = ferConfigKey({ ...cfg, teacher7: { source: 'ab7-flip#0123456789ab', alpha: 0.5 } }, 100);
   assert.deepEqual(keyDifferences(base, kd7), ['--teacher7 (checkpoint: none, now: "ab7-flip#0123456789ab")', '--kd7 (checkpoint: none, now: 0.5)']);
 });
-
-/** A tiny fer2013-shaped folder: 6 Training images (one without FER+ votes) + 2 PublicTest. */
-function writeTinyFer(dir: string): void {
-  const rand = mulberry32(3);
-  const man = ['path,label,split'];
-  const map = ['path,usage,ferplus_image,ferplus_rows,match'];
-  const ferp = ['Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF'];
-  const add = (split: string, cls: string, i: number, votes: number[] | null) => {
-    const folder = split === 'Training' ? 'train' : 'publictest';
-    const rel = `${folder}/${cls}/${split}_${i}.jpg`;
-    fs.mkdirSync(path.join(dir, folder, cls), { recursive: true });
-    const px = new Uint8Array(48 * 48).map(() => Math.floor(rand() * 256));
-    fs.writeFileSync(path.join(dir, rel), encodeJpeg({ width: 48, height: 48, data: px }, { quality: 90 }));
-    man.push(`${rel},${cls},${split}`);
-    if (!votes) map.push(`${rel},${split},,,none`);
-    else {
-      ferp.push(`${split},fer${i}.png,${votes.join(',')}`);
-      map.push(`${rel},${split},fer${i}.png,${ferp.length - 2},unique`);
-    }
-  };
-  for (let i = 0; i < 6; i++) add('Training', i % 2 ? 'sad' : 'happy', i, i === 3 ? null : i % 2 ? [3, 0, 0, 7, 0, 0, 0, 0, 0, 0] : [2, 8, 0, 0, 0, 0, 0, 0, 0, 0]);
-  for (let i = 0; i < 2; i++) add('PublicTest', i % 2 ? 'sad' : 'happy', 100 + i, [2, 8, 0, 0, 0, 0, 0, 0, 0, 0]);
-  fs.writeFileSync(path.join(dir, 'manifest.csv'), man.join('\n') + '\n');
-  fs.writeFileSync(path.join(dir, 'ferplus_map.csv'), map.join('\n') + '\n');
-  fs.writeFileSync(path.join(dir, 'fer2013new.csv'), ferp.join('\n') + '\n');
-  fs.writeFileSync(path.join(dir, 'duplicates.csv'), 'path,label,split,md5\n');
-}
 
 const cli = (script: string, args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli', script), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120000 });
 

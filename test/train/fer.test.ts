@@ -638,6 +638,35 @@ test('fer-report: a 7-label model from a separate FER2013-primary run gets its o
   assert.ok(!fromEightRun.includes('nano-b-wild-7, earlier stage: the run it started from'), 'no second copy of the 8-class run table');
 });
 
+test('fer-report: a 7-label model that is a weight soup (fer:soup) gets a soup row and the history of every member', () => {
+  const root = tmpDir('fer-report-soup-');
+  for (const d of ['checkpoints/fer-nano-a', 'checkpoints/s1', 'checkpoints/s2', 'models/nano-a-wild', 'models/nano-a-wild-7']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  const row = (epoch: number, valFer2013: number) => ({ epoch, loss: 1.1, trainAccuracy8: 0.8, lr: 0.001, seconds: 200, imagesPerSec: 150.5, valFerPlus: 0.82, valFer2013, valFerPlusMacroF1: 0.59, valFer2013MacroF1: 0.6, finishedAt: '2026-11-27T16:00:00.000Z' });
+  const state = (epoch: number, history: object[]) => ({ training: { key: '{}', epoch, stepInEpoch: 0, globalStep: 100, history, best: null, partial: null } });
+  fs.writeFileSync(path.join(root, 'checkpoints', 'fer-nano-a', 'model.json'), JSON.stringify(state(60, [row(60, 0.6491)])));
+  fs.writeFileSync(path.join(root, 'checkpoints', 's1', 'model.json'), JSON.stringify(state(6, [row(6, 0.6591)])));
+  fs.writeFileSync(path.join(root, 'checkpoints', 's2', 'model.json'), JSON.stringify(state(6, [row(6, 0.6549)])));
+  const validation = (a8: number, a7: number) => ({ ferPlusPublicTest: { accuracy: a8, macroF1: 0.6, n: 3276 }, fer2013PublicTest: { accuracy: a7, macroF1: 0.61, n: 3309 }, fer2013PublicTestFrom8ClassHead: 0.58 });
+  const results8 = { model: 'nano-a-wild', params8: 243292, params7: 243035, macs: 17674304, config: { epochs: 60 }, epoch: 52, validation: validation(0.822, 0.649), exportedAt: '2026-11-27T13:00:00.000Z', work: 'checkpoints/fer-nano-a' };
+  fs.writeFileSync(path.join(root, 'models', 'nano-a-wild', 'results.json'), JSON.stringify(results8));
+  const members = [
+    { work: 'checkpoints/s1', epoch: 6, stepInEpoch: 0, seed: 1, init: 'fer-nano-a' },
+    { work: 'checkpoints/s2', epoch: 6, stepInEpoch: 0, seed: 2, init: 'fer-nano-a', teacher7: 'ab7-flip#0123' },
+  ];
+  const soup = { model: 'nano-a-wild-7', params8: 243292, params7: 243035, macs: 17674304, config: { soup: 2, pretrained: 'fer-nano-a', aux7Weight: 1, ferPlusWeight: 0 }, init: 'fer-nano-a', soup: { members }, validation: validation(0.8214, 0.6618), exportedAt: '2026-11-27T16:30:00.000Z', weights: 'soup', history: [] };
+  fs.writeFileSync(path.join(root, 'models', 'nano-a-wild-7', 'results.json'), JSON.stringify(soup));
+  const md = ferReport(root);
+  assert.match(md, /^\| `nano-a-wild` \/ `nano-a-wild-7` \| 243,292 \| 17\.7 M \| 60 \(extended after the export, planned 40\) \| 52 \| 82\.2 % ✔ \| 66\.2 % \(−0\.8 pt\) † \|/m, 'FER2013 column from the soup');
+  assert.match(md, /^\| ↳ `nano-a-wild-7` †: uniform weight soup of 2 FER2013-primary runs \(init `fer-nano-a`, loss weights FER\+ 0 \/ FER2013 1\) \| 243,035 \| 17\.7 M \| members: 6, 6 \| soup \(each member's last epoch\) \| – \| 66\.2 % \(−0\.8 pt\) \| – \/ 61\.0 % \| – \|$/m);
+  assert.match(md, /\*\*nano-a-wild-7, earlier stage of every soup member:\*\* the run of `nano-a-wild` \(`checkpoints\/fer-nano-a`\), whose history is above\./);
+  const m1 = md.indexOf('nano-a-wild-7 soup member 1 of 2: `checkpoints/s1` (seed 1)');
+  const m2 = md.indexOf('nano-a-wild-7 soup member 2 of 2: `checkpoints/s2` (seed 2, FER2013 teacher `ab7-flip#0123`)');
+  assert.ok(m1 > 0 && m2 > m1, 'one history per member, in order');
+  assert.match(md.slice(m1, m2), /^\| 6 \| 1\.1000 \| 80\.0 % \| 82\.00 % \| 65\.91 % \|/m);
+  assert.match(md.slice(m2), /^\| 6 \| 1\.1000 \| 80\.0 % \| 82\.00 % \| 65\.49 % \|/m);
+  assert.doesNotMatch(md, /separate FER2013-primary run/, 'not printed as a single run');
+});
+
 test('the training loop yields to the event loop: a timer (like a SIGTERM handler) can stop it', async () => {
   let stop = false;
   const timer = setTimeout(() => (stop = true), 300);
