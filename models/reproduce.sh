@@ -7,10 +7,9 @@
 #   COMMIT=1 models/reproduce.sh ...  # also git-commit each result as it appears (own paths only)
 #   ORDER="final7 cv7" models/reproduce.sh nano-a   # choose and order the steps
 #   EPOCHS / EPOCHS8 set the epochs of the 7-class / 8-class runs (defaults: what was shipped)
-#   INIT=<dir> fine-tunes from pretrained training-form weights (default for nano-b: the frozen
-#   FER+ snapshot checkpoints/pretrained/nano-b-fer-e24 (epoch 24, the end of the first 24-epoch schedule of the nano-b-wild run); for nano-a
-#   since session 10: checkpoints/pretrained/nano-a-kd-e60 (the end of the distilled FER+ run checkpoints/fer-nano-a-kd; before:
-#   nano-a-fer-e24, the same point as nano-b's of the plain nano-a-wild run); INIT=none trains from scratch)
+#   INIT=<dir> fine-tunes from pretrained training-form weights (default since session 10: the end (epoch 60, EMA weights) of
+#   the variant's distilled FER+ run, checkpoints/pretrained/<variant>-kd-e60 (from checkpoints/fer-<variant>-kd); before:
+#   <variant>-fer-e24, epoch 24 of the plain FER+ run, now models/cv-experiments/*-pre24); INIT=none trains from scratch)
 #   EMA=<decay> adds --ema <decay> (evaluate/export a moving average of the weights; unset: off; same result dirs)
 #   SOUP=<K> adds --soup K (train seeds 1..K per fold / final model and evaluate/export the uniform
 #   average of their weights: K× the training time, the same inference cost; unset or 1: off; same
@@ -24,8 +23,8 @@ set -u
 cd "$(dirname "$0")/.."
 VARIANT="${1:-nano-b}"
 case "$VARIANT" in
-  nano-b) DEFAULT_INIT=checkpoints/pretrained/nano-b-fer-e24 ;;
-  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-kd-e60 ;;  # end of the distilled FER+ run (session 10; before: nano-a-fer-e24, now models/cv-experiments/*-nano-a-pre24)
+  nano-b) DEFAULT_INIT=checkpoints/pretrained/nano-b-kd-e60 ;;  # end of the distilled FER+ run (session 10; before: nano-b-fer-e24)
+  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-kd-e60 ;;  # the same for Nano-A
   *) DEFAULT_INIT=none ;;
 esac
 INIT="${INIT:-$DEFAULT_INIT}"
