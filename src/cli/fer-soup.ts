@@ -13,7 +13,9 @@
  * starting points do not share a basin and their mean is not a model); `--allow-mixed-init`
  * overrides that check. The soup is validated on the clean PublicTest sets like an epoch of a run
  * (skip with `--no-validate`, e.g. without the data); results.json records the members (their
- * checkpoint, epoch, seed, teacher and last validation) and the soup's validation.
+ * checkpoint, epoch, seed, teacher and last validation) and the soup's validation. `init` is the
+ * name the members' config keys give their `--init` (its directory name; `fer-report` looks for
+ * it under checkpoints/).
  *
  * Options: --checkpoints <dir>,<dir>[,...] (required, ≥ 2) --name <model name> (required)
  *          --out models --data ../shared/datasets/fer2013 --backend wasm|cpu|auto
