@@ -127,6 +127,32 @@ const earlierTable = (model: string, earlier: { dir: string; state: FerTrainStat
 const lastImagesPerSec = (history: FerTrainState['history'] | undefined) => (history?.length ? history[history.length - 1].imagesPerSec : undefined);
 
 /**
+ * The histories behind a soup model: once the run every member started from (a reference when
+ * `shown` says that table is already printed), then each member run's own checkpoint.
+ */
+function soupHistories(root: string, model: string, res: Results, shown?: { dir: string; label: string }): string[] {
+  const members = res.soup!.members;
+  const hist: string[] = [];
+  if (res.init) {
+    const initDir = path.join('checkpoints', res.init);
+    const earlier = readState(root, initDir);
+    if (shown && samePath(initDir, shown.dir)) hist.push(`\n**${model}, earlier stage of every soup member:** ${shown.label} (\`${initDir}\`), whose history is above.`);
+    else if (earlier?.history?.length) hist.push(...earlierTable(`${model} (every soup member)`, { dir: initDir, state: earlier }));
+  }
+  members.forEach((m, i) => {
+    const st = readState(root, m.work);
+    const what = [m.seed !== undefined ? `seed ${m.seed}` : '', m.teacher ? `FER+ teacher \`${m.teacher}\`` : '', m.teacher7 ? `FER2013 teacher \`${m.teacher7}\`` : ''].filter(Boolean).join(', ');
+    const title = `${model} soup member ${i + 1} of ${members.length}: \`${m.work}\`${what ? ` (${what})` : ''}`;
+    if (st && (st.history.length || st.midEpochEvals?.length)) hist.push(...historyTable(title, st));
+    else hist.push(`\n**${title}:** checkpoint not found.`);
+  });
+  return hist;
+}
+
+/** "6, 6 + 20 steps": the epochs of a soup's members. */
+const memberEpochs = (res: Results) => res.soup!.members.map((m) => `${m.epoch}${m.stepInEpoch ? ` + ${m.stepInEpoch} steps` : ''}`).join(', ');
+
+/**
  * The row of a 7-label model that is a weight soup (`npm run fer:soup`), pushed onto `out`, and
  * the histories of its members (returned): each member run's own checkpoint, and once the run
  * they all started from (a reference when that is the 8-class model's run).
@@ -136,27 +162,11 @@ function soupRows(root: string, v: string, res: Results, work8: string, cols: { 
   const cfg = res.config ?? {};
   const how = `${cfg.pretrained ? `init \`${cfg.pretrained}\`` : 'no common init'}, loss weights FER+ ${cfg.ferPlusWeight ?? '–'} / FER2013 ${cfg.aux7Weight ?? '–'}`;
   const acc7 = res.validation.fer2013PublicTest.accuracy;
-  const epochs = members.map((m) => `${m.epoch}${m.stepInEpoch ? ` + ${m.stepInEpoch} steps` : ''}`).join(', ');
   out.push(
-    `| ↳ \`${v}-wild-7\` †: uniform weight soup of ${members.length} FER2013-primary runs (${how}) | ${res.params7?.toLocaleString('en-US') ?? '–'} | ${(res.macs / 1e6).toFixed(1)} M | members: ${epochs} | soup (each member's last epoch) | – | ${cols.withRef ? '– | ' : ''}` +
+    `| ↳ \`${v}-wild-7\` †: uniform weight soup of ${members.length} FER2013-primary runs (${how}) | ${res.params7?.toLocaleString('en-US') ?? '–'} | ${(res.macs / 1e6).toFixed(1)} M | members: ${memberEpochs(res)} | soup (each member's last epoch) | – | ${cols.withRef ? '– | ' : ''}` +
       `${pct(acc7)}${gap(acc7, TARGET_FER2013)} | ${cols.withFlip ? `– / ${pct(cols.flip7)} | ` : ''}– / ${pct(res.validation.fer2013PublicTest.macroF1)} | – |`,
   );
-  const hist: string[] = [];
-  if (res.init) {
-    const initDir = path.join('checkpoints', res.init);
-    const earlier = readState(root, initDir);
-    if (samePath(initDir, work8)) hist.push(`
-**${v}-wild-7, earlier stage of every soup member:** the run of \`${v}-wild\` (\`${initDir}\`), whose history is above.`);
-    else if (earlier?.history?.length) hist.push(...earlierTable(`${v}-wild-7 (every soup member)`, { dir: initDir, state: earlier }));
-  }
-  members.forEach((m, i) => {
-    const st = readState(root, m.work);
-    const what = [m.seed !== undefined ? `seed ${m.seed}` : '', m.teacher7 ? `FER2013 teacher \`${m.teacher7}\`` : ''].filter(Boolean).join(', ');
-    const title = `${v}-wild-7 soup member ${i + 1} of ${members.length}: \`${m.work}\`${what ? ` (${what})` : ''}`;
-    if (st && (st.history.length || st.midEpochEvals?.length)) hist.push(...historyTable(title, st));
-    else hist.push(`\n**${title}:** checkpoint not found.`);
-  });
-  return hist;
+  return soupHistories(root, `${v}-wild-7`, res, { dir: work8, label: `the run of \`${v}-wild\`` });
 }
 
 export function ferReport(root: string): string {
@@ -182,14 +192,16 @@ export function ferReport(root: string): string {
   const histories: string[] = [];
   for (const v of variants) {
     const res = readJson<Results>(path.join(root, 'models', `${v}-wild`, 'results.json'));
-    const run8 = runStates(root, res, path.join('checkpoints', `fer-${v}`));
+    // A soup (fer:soup) has no run of its own: its members' common start stands for it.
+    const soup8 = res?.soup ? res : null;
+    const run8 = soup8 ? { work: soup8.init ? path.join('checkpoints', soup8.init) : '' } : runStates(root, res, path.join('checkpoints', `fer-${v}`));
     if (!run8.state && !res) {
       out.push(`| \`${v}-wild\` / \`${v}-wild-7\` | | | **not trained yet** | | | |${withRef ? ' |' : ''}${withFlip ? ' |' : ''} | |`);
       continue;
     }
-    const st = run8.state;
+    const st = 'state' in run8 ? run8.state : undefined;
     const cfgEpochs = readJson<{ training?: { config?: { epochs?: number } } }>(path.join(root, 'models', `${v}-wild`, 'model.json'))?.training?.config?.epochs;
-    const done = epochsDone(st, cfgEpochs ?? DEFAULT_FER_CONFIG.epochs);
+    const done = soup8 ? `members: ${memberEpochs(soup8)}` : epochsDone(st, cfgEpochs ?? DEFAULT_FER_CONFIG.epochs);
     const ips = lastImagesPerSec(st?.history);
     const val = res?.validation;
     // The FER2013 columns are the shipped 7-label model's (the 8-class model's results only when it has none).
@@ -199,12 +211,13 @@ export function ferReport(root: string): string {
     const separate = res && res7 && JSON.stringify(res7.config) !== JSON.stringify(res.config) ? res7 : null;
     const mark = separate ? ' †' : '';
     out.push(
-      `| \`${v}-wild\` / \`${v}-wild-7\` | ${res ? res.params8.toLocaleString('en-US') : '–'} | ${res ? `${(res.macs / 1e6).toFixed(1)} M` : '–'} | ${done} | ${res ? res.epoch : '–'} | ` +
+      `| \`${v}-wild\` / \`${v}-wild-7\` | ${res ? res.params8.toLocaleString('en-US') : '–'} | ${res ? `${(res.macs / 1e6).toFixed(1)} M` : '–'} | ${done} | ${soup8 ? `soup of ${soup8.soup!.members.length} (each member's last epoch)` : res ? res.epoch : '–'} | ` +
         `${pct(val?.ferPlusPublicTest.accuracy)}${gap(val?.ferPlusPublicTest.accuracy, TARGET_FERPLUS)} | ${refCell(v)}${pct(val7?.accuracy)}${gap(val7?.accuracy, TARGET_FER2013)}${mark} | ` +
         (withFlip ? `${pct(flipOf(v).ferPlus)} / ${pct(flipOf(v).fer2013)} | ` : '') +
         `${pct(val?.ferPlusPublicTest.macroF1)} / ${pct(val7?.macroF1)} | ${ips ? ips.toFixed(1) : '–'} |`,
     );
-    if (run8.earlier) histories.push(...earlierTable(`${v}-wild`, run8.earlier));
+    if (soup8) histories.push(...soupHistories(root, `${v}-wild`, soup8));
+    if ('earlier' in run8 && run8.earlier) histories.push(...earlierTable(`${v}-wild`, run8.earlier));
     if (st && (st.history.length || st.midEpochEvals?.length)) histories.push(...historyTable(`${v}-wild training history${res?.init ? ` (init \`${path.basename(res.init)}\`)` : ''}`, st));
     if (separate?.soup) {
       histories.push(...soupRows(root, v, separate, run8.work, { withRef, withFlip, flip7: flipOf(v).fer2013 }, out));
@@ -222,7 +235,10 @@ export function ferReport(root: string): string {
       );
       const hist7: Pick<FerTrainState, 'history' | 'midEpochEvals'> = st7 ?? { history: separate.history ?? [] };
       // Started from the 8-class model's own run (its table is printed just above): a reference, not a second copy.
-      if (run7.earlier && samePath(run7.earlier.dir, run8.work)) histories.push(`\n**${v}-wild-7, earlier stage:** the run of \`${v}-wild\` (\`${run7.earlier.dir}\`), whose history is above.`);
+      if (run7.earlier && samePath(run7.earlier.dir, run8.work)) {
+        const whose = soup8 ? `the run every \`${v}-wild\` soup member started from` : `the run of \`${v}-wild\``;
+        histories.push(`\n**${v}-wild-7, earlier stage:** ${whose} (\`${run7.earlier.dir}\`), whose history is above.`);
+      }
       else if (run7.earlier) histories.push(...earlierTable(`${v}-wild-7`, run7.earlier));
       if (hist7.history.length || hist7.midEpochEvals?.length) histories.push(...historyTable(`${v}-wild-7 training history (separate FER2013-primary run, ${how})`, hist7));
     }

@@ -667,6 +667,33 @@ test('fer-report: a 7-label model that is a weight soup (fer:soup) gets a soup r
   assert.doesNotMatch(md, /separate FER2013-primary run/, 'not printed as a single run');
 });
 
+test('fer-report: an 8-class model that is a weight soup: members in the row, the common start once (the -7 run started there too: a reference), every member history', () => {
+  const root = tmpDir('fer-report-soup8-');
+  for (const d of ['checkpoints/fer-nano-b-kd', 'checkpoints/f1', 'checkpoints/f2', 'checkpoints/fer7kd-nano-b', 'models/nano-b-wild', 'models/nano-b-wild-7']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  const row = (epoch: number, valFerPlus: number) => ({ epoch, loss: 1.25, trainAccuracy8: 0.87, lr: 0.001, seconds: 130, imagesPerSec: 230.5, valFerPlus, valFer2013: 0.646, valFerPlusMacroF1: 0.6, valFer2013MacroF1: 0.57, finishedAt: '2026-11-27T17:00:00.000Z' });
+  const state = (epoch: number, history: object[]) => ({ training: { key: '{}', epoch, stepInEpoch: 0, globalStep: 100, history, best: null, partial: null } });
+  fs.writeFileSync(path.join(root, 'checkpoints', 'fer-nano-b-kd', 'model.json'), JSON.stringify(state(60, [row(60, 0.8172)])));
+  fs.writeFileSync(path.join(root, 'checkpoints', 'f1', 'model.json'), JSON.stringify(state(6, [row(6, 0.8181)])));
+  fs.writeFileSync(path.join(root, 'checkpoints', 'f2', 'model.json'), JSON.stringify(state(6, [row(6, 0.8214)])));
+  fs.writeFileSync(path.join(root, 'checkpoints', 'fer7kd-nano-b', 'model.json'), JSON.stringify(state(6, [row(5, 0.8080)])));
+  const validation = (a8: number, a7: number) => ({ ferPlusPublicTest: { accuracy: a8, macroF1: 0.6, n: 3276 }, fer2013PublicTest: { accuracy: a7, macroF1: 0.57, n: 3309 }, fer2013PublicTestFrom8ClassHead: 0.58 });
+  const members = [1, 2].map((seed) => ({ work: `checkpoints/f${seed}`, epoch: 6, stepInEpoch: 0, seed, init: 'fer-nano-b-kd', teacher: 'ab8-flip#8b2d' }));
+  const soup = { model: 'nano-b-wild', params8: 141163, params7: 141098, macs: 11052800, config: { soup: 2, pretrained: 'fer-nano-b-kd', aux7Weight: 0.5, ferPlusWeight: 1 }, init: 'fer-nano-b-kd', soup: { members }, validation: validation(0.8214, 0.6506), exportedAt: '2026-11-27T17:10:00.000Z', weights: 'soup', history: [] };
+  fs.writeFileSync(path.join(root, 'models', 'nano-b-wild', 'results.json'), JSON.stringify(soup));
+  const seven = { model: 'nano-b-wild-7', params8: 141163, params7: 141098, macs: 11052800, config: { epochs: 6, aux7Weight: 1, ferPlusWeight: 0, pretrained: 'fer-nano-b-kd' }, epoch: 5, validation: validation(0.808, 0.6458), exportedAt: '2026-11-27T16:50:00.000Z', work: 'checkpoints/fer7kd-nano-b', init: 'checkpoints/fer-nano-b-kd' };
+  fs.writeFileSync(path.join(root, 'models', 'nano-b-wild-7', 'results.json'), JSON.stringify(seven));
+  const md = ferReport(root);
+  assert.match(md, /^\| `nano-b-wild` \/ `nano-b-wild-7` \| 141,163 \| 11\.1 M \| members: 6, 6 \| soup of 2 \(each member's last epoch\) \| 82\.1 % ✔ \| 64\.6 % \(−2\.4 pt\) † \|/m);
+  const start = md.indexOf('nano-b-wild (every soup member), earlier stage: the run it started from (`checkpoints/fer-nano-b-kd`)');
+  const m1 = md.indexOf('nano-b-wild soup member 1 of 2: `checkpoints/f1` (seed 1, FER+ teacher `ab8-flip#8b2d`)');
+  const m2 = md.indexOf('nano-b-wild soup member 2 of 2: `checkpoints/f2` (seed 2, FER+ teacher `ab8-flip#8b2d`)');
+  assert.ok(start > 0 && m1 > start && m2 > m1, 'the common start, then each member');
+  assert.match(md.slice(start, m1), /^\| 60 \| 1\.2500 \| 87\.0 % \| 81\.72 % \|/m);
+  assert.match(md.slice(m2), /^\| 6 \| 1\.2500 \| 87\.0 % \| 82\.14 % \|/m);
+  assert.match(md, /\*\*nano-b-wild-7, earlier stage:\*\* the run every `nano-b-wild` soup member started from \(`checkpoints\/fer-nano-b-kd`\), whose history is above\./);
+  assert.equal(md.split('| 60 | 1.2500 |').length, 2, 'the common start printed once');
+});
+
 test('the training loop yields to the event loop: a timer (like a SIGTERM handler) can stop it', async () => {
   let stop = false;
   const timer = setTimeout(() => (stop = true), 300);
