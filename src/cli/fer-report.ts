@@ -238,8 +238,7 @@ export function ferReport(root: string): string {
       if (run7.earlier && samePath(run7.earlier.dir, run8.work)) {
         const whose = soup8 ? `the run every \`${v}-wild\` soup member started from` : `the run of \`${v}-wild\``;
         histories.push(`\n**${v}-wild-7, earlier stage:** ${whose} (\`${run7.earlier.dir}\`), whose history is above.`);
-      }
-      else if (run7.earlier) histories.push(...earlierTable(`${v}-wild-7`, run7.earlier));
+      } else if (run7.earlier) histories.push(...earlierTable(`${v}-wild-7`, run7.earlier));
       if (hist7.history.length || hist7.midEpochEvals?.length) histories.push(...historyTable(`${v}-wild-7 training history (separate FER2013-primary run, ${how})`, hist7));
     }
   }

@@ -26,7 +26,6 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
-import { readModelDir } from '../model/io';
 import { resolveSpec } from '../model/spec';
 import { DEFAULT_FER_ROOT, loadFerIndex, loadFerPixels, selectFer } from '../train/fer';
 import { evaluateFer, FerTrainState, HEAD_CLASSES, splitHeads } from '../train/fer-trainer';
@@ -105,7 +104,7 @@ async function main(): Promise<void> {
   const members = dirs.map((d) => readSoupMember(path.resolve(d)));
   checkSameInit(members, Boolean(args['allow-mixed-init']));
   const { spec, weights } = soupFromCheckpoints(dirs.map((d) => path.resolve(d)));
-  const variant = String(readModelDir(path.resolve(dirs[0])).json.variant ?? spec.name);
+  const variant = String((JSON.parse(fs.readFileSync(path.join(path.resolve(dirs[0]), 'model.json'), 'utf8')) as { variant?: string }).variant ?? spec.name);
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   const resolved = resolveSpec(spec);
   const folded = await foldWeights(resolved, weights);
