@@ -194,12 +194,12 @@ export function ferReport(root: string): string {
     const res = readJson<Results>(path.join(root, 'models', `${v}-wild`, 'results.json'));
     // A soup (fer:soup) has no run of its own: its members' common start stands for it.
     const soup8 = res?.soup ? res : null;
-    const run8 = soup8 ? { work: soup8.init ? path.join('checkpoints', soup8.init) : '' } : runStates(root, res, path.join('checkpoints', `fer-${v}`));
+    const run8: ReturnType<typeof runStates> = soup8 ? { work: soup8.init ? path.join('checkpoints', soup8.init) : '' } : runStates(root, res, path.join('checkpoints', `fer-${v}`));
     if (!run8.state && !res) {
       out.push(`| \`${v}-wild\` / \`${v}-wild-7\` | | | **not trained yet** | | | |${withRef ? ' |' : ''}${withFlip ? ' |' : ''} | |`);
       continue;
     }
-    const st = 'state' in run8 ? run8.state : undefined;
+    const st = run8.state;
     const cfgEpochs = readJson<{ training?: { config?: { epochs?: number } } }>(path.join(root, 'models', `${v}-wild`, 'model.json'))?.training?.config?.epochs;
     const done = soup8 ? `members: ${memberEpochs(soup8)}` : epochsDone(st, cfgEpochs ?? DEFAULT_FER_CONFIG.epochs);
     const ips = lastImagesPerSec(st?.history);
@@ -217,7 +217,7 @@ export function ferReport(root: string): string {
         `${pct(val?.ferPlusPublicTest.macroF1)} / ${pct(val7?.macroF1)} | ${ips ? ips.toFixed(1) : '–'} |`,
     );
     if (soup8) histories.push(...soupHistories(root, `${v}-wild`, soup8));
-    if ('earlier' in run8 && run8.earlier) histories.push(...earlierTable(`${v}-wild`, run8.earlier));
+    if (run8.earlier) histories.push(...earlierTable(`${v}-wild`, run8.earlier));
     if (st && (st.history.length || st.midEpochEvals?.length)) histories.push(...historyTable(`${v}-wild training history${res?.init ? ` (init \`${path.basename(res.init)}\`)` : ''}`, st));
     if (separate?.soup) {
       histories.push(...soupRows(root, v, separate, run8.work, { withRef, withFlip, flip7: flipOf(v).fer2013 }, out));

@@ -27,8 +27,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
 import { resolveSpec } from '../model/spec';
-import { DEFAULT_FER_ROOT, loadFerIndex, loadFerPixels, selectFer } from '../train/fer';
-import { evaluateFer, FerTrainState, HEAD_CLASSES, splitHeads } from '../train/fer-trainer';
+import { DEFAULT_FER_ROOT, loadFerIndex, selectFer } from '../train/fer';
+import { evaluateFer, FerTrainState, HEAD_CLASSES, loadFerValSet, splitHeads } from '../train/fer-trainer';
 import { soupFromCheckpoints } from '../train/soup';
 import { foldWeights } from '../train/trainer';
 import { argsOrHelp, runMain } from './args';
@@ -114,10 +114,7 @@ async function main(): Promise<void> {
   if (!args['no-validate']) {
     const root = path.resolve(String(args.data ?? DEFAULT_FER_ROOT));
     const sel = selectFer(loadFerIndex(root));
-    const val = {
-      plus: { data: loadFerPixels(root, sel.valPlus), label8: sel.valPlus.map((i) => i.label8) },
-      orig: { data: loadFerPixels(root, sel.val7), label7: sel.val7.map((i) => i.label7) },
-    };
+    const val = loadFerValSet(root, sel.valPlus, sel.val7);
     validation = evalRecord(await evaluateFer(resolved, folded, val));
   }
   const first = members[0].key;
@@ -125,7 +122,7 @@ async function main(): Promise<void> {
   const common = {
     dataset: 'soup of train:fer runs (see soup.members)',
     // The loss weights and init the members share (from the first member's config key).
-    config: { soup: records.length, pretrained: records[0].init?.split('#')[0], aux7Weight: first.a7, ferPlusWeight: first.w8 ?? 1 },
+    config: { soup: records.length, pretrained: records[0].init, aux7Weight: first.a7, ferPlusWeight: first.w8 ?? 1 },
     ...(records[0].init ? { init: records[0].init } : {}),
     soup: { members: records, weights: "uniform mean of the members' EMA training-form weights (BN statistics included), then BN-folded" },
     backend: backend.label,

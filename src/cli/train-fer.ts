@@ -49,7 +49,7 @@ import { fmtTime, num, parseArgs, ParsedArgs, runMain } from './args';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
 import { WildAugmentOptions, WILD_AUGMENT_PRESETS, wildAugmentPreset } from '../train/augment-wild';
 import { checkTeacher, checkTeacherHead, mixSoftTarget, readTeacher, Teacher, TeacherHead, teacherRow } from '../train/fer-teacher';
-import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, FerValSet, ferSelfTests, HEAD_CLASSES, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
+import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, ferSelfTests, HEAD_CLASSES, loadFerValSet, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
 
 /** What the run learns from, for the exported models' metadata (depends on the head loss weights). */
 export function trainingDataDescription(cfg: Pick<FerTrainConfig, 'ferPlusWeight' | 'aux7Weight'>): string {
@@ -252,10 +252,7 @@ async function main(): Promise<void> {
     const soft8 = teacher ? mixSoftTarget(votes, teacherRow(teacher.probs, i), kd) : votes;
     return { data: px[i], soft8, label7: it.label7, ...(teacher7 ? { teacher7: teacherRow(teacher7.probs, i, teacher7.k) } : {}) };
   });
-  const val: FerValSet = {
-    plus: { data: loadFerPixels(root, valPlus), label8: valPlus.map((i) => i.label8) },
-    orig: { data: loadFerPixels(root, val7), label7: val7.map((i) => i.label7) },
-  };
+  const val = loadFerValSet(root, valPlus, val7);
   const cost8 = countCost(spec, FERPLUS_CLASSES.length);
   const costTrain = countCost(spec, HEAD_OUTPUTS);
   process.stderr.write(

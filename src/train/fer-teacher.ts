@@ -195,13 +195,15 @@ export function checkTeacherHead(t: Teacher, head: TeacherHead, option: string):
 }
 
 /**
- * The FER2013-head distillation target: `(1 - alpha) · smoothed one-hot(label7) + alpha ·
- * teacher` (label smoothing `ls` as without a teacher), written into `out` (7 values).
+ * The FER2013-head target, written into `out` (7 values from `offset`): the label-smoothed
+ * one-hot of `label7` (smoothing `ls`), or with a teacher row `(1 - alpha) · that + alpha ·
+ * teacher` (FER2013 distillation).
  */
-export function mixTarget7(label7: number, ls: number, teacher: ArrayLike<number>, alpha: number, out: Float32Array, offset = 0): void {
+export function mixTarget7(label7: number, ls: number, teacher: ArrayLike<number> | null, alpha: number, out: Float32Array, offset = 0): void {
   const n7 = FER2013_CLASSES.length;
-  if (teacher.length !== n7) throw new Error(`A FER2013 teacher row must have ${n7} values (got ${teacher.length})`);
-  for (let c = 0; c < n7; c++) out[offset + c] = (1 - alpha) * (ls / n7 + (c === label7 ? 1 - ls : 0)) + alpha * teacher[c];
+  if (teacher && teacher.length !== n7) throw new Error(`A FER2013 teacher row must have ${n7} values (got ${teacher.length})`);
+  const a = teacher ? alpha : 0;
+  for (let c = 0; c < n7; c++) out[offset + c] = (1 - a) * (ls / n7 + (c === label7 ? 1 - ls : 0)) + (teacher ? a * teacher[c] : 0);
 }
 
 /**

@@ -34,7 +34,7 @@ import { SelfTest, selfTestLogits, selfTestRows, SELFTEST_VERSION } from '../mod
 import { computeMetrics, Metrics } from './metrics';
 import { AdamW, lerp, WeightEma } from './optim';
 import { foldWeightsSync, initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
-import { FER2013_CLASSES, FERPLUS_CLASSES } from './fer';
+import { FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerPixels } from './fer';
 import { mixTarget7 } from './fer-teacher';
 import { checkpointMismatchError, COMMON_KEY_FIELDS, describeKeyDifferences, KeyField } from './config-key';
 
@@ -127,6 +127,14 @@ export interface FerValSet {
   plus: { data: Uint8Array[]; label8: number[] };
   /** Clean FER2013 validation (original labels). */
   orig: { data: Uint8Array[]; label7: number[] };
+}
+
+/** The validation sets of `evaluateFer` from their items (pixels decoded from `root`). */
+export function loadFerValSet(root: string, valPlus: FerItem[], val7: FerItem[]): FerValSet {
+  return {
+    plus: { data: loadFerPixels(root, valPlus), label8: valPlus.map((i) => i.label8) },
+    orig: { data: loadFerPixels(root, val7), label7: val7.map((i) => i.label7) },
+  };
 }
 
 export interface FerEval {
@@ -289,8 +297,8 @@ export function makeBatch(samples: FerSample[], idx: ArrayLike<number>, size: nu
       for (let c = 1; c < N8; c++) if (s.soft8[c] > s.soft8[best]) best = c;
       b.majority8[i] = best;
     } else b.majority8[i] = -1;
-    if (cfg.teacher7 && s.teacher7) mixTarget7(s.label7, ls, s.teacher7, cfg.teacher7.alpha, b.target7, i * N7);
-    else for (let c = 0; c < N7; c++) b.target7[i * N7 + c] = ls / N7 + (c === s.label7 ? 1 - ls : 0);
+    const kd7 = cfg.teacher7 && s.teacher7 ? { row: s.teacher7, alpha: cfg.teacher7.alpha } : null;
+    mixTarget7(s.label7, ls, kd7?.row ?? null, kd7?.alpha ?? 0, b.target7, i * N7);
   }
   return b;
 }
