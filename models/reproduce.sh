@@ -12,7 +12,8 @@
 #   <variant>-fer-e24, epoch 24 of the plain FER+ run, now models/cv-experiments/*-pre24); INIT=none trains from scratch)
 #   EMA=<decay> adds --ema <decay> (evaluate/export a moving average of the weights; unset: off; same result dirs)
 #   SOUP=<K> adds --soup K (train seeds 1..K per fold / final model and evaluate/export the uniform
-#   average of their weights: K× the training time, the same inference cost; unset or 1: off; same
+#   average of their weights: K× the training time, the same inference cost; 1: off; default since
+#   session 11: 5 for nano-a (its shipped recipe), 1 for nano-b; same
 #   result dirs, so move earlier fold records away first; the fold records and summary also give
 #   each seed's own CV mean, i.e. the seed-to-seed spread of the CV figure)
 #   Checkpoints go to .train/<run>-<init>-e<epochs>[-ema<decay>][-soup<K>]: a changed recipe starts its own
@@ -23,10 +24,11 @@ set -u
 cd "$(dirname "$0")/.."
 VARIANT="${1:-nano-b}"
 case "$VARIANT" in
-  nano-b) DEFAULT_INIT=checkpoints/pretrained/nano-b-kd-e60 ;;  # end of the distilled FER+ run (session 10; before: nano-b-fer-e24)
-  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-kd-e60 ;;  # the same for Nano-A
-  *) DEFAULT_INIT=none ;;
+  nano-b) DEFAULT_INIT=checkpoints/pretrained/nano-b-kd-e60; DEFAULT_SOUP=1 ;;  # end of the distilled FER+ run (session 10; before: nano-b-fer-e24)
+  nano-a) DEFAULT_INIT=checkpoints/pretrained/nano-a-kd-e60; DEFAULT_SOUP=5 ;;  # the same for Nano-A; a soup of seeds 1-5 since session 11
+  *) DEFAULT_INIT=none; DEFAULT_SOUP=1 ;;
 esac
+SOUP="${SOUP:-$DEFAULT_SOUP}"
 INIT="${INIT:-$DEFAULT_INIT}"
 if [ "$INIT" = none ]; then
   EPOCHS="${EPOCHS:-40}"    # ck48: epochs over distinct sequences (one random frame of each per epoch)
