@@ -7,8 +7,8 @@
  *   the history of the run it started from when its `init` is another FER run's checkpoint;
  * - `models/<variant>-wild/results.json`: the exported (best) model's PublicTest validation;
  * - `models/<variant>-wild-7/results.json`: the FER2013 (7-label) columns come from it. When its
- *   `config` differs from the 8-class model's, the 7-label model is from a separate
- *   (FER2013-primary) run: it gets a row of its own under the variant's row, and that run's
+ *   `config` differs from the 8-class model's, the 7-label model is from a separate run
+ *   (FER2013-primary, or joint with its epoch chosen on FER2013): it gets a row of its own under the variant's row, and that run's
  *   history (its checkpoint: the results' `work`, else `checkpoints/fer7-<variant>/model.json`;
  *   else the results' `history`) is printed too, after the history of the run it started from
  *   when its `init` is another FER run's checkpoint (a further stage);
@@ -149,6 +149,17 @@ function soupHistories(root: string, model: string, res: Results, shown?: { dir:
   return hist;
 }
 
+/**
+ * How the run(s) behind a separate 7-label model trained, for its row and history titles: the
+ * kind (FER2013-primary when the FER+ head had no loss, else a joint run of both heads whose
+ * exported epoch was chosen on FER2013) and `how` (init and loss weights; `noInit` when it had none).
+ */
+function runOf7(cfg: NonNullable<Results['config']>, noInit: string): { kind: string; how: string } {
+  const kind = cfg.ferPlusWeight === 0 ? 'FER2013-primary' : 'joint (both heads, exported on FER2013)';
+  const how = `${cfg.pretrained ? `init \`${cfg.pretrained}\`` : noInit}, loss weights FER+ ${cfg.ferPlusWeight ?? '–'} / FER2013 ${cfg.aux7Weight ?? '–'}`;
+  return { kind, how };
+}
+
 /** "6, 6 + 20 steps": the epochs of a soup's members. */
 const memberEpochs = (res: Results) => res.soup!.members.map((m) => `${m.epoch}${m.stepInEpoch ? ` + ${m.stepInEpoch} steps` : ''}`).join(', ');
 
@@ -159,11 +170,10 @@ const memberEpochs = (res: Results) => res.soup!.members.map((m) => `${m.epoch}$
  */
 function soupRows(root: string, v: string, res: Results, work8: string, cols: { withRef: boolean; withFlip: boolean; flip7?: number }, out: string[]): string[] {
   const members = res.soup!.members;
-  const cfg = res.config ?? {};
-  const how = `${cfg.pretrained ? `init \`${cfg.pretrained}\`` : 'no common init'}, loss weights FER+ ${cfg.ferPlusWeight ?? '–'} / FER2013 ${cfg.aux7Weight ?? '–'}`;
+  const { kind, how } = runOf7(res.config ?? {}, 'no common init');
   const acc7 = res.validation.fer2013PublicTest.accuracy;
   out.push(
-    `| ↳ \`${v}-wild-7\` †: uniform weight soup of ${members.length} FER2013-primary runs (${how}) | ${res.params7?.toLocaleString('en-US') ?? '–'} | ${(res.macs / 1e6).toFixed(1)} M | members: ${memberEpochs(res)} | soup (each member's last epoch) | – | ${cols.withRef ? '– | ' : ''}` +
+    `| ↳ \`${v}-wild-7\` †: uniform weight soup of ${members.length} ${kind} runs (${how}) | ${res.params7?.toLocaleString('en-US') ?? '–'} | ${(res.macs / 1e6).toFixed(1)} M | members: ${memberEpochs(res)} | soup (each member's last epoch) | – | ${cols.withRef ? '– | ' : ''}` +
       `${pct(acc7)}${gap(acc7, TARGET_FER2013)} | ${cols.withFlip ? `– / ${pct(cols.flip7)} | ` : ''}– / ${pct(res.validation.fer2013PublicTest.macroF1)} | – |`,
   );
   return soupHistories(root, `${v}-wild-7`, res, { dir: work8, label: `the run of \`${v}-wild\`` });
@@ -227,10 +237,10 @@ export function ferReport(root: string): string {
       const cfg = separate.config ?? {};
       const planned = cfg.epochs ?? DEFAULT_FER_CONFIG.epochs;
       const acc7 = separate.validation.fer2013PublicTest.accuracy;
-      const how = `${cfg.pretrained ? `init \`${cfg.pretrained}\`` : 'no init snapshot (from scratch)'}, loss weights FER+ ${cfg.ferPlusWeight ?? '–'} / FER2013 ${cfg.aux7Weight ?? '–'}`;
+      const { kind, how } = runOf7(cfg, 'no init snapshot (from scratch)');
       const ips7 = lastImagesPerSec(st7?.history ?? separate.history);
       out.push(
-        `| ↳ \`${v}-wild-7\` †: separate FER2013-primary run (${how}) | ${separate.params7?.toLocaleString('en-US') ?? '–'} | ${(separate.macs / 1e6).toFixed(1)} M | ${st7 ? epochsDone(st7, planned) : `– (of ${planned})`} | ${separate.epoch} | – | ${withRef ? '– | ' : ''}` +
+        `| ↳ \`${v}-wild-7\` †: separate ${kind} run (${how}) | ${separate.params7?.toLocaleString('en-US') ?? '–'} | ${(separate.macs / 1e6).toFixed(1)} M | ${st7 ? epochsDone(st7, planned) : `– (of ${planned})`} | ${separate.epoch} | – | ${withRef ? '– | ' : ''}` +
           `${pct(acc7)}${gap(acc7, TARGET_FER2013)} | ${withFlip ? `– / ${pct(flipOf(v).fer2013)} | ` : ''}– / ${pct(separate.validation.fer2013PublicTest.macroF1)} | ${ips7 ? ips7.toFixed(1) : '–'} |`,
       );
       const hist7: Pick<FerTrainState, 'history' | 'midEpochEvals'> = st7 ?? { history: separate.history ?? [] };
@@ -239,7 +249,7 @@ export function ferReport(root: string): string {
         const whose = soup8 ? `the run every \`${v}-wild\` soup member started from` : `the run of \`${v}-wild\``;
         histories.push(`\n**${v}-wild-7, earlier stage:** ${whose} (\`${run7.earlier.dir}\`), whose history is above.`);
       } else if (run7.earlier) histories.push(...earlierTable(`${v}-wild-7`, run7.earlier));
-      if (hist7.history.length || hist7.midEpochEvals?.length) histories.push(...historyTable(`${v}-wild-7 training history (separate FER2013-primary run, ${how})`, hist7));
+      if (hist7.history.length || hist7.midEpochEvals?.length) histories.push(...historyTable(`${v}-wild-7 training history (separate ${kind} run, ${how})`, hist7));
     }
   }
   if (withRef) {

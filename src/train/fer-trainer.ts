@@ -297,8 +297,7 @@ export function makeBatch(samples: FerSample[], idx: ArrayLike<number>, size: nu
       for (let c = 1; c < N8; c++) if (s.soft8[c] > s.soft8[best]) best = c;
       b.majority8[i] = best;
     } else b.majority8[i] = -1;
-    const kd7 = cfg.teacher7 && s.teacher7 ? { row: s.teacher7, alpha: cfg.teacher7.alpha } : null;
-    mixTarget7(s.label7, ls, kd7?.row ?? null, kd7?.alpha ?? 0, b.target7, i * N7);
+    mixTarget7(s.label7, ls, cfg.teacher7 ? (s.teacher7 ?? null) : null, cfg.teacher7?.alpha ?? 0, b.target7, i * N7);
   }
   return b;
 }

@@ -607,6 +607,14 @@ test('fer-report: a 7-label model from a separate FER2013-primary run gets its o
   assert.match(fromResults, /\*\*nano-b-wild-7 training history \(separate FER2013-primary run, init `nano-b-fer-e36`, loss weights FER\+ 0 \/ FER2013 1\)\*\*/);
   assert.match(fromResults, /^\| 13 \| 1\.2000 \| 74\.0 % \| 78\.87 % \| 63\.40 % \| 57\.0 % \| 160\.5 \| 4 \| 2026-11-27 04:04 \|$/m, 'history rows from results.json');
 
+  // A joint run (FER+ head still trained) whose epoch was chosen on FER2013 is not called FER2013-primary.
+  writeSeven({ ...results8, model: 'nano-b-wild-7', config: { ...config7, aux7Weight: 2, ferPlusWeight: 1 }, epoch: 13, validation: validation7, history: history7 });
+  const joint = ferReport(root);
+  assert.match(joint, /^\| ↳ `nano-b-wild-7` †: separate joint \(both heads, exported on FER2013\) run \(init `nano-b-fer-e36`, loss weights FER\+ 1 \/ FER2013 2\) \|/m);
+  assert.match(joint, /\*\*nano-b-wild-7 training history \(separate joint \(both heads, exported on FER2013\) run, init `nano-b-fer-e36`, loss weights FER\+ 1 \/ FER2013 2\)\*\*/);
+  assert.doesNotMatch(joint, /FER2013-primary/);
+  writeSeven({ ...results8, model: 'nano-b-wild-7', config: config7, epoch: 13, validation: validation7, history: history7 });
+
   // With the run's checkpoint committed: epochs done and the history come from it.
   fs.mkdirSync(path.join(root, 'checkpoints', 'fer7-nano-b'), { recursive: true });
   const training7 = { key: '{}', epoch: 15, stepInEpoch: 200, globalStep: 6848, history: [...history7, { ...row(14, 0.6337, '2026-11-27T04:07:00.000Z'), imagesPerSec: 181.7 }], best: null, partial: null };
