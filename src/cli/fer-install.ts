@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   if (typeof args.from !== 'string') throw new Error(`--from <export dir> is required\n${USAGE}`);
   if (typeof args.as !== 'string') throw new Error(`--as <model name> is required\n${USAGE}`);
   if (args.archive === true || args.note === true) throw new Error('--archive and --note need a value');
+  if (args.archive !== undefined && args['no-archive']) throw new Error('--archive and --no-archive contradict each other: choose one');
   const root = typeof args.models === 'string' ? args.models : modelsDir();
   if (!root) throw new Error("cannot find this package's models/ directory; pass --models <dir>");
   const r = await installFerExport({

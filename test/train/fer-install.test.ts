@@ -136,6 +136,9 @@ test('npm run fer:install: installs, prints the eval commands; a refusal exits 1
   const again = run(['--from', from, '--as', 'nano-b-wild', '--models', models, '--backend', 'wasm']);
   assert.equal(again.status, 1);
   assert.match(again.stderr, /^fer-install: models\/nano-b-wild is replaced: say where its results\.json goes/m);
+  const both = run(['--from', from, '--as', 'nano-b-wild', '--models', models, '--archive', 'old', '--note', 'x', '--no-archive']);
+  assert.equal(both.status, 1);
+  assert.match(both.stderr, /--archive and --no-archive contradict each other/);
   const help = run(['--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /^Usage: npm run fer:install/);
