@@ -131,8 +131,10 @@ export async function installFerExport(opts: FerInstallOptions): Promise<FerInst
     if (fs.existsSync(archiveDir)) throw new FerInstallError('ARCHIVE_EXISTS', `${archiveDir} exists already; choose another archive name`);
   }
 
-  const maxDiff = await checkSelfTest(from, json.classes, opts.tolerance, opts.backend);
   const weightFiles = [...new Set(json.weightsManifest.flatMap((g) => g.paths))];
+  const outside = weightFiles.find((f) => path.basename(f) !== f || f.startsWith('.'));
+  if (outside !== undefined) throw new FerInstallError('NOT_AN_EXPORT', `${from}/model.json names a weights file outside its directory ("${outside}"); an export keeps its weights next to model.json`);
+  const maxDiff = await checkSelfTest(from, json.classes, opts.tolerance, opts.backend);
   const carried = new Set(['model.json', 'results.json', 'selftest.json', ...weightFiles]);
   const dropped = replaced ? fs.readdirSync(target).filter((f) => !carried.has(f)) : [];
   const result: FerInstallResult = {

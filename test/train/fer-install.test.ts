@@ -118,6 +118,12 @@ test('refuses what must not be shipped, and writes nothing', async () => {
   fs.writeFileSync(path.join(ckpt, 'model.json'), JSON.stringify({ ...mj, folded: false }));
   await assert.rejects(installFerExport({ from: ckpt, as: 'x', modelsRoot: models }), expectCode('NOT_AN_EXPORT'));
   await assert.rejects(installFerExport({ from: noSt, as: '../escape', modelsRoot: models }), expectCode('BAD_NAME'));
+  const far = await writeExport(path.join(work, 'far'));
+  fs.renameSync(path.join(far, 'weights.bin'), path.join(work, 'weights.bin'));
+  const fj = readJson(path.join(far, 'model.json')) as { weightsManifest: Array<{ paths: string[] }> };
+  fj.weightsManifest[0].paths = ['../weights.bin'];
+  fs.writeFileSync(path.join(far, 'model.json'), JSON.stringify(fj));
+  await assert.rejects(installFerExport({ from: far, as: 'x', modelsRoot: models }), expectCode('NOT_AN_EXPORT'), 'weights outside the export directory');
   await assert.rejects(installFerExport({ from: path.join(models, 'nano-b-wild'), as: 'nano-b-wild', modelsRoot: models }), expectCode('SAME_DIRECTORY'));
 
   assert.deepEqual(fs.readFileSync(path.join(models, 'nano-b-wild', 'weights.bin')), before);
