@@ -114,6 +114,9 @@ export async function installFerExport(opts: FerInstallOptions): Promise<FerInst
 
   const oldJsonPath = path.join(target, 'model.json');
   const replaced = fs.existsSync(oldJsonPath);
+  if (!replaced && fs.existsSync(target)) {
+    throw new FerInstallError('INCOMPATIBLE', `${target} exists but holds no model.json: remove it or choose another name (it is never overwritten blindly)`);
+  }
   if (replaced) {
     const old = readModelDir(target).json;
     if (old.variant !== json.variant) throw new FerInstallError('INCOMPATIBLE', `models/${opts.as} is ${old.variant}; ${from} is ${json.variant}`);

@@ -109,6 +109,11 @@ test('refuses what must not be shipped, and writes nothing', async () => {
     installFerExport({ from: await writeExport(path.join(work, 'b7'), { classes: CLASSES8.filter((c) => c !== 'contempt') }), as: 'nano-b-wild', modelsRoot: models, noArchive: true }),
     expectCode('INCOMPATIBLE'),
   );
+  // A directory that is not a model is never overwritten.
+  fs.mkdirSync(path.join(models, 'notes'));
+  fs.writeFileSync(path.join(models, 'notes', 'todo.txt'), 'x');
+  await assert.rejects(installFerExport({ from: path.join(work, 'b8'), as: 'notes', modelsRoot: models }), expectCode('INCOMPATIBLE'));
+  fs.rmSync(path.join(models, 'notes'), { recursive: true });
   // Not an export: no self-test; a training checkpoint (folded: false); a bad name; itself.
   const noSt = await writeExport(path.join(work, 'nost'));
   fs.rmSync(path.join(noSt, 'selftest.json'));
