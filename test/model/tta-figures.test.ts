@@ -1,6 +1,6 @@
 /**
- * The mirror-averaging (tta: 'flip') figures users read in the classifier node's help, its tip
- * and the README are copies of measurements: they must agree with the shipped models' eval
+ * The mirror-averaging (tta: 'flip') figures users read in the classifier node's help (the claim
+ * and each model's figures), its tip and the README are copies of measurements: they must agree with the shipped models' eval
  * reports (`models/<model>/eval-fer.json` and `eval-fer-flip.json`, written by `eval:fer`), so a
  * newly shipped model whose gain differs fails here until the text is updated.
  */
@@ -63,6 +63,20 @@ test('the stated mirror-averaging gain matches the shipped models\' eval reports
   // overstatement (within 0.1 of it).
   assert.ok(maxGain <= values[0] + 0.05, `the text says at most about +${values[0]} points, but a shipped model gains more: ${gainsText}`);
   assert.ok(values[0] <= Math.max(0, maxGain) + 0.1, `the text says about +${values[0]} points; the shipped models gain ${gainsText}`);
+});
+
+test('the classify help quotes each shipped model\'s plain and mirrored accuracy as measured (one decimal)', (t) => {
+  const help = flat(read('nodes/emotionnet-classify/locales/en-US/emotionnet-classify.html'));
+  let checked = 0;
+  for (const [model] of WILD) {
+    const a = accuracies(model);
+    if (!a) continue;
+    const m = new RegExp(`<code>${model}</code>[^<]*?(\\d+\\.\\d) % → (\\d+\\.\\d) %`).exec(help);
+    assert.ok(m, `the classify help quotes ${model}'s mirror averaging ("<code>${model}</code> … X % → Y %")`);
+    assert.deepEqual([m[1], m[2]], [a.plain.toFixed(1), a.flip.toFixed(1)], `the classify help quotes ${model} as measured (models/${model}/eval-fer*.json)`);
+    checked++;
+  }
+  if (checked === 0) t.skip('no shipped in-the-wild model has both eval reports');
 });
 
 test('the README quotes each shipped model\'s plain and mirrored accuracy as measured', (t) => {
