@@ -44,12 +44,9 @@ const claimIn = (text: string, where: string) => {
 };
 
 test('the stated mirror-averaging gain matches the shipped models\' eval reports', (t) => {
-  const measured = WILD.map(([m]) => [m, accuracies(m)] as const).filter(([, a]) => a);
-  if (measured.length === 0) {
-    t.skip('no shipped in-the-wild model has both eval reports (npm run eval:fer -- --out models/<model>/eval-fer[-flip].json)');
-    return;
-  }
-  const gains = measured.map(([m, a]) => [m, a!.flip - a!.plain] as const);
+  const measured = measuredModels(t);
+  if (measured.length === 0) return;
+  const gains = measured.map(([m, a]) => [m, a.flip - a.plain] as const);
   const maxGain = Math.max(...gains.map(([, g]) => g));
   const claims = {
     'classify help (emotionnet-classify.html)': claimIn(read('nodes/emotionnet-classify/locales/en-US/emotionnet-classify.html'), 'the help'),
@@ -65,30 +62,27 @@ test('the stated mirror-averaging gain matches the shipped models\' eval reports
   assert.ok(values[0] <= Math.max(0, maxGain) + 0.1, `the text says about +${values[0]} points; the shipped models gain ${gainsText}`);
 });
 
+/** The shipped models that have both eval reports, with their accuracies; skips the test when there are none. */
+function measuredModels(t: { skip(msg: string): void }): Array<[string, { plain: number; flip: number }]> {
+  const out = WILD.map(([m]) => [m, accuracies(m)] as const).filter((e): e is [string, { plain: number; flip: number }] => e[1] !== null);
+  if (out.length === 0) t.skip('no shipped in-the-wild model has both eval reports');
+  return out;
+}
+
 test('the classify help quotes each shipped model\'s plain and mirrored accuracy as measured (one decimal)', (t) => {
   const help = flat(read('nodes/emotionnet-classify/locales/en-US/emotionnet-classify.html'));
-  let checked = 0;
-  for (const [model] of WILD) {
-    const a = accuracies(model);
-    if (!a) continue;
+  for (const [model, a] of measuredModels(t)) {
     const m = new RegExp(`<code>${model}</code>[^<]*?(\\d+\\.\\d) % → (\\d+\\.\\d) %`).exec(help);
     assert.ok(m, `the classify help quotes ${model}'s mirror averaging ("<code>${model}</code> … X % → Y %")`);
     assert.deepEqual([m[1], m[2]], [a.plain.toFixed(1), a.flip.toFixed(1)], `the classify help quotes ${model} as measured (models/${model}/eval-fer*.json)`);
-    checked++;
   }
-  if (checked === 0) t.skip('no shipped in-the-wild model has both eval reports');
 });
 
 test('the README quotes each shipped model\'s plain and mirrored accuracy as measured', (t) => {
   const readme = flat(read('README.md'));
-  let checked = 0;
-  for (const [model] of WILD) {
-    const a = accuracies(model);
-    if (!a) continue;
+  for (const [model, a] of measuredModels(t)) {
     const [p, f] = [a.plain.toFixed(2), a.flip.toFixed(2)];
     const quoted = [`${p} % → ${f} %`, `${p} → ${f} %`, `${p} % to ${f} %`].some((s) => readme.includes(s));
     assert.ok(quoted, `README.md quotes ${model}'s mirror averaging as measured (${p} → ${f} %, from models/${model}/eval-fer*.json)`);
-    checked++;
   }
-  if (checked === 0) t.skip('no shipped in-the-wild model has both eval reports');
 });
