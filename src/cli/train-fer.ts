@@ -33,6 +33,7 @@
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
  *          --stem-stride 2|1 (1: block 1 at full 48x48 resolution, same weights, ~4x the MACs;
  *          --init may then be a stride-2 snapshot)
+ *          --width <multiplier> (default 1; e.g. 2 for a wider teacher: ~4x parameters and MACs)
  *          --workers N (data-parallel: N shards per batch, N-1 worker threads; only with free cores)
  *          --selftest-only (write selftest.json of the exported models from the checkpoint)
  *          --export-init <dir> (frozen training-form EMA weights for `npm run train -- --init <dir>`)
@@ -42,7 +43,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
-import { ArchSpec, countCost, resolveSpec, variantSpec, withStemStride } from '../model/spec';
+import { ArchSpec, countCost, resolveSpec, variantSpec, withStemStride, withWidth } from '../model/spec';
 import { foldWeights, loadPretrained } from '../train/trainer';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs, ParsedArgs, runMain } from './args';
@@ -63,6 +64,18 @@ export function stemStrideOption(args: ParsedArgs): 1 | 2 {
   const raw = args['stem-stride'];
   const v = raw === undefined ? 2 : typeof raw === 'string' ? Number(raw) : NaN;
   if (v !== 1 && v !== 2) throw new Error(`--stem-stride must be 1 or 2 (got ${raw === true ? 'no value' : String(raw)})`);
+  return v;
+}
+
+/**
+ * `--width <multiplier>` (default 1, the shipped variants): every layer's width times it, e.g. 2
+ * for a wider teacher (about 4x the parameters and MACs; over the parameter budget, so not a
+ * shippable EmotionNet Nano).
+ */
+export function widthOption(args: ParsedArgs): number {
+  const raw = args.width;
+  const v = raw === undefined ? 1 : typeof raw === 'string' ? Number(raw) : NaN;
+  if (!(Number.isFinite(v) && v > 0 && v <= 8)) throw new Error(`--width must be a multiplier in (0, 8] (got ${raw === true ? 'no value' : String(raw)})`);
   return v;
 }
 
@@ -168,7 +181,7 @@ async function main(): Promise<void> {
         '       [--teacher <npm run fer:teacher dir> [--kd 0.5 (FER+ target = (1-kd)·votes + kd·teacher)]]\n' +
         '       [--teacher7 <fer:teacher --head fer2013 dir> [--kd7 0.5 (FER2013 target = (1-kd7)·smoothed label + kd7·teacher)]]\n' +
         '       [--ema 0.999] [--augment wild|light|none] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
-        '       [--stem-stride 2|1] [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
+        '       [--stem-stride 2|1] [--width 1] [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
         'Rerun the same command to resume from the checkpoint in --work.\n' +
         'Second stage: npm run train:fer -- --variant nano-b --init checkpoints/pretrained/nano-b-fer-e24 --work checkpoints/fer7-nano-b\n' +
         '              --name nano-b-wild-s2 --aux7 2 --w8 0.5 --select fer2013 --lr 0.001 --warmup 0.25 --epochs 8\n' +
@@ -184,7 +197,7 @@ async function main(): Promise<void> {
   const work = path.resolve(String(args.work ?? path.join('checkpoints', `fer-${variant}`)));
   // Resume with the architecture the checkpoint was trained with, even if the variant's
   // definition has changed since (a model file always carries its own spec).
-  let spec = withStemStride(variantSpec(variant), stemStrideOption(args));
+  let spec = withWidth(withStemStride(variantSpec(variant), stemStrideOption(args)), widthOption(args));
   if (fs.existsSync(path.join(work, 'model.json'))) {
     const saved = (JSON.parse(fs.readFileSync(path.join(work, 'model.json'), 'utf8')) as { spec?: ArchSpec }).spec;
     if (saved && JSON.stringify(saved) !== JSON.stringify(spec)) {

@@ -128,6 +128,21 @@ export function withStemStride(spec: ArchSpec, stride: 1 | 2): ArchSpec {
 }
 
 /**
+ * `spec` with every width multiplied by `multiplier` (its `widthMultiplier` set to it): a wider
+ * network of the same topology, for teachers and experiments (the shipped variants use 1; 2
+ * gives about 4x the parameters and MACs). The name says so, so exported models and
+ * checkpoints record it.
+ */
+export function withWidth(spec: ArchSpec, multiplier: number): ArchSpec {
+  if (!(Number.isFinite(multiplier) && multiplier > 0 && multiplier <= 8)) throw new Error(`Width multiplier must be a number in (0, 8] (got ${multiplier})`);
+  const out = JSON.parse(JSON.stringify(spec)) as ArchSpec;
+  const base = out.name.replace(/ \(width x[0-9.]+\)/, '');
+  out.widthMultiplier = multiplier;
+  out.name = multiplier === 1 ? base : `${base} (width x${multiplier})`;
+  return out;
+}
+
+/**
  * The part of a spec that decides the weights' names and shapes (everything but the name and the
  * strides): two specs with the same layout can load each other's weights.
  */

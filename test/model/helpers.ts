@@ -6,7 +6,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { foldBatchNorm, initTrainWeights, mulberry32, TensorMap } from '../../src/model/graph';
 import { NamedArrays, writeModelDir } from '../../src/model/io';
-import { resolveSpec, variantSpec } from '../../src/model/spec';
+import { ArchSpec, resolveSpec, variantSpec } from '../../src/model/spec';
 import type { EmotionClassifier, FaceImage } from '../../src/model';
 
 export function tmpDir(prefix = 'emotionnet-test-'): string {
@@ -14,8 +14,8 @@ export function tmpDir(prefix = 'emotionnet-test-'): string {
 }
 
 /** Training-form weights with non-trivial BN statistics (so folding is really exercised). */
-export function randomTrainWeights(variant: string, classes: number, seed = 7): NamedArrays {
-  const r = resolveSpec(variantSpec(variant));
+export function randomTrainWeights(variant: string, classes: number, seed = 7, spec: ArchSpec = variantSpec(variant)): NamedArrays {
+  const r = resolveSpec(spec);
   const w = initTrainWeights(r, classes, seed);
   const rand = mulberry32(seed + 1);
   for (const [n, a] of Object.entries(w)) {
@@ -33,10 +33,15 @@ export function toTensors(a: NamedArrays): TensorMap {
 }
 
 /** Writes a random folded model to `<dir>` and returns the dir. */
-export async function writeRandomModel(dir: string, variant = 'nano-b', classes = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'], seed = 7): Promise<string> {
-  const spec = variantSpec(variant);
+export async function writeRandomModel(
+  dir: string,
+  variant = 'nano-b',
+  classes = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'],
+  seed = 7,
+  spec: ArchSpec = variantSpec(variant),
+): Promise<string> {
   const r = resolveSpec(spec);
-  const tw = toTensors(randomTrainWeights(variant, classes.length, seed));
+  const tw = toTensors(randomTrainWeights(variant, classes.length, seed, spec));
   const folded = foldBatchNorm(r, tw);
   const arrays: NamedArrays = {};
   for (const [n, t] of Object.entries(folded)) arrays[n] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };

@@ -7,8 +7,8 @@ import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
 import { load, ModelLoadError, listModels, resolveModelPath } from '../../src/model';
 import { foldBatchNorm, inferForward, normalizeInPlace, normalizePixels, trainForward } from '../../src/model/graph';
-import { countCost, resolveSpec, variantSpec, ArchSpec, REFERENCE_FULL_RES, weightLayout, withStemStride } from '../../src/model/spec';
-import { grayImage, randomTrainWeights, tmpDir, toTensors, writeRandomModel } from './helpers';
+import { countCost, resolveSpec, variantSpec, ArchSpec, REFERENCE_FULL_RES, weightLayout, withStemStride, withWidth } from '../../src/model/spec';
+import { compareExecutors, grayImage, randomTrainWeights, tmpDir, toTensors, writeRandomModel } from './helpers';
 
 const CLASSES7 = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'];
 let modelDir = '';
@@ -59,6 +59,41 @@ test('withStemStride: a full-resolution stem keeps every weight and multiplies t
   assert.equal(countCost(withStemStride(variantSpec('nano-b'), 1), 7).macs, countCost(REFERENCE_FULL_RES, 7).macs);
   assert.notEqual(weightLayout(variantSpec('nano-a')), weightLayout(variantSpec('nano-b')), 'merge operator changes the weights');
   assert.throws(() => withStemStride({ ...variantSpec('nano-b'), nodes: [] }, 1), /no stem convolution c1/);
+});
+
+test('withWidth: a wider network of the same topology (for teachers), named as such; bad multipliers are refused', () => {
+  for (const v of ['nano-a', 'nano-b']) {
+    const base = variantSpec(v);
+    const w2 = withWidth(base, 2);
+    assert.equal(base.widthMultiplier, 1, 'the input spec is not modified');
+    assert.equal(w2.widthMultiplier, 2);
+    assert.match(w2.name, /\(width x2\)$/);
+    const [r1, r2] = [resolveSpec(base), resolveSpec(w2)];
+    r2.nodes.forEach((n, i) => assert.equal(n.outChannels, 2 * r1.nodes[i].outChannels, n.id));
+    assert.ok(countCost(w2, 8).params > 3.5 * countCost(base, 8).params);
+    assert.ok(countCost(w2, 8).macs > 3.5 * countCost(base, 8).macs);
+    assert.notEqual(weightLayout(w2), weightLayout(base), 'another width is another weight layout');
+    assert.deepEqual(withWidth(w2, 1), base, 'round trip');
+    assert.equal(withWidth(withWidth(base, 1.5), 2).name, w2.name, 'the name is replaced, not stacked');
+  }
+  assert.equal(countCost(withWidth(variantSpec('nano-a'), 2), 8).params, 967644, 'the session-14 teacher');
+  for (const bad of [0, -1, NaN, Infinity, 9]) assert.throws(() => withWidth(variantSpec('nano-b'), bad), /Width multiplier must be a number in \(0, 8\]/, String(bad));
+});
+
+test('a wider model loads by path and both executors agree (teacher exports are ordinary model dirs)', async () => {
+  const spec = withWidth(variantSpec('nano-a'), 1.5);
+  const dir = await writeRandomModel(path.join(tmpDir(), 'wide-a'), 'nano-a', CLASSES7, 11, spec);
+  const direct = await load({ model: dir, backend: 'wasm', logger: silentLogger });
+  const graph = await load({ model: dir, backend: 'wasm', logger: silentLogger, executor: 'graph' });
+  try {
+    assert.equal(direct.executor, 'direct');
+    const faces = Array.from({ length: 5 }, (_, i) => grayImage(40 + i));
+    const worst = await compareExecutors(direct, graph, faces, 'nano-a width x1.5');
+    assert.ok(worst < 1e-5, `largest difference ${worst}`);
+  } finally {
+    direct.dispose();
+    graph.dispose();
+  }
 });
 
 test('resolveSpec rejects inconsistent specs with a clear message', () => {

@@ -17,7 +17,7 @@ import { ArchSpec, variantSpec } from '../../src/model/spec';
 import { encodeJpeg } from '../../src/image';
 import { FER2013_CLASSES, FERPLUS_CLASSES, loadFerIndex, majorityLabel, readCsv, referenceMajorityLabel, selectFer, softTarget } from '../../src/train/fer';
 import { augmentWildInto, blur3x3, WILD_AUGMENT, WILD_AUGMENT_LIGHT, wildAugmentPreset } from '../../src/train/augment-wild';
-import { augmentOption, stemStrideOption, trainingDataDescription } from '../../src/cli/train-fer';
+import { augmentOption, stemStrideOption, trainingDataDescription, widthOption } from '../../src/cli/train-fer';
 import { selfTestInputs } from '../../src/model/selftest';
 import { exportPretrained, batchGradients, combineGradients, DEFAULT_FER_CONFIG, ferSelfTests, epochOrder, FerSample, FerTrainConfig, FerValSet, foldedFromCheckpoint, makeBatch, splitBatch, splitHeads, trainFer, variableKeys, HEAD_CLASSES, HEAD_OUTPUTS } from '../../src/train/fer-trainer';
 import { GradientWorkers } from '../../src/train/fer-workers';
@@ -250,6 +250,14 @@ test('--stem-stride: 2 by default, 1 for a full-resolution stem, anything else a
   assert.equal(stemStrideOption({ 'stem-stride': '2' }), 2);
   assert.throws(() => stemStrideOption({ 'stem-stride': '3' }), /--stem-stride must be 1 or 2 \(got 3\)/);
   assert.throws(() => stemStrideOption({ 'stem-stride': true }), /--stem-stride must be 1 or 2/);
+});
+
+test('--width: 1 by default, a positive multiplier up to 8, anything else a clear error', () => {
+  assert.equal(widthOption({}), 1);
+  assert.equal(widthOption({ width: '2' }), 2);
+  assert.equal(widthOption({ width: '1.5' }), 1.5);
+  for (const bad of ['0', '-2', 'wide', '9']) assert.throws(() => widthOption({ width: bad }), new RegExp(`--width must be a multiplier in \\(0, 8\\] \\(got ${bad}\\)`), bad);
+  assert.throws(() => widthOption({ width: true }), /--width must be a multiplier in \(0, 8\] \(got no value\)/);
 });
 
 test('exported metadata names the labels a run actually trained on', () => {
