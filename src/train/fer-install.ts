@@ -184,11 +184,15 @@ export async function installFerExport(opts: FerInstallOptions): Promise<FerInst
   return result;
 }
 
-/** The commands that measure a newly installed shipped model (its eval reports were not carried over). */
-export function afterInstallCommands(name: string): string[] {
+/**
+ * The commands that measure a newly installed shipped model (its eval reports were not carried
+ * over); with `evaluated` (fer:install --eval ran them) only the report step is left.
+ */
+export function afterInstallCommands(name: string, evaluated = false): string[] {
   return [
-    `npm run eval:fer -- --model ${name} --out models/${name}/eval-fer.json`,
-    `npm run eval:fer -- --model ${name} --tta flip --out models/${name}/eval-fer-flip.json`,
+    ...(evaluated
+      ? []
+      : [`npm run eval:fer -- --model ${name} --out models/${name}/eval-fer.json`, `npm run eval:fer -- --model ${name} --tta flip --out models/${name}/eval-fer-flip.json`]),
     'npm run fer:report -- --write',
   ];
 }

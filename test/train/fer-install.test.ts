@@ -16,6 +16,9 @@ import { selfTestOf } from '../../src/model/selftest';
 import { variantSpec } from '../../src/model/spec';
 import { FerInstallError, installFerExport } from '../../src/train/fer-install';
 import { randomTrainWeights, tmpDir, writeRandomModel } from '../model/helpers';
+import { evaluateFerReport, FerReport } from '../../src/cli/eval-fer';
+import { INSTALL_EVAL_REPORTS } from '../../src/cli/fer-install';
+import { writeTinyFer } from './fer-tiny';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLASSES8 = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'neutral', 'sadness', 'surprise'];
@@ -153,4 +156,39 @@ test('npm run fer:install: installs, prints the eval commands; a refusal exits 1
   const help = run(['--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /^Usage: npm run fer:install/);
+});
+
+test('npm run fer:install --eval: writes the plain and mirrored eval:fer reports of the installed weights; a missing dataset is refused before installing', async () => {
+  const work = tmpDir();
+  const models = path.join(work, 'models');
+  const data = path.join(work, 'fer2013');
+  writeTinyFer(data);
+  const from = await writeExport(path.join(work, 'exp'));
+  const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/fer-install.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180000 });
+
+  const noData = run(['--from', from, '--as', 'nano-b-wild', '--models', models, '--eval', '--data', path.join(work, 'absent')]);
+  assert.equal(noData.status, 1);
+  assert.match(noData.stderr, /--eval needs the fer2013 dataset \(no manifest\.csv in .*absent\)/);
+  assert.equal(fs.existsSync(models), false, 'nothing installed when the evaluation cannot run');
+  const stray = run(['--from', from, '--as', 'nano-b-wild', '--models', models, '--data', data]);
+  assert.equal(stray.status, 1);
+  assert.match(stray.stderr, /--data and --ck are for --eval/);
+
+  const ok = run(['--from', from, '--as', 'nano-b-wild', '--models', models, '--backend', 'wasm', '--eval', '--data', data]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.doesNotMatch(ok.stderr, /npm run eval:fer/, 'no eval command left to run');
+  assert.match(ok.stderr, /Wrote .*eval-fer\.json, .*eval-fer-flip\.json\nNext:\n {2}npm run fer:report -- --write/);
+  const dir = path.join(models, 'nano-b-wild');
+  for (const { tta, file } of INSTALL_EVAL_REPORTS) {
+    const got = readJson(path.join(dir, file)) as unknown as FerReport;
+    assert.equal(got.model, 'nano-b-wild');
+    assert.equal(got.tta, tta);
+    const want = await evaluateFerReport({ model: dir, data, ckFraming: 'fer2013', backend: 'wasm', tta });
+    assert.deepEqual(
+      got.sets.map((s) => [s.set, s.images, s.accuracy, s.confusion]),
+      want.sets.map((s) => [s.set, s.images, s.accuracy, s.confusion]),
+      `${file} is the eval:fer report of the installed weights`,
+    );
+    assert.ok(got.sets.some((s) => s.set === 'fer2013-publictest' && s.images === 2));
+  }
 });
