@@ -20,6 +20,7 @@ import * as path from 'path';
 import { FaceImage, load } from '../model';
 import { readModelDir } from '../model/io';
 import { selfTestInputs } from '../model/selftest';
+import { weightLayout } from '../model/spec';
 import { silentLogger } from '../log';
 
 export class FerInstallError extends Error {
@@ -120,6 +121,10 @@ export async function installFerExport(opts: FerInstallOptions): Promise<FerInst
   if (replaced) {
     const old = readModelDir(target).json;
     if (old.variant !== json.variant) throw new FerInstallError('INCOMPATIBLE', `models/${opts.as} is ${old.variant}; ${from} is ${json.variant}`);
+    // Same variant name but another shape (e.g. a `train:fer --width 2` teacher, over the parameter budget).
+    if (old.spec && json.spec && weightLayout(old.spec) !== weightLayout(json.spec)) {
+      throw new FerInstallError('INCOMPATIBLE', `models/${opts.as} is ${old.spec.name}; ${from} is ${json.spec.name} (another architecture: a wider teacher is not a shipped model)`);
+    }
     if (JSON.stringify(old.classes) !== JSON.stringify(json.classes)) {
       throw new FerInstallError('INCOMPATIBLE', `models/${opts.as} has classes [${old.classes.join(', ')}]; ${from} has [${json.classes.join(', ')}] (an 8-class export goes to <name>, the FER2013 head to <name>-7)`);
     }

@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/log';
 import { load } from '../../src/model';
 import { readModelDir } from '../../src/model/io';
 import { selfTestOf } from '../../src/model/selftest';
-import { variantSpec } from '../../src/model/spec';
+import { variantSpec, withWidth } from '../../src/model/spec';
 import { FerInstallError, installFerExport } from '../../src/train/fer-install';
 import { randomTrainWeights, tmpDir, writeRandomModel } from '../model/helpers';
 import { evaluateFerReport, FerReport } from '../../src/cli/eval-fer';
@@ -29,9 +29,10 @@ before(async () => {
 });
 
 /** An export as train:fer writes it: folded weights, results.json, and the self-test of its training-form weights. */
-async function writeExport(dir: string, { variant = 'nano-b', classes = CLASSES8, seed = 7, selfTestSeed = seed } = {}): Promise<string> {
-  await writeRandomModel(dir, variant, classes, seed);
-  const st = await selfTestOf(variantSpec(variant), classes, randomTrainWeights(variant, classes.length, selfTestSeed));
+async function writeExport(dir: string, { variant = 'nano-b', classes = CLASSES8, seed = 7, selfTestSeed = seed, width = 1 } = {}): Promise<string> {
+  const spec = withWidth(variantSpec(variant), width);
+  await writeRandomModel(dir, variant, classes, seed, spec);
+  const st = await selfTestOf(spec, classes, randomTrainWeights(variant, classes.length, selfTestSeed, spec));
   fs.writeFileSync(path.join(dir, 'selftest.json'), JSON.stringify(st));
   fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ model: path.basename(dir), variant, seed }));
   return dir;
@@ -108,6 +109,11 @@ test('refuses what must not be shipped, and writes nothing', async () => {
   await assert.rejects(installFerExport({ from: await writeExport(path.join(work, 'stale'), { selfTestSeed: 8 }), as: 'other', modelsRoot: models }), expectCode('SELFTEST_MISMATCH'));
   // Another variant / another head in place of the shipped model.
   await assert.rejects(installFerExport({ from: await writeExport(path.join(work, 'a8'), { variant: 'nano-a' }), as: 'nano-b-wild', modelsRoot: models, noArchive: true }), expectCode('INCOMPATIBLE'));
+  await assert.rejects(
+    installFerExport({ from: await writeExport(path.join(work, 'b8w'), { width: 1.5 }), as: 'nano-b-wild', modelsRoot: models, noArchive: true }),
+    (e: unknown) => expectCode('INCOMPATIBLE')(e) && /is EmotionNet Nano-B; .* is EmotionNet Nano-B \(width x1\.5\) \(another architecture/.test((e as Error).message),
+    'a wider network of the same variant (a teacher) does not replace a shipped model',
+  );
   await assert.rejects(
     installFerExport({ from: await writeExport(path.join(work, 'b7'), { classes: CLASSES8.filter((c) => c !== 'contempt') }), as: 'nano-b-wild', modelsRoot: models, noArchive: true }),
     expectCode('INCOMPATIBLE'),
