@@ -43,7 +43,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
-import { ArchSpec, countCost, resolveSpec, variantSpec, withStemStride, withWidth } from '../model/spec';
+import { ArchSpec, countCost, isWidthMultiplier, resolveSpec, variantSpec, withStemStride, withWidth } from '../model/spec';
 import { foldWeights, loadPretrained } from '../train/trainer';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs, ParsedArgs, runMain } from './args';
@@ -75,7 +75,7 @@ export function stemStrideOption(args: ParsedArgs): 1 | 2 {
 export function widthOption(args: ParsedArgs): number {
   const raw = args.width;
   const v = raw === undefined ? 1 : typeof raw === 'string' ? Number(raw) : NaN;
-  if (!(Number.isFinite(v) && v > 0 && v <= 8)) throw new Error(`--width must be a multiplier in (0, 8] (got ${raw === true ? 'no value' : String(raw)})`);
+  if (!isWidthMultiplier(v)) throw new Error(`--width must be a multiplier in (0, 8] (got ${raw === true ? 'no value' : String(raw)})`);
   return v;
 }
 

@@ -133,8 +133,11 @@ export function withStemStride(spec: ArchSpec, stride: 1 | 2): ArchSpec {
  * gives about 4x the parameters and MACs). The name says so, so exported models and
  * checkpoints record it.
  */
+/** A usable width multiplier: a finite number in (0, 8]. */
+export const isWidthMultiplier = (v: number): boolean => Number.isFinite(v) && v > 0 && v <= 8;
+
 export function withWidth(spec: ArchSpec, multiplier: number): ArchSpec {
-  if (!(Number.isFinite(multiplier) && multiplier > 0 && multiplier <= 8)) throw new Error(`Width multiplier must be a number in (0, 8] (got ${multiplier})`);
+  if (!isWidthMultiplier(multiplier)) throw new Error(`Width multiplier must be a number in (0, 8] (got ${multiplier})`);
   const out = JSON.parse(JSON.stringify(spec)) as ArchSpec;
   const base = out.name.replace(/ \(width x[0-9.]+\)/, '');
   out.widthMultiplier = multiplier;
