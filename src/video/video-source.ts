@@ -141,6 +141,9 @@ interface Run {
 
 let nextId = 1;
 
+/** How long frames of a known size wait for ffmpeg's stream header before going out without pts. */
+const HEADER_WAIT_MS = 1000;
+
 /**
  * Decodes a video source with ffmpeg into {@link Frame}s.
  *
@@ -523,47 +526,65 @@ export class VideoSource {
   #wireOutput(run: Run): void {
     const { child, parser } = run;
     const format = this.#opts.format;
-    if (format === 'jpeg') {
-      const splitter = new JpegFrameSplitter();
-      child.stdout.on('data', (chunk: Buffer) => {
-        if (run.gen !== this.#gen) return;
-        splitter.push(chunk, (f) => this.#emit(run, f.data, f.width, f.height));
-      });
-      return;
-    }
-    // Raw frames: the size is known up front when both dimensions are configured; otherwise
-    // ffmpeg tells us on stderr ("Output #0 … Stream … 640x480") before or while the first
-    // bytes arrive, so early stdout is held (bounded: reading pauses) until then.
-    let splitter: RawFrameSplitter | null = null;
+    // ffmpeg writes its stream header (input fps, output size) to stderr before the first frame
+    // to stdout, but the two are separate pipes and Node may read stdout first (it does on a
+    // busy machine). Every format holds early stdout until the header is parsed: the first
+    // frame's pts needs the source rate, and raw frames of an unconfigured size need the size.
+    // Reading pauses past 16 MB; ffmpeg's exit (or, when the frame size is already known,
+    // HEADER_WAIT_MS without a header) releases what is held.
+    let sink: ((chunk: Buffer) => void) | null = null;
     const held: Buffer[] = [];
     let heldBytes = 0;
-    const deliver = (chunk: Buffer) => {
-      splitter!.push(chunk, (buf) => this.#emit(run, buf, this.#outW, this.#outH));
-    };
-    const ready = (w: number, h: number) => {
-      this.#outW = w;
-      this.#outH = h;
-      splitter = new RawFrameSplitter(frameByteLength(w, h, format));
-      for (const c of held.splice(0)) deliver(c);
+    let waitTimer: NodeJS.Timeout | null = null;
+    const open = (deliver: (chunk: Buffer) => void) => {
+      if (waitTimer) clearTimeout(waitTimer);
+      waitTimer = null;
+      sink = deliver;
+      for (const c of held.splice(0)) if (run.gen === this.#gen) deliver(c);
       heldBytes = 0;
       if (!this.#paused) child.stdout.resume();
     };
-    const fixed = this.#opts.width > 0 && this.#opts.height > 0;
-    if (fixed) ready(this.#opts.width, this.#opts.height);
-    else {
-      const check = () => {
-        const i = parser.info;
-        if (!splitter && i.outputWidth && i.outputHeight) ready(i.outputWidth, i.outputHeight);
-      };
-      child.stderr.on('data', check);
-      run.flush = check;
-    }
+    const fixed = format === 'jpeg' || (this.#opts.width > 0 && this.#opts.height > 0);
+    const openWith = (w: number, h: number) => {
+      if (sink) return;
+      if (format === 'jpeg') {
+        const splitter = new JpegFrameSplitter();
+        open((chunk) => splitter.push(chunk, (f) => this.#emit(run, f.data, f.width, f.height)));
+        return;
+      }
+      this.#outW = w;
+      this.#outH = h;
+      const splitter = new RawFrameSplitter(frameByteLength(w, h, format));
+      open((chunk) => splitter.push(chunk, (buf) => this.#emit(run, buf, this.#outW, this.#outH)));
+    };
+    const check = (atExit = false) => {
+      if (sink) return;
+      const i = parser.info;
+      const header = !!(i.outputWidth && i.outputHeight);
+      if (header && !fixed) openWith(i.outputWidth!, i.outputHeight!);
+      else if (header || (fixed && atExit)) openWith(this.#opts.width, this.#opts.height);
+    };
+    child.stderr.on('data', () => check());
+    run.flush = () => check(true);
     child.stdout.on('data', (chunk: Buffer) => {
       if (run.gen !== this.#gen) return;
-      if (splitter) return deliver(chunk);
+      if (sink) return sink(chunk);
       held.push(chunk);
       heldBytes += chunk.length;
       if (heldBytes > 16 * 1024 * 1024) child.stdout.pause();
+      if (fixed && !waitTimer) {
+        waitTimer = setTimeout(() => {
+          waitTimer = null;
+          if (run.gen !== this.#gen || sink) return;
+          this.#log.debug(`no ffmpeg stream header within ${HEADER_WAIT_MS} ms of the first frame: frames without pts`);
+          openWith(this.#opts.width, this.#opts.height);
+        }, HEADER_WAIT_MS);
+        waitTimer.unref?.();
+      }
+    });
+    child.once('close', () => {
+      if (waitTimer) clearTimeout(waitTimer);
+      waitTimer = null;
     });
   }
 

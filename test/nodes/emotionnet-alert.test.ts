@@ -51,7 +51,7 @@ describe('emotionnet-alert node', () => {
     a1.receive({ payload: [face(3, 'sadness', 0.8)], frame: { sourceId: 'cam1' } });
     a1.receive({ payload: [face(3, 'sadness', 0.85)], frame: { sourceId: 'cam1' } }); // duplicate: no second start
     a1.receive({ payload: [face(3, 'happy', 0.9)], frame: { sourceId: 'cam1' } });
-    await until(() => out.length >= 2, 1000, 'start and end');
+    await until(() => out.length >= 2, 3000, 'start and end');
     await wait(50);
     assert.deepEqual(out.map((m) => m.topic), ['emotionnet/alert/sad/start', 'emotionnet/alert/sad/end']);
     const start = out[0].payload;
@@ -72,12 +72,12 @@ describe('emotionnet-alert node', () => {
     const nobody = { name: 'nobody', type: 'absence', duration: 0.15 };
     await helper.load([alertNode, catchNode], flow({ rules: [nobody], topic: 'home/room1/' }));
     const out = record('out');
-    await until(() => out.length === 1, 1000, 'absence start');
+    await until(() => out.length === 1, 3000, 'absence start');
     assert.equal(out[0].topic, 'home/room1/nobody/start');
     assert.equal(out[0].payload.trackId, null);
     assert.ok(out[0].payload.duration >= 150);
     helper.getNode('a1').receive({ payload: [face(1, 'neutral', 0.9, false)] });
-    await until(() => out.length === 2, 1000, 'absence end');
+    await until(() => out.length === 2, 3000, 'absence end');
     assert.equal(out[1].topic, 'home/room1/nobody/end');
   });
 
@@ -85,7 +85,7 @@ describe('emotionnet-alert node', () => {
     await helper.load([alertNode, catchNode], flow({ rules: [{ name: 'visitor', type: 'presence', duration: 0, scope: 'face' }], faceTimeout: 0.1 }));
     const out = record('out');
     helper.getNode('a1').receive({ payload: [{ id: 9, score: 0.9 }] });
-    await until(() => out.length === 2, 1000, 'appeared and left');
+    await until(() => out.length === 2, 3000, () => `appeared and left; got ${JSON.stringify(out.map((m) => m.payload))}`);
     assert.deepEqual(out.map((m) => [m.payload.event, m.payload.trackId, m.payload.reason]), [['start', 9, undefined], ['end', 9, 'lost']]);
   });
 
@@ -97,13 +97,13 @@ describe('emotionnet-alert node', () => {
     a1.receive({ payload: { faces: [] } });
     a1.receive({ payload: [{ id: 'x' }] });
     a1.receive({ payload: [{ id: 1, emotion: { label: 'sad', confidence: NaN, probabilities: {} } }] });
-    await until(() => caught.length === 3, 1000, 'three errors');
+    await until(() => caught.length === 3, 3000, 'three errors');
     assert.match(caught[0].error.message, /msg.payload must be an array of faces/);
     assert.match(caught[1].error.message, /invalid track id "x"/);
     assert.match(caught[2].error.message, /confidence must be a number in \[0, 1\], got NaN/);
     assert.equal(caught[0].error.source.id, 'a1');
     a1.receive({ payload: [face(1, 'anger', 0.7)] });
-    await until(() => out.length === 1, 1000, 'a start after bad input');
+    await until(() => out.length === 1, 3000, 'a start after bad input');
     assert.equal(out[0].payload.label, 'anger');
   });
 
@@ -114,7 +114,7 @@ describe('emotionnet-alert node', () => {
     assert.match(String(errors[0][0].msg), /rule 1 \(bad\/name\): `name` must be/);
     const caught = record('caught');
     helper.getNode('a1').receive({ payload: [] });
-    await until(() => caught.length === 1, 1000, 'config error on input');
+    await until(() => caught.length === 1, 3000, 'config error on input');
     assert.match(caught[0].error.message, /`name` must be/);
   });
 

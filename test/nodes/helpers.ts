@@ -33,10 +33,10 @@ export function collect(node: { on(ev: string, fn: (m: unknown) => void): void }
 }
 
 /** Waits until `pred()` holds (polling), or rejects after `ms`. */
-export async function until(pred: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
+export async function until(pred: () => boolean, ms = 3000, what: string | (() => string) = 'condition'): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

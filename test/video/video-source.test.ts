@@ -42,6 +42,42 @@ test('decodes a 2 s 25 fps H.264 clip to exactly 50 rgb24 frames of the configur
   assert.notDeepEqual(frames[0].data, frames[25].data, 'testsrc moves: frames differ');
 });
 
+/**
+ * A stand-in ffmpeg (a shell script) that writes two 4x2 rgb24 frames to stdout and only then,
+ * after a pause, its stream header to stderr: the order Node may read the two pipes in on a busy
+ * machine (it made `pts` undefined once in CI).
+ */
+function lateHeaderFfmpeg(name: string, header: boolean): string {
+  const file = path.join(tmpDir, name);
+  const lines = [
+    "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'a.mp4':",
+    '  Duration: 00:00:02.00, start: 0.000000, bitrate: 10 kb/s',
+    '  Stream #0:0(und): Video: h264 (High), yuv420p(progressive), 320x240, 25 fps, 25 tbr, 12800 tbn (default)',
+    "Output #0, rawvideo, to 'pipe:1':",
+    '  Stream #0:0(und): Video: rawvideo (RGB[24] / 0x18424752), rgb24(pc, progressive), 4x2, q=2-31, 25 fps',
+  ];
+  const script = [
+    '#!/bin/sh',
+    'case "$*" in *-version*) echo "ffmpeg version 6.0-test"; exit 0;; esac',
+    'head -c 48 /dev/zero',
+    'sleep 0.3',
+    ...(header ? lines.map((l) => `echo "${l}" >&2`) : []),
+    'exit 0',
+  ].join('\n');
+  fs.writeFileSync(file, script + '\n', { mode: 0o755 });
+  return file;
+}
+
+test('frames read before ffmpeg\'s stream header still get pts; with no header at all they arrive at exit, without pts', T, async () => {
+  const clip = await makeClip('a.mp4');
+  for (const width of [4, 0]) {
+    const frames = await collectFile({ source: clip, width, height: width ? 2 : 0, ffmpegPath: lateHeaderFfmpeg(`late-${width}.sh`, true) });
+    assert.deepEqual(frames.map((f) => [f.seq, f.pts, f.width, f.height, f.data.length]), [[0, 0, 4, 2, 24], [1, 40, 4, 2, 24]], `width ${width}`);
+  }
+  const headerless = await collectFile({ source: clip, width: 4, height: 2, ffmpegPath: lateHeaderFfmpeg('no-header.sh', false) });
+  assert.deepEqual(headerless.map((f) => [f.seq, f.pts, f.data.length]), [[0, undefined, 24], [1, undefined, 24]]);
+});
+
 test('size from ffmpeg when only one dimension is set (aspect kept); gray and jpeg formats', T, async () => {
   const clip = await makeClip('a.mp4');
   const gray = await collectFile({ source: clip, width: 64, format: 'gray' });
