@@ -544,7 +544,8 @@ export class VideoSource {
       heldBytes = 0;
       if (!this.#paused) child.stdout.resume();
     };
-    const fixed = format === 'jpeg' || (this.#opts.width > 0 && this.#opts.height > 0);
+    // JPEG frames carry their size; raw ones of a configured width and height need no header for it.
+    const sizeKnown = format === 'jpeg' || (this.#opts.width > 0 && this.#opts.height > 0);
     const openWith = (w: number, h: number) => {
       if (sink) return;
       if (format === 'jpeg') {
@@ -561,8 +562,8 @@ export class VideoSource {
       if (sink) return;
       const i = parser.info;
       const header = !!(i.outputWidth && i.outputHeight);
-      if (header && !fixed) openWith(i.outputWidth!, i.outputHeight!);
-      else if (header || (fixed && atExit)) openWith(this.#opts.width, this.#opts.height);
+      if (header && !sizeKnown) openWith(i.outputWidth!, i.outputHeight!);
+      else if (header || (sizeKnown && atExit)) openWith(this.#opts.width, this.#opts.height);
     };
     child.stderr.on('data', () => check());
     run.flush = () => check(true);
@@ -572,7 +573,7 @@ export class VideoSource {
       held.push(chunk);
       heldBytes += chunk.length;
       if (heldBytes > 16 * 1024 * 1024) child.stdout.pause();
-      if (fixed && !waitTimer) {
+      if (sizeKnown && !waitTimer) {
         waitTimer = setTimeout(() => {
           waitTimer = null;
           if (run.gen !== this.#gen || sink) return;
