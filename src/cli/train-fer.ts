@@ -79,6 +79,14 @@ export function widthOption(args: ParsedArgs): number {
   return v;
 }
 
+/** `--mixup <alpha>`: mixup within each batch with λ ~ Beta(alpha, alpha); absent or 0 = off. */
+export function mixupOption(args: ParsedArgs): number {
+  if (args.mixup === undefined) return 0;
+  const a = Number(args.mixup);
+  if (args.mixup === true || !Number.isFinite(a) || a < 0 || a > 10) throw new Error(`--mixup needs an alpha in [0, 10] (e.g. 0.2; 0 = off), got ${String(args.mixup)}`);
+  return a;
+}
+
 /** `--augment <preset>` (default `wild`); `--no-augment` is `--augment none`. */
 export function augmentOption(args: ParsedArgs): WildAugmentOptions | null {
   if (args.augment === true) throw new Error(`--augment needs a preset name (${Object.keys(WILD_AUGMENT_PRESETS).join(', ')})`);
@@ -180,6 +188,7 @@ async function main(): Promise<void> {
         '       [--init <--export-init dir or FER checkpoint dir: start a new run from its weights>]\n' +
         '       [--teacher <npm run fer:teacher dir> [--kd 0.5 (FER+ target = (1-kd)·votes + kd·teacher)]]\n' +
         '       [--teacher7 <fer:teacher --head fer2013 dir> [--kd7 0.5 (FER2013 target = (1-kd7)·smoothed label + kd7·teacher)]]\n' +
+        '       [--mixup 0 (alpha of Beta(alpha, alpha) for mixup within each batch; 0 = off)]\n' +
         '       [--ema 0.999] [--augment wild|light|none] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
         '       [--stem-stride 2|1] [--width 1] [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
         'Rerun the same command to resume from the checkpoint in --work.\n' +
@@ -230,6 +239,7 @@ async function main(): Promise<void> {
     pretrained: initDir ? loadPretrained(initDir, spec) : null,
     teacher: teacher ? { source: teacher.source, alpha: kd } : null,
     teacher7: teacher7 ? { source: teacher7.source, alpha: kd7 } : null,
+    mixup: mixupOption(args),
   };
   if (cfg.warmupEpochs < 0) throw new Error(`--warmup must be >= 0 (got ${cfg.warmupEpochs})`);
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
@@ -273,7 +283,8 @@ async function main(): Promise<void> {
       `(FER+ labelled), validation ${val.plus.data.length} FER+ / ${val.orig.data.length} FER2013; loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s; backend ${backend.label}\n` +
       `counts ${JSON.stringify(sel.counts)}\n` +
       (teacher ? `FER+ targets: ${+(1 - kd).toFixed(6)} × votes + ${kd} × teacher ${teacher.source} (${teacher.json.models.join(' + ')}, tta ${teacher.json.tta})\n` : '') +
-      (teacher7 ? `FER2013 targets: ${+(1 - kd7).toFixed(6)} × smoothed label + ${kd7} × teacher ${teacher7.source} (${teacher7.json.models.join(' + ')}, tta ${teacher7.json.tta})\n` : ''),
+      (teacher7 ? `FER2013 targets: ${+(1 - kd7).toFixed(6)} × smoothed label + ${kd7} × teacher ${teacher7.source} (${teacher7.json.models.join(' + ')}, tta ${teacher7.json.tta})\n` : '') +
+      (cfg.mixup ? `mixup: each image and its targets mixed with a partner from its batch, λ ~ Beta(${cfg.mixup}, ${cfg.mixup}) folded to ≥ 0.5\n` : ''),
   );
 
   let stop = false;

@@ -165,7 +165,21 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-function gaussian(rand: () => number): number {
+/** 0..n-1 in a random order (Fisher–Yates, drawing from `rand` from the last position down). */
+export function randomPermutation(n: number, rand: () => number): Int32Array {
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  return order;
+}
+
+/** Standard normal draw (Box–Muller). */
+export function gaussian(rand: () => number): number {
   const u = Math.max(rand(), 1e-12);
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
 }

@@ -25,9 +25,10 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { ArchSpec, resolveSpec, ResolvedSpec } from '../model/spec';
-import { foldBatchNorm, initTrainWeights, mulberry32, TensorMap, trainForward } from '../model/graph';
+import { foldBatchNorm, initTrainWeights, mulberry32, randomPermutation, TensorMap, trainForward } from '../model/graph';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { augmentWildInto, WildAugmentOptions, WILD_AUGMENT } from './augment-wild';
+import { applyMixup, MixPlan, mixupPlan } from './mixup';
 import { registerWasmGradientKernels } from './kernels';
 import { GradientWorkers } from './fer-workers';
 import { SelfTest, selfTestLogits, selfTestRows, SELFTEST_VERSION } from '../model/selftest';
@@ -93,6 +94,8 @@ export interface FerTrainConfig {
    * a `teacher7` row (see {@link makeBatch}).
    */
   teacher7?: { source: string; alpha: number } | null;
+  /** Mixup within each batch (`--mixup <alpha>`: λ ~ Beta(alpha, alpha)); 0 or absent = off. See mixup.ts. */
+  mixup?: number;
 }
 
 export const DEFAULT_FER_CONFIG: Omit<FerTrainConfig, 'variant' | 'spec'> = {
@@ -226,6 +229,7 @@ export function ferConfigKey(cfg: FerTrainConfig, n: number): string {
     key.kdt7 = cfg.teacher7.source;
     key.kd7 = cfg.teacher7.alpha;
   }
+  if (cfg.mixup) key.mix = cfg.mixup;
   return JSON.stringify(key);
 }
 
@@ -240,6 +244,7 @@ const FER_KEY_FIELDS: Record<string, KeyField> = {
   kd: { option: '--kd', absent: 'none' },
   kdt7: { option: '--teacher7', absent: 'none' },
   kd7: { option: '--kd7', absent: 'none' },
+  mix: { option: '--mixup', absent: 'none' },
 };
 
 /** The options in which two FER config keys differ, e.g. `--init (checkpoint: x, now: none)`. */
@@ -254,16 +259,7 @@ export function selectedAccuracy(select: FerSelect, r: { valFerPlus: number; val
 
 /** Deterministic shuffle of 0..n-1 for an epoch. */
 export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
-  const rand = mulberry32((seed * 100003 + epoch * 7919) >>> 0);
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
-  return order;
+  return randomPermutation(n, mulberry32((seed * 100003 + epoch * 7919) >>> 0));
 }
 
 /** Augmentation RNG of one step: a pure function of (seed, epoch, step). */
@@ -299,7 +295,36 @@ export function makeBatch(samples: FerSample[], idx: ArrayLike<number>, size: nu
     } else b.majority8[i] = -1;
     mixTarget7(s.label7, ls, cfg.teacher7 ? (s.teacher7 ?? null) : null, cfg.teacher7?.alpha ?? 0, b.target7, i * N7);
   }
+  if (cfg.mixup) mixBatch(b, px, mixupPlan(n, cfg.mixup, rand));
   return b;
+}
+
+/**
+ * Mixup of a built batch: pixels and both heads' targets. The FER+ mask mixes too (the share of
+ * the row that carries FER+ supervision) and the FER+ target is renormalised to a distribution,
+ * so a row mixed with an image without FER+ votes keeps its own target at a lower weight.
+ */
+function mixBatch(b: BatchArrays, px: number, plan: MixPlan): void {
+  applyMixup(plan, [
+    { data: b.pixels, width: px },
+    { data: b.soft8, width: N8 },
+    { data: b.mask8, width: 1 },
+    { data: b.target7, width: N7 },
+  ]);
+  for (let i = 0; i < b.n; i++) {
+    if (b.mask8[i] <= 0) {
+      b.majority8[i] = -1;
+      continue;
+    }
+    let sum = 0;
+    let best = 0;
+    for (let c = 0; c < N8; c++) {
+      sum += b.soft8[i * N8 + c];
+      if (b.soft8[i * N8 + c] > b.soft8[i * N8 + best]) best = c;
+    }
+    for (let c = 0; c < N8; c++) b.soft8[i * N8 + c] /= sum;
+    b.majority8[i] = best;
+  }
 }
 
 /** Gradients, BN statistics, loss and FER+ predictions of one batch, as plain arrays. */
