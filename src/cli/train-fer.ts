@@ -3,7 +3,7 @@
  * `npm run train:fer -- --variant nano-b [options]`: trains the in-the-wild EmotionNet Nano on
  * FER2013 Training with FER+ soft targets (plus a FER2013 7-label head), validating on the
  * clean PublicTest after every epoch. Resumable at any point: the checkpoint (parameters, BN
- * statistics, AdamW moments, EMA weights, epoch/step, history) is written to --work every epoch
+ * statistics, optimiser state, EMA weights, epoch/step, history) is written to --work every epoch
  * and every --checkpoint-minutes; rerun the same command to continue. Every time the FER+
  * validation accuracy improves, the EMA weights are exported as two ordinary models:
  * `<out>/<name>` (8 FER+ classes) and `<out>/<name>-7` (7 FER2013 classes), each with a
@@ -28,6 +28,7 @@
  *          --wd 0.05 --seed 1 --aux7 0.5 (FER2013 head loss weight) --w8 1 (FER+ head loss weight)
  *          --warmup 1 (epochs) --select ferplus|fer2013 --init <dir>
  *          --teacher <dir> --kd 0.5 --teacher7 <dir> --kd7 0.5 --ema 0.999 --augment wild|light|none (--no-augment = none)
+ *          --mixup <alpha> --optimizer adamw|sgd (sgd: Nesterov, --momentum 0.9, --wd as L2)
  *          --checkpoint-minutes 10
  *          --max-minutes <stop after N minutes, with a checkpoint> --limit <N train images>
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
@@ -49,6 +50,7 @@ import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs, ParsedArgs, runMain } from './args';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
 import { WildAugmentOptions, WILD_AUGMENT_PRESETS, wildAugmentPreset } from '../train/augment-wild';
+import { OptimizerName, OPTIMIZERS } from '../train/optim';
 import { checkTeacher, checkTeacherHead, mixSoftTarget, readTeacher, Teacher, TeacherHead, teacherRow } from '../train/fer-teacher';
 import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, ferSelfTests, HEAD_CLASSES, loadFerValSet, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
 
@@ -85,6 +87,21 @@ export function mixupOption(args: ParsedArgs): number {
   const a = Number(args.mixup);
   if (args.mixup === true || !Number.isFinite(a) || a < 0 || a > 10) throw new Error(`--mixup needs an alpha in [0, 10] (e.g. 0.2; 0 = off), got ${String(args.mixup)}`);
   return a;
+}
+
+/**
+ * `--optimizer adamw|sgd` (default adamw) and `--momentum <μ>` (sgd only, default 0.9; Nesterov).
+ * With sgd, `--wd` is classic L2 weight decay on the gradient (e.g. 0.0005), not AdamW's decoupled one.
+ */
+export function optimizerOption(args: ParsedArgs): { optimizer: OptimizerName; momentum?: number } {
+  const raw = args.optimizer ?? 'adamw';
+  if (raw === true || !OPTIMIZERS.includes(raw as OptimizerName)) throw new Error(`--optimizer must be one of ${OPTIMIZERS.join(', ')} (got ${raw === true ? 'no value' : String(raw)})`);
+  const optimizer = raw as OptimizerName;
+  if (args.momentum === undefined) return optimizer === 'sgd' ? { optimizer, momentum: 0.9 } : { optimizer };
+  if (optimizer !== 'sgd') throw new Error('--momentum applies to --optimizer sgd only');
+  const m = Number(args.momentum);
+  if (args.momentum === true || !(m >= 0 && m < 1)) throw new Error(`--momentum must be in [0, 1) (got ${String(args.momentum)})`);
+  return { optimizer, momentum: m };
 }
 
 /** `--augment <preset>` (default `wild`); `--no-augment` is `--augment none`. */
@@ -189,6 +206,7 @@ async function main(): Promise<void> {
         '       [--teacher <npm run fer:teacher dir> [--kd 0.5 (FER+ target = (1-kd)·votes + kd·teacher)]]\n' +
         '       [--teacher7 <fer:teacher --head fer2013 dir> [--kd7 0.5 (FER2013 target = (1-kd7)·smoothed label + kd7·teacher)]]\n' +
         '       [--mixup 0 (alpha of Beta(alpha, alpha) for mixup within each batch; 0 = off)]\n' +
+        '       [--optimizer adamw|sgd (sgd: Nesterov momentum, --wd as L2, e.g. --lr 0.01 --wd 0.0005)] [--momentum 0.9]\n' +
         '       [--ema 0.999] [--augment wild|light|none] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
         '       [--stem-stride 2|1] [--width 1] [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
         'Rerun the same command to resume from the checkpoint in --work.\n' +
@@ -240,6 +258,7 @@ async function main(): Promise<void> {
     teacher: teacher ? { source: teacher.source, alpha: kd } : null,
     teacher7: teacher7 ? { source: teacher7.source, alpha: kd7 } : null,
     mixup: mixupOption(args),
+    ...optimizerOption(args),
   };
   if (cfg.warmupEpochs < 0) throw new Error(`--warmup must be >= 0 (got ${cfg.warmupEpochs})`);
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
@@ -284,7 +303,8 @@ async function main(): Promise<void> {
       `counts ${JSON.stringify(sel.counts)}\n` +
       (teacher ? `FER+ targets: ${+(1 - kd).toFixed(6)} × votes + ${kd} × teacher ${teacher.source} (${teacher.json.models.join(' + ')}, tta ${teacher.json.tta})\n` : '') +
       (teacher7 ? `FER2013 targets: ${+(1 - kd7).toFixed(6)} × smoothed label + ${kd7} × teacher ${teacher7.source} (${teacher7.json.models.join(' + ')}, tta ${teacher7.json.tta})\n` : '') +
-      (cfg.mixup ? `mixup: each image and its targets mixed with a partner from its batch, λ ~ Beta(${cfg.mixup}, ${cfg.mixup}) folded to ≥ 0.5\n` : ''),
+      (cfg.mixup ? `mixup: each image and its targets mixed with a partner from its batch, λ ~ Beta(${cfg.mixup}, ${cfg.mixup}) folded to ≥ 0.5\n` : '') +
+      (cfg.optimizer === 'sgd' ? `optimizer: SGD, Nesterov momentum ${cfg.momentum}, L2 weight decay ${cfg.weightDecay}\n` : ''),
   );
 
   let stop = false;

@@ -74,22 +74,27 @@ export function writeModelDir(dir: string, meta: Omit<ModelJson, 'format' | 'for
   fs.renameSync(tmpJson, path.join(dir, 'model.json'));
 }
 
-/** Error with a stable `code` for missing/corrupt model files. */
+/** Optimiser state in a checkpoint (AdamW moments `adam/…`, SGD momentum `sgd/…`): not model weights. */
+export function isOptimizerState(name: string): boolean {
+  return name.startsWith('adam/') || name.startsWith('sgd/');
+}
+
 /**
  * The model weights of a checkpoint's arrays: the EMA copy (`ema/…`) when the checkpoint keeps
- * one, else the raw parameters; optimizer state (`adam/…`) is left out. What evaluation, export,
+ * one, else the raw parameters; optimizer state ({@link isOptimizerState}) is left out. What evaluation, export,
  * self-tests and fine-tuning (`--init`) read from a training checkpoint.
  */
 export function trainingFormWeights(all: NamedArrays): NamedArrays {
   const useEma = Object.keys(all).some((n) => n.startsWith('ema/'));
   const out: NamedArrays = {};
   for (const [n, a] of Object.entries(all)) {
-    if (n.startsWith('adam/') || useEma !== n.startsWith('ema/')) continue;
+    if (isOptimizerState(n) || useEma !== n.startsWith('ema/')) continue;
     out[useEma ? n.slice(4) : n] = a;
   }
   return out;
 }
 
+/** Error with a stable `code` for missing/corrupt model files. */
 export class ModelLoadError extends Error {
   constructor(
     readonly code: 'NOT_FOUND' | 'CORRUPT' | 'UNSUPPORTED',

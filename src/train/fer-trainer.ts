@@ -11,14 +11,14 @@
  * The extra head costs 7·C weights in training only.
  *
  * Built for long runs on a shared CPU:
- * - resumable at any step: the checkpoint holds parameters, BN statistics, AdamW moments, the
+ * - resumable at any step: the checkpoint holds parameters, BN statistics, optimiser state, the
  *   EMA weights, epoch, step, history and best-so-far; shuffling and augmentation draws are pure
  *   functions of (seed, epoch, step), so a resumed run replays exactly what it would have done;
  * - checkpoints every epoch and every `checkpointMinutes` minutes (atomic writes);
  * - evaluation and export use an exponential moving average (EMA) of the weights, which is
  *   much better than the raw weights while the learning rate is still high;
  * - the gradient step is split into `gradients()` (forward + backward on one batch) and
- *   `apply()` (AdamW + EMA), so data-parallel workers can compute gradients on parts of a batch.
+ *   `apply()` (optimiser + EMA), so data-parallel workers can compute gradients on parts of a batch.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -26,14 +26,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { ArchSpec, resolveSpec, ResolvedSpec } from '../model/spec';
 import { foldBatchNorm, initTrainWeights, mulberry32, randomPermutation, TensorMap, trainForward } from '../model/graph';
-import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
+import { isOptimizerState, NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { augmentWildInto, WildAugmentOptions, WILD_AUGMENT } from './augment-wild';
 import { applyMixup, MixPlan, mixupPlan } from './mixup';
 import { registerWasmGradientKernels } from './kernels';
 import { GradientWorkers } from './fer-workers';
 import { SelfTest, selfTestLogits, selfTestRows, SELFTEST_VERSION } from '../model/selftest';
 import { computeMetrics, Metrics } from './metrics';
-import { AdamW, lerp, WeightEma } from './optim';
+import { createOptimizer, lerp, OptimizerName, WeightEma } from './optim';
 import { foldWeightsSync, initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
 import { FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerPixels } from './fer';
 import { mixTarget7 } from './fer-teacher';
@@ -96,6 +96,12 @@ export interface FerTrainConfig {
   teacher7?: { source: string; alpha: number } | null;
   /** Mixup within each batch (`--mixup <alpha>`: λ ~ Beta(alpha, alpha)); 0 or absent = off. See mixup.ts. */
   mixup?: number;
+  /**
+   * `adamw` (absent: the default; `weightDecay` decoupled) or `sgd` (Nesterov momentum
+   * `momentum`, default 0.9; `weightDecay` as classic L2 on the gradient). See optim.ts.
+   */
+  optimizer?: OptimizerName;
+  momentum?: number;
 }
 
 export const DEFAULT_FER_CONFIG: Omit<FerTrainConfig, 'variant' | 'spec'> = {
@@ -230,6 +236,10 @@ export function ferConfigKey(cfg: FerTrainConfig, n: number): string {
     key.kd7 = cfg.teacher7.alpha;
   }
   if (cfg.mixup) key.mix = cfg.mixup;
+  if (cfg.optimizer && cfg.optimizer !== 'adamw') {
+    key.opt = cfg.optimizer;
+    key.mom = cfg.momentum ?? 0.9;
+  }
   return JSON.stringify(key);
 }
 
@@ -245,6 +255,8 @@ const FER_KEY_FIELDS: Record<string, KeyField> = {
   kdt7: { option: '--teacher7', absent: 'none' },
   kd7: { option: '--kd7', absent: 'none' },
   mix: { option: '--mixup', absent: 'none' },
+  opt: { option: '--optimizer', absent: 'adamw' },
+  mom: { option: '--momentum', absent: 'none' },
 };
 
 /** The options in which two FER config keys differ, e.g. `--init (checkpoint: x, now: none)`. */
@@ -525,14 +537,14 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
   const params: Record<string, tf.Variable> = {};
   const moving: Record<string, tf.Variable> = {};
   for (const [n, a] of Object.entries(init)) {
-    if (n.startsWith('adam/') || n.startsWith('ema/')) continue;
+    if (isOptimizerState(n) || n.startsWith('ema/')) continue;
     const target = isMoving(n) ? moving : params;
     target[n] = tf.variable(tf.tensor(a.data, a.shape), !isMoving(n));
   }
   const all: TensorMap = { ...params, ...moving };
   const keyOf = variableKeys(params);
   const workers = (hooks.workers ?? 1) > 1 ? await GradientWorkers.start((hooks.workers as number) - 1, cfg.spec, hooks.workerBackend ?? 'wasm') : null;
-  const adam = new AdamW(params, init);
+  const optimizer = createOptimizer(cfg.optimizer ?? 'adamw', params, init, cfg.momentum ?? 0.9);
   const ema = new WeightEma(all, init, cfg.emaDecay);
 
   hooks.onStart?.(state, resumed);
@@ -548,7 +560,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
   let stepsThisCall = 0;
 
   const saveCheckpoint = async () => {
-    const arrays = { ...(await toArrays(all)), ...(await adam.toArrays()), ...(await ema.toArrays()) };
+    const arrays = { ...(await toArrays(all)), ...(await optimizer.toArrays()), ...(await ema.toArrays()) };
     writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: HEAD_CLASSES, spec: cfg.spec, folded: false, training: state as unknown as Record<string, unknown> }, arrays);
     lastCkpt = Date.now();
     hooks.onCheckpoint?.(state);
@@ -580,7 +592,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
         const gs = state.globalStep;
         const gradT: Record<string, tf.Tensor> = {};
         for (const [n, a] of Object.entries(g.grads)) gradT[n] = tf.tensor(a.data, a.shape);
-        adam.step(params, gradT, gs, lr, cfg.weightDecay, (n) => n.endsWith('/kernel'));
+        optimizer.step(params, gradT, gs, lr, cfg.weightDecay, (n) => n.endsWith('/kernel'));
         tf.dispose(Object.values(gradT));
         tf.tidy(() => {
           for (const st of g.stats) {
@@ -680,7 +692,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
   } finally {
     tf.dispose([...Object.values(params), ...Object.values(moving)]);
     await workers?.terminate();
-    adam.dispose();
+    optimizer.dispose();
     ema.dispose();
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Optimiser state as small objects that can be saved in a checkpoint and restored:
- * {@link AdamW} (decoupled weight decay on the tensors `decays(name)` selects) and
+ * {@link AdamW} (decoupled weight decay on the tensors `decays(name)` selects),
+ * {@link SgdMomentum} (SGD with Nesterov or heavy-ball momentum, L2 weight decay) and
  * {@link WeightEma} (exponential moving average of weights, with the usual warm-up
  * `min(decay, (1+t)/(10+t))`). Both keep their tensors as tf.Variables named like the
  * parameters, and serialise under a prefix (`adam/m/`, `adam/v/`, `ema/`).
@@ -112,7 +113,8 @@ function variablesFrom(names: Array<[string, tf.Tensor]>, saved: NamedArrays, pr
   for (const [n, like] of names) {
     const a = saved[prefix + n];
     if (a && a.shape.join('x') !== like.shape.join('x')) throw new Error(`Checkpoint tensor ${prefix + n} has shape ${a.shape.join('x')}, expected ${like.shape.join('x')}`);
-    out[n] = tf.variable(a ? tf.tensor(a.data, a.shape) : tf.zerosLike(like), false);
+    // In tidy: the initial value is released once the variable holds its data.
+    out[n] = tf.tidy(() => tf.variable(a ? tf.tensor(a.data, a.shape) : tf.zerosLike(like), false));
   }
   return out;
 }
@@ -123,7 +125,18 @@ async function save(vars: Record<string, tf.Variable>, prefix: string): Promise<
   return out;
 }
 
-export class AdamW {
+/** What the trainers need of an optimiser: one update per step, state to save, disposal. */
+export interface Optimizer {
+  /** One update of every parameter (`t`: 1-based global step; grads keyed like `params`). */
+  step(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, t: number, lr: number, weightDecay: number, decays: (name: string) => boolean): void;
+  toArrays(): Promise<NamedArrays>;
+  dispose(): void;
+}
+
+export const OPTIMIZERS = ['adamw', 'sgd'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+export class AdamW implements Optimizer {
   readonly m: Record<string, tf.Variable>;
   readonly v: Record<string, tf.Variable>;
 
@@ -163,6 +176,56 @@ export class AdamW {
   }
 }
 
+/**
+ * SGD with momentum, as in PyTorch's `SGD(momentum, nesterov)` without dampening:
+ * g' = g + wd·p (classic L2 decay, on the tensors `decays(name)` selects), b' = μ·b + g',
+ * p' = p − lr·(g' + μ·b') with Nesterov momentum, p − lr·b' without. The momentum buffers are
+ * saved as `sgd/m/<name>`, so a run resumes exactly.
+ */
+export class SgdMomentum implements Optimizer {
+  readonly buf: Record<string, tf.Variable>;
+
+  constructor(
+    params: Record<string, tf.Tensor>,
+    saved: NamedArrays = {},
+    readonly momentum = 0.9,
+    readonly nesterov = true,
+  ) {
+    if (!(momentum >= 0 && momentum < 1)) throw new Error(`SGD momentum must be in [0, 1) (got ${momentum})`);
+    this.buf = variablesFrom(Object.entries(params), saved, 'sgd/m/');
+  }
+
+  step(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, _t: number, lr: number, weightDecay: number, decays: (name: string) => boolean): void {
+    const mu = this.momentum;
+    tf.tidy(() => {
+      for (const [n, p] of Object.entries(params)) {
+        const g0 = grads[n];
+        if (!g0) throw new Error(`SGD: no gradient for ${n}`);
+        const g = weightDecay > 0 && decays(n) ? tf.add(g0, tf.mul(p, weightDecay)) : g0;
+        const b = this.buf[n];
+        const b1 = lerp(b, g, mu, 1);
+        b.assign(b1);
+        const dir = this.nesterov ? lerp(g, b1, 1, mu) : b1;
+        p.assign(lerp(p, dir, 1, -lr));
+      }
+    });
+  }
+
+  async toArrays(): Promise<NamedArrays> {
+    return save(this.buf, 'sgd/m/');
+  }
+
+  dispose(): void {
+    tf.dispose(Object.values(this.buf));
+  }
+}
+
+/** The optimiser `name` over `params`, restored from `saved` (a checkpoint's arrays) where present. */
+export function createOptimizer(name: OptimizerName, params: Record<string, tf.Tensor>, saved: NamedArrays = {}, momentum = 0.9): Optimizer {
+  if (name === 'sgd') return new SgdMomentum(params, saved, momentum, true);
+  return new AdamW(params, saved);
+}
+
 export class WeightEma {
   readonly shadow: Record<string, tf.Variable>;
 
@@ -175,7 +238,7 @@ export class WeightEma {
     this.shadow = {};
     for (const [n, t] of Object.entries(values)) {
       const a = saved[`ema/${n}`];
-      this.shadow[n] = tf.variable(a ? tf.tensor(a.data, a.shape) : t.clone(), false);
+      this.shadow[n] = tf.tidy(() => tf.variable(a ? tf.tensor(a.data, a.shape) : t.clone(), false));
     }
   }
 
