@@ -539,7 +539,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
   for (const [n, a] of Object.entries(init)) {
     if (isOptimizerState(n) || n.startsWith('ema/')) continue;
     const target = isMoving(n) ? moving : params;
-    target[n] = tf.variable(tf.tensor(a.data, a.shape), !isMoving(n));
+    target[n] = tf.tidy(() => tf.variable(tf.tensor(a.data, a.shape), !isMoving(n)));
   }
   const all: TensorMap = { ...params, ...moving };
   const keyOf = variableKeys(params);

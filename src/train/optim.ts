@@ -3,8 +3,8 @@
  * {@link AdamW} (decoupled weight decay on the tensors `decays(name)` selects),
  * {@link SgdMomentum} (SGD with Nesterov or heavy-ball momentum, L2 weight decay) and
  * {@link WeightEma} (exponential moving average of weights, with the usual warm-up
- * `min(decay, (1+t)/(10+t))`). Both keep their tensors as tf.Variables named like the
- * parameters, and serialise under a prefix (`adam/m/`, `adam/v/`, `ema/`).
+ * `min(decay, (1+t)/(10+t))`). Each keeps its tensors as tf.Variables named like the
+ * parameters, and serialises them under a prefix (`adam/m/`, `adam/v/`, `sgd/m/`, `ema/`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { NamedArrays } from '../model/io';
