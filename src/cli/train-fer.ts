@@ -50,7 +50,7 @@ import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { fmtTime, num, parseArgs, ParsedArgs, runMain } from './args';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
 import { WildAugmentOptions, WILD_AUGMENT_PRESETS, wildAugmentPreset } from '../train/augment-wild';
-import { OptimizerName, OPTIMIZERS } from '../train/optim';
+import { DEFAULT_SGD_MOMENTUM, OptimizerName, OPTIMIZERS } from '../train/optim';
 import { checkTeacher, checkTeacherHead, mixSoftTarget, readTeacher, Teacher, TeacherHead, teacherRow } from '../train/fer-teacher';
 import { exportPretrained, DEFAULT_FER_CONFIG, FER_SELECT, FerEval, FerSample, FerSelect, FerTrainConfig, ferSelfTests, HEAD_CLASSES, loadFerValSet, selectedAccuracy, splitHeads, trainFer, unfoldedFromCheckpoint, HEAD_OUTPUTS } from '../train/fer-trainer';
 
@@ -97,7 +97,7 @@ export function optimizerOption(args: ParsedArgs): { optimizer: OptimizerName; m
   const raw = args.optimizer ?? 'adamw';
   if (raw === true || !OPTIMIZERS.includes(raw as OptimizerName)) throw new Error(`--optimizer must be one of ${OPTIMIZERS.join(', ')} (got ${raw === true ? 'no value' : String(raw)})`);
   const optimizer = raw as OptimizerName;
-  if (args.momentum === undefined) return optimizer === 'sgd' ? { optimizer, momentum: 0.9 } : { optimizer };
+  if (args.momentum === undefined) return optimizer === 'sgd' ? { optimizer, momentum: DEFAULT_SGD_MOMENTUM } : { optimizer };
   if (optimizer !== 'sgd') throw new Error('--momentum applies to --optimizer sgd only');
   const m = Number(args.momentum);
   if (args.momentum === true || !(m >= 0 && m < 1)) throw new Error(`--momentum must be in [0, 1) (got ${String(args.momentum)})`);

@@ -33,7 +33,7 @@ import { registerWasmGradientKernels } from './kernels';
 import { GradientWorkers } from './fer-workers';
 import { SelfTest, selfTestLogits, selfTestRows, SELFTEST_VERSION } from '../model/selftest';
 import { computeMetrics, Metrics } from './metrics';
-import { createOptimizer, lerp, OptimizerName, WeightEma } from './optim';
+import { createOptimizer, DEFAULT_SGD_MOMENTUM, lerp, OptimizerName, WeightEma } from './optim';
 import { foldWeightsSync, initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
 import { FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerPixels } from './fer';
 import { mixTarget7 } from './fer-teacher';
@@ -238,7 +238,7 @@ export function ferConfigKey(cfg: FerTrainConfig, n: number): string {
   if (cfg.mixup) key.mix = cfg.mixup;
   if (cfg.optimizer && cfg.optimizer !== 'adamw') {
     key.opt = cfg.optimizer;
-    key.mom = cfg.momentum ?? 0.9;
+    key.mom = cfg.momentum ?? DEFAULT_SGD_MOMENTUM;
   }
   return JSON.stringify(key);
 }
@@ -544,7 +544,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
   const all: TensorMap = { ...params, ...moving };
   const keyOf = variableKeys(params);
   const workers = (hooks.workers ?? 1) > 1 ? await GradientWorkers.start((hooks.workers as number) - 1, cfg.spec, hooks.workerBackend ?? 'wasm') : null;
-  const optimizer = createOptimizer(cfg.optimizer ?? 'adamw', params, init, cfg.momentum ?? 0.9);
+  const optimizer = createOptimizer(cfg.optimizer ?? 'adamw', params, init, cfg.momentum);
   const ema = new WeightEma(all, init, cfg.emaDecay);
 
   hooks.onStart?.(state, resumed);

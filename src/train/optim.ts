@@ -134,6 +134,8 @@ export interface Optimizer {
 }
 
 export const OPTIMIZERS = ['adamw', 'sgd'] as const;
+/** SGD momentum when none is given (`--momentum`). */
+export const DEFAULT_SGD_MOMENTUM = 0.9;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
 export class AdamW implements Optimizer {
@@ -188,7 +190,7 @@ export class SgdMomentum implements Optimizer {
   constructor(
     params: Record<string, tf.Tensor>,
     saved: NamedArrays = {},
-    readonly momentum = 0.9,
+    readonly momentum = DEFAULT_SGD_MOMENTUM,
     readonly nesterov = true,
   ) {
     if (!(momentum >= 0 && momentum < 1)) throw new Error(`SGD momentum must be in [0, 1) (got ${momentum})`);
@@ -221,7 +223,7 @@ export class SgdMomentum implements Optimizer {
 }
 
 /** The optimiser `name` over `params`, restored from `saved` (a checkpoint's arrays) where present. */
-export function createOptimizer(name: OptimizerName, params: Record<string, tf.Tensor>, saved: NamedArrays = {}, momentum = 0.9): Optimizer {
+export function createOptimizer(name: OptimizerName, params: Record<string, tf.Tensor>, saved: NamedArrays = {}, momentum = DEFAULT_SGD_MOMENTUM): Optimizer {
   if (name === 'sgd') return new SgdMomentum(params, saved, momentum, true);
   return new AdamW(params, saved);
 }

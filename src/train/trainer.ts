@@ -10,7 +10,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ArchSpec, resolveSpec, ResolvedSpec, weightLayout } from '../model/spec';
 import { foldBatchNorm, inferForward, initTrainWeights, mulberry32, TensorMap, trainForward, trainNames } from '../model/graph';
-import { NamedArrays, readModelDir, trainingFormWeights, writeModelDir } from '../model/io';
+import { isOptimizerState, NamedArrays, readModelDir, trainingFormWeights, writeModelDir } from '../model/io';
 import { augmentInto, AugmentOptions, DEFAULT_AUGMENT } from './augment';
 import { Sample } from './data';
 import { registerWasmGradientKernels } from './kernels';
@@ -314,7 +314,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
   const isMoving = (n: string) => n.endsWith('/moving_mean') || n.endsWith('/moving_variance');
   const decays = (n: string) => n.endsWith('/kernel');
   for (const [n, a] of Object.entries(init)) {
-    if (n.startsWith('adam/') || n.startsWith('ema/')) continue;
+    if (isOptimizerState(n) || n.startsWith('ema/')) continue;
     const t = tf.tensor(a.data, a.shape);
     if (isMoving(n)) moving[n] = tf.variable(t, false);
     else {
