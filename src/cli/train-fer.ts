@@ -29,6 +29,7 @@
  *          --warmup 1 (epochs) --select ferplus|fer2013 --init <dir>
  *          --teacher <dir> --kd 0.5 --teacher7 <dir> --kd7 0.5 --ema 0.999 --augment wild|light|none (--no-augment = none)
  *          --mixup <alpha> --optimizer adamw|sgd (sgd: Nesterov, --momentum 0.9, --wd as L2)
+ *          --sam <rho> (sharpness-aware minimisation, e.g. 0.05; two gradient passes per step)
  *          --checkpoint-minutes 10
  *          --max-minutes <stop after N minutes, with a checkpoint> --limit <N train images>
  *          --val-limit <N> --backend wasm|cpu|auto --quiet
@@ -87,6 +88,14 @@ export function mixupOption(args: ParsedArgs): number {
   const a = Number(args.mixup);
   if (args.mixup === true || !Number.isFinite(a) || a < 0 || a > 10) throw new Error(`--mixup needs an alpha in [0, 10] (e.g. 0.2; 0 = off), got ${String(args.mixup)}`);
   return a;
+}
+
+/** `--sam <rho>`: sharpness-aware minimisation radius; absent or 0 = off. */
+export function samOption(args: ParsedArgs): number {
+  if (args.sam === undefined) return 0;
+  const rho = Number(args.sam);
+  if (args.sam === true || !Number.isFinite(rho) || rho < 0 || rho > 10) throw new Error(`--sam needs a radius in [0, 10] (e.g. 0.05; 0 = off), got ${String(args.sam)}`);
+  return rho;
 }
 
 /**
@@ -207,6 +216,7 @@ async function main(): Promise<void> {
         '       [--teacher7 <fer:teacher --head fer2013 dir> [--kd7 0.5 (FER2013 target = (1-kd7)·smoothed label + kd7·teacher)]]\n' +
         '       [--mixup 0 (alpha of Beta(alpha, alpha) for mixup within each batch; 0 = off)]\n' +
         '       [--optimizer adamw|sgd (sgd: Nesterov momentum, --wd as L2, e.g. --lr 0.01 --wd 0.0005)] [--momentum 0.9]\n' +
+        '       [--sam <rho> (sharpness-aware minimisation, e.g. 0.05: two gradient passes per step)]\n' +
         '       [--ema 0.999] [--augment wild|light|none] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
         '       [--stem-stride 2|1] [--width 1] [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
         'Rerun the same command to resume from the checkpoint in --work.\n' +
@@ -259,6 +269,7 @@ async function main(): Promise<void> {
     teacher7: teacher7 ? { source: teacher7.source, alpha: kd7 } : null,
     mixup: mixupOption(args),
     ...optimizerOption(args),
+    sam: samOption(args),
   };
   if (cfg.warmupEpochs < 0) throw new Error(`--warmup must be >= 0 (got ${cfg.warmupEpochs})`);
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
@@ -304,7 +315,8 @@ async function main(): Promise<void> {
       (teacher ? `FER+ targets: ${+(1 - kd).toFixed(6)} × votes + ${kd} × teacher ${teacher.source} (${teacher.json.models.join(' + ')}, tta ${teacher.json.tta})\n` : '') +
       (teacher7 ? `FER2013 targets: ${+(1 - kd7).toFixed(6)} × smoothed label + ${kd7} × teacher ${teacher7.source} (${teacher7.json.models.join(' + ')}, tta ${teacher7.json.tta})\n` : '') +
       (cfg.mixup ? `mixup: each image and its targets mixed with a partner from its batch, λ ~ Beta(${cfg.mixup}, ${cfg.mixup}) folded to ≥ 0.5\n` : '') +
-      (cfg.optimizer === 'sgd' ? `optimizer: SGD, Nesterov momentum ${cfg.momentum}, L2 weight decay ${cfg.weightDecay}\n` : ''),
+      (cfg.optimizer === 'sgd' ? `optimizer: SGD, Nesterov momentum ${cfg.momentum}, L2 weight decay ${cfg.weightDecay}\n` : '') +
+      (cfg.sam ? `SAM: gradients at radius ${cfg.sam} along the normalised gradient (two passes per step)\n` : ''),
   );
 
   let stop = false;

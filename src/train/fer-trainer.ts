@@ -102,6 +102,11 @@ export interface FerTrainConfig {
    */
   optimizer?: OptimizerName;
   momentum?: number;
+  /**
+   * Sharpness-aware minimisation (`--sam <rho>`; 0 or absent = off): each step's gradient is taken
+   * at the weights moved by `rho` along the normalised first gradient. See {@link samGradients}.
+   */
+  sam?: number;
 }
 
 export const DEFAULT_FER_CONFIG: Omit<FerTrainConfig, 'variant' | 'spec'> = {
@@ -240,6 +245,7 @@ export function ferConfigKey(cfg: FerTrainConfig, n: number): string {
     key.opt = cfg.optimizer;
     key.mom = cfg.momentum ?? DEFAULT_SGD_MOMENTUM;
   }
+  if (cfg.sam) key.sam = cfg.sam;
   return JSON.stringify(key);
 }
 
@@ -257,6 +263,7 @@ const FER_KEY_FIELDS: Record<string, KeyField> = {
   mix: { option: '--mixup', absent: 'none' },
   opt: { option: '--optimizer', absent: 'adamw' },
   mom: { option: '--momentum', absent: 'none' },
+  sam: { option: '--sam', absent: 'none' },
 };
 
 /** The options in which two FER config keys differ, e.g. `--init (checkpoint: x, now: none)`. */
@@ -386,6 +393,37 @@ export async function batchGradients(r: ResolvedSpec, model: TensorMap, keyOf: M
     return out;
   } finally {
     tf.dispose([x, soft8, mask8, t7, value, kept.logits as tf.Tensor, ...(kept.stats ?? []).flatMap((q) => [q.mean, q.variance]), ...Object.values(grads)]);
+  }
+}
+
+/**
+ * Sharpness-aware minimisation (Foret et al. 2021, "SAM"): given `first`, the gradient g at the
+ * current weights w, moves every trainable parameter to w + rho · g / ‖g‖₂ (one L2 norm over all
+ * of them), lets `compute` take the gradient there, and puts the exact old weights back. Returns
+ * that second gradient with the loss, predictions and batch-norm statistics of the first pass
+ * (the moving statistics follow the unperturbed weights). A zero gradient leaves w unmoved.
+ */
+export async function samGradients(params: Record<string, tf.Variable>, first: GradResult, rho: number, compute: () => Promise<GradResult>): Promise<GradResult> {
+  if (!(rho > 0)) throw new Error(`SAM radius must be > 0 (got ${rho})`);
+  let sq = 0;
+  for (const g of Object.values(first.grads)) for (const v of g.data) sq += v * v;
+  const norm = Math.sqrt(sq);
+  if (!(norm > 0)) return first;
+  if (!Number.isFinite(norm)) throw new Error(`SAM: gradient norm is ${norm}`);
+  const scale = rho / norm;
+  const saved: Record<string, tf.Tensor> = {};
+  try {
+    for (const [n, g] of Object.entries(first.grads)) {
+      const v = params[n];
+      if (!v) throw new Error(`SAM: no trainable parameter "${n}"`);
+      saved[n] = tf.clone(v);
+      tf.tidy(() => v.assign(tf.add(v, tf.mul(tf.tensor(g.data, g.shape), scale))));
+    }
+    const second = await compute();
+    return { ...first, grads: second.grads };
+  } finally {
+    for (const [n, t] of Object.entries(saved)) params[n].assign(t);
+    tf.dispose(Object.values(saved));
   }
 }
 
@@ -587,7 +625,8 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
         const batch = makeBatch(samples, idx, size, stepRandom(cfg.seed, epoch, s), cfg);
         const lr = lrAt(cfg, state.globalStep, stepsPerEpoch);
         const local = (b: BatchArrays) => batchGradients(r, all, keyOf, b, heads);
-        const g = workers ? combineGradients(await workers.compute(await toArrays(all), splitBatch(batch, workers.size), heads, local)) : await local(batch);
+        const grad = async () => (workers ? combineGradients(await workers.compute(await toArrays(all), splitBatch(batch, workers.size), heads, local)) : local(batch));
+        const g = cfg.sam ? await samGradients(params, await grad(), cfg.sam, grad) : await grad();
         state.globalStep++;
         const gs = state.globalStep;
         const gradT: Record<string, tf.Tensor> = {};

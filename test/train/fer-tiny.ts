@@ -2,6 +2,8 @@
  * A tiny fer2013-shaped folder for CLI tests (no ../shared/datasets needed): 6 Training images
  * (one without FER+ votes) + 2 PublicTest, random pixels, the dataset's CSV files.
  */
+import assert from 'node:assert/strict';
+import { spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { mulberry32 } from '../../src/model/graph';
@@ -33,3 +35,15 @@ export function writeTinyFer(dir: string): void {
   fs.writeFileSync(path.join(dir, 'duplicates.csv'), 'path,label,split,md5\n');
 }
 
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Runs `src/cli/<script>` through tsx from the project root (a child process, like `npm run`). */
+export function runCli(script: string, args: string[], timeoutMs = 180000): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli', script), ...args], { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs });
+}
+
+/** Element-wise |a − b| ≤ tol, naming the first element that is not. */
+export function assertClose(a: ArrayLike<number>, b: number[], tol: number, what: string): void {
+  assert.equal(a.length, b.length, what);
+  for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol, `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+}

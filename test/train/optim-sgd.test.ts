@@ -5,7 +5,6 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'child_process';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/backend';
@@ -17,14 +16,9 @@ import { parseArgs } from '../../src/cli/args';
 import { DEFAULT_FER_CONFIG, ferConfigKey, FerTrainConfig, keyDifferences } from '../../src/train/fer-trainer';
 import { AdamW, createOptimizer, SgdMomentum } from '../../src/train/optim';
 import { tmpDir } from '../model/helpers';
-import { writeTinyFer } from './fer-tiny';
+import { assertClose as close, runCli, writeTinyFer } from './fer-tiny';
 
-const ROOT = path.resolve(__dirname, '../..');
-const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/train-fer.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180000 });
-const close = (a: ArrayLike<number>, b: number[], tol: number, what: string) => {
-  assert.equal(a.length, b.length, what);
-  for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol, `${what}[${i}]: ${a[i]} vs ${b[i]}`);
-};
+const cli = (args: string[]) => runCli('train-fer.ts', args);
 
 before(async () => {
   await selectBackend({ backend: 'wasm', logger: silentLogger });
