@@ -408,8 +408,8 @@ export async function samGradients(params: Record<string, tf.Variable>, first: G
   let sq = 0;
   for (const g of Object.values(first.grads)) for (const v of g.data) sq += v * v;
   const norm = Math.sqrt(sq);
-  if (!(norm > 0)) return first;
   if (!Number.isFinite(norm)) throw new Error(`SAM: gradient norm is ${norm}`);
+  if (norm === 0) return first;
   const scale = rho / norm;
   const saved: Record<string, tf.Tensor> = {};
   try {
@@ -548,6 +548,7 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
     if (!(cfg.teacher7.alpha >= 0 && cfg.teacher7.alpha <= 1)) throw new Error(`--kd7 must be in [0, 1] (got ${cfg.teacher7.alpha})`);
     if (!samples.some((s) => s.teacher7)) throw new Error(`FER2013 distillation (teacher ${cfg.teacher7.source}) but no sample carries a teacher row`);
   }
+  if (cfg.sam !== undefined && !(cfg.sam >= 0 && Number.isFinite(cfg.sam))) throw new Error(`SAM radius (--sam) must be a number >= 0 (got ${cfg.sam})`);
   if (!FER_SELECT.includes(cfg.select)) throw new Error(`select must be one of ${FER_SELECT.join(', ')} (got ${String(cfg.select)})`);
   const key = ferConfigKey(cfg, samples.length);
   const ckptDir = hooks.checkpointDir;

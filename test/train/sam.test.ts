@@ -13,7 +13,7 @@ import { readModelDir } from '../../src/model/io';
 import { variantSpec } from '../../src/model/spec';
 import { samOption } from '../../src/cli/train-fer';
 import { parseArgs } from '../../src/cli/args';
-import { DEFAULT_FER_CONFIG, ferConfigKey, FerTrainConfig, GradResult, keyDifferences, samGradients } from '../../src/train/fer-trainer';
+import { DEFAULT_FER_CONFIG, ferConfigKey, FerTrainConfig, GradResult, keyDifferences, samGradients, trainFer } from '../../src/train/fer-trainer';
 import { tmpDir } from '../model/helpers';
 import { assertClose as close, runCli, writeTinyFer } from './fer-tiny';
 
@@ -69,6 +69,8 @@ test('samGradients: the gradient at w + rho·g/‖g‖ (hand arithmetic), loss, 
   await assert.rejects(samGradients(params, first, rho, () => Promise.reject(new Error('worker died'))), /worker died/);
   assert.deepEqual(Array.from(params.a.dataSync()), w0.slice(0, 2));
   await assert.rejects(samGradients(params, first, 0, () => gradientsAt(params, seen)), /SAM radius must be > 0/);
+  const nan: GradResult = { ...first, grads: { a: { shape: [2], data: new Float32Array([NaN, 1]) }, b: first.grads.b } };
+  await assert.rejects(samGradients(params, nan, rho, () => gradientsAt(params, seen)), /SAM: gradient norm is NaN/);
   await assert.rejects(samGradients({ a: params.a }, first, rho, () => gradientsAt(params, seen)), /SAM: no trainable parameter "b"/);
   assert.deepEqual(Array.from(params.a.dataSync()), w0.slice(0, 2), 'restored after a missing parameter too');
 
@@ -76,7 +78,7 @@ test('samGradients: the gradient at w + rho·g/‖g‖ (hand arithmetic), loss, 
   assert.equal(tf.memory().numTensors, start, 'no tensor left behind');
 });
 
-test('--sam: parsed and validated; it enters the config key only when on, and keyDifferences names it', () => {
+test('--sam: parsed and validated (also by trainFer); it enters the config key only when on, and keyDifferences names it', async () => {
   assert.equal(samOption(parseArgs([])), 0);
   assert.equal(samOption(parseArgs(['--sam', '0.05'])), 0.05);
   assert.equal(samOption(parseArgs(['--sam', '0'])), 0);
@@ -87,6 +89,8 @@ test('--sam: parsed and validated; it enters the config key only when on, and ke
   const old = ferConfigKey(cfg, 100);
   assert.equal(ferConfigKey({ ...cfg, sam: 0 }, 100), old, 'older checkpoints keep resuming');
   assert.deepEqual(keyDifferences(old, ferConfigKey({ ...cfg, sam: 0.05 }, 100)), ['--sam (checkpoint: none, now: 0.05)']);
+  const sample = { data: new Uint8Array(48 * 48), soft8: null, label7: 0 };
+  for (const bad of [-0.1, NaN]) await assert.rejects(trainFer([sample], null, { ...cfg, sam: bad }, { checkpointDir: '/nonexistent' }), /SAM radius \(--sam\) must be a number >= 0/);
 });
 
 test('train:fer --sam trains, resumes to the same weights as a straight run, differs from a run without it, and refuses a resume without --sam', () => {
