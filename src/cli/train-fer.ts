@@ -82,21 +82,20 @@ export function widthOption(args: ParsedArgs): number {
   return v;
 }
 
-/** `--mixup <alpha>`: mixup within each batch with λ ~ Beta(alpha, alpha); absent or 0 = off. */
-export function mixupOption(args: ParsedArgs): number {
-  if (args.mixup === undefined) return 0;
-  const a = Number(args.mixup);
-  if (args.mixup === true || !Number.isFinite(a) || a < 0 || a > 10) throw new Error(`--mixup needs an alpha in [0, 10] (e.g. 0.2; 0 = off), got ${String(args.mixup)}`);
-  return a;
+/** An optional strength in [0, 10] (`what`, e.g. "an alpha"; `example` in the error); absent or 0 = off. */
+function strengthOption(args: ParsedArgs, key: string, what: string, example: number): number {
+  const raw = args[key];
+  if (raw === undefined) return 0;
+  const v = Number(raw);
+  if (raw === true || !Number.isFinite(v) || v < 0 || v > 10) throw new Error(`--${key} needs ${what} in [0, 10] (e.g. ${example}; 0 = off), got ${String(raw)}`);
+  return v;
 }
 
+/** `--mixup <alpha>`: mixup within each batch with λ ~ Beta(alpha, alpha); absent or 0 = off. */
+export const mixupOption = (args: ParsedArgs): number => strengthOption(args, 'mixup', 'an alpha', 0.2);
+
 /** `--sam <rho>`: sharpness-aware minimisation radius; absent or 0 = off. */
-export function samOption(args: ParsedArgs): number {
-  if (args.sam === undefined) return 0;
-  const rho = Number(args.sam);
-  if (args.sam === true || !Number.isFinite(rho) || rho < 0 || rho > 10) throw new Error(`--sam needs a radius in [0, 10] (e.g. 0.05; 0 = off), got ${String(args.sam)}`);
-  return rho;
-}
+export const samOption = (args: ParsedArgs): number => strengthOption(args, 'sam', 'a radius', 0.05);
 
 /**
  * `--optimizer adamw|sgd` (default adamw) and `--momentum <μ>` (sgd only, default 0.9; Nesterov).
