@@ -79,6 +79,11 @@ export function isOptimizerState(name: string): boolean {
   return name.startsWith('adam/') || name.startsWith('sgd/');
 }
 
+/** A batch-norm moving statistic (`…/moving_mean`, `…/moving_variance`): state, not a trainable parameter. */
+export function isMovingStat(name: string): boolean {
+  return name.endsWith('/moving_mean') || name.endsWith('/moving_variance');
+}
+
 /**
  * The model weights of a checkpoint's arrays: the EMA copy (`ema/…`) when the checkpoint keeps
  * one, else the raw parameters; optimizer state ({@link isOptimizerState}) is left out. What evaluation, export,

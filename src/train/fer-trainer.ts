@@ -26,7 +26,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { ArchSpec, resolveSpec, ResolvedSpec } from '../model/spec';
 import { foldBatchNorm, initTrainWeights, mulberry32, randomPermutation, TensorMap, trainForward } from '../model/graph';
-import { isOptimizerState, NamedArrays, readModelDir, writeModelDir } from '../model/io';
+import { isMovingStat, isOptimizerState, NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { augmentWildInto, WildAugmentOptions, WILD_AUGMENT } from './augment-wild';
 import { applyMixup, MixPlan, mixupPlan } from './mixup';
 import { registerWasmGradientKernels } from './kernels';
@@ -471,8 +471,6 @@ export function combineGradients(parts: GradResult[]): GradResult {
   return { n, grads, stats, loss: parts.reduce((a, p, i) => a + w[i] * p.loss, 0), pred8 };
 }
 
-const isMoving = (n: string) => n.endsWith('/moving_mean') || n.endsWith('/moving_variance');
-
 /** Splits folded 15-output weights into the 8-class and 7-class models. */
 export function splitHeads(folded: NamedArrays): { folded8: NamedArrays; folded7: NamedArrays } {
   const k = folded['dense/kernel'];
@@ -577,8 +575,8 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
   const moving: Record<string, tf.Variable> = {};
   for (const [n, a] of Object.entries(init)) {
     if (isOptimizerState(n) || n.startsWith('ema/')) continue;
-    const target = isMoving(n) ? moving : params;
-    target[n] = tf.tidy(() => tf.variable(tf.tensor(a.data, a.shape), !isMoving(n)));
+    const target = isMovingStat(n) ? moving : params;
+    target[n] = tf.tidy(() => tf.variable(tf.tensor(a.data, a.shape), !isMovingStat(n)));
   }
   const all: TensorMap = { ...params, ...moving };
   const keyOf = variableKeys(params);

@@ -8,11 +8,10 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
 import { resolveSpec, ArchSpec } from '../model/spec';
-import { NamedArrays } from '../model/io';
+import { isMovingStat, NamedArrays } from '../model/io';
 import { registerWasmGradientKernels } from './kernels';
 import { BatchArrays, batchGradients, HeadWeights, variableKeys } from './fer-trainer';
 
-const isMoving = (n: string) => n.endsWith('/moving_mean') || n.endsWith('/moving_variance');
 
 async function main(): Promise<void> {
   const port = parentPort;
@@ -32,9 +31,9 @@ async function main(): Promise<void> {
     try {
       if (!model) {
         model = {};
-        for (const [n, a] of Object.entries(m.weights)) model[n] = tf.variable(tf.tensor(a.data, a.shape), !isMoving(n));
+        for (const [n, a] of Object.entries(m.weights)) model[n] = tf.variable(tf.tensor(a.data, a.shape), !isMovingStat(n));
         const params: Record<string, tf.Variable> = {};
-        for (const [n, v] of Object.entries(model)) if (!isMoving(n)) params[n] = v;
+        for (const [n, v] of Object.entries(model)) if (!isMovingStat(n)) params[n] = v;
         keyOf = variableKeys(params);
       } else {
         for (const [n, a] of Object.entries(m.weights)) {

@@ -10,11 +10,11 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ArchSpec, resolveSpec, ResolvedSpec, weightLayout } from '../model/spec';
 import { foldBatchNorm, inferForward, initTrainWeights, mulberry32, TensorMap, trainForward, trainNames } from '../model/graph';
-import { isOptimizerState, NamedArrays, readModelDir, trainingFormWeights, writeModelDir } from '../model/io';
+import { isMovingStat, isOptimizerState, NamedArrays, readModelDir, trainingFormWeights, writeModelDir } from '../model/io';
 import { augmentInto, AugmentOptions, DEFAULT_AUGMENT } from './augment';
 import { Sample } from './data';
 import { registerWasmGradientKernels } from './kernels';
-import { adamwUpdate, lerp, WeightEma } from './optim';
+import { AdamW, lerp, WeightEma } from './optim';
 import { checkpointMismatchError, COMMON_KEY_FIELDS, KeyField } from './config-key';
 
 export interface TrainConfig {
@@ -245,7 +245,6 @@ export function emaDecayOf(cfg: Pick<TrainConfig, 'emaDecay'>): number {
 export function ensureGradients(): void {
   if (tf.getGradient('Conv2D')) return;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('@tensorflow/tfjs-core/dist/register_all_gradients');
   } catch (e) {
     const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
@@ -309,23 +308,16 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
   }
   const params: Record<string, tf.Variable> = {};
   const moving: Record<string, tf.Variable> = {};
-  const adamM: Record<string, tf.Variable> = {};
-  const adamV: Record<string, tf.Variable> = {};
-  const isMoving = (n: string) => n.endsWith('/moving_mean') || n.endsWith('/moving_variance');
   const decays = (n: string) => n.endsWith('/kernel');
   for (const [n, a] of Object.entries(init)) {
     if (isOptimizerState(n) || n.startsWith('ema/')) continue;
     const t = tf.tensor(a.data, a.shape);
-    if (isMoving(n)) moving[n] = tf.variable(t, false);
-    else {
-      params[n] = tf.variable(t, true);
-      const m = init[`adam/m/${n}`];
-      const v = init[`adam/v/${n}`];
-      adamM[n] = tf.variable(m ? tf.tensor(m.data, m.shape) : tf.zerosLike(t), false);
-      adamV[n] = tf.variable(v ? tf.tensor(v.data, v.shape) : tf.zerosLike(t), false);
-    }
+    if (isMovingStat(n)) moving[n] = tf.variable(t, false);
+    else params[n] = tf.variable(t, true);
     t.dispose();
   }
+  // AdamW moments restored from `adam/m|v/…` on resume, else zeros (the FER trainer's optimiser class).
+  const optimizer = new AdamW(params, init);
   const all: TensorMap = { ...params, ...moving };
   const trainable = Object.values(params);
   // Like the FER trainer: the shadow averages parameters and BN moving statistics alike
@@ -334,9 +326,6 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
 
   const bs = Math.min(cfg.batchSize, groups.length);
   const stepsPerEpoch = Math.max(1, Math.floor(groups.length / bs));
-  const beta1 = 0.9;
-  const beta2 = 0.999;
-  const eps = 1e-7;
   const lastEpoch = Math.min(cfg.epochs, hooks.maxEpochs !== undefined ? startEpoch + hooks.maxEpochs : cfg.epochs);
   const runStart = Date.now();
   let imagesDone = 0;
@@ -379,12 +368,9 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
         }, trainable);
         const k = holder.kept as Kept;
         step++;
+        // variableGrads keys the gradients by the variables' own (generated) names
+        optimizer.step(params, Object.fromEntries(Object.entries(params).map(([n, p]) => [n, grads[p.name]])), step, lr, cfg.weightDecay, decays);
         tf.tidy(() => {
-          const c1 = 1 - Math.pow(beta1, step);
-          const c2 = 1 - Math.pow(beta2, step);
-          for (const [n, p] of Object.entries(params)) {
-            adamwUpdate(p, grads[p.name], adamM[n], adamV[n], { beta1, beta2, eps, c1, c2, lr, wd: decays(n) && cfg.weightDecay > 0 ? cfg.weightDecay : 0 });
-          }
           for (const st of k.stats) {
             const nm = { mean: `${st.id}/moving_mean`, variance: `${st.id}/moving_variance` };
             moving[nm.mean].assign(lerp(moving[nm.mean], st.mean, cfg.bnMomentum, 1 - cfg.bnMomentum));
@@ -412,11 +398,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
       history.push(st);
       hooks.onEpoch?.(st);
       if (ckptDir) {
-        const arrays = await toArrays(all);
-        for (const n of Object.keys(params)) {
-          arrays[`adam/m/${n}`] = { shape: adamM[n].shape.slice(), data: (await adamM[n].data()) as Float32Array };
-          arrays[`adam/v/${n}`] = { shape: adamV[n].shape.slice(), data: (await adamV[n].data()) as Float32Array };
-        }
+        const arrays = { ...(await toArrays(all)), ...(await optimizer.toArrays()) };
         if (ema) Object.assign(arrays, await ema.toArrays());
         writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: cfg.classes, spec: cfg.spec, folded: false, training: { key, epoch: epoch + 1, step, history } }, arrays);
       }
@@ -424,7 +406,8 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
     const weights = await toArrays(ema ? ema.shadow : all);
     return { history, folded: await foldWeights(r, weights), weights, resolved: r, resumedFromEpoch: startEpoch };
   } finally {
-    tf.dispose([...Object.values(params), ...Object.values(moving), ...Object.values(adamM), ...Object.values(adamV)]);
+    tf.dispose([...Object.values(params), ...Object.values(moving)]);
+    optimizer.dispose();
     ema?.dispose();
   }
 }
