@@ -54,6 +54,22 @@ export interface StageQueueOptions<T> {
 }
 
 /**
+ * The policy and effective capacity of `options` (1 for `latest`); throws a `TypeError` naming
+ * the option when one is invalid.
+ */
+export function resolveQueueOptions(options: Pick<StageQueueOptions<unknown>, 'policy' | 'capacity'> = {}): { policy: OverloadPolicy; capacity: number } {
+  const policy = options.policy ?? 'latest';
+  if (policy !== 'latest' && policy !== 'queue') {
+    throw new TypeError(`Expected \`policy\` to be 'latest' or 'queue', got \`${String(policy)}\``);
+  }
+  const capacity = options.capacity ?? DEFAULT_QUEUE_CAPACITY;
+  if (!Number.isInteger(capacity) || capacity < 1) {
+    throw new TypeError(`Expected \`capacity\` to be an integer >= 1, got \`${String(capacity)}\``);
+  }
+  return { policy, capacity: policy === 'latest' ? 1 : capacity };
+}
+
+/**
  * Runs `worker` on pushed items one at a time, applying the overload policy.
  *
  * @example
@@ -74,16 +90,9 @@ export class StageQueue<T> {
   readonly #opts: StageQueueOptions<T>;
 
   constructor(worker: (item: T) => Promise<void>, options: StageQueueOptions<T> = {}) {
-    const policy = options.policy ?? 'latest';
-    if (policy !== 'latest' && policy !== 'queue') {
-      throw new TypeError(`Expected \`policy\` to be 'latest' or 'queue', got \`${String(policy)}\``);
-    }
-    const capacity = options.capacity ?? DEFAULT_QUEUE_CAPACITY;
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new TypeError(`Expected \`capacity\` to be an integer >= 1, got \`${String(capacity)}\``);
-    }
+    const { policy, capacity } = resolveQueueOptions(options);
     this.policy = policy;
-    this.capacity = policy === 'latest' ? 1 : capacity;
+    this.capacity = capacity;
     this.#worker = worker;
     this.#opts = options;
   }
@@ -177,13 +186,14 @@ export class StageQueue<T> {
  * frames$.pipe(overloadMap((f) => detector.detect(f), { policy: 'latest' })).subscribe(console.log);
  * ```
  * @param project Async work per value; its rejection errors the output stream.
- * @param options Policy, capacity and drop callback.
+ * @param options Policy, capacity and drop callback (validated here: a bad value throws a `TypeError`).
  * @return An operator emitting one result per processed value, in order.
  */
 export function overloadMap<T, R>(
   project: (value: T) => Promise<R>,
   options: StageQueueOptions<T> = {},
 ): OperatorFunction<T, R> {
+  resolveQueueOptions(options); // invalid options throw here, not at subscription
   return (source) =>
     new Observable<R>((subscriber) => {
       let sourceDone = false;

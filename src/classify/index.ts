@@ -99,7 +99,9 @@ export async function loadClassifier(options: LoadClassifierOptions = {}): Promi
     return await load(opts);
   } catch (e) {
     const m = e instanceof Error ? e.message : String(e);
-    throw new Error(m.includes(model) ? m : `model "${model}" could not be loaded: ${m}`);
+    // Keep the kind (a bad option is a TypeError, as from load()) and the original as `cause`.
+    const Kind = e instanceof TypeError ? TypeError : e instanceof RangeError ? RangeError : Error;
+    throw new Kind(m.includes(model) ? m : `model "${model}" could not be loaded: ${m}`, { cause: e });
   }
 }
 

@@ -39,7 +39,7 @@ export const FRAMINGS: Record<string, CropFraming> = {
     eyeDistance: 0.379,
     centerX: 0.491,
     mouthY: 0.782,
-    source: 'measured on the 789 ck48 crops with this detector (notes/ck48-framing.md): eyes (14.47, 19.87) and (32.65, 19.11) px, IOD 18.2 px, mouth y 37.6 px',
+    source: 'measured on the 789 ck48 crops with this detector (src/cli/framing.ts): eyes (14.47, 19.87) and (32.65, 19.11) px, IOD 18.2 px, mouth y 37.6 px',
   },
   fer2013: {
     name: 'fer2013',

@@ -17,12 +17,12 @@
  * ```
  */
 import { asyncScheduler, defer, Observable, OperatorFunction, SchedulerLike, share, Subject, Subscription } from 'rxjs';
-import { map, mergeMap } from 'rxjs/operators';
+import { map, mergeMap, takeUntil } from 'rxjs/operators';
 import type { Frame } from '../frame';
-import { OverloadPolicy, overloadMap } from '../overload';
+import { OverloadPolicy, overloadMap, resolveQueueOptions } from '../overload';
 import { classifyInput, EmotionClassifier, GrayImage, loadClassifier, LoadClassifierOptions } from '../classify';
 import { createFaceCropper, FaceCropperOptions, FacePipeline } from '../face';
-import { EmotionSmoother, SmoothOptions } from '../smooth';
+import { EmotionSmoother, resolveSmoothOptions, SmoothOptions } from '../smooth';
 import { AlertEngine, AlertEvent, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../alert';
 import { createVideoSource, VideoSource, VideoSourceOptions } from '../video';
 import { Logger, silentLogger } from '../log';
@@ -80,14 +80,16 @@ export interface AnalyzeOptions {
  *
  * <span class="informal">The four processing nodes of the example flow as one operator.</span>
  *
- * @param stages A loaded face cropper and classifier (not disposed by the operator).
- * @param options Policy, smoothing and alert rules.
+ * @param stages A loaded face cropper and classifier (not disposed by the operator; read per frame).
+ * @param options Policy, smoothing and alert rules (validated here: a bad value throws).
  * @return An operator from frames to results (alert rules are evaluated per frame).
  */
 export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {}): OperatorFunction<Frame, PipelineResult> {
   const scheduler = options.scheduler ?? asyncScheduler;
   const rules = resolveRules(options.alerts ?? []);
   const alertOptions = resolveAlertOptions(options.alertOptions ?? {});
+  if (options.smooth !== false) resolveSmoothOptions(options.smooth ?? {});
+  resolveQueueOptions({ policy: options.policy });
   return (source) =>
     defer(() => {
       const smoother = options.smooth === false ? null : new EmotionSmoother(options.smooth ?? {});
@@ -143,7 +145,13 @@ export interface PipelineOptions extends AnalyzeOptions {
 }
 
 export interface Pipeline {
-  /** One result per analysed frame (hot; subscribe before {@link Pipeline.start}). */
+  /**
+   * One result per analysed frame (hot; subscribe before {@link Pipeline.start}). Completes
+   * when the source ends (end of a file that is not looped, or the Observable you gave
+   * completes) once the last frame is analysed, and on {@link Pipeline.dispose}. Errors when a
+   * stage fails; the source is then stopped (ffmpeg killed). An ended or failed pipeline cannot
+   * be started again: create a new one.
+   */
   readonly results$: Observable<PipelineResult>;
   /**
    * Every alert event. Rules are evaluated per analysed frame (a live source sends frames
@@ -155,6 +163,11 @@ export interface Pipeline {
   /** The video source (null when frames were given as an Observable). */
   readonly video: VideoSource | null;
   readonly classifier: Pick<EmotionClassifier, 'classify'>;
+  /**
+   * Starts the source (resolves once ffmpeg runs). If that fails it rejects and the pipeline
+   * stays startable (fix the cause, call `start()` again); after the pipeline ended, failed or
+   * was disposed it rejects.
+   */
   start(): Promise<void>;
   /** Stops the source and the stages; the models stay loaded (start again later). */
   stop(): Promise<void>;
@@ -162,34 +175,42 @@ export interface Pipeline {
   dispose(): Promise<void>;
 }
 
-/** Loads the models, builds the video source and wires {@link analyzeFrames}. */
+/**
+ * Validates the options, loads the models, builds the video source and wires
+ * {@link analyzeFrames}. Invalid options throw before any model is loaded.
+ */
 export async function createPipeline(options: PipelineOptions = {}): Promise<Pipeline> {
   const log = options.logger ?? silentLogger;
+  let dropped = 0;
+  // Filled below; the operator reads them per frame.
+  const stages = { ...options.stages } as AnalyzeStages;
+  const analyze = analyzeFrames(stages, { ...options, onDrop: (f) => ((dropped += 1), options.onDrop?.(f)) });
+  const src = options.source;
+  const given = src && typeof (src as Observable<Frame>).subscribe === 'function' ? (src as Observable<Frame>) : null;
   const owned: Array<{ dispose(): unknown }> = [];
-  let cropper = options.stages?.cropper;
-  let classifier = options.stages?.classifier;
+  let video: VideoSource | null = null;
   try {
-    if (!cropper) {
+    if (!stages.cropper) {
       const c = await createFaceCropper({ logger: log, ...options.face });
       owned.push(c);
-      cropper = c;
+      stages.cropper = c;
     }
-    if (!classifier) {
+    if (!stages.classifier) {
       const c = await loadClassifier({ logger: log, ...options.classifier });
       owned.push(c);
-      classifier = c;
+      stages.classifier = c;
     }
+    if (!given) video = createVideoSource({ source: 'default', logger: log, ...(src as VideoSourceOptions) });
   } catch (e) {
     owned.forEach((o) => o.dispose());
     throw e;
   }
-  const src = options.source;
-  const video = src && typeof (src as Observable<Frame>).subscribe === 'function' ? null : createVideoSource({ source: 'default', logger: log, ...(src as VideoSourceOptions) });
-  const frames$: Observable<Frame> = video ? video.frames$ : (src as Observable<Frame>);
+  // A file source ends with eof$ (its frames$ stays open for a restart): end the stream there.
+  const frames$: Observable<Frame> = video ? video.frames$.pipe(takeUntil(video.eof$)) : (given as Observable<Frame>);
   const results = new Subject<PipelineResult>();
-  let dropped = 0;
   let sub: Subscription | null = null;
-  const stages = { cropper, classifier } as AnalyzeStages;
+  let over: 'ended' | 'failed' | 'disposed' | null = null;
+  const stopQuietly = () => pipeline.stop().catch((e: unknown) => log.warn(`pipeline: stopping the source failed: ${e instanceof Error ? e.message : String(e)}`));
 
   const pipeline: Pipeline = {
     results$: results.asObservable(),
@@ -198,15 +219,33 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
       return dropped;
     },
     video,
-    classifier,
+    classifier: stages.classifier,
     async start() {
+      if (over) throw new Error(`this pipeline has ${over === 'disposed' ? 'been disposed' : over}; create a new one to start again`);
       if (sub) return;
-      const analyzed$ = frames$.pipe(
-        analyzeFrames(stages, { ...options, onDrop: (f) => ((dropped += 1), options.onDrop?.(f)) }),
-        share(),
-      );
-      sub = analyzed$.subscribe({ next: (r) => results.next(r), error: (e) => results.error(e) });
-      if (video) await video.start();
+      const s = frames$.pipe(analyze, share()).subscribe({
+        next: (r) => results.next(r),
+        // Stop the source first (ffmpeg is gone when subscribers hear of the end).
+        error: (e) => {
+          over = 'failed';
+          void stopQuietly().then(() => results.error(e));
+        },
+        complete: () => {
+          over = 'ended';
+          void stopQuietly().then(() => results.complete());
+        },
+      });
+      if (s.closed) return; // the source ended (or failed) at once
+      sub = s;
+      if (video) {
+        try {
+          await video.start();
+        } catch (e) {
+          s.unsubscribe();
+          if (sub === s) sub = null;
+          throw e;
+        }
+      }
     },
     async stop() {
       sub?.unsubscribe();
@@ -214,6 +253,7 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
       if (video) await video.stop();
     },
     async dispose() {
+      over = over ?? 'disposed';
       await pipeline.stop();
       if (video) await (video as unknown as { dispose(): Promise<void> }).dispose();
       owned.forEach((o) => o.dispose());

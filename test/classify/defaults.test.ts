@@ -113,6 +113,14 @@ test('an in-the-wild model whose weights are not installed fails with a message 
   await assert.rejects(loadClassifier({ model: missing, backend: 'wasm' }), (e: Error) => e.message.includes(missing) && /not installed/.test(e.message));
 });
 
+test('a bad option keeps its kind through loadClassifier (TypeError, as from load()), with the model named and the original as cause', async (t) => {
+  if (!installed(DEFAULT_MODEL)) return t.skip(`models/${DEFAULT_MODEL} is not installed`);
+  const err = await loadClassifier({ backend: 'wasm', logger: silentLogger, tta: 'mirror' as never }).then(() => null, (e: unknown) => e);
+  assert.ok(err instanceof TypeError, `expected a TypeError, got ${String(err)}`);
+  assert.match(err.message, new RegExp(`${DEFAULT_MODEL}.*tta`, 's'));
+  assert.ok(err.cause instanceof TypeError);
+});
+
 test('the face cropper defaults to the fer2013 framing that matches the default model', async () => {
   const detector = { detect: async () => [], dispose() {} };
   const cropper = await createFaceCropper({ detector: detector as never });

@@ -1,8 +1,12 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
 import { Subject, firstValueFrom, toArray, from, lastValueFrom } from 'rxjs';
 import { analyzeFrames, createPipeline, DEMO_SHOTS, demoClipArgs, PipelineResult } from '../../src/pipeline';
 import type { Frame } from '../../src/frame';
+import { pidAlive } from '../../src/ffmpeg';
+import { cleanup, makeClip, tmpDir, waitFor } from '../video/clips';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -105,6 +109,67 @@ describe('createPipeline', () => {
     assert.equal(results.length, 2);
     assert.equal(events.length, 1);
     assert.equal(p.video, null);
+  });
+});
+
+describe('createPipeline lifecycle', () => {
+  after(cleanup);
+
+  it('results$ and events$ complete once a given Observable completes and its last frame is analysed; no restart after that', async () => {
+    const { stages } = fakeStages({ delayMs: 5 });
+    const src = new Subject<Frame>();
+    const p = await createPipeline({ source: src, stages: stages as never, policy: 'queue', alerts: [{ name: 'visitor', type: 'presence', minDurationMs: 0 }] });
+    const all = lastValueFrom(p.results$.pipe(toArray()));
+    const events = lastValueFrom(p.events$.pipe(toArray()));
+    await p.start();
+    [0, 1, 2].forEach((i) => src.next(frame(i)));
+    src.complete();
+    assert.deepEqual((await all).map((r) => r.frame.seq), [0, 1, 2]);
+    assert.equal((await events).length, 1);
+    await assert.rejects(p.start(), /this pipeline has ended; create a new one/);
+    await p.dispose();
+  });
+
+  it('invalid policy, smoothing or alert options throw from createPipeline, before anything is loaded', async () => {
+    const { stages } = fakeStages();
+    await assert.rejects(createPipeline({ source: new Subject<Frame>(), stages: stages as never, policy: 'drop' as never }), (e: unknown) => e instanceof TypeError && /`policy`.*'latest' or 'queue'.*drop/.test(e.message));
+    await assert.rejects(createPipeline({ source: new Subject<Frame>(), stages: stages as never, smooth: { method: 'median' as never } }), (e: unknown) => e instanceof TypeError && /`method`.*median/.test(e.message));
+    await assert.rejects(createPipeline({ source: new Subject<Frame>(), stages: stages as never, alerts: [{ name: '' } as never] }), /name/);
+    // nothing is loaded: a bad option fails fast even where no model could load
+    await assert.rejects(createPipeline({ policy: 'drop' as never, classifier: { model: 'no-such-model' } }), TypeError);
+  });
+
+  it('a file source: results$ completes at end of file; a failing stage errors results$ and kills ffmpeg', async () => {
+    const clip = await makeClip('pipeline-eof.mp4', { seconds: 1, fps: 10, size: '160x120' });
+    const a = await createPipeline({ source: { source: clip, pacing: 'fast', watchdogMs: 0 }, stages: fakeStages().stages as never, policy: 'queue' });
+    const done = lastValueFrom(a.results$.pipe(toArray()));
+    await a.start();
+    assert.equal((await done).length, 10);
+    await a.dispose();
+
+    let n = 0;
+    const failing = { ...fakeStages().stages, cropper: { process: async () => { if (++n === 3) throw new Error('stage broke'); return []; } } };
+    const b = await createPipeline({ source: { source: clip, pacing: 'realtime', loop: true, watchdogMs: 0 }, stages: failing as never });
+    const err = lastValueFrom(b.results$).then(() => null, (e: unknown) => e);
+    await b.start();
+    const pid = b.video!.pid!;
+    const e = (await err) as Error;
+    assert.match(e.message, /stage broke/);
+    assert.equal(b.video!.pid, null, 'the source is stopped when results$ errors');
+    await waitFor(() => !pidAlive(pid), 3000, `ffmpeg ${pid} to exit`);
+    await assert.rejects(b.start(), /this pipeline has failed/);
+    await b.dispose();
+  });
+
+  it('a start() that fails (file missing) can be retried once the cause is fixed', async () => {
+    const file = path.join(tmpDir, 'appears-later.mp4');
+    const p = await createPipeline({ source: { source: file, pacing: 'fast', watchdogMs: 0 }, stages: fakeStages().stages as never, policy: 'queue' });
+    const done = lastValueFrom(p.results$.pipe(toArray()));
+    await assert.rejects(p.start(), /not found|No such file/i);
+    fs.copyFileSync(await makeClip('pipeline-retry.mp4', { seconds: 1, fps: 10, size: '160x120' }), file);
+    await p.start();
+    assert.equal((await done).length, 10);
+    await p.dispose();
   });
 });
 
