@@ -1,16 +1,31 @@
 #!/usr/bin/env node
 /**
- * `npm run bench [-- --json] [-- --only decode,classify] [-- --quick]`
+ * `npm run bench [-- --json] [-- --only decode,classify] [-- --quick] [-- --long]`
  *
  * Runs every benchmark stage in one process and prints a readable table (with a progress line
  * on stderr) or, with `--json`, one JSON object whose top-level keys are the stage names.
+ * `--help` prints the usage; an unknown option or stage name is an error (exit code 2) before
+ * anything runs.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { BenchContext, BenchResult, BenchStage } from './harness';
+import { CliSpec, listOption, parseCli, UsageError } from '../src/cli/args';
 
-const STAGE_MODULES = ['decode', 'detect', 'classify', 'pipeline'];
+/** The benchmark stages, in the order they run. */
+export const STAGE_MODULES: readonly string[] = ['decode', 'detect', 'classify', 'pipeline'];
+
+/** The command line of `npm run bench` (every `--name` of `usage` is an accepted option). */
+export const BENCH_CLI: CliSpec = {
+  usage: `Usage: npm run bench -- [--json] [--only <stage>[,<stage>...]] [--quick] [--long]\n`,
+  notes:
+    `  --only    run only these stages (${STAGE_MODULES.join(', ')}; default: all, in that order)\n` +
+    '  --json    print one JSON object (keys: machine and the stage names) instead of tables\n' +
+    '  --quick   a short smoke run of every stage\n' +
+    '  --long    the pipeline stage runs its 5-minute live measurement\n' +
+    'Environment (pipeline stage): EMOTIONNET_BENCH_MODEL (default nano-b-wild), EMOTIONNET_BENCH_TTA, EMOTIONNET_BENCH_DETECT_EVERY.\n',
+};
 
 function loadStage(name: string): BenchStage | null {
   const file = path.join(__dirname, 'stages', `${name}.js`);
@@ -28,11 +43,12 @@ function flatten(prefix: string, v: unknown, out: Array<[string, string]>): void
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const json = args.includes('--json');
-  const quick = args.includes('--quick');
-  const onlyIdx = args.indexOf('--only');
-  const only = onlyIdx >= 0 && args[onlyIdx + 1] ? args[onlyIdx + 1].split(',') : null;
+  const args = parseCli(process.argv.slice(2), BENCH_CLI);
+  if (!args) return;
+  const json = Boolean(args.json);
+  const quick = Boolean(args.quick);
+  // `--long` is read by the pipeline stage (bench/stages/pipeline.ts) from process.argv.
+  const only = listOption(args, 'only', STAGE_MODULES, 'stage') ?? null;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-bench-'));
   const isTTY = process.stderr.isTTY;
   const ctx: BenchContext = {
@@ -85,7 +101,13 @@ async function main(): Promise<void> {
   process.exitCode = failed ? 1 : 0;
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      process.exit(2);
+    }
+    console.error(err);
+    process.exit(1);
+  });
+}

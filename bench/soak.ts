@@ -8,11 +8,21 @@
  *   npm run soak                 # 50 redeploys
  *   npm run soak -- --redeploys 10 --json
  *
- * Used by test/integration/redeploy.test.ts with fewer redeploys.
+ * `--help` prints the usage; an unknown option or a bad value is an error (exit code 2) before
+ * anything runs. Used by test/integration/redeploy.test.ts with fewer redeploys.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { CliSpec, parseCli, UsageError } from '../src/cli/args';
+
+/** The command line of `npm run soak` (every `--name` of `usage` is an accepted option). */
+export const SOAK_CLI: CliSpec = {
+  usage: 'Usage: npm run soak -- [--redeploys 50] [--model <name|path>] [--json]\n',
+  notes:
+    'Runs the demo flow (examples/01) in embedded Node-RED and redeploys it --redeploys times (full deployments), then reports\n' +
+    "ffmpeg processes left behind, tf.memory().numTensors and RSS; --model replaces the flow's classifier model; --json: every sample.\n",
+};
 
 /** The package root, from bench/ (tsx) or dist/bench/ (compiled). */
 const ROOT = fs.existsSync(path.join(__dirname, '..', 'package.json')) ? path.resolve(__dirname, '..') : path.resolve(__dirname, '..', '..');
@@ -129,25 +139,41 @@ export async function runSoak(options: { redeploys: number; model?: string; log?
   };
 }
 
+/** The soak options of a command line (null after --help); a UsageError for unknown options or bad values. */
+export function soakArgs(argv: string[]): { redeploys: number; model?: string; json: boolean } | null {
+  const args = parseCli(argv, SOAK_CLI);
+  if (!args) return null;
+  const raw = args.redeploys;
+  const redeploys = raw === undefined ? 50 : raw === true ? NaN : Number(raw);
+  if (!Number.isInteger(redeploys) || redeploys < 1) throw new UsageError(`--redeploys must be a whole number >= 1 (got ${raw === true ? 'no value' : `"${String(raw)}"`})`);
+  if (args.model === true) throw new UsageError('--model needs a model name or path');
+  return { redeploys, model: args.model === undefined ? undefined : String(args.model), json: Boolean(args.json) };
+}
+
 if (require.main === module) {
-  const args = process.argv.slice(2);
-  const i = args.indexOf('--redeploys');
-  const redeploys = i >= 0 ? Number(args[i + 1]) : 50;
-  const mi = args.indexOf('--model');
-  const json = args.includes('--json');
-  runSoak({ redeploys, model: mi >= 0 ? args[mi + 1] : undefined, log: json ? undefined : (s) => console.error(s) }).then(
-    (r) => {
-      if (json) console.log(JSON.stringify(r, null, 2));
-      else {
-        const { samples, ...summary } = r;
-        void samples;
-        console.log(JSON.stringify(summary, null, 2));
-      }
-      process.exit(0);
-    },
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  let opts: ReturnType<typeof soakArgs>;
+  try {
+    opts = soakArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`soak: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  }
+  if (opts) {
+    const { redeploys, model, json } = opts;
+    runSoak({ redeploys, model, log: json ? undefined : (s) => console.error(s) }).then(
+      (r) => {
+        if (json) console.log(JSON.stringify(r, null, 2));
+        else {
+          const { samples, ...summary } = r;
+          void samples;
+          console.log(JSON.stringify(summary, null, 2));
+        }
+        process.exit(0);
+      },
+      (e) => {
+        console.error(e);
+        process.exit(1);
+      },
+    );
+  }
 }

@@ -11,7 +11,8 @@
  * bookkeeping, exactly as in training); the first `--warmup` steps are skipped.
  * `--profile` wraps every kernel of the backend and reports time per kernel (self time, i.e.
  * without the kernels it calls), split into forward (inside the loss function) and backward.
- * Runs through tsx because tfjs-core's gradients only load that way.
+ * Runs through tsx because tfjs-core's gradients only load that way. `--help` prints the usage;
+ * an unknown option or a bad value is an error (exit code 2) before anything runs.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -26,19 +27,30 @@ import { registerWasmGradientKernels } from '../src/train/kernels';
 import { DEFAULT_FER_CONFIG, FerSample, trainFer, N8, N7 } from '../src/train/fer-trainer';
 import { DEFAULT_TRAIN_CONFIG, trainModel } from '../src/train/trainer';
 import { Sample } from '../src/train/data';
+import { CliSpec, parseCli, UsageError } from '../src/cli/args';
 
-function args(argv: string[]): Record<string, string | boolean> {
-  const out: Record<string, string | boolean> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) continue;
-    const next = argv[i + 1];
-    if (next !== undefined && !next.startsWith('--')) {
-      out[a.slice(2)] = next;
-      i++;
-    } else out[a.slice(2)] = true;
-  }
-  return out;
+/** The trainers `--trainer` chooses from. */
+export const TRAINERS: readonly string[] = ['fer', 'ck'];
+
+/** The command line of `npm run bench:train` (every `--name` of `usage` is an accepted option). */
+export const TRAIN_STEP_CLI: CliSpec = {
+  usage:
+    'Usage: npm run bench:train -- [--variant nano-b] [--batch 64] [--steps 20] [--warmup 3] [--trainer fer|ck]\n' +
+    '       [--profile [--top 40]] [--backend wasm] [--json]\n',
+  notes:
+    '  --trainer  fer: trainFer (FER2013 loop: wild augmentation, two heads, AdamW, EMA); ck: trainModel (CK+ loop);\n' +
+    '             default ck at --batch 16, else fer\n' +
+    '  --warmup   steps run before timing starts\n' +
+    '  --profile  time per kernel (self time), forward and backward; --top: how many kernels to list\n' +
+    '  --json     one JSON line instead of the text summary\n',
+};
+
+/** A whole-number option >= `min` (default when absent); a UsageError otherwise. */
+function count(args: Record<string, string | boolean>, k: string, def: number, min: number): number {
+  const raw = args[k];
+  const v = raw === undefined ? def : raw === true ? NaN : Number(raw);
+  if (!Number.isInteger(v) || v < min) throw new UsageError(`--${k} must be a whole number >= ${min} (got ${args[k] === true ? 'no value' : `"${String(args[k])}"`})`);
+  return v;
 }
 
 /** Smooth random 48x48 "faces" (blobs + noise), seeded. */
@@ -99,15 +111,23 @@ function installProfiler(backend: string, phase: () => string): Map<string, Kern
 }
 
 async function main(): Promise<void> {
-  const a = args(process.argv.slice(2));
-  const variant = String(a.variant ?? 'nano-b');
-  const batch = Number(a.batch ?? 64);
-  const steps = Number(a.steps ?? 20);
-  const warmup = Number(a.warmup ?? 3);
-  const trainer = String(a.trainer ?? (batch === 16 ? 'ck' : 'fer'));
-  const backend = await selectBackend({ backend: String(a.backend ?? 'wasm'), logger: silentLogger });
+  const args = parseCli(process.argv.slice(2), TRAIN_STEP_CLI);
+  if (!args) return;
+  const variant = String(args.variant ?? 'nano-b');
+  const batch = count(args, 'batch', 64, 1);
+  const steps = count(args, 'steps', 20, 1);
+  const warmup = count(args, 'warmup', 3, 0);
+  const top = count(args, 'top', 40, 1);
+  const trainer = String(args.trainer ?? (batch === 16 ? 'ck' : 'fer'));
+  if (!TRAINERS.includes(trainer)) throw new UsageError(`--trainer must be one of ${TRAINERS.join(', ')} (got ${args.trainer === true ? 'no value' : `"${trainer}"`})`);
+  let spec: ReturnType<typeof variantSpec>;
+  try {
+    spec = variantSpec(variant);
+  } catch (e) {
+    throw new UsageError(`--variant: ${(e as Error).message}`);
+  }
+  const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   registerWasmGradientKernels();
-  const spec = variantSpec(variant);
   const size = spec.inputSize;
   const rand = mulberry32(7);
   const nImages = Math.max(batch * (steps + warmup + 1), 256);
@@ -122,7 +142,7 @@ async function main(): Promise<void> {
     }
     return 'step';
   };
-  const stats = a.profile ? installProfiler(backend.name, phase) : null;
+  const stats = args.profile ? installProfiler(backend.name, phase) : null;
   // Wall time per step, and process CPU time (user + system): on a shared, busy machine the CPU
   // time per step is the steadier figure (wasm runs on one thread).
   const stepTimes: number[] = [];
@@ -188,7 +208,7 @@ async function main(): Promise<void> {
     backend: backend.label,
     loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
-  if (a.json) process.stdout.write(JSON.stringify(res) + '\n');
+  if (args.json) process.stdout.write(JSON.stringify(res) + '\n');
   else process.stdout.write(`${variant} ${trainer} batch ${batch}: ${res.imagesPerSec} img/s (median ${res.msPerStepMedian} ms/step, mean ${res.msPerStepMean} ms → ${res.imagesPerSecMean} img/s); CPU ${res.cpuMsPerStepMedian} ms/step → ${res.imagesPerCpuSec} img/CPU-s; ${res.gflopsFwdBwd} GFLOP/s fwd+bwd, load ${res.loadavg.join(' ')}\n`);
   if (stats) {
     const n = stepTimes.length + 1;
@@ -197,11 +217,17 @@ async function main(): Promise<void> {
     const byPhase: Record<string, number> = {};
     for (const r of rows) byPhase[r.k.split(':')[0]] = (byPhase[r.k.split(':')[0]] ?? 0) + r.ms;
     process.stdout.write(`per step: kernels ${kernelTotal.toFixed(1)} ms (${Object.entries(byPhase).map(([p, v]) => `${p} ${v.toFixed(1)}`).join(', ')}), outside kernels ${(mean - kernelTotal).toFixed(1)} ms\n`);
-    for (const r of rows.slice(0, Number(a.top ?? 40))) process.stdout.write(`  ${r.k.padEnd(40)} ${r.ms.toFixed(2).padStart(8)} ms  ${r.calls.toFixed(0).padStart(5)} calls\n`);
+    for (const r of rows.slice(0, top)) process.stdout.write(`  ${r.k.padEnd(40)} ${r.ms.toFixed(2).padStart(8)} ms  ${r.calls.toFixed(0).padStart(5)} calls\n`);
   }
 }
 
-main().catch((e) => {
-  process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((e) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`bench:train: ${e.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -37,7 +37,7 @@ import { silentLogger } from '../log';
 import { loadLabelledFolder, readGrayImage } from '../train/data';
 import { computeMetrics, Metrics } from '../train/metrics';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerIndex, referenceMajorityLabel, selectFer } from '../train/fer';
-import { parseArgs, ttaArg } from './args';
+import { CliSpec, parseCli, runMain, ttaArg } from './args';
 import { Affine, warpAffine } from '../image';
 import { alignmentTransform, FRAMINGS } from '../face/align';
 
@@ -251,19 +251,22 @@ export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) =
   }
 }
 
+/** The command line of `npm run eval:fer` (every `--name` of `usage` is an accepted option). */
+export const EVAL_FER_CLI: CliSpec = {
+  usage:
+    'Usage: npm run eval:fer -- --model <name|path> [--data ../shared/datasets/fer2013] [--ck ../shared/datasets/ck-plus] [--include-twins] [--framing-sensitivity] [--ck-framing fer2013|ck48] [--tta none|flip] [--batch 64] [--backend auto|wasm|cpu] [--json] [--out report.json]\n',
+};
+
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  if (args.help || !args.model) {
-    process.stdout.write('Usage: npm run eval:fer -- --model <name|path> [--data ../shared/datasets/fer2013] [--ck ../shared/datasets/ck-plus] [--include-twins] [--framing-sensitivity] [--ck-framing fer2013|ck48] [--tta none|flip] [--batch 64] [--backend auto|wasm|cpu] [--json] [--out report.json]\n');
-    if (!args.help) process.exitCode = 2;
-    return;
-  }
-  const tta = ttaArg(args.tta);
-  if (tta instanceof Error) {
-    process.stderr.write(`eval-fer: ${tta.message}\n`);
+  const args = parseCli(process.argv.slice(2), EVAL_FER_CLI);
+  if (!args) return;
+  if (!args.model) {
+    process.stdout.write(EVAL_FER_CLI.usage);
     process.exitCode = 2;
     return;
   }
+  const tta = ttaArg(args.tta);
+  if (tta instanceof Error) throw tta;
   const report = await evaluateFerReport(
     {
       model: String(args.model),
@@ -290,9 +293,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main().catch((e) => {
-    process.stderr.write(`eval-fer: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) runMain('eval-fer', main, undefined, { usageExitCode: 2 });

@@ -21,7 +21,7 @@ import type { TtaMode } from '../model';
 import { modelsDir } from '../model';
 import { DEFAULT_FER_ROOT } from '../train/fer';
 import { afterInstallCommands, installFerExport } from '../train/fer-install';
-import { argsOrHelp, runMain } from './args';
+import { CliSpec, parseCli, runMain } from './args';
 import { evaluateFerReport } from './eval-fer';
 
 /** The eval:fer reports `--eval` writes into an installed model's directory, by test-time augmentation. */
@@ -49,14 +49,20 @@ export async function evaluateInstalled(dir: string, opts: { data?: string; ck?:
 
 const USAGE =
   'Usage: npm run fer:install -- --from <export dir> --as <model name> (--archive <name> --note "<why it was replaced>" | --no-archive)\n' +
-  '       [--models <models dir>] [--dry-run] [--backend auto|wasm|cpu] [--eval [--data <fer2013 dir>] [--ck <ck-plus dir>]]\n' +
-  'Copies a train:fer / fer:soup export into <models>/<name>/ after checking it (folded, self-test reproduced through load(),\n' +
-  'same variant and classes as the model it replaces), renames it, and archives the replaced results.json under\n' +
-  '<models>/fer-experiments/<archive>/ with the note. Then run the printed eval:fer commands (--eval runs them:\n' +
-  'the plain and mirror-averaged reports go into <models>/<name>/), and npm run fer:report -- --write.\n';
+  '       [--models <models dir>] [--dry-run] [--backend auto|wasm|cpu] [--eval [--data <fer2013 dir>] [--ck <ck-plus dir>]]\n';
+
+/** The command line of `npm run fer:install` (every `--name` of `usage` is an accepted option; `notes` is not scanned). */
+export const FER_INSTALL_CLI: CliSpec = {
+  usage: USAGE,
+  notes:
+    'Copies a train:fer / fer:soup export into <models>/<name>/ after checking it (folded, self-test reproduced through load(),\n' +
+    'same variant and classes as the model it replaces), renames it, and archives the replaced results.json under\n' +
+    '<models>/fer-experiments/<archive>/ with the note. Then run the printed eval:fer commands (--eval runs them:\n' +
+    'the plain and mirror-averaged reports go into <models>/<name>/), and npm run fer:report -- --write.\n',
+};
 
 async function main(): Promise<void> {
-  const args = argsOrHelp(process.argv.slice(2), USAGE);
+  const args = parseCli(process.argv.slice(2), FER_INSTALL_CLI);
   if (!args) return;
   if (typeof args.from !== 'string') throw new Error(`--from <export dir> is required\n${USAGE}`);
   if (typeof args.as !== 'string') throw new Error(`--as <model name> is required\n${USAGE}`);

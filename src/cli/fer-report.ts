@@ -18,13 +18,14 @@
  * - `models/<variant>-wild/eval-fer-flip.json` (and `-7`, optional): the same with `--tta flip`
  *   (mirror averaging), shown as extra columns next to the plain results.
  * Prints Markdown; with --write replaces the block between `<!-- fer-results:start -->` and
- * `<!-- fer-results:end -->` in models/README.md.
+ * `<!-- fer-results:end -->` in models/README.md. `--root <dir>` reads (and writes) another
+ * project directory than the current one (tests). Unknown options are refused.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_FER_CONFIG, FerTrainState } from '../train/fer-trainer';
 import type { FerReport } from './eval-fer';
-import { parseArgs } from './train';
+import { CliSpec, parseCli, runMain } from './args';
 
 const TARGET_FERPLUS = 0.82;
 const TARGET_FER2013 = 0.67;
@@ -287,8 +288,18 @@ export function ferReport(root: string): string {
   return out.join('\n');
 }
 
+/** The command line of `npm run fer:report` (every `--name` of `usage` is an accepted option). */
+export const FER_REPORT_CLI: CliSpec = {
+  usage: 'Usage: npm run fer:report -- [--write] [--root <project dir, default .>]\n',
+  notes:
+    'Prints the in-the-wild results of the model card (Markdown) from the committed results.json, checkpoints and eval:fer reports;\n' +
+    '--write replaces the block between <!-- fer-results:start --> and <!-- fer-results:end --> in <root>/models/README.md instead.\n',
+};
+
 function main(): void {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseCli(process.argv.slice(2), FER_REPORT_CLI);
+  if (!args) return;
+  if (args.root === true) throw new Error('--root needs a directory');
   const root = path.resolve(String(args.root ?? '.'));
   const md = ferReport(root);
   if (!args.write) {
@@ -306,4 +317,4 @@ function main(): void {
   process.stderr.write(`Updated ${card}\n`);
 }
 
-if (require.main === module) main();
+if (require.main === module) runMain('fer-report', async () => main());

@@ -31,14 +31,20 @@ import { DEFAULT_FER_ROOT, loadFerIndex, selectFer } from '../train/fer';
 import { evaluateFer, FerTrainState, HEAD_CLASSES, loadFerValSet, splitHeads } from '../train/fer-trainer';
 import { soupFromCheckpoints } from '../train/soup';
 import { foldWeights } from '../train/trainer';
-import { argsOrHelp, runMain } from './args';
+import { CliSpec, parseCli, runMain } from './args';
 import { evalRecord, writeFerModels } from './train-fer';
 
 const USAGE =
   'Usage: npm run fer:soup -- --checkpoints <dir>,<dir>[,...] --name <model name> [--out models]\n' +
-  '       [--data ../shared/datasets/fer2013] [--backend wasm|cpu|auto] [--allow-mixed-init] [--no-validate]\n' +
-  'Averages the EMA weights of train:fer checkpoints that started from the same --init (a uniform soup)\n' +
-  'and exports <out>/<name> (FER+ head) and <out>/<name>-7 (FER2013 head).\n';
+  '       [--data ../shared/datasets/fer2013] [--backend wasm|cpu|auto] [--allow-mixed-init] [--no-validate]\n';
+
+/** The command line of `npm run fer:soup` (every `--name` of `usage` is an accepted option; `notes` is not scanned). */
+export const FER_SOUP_CLI: CliSpec = {
+  usage: USAGE,
+  notes:
+    'Averages the EMA weights of train:fer checkpoints that started from the same --init (a uniform soup)\n' +
+    'and exports <out>/<name> (FER+ head) and <out>/<name>-7 (FER2013 head).\n',
+};
 
 /** What results.json records of each member. */
 export interface SoupMemberRecord {
@@ -94,7 +100,7 @@ export function checkSameInit(members: Array<{ record: SoupMemberRecord }>, allo
 }
 
 async function main(): Promise<void> {
-  const args = argsOrHelp(process.argv.slice(2), USAGE);
+  const args = parseCli(process.argv.slice(2), FER_SOUP_CLI);
   if (!args) return;
   const dirs = typeof args.checkpoints === 'string' ? args.checkpoints.split(',').map((d) => d.trim()).filter(Boolean) : [];
   if (dirs.length < 2) throw new Error(`--checkpoints needs at least two checkpoint directories, comma-separated\n${USAGE}`);

@@ -20,17 +20,23 @@ import { EmotionClassifier, load } from '../model';
 import { silentLogger } from '../log';
 import { DEFAULT_FER_ROOT, ferTrainItems, loadFerIndex, loadFerPixels, selectFer } from '../train/fer';
 import { TEACHER_HEADS, TeacherHead, teacherProbabilities, writeTeacher } from '../train/fer-teacher';
-import { argsOrHelp, fmtTime, num, ttaArg } from './args';
+import { CliSpec, fmtTime, num, parseCli, runMain, ttaArg } from './args';
 
 const USAGE =
   'Usage: npm run fer:teacher -- --models nano-a-wild,nano-b-wild [--tta none|flip] [--head ferplus|fer2013] --out checkpoints/teacher/ab-flip\n' +
-  '       [--data ../shared/datasets/fer2013] [--batch 64] [--backend auto|wasm|cpu] [--limit N (smoke test; match train:fer --limit N)]\n' +
-  'Writes <out>/probs.bin (Float32 LE, n x 8 FER+ probabilities averaged over the models; --head fer2013: n x 7 FER2013)\n' +
-  'and <out>/teacher.json for the training items of `npm run train:fer`; then: npm run train:fer -- --teacher <out> --kd 0.5 ...\n' +
-  '(a FER2013 teacher: npm run train:fer -- --teacher7 <out> --kd7 0.5 ...)\n';
+  '       [--data ../shared/datasets/fer2013] [--batch 64] [--backend auto|wasm|cpu] [--limit N (smoke test; match train:fer --limit N)]\n';
+
+/** The command line of `npm run fer:teacher` (every `--name` of `usage` is an accepted option; `notes` is not scanned). */
+export const FER_TEACHER_CLI: CliSpec = {
+  usage: USAGE,
+  notes:
+    'Writes <out>/probs.bin (Float32 LE, n x 8 FER+ probabilities averaged over the models; --head fer2013: n x 7 FER2013)\n' +
+    'and <out>/teacher.json for the training items of `npm run train:fer`; then: npm run train:fer -- --teacher <out> --kd 0.5 ...\n' +
+    '(a FER2013 teacher: npm run train:fer -- --teacher7 <out> --kd7 0.5 ...)\n',
+};
 
 async function main(): Promise<void> {
-  const args = argsOrHelp(process.argv.slice(2), USAGE);
+  const args = parseCli(process.argv.slice(2), FER_TEACHER_CLI);
   if (!args) return;
   const models = typeof args.models === 'string' ? args.models.split(',').map((m) => m.trim()).filter(Boolean) : [];
   if (models.length === 0) throw new Error(`--models <name|path>[,...] is required\n${USAGE}`);
@@ -86,9 +92,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main().catch((e) => {
-    process.stderr.write(`fer-teacher: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) runMain('fer-teacher', main);

@@ -19,7 +19,7 @@ import * as path from 'path';
 import { loadFaceDetector } from '../face';
 import { silentLogger } from '../log';
 import { readGrayImage } from '../train/data';
-import { parseArgs, num } from './train';
+import { CliSpec, num, parseCli, runMain } from './args';
 
 export interface FramingStats {
   images: number;
@@ -115,11 +115,17 @@ export async function measureFraming(files: string[], options: { size?: number; 
   };
 }
 
+/** The command line of the framing CLI (every `--name` of `usage` is an accepted option). */
+export const FRAMING_CLI: CliSpec = {
+  usage: 'Usage: node dist/src/cli/framing.js --data <folder of square face crops> [--limit 2000] [--size 48] [--upscale 4] [--backend wasm] [--json]\n',
+};
+
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  if (args.help || !args.data) {
-    process.stdout.write('Usage: node dist/src/cli/framing.js --data <folder of square face crops> [--limit 2000] [--size 48] [--upscale 4] [--backend wasm] [--json]\n');
-    if (!args.help) process.exitCode = 2;
+  const args = parseCli(process.argv.slice(2), FRAMING_CLI);
+  if (!args) return;
+  if (!args.data) {
+    process.stdout.write(FRAMING_CLI.usage);
+    process.exitCode = 2;
     return;
   }
   let files = listImages(path.resolve(String(args.data)));
@@ -134,9 +140,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main().catch((e) => {
-    process.stderr.write(`framing: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) runMain('framing', main, undefined, { usageExitCode: 2 });

@@ -38,6 +38,8 @@
  *          --width <multiplier> (default 1; e.g. 2 for a wider teacher: ~4x parameters and MACs)
  *          --workers N (data-parallel: N shards per batch, N-1 worker threads; only with free cores)
  *          --selftest-only (write selftest.json of the exported models from the checkpoint)
+ *          --no-validate-on-stop (a run stopped mid-epoch, by --max-minutes or a signal, checkpoints
+ *          without validating the partial epoch first)
  *          --export-init <dir> (frozen training-form EMA weights for `npm run train -- --init <dir>`)
  */
 import * as fs from 'fs';
@@ -48,7 +50,7 @@ import { silentLogger } from '../log';
 import { ArchSpec, countCost, isWidthMultiplier, resolveSpec, variantSpec, withStemStride, withWidth } from '../model/spec';
 import { foldWeights, loadPretrained } from '../train/trainer';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
-import { fmtTime, num, parseArgs, ParsedArgs, runMain } from './args';
+import { CliSpec, fmtTime, num, parseCli, ParsedArgs, runMain } from './args';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
 import { WildAugmentOptions, WILD_AUGMENT_PRESETS, wildAugmentPreset } from '../train/augment-wild';
 import { DEFAULT_SGD_MOMENTUM, OptimizerName, OPTIMIZERS } from '../train/optim';
@@ -203,29 +205,36 @@ function teacherOption(args: ParsedArgs, head: TeacherHead): { teacher: Teacher 
   return { teacher, alpha };
 }
 
+/**
+ * The command line of `npm run train:fer`: every `--name` of `usage` is an accepted option;
+ * `notes` (examples that also run other commands) is printed by --help but not scanned.
+ */
+export const TRAIN_FER_CLI: CliSpec = {
+  usage:
+    'Usage: npm run train:fer -- [--variant nano-b] [--data ../shared/datasets/fer2013] [--name nano-b-wild] [--out models]\n' +
+    '       [--work checkpoints/fer-nano-b] [--epochs 40] [--batch 64] [--lr 0.003] [--wd 0.05] [--seed 1] [--warmup 1]\n' +
+    '       [--aux7 0.5 (FER2013 head loss weight)] [--w8 1 (FER+ head loss weight)] [--select ferplus|fer2013]\n' +
+    '       [--init <--export-init dir or FER checkpoint dir: start a new run from its weights>]\n' +
+    '       [--teacher <npm run fer:teacher dir> [--kd 0.5 (FER+ target = (1-kd)·votes + kd·teacher)]]\n' +
+    '       [--teacher7 <dir of a FER2013-head fer:teacher> [--kd7 0.5 (FER2013 target = (1-kd7)·smoothed label + kd7·teacher)]]\n' +
+    '       [--mixup 0 (alpha of Beta(alpha, alpha) for mixup within each batch; 0 = off)]\n' +
+    '       [--optimizer adamw|sgd (sgd: Nesterov momentum, --wd as L2, e.g. --lr 0.01 --wd 0.0005)] [--momentum 0.9]\n' +
+    '       [--sam <rho> (sharpness-aware minimisation, e.g. 0.05: two gradient passes per step)]\n' +
+    '       [--ema 0.999] [--augment wild|light|none] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
+    '       [--no-validate-on-stop (a run stopped mid-epoch checkpoints without validating the partial epoch)]\n' +
+    '       [--stem-stride 2|1] [--width 1] [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n',
+  notes:
+    'Rerun the same command to resume from the checkpoint in --work.\n' +
+    'Second stage: npm run train:fer -- --variant nano-b --init checkpoints/pretrained/nano-b-fer-e24 --work checkpoints/fer7-nano-b\n' +
+    '              --name nano-b-wild-s2 --aux7 2 --w8 0.5 --select fer2013 --lr 0.001 --warmup 0.25 --epochs 8\n' +
+    'Distillation: npm run fer:teacher -- --models nano-a-wild,nano-b-wild --tta flip --out checkpoints/teacher/ab-flip\n' +
+    '              npm run train:fer -- --variant nano-a --teacher checkpoints/teacher/ab-flip --kd 0.5 --work checkpoints/fer-nano-a-kd --name nano-a-wild-kd\n' +
+    '              (a FER2013-head teacher: npm run fer:teacher -- --head fer2013 ..., then --teacher7 <dir> --kd7 0.5)\n',
+};
+
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  if (args.help) {
-    process.stdout.write(
-      'Usage: npm run train:fer -- [--variant nano-b] [--data ../shared/datasets/fer2013] [--name nano-b-wild] [--out models]\n' +
-        '       [--work checkpoints/fer-nano-b] [--epochs 40] [--batch 64] [--lr 0.003] [--wd 0.05] [--seed 1] [--warmup 1]\n' +
-        '       [--aux7 0.5 (FER2013 head loss weight)] [--w8 1 (FER+ head loss weight)] [--select ferplus|fer2013]\n' +
-        '       [--init <--export-init dir or FER checkpoint dir: start a new run from its weights>]\n' +
-        '       [--teacher <npm run fer:teacher dir> [--kd 0.5 (FER+ target = (1-kd)·votes + kd·teacher)]]\n' +
-        '       [--teacher7 <fer:teacher --head fer2013 dir> [--kd7 0.5 (FER2013 target = (1-kd7)·smoothed label + kd7·teacher)]]\n' +
-        '       [--mixup 0 (alpha of Beta(alpha, alpha) for mixup within each batch; 0 = off)]\n' +
-        '       [--optimizer adamw|sgd (sgd: Nesterov momentum, --wd as L2, e.g. --lr 0.01 --wd 0.0005)] [--momentum 0.9]\n' +
-        '       [--sam <rho> (sharpness-aware minimisation, e.g. 0.05: two gradient passes per step)]\n' +
-        '       [--ema 0.999] [--augment wild|light|none] [--no-augment] [--checkpoint-minutes 10] [--max-minutes N] [--limit N] [--val-limit N]\n' +
-        '       [--stem-stride 2|1] [--width 1] [--workers 1] [--backend wasm|cpu|auto] [--quiet] [--export-init <dir>] [--selftest-only]\n' +
-        'Rerun the same command to resume from the checkpoint in --work.\n' +
-        'Second stage: npm run train:fer -- --variant nano-b --init checkpoints/pretrained/nano-b-fer-e24 --work checkpoints/fer7-nano-b\n' +
-        '              --name nano-b-wild-s2 --aux7 2 --w8 0.5 --select fer2013 --lr 0.001 --warmup 0.25 --epochs 8\n' +
-        'Distillation: npm run fer:teacher -- --models nano-a-wild,nano-b-wild --tta flip --out checkpoints/teacher/ab-flip\n' +
-        '              npm run train:fer -- --variant nano-a --teacher checkpoints/teacher/ab-flip --kd 0.5 --work checkpoints/fer-nano-a-kd --name nano-a-wild-kd\n',
-    );
-    return;
-  }
+  const args = parseCli(process.argv.slice(2), TRAIN_FER_CLI);
+  if (!args) return;
   const root = path.resolve(String(args.data ?? DEFAULT_FER_ROOT));
   const variant = String(args.variant ?? 'nano-b');
   const name = String(args.name ?? `${variant}-wild`);

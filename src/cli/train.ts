@@ -29,6 +29,10 @@
  * adds them to fold records written before that, from the folds' final checkpoints in --work
  * (only where the checkpoint reproduces the recorded predictions exactly); nothing is trained.
  * Soup records always carry them, so `--add-tta --soup K` is refused.
+ *
+ * `--selftest-only` (re)writes selftest.json of the model in --out from the final checkpoint in
+ * --work (of the soup members with --soup K); nothing is trained. Unknown options are refused
+ * before any work (exit code 2, like a missing --data).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -42,7 +46,7 @@ import { ResolvedSpec, resolveSpec } from '../model/spec';
 import { selfTestOf, writeSelfTest } from '../model/selftest';
 import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
 import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
-import { fmtTime, num, parseArgs, ParsedArgs } from './args';
+import { CliSpec, fmtTime, num, parseArgs, parseCli, ParsedArgs, runMain } from './args';
 import { DEFAULT_TRAIN_CONFIG, emaDecayOf, foldWeights, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
 import { memberDir, soupFromCheckpoints, SoupMember, soupSeeds, soupSize, trainSoup } from '../train/soup';
 
@@ -67,19 +71,26 @@ function progressPrinter(prefix: string, quiet: boolean): (p: ProgressInfo) => v
   };
 }
 
+/** The command line of `npm run train` (every `--name` of `usage` is an accepted option). */
+export const TRAIN_CLI: CliSpec = {
+  usage:
+    'Usage: npm run train -- --data <dir> --variant nano-a|nano-b [--cv 10 --results <dir>] [--out models/<name>] [--name <model name>]\n' +
+    '       [--epochs 30] [--batch 16] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment] [--no-class-balance]\n' +
+    '       [--all-frames (every frame each epoch; default: one random frame per CK+ sequence)]\n' +
+    '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n' +
+    '       [--init <checkpoint dir to fine-tune from>] [--warmup 1] [--ema <decay, e.g. 0.98 (the warm-up min(decay, (1+t)/(10+t)) caps a 480-step run at ~0.98); default 0 = off>]\n' +
+    '       [--soup <K>: train K seeds (seed … seed+K-1) per training and evaluate/export the uniform average of their weights;\n' +
+    '        K× the training time, the inference cost of one model; default 1 = off]\n' +
+    '       [--cv 10 --add-tta: add flip-TTA metrics to finished fold records from the checkpoints in --work (not with --soup)]\n' +
+    '       [--selftest-only: rewrite selftest.json in --out from the final checkpoint in --work; nothing is trained]\n',
+};
+
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  if (args.help || !args.data) {
-    process.stdout.write(
-      'Usage: npm run train -- --data <dir> --variant nano-a|nano-b [--cv 10 --results <dir>] [--out models/<name>]\n' +
-        '       [--epochs 30] [--batch 16] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment]\n' +
-        '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n' +
-        '       [--init <checkpoint dir to fine-tune from>] [--warmup 1] [--ema <decay, e.g. 0.98 (the warm-up min(decay, (1+t)/(10+t)) caps a 480-step run at ~0.98); default 0 = off>]\n' +
-        '       [--soup <K>: train K seeds (seed … seed+K-1) per training and evaluate/export the uniform average of their weights;\n' +
-        '        K× the training time, the inference cost of one model; default 1 = off]\n' +
-        '       [--cv 10 --add-tta: add flip-TTA metrics to finished fold records from the checkpoints in --work (not with --soup)]\n',
-    );
-    if (!args.help) process.exitCode = 2;
+  const args = parseCli(process.argv.slice(2), TRAIN_CLI);
+  if (!args) return;
+  if (!args.data) {
+    process.stdout.write(TRAIN_CLI.usage);
+    process.exitCode = 2;
     return;
   }
   const dataDir = path.resolve(String(args.data));
@@ -90,6 +101,7 @@ async function main(): Promise<void> {
   const emaDecay = emaDecayOf({ emaDecay: num(args, 'ema', DEFAULT_TRAIN_CONFIG.emaDecay ?? 0) }); // clear error before any data is read
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   const ds = await loadLabelledFolder(dataDir);
+  checkTrainableClasses(ds, String(args.data));
   if (ds.unknownFolders.length) process.stderr.write(`Skipping folders with no known class: ${ds.unknownFolders.join(', ')}\n`);
   if (ds.unreadable.length) process.stderr.write(`Skipping ${ds.unreadable.length} unreadable files (first: ${ds.unreadable[0].file}: ${ds.unreadable[0].error})\n`);
   const base: TrainConfig = {
@@ -225,6 +237,23 @@ async function main(): Promise<void> {
   // The reference outputs are of the exported weights: the soup's, or the last checkpoint's.
   await writeSelfTest(outDir, 'members' in res ? await selfTestOf(spec, ds.classes, res.weights, soupSelfTestNote(soupK)) : full);
   process.stderr.write(`Wrote ${outDir}${'members' in res ? ` (soup of ${soupK} seeds)` : ''} (final train loss ${res.history.at(-1)?.loss.toFixed(4)}, acc ${((res.history.at(-1)?.accuracy ?? 0) * 100).toFixed(1)}%)\n`);
+}
+
+/**
+ * A model needs images of at least two classes: a clear error naming the classes found (with
+ * their image counts), the empty class folders and the unknown ones, before anything is trained.
+ */
+export function checkTrainableClasses(ds: { classes: string[]; samples: Array<{ label: number }>; unknownFolders: string[] }, data: string): void {
+  const counts = ds.classes.map((c, i) => ({ c, n: ds.samples.filter((s) => s.label === i).length }));
+  const withImages = counts.filter((x) => x.n > 0);
+  if (withImages.length >= 2) return;
+  const empty = counts.filter((x) => x.n === 0).map((x) => x.c);
+  throw new Error(
+    `${data}: training needs images of at least two classes (one subfolder per class); found ` +
+      (withImages.length ? `images of one class only: ${withImages.map((x) => `${x.c} (${x.n} image${x.n === 1 ? '' : 's'})`).join(', ')}` : 'no images') +
+      (empty.length ? `; class folders without readable images: ${empty.join(', ')}` : '') +
+      (ds.unknownFolders.length ? `; folders with no known class (skipped): ${ds.unknownFolders.join(', ')}` : ''),
+  );
 }
 
 /** Writes `<results>/summary.json` from the fold files present (complete or not). */
@@ -397,11 +426,4 @@ export async function addTtaToFold(recordFile: string, checkpointDir: string, te
   return `accuracy ${(rec.accuracy * 100).toFixed(2)} %, flip TTA ${(flip.accuracy * 100).toFixed(2)} % (added)`;
 }
 
-if (require.main === module) {
-  main()
-    .catch((e) => {
-      process.stderr.write(`train: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exitCode = 1;
-    })
-    .finally(() => tf.disposeVariables());
-}
+if (require.main === module) runMain('train', main, () => tf.disposeVariables(), { usageExitCode: 2 });

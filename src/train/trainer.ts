@@ -275,6 +275,14 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
     if (s.data.length !== size * size) throw new Error(`Sample ${s.file} has ${s.data.length} pixels, expected ${size}x${size}`);
     if (s.label < 0 || s.label >= nc) throw new Error(`Sample ${s.file} has label ${s.label} outside 0..${nc - 1}`);
   }
+  // A classifier needs at least two classes with samples (else tf fails later in oneHot).
+  const perClass = cfg.classes.map((c, i) => ({ c, n: samples.filter((s) => s.label === i).length }));
+  if (perClass.filter((x) => x.n > 0).length < 2) {
+    throw new Error(
+      `Training needs samples of at least two classes; got ${perClass.map((x) => `${x.c} (${x.n})`).join(', ')}` +
+        (nc < 2 ? ` (cfg.classes has ${nc} class${nc === 1 ? '' : 'es'})` : ''),
+    );
+  }
   const key = configKey(cfg, samples.length);
   const emaDecay = emaDecayOf(cfg);
   // Groups of near-identical images (sampled one per epoch when cfg.onePerGroup).

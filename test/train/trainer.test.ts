@@ -81,6 +81,38 @@ test('training is seeded and resumes from its per-epoch checkpoint', async () =>
   await assert.rejects(trainModel([{ ...data[0], data: new Uint8Array(10) }], cfg(1)), /has 10 pixels/);
 });
 
+test('training needs samples of at least two classes: a clear error before any step (not tf oneHot depth 1)', async () => {
+  const one = stripes(16, 5).filter((s) => s.label === 0);
+  await assert.rejects(trainModel(one, cfg(1)), /^Error: Training needs samples of at least two classes; got horizontal \(8\), vertical \(0\)$/);
+  await assert.rejects(trainModel(one, { ...cfg(1), classes: ['horizontal'] }), /at least two classes; got horizontal \(8\) \(cfg\.classes has 1 class\)/);
+});
+
+test('npm run train (CLI) with one class folder with images: a clear error naming what it found, nothing trained', () => {
+  const dir = tmpDir();
+  const data = path.join(dir, 'data');
+  stripes(4, 6).forEach((s, i) => {
+    fs.mkdirSync(path.join(data, 'Happy'), { recursive: true });
+    const png = new PNG({ width: 48, height: 48, colorType: 0, inputColorType: 0 });
+    png.data = Buffer.from(s.data);
+    fs.writeFileSync(path.join(data, 'Happy', `S${100 + i}_001_0000000${i}.png`), PNG.sync.write(png, { colorType: 0, inputColorType: 0 }));
+  });
+  fs.mkdirSync(path.join(data, 'sad')); // a class folder without images
+  fs.mkdirSync(path.join(data, 'cats')); // no known class
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', '--data', data, '--variant', 'nano-b', '--epochs', '1', '--out', path.join(dir, 'x'), '--work', path.join(dir, 'w'), '--quiet'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60000,
+  });
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(
+    r.stderr,
+    `train: ${data}: training needs images of at least two classes (one subfolder per class); found images of one class only: happy (4 images); ` +
+      'class folders without readable images: sadness; folders with no known class (skipped): cats\n',
+  );
+  assert.doesNotMatch(r.stderr, /oneHot/);
+  assert.ok(!fs.existsSync(path.join(dir, 'w')) && !fs.existsSync(path.join(dir, 'x')), 'nothing written');
+});
+
 test('a checkpoint of another configuration is refused, naming the differing options, and left intact', async () => {
   const dir = tmpDir();
   const data = stripes(16, 4);
