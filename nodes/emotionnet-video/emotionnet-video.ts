@@ -164,12 +164,26 @@ export = function register(RED: NodeAPI): void {
             return undefined;
         }
       }),
-      source.info$.subscribe(() => sendEvent(event('start', statsPayload(source.stats)))),
+      source.info$.subscribe(() => {
+        sendEvent(event('start', statsPayload(source.stats)));
+        warnIfTestPattern();
+      }),
       source.eof$.subscribe((ev) => {
         node.log(t('log.eof', { frames: ev.frames }));
         sendEvent(event('eof', ev));
       }),
     ];
+
+    // The default sample without its demo clip plays ffmpeg's test pattern (no faces): say so,
+    // once per deploy in the log and for as long as it plays in the status.
+    const missingSample = (): string | undefined => source.input?.missingSample;
+    let warnedTestPattern = false;
+    function warnIfTestPattern(): void {
+      const file = missingSample();
+      if (file === undefined || warnedTestPattern) return;
+      warnedTestPattern = true;
+      node.warn(t('warn.testPattern', { path: file }));
+    }
 
     // msg.timing.decode: ffmpeg's CPU ms per frame, averaged over the last second (Linux /proc).
     let decodeMs: number | null = null;
@@ -177,7 +191,8 @@ export = function register(RED: NodeAPI): void {
       const s = source.stats;
       decodeMs = s.decodeMsPerFrame;
       if (s.state !== 'running') return;
-      const text = s.paused ? t('status.paused') : t('status.running', { fps: s.fps.toFixed(1), size: `${s.width}x${s.height}` });
+      let text = s.paused ? t('status.paused') : t('status.running', { fps: s.fps.toFixed(1), size: `${s.width}x${s.height}` });
+      if (missingSample() !== undefined) text = `${text} ${t('status.testPattern')}`;
       status.set('running', s.restarts ? `${text} ↻${s.restarts}` : text);
     }
     const statusTimer = setInterval(showRunning, 1000);

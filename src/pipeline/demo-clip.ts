@@ -55,7 +55,11 @@ export function demoPhotoDir(): string {
   try {
     pkg = path.dirname(require.resolve('@vladmandic/face-api/package.json'));
   } catch {
-    throw new Error('the demo photos come from the npm package @vladmandic/face-api (a devDependency); run `npm install` first');
+    throw new Error(
+      'the demo photos come from the npm package @vladmandic/face-api (MIT; a devDependency): in a clone of the ' +
+        'repository run `npm install`; where the package is installed (e.g. ~/.node-red) run ' +
+        '`npm install --no-save @vladmandic/face-api` there first (README, "Demo clip")',
+    );
   }
   return path.join(pkg, 'demo');
 }

@@ -106,7 +106,15 @@ export interface PreparedInput {
   /** Ends by itself (a file played once). */
   finite: boolean;
   description: string;
+  /**
+   * `default` only, when no demo clip was found and ffmpeg's synthetic pattern (no faces) plays
+   * instead: the clip path that was looked for.
+   */
+  missingSample?: string;
 }
+
+/** What a run decodes, without the ffmpeg arguments (they may hold credentials). */
+export type ResolvedInput = Omit<PreparedInput, 'args'>;
 
 /**
  * Checks the source and builds ffmpeg input arguments.
@@ -130,7 +138,7 @@ export async function prepareInput(spec: SourceSpec, opts: InputOptions = {}): P
       const d = defaultSampleInput();
       const at = d.inputArgs.indexOf('-i');
       const args = [...d.inputArgs.slice(0, at), ...(d.kind === 'file' ? seek : []), ...extra, ...d.inputArgs.slice(at)];
-      return { args, live: d.kind !== 'file', resolvedKind: d.kind, finite: false, description: `default sample (${d.description})` };
+      return { args, live: d.kind !== 'file', resolvedKind: d.kind, finite: false, description: `default sample (${d.description})`, missingSample: d.missing };
     }
     case 'file': {
       let st: fs.Stats;

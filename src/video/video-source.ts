@@ -18,7 +18,7 @@ import { FfmpegChild, killChild, readChildCpuMs, spawnFfmpeg } from '../ffmpeg/p
 import { JpegFrameSplitter, RawFrameSplitter } from '../ffmpeg/frame-reader';
 import { StderrParser, StreamInfo, classifyFfmpegError, redactUrl } from '../ffmpeg/stderr';
 import { VideoSourceError } from './errors';
-import { SourceSpec, SourceType, describeSource, parseSource, prepareInput, PreparedInput } from './input';
+import { SourceSpec, SourceType, describeSource, parseSource, prepareInput, PreparedInput, ResolvedInput } from './input';
 
 export type Pacing = 'realtime' | 'fast';
 
@@ -57,7 +57,11 @@ export interface VideoSourceOptions {
   maxRestartDelayMs?: number;
   /** Give up after this many restarts in a row without a stable run. @default Infinity */
   maxRestarts?: number;
-  /** Restart when no frame arrived for this long (0 = off). @default 10000 */
+  /**
+   * Restart when no frame arrived for this long after the first one; 0 = off (no stall check;
+   * `startTimeoutMs` still applies to the first frame). With an `fps` cap a value above 0 is
+   * raised to at least three frame intervals of the cap. @default 10000
+   */
   watchdogMs?: number;
   /** Time allowed for the first frame after a spawn (RTSP handshakes are slow). @default 20000 */
   startTimeoutMs?: number;
@@ -76,7 +80,10 @@ export type VideoSourceState = 'idle' | 'starting' | 'running' | 'retrying' | 's
 
 export interface VideoSourceStatus {
   state: VideoSourceState;
-  /** Consecutive restarts since the last stable run, and in total. */
+  /**
+   * Restarts of the current source (automatic retries and {@link VideoSource.restart}); reset
+   * when {@link VideoSource.setSource} switches to a different source.
+   */
   restarts: number;
   /** When `retrying`: ms until the next attempt. */
   retryInMs?: number;
@@ -131,7 +138,8 @@ interface Run {
   frames: number;
   startedAt: number;
   firstFrameAt: number;
-  watchdogFired: boolean;
+  /** Set when the watchdog killed this run: what it waited for, with the timeout it used. */
+  stalled: string | null;
   seekMs: number;
   /** ms per output frame when known (for pts and resume). */
   frameMs: number | null;
@@ -193,6 +201,7 @@ export class VideoSource {
   #fpsTimes: number[] = [];
   #lastInfo: StreamInfo = {};
   #lastError: VideoSourceError | null = null;
+  #input: ResolvedInput | null = null;
   #outW = 0;
   #outH = 0;
   /** File position to resume from after a crash (ms), when known. */
@@ -255,6 +264,15 @@ export class VideoSource {
   /** The source being decoded. */
   get source(): SourceSpec {
     return { ...this.#spec };
+  }
+
+  /**
+   * What the current (or last) run decodes, as resolved at its launch: for `default`, the demo
+   * clip or the synthetic pattern (`resolvedKind: 'lavfi'`, `missingSample` set). Null before the
+   * first launch and after {@link setSource}. Never holds credentials.
+   */
+  get input(): ResolvedInput | null {
+    return this.#input ? { ...this.#input } : null;
   }
 
   /** pid of the running ffmpeg child, if any. */
@@ -351,13 +369,20 @@ export class VideoSource {
 
   /**
    * Switches to another source (stops the current one; starts the new one if it was active).
+   * A different source starts with its own counters: `restarts` and `lastError` are reset.
    * @throws {@link VideoSourceError} `bad-source` (synchronously checked) for an unusable string.
    */
   async setSource(source: string, type: SourceType = 'auto'): Promise<StreamInfo | null> {
     const spec = parseSource(source, type);
     const wasActive = !['idle', 'stopped', 'failed', 'ended'].includes(this.state);
+    const changed = spec.kind !== this.#spec.kind || spec.target !== this.#spec.target;
     this.#spec = spec;
     this.#lastInfo = {};
+    this.#input = null;
+    if (changed) {
+      this.#restarts = 0;
+      this.#lastError = null;
+    }
     await this.stop();
     return wasActive ? this.start() : null;
   }
@@ -405,7 +430,8 @@ export class VideoSource {
     if (this.#paused) return this.#clearWatchdog();
     const first = run.frames === 0;
     let ms = first ? this.#opts.startTimeoutMs : this.#opts.watchdogMs;
-    if (!first && this.#opts.fps > 0) ms = Math.max(ms, 3000 / this.#opts.fps);
+    // At least three frame intervals of the fps cap; 0 stays 0 (off).
+    if (!first && ms > 0 && this.#opts.fps > 0) ms = Math.max(ms, Math.ceil(3000 / this.#opts.fps));
     // Re-armed on every frame: refresh the same timer instead of allocating a new one.
     if (this.#watchdog && this.#watchdogFor === run && this.#watchdogMs === ms) {
       this.#watchdog.refresh();
@@ -417,8 +443,8 @@ export class VideoSource {
     this.#watchdogMs = ms;
     this.#watchdog = setTimeout(() => {
       if (run.gen !== this.#gen) return;
-      run.watchdogFired = true;
-      this.#log.warn(`${describeSource(this.#spec)}: no frame for ${ms} ms; killing ffmpeg (pid ${run.child.pid})`);
+      run.stalled = run.frames === 0 ? `no first frame within ${ms} ms` : `no frame for ${ms} ms`;
+      this.#log.warn(`${describeSource(this.#spec)}: ${run.stalled}; killing ffmpeg (pid ${run.child.pid})`);
       void killChild(run.child, this.#opts.killGraceMs);
     }, ms);
     this.#watchdog.unref?.();
@@ -475,6 +501,8 @@ export class VideoSource {
       return;
     }
     if (gen !== this.#gen) return;
+    const { args: _args, ...resolved } = input; // the args may hold credentials
+    this.#input = resolved;
     const args = buildFfmpegArgs({
       input: input.args,
       output: {
@@ -504,7 +532,7 @@ export class VideoSource {
       frames: 0,
       startedAt: Date.now(),
       firstFrameAt: 0,
-      watchdogFired: false,
+      stalled: null,
       seekMs: this.#resumeMs,
       frameMs: null,
     };
@@ -638,9 +666,8 @@ export class VideoSource {
       this.#fail(new VideoSourceError('spawn-failed', `could not start ffmpeg: ${spawnErr.message}`, exit), run.input.live);
       return;
     }
-    if (run.watchdogFired) {
-      const what = run.frames === 0 ? `no first frame within ${this.#opts.startTimeoutMs} ms` : `no frame for ${this.#opts.watchdogMs} ms`;
-      this.#fail(new VideoSourceError('stalled', `${run.input.description}: ${what}; ffmpeg killed`, exit), true);
+    if (run.stalled) {
+      this.#fail(new VideoSourceError('stalled', `${run.input.description}: ${run.stalled}; ffmpeg killed`, exit), true);
       return;
     }
     // A URL with a known duration (an HLS VOD playlist, an .mp4 over HTTP) ends like a file;

@@ -59,6 +59,7 @@ describe('emotionnet-video edit dialog (browser)', { skip, timeout: 60_000 }, ()
 
   it('shows the fields each source type needs; JPEG quality only for JPEG output', async () => {
     await openDialog();
+    assert.equal(await js(() => (window as any).$('#node-input-watchdog').closest('.form-row').text().replace(/\s+/g, ' ').trim()), 'Watchdog s (0 = off)');
     assert.deepEqual(await visible(), { source: true, creds: true, pacing: false, quality: false });
     await page.selectOption('#node-input-sourceType', 'default');
     assert.deepEqual(await visible(), { source: false, creds: false, pacing: false, quality: false });
@@ -110,9 +111,17 @@ describe('emotionnet-video edit dialog (browser)', { skip, timeout: 60_000 }, ()
     const help = await js(() => {
       const div = document.createElement('div');
       div.innerHTML = (window as any).RED.nodes.getNodeHelp('emotionnet-video') as string;
-      return { first: div.querySelector('p')?.textContent ?? '', ports: div.querySelectorAll('ol.node-ports > li').length, props: div.querySelectorAll('dl.message-properties').length };
+      return {
+        first: div.querySelector('p')?.textContent ?? '',
+        ports: div.querySelectorAll('ol.node-ports > li').length,
+        props: div.querySelectorAll('dl.message-properties').length,
+        text: (div.textContent ?? '').replace(/\s+/g, ' '),
+      };
     });
     assert.match(help.first, /^Decodes a video file/);
+    assert.match(help.text, /Watchdog 0 turns the no-frame check off/);
+    assert.match(help.text, /ffmpeg's synthetic test pattern plays instead: it has no faces/);
+    assert.match(help.text, /When durations matter use Real time; for video time in your own logic use msg\.frame\.pts/);
     assert.equal(help.ports, 2);
     assert.ok(help.props >= 3);
     assert.deepEqual(errors, []);

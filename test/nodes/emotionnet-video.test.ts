@@ -77,6 +77,8 @@ describe('emotionnet-video node', () => {
     helper.getNode('v1').receive({ payload: 'start' });
     const got = await frames;
     assert.ok(got.every((m, i) => m.frame.seq === i && m.frame.width === 160 && m.frame.data.length === 160 * 120 * 3));
+    // Fast pacing: pts is video time (25 fps: 40 ms a frame) whatever the read speed.
+    assert.deepEqual(got.map((m) => m.frame.pts), got.map((_m, i) => i * 40));
     await until(() => seen.some((m) => m.topic === 'eof'), 5000, 'eof');
     const eof = seen.find((m) => m.topic === 'eof');
     assert.equal(eof.payload.frames, 50);
@@ -184,6 +186,81 @@ describe('emotionnet-video node', () => {
     n.receive({ payload: false });
     await sleep(300);
     assert.equal((await stats()).state, 'stopped');
+  });
+
+  it('Watchdog 0 is off: a 2 fps clip under the 10 fps cap plays to its end with no retry', T, async () => {
+    const clip = await makeClip('slow2fps.mp4', { seconds: 3, fps: 2, size: '160x120' });
+    await helper.load([videoNode], flow({ sourceType: 'file', source: clip, fps: 10, width: 80, height: 60, watchdog: 0, autostart: true }));
+    const seen: any[] = [];
+    helper.getNode('events').on('input', (m: any) => seen.push(m));
+    await until(() => seen.some((m) => m.topic === 'eof' || m.topic === 'retry'), 10_000, 'eof');
+    assert.deepEqual(seen.map((m) => m.topic), ['start', 'eof'], JSON.stringify(seen.find((m) => m.topic === 'retry')?.payload));
+    assert.equal(seen[1].payload.frames, 6);
+  });
+
+  it('a failing source switched by message to a healthy one: its status shows no restart count of the old one', T, async () => {
+    const clip = await makeClip('n.mp4');
+    await helper.load([videoNode, catchNode], flow({ sourceType: 'url', source: 'http://127.0.0.1:9/cam.mjpg', fps: 10, width: 80, height: 60, loop: true, autostart: true }));
+    const n = helper.getNode('v1');
+    const statuses = watchStatus(n);
+    const events: any[] = [];
+    helper.getNode('events').on('input', (m: any) => events.push(m));
+    await until(() => events.filter((m) => m.topic === 'retry').some((m) => m.payload.restarts >= 1), 8000, 'a restart of the unreachable URL');
+    const switched = statuses.length;
+    n.receive({ payload: clip });
+    await until(() => statuses.slice(switched).some((s) => s.fill === 'green'), 8000, 'running status of the clip');
+    await sleep(1100); // the once-a-second status refresh
+    const running = statuses.slice(switched).filter((s) => s.fill === 'green');
+    assert.ok(running.every((s) => !s.text.includes('↻')), running.map((s) => s.text).join(' | '));
+    assert.equal((await stats()).restarts, 0);
+  });
+
+  describe('default sample without its demo clip (as installed from npm)', () => {
+    const saved = process.env.EMOTIONNET_DEFAULT_SAMPLE;
+    afterEach(() => {
+      if (saved === undefined) delete process.env.EMOTIONNET_DEFAULT_SAMPLE;
+      else process.env.EMOTIONNET_DEFAULT_SAMPLE = saved;
+    });
+    const testPatternWarnings = (n: any): string[] =>
+      n.warn.getCalls().filter((c: any) => c.thisValue === n).map((c: any) => String(c.args[0])).filter((w: string) => /test pattern/.test(w));
+
+    it('warns once per deploy (locale text naming the missing clip) and says "test pattern" in its status', T, async () => {
+      const missing = path.join(tmpDir, 'no-demo-clip', 'default.mp4');
+      process.env.EMOTIONNET_DEFAULT_SAMPLE = missing; // read by defaultSampleInput() at each start
+      await helper.load([videoNode], flow({ fps: 10, width: 80, height: 60, autostart: true }));
+      const n = helper.getNode('v1');
+      const statuses = watchStatus(n);
+      const events: any[] = [];
+      helper.getNode('events').on('input', (m: any) => events.push(m));
+      await until(() => events.some((m) => m.topic === 'start'), 8000, 'first frame');
+      await until(() => statuses.some((s) => s.fill === 'green'), 3000, 'running status');
+      assert.ok(statuses.filter((s) => s.fill === 'green').every((s) => /^\d+\.\d fps 80x60 test pattern$/.test(s.text)), statuses.map((s) => s.text).join(' | '));
+      assert.deepEqual(testPatternWarnings(n), [
+        `Default sample: no demo clip at ${missing}, so this plays ffmpeg's test pattern (no faces). For real faces set Source to a camera, stream or file, or build the clip once: see the package README, 'Demo clip'.`,
+      ]);
+      // A restart by message is not a new deploy: no second warning.
+      n.receive({ payload: 'restart' });
+      await until(() => events.filter((m) => m.topic === 'start').length >= 2, 8000, 'second start');
+      assert.equal(testPatternWarnings(n).length, 1);
+      // A redeploy warns again.
+      await helper.unload();
+      await helper.load([videoNode], flow({ fps: 10, width: 80, height: 60, autostart: true }));
+      const n2 = helper.getNode('v1');
+      await collect(helper.getNode('frames'), 1, 8000);
+      await until(() => testPatternWarnings(n2).length === 1, 2000, 'the warning after a redeploy');
+    });
+
+    it('with a clip there: no warning and a plain running status', T, async () => {
+      process.env.EMOTIONNET_DEFAULT_SAMPLE = await makeClip('n.mp4');
+      await helper.load([videoNode], flow({ fps: 10, width: 80, height: 60, autostart: true }));
+      const n = helper.getNode('v1');
+      const statuses = watchStatus(n);
+      const got = await collect(helper.getNode('frames'), 3, 8000);
+      assert.ok(got.every((m) => m.frame.pts !== undefined), 'the clip (a file) has pts');
+      await until(() => statuses.some((s) => s.fill === 'green'), 3000, 'running status');
+      assert.ok(statuses.every((s) => !/test pattern/.test(s.text)), statuses.map((s) => s.text).join(' | '));
+      assert.deepEqual(testPatternWarnings(n), []);
+    });
   });
 
   it('invalid configuration: red status, config error logged, input rejected to Catch', T, async () => {

@@ -242,7 +242,7 @@ test('an unreachable camera keeps retrying with growing delays; credentials neve
   assert.equal(liveChildren(), 0);
 });
 
-test('the no-frame watchdog kills a silent stream and restarts it', T, async () => {
+test('the first-frame timeout kills a silent stream and restarts it, also with the no-frame watchdog off (0)', T, async () => {
   const sockets = new Set<import('net').Socket>();
   const server = http.createServer((_req, res) => {
     res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame' }); // …and never a frame
@@ -250,9 +250,10 @@ test('the no-frame watchdog kills a silent stream and restarts it', T, async () 
   server.on('connection', (s) => sockets.add(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as import('net').AddressInfo).port;
-  const src = createVideoSource({ source: `http://127.0.0.1:${port}/video`, startTimeoutMs: 600, restartDelayMs: 50 });
+  const src = createVideoSource({ source: `http://127.0.0.1:${port}/video`, startTimeoutMs: 600, watchdogMs: 0, restartDelayMs: 50 });
   const err = await startError(src);
   assert.equal(err.key, 'stalled');
+  assert.match(err.message, /no first frame within 600 ms; ffmpeg killed/);
   await waitFor(() => src.stats.restarts >= 1, 3000, 'restart after watchdog');
   await src.dispose();
   for (const s of sockets) s.destroy();
@@ -274,4 +275,67 @@ test('start() while stop() is still killing the old child: the new run keeps its
   assert.equal(pidAlive(old), false);
   await src.dispose();
   assert.equal(liveChildren(), 0);
+});
+
+test('watchdogMs 0 is off: a 2 fps clip under a 10 fps cap plays to its end with no stall and no restart', T, async () => {
+  // The 10 fps cap used to raise 0 to a 300 ms watchdog, which killed this clip between every two frames.
+  const clip = await makeClip('slow2fps.mp4', { seconds: 3, fps: 2, size: '160x120' });
+  const src = createVideoSource({ source: clip, fps: 10, width: 80, height: 60, watchdogMs: 0, restartDelayMs: 50 });
+  // Any error (the old "no frame for 0 ms" stall) fails the test at once.
+  const eof = new Promise<{ frames: number }>((resolve, reject) => {
+    src.eof$.subscribe(resolve);
+    src.errors$.subscribe(reject);
+  });
+  await src.start();
+  const ev = await eof.finally(() => src.dispose());
+  assert.equal(ev.frames, 6);
+  assert.equal(src.stats.restarts, 0);
+});
+
+test('a stall error reports the timeout in effect: watchdogMs 100 under a 10 fps cap waits 300 ms (three frame intervals)', T, async () => {
+  const clip = await makeClip('slow2fps-4s.mp4', { seconds: 4, fps: 2, size: '160x120' });
+  const src = createVideoSource({ source: clip, fps: 10, width: 80, height: 60, watchdogMs: 100, restartDelayMs: 50 });
+  const stalled = new Promise<VideoSourceError>((r) => src.errors$.subscribe((e) => e.key === 'stalled' && r(e)));
+  await src.start();
+  const err = await stalled; // frames come every 500 ms
+  await src.dispose();
+  assert.match(err.message, /: no frame for 300 ms; ffmpeg killed$/);
+});
+
+test('switching a failing source to another one resets the restart count; restarts of the same source still count', T, async () => {
+  const src = createVideoSource({ source: 'http://127.0.0.1:9/video', width: 80, height: 60, restartDelayMs: 20, maxRestartDelayMs: 40 });
+  await startError(src);
+  await waitFor(() => src.stats.restarts >= 2, 5000, 'retries of the unreachable URL');
+  const seen: number[] = [];
+  const lavfi = 'lavfi:testsrc2=size=80x60:rate=25';
+  const switching = src.setSource(lavfi);
+  src.status$.subscribe((s) => seen.push(s.restarts));
+  await switching;
+  assert.equal(src.state, 'running');
+  assert.deepEqual([...new Set(seen)], [0], 'every status of the new source says 0 restarts');
+  assert.equal(src.stats.restarts, 0);
+  assert.equal(src.stats.lastError, null);
+  const pid = src.pid!;
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => src.state === 'running' && src.pid !== null && src.pid !== pid, 8000, 'restart after SIGKILL');
+  assert.equal(src.stats.restarts, 1);
+  await src.setSource(lavfi); // the same source again: still its count
+  assert.equal(src.stats.restarts, 1);
+  await src.dispose();
+  assert.equal(liveChildren(), 0);
+});
+
+test('fast pacing: frame.timestamp is the wall-clock read time (processing time), frame.pts the video time', T, async () => {
+  const clip = await makeClip('ten-seconds.mp4', { seconds: 10, fps: 5, size: '160x120' });
+  const t0 = Date.now();
+  const frames = await collectFile({ source: clip, width: 80, height: 60 });
+  const t1 = Date.now();
+  assert.equal(frames.length, 50);
+  assert.deepEqual(frames.map((f) => f.pts), frames.map((_f, i) => i * 200), 'pts: 0, 200 … 9800 ms of video');
+  for (const [i, f] of frames.entries()) {
+    assert.ok(f.timestamp >= t0 && f.timestamp <= t1, `timestamp ${f.timestamp} outside the read [${t0}, ${t1}]`);
+    if (i > 0) assert.ok(f.timestamp >= frames[i - 1].timestamp);
+  }
+  // 10 s of video decoded in far less wall time: timestamps do not span the video.
+  assert.ok(frames[49].timestamp - frames[0].timestamp < frames[49].pts!, `timestamps span ${frames[49].timestamp - frames[0].timestamp} ms`);
 });
