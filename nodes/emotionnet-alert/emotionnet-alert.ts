@@ -12,6 +12,8 @@ import { ConfigError, InputError } from '../lib/errors';
 import { onClose, onInput, Send } from '../lib/node';
 import { Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
+import { translator } from '../lib/i18n';
+import messages = require('./locales/en-US/emotionnet-alert.json');
 
 /** A rule as the editor stores it: times in seconds, labels as a comma-separated string. */
 interface EditorRule {
@@ -57,7 +59,7 @@ function parseConfig(config: AlertNodeDef): { rules: AlertRule[]; options: Alert
 }
 
 export = function register(RED: NodeAPI): void {
-  const t = (key: string, sub?: Record<string, string | number>) => RED._(`emotionnet-alert.${key}`, sub);
+  const t = translator(RED, 'emotionnet-alert', messages);
 
   function AlertNode(this: Node, config: AlertNodeDef) {
     RED.nodes.createNode(this, config);
@@ -78,7 +80,7 @@ export = function register(RED: NodeAPI): void {
     let lastEvent = '';
     const showStatus = () => {
       const active = engine?.activeCount ?? 0;
-      if (!lastEvent) status.set('ready', t('status.rules', { count: rules.length }));
+      if (!lastEvent) status.set('ready', t(rules.length === 1 ? 'status.rule' : 'status.rules', { count: rules.length }));
       else status.set(active > 0 ? 'count' : 'ready', t('status.active', { count: active, event: lastEvent }));
     };
 

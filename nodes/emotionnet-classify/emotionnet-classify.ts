@@ -1,7 +1,9 @@
 /**
  * emotionnet-classify: EmotionNet Nano classifier node (thin wrapper around src/classify).
  * Loads the model asynchronously (input is gated meanwhile), classifies all faces of a frame in
- * one batch under the `latest` (or `queue`) overload policy, and reports backend and faces/s.
+ * one batch under the `latest` (or `queue`) overload policy, and reports backend and faces/s. A
+ * message with more images than CLASSIFY_CHUNK is classified chunk by chunk, yielding to the
+ * event loop in between (src/classify `classifyInput`), so it never freezes Node-RED.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import {
@@ -76,6 +78,8 @@ export = function register(RED: NodeAPI): void {
     let lastLoadErrorAt = 0;
     let sourceId: string | null = null;
     const gate = new LoadGate<Item>();
+    // Aborted on close: a large message stops between two chunks instead of delaying the close.
+    const abort = new AbortController();
 
     const showRunning = () => {
       if (!classifier) return;
@@ -88,7 +92,7 @@ export = function register(RED: NodeAPI): void {
       const { msg, send, done, input } = item;
       try {
         if (!classifier) throw new ModelError(t('errors.not-loaded'));
-        const r = await classifyInput(classifier, input);
+        const r = await classifyInput(classifier, input, { signal: abort.signal });
         if (closed) return done();
         meter.mark(input.images.length);
         const timing = (msg.timing && typeof msg.timing === 'object' ? msg.timing : {}) as Record<string, number>;
@@ -101,6 +105,7 @@ export = function register(RED: NodeAPI): void {
         done();
         showRunning();
       } catch (e) {
+        if (e === abort.signal.reason) return done(); // closed while classifying: no output, like a close after it
         done(e instanceof Error ? e : new Error(String(e)));
       }
     };
@@ -189,6 +194,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       closed = true;
+      abort.abort();
       gate.close();
       // Let a batch that is still running finish before the model's tensors are freed.
       await draining;

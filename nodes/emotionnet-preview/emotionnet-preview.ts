@@ -2,7 +2,8 @@
  * emotionnet-preview: draws boxes, track ids, labels and probability bars on each frame and
  * sends the annotated JPEG (for image-output nodes) and/or serves it as a live MJPEG stream on
  * Node-RED's admin HTTP server (behind its auth). Rendering is throttled to `maxFps`, runs in a
- * worker thread and is skipped entirely while nobody watches and no output is wired.
+ * worker thread and is skipped entirely while nobody watches and no output is wired; then
+ * `latest.jpg` renders the newest frame on demand (once per new frame, however many requests).
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { RateMeter } from '../../src/classify';
@@ -24,7 +25,15 @@ interface PreviewNodeDef extends NodeDef {
   wires?: string[][];
 }
 
-const streams = new Map<string, MjpegBroadcaster>();
+/** A deployed preview node, as the admin routes see it. */
+interface PreviewEntry {
+  /** The live MJPEG stream; null when the node's stream is turned off. */
+  broadcaster: MjpegBroadcaster | null;
+  /** The newest input frame, annotated (rendered now if nothing rendered it); null before the first frame. */
+  snapshot(): Promise<Buffer | null>;
+}
+
+const previews = new Map<string, PreviewEntry>();
 
 function num(v: unknown, dflt: number, min: number, max: number): number {
   const n = Number(v);
@@ -50,9 +59,33 @@ export = function register(RED: NodeAPI): void {
       bars: config.bars !== false,
     });
     const broadcaster = new MjpegBroadcaster();
-    if (streamOn) streams.set(node.id, broadcaster);
     const inputRate = new RateMeter();
     let closed = false;
+
+    // The newest input and the newest rendered JPEG, numbered by input. While frames render
+    // anyway (output wired or a viewer connected) a snapshot is the newest rendered one; while
+    // nothing renders, a snapshot request renders the newest input on demand, once per frame.
+    let inputs = 0;
+    let lastInput: { n: number; frame: Frame; faces: unknown; caption?: string } | null = null;
+    let lastJpeg: { n: number; jpeg: Buffer } | null = null;
+    let onDemand: { n: number; jpeg: Promise<Buffer | null> } | null = null;
+    const keep = (n: number, jpeg: Buffer) => {
+      if (!lastJpeg || n > lastJpeg.n) lastJpeg = { n, jpeg };
+    };
+    const snapshot = async (): Promise<Buffer | null> => {
+      const input = lastInput;
+      if (!input) return null;
+      if (lastJpeg && (lastJpeg.n === input.n || wired || broadcaster.viewers > 0)) return lastJpeg.jpeg;
+      if (onDemand?.n !== input.n) {
+        const jpeg = renderer.render(input.frame, input.faces, input.caption, { force: true }).then((j) => {
+          if (j) keep(input.n, j);
+          return j ?? lastJpeg?.jpeg ?? null;
+        });
+        onDemand = { n: input.n, jpeg };
+      }
+      return onDemand.jpeg;
+    };
+    previews.set(node.id, { broadcaster: streamOn ? broadcaster : null, snapshot });
     status.set('ready', streamOn ? t('status.ready') : t('status.idle'));
 
     const showRunning = () => {
@@ -81,14 +114,16 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       inputRate.mark(1);
-      // Nobody looks and nothing is wired: skip the work entirely.
+      const count = Array.isArray(faces) ? faces.length : 0;
+      const caption = config.caption !== false ? `${inputRate.rate().toFixed(1)} FPS  ${count} ${count === 1 ? 'FACE' : 'FACES'}` : undefined;
+      const n = ++inputs;
+      lastInput = { n, frame, faces, caption };
+      // Nobody looks and nothing is wired: skip the work entirely (latest.jpg renders on demand).
       if (!wired && broadcaster.viewers === 0) {
         showRunning();
         done();
         return;
       }
-      const n = Array.isArray(faces) ? faces.length : 0;
-      const caption = config.caption !== false ? `${inputRate.rate().toFixed(1)} FPS  ${n} ${n === 1 ? 'FACE' : 'FACES'}` : undefined;
       // Complete the message now: the render runs off the hot path and may be skipped.
       done();
       let jpeg: Buffer | null;
@@ -100,13 +135,17 @@ export = function register(RED: NodeAPI): void {
       }
       showRunning();
       if (!jpeg || closed) return;
+      keep(n, jpeg);
       if (streamOn) broadcaster.push(jpeg);
       if (wired) send({ ...msg, payload: jpeg, faces });
     });
 
     onClose(node, async () => {
       closed = true;
-      if (streams.get(node.id) === broadcaster) streams.delete(node.id);
+      if (previews.get(node.id)?.snapshot === snapshot) previews.delete(node.id);
+      lastInput = null;
+      lastJpeg = null;
+      onDemand = null;
       broadcaster.close();
       await renderer.close();
       status.clear();
@@ -116,20 +155,27 @@ export = function register(RED: NodeAPI): void {
   RED.nodes.registerType('emotionnet-preview', PreviewNode);
 
   const permission = RED.auth.needsPermission('emotionnet-preview.read');
-  RED.httpAdmin.get('/emotionnet/preview/:id/stream', permission, (req, res) => {
-    const b = streams.get(String(req.params.id));
-    if (!b) {
-      res.status(404).send(t('errors.no-stream'));
-      return;
+  /** The deployed preview node with its stream on, or null after a 404 that says why not. */
+  const streamOf = (id: string, res: { status(code: number): { send(body: string): unknown } }): PreviewEntry | null => {
+    const p = previews.get(id);
+    if (!p || !p.broadcaster) {
+      res.status(404).send(t(p ? 'errors.stream-off' : 'errors.no-stream'));
+      return null;
     }
-    b.attach(req, res);
+    return p;
+  };
+  RED.httpAdmin.get('/emotionnet/preview/:id/stream', permission, (req, res) => {
+    streamOf(String(req.params.id), res)?.broadcaster?.attach(req, res);
   });
   RED.httpAdmin.get('/emotionnet/preview/:id/latest.jpg', permission, (req, res) => {
-    const jpeg = streams.get(String(req.params.id))?.latest;
-    if (!jpeg) {
-      res.status(404).send(t('errors.no-stream'));
-      return;
-    }
-    res.set({ 'Content-Type': 'image/jpeg', 'Cache-Control': 'no-store' }).send(jpeg);
+    const p = streamOf(String(req.params.id), res);
+    if (!p) return;
+    p.snapshot().then(
+      (jpeg) => {
+        if (!jpeg) res.status(503).set({ 'Retry-After': '1', 'Cache-Control': 'no-store' }).send(t('errors.no-frame-yet'));
+        else res.set({ 'Content-Type': 'image/jpeg', 'Cache-Control': 'no-store' }).send(jpeg);
+      },
+      (e: unknown) => res.status(500).send(`${t('errors.render')}: ${e instanceof Error ? e.message : String(e)}`),
+    );
   });
 };

@@ -11,6 +11,8 @@ import { ConfigError, InputError } from '../lib/errors';
 import { onClose, onInput } from '../lib/node';
 import { Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
+import { translator } from '../lib/i18n';
+import messages = require('./locales/en-US/emotionnet-smooth.json');
 
 interface SmoothNodeDef extends NodeDef {
   method: SmoothMethod;
@@ -39,7 +41,7 @@ function parseConfig(config: SmoothNodeDef): SmoothOptions {
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 export = function register(RED: NodeAPI): void {
-  const t = (key: string, sub?: Record<string, string | number>) => RED._(`emotionnet-smooth.${key}`, sub);
+  const t = translator(RED, 'emotionnet-smooth', messages);
 
   function SmoothNode(this: Node, config: SmoothNodeDef) {
     RED.nodes.createNode(this, config);
@@ -61,7 +63,8 @@ export = function register(RED: NodeAPI): void {
         .slice(0, 1)
         .map(([l, n]) => `${l} ${n}`)
         .join(', ');
-      status.set('count', top ? t('status.tracks-labels', { count: tracks, labels: top }) : t('status.tracks', { count: tracks }));
+      const key = tracks === 1 ? 'status.track' : 'status.tracks';
+      status.set('count', top ? t(`${key}-labels`, { count: tracks, labels: top }) : t(key, { count: tracks }));
     };
 
     // The operator emits exactly one output, synchronously, for each input.

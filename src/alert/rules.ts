@@ -2,7 +2,7 @@
  * Alert rules and events: the types, defaults and validation (on a copy) shared by the engine,
  * the operator and the Node-RED editor's rule list.
  */
-import { canonicalLabel } from '../classify';
+import { CANONICAL_LABELS, canonicalLabel, isKnownLabel, LABEL_SYNONYMS } from '../classify';
 
 /**
  * - `emotion`: a face shows one of `labels` with confidence ≥ `threshold` for `minDurationMs`.
@@ -22,7 +22,10 @@ export interface AlertRule {
   name: string;
   /** @default 'emotion' */
   type?: AlertRuleType;
-  /** `emotion`: any of these labels (synonyms such as `sad`, `angry` are mapped). */
+  /**
+   * `emotion`: any of these labels: the labels the models emit ({@link CANONICAL_LABELS}) or a
+   * synonym (`sad`, `angry`, … are mapped); any other name is an error.
+   */
   labels?: string[];
   /** `emotion`: minimum confidence, 0..1. @default 0.5 */
   threshold?: number;
@@ -85,6 +88,15 @@ export interface AlertEvent {
   reason?: 'cleared' | 'lost';
 }
 
+/**
+ * "unknown label `joyful`; use one of …": names the label, the labels the models emit and the
+ * synonyms that are understood.
+ */
+function unknownLabelMessage(label: string): string {
+  const synonyms = Object.keys(LABEL_SYNONYMS).filter((k) => !(CANONICAL_LABELS as readonly string[]).includes(k));
+  return `unknown label \`${label}\`; use one of ${CANONICAL_LABELS.join(', ')} (the labels the models emit) or a synonym: ${synonyms.join(', ')}`;
+}
+
 const TYPES: readonly AlertRuleType[] = ['emotion', 'presence', 'absence'];
 const SCOPES: readonly AlertScope[] = ['face', 'any'];
 const SOURCES: readonly EmotionSource[] = ['auto', 'smoothed', 'raw'];
@@ -121,6 +133,8 @@ export function resolveRules(rules: readonly AlertRule[]): ResolvedAlertRule[] {
     if (type === 'emotion' && (labels.length === 0 || labels.includes(''))) {
       throw new TypeError(`${where}: an emotion rule needs at least one label (e.g. happy, sadness), got ${JSON.stringify(r.labels ?? [])}`);
     }
+    const unknown = type === 'emotion' ? rawLabels.find((l) => !isKnownLabel(l as string)) : undefined;
+    if (unknown !== undefined) throw new TypeError(`${where}: ${unknownLabelMessage(String(unknown))}`);
     const num = (name: 'threshold' | 'minDurationMs' | 'cooldownMs', dflt: number, max = Infinity) => {
       const v = r[name] ?? dflt;
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > max) {

@@ -1,7 +1,8 @@
 /**
  * The classifier stage: the glue between the face stage's `Face[]` and the EmotionNet Nano
- * model of src/model. It validates input, classifies all faces of a frame in one batch,
- * attaches `emotion` to each face and measures faces per second. Never imports node-red.
+ * model of src/model. It validates input, classifies all faces of a frame in one batch (a huge
+ * input in bounded chunks that yield to the event loop), attaches `emotion` to each face and
+ * measures faces per second. Never imports node-red.
  */
 import { listModels, load } from '../model';
 import type { Classification, ClassifierLoader, EmotionClassifier, FaceLike, GrayImage, LoadClassifierOptions } from './types';
@@ -13,16 +14,26 @@ export { TTA_MODES } from '../model';
 /** Canonical class labels (lowercase), in the order used by 8-class models. */
 export const CANONICAL_LABELS = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'neutral', 'sadness', 'surprise'] as const;
 
-const SYNONYMS: Record<string, string> = {
+/**
+ * Every label name understood in rules and model metadata (lowercase) → its canonical label:
+ * the canonical labels themselves and their synonyms. The alert node's editor
+ * (nodes/emotionnet-alert/emotionnet-alert.html) keeps a copy, checked by a test.
+ */
+export const LABEL_SYNONYMS: Readonly<Record<string, (typeof CANONICAL_LABELS)[number]>> = Object.freeze({
   angry: 'anger', anger: 'anger', contempt: 'contempt', disgust: 'disgust', disgusted: 'disgust',
   fear: 'fear', fearful: 'fear', scared: 'fear', happy: 'happy', happiness: 'happy', joy: 'happy',
   neutral: 'neutral', sad: 'sadness', sadness: 'sadness', surprise: 'surprise', surprised: 'surprise',
-};
+});
 
 /** Maps a label or a synonym (`angry`, `happiness`, `sad`, …) to its canonical form; unknown labels are lower-cased. */
 export function canonicalLabel(label: string): string {
   const k = String(label).trim().toLowerCase();
-  return SYNONYMS[k] ?? k;
+  return Object.prototype.hasOwnProperty.call(LABEL_SYNONYMS, k) ? LABEL_SYNONYMS[k] : k;
+}
+
+/** True for a canonical label or one of its synonyms (any case, surrounding spaces ignored). */
+export function isKnownLabel(label: string): boolean {
+  return Object.prototype.hasOwnProperty.call(LABEL_SYNONYMS, String(label).trim().toLowerCase());
 }
 
 /** Crop framing a model was trained on: the face stage's `framing` option to pair it with. */
@@ -125,7 +136,19 @@ export function availableModels(): Array<{ id: string; classes?: number; descrip
 
 export const CROP_SIZE = 48;
 
-/** What the classifier stage was given in `msg.payload`. */
+/**
+ * Images per `classify()` call in {@link classifyInput}: a bigger input is classified in chunks
+ * of this many, with a turn of the event loop between chunks, so one huge message never blocks
+ * Node-RED for long (a chunk is about 30 ms of work with Nano-B on wasm, twice that with mirror
+ * averaging). The per-face cost does not depend on the batch size beyond a few faces, and the
+ * results do not depend on it either (each face is standardised on its own).
+ */
+export const CLASSIFY_CHUNK = 32;
+
+/**
+ * What the classifier stage was given in `msg.payload`. `images`: the validated gray images, one
+ * per face or image (any size; {@link classifyInput} resizes them to 48x48 chunk by chunk).
+ */
 export type ClassifyInput =
   | { kind: 'faces'; faces: FaceLike[]; images: GrayImage[] }
   | { kind: 'image'; images: GrayImage[] }
@@ -139,10 +162,69 @@ export class ClassifyInputError extends Error {
   }
 }
 
-function isGrayLike(v: unknown): v is { width: number; height: number; data: Uint8Array } {
-  if (!v || typeof v !== 'object') return false;
-  const g = v as { width?: unknown; height?: unknown; data?: unknown };
-  return Number.isInteger(g.width) && Number.isInteger(g.height) && g.data instanceof Uint8Array;
+/** Has the shape of a gray image (`width`, `height` and `data` fields), whatever their values. */
+function looksGray(v: unknown): v is { width: unknown; height: unknown; data: unknown } {
+  return !!v && typeof v === 'object' && 'width' in v && 'height' in v && 'data' in v;
+}
+
+/** A Buffer after a JSON round trip (`JSON.stringify(buffer)`): `{type: 'Buffer', data: number[]}`. */
+function isJsonBuffer(v: unknown): v is { type: 'Buffer'; data: unknown[] } {
+  return !!v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data);
+}
+
+/** What a value is, for error messages (`a string`, `an object with keys 0, 1, 2, …`). */
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Buffer.isBuffer(v)) return `a Buffer of ${v.length} bytes`;
+  if (Array.isArray(v)) return `an array of ${v.length} values`;
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of ${v.byteLength} bytes`;
+  if (typeof v === 'object') {
+    const keys = Object.keys(v);
+    return keys.length ? `an object with keys ${keys.slice(0, 3).join(', ')}${keys.length > 3 ? `, … (${keys.length} keys)` : ''}` : 'an empty object';
+  }
+  return typeof v === 'string' ? 'a string' : `${typeof v} ${String(v)}`;
+}
+
+/**
+ * `data` of a `width`x`height` gray image as bytes: a Uint8Array (Buffer) as is; a plain array of
+ * integers 0..255 (or a Buffer after a JSON round trip, e.g. through MQTT) converted to a new
+ * Uint8Array. Throws {@link ClassifyInputError} saying what is expected and what was received.
+ */
+function grayBytes(data: unknown, w: number, h: number, what: string): Uint8Array {
+  const n = w * h;
+  const values: ArrayLike<unknown> | null =
+    data instanceof Uint8Array ? data : Array.isArray(data) ? data : isJsonBuffer(data) ? data.data : ArrayBuffer.isView(data) && !(data instanceof DataView) ? (data as unknown as ArrayLike<number>) : null;
+  if (!values) {
+    throw new ClassifyInputError(`${what}.data must be a Buffer or Uint8Array of width*height gray bytes (or an array of width*height integers 0-255), got ${describe(data)}`, 'bad-crop');
+  }
+  if (values.length !== n) {
+    throw new ClassifyInputError(`${what} must be a gray image with width*height bytes (got ${w}x${h} with ${values.length} ${data instanceof Uint8Array ? 'bytes' : 'values'})`, 'bad-crop');
+  }
+  if (data instanceof Uint8Array) return data;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) {
+      throw new ClassifyInputError(`${what}.data[${i}] must be an integer 0-255 (a gray byte), got ${typeof v === 'number' ? v : describe(v)}`, 'bad-crop');
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+/**
+ * Validates a gray image `{width, height, data}` of any size and returns it with `data` as a
+ * Uint8Array (converted from an array of integers 0..255, see above). Does not resize.
+ * Throws {@link ClassifyInputError} naming the problem.
+ */
+export function toGray(img: unknown, what = 'image'): GrayImage {
+  if (!looksGray(img)) throw new ClassifyInputError(`${what} must be a gray image {width, height, data}, got ${describe(img)}`, 'bad-crop');
+  const { width: w, height: h } = img;
+  if (typeof w !== 'number' || typeof h !== 'number' || !Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1) {
+    throw new ClassifyInputError(`${what} must have an integer width and height >= 1, got ${String(w)}x${String(h)}`, 'bad-crop');
+  }
+  const data = grayBytes(img.data, w, h, what);
+  return data === img.data ? (img as GrayImage) : { width: w, height: h, data };
 }
 
 /**
@@ -181,26 +263,29 @@ export function toCrop(img: { width: number; height: number; data: Uint8Array },
 
 /**
  * Interprets `msg.payload` for the classifier: `Face[]` from the face stage (each with a
- * `crop`), one gray image `{width, height, data}`, or an array of them.
+ * `crop`), one gray image `{width, height, data}`, or an array of them. `data` is a Buffer /
+ * Uint8Array of width*height bytes, or an array of width*height integers 0..255 (what a Buffer
+ * becomes after a JSON round trip, e.g. through MQTT). Validates everything up front (cheap);
+ * resizing to 48x48 happens chunk by chunk in {@link classifyInput}.
  * An empty array is valid (a frame without faces) and yields no images.
  */
 export function parseClassifyInput(payload: unknown): ClassifyInput {
   if (Array.isArray(payload)) {
     if (payload.length === 0) return { kind: 'faces', faces: [], images: [] };
-    if (payload.every((p) => isGrayLike(p) && !(p as FaceLike).crop)) {
-      return { kind: 'images', images: payload.map((p, i) => toCrop(p as GrayImage, `payload[${i}]`)) };
+    if (payload.every((p) => looksGray(p) && !(p as FaceLike).crop)) {
+      return { kind: 'images', images: payload.map((p, i) => toGray(p, `payload[${i}]`)) };
     }
     const images = payload.map((f, i) => {
       if (!f || typeof f !== 'object') throw new ClassifyInputError(`payload[${i}] is not a face object`, 'bad-payload');
       const crop = (f as FaceLike).crop;
-      if (!isGrayLike(crop)) {
+      if (crop === undefined || crop === null) {
         throw new ClassifyInputError(`payload[${i}] has no 48x48 gray crop (face.crop); connect the face crop node first`, 'no-crop');
       }
-      return toCrop(crop, `payload[${i}].crop`);
+      return toGray(crop, `payload[${i}].crop`);
     });
     return { kind: 'faces', faces: payload as FaceLike[], images };
   }
-  if (isGrayLike(payload)) return { kind: 'image', images: [toCrop(payload, 'payload')] };
+  if (looksGray(payload)) return { kind: 'image', images: [toGray(payload, 'payload')] };
   const t = payload === null ? 'null' : Buffer.isBuffer(payload) ? 'a Buffer' : typeof payload;
   throw new ClassifyInputError(
     `payload must be the face node's Face[] or a 48x48 gray image {width, height, data}; got ${t}`,
@@ -218,45 +303,79 @@ function tidyClassification(c: Classification): Classification {
 export interface ClassifyResult {
   /** One classification per input image, in order. */
   results: Classification[];
-  /** Wall time of the batch in ms. */
+  /** Wall time in ms, from the first chunk to the last (turns of the event loop between chunks included). */
   ms: number;
 }
 
+export interface ClassifyInputOptions {
+  /** Images per `classify()` call. @default {@link CLASSIFY_CHUNK} */
+  chunkSize?: number;
+  /** Checked before each chunk: once aborted, the call rejects with `signal.reason` and classifies nothing more. */
+  signal?: AbortSignal;
+}
+
 /**
- * Classifies all images in ONE batch (one `classify()` call) and, for face input, attaches
- * `emotion` to each face in place. An empty input costs nothing.
+ * Classifies the input's images: in ONE `classify()` call when there are at most `chunkSize`
+ * (all faces of a frame, as a rule), else in chunks of `chunkSize` with a turn of the event loop
+ * (`setImmediate`) between them, so timers and I/O run while a huge input is classified. The
+ * results are the same and in the same order either way; for face input `emotion` is attached
+ * to each face in place once all chunks are done (on an error or abort, to none). An empty
+ * input costs nothing.
  */
-export async function classifyInput(classifier: EmotionClassifier, input: ClassifyInput): Promise<ClassifyResult> {
+export async function classifyInput(classifier: EmotionClassifier, input: ClassifyInput, options: ClassifyInputOptions = {}): Promise<ClassifyResult> {
   const t0 = performance.now();
-  if (input.images.length === 0) return { results: [], ms: 0 };
-  const raw = await classifier.classify(input.images);
-  if (!Array.isArray(raw) || raw.length !== input.images.length) {
-    throw new Error(`classifier returned ${Array.isArray(raw) ? raw.length : 'no'} results for ${input.images.length} faces`);
+  const total = input.images.length;
+  if (total === 0) return { results: [], ms: 0 };
+  const chunkSize = options.chunkSize ?? CLASSIFY_CHUNK;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new TypeError(`Expected \`chunkSize\` to be an integer >= 1, got \`${String(chunkSize)}\``);
+  const results: Classification[] = [];
+  for (let start = 0; start < total; start += chunkSize) {
+    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    options.signal?.throwIfAborted();
+    const images = input.images.slice(start, start + chunkSize).map((img, j) => toCrop(img, `image ${start + j}`));
+    const raw = await classifier.classify(images);
+    if (!Array.isArray(raw) || raw.length !== images.length) {
+      throw new Error(`classifier returned ${Array.isArray(raw) ? raw.length : 'no'} results for ${images.length} faces`);
+    }
+    for (const r of raw) results.push(tidyClassification(r));
   }
-  const results = raw.map(tidyClassification);
   if (input.kind === 'faces') input.faces.forEach((f, i) => (f.emotion = results[i]));
   return { results, ms: performance.now() - t0 };
 }
 
-/** Items per second over a sliding window (for "faces/s" in status). */
+/**
+ * Items per second over a sliding window (for "faces/s" and "fps" in status). `mark(count)` says
+ * that `count` items were done since the previous mark, so the rate is the items marked after the
+ * oldest remembered mark, divided by the time since that mark: a steady 10 marks/s reads exactly
+ * 10. The newest mark at or before the window's start stays as that reference, so sparse marks
+ * (one every 10 s) read 0.1/s; a single mark reads 0 (no interval yet), and so does a meter whose
+ * last mark is older than the window.
+ */
 export class RateMeter {
   #events: Array<[number, number]> = [];
-  constructor(readonly windowMs = 2000) {}
+  readonly #now: () => number;
 
-  mark(count: number, now = Date.now()): void {
+  /** @param now clock in ms (tests). @default Date.now */
+  constructor(readonly windowMs = 2000, now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  mark(count: number, now = this.#now()): void {
     this.#events.push([now, count]);
     this.#trim(now);
   }
 
-  rate(now = Date.now()): number {
+  rate(now = this.#now()): number {
     this.#trim(now);
-    if (this.#events.length === 0) return 0;
-    const total = this.#events.reduce((s, [, n]) => s + n, 0);
-    const span = Math.max(now - this.#events[0][0], 1000);
+    if (this.#events.length < 2) return 0;
+    const span = now - this.#events[0][0];
+    if (span <= 0) return 0;
+    let total = 0;
+    for (let i = 1; i < this.#events.length; i++) total += this.#events[i][1];
     return (total * 1000) / span;
   }
 
   #trim(now: number): void {
-    while (this.#events.length && now - this.#events[0][0] > this.windowMs) this.#events.shift();
+    while (this.#events.length > 1 && now - this.#events[1][0] >= this.windowMs) this.#events.shift();
   }
 }

@@ -80,17 +80,20 @@ export class PreviewRenderer {
 
   /**
    * Offers a frame. Resolves to the annotated JPEG, or to `null` when the frame was skipped
-   * (throttled or superseded). Rejects when the frame cannot be decoded.
+   * (throttled or superseded). Rejects when the frame cannot be decoded. `force` skips the fps
+   * throttle (an on-demand snapshot); the frame still waits its turn (`latest` policy).
    */
-  render(frame: Pick<Frame, 'width' | 'height' | 'format' | 'data'>, faces: unknown, caption?: string): Promise<Buffer | null> {
+  render(frame: Pick<Frame, 'width' | 'height' | 'format' | 'data'>, faces: unknown, caption?: string, opts: { force?: boolean } = {}): Promise<Buffer | null> {
     if (this.#closed) return Promise.resolve(null);
     const maxFps = this.options.maxFps ?? 10;
     const now = this.#now();
-    if (maxFps > 0 && now - this.#lastAccepted < 1000 / maxFps - 1) {
-      this.stats.throttled++;
-      return Promise.resolve(null);
+    if (!opts.force) {
+      if (maxFps > 0 && now - this.#lastAccepted < 1000 / maxFps - 1) {
+        this.stats.throttled++;
+        return Promise.resolve(null);
+      }
+      this.#lastAccepted = now;
     }
-    this.#lastAccepted = now;
     const { quality, maxWidth, bars } = this.options;
     const job: RenderJob = {
       id: this.#nextId++,

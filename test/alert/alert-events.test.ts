@@ -5,6 +5,7 @@ import { map, Subject } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { AlertEngine, AlertEvent, alertEvents, AlertInput, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../../src/alert';
 import type { TrackedFace } from '../../src/smooth';
+import { CANONICAL_LABELS, LABEL_SYNONYMS } from '../../src/classify';
 
 const newScheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
 
@@ -230,6 +231,23 @@ describe('operator lifecycle and validation', () => {
     assert.throws(() => resolveRules([{ name: 'x', type: 'bogus' as never }]), /`type` must be one of/);
     assert.throws(() => resolveAlertOptions({ faceTimeoutMs: 0 }), /faceTimeoutMs/);
     assert.throws(() => alertEvents([{ name: 'x' }]), /needs at least one label/);
+  });
+
+  test('an unknown label is an error naming it and listing the canonical labels and synonyms', () => {
+    const valid = 'anger, contempt, disgust, fear, happy, neutral, sadness, surprise';
+    assert.deepEqual([...CANONICAL_LABELS].join(', '), valid);
+    assert.throws(
+      () => resolveRules([{ name: 'smile', labels: ['joyful'] }]),
+      (e: Error) => e instanceof TypeError && e.message === `rule 1 (smile): unknown label \`joyful\`; use one of ${valid} (the labels the models emit) or a synonym: angry, disgusted, fearful, scared, happiness, joy, sad, surprised`,
+    );
+    // named even among valid labels, in the rule where it is
+    assert.throws(() => resolveRules([{ name: 'a', labels: ['happy'] }, { name: 'b', labels: ['sad', 'Grumpy'] }]), /^TypeError: rule 2 \(b\): unknown label `Grumpy`/);
+    assert.throws(() => resolveRules([{ name: 'x', labels: ['constructor'] }]), /unknown label `constructor`/);
+    // every canonical label and every synonym, in any case and with spaces, is accepted
+    const all = Object.keys(LABEL_SYNONYMS);
+    assert.deepEqual(resolveRules([{ name: 'x', labels: all.map((l) => ` ${l.toUpperCase()} `) }])[0].labels, [...CANONICAL_LABELS]);
+    // labels of presence and absence rules are not used, so not checked
+    assert.deepEqual(resolveRules([{ name: 'p', type: 'presence', labels: ['joyful'] }])[0].labels, []);
   });
 
   test('AlertEngine reports active alerts and faces for status displays', () => {

@@ -75,8 +75,13 @@ describe('smoothing and alert edit dialogs (browser)', { skip }, () => {
     });
   });
 
-  it('alert dialog: an invalid rule name or a missing label marks the node invalid', async () => {
-    for (const [cls, value] of [['name', 'bad/name'], ['labels', '']]) {
+  it('alert dialog: an invalid rule name, a missing or an unknown label marks the node invalid', async () => {
+    const reasons: Record<string, RegExp> = {
+      name: /Rule 1: the name must be/,
+      '': /Rule 1: an emotion rule needs at least one label/,
+      'happy, joyful': /Rule 1: unknown label "joyful"; use one of anger, contempt, disgust, fear, happy, neutral, sadness, surprise \(the labels the models emit\) or a synonym: angry, disgusted, fearful, scared, happiness, joy, sad, surprised/,
+    };
+    for (const [cls, value] of [['name', 'bad/name'], ['labels', ''], ['labels', 'happy, joyful']]) {
       await js(() => (window as any).RED.editor.edit((window as any).RED.nodes.node('ex04.alert')));
       await page.waitForSelector('.node-input-rule-name', { timeout: 10_000 });
       await page.evaluate(([c, v]: string[]) => {
@@ -90,13 +95,26 @@ describe('smoothing and alert edit dialogs (browser)', { skip }, () => {
         return { valid: n.valid, reasons: (n.validationErrors ?? []).join(' ') };
       });
       assert.equal(state.valid, false, `${cls} = "${value}"`);
-      assert.match(state.reasons, cls === 'name' ? /Rule 1: the name must be/ : /Rule 1: an emotion rule needs at least one label/);
+      assert.match(state.reasons, reasons[cls === 'name' ? 'name' : value]);
       // restore
       await js(() => {
         const n = (window as any).RED.nodes.node('ex04.alert');
         n.rules[0] = { ...n.rules[0], name: 'sad', labels: 'sadness' };
       });
     }
+  });
+
+  it('alert dialog: synonyms in any case are valid labels', async () => {
+    const valid = await js(() => {
+      const n = (window as any).RED.nodes.node('ex04.alert');
+      const saved = n.rules[0];
+      const def = (window as any).RED.nodes.getType('emotionnet-alert');
+      // (no named function here: the test transpiler would wrap it in a helper the page lacks)
+      return ['Happiness, SAD, joy, surprised', 'anger contempt;disgust,fear happy neutral sadness surprise', 'happy, joyful'].map(
+        (labels) => def.defaults.rules.validate.call(n, [{ ...saved, labels }], {}) === true,
+      );
+    });
+    assert.deepEqual(valid, [true, true, false]);
   });
 
   it('smoothing dialog: half-life for EMA, window for mean/majority; margin >= 1 is invalid', async () => {

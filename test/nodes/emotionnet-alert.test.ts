@@ -2,10 +2,13 @@
 /** emotionnet-alert node (compiled, from dist/) under node-red-node-test-helper. Run `npm run build` first. */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { catchNode, completeNode, helper, load, sleep as wait, until } from './helpers';
+import * as fs from 'fs';
+import * as path from 'path';
+import { catchNode, completeNode, helper, load, ROOT, sleep as wait, until } from './helpers';
 import { watchStatus } from '../helpers/status';
 
 const alertNode = load('nodes/emotionnet-alert/emotionnet-alert.js');
+const classify = load('src/classify/index.js');
 
 const face = (id: number, label: string, confidence = 0.9, smoothed = true) => ({
   id,
@@ -22,6 +25,11 @@ const flow = (cfg: Record<string, unknown> = {}) => [
   { id: 'k1', z: 'tab', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
   { id: 'caught', z: 'tab', type: 'helper' },
 ];
+
+/** The last status node `id` set (the test helper's status spy is shared by all nodes). */
+function lastStatus(id: string): any {
+  return helper.getNode(id).status.getCalls().filter((c: any) => c.thisValue.id === id).pop()?.args[0];
+}
 
 /** Everything a helper node receives from now on. */
 function record(id: string): any[] {
@@ -116,6 +124,40 @@ describe('emotionnet-alert node', () => {
     helper.getNode('a1').receive({ payload: [] });
     await until(() => caught.length === 1, 3000, 'config error on input');
     assert.match(caught[0].error.message, /`name` must be/);
+  });
+
+  it('an unknown label is a config error naming it and the valid labels (red ring, no "1 rule" status); synonyms load', async () => {
+    await helper.load([alertNode, catchNode], [
+      ...flow({ rules: [{ ...SAD, name: 'smile', labels: 'happy, joyful' }] }),
+      { id: 'a2', z: 'tab', type: 'emotionnet-alert', rules: [{ ...SAD, labels: 'Happiness, SAD, joy' }], wires: [[]] },
+    ]);
+    const a1 = helper.getNode('a1');
+    const errors = helper.log().args.filter((a: any[]) => a[0]?.level === helper.log().ERROR);
+    assert.equal(errors.length, 1);
+    const expected = 'Invalid alert configuration: rule 1 (smile): unknown label `joyful`; use one of anger, contempt, disgust, fear, happy, neutral, sadness, surprise (the labels the models emit) or a synonym: angry, disgusted, fearful, scared, happiness, joy, sad, surprised';
+    assert.equal(String(errors[0][0].msg), expected);
+    assert.deepEqual(lastStatus('a1'), { fill: 'red', shape: 'ring', text: 'config error' });
+    const caught = record('caught');
+    a1.receive({ payload: [face(1, 'happy')] });
+    await until(() => caught.length === 1, 3000, 'config error on input');
+    assert.equal(caught[0].error.message, `ConfigError: ${expected}`); // Node-RED prefixes the error name
+    assert.deepEqual(lastStatus('a2'), { fill: 'green', shape: 'ring', text: '1 rule' });
+  });
+
+  it("the editor's label table (ruleProblem) is the runtime's: src/classify LABEL_SYNONYMS", () => {
+    const html = fs.readFileSync(path.join(ROOT, 'nodes', 'emotionnet-alert', 'emotionnet-alert.html'), 'utf8');
+    const m = /var LABELS = (\{[^\n]*\});/.exec(html);
+    assert.ok(m, 'var LABELS = {...}; in emotionnet-alert.html');
+    assert.deepEqual(JSON.parse(m[1]), { ...classify.LABEL_SYNONYMS });
+  });
+
+  it('status: "1 rule" for one rule, "2 rules" for two', async () => {
+    await helper.load([alertNode, catchNode], [
+      ...flow(),
+      { id: 'a2', z: 'tab', type: 'emotionnet-alert', rules: [SAD, { name: 'visitor', type: 'presence', duration: 1 }], wires: [[]] },
+    ]);
+    assert.deepEqual(lastStatus('a1'), { fill: 'green', shape: 'ring', text: '1 rule' });
+    assert.deepEqual(lastStatus('a2'), { fill: 'green', shape: 'ring', text: '2 rules' });
   });
 
   it('clears every timer on close: no event after a redeploy, status cleared', async () => {

@@ -3,22 +3,30 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { catchNode, collect, helper, load, ROOT, sleep, until } from './helpers';
+import { catchNode, collect, completeNode, helper, load, ROOT, sleep, until } from './helpers';
 
 const classifyNode = load('nodes/emotionnet-classify/emotionnet-classify.js');
 const core = load('src/classify/index.js');
 
 const CLASSES = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'];
 
-/** A stand-in classifier: "happy" when the crop is bright, "sadness" when dark; records batch sizes. */
-function fakeClassifier(opts: { delayMs?: number } = {}) {
-  const state = { batches: [] as number[], disposed: 0 };
+/**
+ * A stand-in classifier: "happy" when the crop is bright, "sadness" when dark; records batch sizes
+ * and when each batch ran. `busyMs` keeps the thread busy (like a model on the main thread).
+ */
+function fakeClassifier(opts: { delayMs?: number; busyMs?: number } = {}) {
+  const state = { batches: [] as number[], disposed: 0, spans: [] as Array<[number, number]> };
   const clf = {
     name: 'fake-nano',
     classes: CLASSES,
     backend: { name: 'cpu', label: 'cpu', requested: 'auto', reason: 'cpu: test' },
     async classify(faces: Array<{ width: number; height: number; data: Uint8Array }>) {
       state.batches.push(faces.length);
+      const start = performance.now();
+      while (performance.now() < start + (opts.busyMs ?? 0)) {
+        /* busy */
+      }
+      state.spans.push([start, performance.now()]);
       if (opts.delayMs) await sleep(opts.delayMs);
       return faces.map((f) => {
         const mean = f.data.reduce((s, v) => s + v, 0) / f.data.length;
@@ -44,6 +52,23 @@ const flow = (extra: Record<string, unknown> = {}) => [
   { id: 'k1', z: 'tab', x: 0, y: 0, type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
   { id: 'caught', z: 'tab', x: 0, y: 0, type: 'helper' },
 ];
+
+/**
+ * Loads the classify flow with `clf` as the model plus a Complete node for c1; returns what the
+ * output, the Catch node and the Complete node receive from then on.
+ */
+async function loadWithComplete(clf: unknown): Promise<{ out: unknown[]; caught: unknown[]; completed: unknown[] }> {
+  core.setClassifierLoader(async () => clf);
+  await helper.load([classifyNode, catchNode, completeNode], [
+    ...flow(),
+    { id: 'done1', z: 'tab', type: 'complete', scope: ['c1'], uncaught: false, wires: [['completed']] },
+    { id: 'completed', z: 'tab', type: 'helper' },
+  ]);
+  await sleep(20);
+  const got = { out: [] as unknown[], caught: [] as unknown[], completed: [] as unknown[] };
+  for (const id of ['out', 'caught', 'completed'] as const) helper.getNode(id).on('input', (m: unknown) => got[id].push(m));
+  return got;
+}
 
 describe('emotionnet-classify node', () => {
   before(() => new Promise<void>((r) => helper.startServer(r)));
@@ -160,6 +185,75 @@ describe('emotionnet-classify node', () => {
     assert.match(errs[2], /width\*height bytes/);
     assert.match(errs[3], /got null/);
     for (const m of await caught) assert.equal(m.error.source.id, 'c1');
+  });
+
+  it('accepts crops after a JSON round trip (MQTT): crop.data as {type: "Buffer", data} or a plain array', async () => {
+    const { clf, state } = fakeClassifier();
+    core.setClassifierLoader(async () => clf);
+    await helper.load([classifyNode, catchNode], flow());
+    const got = collect(helper.getNode('out'), 2);
+    const c1 = helper.getNode('c1');
+    c1.receive({ payload: JSON.parse(JSON.stringify([face(1, 200), face(2, 20)])) });
+    await sleep(20);
+    c1.receive({ payload: [{ ...face(3, 0), crop: { width: 48, height: 48, data: new Array(48 * 48).fill(230) } }] });
+    const [a, b] = await got;
+    assert.deepEqual(a.payload.map((f: any) => [f.id, f.emotion.label]), [[1, 'happy'], [2, 'sadness']]);
+    assert.deepEqual(b.payload.map((f: any) => [f.id, f.emotion.label]), [[3, 'happy']]);
+    assert.deepEqual(state.batches, [2, 1]);
+  });
+
+  it('a crop whose data is not gray bytes gets an error saying what data must be and what it got', async () => {
+    core.setClassifierLoader(async () => fakeClassifier().clf);
+    await helper.load([classifyNode, catchNode], flow());
+    const caught = collect(helper.getNode('caught'), 2);
+    const c1 = helper.getNode('c1');
+    c1.receive({ payload: [{ ...face(1, 0), crop: { width: 48, height: 48, data: 'AAAA' } }] });
+    c1.receive({ payload: [{ ...face(1, 0), crop: { width: 48, height: 48, data: new Array(48 * 48).fill(300) } }] });
+    const [e1, e2] = (await caught).map((m) => m.error.message);
+    assert.match(e1, /payload\[0\]\.crop\.data must be a Buffer or Uint8Array of width\*height gray bytes \(or an array of width\*height integers 0-255\), got a string/);
+    assert.doesNotMatch(e1, /connect the face crop node/);
+    assert.match(e2, /payload\[0\]\.crop\.data\[0\] must be an integer 0-255 \(a gray byte\), got 300/);
+  });
+
+  it('a huge message is classified in chunks: timers run between chunks, results stay in order, done is called once', async () => {
+    const { clf, state } = fakeClassifier({ busyMs: 3 });
+    const { completed, caught } = await loadWithComplete(clf);
+    const chunk = core.CLASSIFY_CHUNK as number;
+    const n = 20 * chunk + 3;
+    const values = Array.from({ length: n }, (_, i) => ((i * 7) % 3 === 0 ? 220 : 30));
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 1);
+    const got = collect(helper.getNode('out'), 1, 10_000);
+    helper.getNode('c1').receive({ payload: values.map((v) => crop(v)) });
+    let m: any;
+    try {
+      [m] = await got;
+    } finally {
+      clearInterval(timer);
+    }
+    assert.deepEqual(state.batches, [...new Array(20).fill(chunk), 3]);
+    // each chunk keeps the thread busy for 3 ms; a 1 ms interval fired between most of them
+    const gaps = state.spans.slice(1).map(([start], i) => ticks.some((t) => t >= state.spans[i][1] && t <= start));
+    assert.ok(gaps.filter(Boolean).length >= 10, `a timer fired in ${gaps.filter(Boolean).length} of ${gaps.length} gaps between chunks`);
+    assert.deepEqual(m.payload.map((r: any) => r.label), values.map((v) => (v > 127 ? 'happy' : 'sadness')));
+    await sleep(100);
+    assert.equal(completed.length, 1, 'done called once');
+    assert.equal(caught.length, 0);
+  });
+
+  it('closing the node during a huge message stops it between chunks (no output) before the model is disposed', async () => {
+    const { clf, state } = fakeClassifier({ delayMs: 5 });
+    const { completed, caught, out } = await loadWithComplete(clf);
+    const c1 = helper.getNode('c1');
+    c1.receive({ payload: Array.from({ length: 50 * (core.CLASSIFY_CHUNK as number) }, () => crop(200)) });
+    await until(() => state.batches.length >= 2, 2000, 'two chunks');
+    await c1.close();
+    const batches = state.batches.length;
+    assert.ok(batches < 50, `stopped after ${batches} of 50 chunks`);
+    assert.equal(state.disposed, 1);
+    await sleep(100);
+    assert.equal(state.batches.length, batches, 'no chunk after close');
+    assert.deepEqual([out.length, caught.length, completed.length], [0, 0, 1]);
   });
 
   it('queues a few messages while the model loads (yellow ring) and then classifies them', async () => {

@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import * as http from 'http';
 import * as jpeg from 'jpeg-js';
 import { catchNode, collect, helper, load, sleep, until } from './helpers';
+import { watchStatus } from '../helpers/status';
 
 const previewNode = load('nodes/emotionnet-preview/emotionnet-preview.js');
-const { splitMjpeg } = load('src/preview/index.js');
+const { splitMjpeg, PreviewRenderer } = load('src/preview/index.js');
 
 const frame = (v = 60) => ({ width: 160, height: 120, format: 'rgb24', data: Buffer.alloc(160 * 120 * 3, v), timestamp: Date.now(), seq: 0, sourceId: 'cam' });
 const faces = [{ id: 3, box: { x: 40, y: 30, width: 50, height: 50 }, emotion: { label: 'happy', confidence: 0.8, probabilities: { happy: 0.8, sadness: 0.2 } } }];
@@ -130,15 +131,97 @@ describe('emotionnet-preview node', () => {
     assert.equal((await fetch(`${base}/emotionnet/preview/nope/stream`)).status, 404);
   });
 
+  /** Counts the renders of every PreviewRenderer (the node's one included) from now on. */
+  function countRenders(): { calls: Array<{ force: boolean }>; restore(): void } {
+    const proto = PreviewRenderer.prototype;
+    const orig = proto.render;
+    const calls: Array<{ force: boolean }> = [];
+    proto.render = function (this: unknown, ...args: any[]) {
+      calls.push({ force: !!args[3]?.force });
+      return orig.apply(this, args);
+    };
+    return { calls, restore: () => (proto.render = orig) };
+  }
+
   it('renders nothing when the output is unwired and nobody watches; close clears the status', async () => {
-    await helper.load([previewNode, catchNode], flow({}, false));
+    const renders = countRenders();
+    try {
+      await helper.load([previewNode, catchNode], flow({}, false));
+      const p1 = helper.getNode('p1');
+      for (let i = 0; i < 3; i++) p1.receive({ payload: faces, frame: frame(40 * i) });
+      await sleep(100);
+      assert.equal(renders.calls.length, 0);
+      await until(() => p1.status.args.some((a: any[]) => /fps 0 viewers/.test(String(a[0].text))), 2000, 'status');
+      await p1.close();
+      assert.deepEqual(p1.status.lastCall.args[0], {});
+    } finally {
+      renders.restore();
+    }
+  });
+
+  it('latest.jpg while nobody watches: 503 + Retry-After before the first frame, then the newest frame rendered on demand, once per frame', async () => {
+    const renders = countRenders();
+    try {
+      await helper.load([previewNode, catchNode], flow({ maxFps: 1 }, false));
+      await serveAdmin();
+      const p1 = helper.getNode('p1');
+      const url = `${base}/emotionnet/preview/p1/latest.jpg`;
+      const none = await fetch(url);
+      assert.equal(none.status, 503);
+      assert.equal(none.headers.get('retry-after'), '1');
+      assert.equal(await none.text(), 'No frame yet: the preview node has not received a frame since it was deployed');
+      // frames arrive; nothing is rendered until a snapshot is asked for
+      p1.receive({ payload: faces, frame: frame(20) });
+      p1.receive({ payload: faces, frame: { ...frame(220), width: 80, height: 60, data: Buffer.alloc(80 * 60 * 3, 220) } });
+      await sleep(50);
+      assert.equal(renders.calls.length, 0);
+      // concurrent requests share one render of the newest frame (not throttled by the max rate)
+      const [a, b] = await Promise.all([fetch(url), fetch(url)]);
+      assert.deepEqual([a.status, b.status, a.headers.get('content-type')], [200, 200, 'image/jpeg']);
+      const jpgA = Buffer.from(await a.arrayBuffer());
+      assert.deepEqual(jpgA, Buffer.from(await b.arrayBuffer()));
+      const img = jpeg.decode(jpgA, { useTArray: true });
+      assert.deepEqual([img.width, img.height], [80, 60], 'the newest frame');
+      assert.deepEqual(renders.calls, [{ force: true }]);
+      // asked again without a new frame: the same JPEG, no new render
+      const again = await fetch(url);
+      assert.deepEqual(Buffer.from(await again.arrayBuffer()), jpgA);
+      assert.equal(renders.calls.length, 1);
+      // a new frame: rendered on the next request
+      p1.receive({ payload: [], frame: frame(120) });
+      const next = await fetch(url);
+      assert.equal(next.status, 200);
+      assert.equal(jpeg.decode(Buffer.from(await next.arrayBuffer())).width, 160);
+      assert.equal(renders.calls.length, 2);
+    } finally {
+      renders.restore();
+    }
+  });
+
+  it('stream and latest.jpg: 404 naming the reason for an unknown node and for a node with its stream off', async () => {
+    await helper.load([previewNode, catchNode], [...flow(), { id: 'p2', z: 'tab', type: 'emotionnet-preview', stream: false, wires: [[]] }]);
     await serveAdmin();
+    helper.getNode('p2').receive({ payload: faces, frame: frame() });
+    for (const what of ['stream', 'latest.jpg']) {
+      const unknown = await fetch(`${base}/emotionnet/preview/nope/${what}`);
+      assert.deepEqual([unknown.status, await unknown.text()], [404, 'No such preview stream (deploy the flow first)']);
+      const off = await fetch(`${base}/emotionnet/preview/p2/${what}`);
+      assert.equal(off.status, 404);
+      assert.match(await off.text(), /does not serve a stream: turn on "Serve a live MJPEG stream"/);
+    }
+  });
+
+  it('the fps in the status is the input rate exactly (10 frames/s reads 10, not 11)', async () => {
+    await helper.load([previewNode, catchNode], flow({}, false));
     const p1 = helper.getNode('p1');
-    p1.receive({ payload: faces, frame: frame() });
-    await sleep(100);
-    assert.equal((await fetch(`${base}/emotionnet/preview/p1/latest.jpg`)).status, 404);
-    await until(() => p1.status.args.some((a: any[]) => /fps 0 viewers/.test(String(a[0].text))), 2000, 'status');
-    await p1.close();
-    assert.deepEqual(p1.status.lastCall.args[0], {});
+    const statuses = watchStatus(p1);
+    const start = Date.now();
+    for (let i = 0; i <= 15; i++) {
+      await sleep(start + i * 100 - Date.now());
+      p1.receive({ payload: faces, frame: frame() });
+    }
+    await sleep(600); // the status is throttled to 2 updates/s; the last one shows the rate at the last frame
+    const fps = statuses.map((st) => Number(/^(\d+) fps/.exec(st.text ?? '')?.[1])).filter((v) => !Number.isNaN(v));
+    assert.equal(fps[fps.length - 1], 10, `statuses: ${statuses.map((st) => st.text).join(' | ')}`);
   });
 });

@@ -2,7 +2,7 @@
 /** emotionnet-smooth node (compiled, from dist/) under node-red-node-test-helper. Run `npm run build` first. */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { catchNode, completeNode, helper, load, sleep as wait } from './helpers';
+import { catchNode, completeNode, helper, load, sleep as wait, until } from './helpers';
 import { watchStatus } from '../helpers/status';
 
 const smoothNode = load('nodes/emotionnet-smooth/emotionnet-smooth.js');
@@ -117,14 +117,30 @@ describe('emotionnet-smooth node', () => {
     s1.receive({ payload: [face(4, 'happy')] });
     await got;
     await wait(700); // the sweep runs at 100 ms; status updates are throttled to 2/s
-    // (the test helper loads no message catalogue, so status text is the i18n key)
     const last = s1.status.lastCall.args[0];
     assert.equal(last.fill, 'blue');
-    assert.match(last.text, /status\.tracks$/, 'no labels left: "N tracks" without labels');
+    assert.equal(last.text, '0 tracks', 'no labels left: "N tracks" without labels');
     got = next('out');
     s1.receive({ payload: [] });
     const m = await got;
     assert.deepEqual(m.smoothing.lost.map((l: any) => [l.id, l.label, l.reason]), [[4, 'happy', 'timeout']]);
+  });
+
+  it('status: singular for one track ("1 track: happy 1"), plural otherwise ("2 tracks: happy 2")', async () => {
+    await helper.load([smoothNode, catchNode], flow());
+    const s1 = helper.getNode('s1');
+    const statuses = watchStatus(s1);
+    const texts = () => statuses.map((st) => st.text).join(' | ');
+    let got = next('out');
+    s1.receive({ payload: [face(1, 'happy')] });
+    await got;
+    // status updates are throttled to 2/s: wait for the latest one
+    await until(() => statuses.some((st) => st.text === '1 track: happy 1'), 2000, texts);
+    got = next('out');
+    s1.receive({ payload: [face(1, 'happy'), face(2, 'happy')] });
+    await got;
+    await until(() => statuses.some((st) => st.text === '2 tracks: happy 2'), 2000, texts);
+    assert.ok(!statuses.some((st) => /\b1 tracks\b/.test(st.text)), texts());
   });
 
   it('clears its timers and status on close', async () => {
