@@ -17,17 +17,21 @@ export {
   availableModels,
   CANONICAL_LABELS,
   canonicalLabel,
+  CLASSIFY_CHUNK,
   classifyInput,
   ClassifyInputError,
   DEFAULT_MODEL,
+  isKnownLabel,
+  LABEL_SYNONYMS,
   loadClassifier,
   modelFraming,
   parseClassifyInput,
   RateMeter,
   setClassifierLoader,
   toCrop,
+  toGray,
 } from './classify';
-export type { BuiltinModel, ClassifierLoader, ClassifyInput, ClassifyResult, LoadClassifierOptions, ModelFraming } from './classify';
+export type { BuiltinModel, ClassifierLoader, ClassifyInput, ClassifyInputOptions, ClassifyResult, LoadClassifierOptions, ModelFraming } from './classify';
 export { annotateFrame, drawFaces, frameToRgb, LABEL_COLORS, MjpegBroadcaster, PreviewRenderer, splitMjpeg } from './preview';
 export type { AnnotateOptions, PreviewFace, PreviewRendererOptions, PreviewStats } from './preview';
 export { analyzeFrames, createPipeline, DEMO_SHOTS, demoClipArgs, demoPhotoDir, ensureDemoClip } from './pipeline';
