@@ -58,7 +58,7 @@ export interface FaceDetectorOptions {
   maxPixels?: number;
   /**
    * How the network runs: `direct` maps the graph once to calls of the backend's kernels, with
-   * each residual Add+Relu fused (about 1.5 ms faster per frame on wasm; falls back to `graph`
+   * each residual Add+Relu fused (faster per frame on wasm, see README *Face crop*; falls back to `graph`
    * for graphs with other ops), `graph` uses the converter's GraphModel executor.
    * @default 'direct'
    */
