@@ -49,6 +49,9 @@ export function isFrame(v: unknown): v is Frame {
  * JPEG frames are checked for the SOI marker only.
  */
 export function validateFrame(f: Frame): string | null {
+  if (!f || typeof f !== 'object') return `frame must be an object {width, height, format, data, …}, got ${f === null ? 'null' : typeof f}`;
+  if (f.format !== 'rgb24' && f.format !== 'gray' && f.format !== 'jpeg') return `frame format must be rgb24, gray or jpeg, got ${JSON.stringify(f.format) ?? 'undefined'}`;
+  if (!f.data || typeof f.data.length !== 'number') return 'frame data must be a Buffer';
   if (f.format === 'jpeg') {
     return f.data.length >= 4 && f.data[0] === 0xff && f.data[1] === 0xd8 ? null : 'frame data is not a JPEG (missing FFD8 marker)';
   }

@@ -168,7 +168,10 @@ export class AlertEngine {
           const o = this.#observe(rule, f);
           if (o.ok && (!best || (o.score ?? 0) > (best.score ?? 0))) best = o;
         }
-        const reason = this.#faces.size === 0 ? 'lost' : 'cleared';
+        // `lost` when the face that holds the alert has left (other faces may still be in view).
+        const holder = states.get(ANY);
+        const holderGone = holder?.trackId != null && !this.#faces.has(faceKey(holder.trackId, holder.sourceId));
+        const reason = this.#faces.size === 0 || holderGone ? 'lost' : 'cleared';
         this.#step(rule, states, ANY, best ?? { ok: false, trackId: null, label: null, score: null }, now, reason, events);
         return;
       }

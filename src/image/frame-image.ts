@@ -15,6 +15,7 @@ import { ImageError, RawImage } from './types';
  * ```
  */
 export function imageFromFrame(frame: Frame, options: DecodeOptions = {}): RawImage {
+  if (!frame || typeof frame !== 'object') throw new ImageError('BAD_ARGUMENT', `frame must be an object {width, height, format, data, …}, got ${frame === null ? 'null' : typeof frame}`);
   if (!(frame.width > 0 && frame.height > 0)) throw new ImageError('EMPTY', `frame has no pixels (${frame.width}x${frame.height})`);
   const problem = validateFrame(frame);
   if (problem) throw new ImageError('CORRUPT', problem);

@@ -115,7 +115,9 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
           const now = scheduler.now();
           let out = faces;
           if (smoother && faces.length) {
-            const r = smoother.observe(faces as never, frame.timestamp ?? now, { sourceId: frame.sourceId, clock: now });
+            // Like the smoothFaces operator: a frame without a usable timestamp is timed on the clock.
+            const t = typeof frame.timestamp === 'number' && Number.isFinite(frame.timestamp) ? frame.timestamp : now;
+            const r = smoother.observe(faces as never, t, { sourceId: frame.sourceId, clock: now });
             out = r.faces as unknown as PipelineFace[];
           }
           const events = engine ? engine.observe(out as never, now, frame.sourceId) : [];

@@ -85,7 +85,12 @@ export interface LostTrack {
   since: number;
   /** Timestamp (ms) of the track's last observation. */
   lastSeen: number;
-  reason: 'timeout' | 'capacity';
+  /**
+   * `timeout`: not observed for `trackTimeoutMs`; `capacity`: evicted (too many tracks); `clock`:
+   * its frames' time jumped back by `trackTimeoutMs` or more (a restarted sender, a clock change),
+   * so the track starts afresh.
+   */
+  reason: 'timeout' | 'capacity' | 'clock';
 }
 
 /**
@@ -191,13 +196,19 @@ export class EmotionSmoother {
    * Adds one frame's faces observed at time `t` (ms) and returns them with `smoothed` added
    * (new face objects; the inputs are not changed). Faces must have passed {@link checkFaces}.
    * Tracks of the same source not observed for `trackTimeoutMs` (in message time) are
-   * forgotten first, so a face that comes back after the timeout starts afresh.
+   * forgotten first, so a face that comes back after the timeout starts afresh; so are tracks
+   * whose time `t` jumped back by `trackTimeoutMs` or more (reason `clock`: a restarted sender or
+   * a clock change; a smaller step back is taken as an out-of-order frame and clamped).
+   * @throws TypeError when `t` is not a finite number.
    */
   observe<F extends EmotionFace>(faces: readonly F[], t: number, ctx: ObserveContext = {}): ObserveResult<F> {
+    if (typeof t !== 'number' || !Number.isFinite(t)) throw new TypeError(`Expected \`t\` (the frame time, ms) to be a finite number, got \`${String(t)}\``);
     const clock = ctx.clock ?? t;
     const { trackTimeoutMs } = this.options;
     for (const [key, tr] of this.#tracks) {
-      if (tr.sourceId === ctx.sourceId && t - tr.lastT >= trackTimeoutMs) this.#forget(key, tr, 'timeout');
+      if (tr.sourceId !== ctx.sourceId) continue;
+      if (t - tr.lastT >= trackTimeoutMs) this.#forget(key, tr, 'timeout');
+      else if (tr.lastT - t >= trackTimeoutMs) this.#forget(key, tr, 'clock');
     }
     const out = faces.map((face) => {
       const key = trackKey(face.id, ctx.sourceId);

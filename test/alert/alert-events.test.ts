@@ -115,6 +115,14 @@ describe('emotion rules', () => {
     ]);
   });
 
+  test('scope any ends with reason lost when the face that holds it leaves, even if other faces remain', () => {
+    const frames = every(0, 3000, 100, (t) => (t < 1000 ? [face(1, 'sadness'), face(2, 'happy')] : [face(2, 'happy')]));
+    assert.deepEqual(run([{ ...sad, minDurationMs: 0, scope: 'any' }], { updateIntervalMs: 0, faceTimeoutMs: 500 }, frames, 3000), [
+      '0 start sad#1 sadness since=0 dur=0',
+      '1400 end sad#1 sadness since=0 dur=1400 lost',
+    ]);
+  });
+
   test('the same track id from two sources is two faces', () => {
     const frames: Frames = [
       [0, [face(1, 'sadness')], 'cam1'],

@@ -181,6 +181,9 @@ test('imageFromFrame / frameFromImage', () => {
   const j = imageFromFrame({ ...f, format: 'jpeg', data: encodeJpeg(img) });
   assert.equal(j.width, 16);
   assert.throws(() => imageFromFrame({ ...f, data: f.data.subarray(0, 10) }), /expected 384/);
+  // an unknown format or a missing frame is named, not reported as a NaN size or a TypeError
+  assert.throws(() => imageFromFrame({ ...f, format: 'rgba' as never }), (e: unknown) => e instanceof ImageError && /format must be rgb24, gray or jpeg, got "rgba"/.test(e.message));
+  assert.throws(() => imageFromFrame(null as never), (e: unknown) => e instanceof ImageError && /frame must be an object.*got null/.test(e.message));
 });
 
 test('warpToGray: the pixels of warpAffine(toGray(img)) for gray, RGB and RGBA, any map', () => {

@@ -84,6 +84,23 @@ describe('analyzeFrames', () => {
     assert.equal(calls.process, 2);
   });
 
+  it('a frame whose timestamp is NaN is smoothed on the clock: the track keeps following the classifier', async () => {
+    const { stages } = fakeStages();
+    let n = 0;
+    const classifier = {
+      async classify(imgs: unknown[]) {
+        const label = n++ < 5 ? 'happy' : 'sadness';
+        return imgs.map(() => ({ label, confidence: 0.95, probabilities: { happy: label === 'happy' ? 0.95 : 0.05, sadness: label === 'happy' ? 0.05 : 0.95 } }));
+      },
+    };
+    const t0 = Date.now(); // capture times near the clock, as from a camera
+    const frames = Array.from({ length: 14 }, (_, i) => ({ ...frame(i), timestamp: i === 2 ? NaN : t0 + i * 100 }));
+    const out = await lastValueFrom(from(frames).pipe(analyzeFrames({ ...stages, classifier } as never, { policy: 'queue', smooth: { halfLifeMs: 200, minDwellMs: 100 } }), toArray()));
+    const last = out[out.length - 1].faces[0].smoothed!;
+    assert.equal(last.label, 'sadness');
+    assert.ok(last.confidence > 0.9, String(last.confidence));
+  });
+
   it('a frame without faces costs no classifier call', async () => {
     const { stages, calls } = fakeStages({ faces: 0 });
     const r = await firstValueFrom(from([frame(0)]).pipe(analyzeFrames(stages as never)));

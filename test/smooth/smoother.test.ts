@@ -218,6 +218,29 @@ describe('tracks', () => {
     assert.ok(r.faces[0].smoothed.since >= 1000);
   });
 
+  test('time jumping back by trackTimeoutMs or more (restarted sender) starts the track afresh (reason clock); a new label then wins as usual', () => {
+    const s = new EmotionSmoother({ method: 'ema', halfLifeMs: 500, trackTimeoutMs: 2000 });
+    for (let t = 0; t <= 3000; t += 100) s.observe([face(1, 'happy', 0.9)], 60_000 + t);
+    const r0 = s.observe([face(1, 'neutral', 0.95)], 3100); // 60 s back
+    assert.deepEqual(r0.lost.map((l) => [l.id, l.reason, l.label]), [[1, 'clock', 'happy']]);
+    let r = r0;
+    for (let t = 3200; t <= 13_000; t += 100) r = s.observe([face(1, 'neutral', 0.95)], t);
+    assert.equal(r.faces[0].smoothed.label, 'neutral');
+    assert.ok(Math.abs(r.faces[0].smoothed.confidence - 0.95) < 1e-6, String(r.faces[0].smoothed.confidence));
+    // a step back shorter than the timeout is an out-of-order frame: clamped, the track is kept
+    const k = new EmotionSmoother({ trackTimeoutMs: 2000 });
+    k.observe([face(1, 'happy')], 5000);
+    assert.deepEqual(k.observe([face(1, 'happy')], 3500).lost, []);
+  });
+
+  test('a time that is not a finite number is a TypeError naming it (it would freeze the track)', () => {
+    const s = new EmotionSmoother();
+    for (const t of [NaN, Infinity, undefined as unknown as number]) {
+      assert.throws(() => s.observe([face(1, 'happy')], t), (e: unknown) => e instanceof TypeError && /`t`.*finite number/.test(e.message));
+    }
+    assert.equal(s.size, 0);
+  });
+
   test('inputs are not mutated; other face fields pass through', () => {
     const s = new EmotionSmoother();
     const f = { ...face(1, 'happy'), box: { x: 1, y: 2, width: 3, height: 4 } };
