@@ -348,8 +348,9 @@ export async function classifyInput(classifier: EmotionClassifier, input: Classi
  * that `count` items were done since the previous mark, so the rate is the items marked after the
  * oldest remembered mark, divided by the time since that mark: a steady 10 marks/s reads exactly
  * 10. The newest mark at or before the window's start stays as that reference, so sparse marks
- * (one every 10 s) read 0.1/s; a single mark reads 0 (no interval yet), and so does a meter whose
- * last mark is older than the window.
+ * (one every 10 s) read 0.1/s. A single mark has no interval yet: its count is spread over one
+ * second (a lone message of 5 faces reads 5/s, as a status should not say 0 right after work);
+ * a meter whose last mark is older than the window reads 0.
  */
 export class RateMeter {
   #events: Array<[number, number]> = [];
@@ -367,7 +368,12 @@ export class RateMeter {
 
   rate(now = this.#now()): number {
     this.#trim(now);
-    if (this.#events.length < 2) return 0;
+    if (this.#events.length === 0) return 0;
+    if (this.#events.length === 1) {
+      const [t, n] = this.#events[0];
+      const age = now - t;
+      return age >= this.windowMs ? 0 : (n * 1000) / Math.max(age, 1000);
+    }
     const span = now - this.#events[0][0];
     if (span <= 0) return 0;
     let total = 0;

@@ -196,7 +196,7 @@ describe('RateMeter', () => {
       seen.push(meter.rate());
       now += 100;
     }
-    assert.equal(seen[0], 0, 'one mark: no interval yet');
+    assert.equal(seen[0], 1, 'one mark: its count over one second');
     assert.deepEqual(new Set(seen.slice(1)), new Set([10]), seen.join(' '));
   });
 
@@ -217,5 +217,11 @@ describe('RateMeter', () => {
     sparse.mark(1, 0);
     sparse.mark(1, 10_000);
     assert.equal(sparse.rate(10_000), 0.1);
+    const lone = new RateMeter(2000);
+    lone.mark(5, 0);
+    assert.equal(lone.rate(0), 5, 'a lone message of 5 faces: 5/s, not 0');
+    assert.equal(lone.rate(1000), 5);
+    assert.ok(Math.abs(lone.rate(1500) - 5 / 1.5) < 1e-9, 'then it decays with the time since the mark');
+    assert.equal(lone.rate(2000), 0, 'a window later: 0');
   });
 });
