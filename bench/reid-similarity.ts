@@ -58,10 +58,11 @@ const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${
   }
   const bright = (img: RawImage, k: number): RawImage => ({ ...img, data: Uint8Array.from(img.data, (v) => Math.min(255, Math.round(v * k))) });
   const jpegOf = (img: RawImage, qq: number): RawImage => toRgb(decodeImage(encodeJpeg(img, { quality: qq })));
-  function find(img: RawImage, at: [number, number], W: number): Detection | undefined {
+  /** The detection whose box centre is nearest `at`, if within half the face width `W`. */
+  function nearest(dets: Detection[], at: [number, number], W: number): Detection | undefined {
     let best: Detection | undefined;
     let bd = Infinity;
-    for (const d of det.detectImage(img)) {
+    for (const d of dets) {
       const dd = Math.hypot(d.box.x + d.box.width / 2 - at[0], d.box.y + d.box.height / 2 - at[1]);
       if (dd < bd) { bd = dd; best = d; }
     }
@@ -85,7 +86,7 @@ const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${
   for (const [name, mk] of variants) {
     faces.forEach((f, i) => {
       const { img, at, W } = mk(f);
-      const d = find(img, at, W);
+      const d = nearest(det.detectImage(img), at, W);
       if (!d) { missing++; console.log('no detection', f.name, name); return; }
       desc[i].push({ v: name, d: crop(img, d) });
     });
@@ -106,13 +107,8 @@ const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${
         // which of the 22 is it
         const i = faces.findIndex((f) => f.photo === p && Math.hypot(f.cx - cf.x * 2, f.cy - cf.y * 2) < f.w * 0.5);
         if (i < 0) return;
-        let best: Detection | undefined;
-        let bd = Infinity;
-        for (const d of dets) {
-          const dd = Math.hypot(d.box.x + d.box.width / 2 - ox, d.box.y + d.box.height / 2 - oy);
-          if (dd < bd) { bd = dd; best = d; }
-        }
-        if (best && bd < 0.5 * W) desc[i].push({ v: `clip${fi}`, d: crop(img, best) });
+        const best = nearest(dets, [ox, oy], W);
+        if (best) desc[i].push({ v: `clip${fi}`, d: crop(img, best) });
       });
     }
   }

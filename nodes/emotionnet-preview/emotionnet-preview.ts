@@ -66,18 +66,24 @@ export = function register(RED: NodeAPI): void {
     // anyway (output wired or a viewer connected) a snapshot is the newest rendered one; while
     // nothing renders, a snapshot request renders the newest input on demand, once per frame.
     let inputs = 0;
-    let lastInput: { n: number; frame: Frame; faces: unknown; caption?: string } | null = null;
+    let lastInput: { n: number; frame: Frame; faces: unknown } | null = null;
     let lastJpeg: { n: number; jpeg: Buffer } | null = null;
     let onDemand: { n: number; jpeg: Promise<Buffer | null> } | null = null;
     const keep = (n: number, jpeg: Buffer) => {
       if (!lastJpeg || n > lastJpeg.n) lastJpeg = { n, jpeg };
+    };
+    // Built only when a frame is rendered (not per input message).
+    const captionOf = (faces: unknown): string | undefined => {
+      if (config.caption === false) return undefined;
+      const count = Array.isArray(faces) ? faces.length : 0;
+      return `${inputRate.rate().toFixed(1)} FPS  ${count} ${count === 1 ? 'FACE' : 'FACES'}`;
     };
     const snapshot = async (): Promise<Buffer | null> => {
       const input = lastInput;
       if (!input) return null;
       if (lastJpeg && (lastJpeg.n === input.n || wired || broadcaster.viewers > 0)) return lastJpeg.jpeg;
       if (onDemand?.n !== input.n) {
-        const jpeg = renderer.render(input.frame, input.faces, input.caption, { force: true }).then((j) => {
+        const jpeg = renderer.render(input.frame, input.faces, captionOf(input.faces), { force: true }).then((j) => {
           if (j) keep(input.n, j);
           return j ?? lastJpeg?.jpeg ?? null;
         });
@@ -114,10 +120,8 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       inputRate.mark(1);
-      const count = Array.isArray(faces) ? faces.length : 0;
-      const caption = config.caption !== false ? `${inputRate.rate().toFixed(1)} FPS  ${count} ${count === 1 ? 'FACE' : 'FACES'}` : undefined;
       const n = ++inputs;
-      lastInput = { n, frame, faces, caption };
+      lastInput = { n, frame, faces };
       // Nobody looks and nothing is wired: skip the work entirely (latest.jpg renders on demand).
       if (!wired && broadcaster.viewers === 0) {
         showRunning();
@@ -128,7 +132,7 @@ export = function register(RED: NodeAPI): void {
       done();
       let jpeg: Buffer | null;
       try {
-        jpeg = await renderer.render(frame, faces, caption);
+        jpeg = await renderer.render(frame, faces, captionOf(faces));
       } catch (e) {
         if (!closed) node.error(`${t('errors.render')}: ${(e as Error).message}`, msg);
         return;

@@ -175,11 +175,3 @@ export function runMain(label: string, main: () => Promise<void>, after?: () => 
     })
     .finally(() => after?.());
 }
-
-/**
- * Parses argv strictly against the options of `usage` (plus `undocumented`); prints `usage` and
- * returns null for --help. The same as {@link parseCli} with `{ usage, undocumented }`.
- */
-export function argsOrHelp(argv: string[], usage: string, undocumented?: readonly string[]): ParsedArgs | null {
-  return parseCli(argv, { usage, undocumented });
-}
