@@ -27,7 +27,7 @@ export interface AlertRule {
    * synonym (`sad`, `angry`, … are mapped); any other name is an error.
    */
   labels?: string[];
-  /** `emotion`: minimum confidence, 0..1. @default 0.5 */
+  /** `emotion`: minimum confidence, 0..1 (ignored by other rule types). @default 0.5 */
   threshold?: number;
   /**
    * How long (ms) the condition must hold before `start`. For `absence` this is the N of
@@ -148,7 +148,8 @@ export function resolveRules(rules: readonly AlertRule[]): ResolvedAlertRule[] {
       name: r.name,
       type,
       labels: type === 'emotion' ? labels : [],
-      threshold: num('threshold', 0.5, 1),
+      // Only emotion rules have a threshold; the editor keeps a hidden one on the others.
+      threshold: type === 'emotion' ? num('threshold', 0.5, 1) : 0.5,
       minDurationMs,
       cooldownMs: num('cooldownMs', 0),
       scope,

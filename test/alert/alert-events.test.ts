@@ -234,6 +234,9 @@ describe('operator lifecycle and validation', () => {
     assert.throws(() => resolveRules([{ name: 'x', labels: ['happy'] }, { name: 'x', labels: ['happy'] }]), /rule 2 \(x\): the name `x` is used twice/);
     assert.throws(() => resolveRules([{ name: 'x' }]), /needs at least one label/);
     assert.throws(() => resolveRules([{ name: 'x', labels: ['happy'], threshold: 1.5 }]), /`threshold` must be a number in \[0, 1\]/);
+    // Presence and absence rules have no threshold: a stale one (hidden in the editor) is ignored.
+    assert.equal(resolveRules([{ name: 'p', type: 'presence', threshold: 2 }])[0].threshold, 0.5);
+    assert.equal(resolveRules([{ name: 'n', type: 'absence', threshold: 'x' as never }])[0].threshold, 0.5);
     assert.throws(() => resolveRules([{ name: 'x', labels: ['happy'], cooldownMs: -1 }]), /`cooldownMs`/);
     assert.throws(() => resolveRules([{ name: 'x', type: 'absence', minDurationMs: 0 }]), /minDurationMs` > 0/);
     assert.throws(() => resolveRules([{ name: 'x', type: 'bogus' as never }]), /`type` must be one of/);

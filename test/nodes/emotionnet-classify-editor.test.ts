@@ -142,6 +142,33 @@ describe('emotionnet-classify edit dialog (browser)', { skip: editorSkip, timeou
     assert.equal(await js(() => (window as any).RED.nodes.node('old').model), 'nano-a');
   });
 
+  it('a model picked while the model list is still loading is kept when the list arrives', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    let answered = false;
+    await page.route('**/emotionnet/classify/models', async (route: any) => {
+      await held;
+      await route.continue();
+      answered = true;
+    });
+    try {
+      await js(() => (window as any).RED.editor.edit((window as any).RED.nodes.node('old')));
+      await page.waitForSelector('#node-input-model', { timeout: 10_000 });
+      await page.selectOption('#node-input-model', 'nano-b-wild');
+      release();
+      await page.waitForFunction(() => !(window as any).$.active, undefined, { timeout: 10_000 });
+      assert.ok(answered, 'the delayed model list was answered while the dialog was open');
+      const got = await js(() => ({ model: (window as any).$('#node-input-model').val(), tip: (window as any).$('#emotionnet-classify-framing-tip').text() }));
+      assert.equal(got.model, 'nano-b-wild');
+      assert.match(got.tip, /fer2013/);
+      await js(() => (window as any).$('#node-dialog-cancel').trigger('click'));
+      await page.waitForFunction(() => !(window as any).$('#node-input-model').length);
+    } finally {
+      release();
+      await page.unroute('**/emotionnet/classify/models');
+    }
+  });
+
   it('help explains which model to pick when, and no page errors', async () => {
     const help = await js(() => {
       const div = document.createElement('div');

@@ -7,6 +7,8 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- page globals (RED, $) are untyped */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Editor, editorSkip, startEditor } from '../helpers/editor';
 
 const skip = editorSkip;
@@ -91,7 +93,8 @@ describe('emotionnet-video edit dialog (browser)', { skip, timeout: 60_000 }, ()
   });
 
   it('validation: a URL that is not a URL, a negative fps, "-i" in the input args mark the node invalid', async () => {
-    for (const [field, value] of [['source', 'not a url'], ['fps', '-1'], ['inputArgs', '-i other.mp4'], ['width', '12.5']]) {
+    const cases = [['source', 'not a url'], ['fps', '-1'], ['inputArgs', '-i other.mp4'], ['inputArgs', "'-i' other.mp4"], ['inputArgs', '-analyzeduration "1000'], ['width', '12.5']];
+    for (const [field, value] of cases) {
       await openDialog();
       await page.evaluate(([f, v]: string[]) => (window as any).$(`#node-input-${f}`).val(v), [field, value]);
       await closeDialog();
@@ -105,6 +108,38 @@ describe('emotionnet-video edit dialog (browser)', { skip, timeout: 60_000 }, ()
       await closeDialog();
       assert.equal(await js(() => (window as any).RED.nodes.node('cam').valid), true, `restored ${field}`);
     }
+  });
+
+  it('a hidden field does not mark the node invalid: JPEG quality cleared, then raw output', async () => {
+    await openDialog();
+    await page.selectOption('#node-input-format', 'jpeg');
+    await js(() => (window as any).$('#node-input-quality').val(''));
+    await closeDialog();
+    assert.equal(await js(() => (window as any).RED.nodes.node('cam').valid), false, 'JPEG output needs a quality');
+    await openDialog();
+    await page.selectOption('#node-input-format', 'rgb24');
+    await closeDialog();
+    assert.equal(await js(() => (window as any).RED.nodes.node('cam').valid), true, 'raw output ignores the quality');
+    await openDialog();
+    await js(() => (window as any).$('#node-input-quality').val('80'));
+    await closeDialog();
+  });
+
+  it("the editor's input-args splitter is the runtime's splitArgs (same words, same refusals)", async () => {
+    const samples = ['', '-rtsp_transport tcp', '  -a  b  ', '-x "a b" c', "-y 'it''s'", '-z a\\ b', '"-i"', "'-i' x", '-i', '-x "unclosed', "-x 'unclosed", '-x "esc \\" q"', 'a\\'];
+    const { splitArgs } = await import('../../src/ffmpeg/args');
+    const runtime = samples.map((t) => { try { return splitArgs(t); } catch { return 'error'; } });
+    const editor = await page.evaluate((list: string[]) => {
+      const def = (window as any).RED.nodes.getType('emotionnet-video').defaults.inputArgs;
+      return list.map((t) => def.validate.call({}, t));
+    }, samples);
+    assert.deepEqual(editor, runtime.map((w) => w !== 'error' && !w.includes('-i')));
+    // Word for word: run the editor's copy of the function outside the browser.
+    const html = fs.readFileSync(path.join(__dirname, '..', '..', 'nodes', 'emotionnet-video', 'emotionnet-video.html'), 'utf8');
+    const src = /\n {2}(function splitArgs\(s\) \{[\s\S]*?\n {2}\})\n/.exec(html);
+    assert.ok(src, 'function splitArgs(s) in emotionnet-video.html');
+    const editorSplit = new Function(`${src[1]}; return splitArgs;`)() as (t: string) => string[];
+    assert.deepEqual(samples.map((t) => { try { return editorSplit(t); } catch { return 'error'; } }), runtime);
   });
 
   it('has Node-RED style help and no page errors', async () => {
