@@ -147,7 +147,9 @@ export = function register(RED: NodeAPI): void {
         classifier = c;
         node.log(t('log.loaded', { name: c.name, classes: c.classes.join(', '), backend: c.backend.reason, tta: t(c.tta === 'flip' ? 'log.tta-on' : 'log.tta-off') }));
         status.set('ready', `${c.backend.label} ${c.name}`);
-        if (gate.dropped) node.warn(t('warn.dropped-loading', { count: gate.dropped }));
+        // Under `latest` dropping is the policy (a live source), so the count goes to the log;
+        // under `queue` (nothing should be lost) it is a warning.
+        if (gate.dropped) (policy === 'queue' ? node.warn : node.log).call(node, t('warn.dropped-loading', { count: gate.dropped }));
         // Messages held during loading were accepted: classify each of them, in order,
         // before new input goes through the overload policy.
         draining = gate.open(work);

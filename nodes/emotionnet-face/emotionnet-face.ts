@@ -167,7 +167,9 @@ export = function register(RED: NodeAPI): void {
         cropper = c;
         node.log(t('log.loaded', { backend: c.detector.backend.reason, size: c.detector.options.inputSize }));
         status.set('ready', `${c.detector.backend.label} ${t('status.ready')}`);
-        if (gate.dropped) node.warn(t('warn.dropped-loading', { count: gate.dropped }));
+        // Under `latest` dropping is the policy (a live source), so the count goes to the log;
+        // under `queue` (nothing should be lost) it is a warning.
+        if (gate.dropped) (policy === 'queue' ? node.warn : node.log).call(node, t('warn.dropped-loading', { count: gate.dropped }));
         void gate.open(work);
       },
       (e: unknown) => {

@@ -346,11 +346,13 @@ export async function classifyInput(classifier: EmotionClassifier, input: Classi
 /**
  * Items per second over a sliding window (for "faces/s" and "fps" in status). `mark(count)` says
  * that `count` items were done since the previous mark, so the rate is the items marked after the
- * oldest remembered mark, divided by the time since that mark: a steady 10 marks/s reads exactly
- * 10. The newest mark at or before the window's start stays as that reference, so sparse marks
- * (one every 10 s) read 0.1/s. A single mark has no interval yet: its count is spread over one
- * second (a lone message of 5 faces reads 5/s, as a status should not say 0 right after work);
- * a meter whose last mark is older than the window reads 0.
+ * oldest remembered mark, divided by the time since that mark but by at least one second: a
+ * steady 10 marks/s reads exactly 10 once a second has passed (it ramps up during the first
+ * second and never reads more than was done), and a burst of marks after a deploy does not read
+ * as a high rate. The newest mark at or before the window's start stays as that reference, so
+ * sparse marks (one every 10 s) read 0.1/s. A single mark has no interval yet: its count is
+ * spread over one second (a lone message of 5 faces reads 5/s, as a status should not say 0
+ * right after work); a meter whose last mark is older than the window reads 0.
  */
 export class RateMeter {
   #events: Array<[number, number]> = [];
@@ -374,8 +376,9 @@ export class RateMeter {
       const age = now - t;
       return age >= this.windowMs ? 0 : (n * 1000) / Math.max(age, 1000);
     }
-    const span = now - this.#events[0][0];
-    if (span <= 0) return 0;
+    // At least a second (or the window, if shorter): two marks close together (a backlog right
+    // after a deploy) must not read as a burst rate the source never sustained.
+    const span = Math.max(now - this.#events[0][0], Math.min(1000, this.windowMs));
     let total = 0;
     for (let i = 1; i < this.#events.length; i++) total += this.#events[i][1];
     return (total * 1000) / span;

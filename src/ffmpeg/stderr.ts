@@ -30,7 +30,9 @@ export interface BenchInfo {
 
 /** Replaces `user:password@` in URLs with `***@` (ffmpeg echoes input URLs in its messages). */
 export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]+@/gi, '$1***@');
+  // The look-behind lets a scheme start only where a run of scheme characters starts: without it
+  // a long run of letters is rescanned from every position (a 40 000-character path took 13 s).
+  return text.replace(/(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]+@/gi, '$1***@');
 }
 
 /** Short, stable error classes; the Node-RED layer maps them to i18n keys `errors.<key>`. */

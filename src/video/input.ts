@@ -21,6 +21,9 @@ export interface SourceSpec {
 
 const URL_RE = /^(rtsps?|rtmps?|https?|udp|tcp|srt|rtp):\/\//i;
 
+/** Longest accepted source text (paths and URLs are far shorter; this bounds error texts and logs). */
+export const MAX_SOURCE_LENGTH = 4096;
+
 /**
  * Parses a source string. `auto` recognises `default` (or empty), URLs (rtsp, rtmp, http(s),
  * udp, tcp, srt, rtp), `/dev/videoN` (V4L2), `lavfi:<graph>` and `file://…`; anything else is a
@@ -33,6 +36,9 @@ export function parseSource(source: unknown, type: SourceType = 'auto'): SourceS
     throw new VideoSourceError('bad-source', `source must be a string, got ${typeof source}`);
   }
   const s = (source ?? '').trim();
+  if (s.length > MAX_SOURCE_LENGTH) {
+    throw new VideoSourceError('bad-source', `source is too long (${s.length} characters, at most ${MAX_SOURCE_LENGTH}): ${redactUrl(s).slice(0, 60)}…`);
+  }
   if (!SOURCE_TYPES.includes(type)) throw new VideoSourceError('bad-source', `unknown source type "${String(type)}"`);
   if (type === 'default' || (type === 'auto' && (s === '' || s.toLowerCase() === 'default'))) {
     return { kind: 'default', target: 'default' };

@@ -300,7 +300,9 @@ export class VideoSource {
       source: describeSource(this.#spec),
       frames: this.#total,
       runFrames: this.#run?.frames ?? 0,
-      fps: fresh ? Math.round(((t.length - 1) * 1000 * 10) / (t[t.length - 1] - t[0])) / 10 : 0,
+      // Over at least a second: frames that arrive together (a backlog after a start) would read
+      // as a rate the source never had.
+      fps: fresh ? Math.round(((t.length - 1) * 1000 * 10) / Math.max(t[t.length - 1] - t[0], 1000)) / 10 : 0,
       width: this.#outW,
       height: this.#outH,
       format: this.#opts.format,

@@ -187,7 +187,7 @@ describe('with the shipped model', () => {
 });
 
 describe('RateMeter', () => {
-  test('a steady 10 marks/s reads exactly 10 from the second mark on, also once the window is full', () => {
+  test('a steady 10 marks/s ramps up over the first second, then reads exactly 10, also once the window is full', () => {
     let now = 1_000_000;
     const meter = new RateMeter(2000, () => now);
     const seen: number[] = [];
@@ -197,7 +197,17 @@ describe('RateMeter', () => {
       now += 100;
     }
     assert.equal(seen[0], 1, 'one mark: its count over one second');
-    assert.deepEqual(new Set(seen.slice(1)), new Set([10]), seen.join(' '));
+    assert.deepEqual(seen.slice(1, 10).map((r) => Math.round(r * 10) / 10), [1, 2, 3, 4, 5, 6, 7, 8, 9], 'what was done in the first second');
+    assert.deepEqual(new Set(seen.slice(10)), new Set([10]), seen.join(' '));
+  });
+
+  test('a burst (a backlog right after a deploy) does not read as a high rate', () => {
+    const meter = new RateMeter(2000);
+    meter.mark(1, 0);
+    meter.mark(1, 50);
+    meter.mark(1, 100);
+    assert.equal(meter.rate(100), 2, 'two items after the first mark, over one second (not 20/s)');
+    assert.equal(meter.rate(500), 2);
   });
 
   test('30 fps and counts per mark (faces/s): exact; sparse marks; falls to 0 a window after the last mark', () => {

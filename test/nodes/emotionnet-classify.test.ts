@@ -275,23 +275,26 @@ describe('emotionnet-classify node', () => {
     assert.ok(statuses.some((s) => s.fill === 'green'), 'ready status after load');
   });
 
-  it('drops the oldest messages beyond the loading queue with a counted warning', async () => {
-    const { clf } = fakeClassifier();
-    let release!: () => void;
-    core.setClassifierLoader(() => new Promise((r) => (release = () => r(clf))));
-    await helper.load([classifyNode, catchNode], flow());
-    const c1 = helper.getNode('c1');
-    const out: any[] = [];
-    helper.getNode('out').on('input', (m: any) => out.push(m));
-    for (let i = 0; i < 7; i++) c1.receive({ payload: [face(i, 200)] });
-    await sleep(20);
-    release();
-    await until(() => out.length === 4, 2000, '4 outputs');
-    await sleep(50);
-    assert.deepEqual(out.map((m) => m.payload[0].id), [3, 4, 5, 6]);
-    const warns = c1.warn.args.map((a: any[]) => String(a[0]));
-    assert.ok(warns.some((w: string) => /3 message\(s\) dropped while the model was loading/.test(w)), warns.join('|'));
-  });
+  for (const policy of ['latest', 'queue'] as const) {
+    it(`drops the oldest messages beyond the loading queue, counted: ${policy === 'queue' ? 'a warning under queue' : 'a log line under latest'}`, async () => {
+      const { clf } = fakeClassifier();
+      let release!: () => void;
+      core.setClassifierLoader(() => new Promise((r) => (release = () => r(clf))));
+      await helper.load([classifyNode, catchNode], flow({ policy }));
+      const c1 = helper.getNode('c1');
+      const out: any[] = [];
+      helper.getNode('out').on('input', (m: any) => out.push(m));
+      for (let i = 0; i < 7; i++) c1.receive({ payload: [face(i, 200)] });
+      await sleep(20);
+      release();
+      await until(() => out.length === 4, 2000, '4 outputs');
+      await sleep(50);
+      assert.deepEqual(out.map((m) => m.payload[0].id), [3, 4, 5, 6]);
+      const lines = (policy === 'queue' ? c1.warn : c1.log).args.map((a: any[]) => String(a[0]));
+      assert.ok(lines.some((w: string) => /3 message\(s\) dropped while the model was loading/.test(w)), lines.join('|'));
+      if (policy === 'latest') assert.deepEqual(c1.warn.args, [], 'no warning under latest');
+    });
+  }
 
   it('a model that does not load: red status, a clear error, and every message rejected', async () => {
     core.setClassifierLoader(async () => {

@@ -14,7 +14,7 @@ import {
   splitArgs,
   StderrParser,
 } from '../../src/ffmpeg';
-import { parseSource, prepareInput, withCredentials } from '../../src/video';
+import { MAX_SOURCE_LENGTH, parseSource, prepareInput, withCredentials } from '../../src/video';
 
 /** Cuts a buffer into random-sized chunks (1 byte .. max). */
 function chunks(buf: Buffer, max: number, seed = 1): Buffer[] {
@@ -143,6 +143,24 @@ test('parseSource recognises every kind; withCredentials and redactUrl keep secr
   const inp2 = await prepareInput(parseSource('rtsp://cam/s'), { extraArgs: '-rtsp_transport udp' });
   assert.deepEqual(inp2.args, ['-rtsp_transport', 'udp', '-i', 'rtsp://cam/s']);
   await assert.rejects(prepareInput(parseSource('rtsp://cam/s'), { extraArgs: '-i other' }), /must not contain -i/);
+});
+
+// Before the look-behind, a 40 000-letter path took 13 s in redactUrl (a 1 MB one, minutes): the
+// runner's timeout only guards against that hang; the assertions are about the results.
+test('redactUrl is linear on long runs of letters; over-long sources are refused with a short message', { timeout: 20_000 }, () => {
+  const letters = 'a'.repeat(1_000_000);
+  assert.equal(redactUrl(`/tmp/${letters}`), `/tmp/${letters}`);
+  assert.equal(redactUrl(`x${letters}://u:p@h/`), `x${letters}://***@h/`);
+  assert.equal(redactUrl(`${letters}rtsp://u:p@h/ and http://a:b@c/`), `${letters}rtsp://***@h/ and http://***@c/`);
+  assert.equal(redactUrl(`rtsp://${letters}`), `rtsp://${letters}`);
+  assert.equal(redactUrl('a rtsp://u:p@h and x-y+z.w://q:r@s'), 'a rtsp://***@h and x-y+z.w://***@s');
+  const long = `/tmp/${letters}`;
+  assert.throws(() => parseSource(long), (e: Error) => {
+    assert.equal(e.message, `source is too long (${long.length} characters, at most ${MAX_SOURCE_LENGTH}): /tmp/${'a'.repeat(55)}…`);
+    return true;
+  });
+  assert.throws(() => parseSource(`rtsp://user:secret@cam/${letters}`), (e: Error) => !e.message.includes('secret') && /too long/.test(e.message));
+  assert.equal(parseSource(`/tmp/${'a'.repeat(MAX_SOURCE_LENGTH - 5)}`).kind, 'file');
 });
 
 test('findFfmpeg: a bad configured path falls back (bundled @ffmpeg-installer here) and says why', async () => {
