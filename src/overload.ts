@@ -243,42 +243,85 @@ export function overloadMap<T, R>(
  * Per-source pressure signal between stages and a source that can pause (files paced "as fast
  * as the pipeline takes them"). Stages report their queue depth under the frame's `sourceId`;
  * the source watches {@link FlowControl.pressure$} and pauses reading while any stage is above
- * the high-water mark. Process-wide registry, keyed by source id, cleaned up on `release`.
+ * the high-water mark.
+ *
+ * Process-wide registry, keyed by source id. It stays bounded however many source ids pass
+ * through a flow: an entry is dropped as soon as no stage holds any of its items (every reporter
+ * reported 0 or was forgotten) and nobody is subscribed to its `pressure$`; `release` drops it
+ * unconditionally (on source close). A dropped entry has nothing worth keeping (depth 0, no
+ * listener): the next {@link FlowControl.for} makes a fresh one, so look the entry up at each use
+ * instead of keeping it (an entry kept while dropped re-registers itself when it is used again
+ * and its id is free).
  */
 export class FlowControl {
   static #registry = new Map<string, FlowControl>();
+  readonly #sourceId: string;
   #depths = new Map<string, number>();
-  readonly pressure$ = new Subject<number>();
+  #released = false;
+  readonly #pressure = new Subject<number>();
+  /**
+   * The deepest stage queue for this source, on every report. Subscribing keeps the entry
+   * registered (a source watching an idle pipeline must still see the next report);
+   * completes on {@link FlowControl.release}.
+   */
+  readonly pressure$: Observable<number> = new Observable<number>((subscriber) => {
+    this.#attach();
+    const sub = this.#pressure.subscribe(subscriber);
+    return () => {
+      sub.unsubscribe();
+      this.#prune();
+    };
+  });
+
+  private constructor(sourceId: string) {
+    this.#sourceId = sourceId;
+  }
 
   /** The registry entry for a source id (created on first use). */
   static for(sourceId: string): FlowControl {
     let fc = FlowControl.#registry.get(sourceId);
     if (!fc) {
-      fc = new FlowControl();
+      fc = new FlowControl(sourceId);
       FlowControl.#registry.set(sourceId, fc);
     }
     return fc;
+  }
+
+  /** Whether a source id has a registry entry now (without creating one). */
+  static has(sourceId: string): boolean {
+    return FlowControl.#registry.has(sourceId);
+  }
+
+  /** How many source ids have a registry entry now (diagnostics, tests). */
+  static get size(): number {
+    return FlowControl.#registry.size;
   }
 
   /** Forgets a source (on source close). */
   static release(sourceId: string): void {
     const fc = FlowControl.#registry.get(sourceId);
     if (fc) {
-      fc.pressure$.complete();
+      fc.#released = true;
       FlowControl.#registry.delete(sourceId);
+      fc.#pressure.complete();
     }
   }
 
-  /** A stage reports how many of this source's items it holds. */
+  /** A stage reports how many of this source's items it holds (0 also forgets the stage). */
   report(stageId: string, depth: number): void {
     if (depth <= 0) this.#depths.delete(stageId);
-    else this.#depths.set(stageId, depth);
-    this.pressure$.next(this.maxDepth);
+    else {
+      this.#depths.set(stageId, depth);
+      this.#attach();
+    }
+    this.#pressure.next(this.maxDepth);
+    this.#prune();
   }
 
   /** Forgets a stage (on stage close). */
   forget(stageId: string): void {
-    if (this.#depths.delete(stageId)) this.pressure$.next(this.maxDepth);
+    if (this.#depths.delete(stageId)) this.#pressure.next(this.maxDepth);
+    this.#prune();
   }
 
   /** The deepest stage queue for this source right now. */
@@ -286,5 +329,17 @@ export class FlowControl {
     let m = 0;
     for (const d of this.#depths.values()) m = Math.max(m, d);
     return m;
+  }
+
+  /** Re-registers an entry that was dropped while unused, if its id is still free. */
+  #attach(): void {
+    if (!this.#released && !FlowControl.#registry.has(this.#sourceId)) FlowControl.#registry.set(this.#sourceId, this);
+  }
+
+  /** Drops the entry once no stage holds items of this source and nobody listens. */
+  #prune(): void {
+    if (this.#depths.size === 0 && !this.#pressure.observed && FlowControl.#registry.get(this.#sourceId) === this) {
+      FlowControl.#registry.delete(this.#sourceId);
+    }
   }
 }

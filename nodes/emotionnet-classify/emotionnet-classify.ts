@@ -3,7 +3,9 @@
  * Loads the model asynchronously (input is gated meanwhile), classifies all faces of a frame in
  * one batch under the `latest` (or `queue`) overload policy, and reports backend and faces/s. A
  * message with more images than CLASSIFY_CHUNK is classified chunk by chunk, yielding to the
- * event loop in between (src/classify `classifyInput`), so it never freezes Node-RED.
+ * event loop in between (src/classify `classifyInput`), so it never freezes Node-RED. Each
+ * source's queued messages (by `msg.frame.sourceId`) are reported to FlowControl under that
+ * source, back to 0 when they have left the queue.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import {
@@ -42,6 +44,8 @@ interface Item {
   send: Send;
   done: Done;
   input: ClassifyInput;
+  /** `msg.frame.sourceId`, when the message has one: its queue depth is reported under it. */
+  sourceId?: string;
 }
 
 /** After a failed model load, report the error through done(err) at most this often. */
@@ -76,7 +80,10 @@ export = function register(RED: NodeAPI): void {
     let dropped = 0;
     let rejected = 0;
     let lastLoadErrorAt = 0;
-    let sourceId: string | null = null;
+    // Queued (not yet running) messages per source: each source's own depth for FlowControl. A
+    // source is removed when its last message leaves the queue, so this stays bounded by the
+    // queue capacity however many source ids pass through.
+    const waiting = new Map<string, number>();
     const gate = new LoadGate<Item>();
     // Aborted on close: a large message stops between two chunks instead of delaying the close.
     const abort = new AbortController();
@@ -110,26 +117,51 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
+    /** Counts a message of source `sid` into (+1) or out of (-1) its depth. */
+    const count = (sid: string, delta: 1 | -1): void => {
+      const n = (waiting.get(sid) ?? 0) + delta;
+      if (n > 0) waiting.set(sid, n);
+      else waiting.delete(sid);
+    };
+    // Depth 0 also removes this node from the source's entry (which FlowControl then drops
+    // when nothing else holds that source's items and nobody listens).
+    const report = (sid: string) => FlowControl.for(sid).report(node.id, waiting.get(sid) ?? 0);
+
+    /** `item` left the queue (started, superseded or discarded on close). */
+    const leave = (item: Item) => {
+      if (item.sourceId === undefined) return;
+      count(item.sourceId, -1);
+      report(item.sourceId);
+    };
+
     const queue = new StageQueue<Item>(
-      work,
+      (item) => {
+        leave(item);
+        return work(item);
+      },
       {
         policy,
         onDrop: (item, reason) => {
           if (reason === 'superseded') dropped++;
+          leave(item);
           item.done();
-        },
-        onDepth: (depth) => {
-          if (sourceId) FlowControl.for(sourceId).report(node.id, depth);
         },
       },
     );
 
     const enqueue = (item: Item) => {
+      const sid = item.sourceId;
+      // Counted before the push: a `latest` push may supersede (and uncount) an older item of
+      // the same source synchronously.
+      if (sid !== undefined) count(sid, 1);
       try {
         queue.push(item);
       } catch (e) {
+        if (sid !== undefined) count(sid, -1); // rejected: the depth already reported is unchanged
         item.done(e instanceof OverloadError ? new InputError(e.message, 'errors.queue-full') : (e as Error));
+        return;
       }
+      if (sid !== undefined) report(sid);
     };
 
     status.set('busy', t('status.loading'));
@@ -188,8 +220,8 @@ export = function register(RED: NodeAPI): void {
         return done();
       }
       const frame = (msg as { frame?: { sourceId?: unknown } }).frame;
-      if (frame && typeof frame.sourceId === 'string') sourceId = frame.sourceId;
       const item: Item = { msg: msg as Item['msg'], send, done, input };
+      if (frame && typeof frame.sourceId === 'string') item.sourceId = frame.sourceId;
       if (gate.hold(item)) return;
       enqueue(item);
     });
@@ -200,8 +232,9 @@ export = function register(RED: NodeAPI): void {
       gate.close();
       // Let a batch that is still running finish before the model's tensors are freed.
       await draining;
-      await queue.close();
-      if (sourceId) FlowControl.for(sourceId).forget(node.id);
+      await queue.close(); // discarded messages leave through onDrop: their sources report 0
+      for (const sid of waiting.keys()) FlowControl.for(sid).forget(node.id);
+      waiting.clear();
       classifier?.dispose();
       classifier = null;
       status.clear();

@@ -295,8 +295,8 @@ export function parseClassifyInput(payload: unknown): ClassifyInput {
 
 /** Rounds probabilities for messages (4 decimals keep the debug sidebar readable). */
 function tidyClassification(c: Classification): Classification {
-  const probabilities: Record<string, number> = {};
-  for (const [k, p] of Object.entries(c.probabilities)) probabilities[canonicalLabel(k)] = Math.round(p * 1e4) / 1e4;
+  // fromEntries: own properties whatever a custom model's classes are called (`__proto__` too).
+  const probabilities = Object.fromEntries(Object.entries(c.probabilities).map(([k, p]) => [canonicalLabel(k), Math.round(p * 1e4) / 1e4]));
   return { label: canonicalLabel(c.label), confidence: Math.round(c.confidence * 1e4) / 1e4, probabilities };
 }
 

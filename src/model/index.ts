@@ -281,16 +281,17 @@ class NanoClassifier implements EmotionClassifier {
         const b = (n + i) * k;
         let best = 0;
         let bestP = 0;
-        const probabilities: Record<string, number> = {};
+        const entries: Array<[string, number]> = [];
         for (let c = 0; c < k; c++) {
           const p = views === 2 ? (data[a + c] + data[b + c]) / 2 : data[a + c];
-          probabilities[this.classes[c]] = p;
+          entries.push([this.classes[c], p]);
           if (c === 0 || p > bestP) {
             bestP = p;
             best = c;
           }
         }
-        out.push({ label: this.classes[best], confidence: bestP, probabilities });
+        // fromEntries: own properties whatever a custom model's classes are called (`__proto__` too).
+        out.push({ label: this.classes[best], confidence: bestP, probabilities: Object.fromEntries(entries) });
       }
     }
     return out;

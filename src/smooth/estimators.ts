@@ -6,6 +6,24 @@
 
 export type SmoothMethod = 'ema' | 'mean' | 'majority';
 
+/*
+ * Labels are whatever class names a model has, so they are never used as keys of plain `{}`
+ * objects inside these estimators: a label such as `constructor`, `toString` or `__proto__`
+ * would read or write an `Object.prototype` member. Accumulators are `Map`s; the objects handed
+ * out are plain objects built with `Object.fromEntries` (own properties, even for `__proto__`),
+ * and are read back only through {@link ownValue}.
+ */
+
+/** `obj[key]` when `key` is an own property of `obj`, else `undefined` (never an inherited member). */
+export function ownValue<T>(obj: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
+/** A plain object with the entries of `map`, safe for any key (including `__proto__`). */
+function toRecord(map: ReadonlyMap<string, number>): Record<string, number> {
+  return Object.fromEntries(map) as Record<string, number>;
+}
+
 /** One track's running estimate. */
 export interface Estimator {
   /** Adds an observation at time `t` (ms). Times never go backwards (the caller clamps). */
@@ -37,7 +55,7 @@ export function emaAlpha(dtMs: number, halfLifeMs: number): number {
  * for a whole half-life.
  */
 export class EmaEstimator implements Estimator {
-  #num: Record<string, number> = {};
+  #num = new Map<string, number>();
   #den = 0;
   #lastT: number | null = null;
   constructor(readonly halfLifeMs: number) {}
@@ -45,18 +63,18 @@ export class EmaEstimator implements Estimator {
   add(t: number, probabilities: Record<string, number>): void {
     if (this.#lastT !== null) {
       const decay = Math.pow(2, -Math.max(0, t - this.#lastT) / this.halfLifeMs);
-      for (const k of Object.keys(this.#num)) this.#num[k] *= decay;
+      for (const [k, v] of this.#num) this.#num.set(k, v * decay);
       this.#den *= decay;
     }
-    for (const [k, v] of Object.entries(probabilities)) this.#num[k] = (this.#num[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(probabilities)) this.#num.set(k, (this.#num.get(k) ?? 0) + v);
     this.#den += 1;
     this.#lastT = Math.max(this.#lastT ?? t, t);
   }
 
   probabilities(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(this.#num)) out[k] = this.#den > 0 ? v / this.#den : 0;
-    return out;
+    const out = new Map<string, number>();
+    for (const [k, v] of this.#num) out.set(k, this.#den > 0 ? v / this.#den : 0);
+    return toRecord(out);
   }
 
   scores(): Record<string, number> {
@@ -82,7 +100,7 @@ abstract class WindowEstimator implements Estimator {
   ) {}
 
   /** The mean of the current window, computed once per `add`. */
-  #mean: Record<string, number> | null = null;
+  #mean: Map<string, number> | null = null;
 
   add(t: number, probabilities: Record<string, number>): void {
     this.#mean = null;
@@ -97,13 +115,13 @@ abstract class WindowEstimator implements Estimator {
   /** Arithmetic mean of the window's probability vectors (each observation weighs the same). */
   probabilities(): Record<string, number> {
     if (!this.#mean) {
-      const sum: Record<string, number> = {};
-      for (const s of this.samples) for (const k in s.p) sum[k] = (sum[k] ?? 0) + s.p[k];
+      const sum = new Map<string, number>();
+      for (const s of this.samples) for (const [k, v] of Object.entries(s.p)) sum.set(k, (sum.get(k) ?? 0) + v);
       const n = this.samples.length || 1;
-      for (const k in sum) sum[k] /= n;
+      for (const [k, v] of sum) sum.set(k, v / n);
       this.#mean = sum;
     }
-    return { ...this.#mean };
+    return toRecord(this.#mean);
   }
 
   abstract scores(): Record<string, number>;
@@ -122,12 +140,12 @@ export class MeanEstimator extends WindowEstimator {
  */
 export class MajorityEstimator extends WindowEstimator {
   scores(): Record<string, number> {
-    const votes: Record<string, number> = {};
-    for (const k of Object.keys(this.probabilities())) votes[k] = 0;
-    for (const s of this.samples) votes[s.top] = (votes[s.top] ?? 0) + 1;
+    const votes = new Map<string, number>();
+    for (const k of Object.keys(this.probabilities())) votes.set(k, 0);
+    for (const s of this.samples) votes.set(s.top, (votes.get(s.top) ?? 0) + 1);
     const n = this.samples.length || 1;
-    for (const k of Object.keys(votes)) votes[k] /= n;
-    return votes;
+    for (const [k, v] of votes) votes.set(k, v / n);
+    return toRecord(votes);
   }
 }
 
@@ -136,8 +154,8 @@ export function argmax(scores: Record<string, number>, tieBreak?: Record<string,
   let best = '';
   let bestV = -Infinity;
   for (const k of Object.keys(scores).sort()) {
-    const v = scores[k];
-    if (v > bestV || (v === bestV && tieBreak && (tieBreak[k] ?? 0) > (tieBreak[best] ?? 0))) {
+    const v = scores[k]; // an own key (from Object.keys)
+    if (v > bestV || (v === bestV && tieBreak && (ownValue(tieBreak, k) ?? 0) > (ownValue(tieBreak, best) ?? 0))) {
       best = k;
       bestV = v;
     }

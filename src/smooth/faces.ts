@@ -45,7 +45,10 @@ export interface CheckFacesOptions {
 
 /**
  * Checks that `payload` is a `Face[]` as the message contract defines it and returns a clear
- * message for the first problem found, or `null` when it is valid. Nothing is thrown, so a
+ * message for the first problem found, or `null` when it is valid. `face.emotion` and, when
+ * present (not `undefined` or `null`), `face.smoothed` must each be a valid
+ * `{label, confidence, probabilities}`: a malformed `smoothed` is an error rather than being
+ * preferred over (or silently hiding) a valid `emotion`. Nothing is thrown, so a
  * Node-RED wrapper can turn the message into `done(err)` and a library user into an Error.
  *
  * @example
@@ -71,26 +74,32 @@ export function checkFaces(payload: unknown, options: CheckFacesOptions = {}): s
     seen.add(id);
     if (face.emotion === undefined) {
       if (requireEmotion) return `face ${i} (track ${id}) has no emotion: wire the classifier before this node`;
-      continue;
+    } else {
+      const problem = checkEmotion(face.emotion, 'emotion');
+      if (problem) return `face ${i} (track ${id}): ${problem}`;
     }
-    const problem = checkEmotion(face.emotion);
-    if (problem) return `face ${i} (track ${id}): ${problem}`;
+    // Alerts prefer `smoothed` over `emotion`, so a malformed one must not pass unnoticed.
+    if (face.smoothed !== undefined && face.smoothed !== null) {
+      const problem = checkEmotion(face.smoothed, 'smoothed');
+      if (problem) return `face ${i} (track ${id}): ${problem}`;
+    }
   }
   return null;
 }
 
-function checkEmotion(e: unknown): string | null {
-  if (!e || typeof e !== 'object') return `emotion is ${describeValue(e)}, expected {label, confidence, probabilities}`;
+/** Checks a `{label, confidence, probabilities}` result; `field` names it in messages. */
+function checkEmotion(e: unknown, field: 'emotion' | 'smoothed'): string | null {
+  if (!e || typeof e !== 'object') return `${field} is ${describeValue(e)}, expected {label, confidence, probabilities}`;
   const em = e as Partial<EmotionResult>;
-  if (typeof em.label !== 'string' || em.label === '') return `emotion.label must be a non-empty string, got ${describeValue(em.label)}`;
-  if (!isProbability(em.confidence)) return `emotion.confidence must be a number in [0, 1], got ${describeValue(em.confidence)}`;
+  if (typeof em.label !== 'string' || em.label === '') return `${field}.label must be a non-empty string, got ${describeValue(em.label)}`;
+  if (!isProbability(em.confidence)) return `${field}.confidence must be a number in [0, 1], got ${describeValue(em.confidence)}`;
   const p = em.probabilities;
   if (p === undefined) return null; // {label: confidence} is used instead (documented)
-  if (!p || typeof p !== 'object' || Array.isArray(p)) return `emotion.probabilities must be an object {label: p}, got ${describeValue(p)}`;
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return `${field}.probabilities must be an object {label: p}, got ${describeValue(p)}`;
   const entries = Object.entries(p);
-  if (entries.length === 0) return 'emotion.probabilities is empty';
+  if (entries.length === 0) return `${field}.probabilities is empty`;
   for (const [label, v] of entries) {
-    if (!isProbability(v)) return `emotion.probabilities.${label} must be a number in [0, 1], got ${describeValue(v)}`;
+    if (!isProbability(v)) return `${field}.probabilities.${label} must be a number in [0, 1], got ${describeValue(v)}`;
   }
   return null;
 }

@@ -5,7 +5,7 @@
  * {@link smoothFaces} in `operators.ts` wraps it as an RxJS operator with a scheduler for the
  * track-timeout sweep.
  */
-import { argmax, EmaEstimator, Estimator, MajorityEstimator, MeanEstimator, SmoothMethod } from './estimators';
+import { argmax, EmaEstimator, Estimator, MajorityEstimator, MeanEstimator, ownValue, SmoothMethod } from './estimators';
 import { EmotionFace, probabilitiesOf, SmoothedEmotion } from './faces';
 
 export interface SmoothOptions {
@@ -53,7 +53,7 @@ const METHODS: readonly SmoothMethod[] = ['ema', 'mean', 'majority'];
 export function resolveSmoothOptions(options: SmoothOptions = {}): ResolvedSmoothOptions {
   const o: ResolvedSmoothOptions = { ...SMOOTH_DEFAULTS };
   for (const [k, v] of Object.entries(options)) {
-    if (v !== undefined && k in o) (o as unknown as Record<string, unknown>)[k] = v;
+    if (v !== undefined && Object.hasOwn(SMOOTH_DEFAULTS, k)) (o as unknown as Record<string, unknown>)[k] = v;
   }
   if (!METHODS.includes(o.method)) {
     throw new TypeError(`Expected \`method\` to be one of ${METHODS.join(', ')}, got \`${String(o.method)}\``);
@@ -120,7 +120,7 @@ export class Hysteresis {
       this.#pending = null;
       return;
     }
-    const lead = (scores[candidate] ?? 0) - (scores[this.label] ?? 0);
+    const lead = (ownValue(scores, candidate) ?? 0) - (ownValue(scores, this.label) ?? 0);
     if (candidate === this.label || !(lead > 0) || lead < this.margin - 1e-12) {
       this.#pending = null;
       return;
@@ -187,9 +187,9 @@ export class EmotionSmoother {
 
   /** Stable label → number of tracks with it (for status displays). */
   labelCounts(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const tr of this.#tracks.values()) out[tr.last.label] = (out[tr.last.label] ?? 0) + 1;
-    return out;
+    const counts = new Map<string, number>();
+    for (const tr of this.#tracks.values()) counts.set(tr.last.label, (counts.get(tr.last.label) ?? 0) + 1);
+    return Object.fromEntries(counts); // own properties, whatever the labels are called
   }
 
   /**
@@ -221,7 +221,7 @@ export class EmotionSmoother {
       const scores = tr.estimator.scores();
       tr.stable.update(tt, scores, probabilities);
       const label = tr.stable.label as string;
-      tr.last = { label, confidence: scores[label] ?? 0, probabilities, since: tr.stable.since };
+      tr.last = { label, confidence: ownValue(scores, label) ?? 0, probabilities, since: tr.stable.since };
       tr.lastT = tt;
       tr.lastClock = clock;
       // Refresh the insertion order so the map stays ordered by recency (for capacity eviction).

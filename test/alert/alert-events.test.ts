@@ -287,3 +287,65 @@ test('memory stays bounded: many passers-by with a long cooldown keep at most ma
   // the cooldown of face 490, which left at 490 500 ms
   assert.equal(e.nextDeadline(500_000), 490_500 + 3_600_000);
 });
+
+describe('face.smoothed', () => {
+  const rule: AlertRule = { name: 'sad', labels: ['sadness'], threshold: 0.5 };
+  /** A face whose raw emotion is sadness 0.99, with `smoothed` as given (omitted when undefined). */
+  const sadFace = (smoothed?: unknown): TrackedFace => {
+    const f: TrackedFace = { id: 7, emotion: { label: 'sadness', confidence: 0.99, probabilities: { sadness: 0.99, neutral: 0.01 } } };
+    if (smoothed !== undefined) f.smoothed = smoothed as never;
+    return f;
+  };
+  /** One frame through alertEvents (virtual time): the events and the error, if any. */
+  function feed(faces: TrackedFace[], rules: AlertRule[] = [rule]): { events: AlertEvent[]; error: unknown } {
+    const events: AlertEvent[] = [];
+    let error: unknown = null;
+    const ts = newScheduler();
+    ts.run(() => {
+      const input = new Subject<AlertInput>();
+      const sub = input.pipe(alertEvents(rules, { updateIntervalMs: 0 }, ts)).subscribe({ next: (e) => events.push(e), error: (e) => (error = e) });
+      ts.schedule(() => input.next({ faces }), 0);
+      ts.schedule(() => sub.unsubscribe(), 100);
+    });
+    return { events, error };
+  }
+
+  const BAD: Array<[string, unknown, RegExp]> = [
+    ['a string', 'garbage', /smoothed is "garbage", expected \{label, confidence, probabilities\}/],
+    ['a number', 42, /smoothed is 42, expected/],
+    ['null label, NaN confidence', { label: null, confidence: NaN }, /smoothed\.label must be a non-empty string, got null/],
+    ['a string confidence', { label: 'sadness', confidence: '0.9' }, /smoothed\.confidence must be a number in \[0, 1\], got "0.9"/],
+    ['no label, confidence 7', { confidence: 7 }, /smoothed\.label must be a non-empty string, got undefined/],
+    ['confidence 7', { label: 'sadness', confidence: 7 }, /smoothed\.confidence must be a number in \[0, 1\], got 7/],
+  ];
+  for (const [what, smoothed, re] of BAD) {
+    test(`a malformed smoothed (${what}) errors the stream with a TypeError naming the face and field; no alert`, () => {
+      const { events, error } = feed([sadFace(smoothed)]);
+      assert.deepEqual(events, []);
+      assert.ok(error instanceof TypeError, `expected a TypeError, got ${String(error)}`);
+      assert.match(error.message, /^face 0 \(track 7\): /);
+      assert.match(error.message, re);
+      // whatever the rule's source: the message is invalid as a whole
+      for (const source of ['raw', 'smoothed'] as const) assert.match(String(feed([sadFace(smoothed)], [{ ...rule, source }]).error), re);
+    });
+  }
+
+  test('a valid smoothed is preferred over the raw emotion (source auto)', () => {
+    const happy = feed([sadFace({ label: 'happy', confidence: 0.9, probabilities: { happy: 0.9, sadness: 0.1 }, since: 0 })]);
+    assert.equal(happy.error, null);
+    assert.deepEqual(happy.events, []);
+    const sadder = feed([sadFace({ label: 'sadness', confidence: 0.7, probabilities: { sadness: 0.7, neutral: 0.3 }, since: 0 })]);
+    assert.equal(sadder.error, null);
+    assert.deepEqual(sadder.events.map((e) => [e.event, e.label, e.score]), [['start', 'sadness', 0.7]]);
+    // without probabilities, as for emotion
+    assert.deepEqual(feed([sadFace({ label: 'sadness', confidence: 0.6 })]).events.map((e) => e.score), [0.6]);
+  });
+
+  test('an absent (undefined or null) smoothed falls back to the raw emotion', () => {
+    for (const smoothed of [undefined, null]) {
+      const { events, error } = feed([sadFace(smoothed)]);
+      assert.equal(error, null);
+      assert.deepEqual(events.map((e) => [e.event, e.trackId, e.label, e.score]), [['start', 7, 'sadness', 0.99]]);
+    }
+  });
+});

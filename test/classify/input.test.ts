@@ -76,6 +76,23 @@ describe('crops as plain arrays (after a JSON round trip, e.g. through MQTT)', (
     assert.equal((await classifyInput(clf, parseClassifyInput({ width: 4, height: 2, data: [9, 9, 9, 9, 200, 200, 200, 200] }))).results.length, 1);
   });
 
+  test("a custom model's classes named like Object members (__proto__, constructor) stay plain entries", async () => {
+    const { clf } = fake();
+    const weird: EmotionClassifier = {
+      ...clf,
+      classes: ['__proto__', 'constructor', 'happy'],
+      async classify(faces: GrayImage[]) {
+        // JSON.parse makes `__proto__` an own key, as a model's metadata would.
+        return faces.map(() => ({ label: '__proto__', confidence: 0.7, probabilities: JSON.parse('{"__proto__": 0.7, "constructor": 0.2, "happy": 0.1}') }));
+      },
+    };
+    const [r] = (await classifyInput(weird, parseClassifyInput(images(1)))).results;
+    assert.deepEqual(Object.keys(r.probabilities), ['__proto__', 'constructor', 'happy']);
+    assert.equal(Object.getPrototypeOf(r.probabilities), Object.prototype);
+    assert.equal(Object.getOwnPropertyDescriptor(r.probabilities, '__proto__')?.value, 0.7);
+    assert.equal(r.label, '__proto__');
+  });
+
   test('wrong crop data is rejected with an error that says what is expected and what was received', () => {
     const crop = (data: unknown, w = 48, h = 48) => [{ id: 1, crop: { width: w, height: h, data } }];
     const cases: Array<[unknown, RegExp]> = [

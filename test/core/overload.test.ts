@@ -133,3 +133,58 @@ test('FlowControl reports the deepest stage per source and forgets on release', 
   assert.notEqual(FlowControl.for('src-a'), fc);
   FlowControl.release('src-a');
 });
+
+test('FlowControl drops an entry when every reporter is back at 0 and nobody listens (bounded registry)', () => {
+  const before = FlowControl.size;
+  for (let i = 0; i < 5000; i++) {
+    const id = `burst-${i}`;
+    FlowControl.for(id).report('stage-a', 3);
+    FlowControl.for(id).report('stage-b', 1);
+    FlowControl.for(id).report('stage-a', 0);
+    FlowControl.for(id).forget('stage-b');
+  }
+  assert.equal(FlowControl.size, before);
+  assert.equal(FlowControl.has('burst-0'), false);
+  // An entry is kept while a stage still holds items of its source.
+  FlowControl.for('held').report('stage-a', 2);
+  assert.equal(FlowControl.has('held'), true);
+  assert.equal(FlowControl.for('held').maxDepth, 2);
+  FlowControl.for('held').report('stage-a', 0);
+  assert.equal(FlowControl.has('held'), false);
+});
+
+test('FlowControl keeps a subscribed entry at depth 0 (a watching source sees the next burst), drops it on unsubscribe', () => {
+  const fc = FlowControl.for('watched');
+  const seen: number[] = [];
+  const sub = fc.pressure$.subscribe((d) => seen.push(d));
+  fc.report('stage', 9);
+  fc.report('stage', 0);
+  assert.equal(FlowControl.has('watched'), true);
+  assert.equal(FlowControl.for('watched'), fc);
+  // A stage that looks the entry up again reaches the same subscriber.
+  FlowControl.for('watched').report('stage', 4);
+  FlowControl.for('watched').forget('stage');
+  assert.deepEqual(seen, [9, 0, 4, 0]);
+  sub.unsubscribe();
+  assert.equal(FlowControl.has('watched'), false);
+  // Subscribing to an entry kept across a drop re-registers it (its id is free).
+  const sub2 = fc.pressure$.subscribe((d) => seen.push(d));
+  assert.equal(FlowControl.for('watched'), fc);
+  FlowControl.for('watched').report('stage', 1);
+  assert.deepEqual(seen.slice(-1), [1]);
+  sub2.unsubscribe();
+  assert.equal(FlowControl.has('watched'), true, 'still held by a stage');
+  FlowControl.for('watched').report('stage', 0);
+  assert.equal(FlowControl.has('watched'), false);
+});
+
+test('FlowControl: release completes subscribers and a released entry does not come back', () => {
+  const fc = FlowControl.for('released');
+  let completed = false;
+  fc.pressure$.subscribe({ complete: () => (completed = true) });
+  FlowControl.release('released');
+  assert.equal(completed, true);
+  assert.equal(FlowControl.has('released'), false);
+  fc.report('stage', 5);
+  assert.equal(FlowControl.has('released'), false);
+});

@@ -115,6 +115,41 @@ describe('emotionnet-alert node', () => {
     assert.equal(out[0].payload.label, 'anger');
   });
 
+  it('a malformed face.smoothed goes to Catch naming the face and field (done once, no alert) even with a valid emotion', async () => {
+    const nodes = [...flow(), { id: 'done1', z: 'tab', type: 'complete', scope: ['a1'], uncaught: false, wires: [['completed']] }, { id: 'completed', z: 'tab', type: 'helper' }];
+    await helper.load([alertNode, catchNode, completeNode], nodes);
+    const caught = record('caught');
+    const completed = record('completed');
+    const out = record('out');
+    const a1 = helper.getNode('a1');
+    const raw = { label: 'sadness', confidence: 0.99, probabilities: { sadness: 0.99, neutral: 0.01 } };
+    const bad: Array<[unknown, string]> = [
+      ['garbage', 'smoothed is "garbage", expected {label, confidence, probabilities}'],
+      [42, 'smoothed is 42, expected {label, confidence, probabilities}'],
+      [{ label: null, confidence: NaN }, 'smoothed.label must be a non-empty string, got null'],
+      [{ label: 'sadness', confidence: '0.9' }, 'smoothed.confidence must be a number in [0, 1], got "0.9"'],
+      [{ confidence: 7 }, 'smoothed.label must be a non-empty string, got undefined'],
+    ];
+    for (const [smoothed] of bad) a1.receive({ payload: [{ id: 5, emotion: raw, smoothed }] });
+    await until(() => caught.length === bad.length, 3000, 'one error per bad message');
+    await wait(100);
+    assert.equal(caught.length, bad.length, 'done(err) once per message');
+    bad.forEach(([, text], i) => {
+      assert.equal(caught[i].error.message, `InputError: face 0 (track 5): ${text}`);
+      assert.equal(caught[i].error.source.id, 'a1');
+    });
+    assert.equal(completed.length, 0);
+    assert.equal(out.length, 0, 'no alert from a malformed smoothed');
+    // a valid smoothed is preferred over the raw emotion; an absent one falls back to it
+    a1.receive({ payload: [{ id: 6, emotion: raw, smoothed: { label: 'happy', confidence: 0.9, probabilities: { happy: 0.9 }, since: 0 } }] });
+    a1.receive({ payload: [{ id: 7, emotion: raw, smoothed: { label: 'sadness', confidence: 0.7, probabilities: { sadness: 0.7 }, since: 0 } }] });
+    a1.receive({ payload: [{ id: 8, emotion: raw }] });
+    await until(() => out.length === 2 && completed.length === 3, 3000, 'two starts');
+    await wait(50);
+    assert.deepEqual(out.map((m) => [m.payload.event, m.payload.trackId, m.payload.label, m.payload.score]), [['start', 7, 'sadness', 0.7], ['start', 8, 'sadness', 0.99]]);
+    assert.equal(caught.length, bad.length);
+  });
+
   it('reports an invalid rule once at start and rejects input with it', async () => {
     await helper.load([alertNode, catchNode], flow({ rules: [{ ...SAD, name: 'bad/name' }] }));
     const errors = helper.log().args.filter((a: any[]) => a[0]?.level === helper.log().ERROR);

@@ -101,6 +101,52 @@ describe('emotionnet-smooth node', () => {
     assert.equal((await got).payload[0].smoothed.label, 'happy');
   });
 
+  it('labels named like Object.prototype members (a custom model) smooth correctly; status and msg.smoothing count them', async () => {
+    await helper.load([smoothNode, catchNode], flow());
+    const s1 = helper.getNode('s1');
+    const statuses = watchStatus(s1);
+    const caught: any[] = [];
+    helper.getNode('caught').on('input', (m: unknown) => caught.push(m));
+    const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__'];
+    // as parsed from JSON (an MQTT or HTTP input): `__proto__` is an own key
+    const payload = () => JSON.parse(`[${names.map((x, i) => `{"id": ${i + 1}, "emotion": {"label": "${x}", "confidence": 0.9, "probabilities": {"${x}": 0.9, "neutral": 0.1}}}`).join(', ')}]`);
+    let m: any;
+    for (let i = 0; i < 3; i++) {
+      const got = next('out');
+      s1.receive({ payload: payload(), frame: { timestamp: 1_000_000 + 100 * i } });
+      m = await got;
+    }
+    assert.deepEqual(m.payload.map((f: any) => f.smoothed.label), names);
+    m.payload.forEach((f: any, i: number) => {
+      assert.ok(Math.abs(f.smoothed.confidence - 0.9) < 1e-9, `${names[i]}: confidence ${f.smoothed.confidence}`);
+      const probs = Object.entries(f.smoothed.probabilities).map(([k, v]) => [k, Math.round((v as number) * 1e9) / 1e9]);
+      assert.deepEqual(probs.sort(), [[names[i], 0.9], ['neutral', 0.1]].sort());
+    });
+    assert.deepEqual(Object.entries(m.smoothing.labels).sort(), names.map((x) => [x, 1]).sort());
+    assert.equal(m.smoothing.tracks, 5);
+    // status updates are throttled to 2/s: wait for the latest one
+    const re = /^5 tracks: (constructor|toString|valueOf|hasOwnProperty|__proto__) 1$/;
+    await until(() => statuses.some((st) => re.test(st.text)), 2000, () => statuses.map((st) => st.text).join(' | '));
+    assert.equal(caught.length, 0);
+  });
+
+  it('a malformed face.smoothed on the input goes to Catch naming the face and field, once, and nothing is sent', async () => {
+    const nodes = [...flow(), { id: 'done1', z: 'tab', type: 'complete', scope: ['s1'], uncaught: false, wires: [['completed']] }, { id: 'completed', z: 'tab', type: 'helper' }];
+    await helper.load([smoothNode, catchNode, completeNode], nodes);
+    const sent: unknown[] = [];
+    const caught: any[] = [];
+    const completed: unknown[] = [];
+    helper.getNode('out').on('input', (m: unknown) => sent.push(m));
+    helper.getNode('caught').on('input', (m: unknown) => caught.push(m));
+    helper.getNode('completed').on('input', (m: unknown) => completed.push(m));
+    helper.getNode('s1').receive({ payload: [{ ...face(2, 'happy'), smoothed: 'garbage' }] });
+    await wait(100);
+    assert.equal(caught.length, 1);
+    assert.equal(caught[0].error.message, 'InputError: face 0 (track 2): smoothed is "garbage", expected {label, confidence, probabilities}');
+    assert.equal(completed.length, 0);
+    assert.equal(sent.length, 0);
+  });
+
   it('reports an invalid configuration once at start and rejects input with it', async () => {
     await helper.load([smoothNode, catchNode], flow({ halfLife: 0 }));
     const logged = helper.log().args.filter((a: any[]) => a[0]?.level === helper.log().ERROR && /halfLifeMs/.test(a[0].msg));

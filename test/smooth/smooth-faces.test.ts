@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { map } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { EmotionFace, smoothFaces, SmoothInput } from '../../src/smooth';
+import { EmotionFace, smoothFaces, SmoothInput, SmoothOutput } from '../../src/smooth';
 
 const scheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
 const face = (id: number, label: string): EmotionFace => ({
@@ -82,6 +82,29 @@ describe('smoothFaces', () => {
       expectObservable(out, '^ 50ms !').toBe('x');
     });
     assert.equal(swept, 0);
+  });
+
+  test('labels named like Object.prototype members: smoothed faces and the label counts are correct', () => {
+    const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__'];
+    // built with JSON.parse, as a message from another node would be (`__proto__` is then an own key)
+    const json = names.map((x, i) => `{"id": ${i + 1}, "emotion": {"label": "${x}", "confidence": 0.9, "probabilities": {"${x}": 0.9, "neutral": 0.1}}}`);
+    const faces: EmotionFace[] = JSON.parse(`[${json.join(', ')}]`);
+    names.forEach((x, i) => assert.equal(Object.getOwnPropertyDescriptor(faces[i].emotion.probabilities, x)?.value, 0.9));
+    for (const method of ['ema', 'mean', 'majority'] as const) {
+      const ts = scheduler();
+      const outs: SmoothOutput[] = [];
+      ts.run(({ cold }) => {
+        cold('a 99ms a 99ms (a|)', { a: { faces } }).pipe(smoothFaces({ method }, ts)).subscribe((o) => outs.push(o));
+      });
+      const last = outs[outs.length - 1];
+      assert.deepEqual(last.faces.map((f) => f.smoothed.label), names, method);
+      for (const [i, f] of last.faces.entries()) {
+        assert.ok(Math.abs(f.smoothed.confidence - (method === 'majority' ? 1 : 0.9)) < 1e-9, `${method} ${names[i]}: ${f.smoothed.confidence}`);
+        assert.deepEqual(Object.entries(f.smoothed.probabilities).map(([k, v]) => [k, Math.round(v * 1e9) / 1e9]).sort(), [[names[i], 0.9], ['neutral', 0.1]].sort());
+      }
+      assert.equal(Object.getPrototypeOf(last.labels), Object.prototype);
+      assert.deepEqual(Object.entries(last.labels).sort(), names.map((x) => [x, 1]).sort());
+    }
   });
 
   test('invalid options throw when the operator is created', () => {

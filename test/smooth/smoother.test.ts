@@ -291,3 +291,115 @@ describe('validation', () => {
     assert.throws(() => resolveSmoothOptions({ maxTracks: 1.5 }), /`maxTracks`/);
   });
 });
+
+describe('labels named like Object.prototype members', () => {
+  // A custom model can have any class names; these must smooth like any other label.
+  const NAMES = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__'] as const;
+  const METHODS = ['ema', 'mean', 'majority'] as const;
+  /** Built with JSON.parse, as a message from another node would be (`__proto__` is then an own key). */
+  const parsed = (id: number, label: string, probabilities: Record<string, number>): EmotionFace => {
+    const probs = Object.entries(probabilities)
+      .map(([k, v]) => `${JSON.stringify(k)}: ${v}`)
+      .join(', ');
+    return JSON.parse(`{"id": ${id}, "emotion": {"label": ${JSON.stringify(label)}, "confidence": ${probabilities[label]}, "probabilities": {${probs}}}}`);
+  };
+  /** `{X: p, neutral: 1 - p}` as an object with an own key X, whatever X is. */
+  const probs = (x: string, p: number): Record<string, number> => Object.fromEntries([[x, p], ['neutral', Math.round((1 - p) * 1e9) / 1e9]]);
+  const own = (o: object, k: string) => Object.getOwnPropertyDescriptor(o, k)?.value as unknown;
+
+  for (const x of NAMES) {
+    for (const method of METHODS) {
+      test(`${JSON.stringify(x)} with ${method}: correct label, confidence and probabilities`, () => {
+        const input = parsed(1, x, probs(x, 0.9));
+        assert.ok(Object.hasOwn(input.emotion.probabilities, x), 'the test input has an own key');
+        assert.equal(checkFaces([input]), null);
+        const s = new EmotionSmoother({ method, halfLifeMs: 100, windowMs: 500, trackTimeoutMs: 10_000 });
+        for (let t = 0; t <= 1000; t += 100) {
+          const sm = s.observe([parsed(1, x, probs(x, 0.9))], t).faces[0].smoothed;
+          assert.equal(sm.label, x, `label at ${t} ms`);
+          close(sm.confidence, method === 'majority' ? 1 : 0.9); // majority: the vote share
+          assert.equal(Object.getPrototypeOf(sm.probabilities), Object.prototype, 'a plain object');
+          assert.deepEqual(Object.keys(sm.probabilities).sort(), [x, 'neutral'].sort());
+          close(own(sm.probabilities, x) as number, 0.9);
+          close(own(sm.probabilities, 'neutral') as number, 0.1);
+        }
+        const counts = s.labelCounts();
+        assert.equal(Object.getPrototypeOf(counts), Object.prototype);
+        assert.deepEqual(Object.entries(counts), [[x, 1]]);
+        // and what users see survives JSON (the way Node-RED messages often travel)
+        const json = JSON.parse(JSON.stringify(s.observe([parsed(1, x, probs(x, 0.9))], 1100).faces[0].smoothed));
+        assert.equal(json.label, x);
+        close(own(json.probabilities, x) as number, 0.9);
+      });
+
+      test(`${JSON.stringify(x)} with ${method}: the stable label changes to and from it after the dwell`, () => {
+        const s = new EmotionSmoother({ method, halfLifeMs: 100, windowMs: 200, minDwellMs: 300, margin: 0.1, trackTimeoutMs: 10_000 });
+        const at = (t: number, label: string, p: Record<string, number>) => s.observe([parsed(1, label, p)], t).faces[0].smoothed;
+        let sm = at(0, 'neutral', probs(x, 0.1));
+        for (let t = 50; t <= 1000; t += 50) sm = at(t, 'neutral', probs(x, 0.1));
+        assert.equal(sm.label, 'neutral');
+        // x takes over only after it has led for minDwellMs
+        const labels: Array<[number, string]> = [];
+        for (let t = 1050; t <= 2000; t += 50) labels.push([t, (sm = at(t, x, probs(x, 0.9))).label]);
+        assert.equal(sm.label, x);
+        const first = labels.find(([, l]) => l === x)?.[0] as number;
+        assert.ok(first >= 1050 + 300 && sm.since >= 1050 && sm.since < first, `took over at ${first}, since ${sm.since}`);
+        assert.ok(labels.every(([t, l]) => l === (t < first ? 'neutral' : x)), 'no flicker');
+        close(sm.confidence, method === 'majority' ? 1 : 0.9, 1e-3);
+        // and back: frames whose probabilities do not mention x at all (x leaves the window)
+        for (let t = 2050; t <= 3000; t += 50) sm = at(t, 'neutral', { neutral: 1 });
+        assert.equal(sm.label, 'neutral');
+        assert.ok(sm.since > 2000);
+      });
+    }
+  }
+
+  test('two tracks with different prototype-named labels are counted separately', () => {
+    const s = new EmotionSmoother({ minDwellMs: 0 });
+    const faces = NAMES.map((x, i) => parsed(i + 1, x, probs(x, 0.8)));
+    const r = s.observe(faces, 0);
+    assert.deepEqual(r.faces.map((f) => f.smoothed.label), [...NAMES]);
+    const counts = s.labelCounts();
+    assert.deepEqual(Object.keys(counts).sort(), [...NAMES].sort());
+    for (const x of NAMES) assert.equal(own(counts, x), 1);
+  });
+
+  test('options named like Object.prototype members are ignored, not copied', () => {
+    const o = resolveSmoothOptions(JSON.parse('{"__proto__": {"halfLifeMs": 1}, "constructor": 5, "halfLifeMs": 100}'));
+    assert.equal(Object.getPrototypeOf(o), Object.prototype);
+    assert.equal(Object.hasOwn(o, 'constructor'), false);
+    assert.equal(o.halfLifeMs, 100);
+  });
+});
+
+describe('face.smoothed validation', () => {
+  const emotion = { label: 'sadness', confidence: 0.99, probabilities: { sadness: 0.99, happy: 0.01 } };
+  test('a malformed smoothed is an error naming the face, its track and the field', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      ['garbage', /^face 0 \(track 4\): smoothed is "garbage", expected \{label, confidence, probabilities\}$/],
+      [42, /^face 0 \(track 4\): smoothed is 42,/],
+      [{ label: null, confidence: NaN }, /^face 0 \(track 4\): smoothed\.label must be a non-empty string, got null$/],
+      [{ label: 'sadness', confidence: NaN }, /^face 0 \(track 4\): smoothed\.confidence must be a number in \[0, 1\], got NaN$/],
+      [{ label: 'sadness', confidence: '0.9' }, /^face 0 \(track 4\): smoothed\.confidence must be a number in \[0, 1\], got "0.9"$/],
+      [{ confidence: 7 }, /^face 0 \(track 4\): smoothed\.label must be a non-empty string, got undefined$/],
+      [{ label: 'sadness', confidence: 7 }, /smoothed\.confidence must be a number in \[0, 1\], got 7/],
+      [{ label: 'sadness', confidence: 0.9, probabilities: { sadness: 2 } }, /smoothed\.probabilities\.sadness must be a number in \[0, 1\], got 2/],
+      [{ label: 'sadness', confidence: 0.9, probabilities: 'x' }, /smoothed\.probabilities must be an object/],
+    ];
+    for (const [smoothed, re] of cases) {
+      for (const requireEmotion of [true, false]) {
+        assert.match(String(checkFaces([{ id: 4, emotion, smoothed }], { requireEmotion })), re);
+      }
+      // also without a raw emotion (alerts do not require one), and on a later face
+      assert.match(String(checkFaces([{ id: 4, smoothed }], { requireEmotion: false })), re);
+      assert.match(String(checkFaces([{ id: 1, emotion }, { id: 4, emotion, smoothed }])), new RegExp(re.source.replace('^face 0', '^face 1')));
+    }
+  });
+
+  test('a valid, undefined or null smoothed passes', () => {
+    for (const smoothed of [undefined, null, { label: 'happy', confidence: 0.7, probabilities: { happy: 0.7, sadness: 0.3 }, since: 0 }, { label: 'happy', confidence: 0.7 }]) {
+      assert.equal(checkFaces([{ id: 1, emotion, smoothed }]), null);
+      assert.equal(checkFaces([{ id: 1, smoothed }], { requireEmotion: false }), null);
+    }
+  });
+});
