@@ -5,7 +5,7 @@
 import { Frame } from '../frame';
 import { encodeJpeg, imageFromFrame, RawImage } from '../image';
 import { CropFraming, cropFace, resolveFraming } from './align';
-import { DetectorTimings, FaceDetector, FaceDetectorOptions, loadFaceDetector } from './blazeface';
+import { DetectorTimings, FaceDetector, FaceDetectorOptions, loadFaceDetector, resolveDetectorOptions } from './blazeface';
 import { appearanceDescriptor, FaceTracker, TrackerOptions, TrackInput } from './tracker';
 import { Face } from './types';
 
@@ -52,6 +52,36 @@ interface SourceState {
 /** Sources remembered at once (each has its own tracker). */
 const MAX_SOURCES = 32;
 
+/** Validates the crop options and fills their defaults (throws a TypeError naming a bad one). */
+function resolveCropOptions(options: FaceCropperOptions): FacePipeline['options'] {
+  const detectEvery = options.detectEvery ?? 1;
+  if (!Number.isInteger(detectEvery) || detectEvery < 1 || detectEvery > 1000) {
+    throw new TypeError(`Expected \`detectEvery\` to be an integer >= 1, got \`${String(detectEvery)}\``);
+  }
+  const margin = options.margin ?? 0;
+  if (typeof margin !== 'number' || !(margin > -0.45 && margin <= 2)) throw new TypeError(`Expected \`margin\` in -0.45..2, got \`${String(margin)}\``);
+  const cropSize = options.cropSize ?? 48;
+  if (!Number.isInteger(cropSize) || cropSize < 8 || cropSize > 1024) throw new TypeError(`Expected \`cropSize\` in 8..1024, got \`${String(cropSize)}\``);
+  return {
+    detectEvery,
+    cropSize,
+    framing: resolveFraming(options.framing ?? 'fer2013'),
+    margin,
+    jpeg: !!options.jpeg,
+    jpegQuality: options.jpegQuality ?? 90,
+  };
+}
+
+/**
+ * Checks every option of {@link createFaceCropper} (detector, crops, tracker) without loading
+ * anything: throws the TypeError the cropper would throw after loading its weights.
+ */
+export function checkFaceCropperOptions(options: FaceCropperOptions = {}): void {
+  resolveDetectorOptions(options);
+  resolveCropOptions(options);
+  new FaceTracker({ ...options.tracker });
+}
+
 /**
  * Detects, tracks, aligns and crops the faces of a stream of frames.
  *
@@ -77,22 +107,7 @@ export class FacePipeline {
   }
 
   constructor(detector: FaceDetector, options: FaceCropperOptions = {}, ownsDetector = false) {
-    const detectEvery = options.detectEvery ?? 1;
-    if (!Number.isInteger(detectEvery) || detectEvery < 1 || detectEvery > 1000) {
-      throw new TypeError(`Expected \`detectEvery\` to be an integer >= 1, got \`${String(detectEvery)}\``);
-    }
-    const margin = options.margin ?? 0;
-    if (typeof margin !== 'number' || !(margin > -0.45 && margin <= 2)) throw new TypeError(`Expected \`margin\` in -0.45..2, got \`${String(margin)}\``);
-    const cropSize = options.cropSize ?? 48;
-    if (!Number.isInteger(cropSize) || cropSize < 8 || cropSize > 1024) throw new TypeError(`Expected \`cropSize\` in 8..1024, got \`${String(cropSize)}\``);
-    this.options = {
-      detectEvery,
-      cropSize,
-      framing: resolveFraming(options.framing ?? 'fer2013'),
-      margin,
-      jpeg: !!options.jpeg,
-      jpegQuality: options.jpegQuality ?? 90,
-    };
+    this.options = resolveCropOptions(options);
     this.detector = detector;
     this.#ownsDetector = ownsDetector;
     this.#trackerOptions = { ...options.tracker };
@@ -182,6 +197,7 @@ export class FacePipeline {
 export async function createFaceCropper(options: FaceCropperOptions = {}): Promise<FacePipeline> {
   const opts = { ...options };
   if (opts.detector) return new FacePipeline(opts.detector, opts, false);
+  checkFaceCropperOptions(opts); // before the detector's weights load
   const detector = await loadFaceDetector(opts);
   try {
     return new FacePipeline(detector, opts, true);

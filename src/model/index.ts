@@ -15,7 +15,7 @@
  * All faces of one call run as one batch through the BN-folded graph.
  *
  * `tta: 'flip'` (test-time augmentation, "mirror averaging"): every face also runs mirrored
- * left-right, in the same batch, and the two probability vectors are averaged (about +1 point
+ * left-right, in the same batch, and the two probability vectors are averaged (at most about +0.2 points
  * accuracy in the wild for about twice the classifier cost; see models/README.md).
  *
  * `executor: 'direct'` (the default on wasm and cpu) runs the graph as a list of kernel calls
@@ -121,7 +121,7 @@ export interface LoadOptions {
   backend?: string;
   /**
    * Test-time augmentation: `'flip'` averages each face's probabilities with those of its
-   * mirror image (one batch of 2N; about +1 point accuracy in the wild, about 2x the cost).
+   * mirror image (one batch of 2N; at most about +0.2 points accuracy in the wild, about 2x the cost).
    * @default 'none'
    */
   tta?: TtaMode;

@@ -21,7 +21,8 @@ import { map, mergeMap, takeUntil } from 'rxjs/operators';
 import type { Frame } from '../frame';
 import { OverloadPolicy, overloadMap, resolveQueueOptions } from '../overload';
 import { classifyInput, EmotionClassifier, GrayImage, loadClassifier, LoadClassifierOptions } from '../classify';
-import { createFaceCropper, FaceCropperOptions, FacePipeline } from '../face';
+import { resolveTta } from '../model';
+import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePipeline } from '../face';
 import { EmotionSmoother, resolveSmoothOptions, SmoothOptions } from '../smooth';
 import { AlertEngine, AlertEvent, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../alert';
 import { createVideoSource, VideoSource, VideoSourceOptions } from '../video';
@@ -191,6 +192,11 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   const given = src && typeof (src as Observable<Frame>).subscribe === 'function' ? (src as Observable<Frame>) : null;
   const owned: Array<{ dispose(): unknown }> = [];
   let video: VideoSource | null = null;
+  // Every option is checked before any weights load (a bad one throws, naming it): the video
+  // source is built first (nothing runs before start()), then the face and classifier options.
+  if (!stages.cropper) checkFaceCropperOptions(options.face);
+  if (!stages.classifier) resolveTta(options.classifier?.tta);
+  if (!given) video = createVideoSource({ source: 'default', logger: log, ...(src as VideoSourceOptions) });
   try {
     if (!stages.cropper) {
       const c = await createFaceCropper({ logger: log, ...options.face });
@@ -202,9 +208,9 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
       owned.push(c);
       stages.classifier = c;
     }
-    if (!given) video = createVideoSource({ source: 'default', logger: log, ...(src as VideoSourceOptions) });
   } catch (e) {
     owned.forEach((o) => o.dispose());
+    if (video) await video.dispose(); // never started: nothing to stop, its streams complete
     throw e;
   }
   // A file source ends with eof$ (its frames$ stays open for a restart): end the stream there.

@@ -6,6 +6,8 @@ import { Subject, firstValueFrom, toArray, from, lastValueFrom } from 'rxjs';
 import { analyzeFrames, createPipeline, DEMO_SHOTS, demoClipArgs, PipelineResult } from '../../src/pipeline';
 import type { Frame } from '../../src/frame';
 import { pidAlive } from '../../src/ffmpeg';
+import { setClassifierLoader } from '../../src/classify';
+import { createFaceCropper } from '../../src/face';
 import { cleanup, makeClip, tmpDir, waitFor } from '../video/clips';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -154,6 +156,28 @@ describe('createPipeline lifecycle', () => {
     await assert.rejects(createPipeline({ source: new Subject<Frame>(), stages: stages as never, alerts: [{ name: '' } as never] }), /name/);
     // nothing is loaded: a bad option fails fast even where no model could load
     await assert.rejects(createPipeline({ policy: 'drop' as never, classifier: { model: 'no-such-model' } }), TypeError);
+  });
+
+  it('bad source, face, detector, tracker or tta options throw from createPipeline before any weights load', async () => {
+    let loads = 0;
+    setClassifierLoader(async () => {
+      loads++;
+      throw new Error('the classifier was loaded');
+    });
+    // Weights that do not exist: had the detector been loaded first, its error would win.
+    const face = { modelPath: path.join(tmpDir, 'no-such-detector.json') };
+    try {
+      await assert.rejects(createPipeline({ source: { fps: -1 }, face }), /fps must be a number >= 0/);
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, detectEvery: 0 } }), /`detectEvery` to be an integer >= 1/);
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, minConfidence: 2 } }), /minConfidence/);
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, tracker: { reidFrames: Number.NaN } } }), /to be a finite number/);
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face, classifier: { tta: 'x' as never } }), /tta/);
+      // the same checks in createFaceCropper itself
+      await assert.rejects(createFaceCropper({ ...face, margin: 5 }), /`margin` in -0.45..2/);
+      assert.equal(loads, 0);
+    } finally {
+      setClassifierLoader(null);
+    }
   });
 
   it('a file source: results$ completes at end of file; a failing stage errors results$ and kills ffmpeg', async () => {
