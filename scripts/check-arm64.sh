@@ -5,7 +5,8 @@
 #     binaries, e.g. @ffmpeg-installer/linux-arm64 or linux-arm);
 #   - which ffmpeg binary the package resolves, and that it decodes a clip into exact frames
 #     through VideoSource (both Node and ffmpeg are ARM binaries run by qemu);
-#   - which TensorFlow.js backend `auto` selects, and why.
+#   - which TensorFlow.js backend `auto` selects, and why, and that the shipped nano-b-wild
+#     weights load and classify a face-sized image on it.
 #
 # Usage: scripts/check-arm64.sh            (arm64, Node 22)
 #        ARCH=armv7 scripts/check-arm64.sh (armv7 / 32-bit Raspberry Pi OS, Node 20: no Node 22 armv7 package on npm)
@@ -29,7 +30,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/emotionnet-$ARCH-XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 say() { printf '[check-%s] %s\n' "$ARCH" "$*"; }
 
-(cd "$ROOT" && npm run build --silent >/dev/null && npm pack --silent --pack-destination "$WORK" >/dev/null)
+(cd "$ROOT" && npm pack --silent --pack-destination "$WORK" >/dev/null) # prepack cleans and builds dist/
 TGZ="$(ls "$WORK"/node-red-contrib-emotionnet-*.tgz)"
 cd "$WORK"
 printf '{"name":"emotionnet-arm64-check","version":"1.0.0","private":true}\n' > package.json
@@ -66,7 +67,16 @@ const { lastValueFrom, toArray } = require('rxjs');
   console.log(`  decoded ${frames.length} frames of ${frames[0].width}x${frames[0].height} in ${Date.now() - t0} ms (emulated) → ${ok ? 'ok' : 'WRONG'}`);
   const b = await selectBackend({});
   console.log(`  tfjs backend: ${b.label} (${b.reason})`);
-  process.exit(ok && b.label !== 'tfjs-node' ? 0 : 1);
+  // The shipped in-the-wild weights load and classify on this backend.
+  const { loadClassifier } = require('node-red-contrib-emotionnet');
+  const clf = await loadClassifier({ model: 'nano-b-wild' });
+  const t1 = Date.now();
+  const [r] = await clf.classify([{ width: 48, height: 48, data: new Uint8Array(48 * 48).fill(128) }]);
+  const sum = Object.values(r.probabilities).reduce((a, p) => a + p, 0);
+  const classified = clf.classes.includes(r.label) && Math.abs(sum - 1) < 1e-3;
+  console.log(`  nano-b-wild on ${clf.backend.label}: ${r.label} ${r.confidence.toFixed(3)} in ${Date.now() - t1} ms (emulated) → ${classified ? 'ok' : 'WRONG'}`);
+  clf.dispose();
+  process.exit(ok && classified && b.label !== 'tfjs-node' ? 0 : 1);
 })().catch((e) => { console.error(e); process.exit(1); });
 EOF
 say "running the package on $ARCH Node (qemu)"
