@@ -8,7 +8,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { RateMeter } from '../../src/classify';
 import { isFrame, validateFrame, Frame } from '../../src/frame';
-import { MjpegBroadcaster, PreviewRenderer } from '../../src/preview';
+import { DEFAULT_MAX_VIEWERS, FULL_RETRY_AFTER_S, MjpegBroadcaster, PreviewRenderer, validateJpeg } from '../../src/preview';
 import { InputError } from '../lib/errors';
 import { onClose, onInput } from '../lib/node';
 import { Status } from '../lib/status';
@@ -31,6 +31,8 @@ interface PreviewEntry {
   broadcaster: MjpegBroadcaster | null;
   /** The newest input frame, annotated (rendered now if nothing rendered it); null before the first frame. */
   snapshot(): Promise<Buffer | null>;
+  /** What `snapshot()` would give, without rendering: no frame yet, or the JPEG if it is already rendered. */
+  peek(): { frame: boolean; jpeg: Buffer | null };
 }
 
 const previews = new Map<string, PreviewEntry>();
@@ -41,6 +43,8 @@ function num(v: unknown, dflt: number, min: number, max: number): number {
 }
 
 const JPEG_SOI = (b: Buffer) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8;
+/** Render failures (of frames already completed) are logged at most once per this interval. */
+const RENDER_ERROR_LOG_MS = 10_000;
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'emotionnet-preview', messages);
@@ -58,7 +62,7 @@ export = function register(RED: NodeAPI): void {
       maxWidth: num(config.maxWidth, 640, 0, 4096),
       bars: config.bars !== false,
     });
-    const broadcaster = new MjpegBroadcaster();
+    const broadcaster = new MjpegBroadcaster({ maxViewers: DEFAULT_MAX_VIEWERS });
     const inputRate = new RateMeter();
     let closed = false;
 
@@ -78,10 +82,15 @@ export = function register(RED: NodeAPI): void {
       const count = Array.isArray(faces) ? faces.length : 0;
       return `${inputRate.rate().toFixed(1)} FPS  ${count} ${count === 1 ? 'FACE' : 'FACES'}`;
     };
+    /** The rendered JPEG a snapshot returns as it is (without rendering), or null. */
+    const ready = (n: number): Buffer | null =>
+      lastJpeg && (lastJpeg.n === n || wired || broadcaster.viewers > 0) ? lastJpeg.jpeg : null;
+    const peek = () => ({ frame: lastInput !== null, jpeg: lastInput ? ready(lastInput.n) : null });
     const snapshot = async (): Promise<Buffer | null> => {
       const input = lastInput;
       if (!input) return null;
-      if (lastJpeg && (lastJpeg.n === input.n || wired || broadcaster.viewers > 0)) return lastJpeg.jpeg;
+      const rendered = ready(input.n);
+      if (rendered) return rendered;
       if (onDemand?.n !== input.n) {
         const jpeg = renderer.render(input.frame, input.faces, captionOf(input.faces), { force: true }).then((j) => {
           if (j) keep(input.n, j);
@@ -91,8 +100,22 @@ export = function register(RED: NodeAPI): void {
       }
       return onDemand.jpeg;
     };
-    previews.set(node.id, { broadcaster: streamOn ? broadcaster : null, snapshot });
+    previews.set(node.id, { broadcaster: streamOn ? broadcaster : null, snapshot, peek });
     status.set('ready', streamOn ? t('status.ready') : t('status.idle'));
+
+    let lastRenderErrorAt = -Infinity;
+    let unloggedRenderErrors = 0;
+    const logRenderError = (e: unknown) => {
+      const now = Date.now();
+      if (now - lastRenderErrorAt < RENDER_ERROR_LOG_MS) {
+        unloggedRenderErrors++;
+        return;
+      }
+      const more = unloggedRenderErrors ? ` ${t('errors.render-more', { count: unloggedRenderErrors })}` : '';
+      lastRenderErrorAt = now;
+      unloggedRenderErrors = 0;
+      node.error(`${t('errors.render')}: ${e instanceof Error ? e.message : String(e)}${more}`);
+    };
 
     const showRunning = () => {
       const v = broadcaster.viewers;
@@ -114,7 +137,9 @@ export = function register(RED: NodeAPI): void {
         done(new InputError(t('errors.no-frame'), 'errors.no-frame'));
         return;
       }
-      const bad = frame.width ? validateFrame(frame) : null;
+      // A JPEG is checked cheaply here (markers, size limit) so that bad input is rejected with
+      // done(err), once, before the message completes; the decode itself runs later, if at all.
+      const bad = (frame.width ? validateFrame(frame) : null) ?? (frame.format === 'jpeg' ? validateJpeg(frame.data) : null);
       if (bad) {
         done(new InputError(`${t('errors.bad-frame')}: ${bad}`, 'errors.bad-frame'));
         return;
@@ -134,7 +159,12 @@ export = function register(RED: NodeAPI): void {
       try {
         jpeg = await renderer.render(frame, faces, captionOf(faces));
       } catch (e) {
-        if (!closed) node.error(`${t('errors.render')}: ${(e as Error).message}`, msg);
+        // The message already completed (done() above), so it must not be reported again: no
+        // msg here (a Catch node would see it after Complete did). What still fails after the
+        // checks above is rare (corrupt entropy data) but may repeat every frame of a stream, so
+        // it goes to the log as node.error without msg, at most once per RENDER_ERROR_LOG_MS,
+        // counting the failures in between.
+        if (!closed) logRenderError(e);
         return;
       }
       showRunning();
@@ -168,12 +198,32 @@ export = function register(RED: NodeAPI): void {
     }
     return p;
   };
+  // Express answers HEAD with these GET routes (req.method stays 'HEAD').
   RED.httpAdmin.get('/emotionnet/preview/:id/stream', permission, (req, res) => {
-    streamOf(String(req.params.id), res)?.broadcaster?.attach(req, res);
+    const b = streamOf(String(req.params.id), res)?.broadcaster;
+    if (!b) return;
+    if (b.full) {
+      res.status(503).set({ 'Retry-After': String(FULL_RETRY_AFTER_S), 'Cache-Control': 'no-store' }).type('text/plain')
+        .send(t('errors.too-many-viewers', { max: b.maxViewers }));
+      return;
+    }
+    b.attach(req, res); // HEAD: the stream's headers only, not a viewer
   });
   RED.httpAdmin.get('/emotionnet/preview/:id/latest.jpg', permission, (req, res) => {
     const p = streamOf(String(req.params.id), res);
     if (!p) return;
+    if (req.method === 'HEAD') {
+      // The headers a GET would get, without rendering anything (Content-Length only when the
+      // JPEG is already rendered).
+      const { frame, jpeg } = p.peek();
+      if (!frame) res.status(503).set({ 'Retry-After': '1', 'Cache-Control': 'no-store' }).end();
+      else {
+        res.status(200).set({ 'Content-Type': 'image/jpeg', 'Cache-Control': 'no-store' });
+        if (jpeg) res.set('Content-Length', String(jpeg.length));
+        res.end();
+      }
+      return;
+    }
     p.snapshot().then(
       (jpeg) => {
         if (!jpeg) res.status(503).set({ 'Retry-After': '1', 'Cache-Control': 'no-store' }).send(t('errors.no-frame-yet'));

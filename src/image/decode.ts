@@ -60,7 +60,12 @@ export function jpegSize(buf: Uint8Array): { width: number; height: number } | n
   return null;
 }
 
-function decodeJpeg(buf: Uint8Array, maxPixels: number): RawImage {
+/**
+ * The checks made on a JPEG before its pixels are decoded, without decoding: a frame header
+ * (SOF) with the image size, the size limit, and the end-of-image marker. Throws an
+ * {@link ImageError}; returns the size.
+ */
+export function checkJpeg(buf: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): { width: number; height: number } {
   const size = jpegSize(buf);
   if (!size) throw new ImageError('CORRUPT', 'corrupt JPEG: no frame header (SOF) found');
   checkSize(size.width, size.height, maxPixels, 'JPEG');
@@ -71,6 +76,11 @@ function decodeJpeg(buf: Uint8Array, maxPixels: number): RawImage {
   if (!(buf[end - 1] === 0xff && buf[end] === 0xd9)) {
     throw new ImageError('CORRUPT', 'corrupt JPEG: truncated (no end-of-image marker)');
   }
+  return size;
+}
+
+function decodeJpeg(buf: Uint8Array, maxPixels: number): RawImage {
+  checkJpeg(buf, maxPixels);
   let out: { width: number; height: number; data: Uint8Array };
   try {
     out = jpeg.decode(buf, {

@@ -52,10 +52,15 @@ export function frameToRgb(frame: Pick<Frame, 'width' | 'height' | 'format' | 'd
   return { width: rgb.width, height: rgb.height, data };
 }
 
-/** Draws faces (boxes, ids, labels, bars) and an optional caption onto `img` in place. */
+/**
+ * Draws faces (boxes, ids, labels, bars) and an optional caption onto `img` in place. Every
+ * face's bar panel is drawn first and the boxes and labels over them, so a panel never hides
+ * another face's box or label; labels are kept inside the image.
+ */
 export function drawFaces(img: RgbImage, faces: PreviewFace[], options: AnnotateOptions = {}, scaleX = 1, scaleY = 1): void {
   const s = img.width >= 960 ? 3 : img.width >= 480 ? 2 : 1;
   const small = Math.max(1, s - 1);
+  const drawn: Array<{ x: number; y: number; w: number; h: number; shown: PreviewFace['emotion']; color: Rgb; id?: number }> = [];
   for (const f of faces) {
     if (!f || !f.box) continue;
     const x = f.box.x * scaleX;
@@ -65,21 +70,29 @@ export function drawFaces(img: RgbImage, faces: PreviewFace[], options: Annotate
     if (![x, y, w, h].every(Number.isFinite)) continue;
     const shown = f.smoothed ?? f.emotion;
     const color = (shown && LABEL_COLORS[shown.label]) || DEFAULT_COLOR;
+    drawn.push({ x, y, w, h, shown, color, id: f.id });
+  }
+  if (options.bars !== false) {
+    for (const { x, y, w, shown } of drawn) {
+      const probs = shown?.probabilities;
+      if (probs && Object.keys(probs).length) drawBars(img, probs, x, y, w, small);
+    }
+  }
+  for (const { x, y, w, h, shown, color, id } of drawn) {
     strokeRect(img, x, y, w, h, color, s + 1);
     const parts: string[] = [];
-    if (typeof f.id === 'number') parts.push(`#${f.id}`);
+    if (typeof id === 'number') parts.push(`#${id}`);
     if (shown) parts.push(`${shown.label} ${Math.round(shown.confidence * 100)}%`);
-    if (parts.length) {
-      const text = parts.join(' ');
-      const th = (GLYPH_HEIGHT + 2) * s;
-      const ty = y - th >= 0 ? y - th : y + h;
-      fillRect(img, x, ty, textWidth(text, s) + 2 * s, th, color);
-      drawText(img, text, x + s, ty + s, BLACK, s);
-    }
-    const probs = shown?.probabilities;
-    if (options.bars !== false && probs && Object.keys(probs).length) {
-      drawBars(img, probs, x, y, w, small);
-    }
+    if (!parts.length) continue;
+    const text = parts.join(' ');
+    const tw = textWidth(text, s) + 2 * s;
+    const th = (GLYPH_HEIGHT + 2) * s;
+    // Above the box if there is room, else below it; always inside the image (a label wider
+    // than the image starts at its left edge).
+    const tx = Math.max(0, Math.min(img.width - tw, x));
+    const ty = Math.max(0, Math.min(img.height - th, y - th >= 0 ? y - th : y + h));
+    fillRect(img, tx, ty, tw, th, color);
+    drawText(img, text, tx + s, ty + s, BLACK, s);
   }
   if (options.caption) {
     const th = (GLYPH_HEIGHT + 2) * s;

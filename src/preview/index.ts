@@ -4,3 +4,4 @@ export * from './draw';
 export * from './font';
 export * from './mjpeg';
 export * from './renderer';
+export * from './validate';

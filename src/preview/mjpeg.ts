@@ -2,10 +2,28 @@
  * A live MJPEG broadcaster (`multipart/x-mixed-replace`) for any Node http server: each
  * viewer gets the newest JPEG; a viewer whose socket is still busy with an earlier frame
  * skips frames instead of buffering them, so a slow viewer never costs memory or time.
+ * At most `maxViewers` streams are served at once; a `HEAD` request gets the headers only.
  */
 import type { IncomingMessage, ServerResponse } from 'http';
 
 const BOUNDARY = 'emotionnetframe';
+
+/** Default cap on concurrent stream viewers per broadcaster (each costs a socket and a JPEG write per frame). */
+export const DEFAULT_MAX_VIEWERS = 20;
+/** Seconds a client refused because the stream is full is told to wait (`Retry-After`). */
+export const FULL_RETRY_AFTER_S = 5;
+
+const STREAM_HEADERS = {
+  'Content-Type': `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
+  'Cache-Control': 'no-cache, no-store, must-revalidate, private',
+  Pragma: 'no-cache',
+  Connection: 'close',
+};
+
+export interface MjpegBroadcasterOptions {
+  /** Concurrent viewers served; more get `503` with `Retry-After`. @default 20 ({@link DEFAULT_MAX_VIEWERS}) */
+  maxViewers?: number;
+}
 
 interface Viewer {
   res: ServerResponse;
@@ -16,10 +34,22 @@ export class MjpegBroadcaster {
   #viewers = new Set<Viewer>();
   #latest: Buffer | null = null;
   #closed = false;
+  /** Concurrent viewers served at most. */
+  readonly maxViewers: number;
   /** Frames written to at least one viewer. */
   sent = 0;
   /** Frame writes skipped because a viewer was still busy. */
   skipped = 0;
+
+  constructor(options: MjpegBroadcasterOptions = {}) {
+    const max = options.maxViewers ?? DEFAULT_MAX_VIEWERS;
+    this.maxViewers = Number.isFinite(max) && max >= 0 ? Math.floor(max) : DEFAULT_MAX_VIEWERS;
+  }
+
+  /** True when a new viewer would be refused (every viewer slot taken). */
+  get full(): boolean {
+    return this.#viewers.size >= this.maxViewers;
+  }
 
   /** Number of connected viewers. */
   get viewers(): number {
@@ -31,19 +61,27 @@ export class MjpegBroadcaster {
     return this.#latest;
   }
 
-  /** Serves the stream on `res` until the client goes away (or {@link close}). */
+  /**
+   * Serves the stream on `res` until the client goes away (or {@link close}). A `HEAD` request
+   * gets the stream's headers and ends at once (it is not a viewer); when every viewer slot is
+   * taken the answer is `503` with `Retry-After`.
+   */
   attach(req: IncomingMessage, res: ServerResponse): void {
     if (this.#closed) {
       res.statusCode = 503;
       res.end('preview closed');
       return;
     }
-    res.writeHead(200, {
-      'Content-Type': `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
-      'Cache-Control': 'no-cache, no-store, must-revalidate, private',
-      Pragma: 'no-cache',
-      Connection: 'close',
-    });
+    if (this.full) {
+      res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': String(FULL_RETRY_AFTER_S), 'Cache-Control': 'no-store' });
+      res.end(`Too many viewers: this preview stream serves at most ${this.maxViewers} at a time; try again later`);
+      return;
+    }
+    res.writeHead(200, STREAM_HEADERS);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     const v: Viewer = { res, busy: false };
     this.#viewers.add(v);
     const drop = () => this.#viewers.delete(v);
@@ -51,6 +89,8 @@ export class MjpegBroadcaster {
     res.on('close', drop);
     res.on('error', drop);
     if (this.#latest) this.#write(v, this.#latest);
+    // Otherwise send the headers now: the client sees it is connected before the first frame.
+    else res.flushHeaders();
   }
 
   /** Sends a JPEG to every viewer that is ready for it. */

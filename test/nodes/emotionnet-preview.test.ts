@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'http';
 import * as jpeg from 'jpeg-js';
-import { catchNode, collect, helper, load, sleep, until } from './helpers';
+import { catchNode, collect, completeNode, helper, load, sleep, until } from './helpers';
 import { watchStatus } from '../helpers/status';
 
 const previewNode = load('nodes/emotionnet-preview/emotionnet-preview.js');
@@ -11,6 +11,22 @@ const { splitMjpeg, PreviewRenderer } = load('src/preview/index.js');
 
 const frame = (v = 60) => ({ width: 160, height: 120, format: 'rgb24', data: Buffer.alloc(160 * 120 * 3, v), timestamp: Date.now(), seq: 0, sourceId: 'cam' });
 const faces = [{ id: 3, box: { x: 40, y: 30, width: 50, height: 50 }, emotion: { label: 'happy', confidence: 0.8, probabilities: { happy: 0.8, sadness: 0.2 } } }];
+
+/** A sound JPEG and broken ones that the node must reject before the message completes. */
+const goodJpeg = () => load('src/preview/index.js').annotateFrame(frame(), []) as Buffer;
+/** SOI + SOF0 (height, width, 3 components) + EOI: a header only. */
+const headerOnly = (w: number, h: number) => Buffer.from([
+  0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, h >> 8, h & 0xff, w >> 8, w & 0xff, 0x03,
+  0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xff, 0xd9,
+]);
+const badJpegs = () => {
+  const good = goodJpeg();
+  return [
+    { what: 'no SOF', data: Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00, 0xff, 0xd9]), error: /Invalid frame: corrupt JPEG: no frame header \(SOF\) found$/ },
+    { what: 'truncated', data: good.subarray(0, good.length >> 1), error: /Invalid frame: corrupt JPEG: truncated \(no end-of-image marker\)$/ },
+    { what: 'header-only 20000x20000', data: headerOnly(20000, 20000), error: /Invalid frame: JPEG image is 20000x20000 \(400\.0 MP\), above the limit of 16\.8 MP$/ },
+  ];
+};
 
 const flow = (extra: Record<string, unknown> = {}, wired = true) => [
   { id: 'tab', type: 'tab' },
@@ -89,7 +105,64 @@ describe('emotionnet-preview node', () => {
     const errs = (await caught).map((m) => m.error.message);
     assert.match(errs[0], /No frame to draw on/);
     assert.match(errs[1], /Invalid frame: frame data has 5 bytes/);
-    assert.match(errs[2], /Preview render failed/);
+    assert.match(errs[2], /Invalid frame: not a JPEG/);
+  });
+
+  /** Loads the flow plus a Complete node for p1; returns what the output, Catch and Complete nodes receive. */
+  async function loadWithComplete(wired: boolean, extra: Record<string, unknown> = {}) {
+    await helper.load([previewNode, catchNode, completeNode], [
+      ...flow(extra, wired),
+      { id: 'done1', z: 'tab', type: 'complete', scope: ['p1'], uncaught: false, wires: [['completed']] },
+      { id: 'completed', z: 'tab', type: 'helper' },
+    ]);
+    const got = { out: [] as any[], caught: [] as any[], completed: [] as any[] };
+    for (const id of ['out', 'caught', 'completed'] as const) helper.getNode(id).on('input', (m: unknown) => got[id].push(m));
+    return got;
+  }
+  /** node.error calls of `node` so far: with a msg (Catch nodes see them) and without (log only). */
+  const errorCalls = (node: any) => {
+    const calls = node.error.getCalls().filter((c: any) => c.thisValue === node);
+    return { withMsg: calls.filter((c: any) => c.args[1] !== undefined), logOnly: calls.filter((c: any) => c.args[1] === undefined) };
+  };
+
+  for (const wired of [true, false]) {
+    it(`a corrupt, truncated or oversized JPEG is rejected once with done(err), never completed (output ${wired ? 'wired' : 'unwired, nobody watching'})`, async () => {
+      const got = await loadWithComplete(wired);
+      const p1 = helper.getNode('p1');
+      const bad = badJpegs();
+      for (const b of bad) p1.receive({ payload: b.data, _what: b.what });
+      p1.receive({ payload: faces, frame: { ...frame(), format: 'jpeg', data: bad[0].data } }); // as msg.frame too
+      await until(() => got.caught.length >= bad.length + 1, 5000, () => `errors: got ${got.caught.length}`);
+      await sleep(300); // a late second report (after a render) would arrive here
+      assert.equal(got.caught.length, bad.length + 1, got.caught.map((m) => m.error.message).join(' | '));
+      bad.forEach((b, i) => assert.match(got.caught[i].error.message, b.error, b.what));
+      assert.match(got.caught[bad.length].error.message, bad[0].error);
+      assert.equal(got.completed.length, 0, 'no Complete for a rejected message');
+      assert.equal(got.out.length, 0);
+      assert.equal(errorCalls(p1).logOnly.length, 0);
+    });
+  }
+
+  it('a JPEG that passes the checks but fails to render completes once and is logged without msg, at most once per 10 s', async () => {
+    const got = await loadWithComplete(true);
+    const p1 = helper.getNode('p1');
+    // A frame header and EOI but no Huffman tables or scan: only decoding finds out.
+    const undecodable = headerOnly(16, 16);
+    for (let i = 0; i < 3; i++) {
+      p1.receive({ payload: undecodable });
+      await sleep(100);
+    }
+    await until(() => errorCalls(p1).logOnly.length > 0, 5000, 'the logged render failure');
+    await sleep(300);
+    const { withMsg, logOnly } = errorCalls(p1);
+    assert.equal(got.completed.length, 3, 'each message completes once');
+    assert.equal(got.caught.length, 0, 'a completed message is not reported to Catch nodes');
+    assert.equal(withMsg.length, 0);
+    assert.equal(logOnly.length, 1, 'throttled');
+    assert.match(String(logOnly[0].args[0]), /^Preview render failed: corrupt JPEG/);
+    // a sound frame still renders afterwards
+    p1.receive({ payload: goodJpeg() });
+    await until(() => got.out.length === 1, 5000, 'output');
   });
 
   it('serves a live MJPEG stream and a snapshot on the admin server; 404 for unknown ids', async () => {
@@ -208,6 +281,83 @@ describe('emotionnet-preview node', () => {
       const off = await fetch(`${base}/emotionnet/preview/p2/${what}`);
       assert.equal(off.status, 404);
       assert.match(await off.text(), /does not serve a stream: turn on "Serve a live MJPEG stream"/);
+    }
+  });
+
+  it('HEAD on the stream answers its headers and ends: not a viewer (nothing renders); HEAD latest.jpg never renders', async () => {
+    const renders = countRenders();
+    try {
+      await helper.load([previewNode, catchNode], flow({}, false));
+      await serveAdmin();
+      const p1 = helper.getNode('p1');
+      const headLatest = await fetch(`${base}/emotionnet/preview/p1/latest.jpg`, { method: 'HEAD' });
+      assert.deepEqual([headLatest.status, headLatest.headers.get('retry-after')], [503, '1']);
+      const head = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = http.request(`${base}/emotionnet/preview/p1/stream`, { method: 'HEAD', agent: false }, (res) => {
+          res.resume();
+          // the server ends the response and (Connection: close) the socket
+          res.socket.once('close', () => resolve(res));
+        });
+        req.on('error', reject);
+        req.setTimeout(2000, () => reject(new Error('HEAD /stream was held open')));
+        req.end();
+      });
+      assert.equal(head.statusCode, 200);
+      assert.match(String(head.headers['content-type']), /multipart\/x-mixed-replace/);
+      // Nobody watches and nothing is wired: a frame is not rendered.
+      p1.receive({ payload: faces, frame: frame() });
+      await sleep(200);
+      assert.equal(renders.calls.length, 0, 'HEAD was counted as a viewer');
+      const headFrame = await fetch(`${base}/emotionnet/preview/p1/latest.jpg`, { method: 'HEAD' });
+      assert.deepEqual([headFrame.status, headFrame.headers.get('content-type'), headFrame.headers.get('cache-control')], [200, 'image/jpeg', 'no-store']);
+      assert.equal(renders.calls.length, 0, 'HEAD latest.jpg rendered');
+      // once rendered (by a GET), HEAD tells its length
+      const get = Buffer.from(await (await fetch(`${base}/emotionnet/preview/p1/latest.jpg`)).arrayBuffer());
+      const again = await fetch(`${base}/emotionnet/preview/p1/latest.jpg`, { method: 'HEAD' });
+      assert.equal(again.headers.get('content-length'), String(get.length));
+      assert.equal(renders.calls.length, 1);
+    } finally {
+      renders.restore();
+    }
+  });
+
+  it('serves at most 20 stream viewers; the next gets 503 with Retry-After and a text saying why', async () => {
+    await helper.load([previewNode, catchNode], flow({}, false));
+    await serveAdmin();
+    const url = `${base}/emotionnet/preview/p1/stream`;
+    const open = () => new Promise<{ req: http.ClientRequest; res: http.IncomingMessage }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no response headers within 3 s')), 3000);
+      const req = http.get(url, { agent: false }, (res) => {
+        clearTimeout(timer);
+        resolve({ req, res });
+      });
+      req.on('error', reject);
+    });
+    const viewers = await Promise.all(Array.from({ length: 20 }, open));
+    try {
+      assert.deepEqual(viewers.map((v) => v.res.statusCode), Array(20).fill(200));
+      const full = await fetch(url);
+      assert.equal(full.status, 503);
+      assert.equal(full.headers.get('retry-after'), '5');
+      assert.match(await full.text(), /^Too many viewers: this preview stream serves at most 20 at a time/);
+      assert.equal((await fetch(url, { method: 'HEAD' })).status, 503);
+      // a viewer leaves: the next one gets in
+      viewers[0].req.destroy();
+      let next: { req: http.ClientRequest; res: http.IncomingMessage } | null = null;
+      const end = Date.now() + 3000;
+      while (Date.now() < end) {
+        const v = await open();
+        if (v.res.statusCode === 200) {
+          next = v;
+          break;
+        }
+        v.res.resume();
+        await sleep(20);
+      }
+      assert.ok(next, 'a freed slot is reused');
+      viewers.push(next);
+    } finally {
+      for (const v of viewers) v.req.destroy();
     }
   });
 

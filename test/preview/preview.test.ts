@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'http';
 import * as jpeg from 'jpeg-js';
-import { annotateFrame, drawText, glyph, LABEL_COLORS, MjpegBroadcaster, PreviewRenderer, splitMjpeg, textWidth } from '../../src/preview';
+import { annotateFrame, DEFAULT_MAX_VIEWERS, drawFaces, drawText, glyph, GLYPH_HEIGHT, LABEL_COLORS, MjpegBroadcaster, PreviewFace, PreviewRenderer, RgbImage, splitMjpeg, textWidth, validateJpeg } from '../../src/preview';
+import { decodeImage, DEFAULT_MAX_PIXELS } from '../../src/image';
 import type { Frame } from '../../src/frame';
 
 function rgbFrame(w = 320, h = 240, v = 40): Frame {
@@ -73,6 +74,90 @@ describe('annotateFrame', () => {
   });
 });
 
+describe('drawFaces: labels and bar panels', () => {
+  const canvas = (w = 320, h = 240, v = 100): RgbImage => ({ width: w, height: h, data: new Uint8Array(w * h * 3).fill(v) });
+  /** The pixels of a rectangle, row by row. */
+  const region = (img: RgbImage, x: number, y: number, w: number, h: number) => {
+    const rows: number[][] = [];
+    for (let yy = y; yy < y + h; yy++) rows.push(Array.from(img.data.subarray((yy * img.width + x) * 3, (yy * img.width + x + w) * 3)));
+    return rows;
+  };
+  const th = GLYPH_HEIGHT + 2; // label height at scale 1 (images narrower than 480 px)
+  const labelW = (text: string) => textWidth(text, 1) + 2;
+  const face = (x: number, y: number, w: number, h: number, extra: Partial<PreviewFace> = {}): PreviewFace => ({
+    id: 7, box: { x, y, width: w, height: h }, emotion: { label: 'happy', confidence: 0.91 }, ...extra,
+  });
+
+  it('keeps a label inside the image: a face at the right edge, and a face filling the frame', () => {
+    const tw = labelW('#7 happy 91%');
+    // The label as drawn well inside the image: above the box, at its left edge.
+    const ref = canvas();
+    drawFaces(ref, [face(100, 100, 40, 40)]);
+    const label = region(ref, 100, 100 - th, tw, th);
+    assert.ok(label.flat().some((v) => v === 0), 'the reference label has text');
+
+    const edge = canvas();
+    drawFaces(edge, [face(290, 100, 30, 40)]);
+    assert.deepEqual(region(edge, 320 - tw, 100 - th, tw, th), label, 'the whole label, ending at the right edge');
+
+    // No room above or below the box: the label sits at the bottom edge, inside the image.
+    const full = canvas();
+    drawFaces(full, [face(0, 0, 320, 240)]);
+    assert.deepEqual(region(full, 0, 240 - th, tw, th), label, 'the whole label, at the bottom edge');
+  });
+
+  it('draws every bar panel before any box or label: a label over another face\'s bars stays visible, whatever the face order', () => {
+    // A's bar panel lies right of its box (x 82..142, y 100..127); B's label (above its box at
+    // x 90, y 106) lies inside that panel.
+    const a = face(20, 100, 60, 60, { id: 1, emotion: { label: 'happy', confidence: 0.8, probabilities: { anger: 0.1, happy: 0.8, sadness: 0.1 } } });
+    const b = face(90, 115, 40, 40, { id: undefined, emotion: { label: 'sadness', confidence: 0.6 } });
+    const tw = labelW('sadness 60%');
+    const alone = canvas();
+    drawFaces(alone, [b]);
+    const bLabel = region(alone, 90, 115 - th, tw, th);
+    const panelOnly = canvas();
+    drawFaces(panelOnly, [a]);
+    assert.notDeepEqual(region(panelOnly, 90, 115 - th, tw, th), region(canvas(), 90, 115 - th, tw, th), 'the panel covers the spot');
+    for (const order of [[b, a], [a, b]]) {
+      const img = canvas();
+      drawFaces(img, order);
+      assert.deepEqual(region(img, 90, 115 - th, tw, th), bLabel, `order ${order.map((f) => f.emotion?.label).join(', ')}`);
+      // the left padding of B's label, inside A's panel: exactly B's colour
+      assert.deepEqual(region(img, 90, 110, 1, 1)[0], [...LABEL_COLORS.sadness]);
+    }
+  });
+});
+
+describe('validateJpeg', () => {
+  /** SOI + SOF0 (height, width, 3 components) + EOI: a header only. */
+  const headerOnly = (w: number, h: number) => Buffer.from([
+    0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, h >> 8, h & 0xff, w >> 8, w & 0xff, 0x03,
+    0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xff, 0xd9,
+  ]);
+
+  it('accepts a sound JPEG and rejects, without decoding, what the decoder would refuse before decoding, with its words', () => {
+    const good = annotateFrame(rgbFrame(64, 48), []);
+    assert.equal(validateJpeg(good), null);
+    assert.equal(validateJpeg(Buffer.concat([good, Buffer.alloc(8)])), null, 'a little zero padding after EOI');
+    assert.equal(DEFAULT_MAX_PIXELS, 4096 * 4096);
+    assert.equal(validateJpeg(headerOnly(4096, 4096)), null, 'exactly the limit');
+    const bad = [
+      Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00, 0xff, 0xd9]), // no SOF
+      good.subarray(0, good.length >> 1), // truncated
+      headerOnly(4097, 4096),
+      headerOnly(20000, 20000),
+      headerOnly(0, 16),
+    ];
+    for (const b of bad) {
+      const problem = validateJpeg(b);
+      assert.ok(problem, b.subarray(0, 12).toString('hex'));
+      assert.throws(() => decodeImage(b), (e: Error) => e.message === problem);
+    }
+    assert.match(validateJpeg(headerOnly(20000, 20000)) ?? '', /20000x20000 \(400\.0 MP\), above the limit of 16\.8 MP/);
+    assert.match(validateJpeg(Buffer.from([0xff, 0xd8, 0, 0, 0])) ?? '', /not a JPEG/);
+  });
+});
+
 describe('PreviewRenderer', () => {
   it('throttles to maxFps and reports skipped frames', async () => {
     let now = 0;
@@ -135,5 +220,78 @@ describe('MjpegBroadcaster', () => {
     assert.deepEqual(got[1], frames[1]);
     assert.equal(b.viewers, 0);
     await new Promise((r) => server.close(r));
+  });
+
+  async function serve(b: MjpegBroadcaster): Promise<{ server: http.Server; url: string }> {
+    const server = http.createServer((req, res) => b.attach(req, res));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` };
+  }
+  /** Opens a request; resolves at its response headers (rejects if none within 2 s). */
+  function open(url: string, method = 'GET'): Promise<{ req: http.ClientRequest; res: http.IncomingMessage; body: Promise<string> }> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${method}: no response headers within 2 s`)), 2000);
+      const req = http.request(url, { method, agent: false }, (res) => {
+        clearTimeout(timer);
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        const body = new Promise<string>((r) => res.on('end', () => r(Buffer.concat(chunks).toString())));
+        resolve({ req, res, body });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('answers HEAD with the stream headers and ends the response: not a viewer', async () => {
+    const b = new MjpegBroadcaster();
+    b.push(annotateFrame(rgbFrame(64, 48), []));
+    const { server, url } = await serve(b);
+    try {
+      const head = await open(url, 'HEAD');
+      assert.equal(head.res.statusCode, 200);
+      assert.match(String(head.res.headers['content-type']), /^multipart\/x-mixed-replace/);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('HEAD response held open')), 2000);
+        head.res.socket.once('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      assert.equal(b.viewers, 0);
+    } finally {
+      b.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('serves at most maxViewers (default 20): the next gets 503 with Retry-After; a freed slot is reused', async () => {
+    assert.equal(DEFAULT_MAX_VIEWERS, 20);
+    assert.equal(new MjpegBroadcaster().maxViewers, 20);
+    const b = new MjpegBroadcaster({ maxViewers: 2 });
+    const { server, url } = await serve(b);
+    const opened: http.ClientRequest[] = [];
+    try {
+      const viewers = [await open(url), await open(url)];
+      opened.push(...viewers.map((v) => v.req));
+      assert.deepEqual([viewers[0].res.statusCode, viewers[1].res.statusCode, b.viewers, b.full], [200, 200, 2, true]);
+      const refused = await open(url);
+      assert.equal(refused.res.statusCode, 503);
+      assert.equal(refused.res.headers['retry-after'], '5');
+      assert.match(await refused.body, /^Too many viewers: this preview stream serves at most 2 at a time/);
+      assert.equal(b.viewers, 2);
+      viewers[0].req.destroy();
+      while (b.viewers > 1) await new Promise((r) => setTimeout(r, 5));
+      const next = await open(url);
+      opened.push(next.req);
+      assert.equal(next.res.statusCode, 200);
+      assert.equal(b.viewers, 2);
+    } finally {
+      b.close();
+      for (const r of opened) r.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
