@@ -151,8 +151,13 @@ export = function register(RED: NodeAPI): void {
         node.send([msg, null]);
       }),
       source.errors$.subscribe((e) => {
-        if (msgStarts > 0) return;
         const now = Date.now();
+        // A start asked for by a message reports through that message's done(err); it still
+        // counts as reported, so the first background retry does not report it again.
+        if (msgStarts > 0) {
+          lastReported = { key: e.key, at: now };
+          return;
+        }
         if (e.key === lastReported.key && now - lastReported.at < 60_000) return node.debug(e.message);
         lastReported = { key: e.key, at: now };
         node.error(toNodeError(e).message, event('error', { key: e.key, message: e.message, restarts: source.stats.restarts }));

@@ -28,11 +28,24 @@ export interface BenchInfo {
   realMs: number;
 }
 
-/** Replaces `user:password@` in URLs with `***@` (ffmpeg echoes input URLs in its messages). */
+/**
+ * Replaces `user:password@` in URLs with `***@` (ffmpeg echoes input URLs in its messages): up to
+ * the last `@` before the path, so a raw `@` or a quote in a password does not end the match.
+ */
 export function redactUrl(text: string): string {
   // The look-behind lets a scheme start only where a run of scheme characters starts: without it
   // a long run of letters is rescanned from every position (a 40 000-character path took 13 s).
-  return text.replace(/(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]+@/gi, '$1***@');
+  return text.replace(/(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/)[^/\s]*@/gi, '$1***@');
+}
+
+/**
+ * Replaces every occurrence of the given secrets (e.g. a password as typed and percent-encoded)
+ * with `***`. Secrets shorter than 3 characters are left alone (they would garble every line).
+ */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) if (s.length >= 3) out = out.split(s).join('***');
+  return out;
 }
 
 /** Short, stable error classes; the Node-RED layer maps them to i18n keys `errors.<key>`. */
@@ -49,6 +62,8 @@ export type FfmpegErrorKey =
   | 'exited';
 
 const RULES: Array<[RegExp, FfmpegErrorKey]> = [
+  // An RTSP camera that only streams over UDP refuses our default TCP transport.
+  [/461 Unsupported Transport/i, 'bad-args'],
   [/401 Unauthorized|403 Forbidden|Unauthorized|authorization failed/i, 'unauthorized'],
   [/Cannot open video device|No such device/i, 'no-device'],
   [/Device or resource busy/i, 'device-busy'],
@@ -64,11 +79,19 @@ const RULES: Array<[RegExp, FfmpegErrorKey]> = [
   [/Option not found|Error parsing/i, 'bad-args'],
 ];
 
+/** What to do about a line, appended to it in error messages. */
+const HINTS: Array<[RegExp, string]> = [
+  [/461 Unsupported Transport/i, 'the camera offers RTSP over UDP only: set the input args to "-rtsp_transport udp"'],
+];
+
 /** Picks the error class that best explains ffmpeg's last stderr lines (most specific first). */
 export function classifyFfmpegError(lines: readonly string[]): { key: FfmpegErrorKey; line: string } {
   for (const [re, key] of RULES) {
     for (let i = lines.length - 1; i >= 0; i--) {
-      if (re.test(lines[i])) return { key, line: lines[i] };
+      if (re.test(lines[i])) {
+        const hint = HINTS.find(([h]) => h.test(lines[i]));
+        return { key, line: hint ? `${lines[i].trim()} (${hint[1]})` : lines[i] };
+      }
     }
   }
   const last = [...lines].reverse().find((l) => l.trim() && !/^\s*(Metadata|Stream mapping|Press \[q\])/.test(l));
@@ -96,8 +119,12 @@ export class StderrParser {
   readonly #onLine?: (line: string) => void;
   #infoSent = false;
 
-  constructor(opts: { keepLines?: number; onInfo?: (info: StreamInfo) => void; onLine?: (line: string) => void } = {}) {
+  readonly #secrets: readonly string[];
+
+  /** @param opts.secrets strings never kept or passed on (the source's password), see {@link scrubSecrets}. */
+  constructor(opts: { keepLines?: number; onInfo?: (info: StreamInfo) => void; onLine?: (line: string) => void; secrets?: readonly string[] } = {}) {
     this.#keep = opts.keepLines ?? 30;
+    this.#secrets = opts.secrets ?? [];
     this.#onInfo = opts.onInfo;
     this.#onLine = opts.onLine;
   }
@@ -131,7 +158,7 @@ export class StderrParser {
 
   #line(raw: string): void {
     if (!raw.trim()) return;
-    const line = redactUrl(raw);
+    const line = scrubSecrets(redactUrl(raw), this.#secrets);
     this.#lines.push(line);
     if (this.#lines.length > this.#keep) this.#lines.shift();
     this.#onLine?.(line);

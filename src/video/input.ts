@@ -84,6 +84,19 @@ export function withCredentials(url: string, username?: string, password?: strin
   return u.href;
 }
 
+/** Path endings of files and playlists served over HTTP, which carry their own timestamps. */
+const TIMED_HTTP = /\.(m3u8|mp4|m4v|mov|mkv|webm|avi|flv|ts|mpg|mpeg)$/i;
+
+/** An http(s) URL of a live stream without timestamps of its own (an MJPEG camera), by its path. */
+export function isHttpStream(url: string): boolean {
+  if (!/^https?:/i.test(url)) return false;
+  try {
+    return !TIMED_HTTP.test(new URL(url).pathname);
+  } catch {
+    return false;
+  }
+}
+
 /** A loggable form of the source (credentials removed). */
 export function describeSource(spec: SourceSpec): string {
   return spec.kind === 'default' ? 'default sample' : `${spec.kind} ${redactUrl(spec.target)}`;
@@ -179,7 +192,11 @@ export async function prepareInput(spec: SourceSpec, opts: InputOptions = {}): P
       const url = withCredentials(spec.target, username, password);
       // TCP by default for RTSP: UDP loses packets over Wi-Fi and through NAT (smeared frames).
       const transport = /^rtsps?:/i.test(url) && !extra.includes('-rtsp_transport') ? ['-rtsp_transport', 'tcp'] : [];
-      return { args: [...transport, ...extra, '-i', url], live: true, resolvedKind: 'url', finite: false, description: describeSource(spec) };
+      // An HTTP camera (MJPEG, multipart) sends no timestamps: ffmpeg would assume 25 fps and the
+      // fps cap would keep 10 of every 25 frames whatever the camera's real rate (a 5 fps camera
+      // gave 2 fps). Time such streams by arrival; files and HLS over HTTP keep their own times.
+      const wallclock = isHttpStream(spec.target) && !extra.includes('-use_wallclock_as_timestamps') ? ['-use_wallclock_as_timestamps', '1'] : [];
+      return { args: [...transport, ...wallclock, ...extra, '-i', url], live: true, resolvedKind: 'url', finite: false, description: describeSource(spec) };
     }
     case 'lavfi':
       return {

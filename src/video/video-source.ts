@@ -16,7 +16,7 @@ import { buildFfmpegArgs } from '../ffmpeg/args';
 import { FfmpegInfo, findFfmpeg } from '../ffmpeg/discover';
 import { FfmpegChild, killChild, readChildCpuMs, spawnFfmpeg } from '../ffmpeg/process';
 import { JpegFrameSplitter, RawFrameSplitter } from '../ffmpeg/frame-reader';
-import { StderrParser, StreamInfo, classifyFfmpegError, redactUrl } from '../ffmpeg/stderr';
+import { StderrParser, StreamInfo, classifyFfmpegError, redactUrl, scrubSecrets } from '../ffmpeg/stderr';
 import { VideoSourceError } from './errors';
 import { SourceSpec, SourceType, describeSource, parseSource, prepareInput, PreparedInput, ResolvedInput } from './input';
 
@@ -46,7 +46,11 @@ export interface VideoSourceOptions {
   pacing?: Pacing;
   /** Extra ffmpeg input arguments (string split like a shell, or an array). */
   inputArgs?: string | readonly string[];
-  /** Camera credentials, inserted into the URL at spawn time only. */
+  /**
+   * Camera credentials, inserted into the URL at spawn time only, and only while the source is
+   * a URL on the configured `source`'s scheme, host and port (not after `setSource` to another
+   * address). The password is scrubbed from logs and errors.
+   */
   username?: string;
   password?: string;
   /** Decoder threads (0 = ffmpeg's choice). @default 0 */
@@ -209,11 +213,19 @@ export class VideoSource {
   #lastPts = -1;
   #cpuSample: { pid: number; cpuMs: number; frames: number; at: number } | null = null;
   #decodeMs: number | null = null;
+  /** `scheme://host:port` of the configured URL: the only place the credentials are sent. */
+  #credentialsFor: string | null = null;
+  /** The password as typed and as it appears in URLs: scrubbed from logs and errors. */
+  #secrets: string[] = [];
 
   constructor(options: VideoSourceOptions = {}) {
     const o = options;
     this.id = o.id || `video-${process.pid}-${nextId++}`;
     this.#spec = parseSource(o.source ?? 'default', o.type ?? 'auto');
+    // Credentials belong to the configured camera: a URL set later (setSource, a message) to
+    // another host never receives them (it may carry its own inline credentials).
+    if (this.#spec.kind === 'url' && (o.username || o.password)) this.#credentialsFor = urlHost(this.#spec.target);
+    if (o.password) this.#secrets = passwordForms(o.password);
     const format = o.format ?? 'rgb24';
     if (format !== 'rgb24' && format !== 'gray' && format !== 'jpeg') {
       throw new VideoSourceError('bad-source', `format must be rgb24, gray or jpeg, got "${String(format)}"`);
@@ -294,7 +306,12 @@ export class VideoSource {
       }
     }
     const t = this.#fpsTimes;
-    const fresh = t.length > 1 && now - t[t.length - 1] < 2000;
+    // Fresh while the last frame is younger than 2 s, or than 2.5 of the longest gap seen
+    // recently: a 0.5 fps camera, or frames that arrive in bursts while a slow consumer blocks
+    // the event loop, would otherwise read 0 fps while running.
+    let gap = 0;
+    for (let i = 1; i < t.length; i++) gap = Math.max(gap, t[i] - t[i - 1]);
+    const fresh = t.length > 1 && now - t[t.length - 1] < Math.max(2000, 2.5 * gap);
     return {
       state: this.state,
       source: describeSource(this.#spec),
@@ -491,8 +508,9 @@ export class VideoSource {
         loop: this.#opts.loop,
         pacing: this.#opts.pacing,
         extraArgs: this.#opts.inputArgs,
-        username: this.#opts.username,
-        password: this.#opts.password,
+        ...(spec.kind === 'url' && this.#credentialsFor !== null && urlHost(spec.target) === this.#credentialsFor
+          ? { username: this.#opts.username, password: this.#opts.password }
+          : {}),
         seekMs: this.#resumeMs,
       });
     } catch (e) {
@@ -518,7 +536,7 @@ export class VideoSource {
       release: this.#ffmpeg.release,
       benchmark: this.#opts.benchmark,
     });
-    this.#log.debug(`spawn ${this.#ffmpeg.path} ${redactUrl(args.join(' '))}`);
+    this.#log.debug(`spawn ${this.#ffmpeg.path} ${scrubSecrets(redactUrl(args.join(' ')), this.#secrets)}`);
     let child: FfmpegChild;
     try {
       child = spawnFfmpeg(this.#ffmpeg.path, args);
@@ -530,7 +548,7 @@ export class VideoSource {
       gen,
       child,
       input,
-      parser: new StderrParser({ onLine: (l) => this.#log.debug(`ffmpeg: ${l}`) }),
+      parser: new StderrParser({ onLine: (l) => this.#log.debug(`ffmpeg: ${l}`), secrets: this.#secrets }),
       frames: 0,
       startedAt: Date.now(),
       firstFrameAt: 0,
@@ -645,7 +663,7 @@ export class VideoSource {
     this.#total++;
     const t = this.#fpsTimes;
     t.push(now);
-    while (t.length > 2 && (now - t[0] > 2000 || t.length > 240)) t.shift();
+    while (t.length > 2 && (now - t[0] > 5000 || t.length > 240)) t.shift();
     this.#armWatchdog(run);
     const frame: Frame = { width, height, format: this.#opts.format, data, timestamp: now, seq: this.#seq++, sourceId: this.id };
     if (run.frameMs !== null) {
@@ -765,4 +783,21 @@ export function readFrames(options: VideoSourceOptions): Observable<Frame> {
       void src.dispose();
     };
   });
+}
+
+/** `scheme://host:port` of a URL, lower case (URL.origin is "null" for rtsp:, udp: …). */
+function urlHost(url: string): string | null {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`.toLowerCase();
+  } catch {
+    return null;
+  }
+}
+
+/** A password as typed, percent-encoded, and as the URL class writes it into a URL. */
+function passwordForms(password: string): string[] {
+  const u = new URL('http://host/');
+  u.password = password;
+  return [...new Set([password, encodeURIComponent(password), u.password])];
 }

@@ -154,6 +154,20 @@ describe('emotionnet-video node', () => {
     assert.equal(n.credentials.password, 'hunter2');
   });
 
+  it('a "start" that fails reaches Catch once: the background retries with the same error are only logged', T, async () => {
+    await helper.load([videoNode, catchNode], flow({ sourceType: 'url', source: 'http://127.0.0.1:9/cam.mjpg', autostart: false }));
+    const caught: any[] = [];
+    helper.getNode('caught').on('input', (m: any) => caught.push(m));
+    const events: any[] = [];
+    helper.getNode('events').on('input', (m: any) => events.push(m));
+    helper.getNode('v1').receive({ payload: 'start', _tag: 'mine' });
+    // the start fails, then retries come after 1 and 2 s: wait for the second retry event
+    await until(() => events.filter((m) => m.topic === 'retry').length >= 3, 10_000, 'three retries');
+    await sleep(200);
+    assert.equal(caught.length, 1, caught.map((m) => m.error.message).join(' | '));
+    assert.equal(caught[0]._tag, 'mine');
+  });
+
   it('killing ffmpeg mid-stream restarts it (retry then start events); close leaves no child', T, async () => {
     await helper.load([videoNode], flow({ fps: 10, width: 160, height: 120, autostart: true }));
     await collect(helper.getNode('frames'), 2, 8000);

@@ -11,10 +11,11 @@ import {
   parseRelease,
   RawFrameSplitter,
   redactUrl,
+  scrubSecrets,
   splitArgs,
   StderrParser,
 } from '../../src/ffmpeg';
-import { MAX_SOURCE_LENGTH, parseSource, prepareInput, withCredentials } from '../../src/video';
+import { isHttpStream, MAX_SOURCE_LENGTH, parseSource, prepareInput, withCredentials } from '../../src/video';
 
 /** Cuts a buffer into random-sized chunks (1 byte .. max). */
 function chunks(buf: Buffer, max: number, seed = 1): Buffer[] {
@@ -97,6 +98,26 @@ test('classifyFfmpegError maps ffmpeg messages to short keys', () => {
     ['something odd', 'exited'],
   ];
   for (const [line, key] of cases) assert.equal(classifyFfmpegError(['Input #0 …', line]).key, key, line);
+  // An RTSP camera that offers UDP only: the error says what to set.
+  const udpOnly = classifyFfmpegError(['[rtsp @ 0x1] method SETUP failed: 461 Unsupported Transport', 'rtsp://cam/s: Protocol not supported']);
+  assert.equal(udpOnly.key, 'bad-args');
+  assert.equal(udpOnly.line, '[rtsp @ 0x1] method SETUP failed: 461 Unsupported Transport (the camera offers RTSP over UDP only: set the input args to "-rtsp_transport udp")');
+});
+
+test('redactUrl hides the whole password: a raw @ or a quote in it; scrubSecrets; isHttpStream', () => {
+  assert.equal(redactUrl('http://admin:p@ssW0rd@127.0.0.1:8090/cam'), 'http://***@127.0.0.1:8090/cam');
+  assert.equal(redactUrl("Input #0, mpjpeg, from 'http://admin:wr'ongPW@127.0.0.1:8090/cam':"), "Input #0, mpjpeg, from 'http://***@127.0.0.1:8090/cam':");
+  assert.equal(redactUrl('rtsp://cam:554/s and http://h/p?mail=a@b'), 'rtsp://cam:554/s and http://h/p?mail=a@b');
+  assert.equal(scrubSecrets("401 for admin:wr'ongPW and wr%27ongPW", ["wr'ongPW", 'wr%27ongPW']), '401 for admin:*** and ***');
+  assert.equal(scrubSecrets('a line', ['ab', '']), 'a line', 'secrets under 3 characters are not scrubbed');
+  const p = new StderrParser({ secrets: ['s3cret!'] });
+  p.feed('[http @ 0x1] HTTP error 401 Unauthorized for user:s3cret!\n');
+  assert.deepEqual(p.lastLines, ['[http @ 0x1] HTTP error 401 Unauthorized for user:***']);
+  assert.equal(isHttpStream('http://cam.local/video.mjpg'), true);
+  assert.equal(isHttpStream('https://cam.local/axis-cgi/mjpg/video.cgi?fps=5'), true);
+  assert.equal(isHttpStream('http://server/live/index.m3u8'), false);
+  assert.equal(isHttpStream('http://server/clip.MP4'), false);
+  assert.equal(isHttpStream('rtsp://cam/s'), false);
 });
 
 test('buildFfmpegArgs: argument array with fps cap (select, no duplicates), scaling, pixel format, vsync by version', () => {

@@ -17,19 +17,34 @@ import { cleanup, makeClip, tmpDir, waitFor } from './clips';
 after(cleanup);
 const T = { timeout: 30_000 };
 
-/** A fake MJPEG camera: 64x48 JPEGs at ~25 fps to every client; can be killed and revived on the same port. */
+/**
+ * A fake MJPEG camera: 64x48 JPEGs every `intervalMs` (default 40: ~25 fps) to every client,
+ * optionally behind Basic auth; can be killed and revived on the same port. Records the
+ * Authorization header of every request.
+ */
 class MjpegCamera {
   #server: http.Server | null = null;
   #sockets = new Set<Socket>();
   #timers = new Set<NodeJS.Timeout>();
   port = 0;
   sent = 0;
+  readonly authorizations: Array<string | undefined> = [];
+
+  constructor(readonly o: { intervalMs?: number; user?: string; password?: string } = {}) {}
 
   async listen(port = 0): Promise<void> {
     this.#server = http.createServer((req, res) => {
+      this.authorizations.push(req.headers.authorization);
       if (req.url !== '/video.mjpg') {
         res.writeHead(404).end();
         return;
+      }
+      if (this.o.user !== undefined) {
+        const expected = `Basic ${Buffer.from(`${this.o.user}:${this.o.password}`).toString('base64')}`;
+        if (req.headers.authorization !== expected) {
+          res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="cam"' }).end();
+          return;
+        }
       }
       res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame', 'Cache-Control': 'no-cache' });
       let i = 0;
@@ -41,7 +56,7 @@ class MjpegCamera {
         res.write('\r\n');
         i++;
         this.sent++;
-      }, 40);
+      }, this.o.intervalMs ?? 40);
       this.#timers.add(timer);
       res.on('close', () => {
         clearInterval(timer);
@@ -130,4 +145,55 @@ test('HLS VOD playlist over HTTP: all segments decode, and a URL with a known du
   assert.deepEqual(errors, []);
   await src.dispose();
   await new Promise((r) => server.close(r));
+});
+
+// An MJPEG camera has no timestamps; ffmpeg assumed 25 fps, so the cap of 10 kept 10 of every 25
+// frames whatever the camera sent (a 5 fps camera gave 2 fps). Timed by arrival, all arrive.
+test('HTTP MJPEG camera at 5 fps under a 10 fps cap: every frame it sends arrives', T, async () => {
+  const cam = new MjpegCamera({ intervalMs: 200 });
+  await cam.listen();
+  const src = createVideoSource({ source: `http://127.0.0.1:${cam.port}/video.mjpg`, format: 'gray', fps: 10 });
+  let n = 0;
+  src.frames$.subscribe(() => n++);
+  await src.start();
+  const [n0, sent0] = [n, cam.sent];
+  await new Promise((r) => setTimeout(r, 3000));
+  const [got, sent] = [n - n0, cam.sent - sent0];
+  await src.dispose();
+  await cam.kill();
+  assert.ok(sent >= 12, `the camera sent ${sent} frames in 3 s`);
+  assert.ok(got >= sent - 3, `received ${got} of the ${sent} frames sent (the cap is above the camera's rate)`);
+});
+
+test("credentials go only to the configured camera's host, and never appear in errors or logs", T, async () => {
+  const password = "p@ss'w0rd";
+  const cam = new MjpegCamera({ user: 'admin', password });
+  const other = new MjpegCamera();
+  await cam.listen();
+  await other.listen();
+  const lines: string[] = [];
+  const logger = { debug: (m: string) => lines.push(m), info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+  const src = createVideoSource({ source: `http://127.0.0.1:${cam.port}/video.mjpg`, username: 'admin', password, format: 'gray', logger });
+  let n = 0;
+  src.frames$.subscribe(() => n++);
+  await src.start();
+  await waitFor(() => n >= 3, 5000, 'frames with the right credentials');
+  // A message switches to another address: it must not receive the camera's credentials.
+  await src.setSource(`http://127.0.0.1:${other.port}/video.mjpg`);
+  const before = n;
+  await waitFor(() => n >= before + 3, 5000, 'frames from the other address');
+  assert.deepEqual(other.authorizations.filter(Boolean), []);
+  await src.dispose();
+  // A wrong password with a quote and an @ in it: errors and log lines never show it.
+  const wrong = "wr'o@ngPW";
+  const bad = createVideoSource({ source: `http://127.0.0.1:${cam.port}/video.mjpg`, username: 'admin', password: wrong, maxRestarts: 0, logger });
+  const err = await bad.start().then(() => null, (e: Error) => e);
+  assert.ok(err instanceof VideoSourceError && err.key === 'unauthorized', String(err));
+  await bad.dispose();
+  await cam.kill();
+  await other.kill();
+  for (const text of [err.message, ...lines]) {
+    assert.ok(!text.includes(wrong) && !text.includes(encodeURIComponent(wrong)) && !text.includes(password), text);
+  }
+  assert.ok(lines.some((l) => /spawn .*http:\/\/\*\*\*@127\.0\.0\.1/.test(l)), 'the spawn line is logged, redacted');
 });

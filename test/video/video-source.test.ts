@@ -339,3 +339,22 @@ test('fast pacing: frame.timestamp is the wall-clock read time (processing time)
   // 10 s of video decoded in far less wall time: timestamps do not span the video.
   assert.ok(frames[49].timestamp - frames[0].timestamp < frames[49].pts!, `timestamps span ${frames[49].timestamp - frames[0].timestamp} ms`);
 });
+
+// A 0.4 fps source: frames 2.5 s apart. Its fps used to read 0 whenever the last frame was more
+// than 2 s old, i.e. most of the time while it ran.
+test('a slow source (0.4 fps) reads its rate between frames, not 0', T, async () => {
+  const src = createVideoSource({ source: 'lavfi:testsrc=size=64x48:rate=0.4', fps: 0, watchdogMs: 0 });
+  const times: number[] = [];
+  src.frames$.subscribe(() => times.push(Date.now()));
+  let fps = -1;
+  try {
+    await src.start();
+    await waitFor(() => times.length >= 3, 15_000, 'three frames');
+    // 2.2 s after the third frame: more than 2 s, less than the 2.5 s to the next.
+    await new Promise((r) => setTimeout(r, Math.max(0, times[2] + 2200 - Date.now())));
+    fps = src.stats.fps;
+  } finally {
+    await src.dispose();
+  }
+  assert.ok(fps >= 0.3 && fps <= 0.5, `fps ${fps} between frames of a 0.4 fps source`);
+});
