@@ -249,9 +249,9 @@ export function overloadMap<T, R>(
  * through a flow: an entry is dropped as soon as no stage holds any of its items (every reporter
  * reported 0 or was forgotten) and nobody is subscribed to its `pressure$`; `release` drops it
  * unconditionally (on source close). A dropped entry has nothing worth keeping (depth 0, no
- * listener): the next {@link FlowControl.for} makes a fresh one, so look the entry up at each use
- * instead of keeping it (an entry kept while dropped re-registers itself when it is used again
- * and its id is free).
+ * listener): the next {@link FlowControl.for} makes a fresh one. Keeping an entry is still safe:
+ * one kept after it was dropped forwards its reports and subscriptions to the entry registered
+ * since, or registers itself again when there is none (a released one stays inert).
  */
 export class FlowControl {
   static #registry = new Map<string, FlowControl>();
@@ -265,7 +265,8 @@ export class FlowControl {
    * completes on {@link FlowControl.release}.
    */
   readonly pressure$: Observable<number> = new Observable<number>((subscriber) => {
-    this.#attach();
+    const live = this.#live();
+    if (live !== this) return live.pressure$.subscribe(subscriber);
     const sub = this.#pressure.subscribe(subscriber);
     return () => {
       sub.unsubscribe();
@@ -309,31 +310,42 @@ export class FlowControl {
 
   /** A stage reports how many of this source's items it holds (0 also forgets the stage). */
   report(stageId: string, depth: number): void {
+    const live = this.#live();
+    if (live !== this) return live.report(stageId, depth);
     if (depth <= 0) this.#depths.delete(stageId);
-    else {
-      this.#depths.set(stageId, depth);
-      this.#attach();
-    }
+    else this.#depths.set(stageId, depth);
     this.#pressure.next(this.maxDepth);
     this.#prune();
   }
 
   /** Forgets a stage (on stage close). */
   forget(stageId: string): void {
+    const live = this.#live();
+    if (live !== this) return live.forget(stageId);
     if (this.#depths.delete(stageId)) this.#pressure.next(this.maxDepth);
     this.#prune();
   }
 
   /** The deepest stage queue for this source right now. */
   get maxDepth(): number {
+    const registered = FlowControl.#registry.get(this.#sourceId);
+    if (!this.#released && registered && registered !== this) return registered.maxDepth;
     let m = 0;
     for (const d of this.#depths.values()) m = Math.max(m, d);
     return m;
   }
 
-  /** Re-registers an entry that was dropped while unused, if its id is still free. */
-  #attach(): void {
-    if (!this.#released && !FlowControl.#registry.has(this.#sourceId)) FlowControl.#registry.set(this.#sourceId, this);
+  /**
+   * The entry that stands for this source id now. An entry someone kept after it was pruned
+   * forwards to the one registered since (so a reference held by a stage or a source never goes
+   * stale), or registers itself again when there is none. A released entry stays inert.
+   */
+  #live(): FlowControl {
+    if (this.#released) return this;
+    const registered = FlowControl.#registry.get(this.#sourceId);
+    if (registered) return registered;
+    FlowControl.#registry.set(this.#sourceId, this);
+    return this;
   }
 
   /** Drops the entry once no stage holds items of this source and nobody listens. */

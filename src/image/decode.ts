@@ -69,14 +69,34 @@ export function checkJpeg(buf: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): { wi
   const size = jpegSize(buf);
   if (!size) throw new ImageError('CORRUPT', 'corrupt JPEG: no frame header (SOF) found');
   checkSize(size.width, size.height, maxPixels, 'JPEG');
-  // A JPEG must end with EOI (FFD9), allowing a little trailing padding: truncated camera frames
-  // otherwise decode "tolerantly" into grey garbage that the detector would silently chew on.
-  let end = buf.length - 1;
-  while (end > 1 && buf[end] === 0 && buf.length - end < 64) end--;
-  if (!(buf[end - 1] === 0xff && buf[end] === 0xd9)) {
-    throw new ImageError('CORRUPT', 'corrupt JPEG: truncated (no end-of-image marker)');
-  }
+  // A JPEG must have its EOI (FFD9) after the scan data: truncated camera frames otherwise decode
+  // "tolerantly" into grey garbage that the detector would silently chew on. Bytes after EOI
+  // (a CRLF left by a multipart splitter, padding, vendor trailers) are fine.
+  if (!hasEndAfterScan(buf)) throw new ImageError('CORRUPT', 'corrupt JPEG: truncated (no end-of-image marker)');
   return size;
+}
+
+/**
+ * True when an end-of-image marker (FFD9) follows the first start-of-scan (FFDA). Inside scan
+ * data 0xFF is always stuffed (FF00) or a restart marker (FFD0-D7), so FFD9 there is the real end;
+ * one before the scan (an EXIF thumbnail's) does not count.
+ */
+function hasEndAfterScan(buf: Uint8Array): boolean {
+  let i = 2;
+  let sos = -1;
+  while (i + 3 < buf.length) {
+    if (buf[i] !== 0xff) return false;
+    const marker = buf[i + 1];
+    if (marker === 0xff) { i++; continue; }
+    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) { i += 2; continue; }
+    if (marker === 0xda) { sos = i; break; }
+    const len = (buf[i + 2] << 8) | buf[i + 3];
+    if (len < 2) return false;
+    i += 2 + len;
+  }
+  if (sos < 0) return false;
+  for (let j = buf.length - 2; j > sos + 1; j--) if (buf[j] === 0xff && buf[j + 1] === 0xd9) return true;
+  return false;
 }
 
 function decodeJpeg(buf: Uint8Array, maxPixels: number): RawImage {

@@ -84,14 +84,20 @@ export function withCredentials(url: string, username?: string, password?: strin
   return u.href;
 }
 
-/** Path endings of files and playlists served over HTTP, which carry their own timestamps. */
-const TIMED_HTTP = /\.(m3u8|mp4|m4v|mov|mkv|webm|avi|flv|ts|mpg|mpeg)$/i;
+/**
+ * URL paths and queries of MJPEG cameras: `.mjpg`/`.mjpeg` files, `…/mjpg/…`, CGI scripts
+ * (`video.cgi`, `videostream.cgi`), mjpg-streamer's `?action=stream`, Panasonic's `nphMotionJpeg`.
+ * Anything else over HTTP may be a file or a timed stream (MPEG-TS, FLV, HLS), whose own
+ * timestamps must be kept: time-by-arrival would collapse a file read at full speed to a frame.
+ */
+const MJPEG_HTTP = /mjpe?g|\.cgi$|[?&]action=stream|nphMotionJpeg/i;
 
-/** An http(s) URL of a live stream without timestamps of its own (an MJPEG camera), by its path. */
+/** An http(s) URL that looks like an MJPEG camera (no timestamps of its own), by path and query. */
 export function isHttpStream(url: string): boolean {
   if (!/^https?:/i.test(url)) return false;
   try {
-    return !TIMED_HTTP.test(new URL(url).pathname);
+    const u = new URL(url);
+    return MJPEG_HTTP.test(u.pathname) || MJPEG_HTTP.test(u.search);
   } catch {
     return false;
   }
@@ -192,9 +198,9 @@ export async function prepareInput(spec: SourceSpec, opts: InputOptions = {}): P
       const url = withCredentials(spec.target, username, password);
       // TCP by default for RTSP: UDP loses packets over Wi-Fi and through NAT (smeared frames).
       const transport = /^rtsps?:/i.test(url) && !extra.includes('-rtsp_transport') ? ['-rtsp_transport', 'tcp'] : [];
-      // An HTTP camera (MJPEG, multipart) sends no timestamps: ffmpeg would assume 25 fps and the
-      // fps cap would keep 10 of every 25 frames whatever the camera's real rate (a 5 fps camera
-      // gave 2 fps). Time such streams by arrival; files and HLS over HTTP keep their own times.
+      // An HTTP MJPEG camera sends no timestamps: ffmpeg would assume 25 fps and the fps cap would
+      // keep 10 of every 25 frames whatever the camera's real rate (a 5 fps camera gave 2 fps).
+      // Time such streams by arrival; other HTTP sources keep their own timestamps.
       const wallclock = isHttpStream(spec.target) && !extra.includes('-use_wallclock_as_timestamps') ? ['-use_wallclock_as_timestamps', '1'] : [];
       return { args: [...transport, ...wallclock, ...extra, '-i', url], live: true, resolvedKind: 'url', finite: false, description: describeSource(spec) };
     }

@@ -213,6 +213,8 @@ export class VideoSource {
   #lastPts = -1;
   #cpuSample: { pid: number; cpuMs: number; frames: number; at: number } | null = null;
   #decodeMs: number | null = null;
+  /** The MJPEG timestamp hint was logged (once per source). */
+  #mjpegHinted = false;
   /** `scheme://host:port` of the configured URL: the only place the credentials are sent. */
   #credentialsFor: string | null = null;
   /** The password as typed and as it appears in URLs: scrubbed from logs and errors. */
@@ -401,6 +403,7 @@ export class VideoSource {
     if (changed) {
       this.#restarts = 0;
       this.#lastError = null;
+      this.#mjpegHinted = false;
     }
     await this.stop();
     return wasActive ? this.start() : null;
@@ -653,6 +656,12 @@ export class VideoSource {
       this.#log.info(
         `${run.input.description}: ${info.codec ?? '?'} ${info.width ?? '?'}x${info.height ?? '?'} @ ${info.fps ?? '?'} fps → ${width}x${height} ${this.#opts.format}`,
       );
+      // An MJPEG stream over HTTP that the URL did not give away: its frames have no timestamps,
+      // so the fps cap counts an assumed 25 fps. Say what to set (once per source).
+      if (run.input.resolvedKind === 'url' && /mpjpeg/.test(info.container ?? '') && this.#opts.fps > 0 && !run.input.args.includes('-use_wallclock_as_timestamps') && !this.#mjpegHinted) {
+        this.#mjpegHinted = true;
+        this.#log.warn(`${run.input.description}: an MJPEG stream without timestamps: ffmpeg assumes 25 fps, so the fps cap keeps fewer frames than the camera sends; add "-use_wallclock_as_timestamps 1" to the input args`);
+      }
       if (!this.#info.closed) this.#info.next({ ...this.#lastInfo });
       const ws = this.#waiters.splice(0);
       for (const w of ws) w.resolve({ ...this.#lastInfo });

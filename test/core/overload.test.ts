@@ -188,3 +188,32 @@ test('FlowControl: release completes subscribers and a released entry does not c
   fc.report('stage', 5);
   assert.equal(FlowControl.has('released'), false);
 });
+
+// A stage (or a test, or a library user) that keeps its entry while the registry drops it and a
+// source then registers a new one: the kept entry's reports must still reach that source. (Before
+// forwarding, the kept entry's reports went nowhere and a fast source never paused.)
+test('FlowControl: a kept entry that was dropped forwards reports and subscriptions to the entry registered since', () => {
+  const stage = FlowControl.for('kept');
+  stage.report('s', 0); // nobody listens and nothing is held: dropped
+  assert.equal(FlowControl.has('kept'), false);
+  const seen: number[] = [];
+  const sub = FlowControl.for('kept').pressure$.subscribe((d) => seen.push(d)); // the source, later
+  stage.report('s', 5);
+  assert.deepEqual(seen, [5]);
+  assert.equal(FlowControl.for('kept').maxDepth, 5);
+  assert.equal(stage.maxDepth, 5);
+  // and the other way round: a source subscribing through a kept, dropped entry
+  const kept = FlowControl.for('kept2');
+  kept.report('a', 0);
+  FlowControl.for('kept2').report('b', 3); // a stage registers a new entry meanwhile
+  const seen2: number[] = [];
+  const sub2 = kept.pressure$.subscribe((d) => seen2.push(d));
+  FlowControl.for('kept2').report('b', 4);
+  stage.forget('s');
+  assert.deepEqual([seen, seen2], [[5, 0], [4]]);
+  sub.unsubscribe();
+  sub2.unsubscribe();
+  FlowControl.for('kept2').report('b', 0);
+  assert.equal(FlowControl.has('kept'), false);
+  assert.equal(FlowControl.has('kept2'), false);
+});

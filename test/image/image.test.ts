@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as zlib from 'zlib';
 import { PNG } from 'pngjs';
 import {
-  decodeImage, encodeJpeg, frameFromImage, imageFromFrame, ImageError, invertAffine, applyAffine,
+  checkJpeg, decodeImage, encodeJpeg, frameFromImage, imageFromFrame, ImageError, invertAffine, applyAffine,
   resizeBilinear, toGray, toRgb, warpAffine, warpToGray, cropRect, RawImage, Affine,
 } from '../../src/image';
 
@@ -119,6 +119,14 @@ test('decodeImage: clear errors for empty, unknown, corrupt, truncated and overs
   assert.equal(code(() => decodeImage(jpg.subarray(0, jpg.length >> 1))), 'CORRUPT');
   const garbage = Buffer.concat([jpg.subarray(0, 4), Buffer.alloc(200, 0x55), Buffer.from([0xff, 0xd9])]);
   assert.equal(code(() => decodeImage(garbage)), 'CORRUPT');
+  // Bytes after the end marker (a multipart splitter's CRLF, 0xFF padding, 100 zeros, a vendor
+  // trailer) are fine; a frame cut inside its scan data is not, even when trailing bytes follow.
+  for (const tail of [Buffer.from('\r\n'), Buffer.alloc(16, 0xff), Buffer.alloc(100, 0), Buffer.from('VENDOR-TRAILER')]) {
+    const img = decodeImage(Buffer.concat([jpg, tail]));
+    assert.deepEqual([img.width, img.height], [64, 48]);
+    assert.equal(checkJpeg(Buffer.concat([jpg, tail])).width, 64);
+  }
+  assert.equal(code(() => decodeImage(Buffer.concat([jpg.subarray(0, jpg.length - 40), Buffer.from('\r\n')]))), 'CORRUPT');
   const png = PNG.sync.write(Object.assign(new PNG({ width: 4, height: 4 }), {}));
   const badPng = Buffer.from(png);
   badPng[badPng.length - 20] ^= 0xff;

@@ -15,9 +15,12 @@ const faces = [{ id: 3, box: { x: 40, y: 30, width: 50, height: 50 }, emotion: {
 /** A sound JPEG and broken ones that the node must reject before the message completes. */
 const goodJpeg = () => load('src/preview/index.js').annotateFrame(frame(), []) as Buffer;
 /** SOI + SOF0 (height, width, 3 components) + EOI: a header only. */
+// A frame header, an empty scan (no Huffman tables: only decoding fails) and the end marker.
 const headerOnly = (w: number, h: number) => Buffer.from([
   0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, h >> 8, h & 0xff, w >> 8, w & 0xff, 0x03,
-  0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xff, 0xd9,
+  0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01,
+  0xff, 0xda, 0x00, 0x0c, 0x03, 0x01, 0x00, 0x02, 0x11, 0x03, 0x11, 0x00, 0x3f, 0x00, 0x00,
+  0xff, 0xd9,
 ]);
 const badJpegs = () => {
   const good = goodJpeg();
@@ -146,7 +149,7 @@ describe('emotionnet-preview node', () => {
   it('a JPEG that passes the checks but fails to render completes once and is logged without msg, at most once per 10 s', async () => {
     const got = await loadWithComplete(true);
     const p1 = helper.getNode('p1');
-    // A frame header and EOI but no Huffman tables or scan: only decoding finds out.
+    // A frame header, an empty scan and EOI but no Huffman tables: only decoding finds out.
     const undecodable = headerOnly(16, 16);
     for (let i = 0; i < 3; i++) {
       p1.receive({ payload: undecodable });

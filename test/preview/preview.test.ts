@@ -130,15 +130,19 @@ describe('drawFaces: labels and bar panels', () => {
 
 describe('validateJpeg', () => {
   /** SOI + SOF0 (height, width, 3 components) + EOI: a header only. */
+  // A frame header and an empty scan (SOS) then the end marker: checks pass or fail on the size.
   const headerOnly = (w: number, h: number) => Buffer.from([
     0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, h >> 8, h & 0xff, w >> 8, w & 0xff, 0x03,
-    0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xff, 0xd9,
+    0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01,
+    0xff, 0xda, 0x00, 0x0c, 0x03, 0x01, 0x00, 0x02, 0x11, 0x03, 0x11, 0x00, 0x3f, 0x00, 0x00,
+    0xff, 0xd9,
   ]);
 
   it('accepts a sound JPEG and rejects, without decoding, what the decoder would refuse before decoding, with its words', () => {
     const good = annotateFrame(rgbFrame(64, 48), []);
     assert.equal(validateJpeg(good), null);
     assert.equal(validateJpeg(Buffer.concat([good, Buffer.alloc(8)])), null, 'a little zero padding after EOI');
+    assert.equal(validateJpeg(Buffer.concat([good, Buffer.from('\r\n')])), null, "a multipart splitter's CRLF after EOI");
     assert.equal(DEFAULT_MAX_PIXELS, 4096 * 4096);
     assert.equal(validateJpeg(headerOnly(4096, 4096)), null, 'exactly the limit');
     const bad = [

@@ -113,11 +113,15 @@ test('redactUrl hides the whole password: a raw @ or a quote in it; scrubSecrets
   const p = new StderrParser({ secrets: ['s3cret!'] });
   p.feed('[http @ 0x1] HTTP error 401 Unauthorized for user:s3cret!\n');
   assert.deepEqual(p.lastLines, ['[http @ 0x1] HTTP error 401 Unauthorized for user:***']);
-  assert.equal(isHttpStream('http://cam.local/video.mjpg'), true);
-  assert.equal(isHttpStream('https://cam.local/axis-cgi/mjpg/video.cgi?fps=5'), true);
-  assert.equal(isHttpStream('http://server/live/index.m3u8'), false);
-  assert.equal(isHttpStream('http://server/clip.MP4'), false);
-  assert.equal(isHttpStream('rtsp://cam/s'), false);
+  // Something before "://" does not hide the credentials (a digit, '-', '0x').
+  assert.equal(redactUrl('url=1rtsp://admin:secret@cam/x -http://a:b@h/ 0xhttp://c:d@e/'), 'url=1rtsp://***@cam/x -http://***@h/ 0xhttp://***@e/');
+  // MJPEG cameras by path or query; other HTTP sources (files, TS, FLV, HLS) keep their timestamps.
+  for (const u of ['http://cam.local/video.mjpg', 'https://cam.local/axis-cgi/mjpg/video.cgi?fps=5', 'http://cam/videostream.cgi', 'http://pi:8080/?action=stream', 'http://cam/mjpeg']) {
+    assert.equal(isHttpStream(u), true, u);
+  }
+  for (const u of ['http://server/live/index.m3u8', 'http://server/clip.MP4', 'http://server/video', 'http://tv:9981/stream/channel/1', 'rtsp://cam/s']) {
+    assert.equal(isHttpStream(u), false, u);
+  }
 });
 
 test('buildFfmpegArgs: argument array with fps cap (select, no duplicates), scaling, pixel format, vsync by version', () => {

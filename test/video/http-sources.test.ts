@@ -30,12 +30,12 @@ class MjpegCamera {
   sent = 0;
   readonly authorizations: Array<string | undefined> = [];
 
-  constructor(readonly o: { intervalMs?: number; user?: string; password?: string } = {}) {}
+  constructor(readonly o: { intervalMs?: number; user?: string; password?: string; path?: string } = {}) {}
 
   async listen(port = 0): Promise<void> {
     this.#server = http.createServer((req, res) => {
       this.authorizations.push(req.headers.authorization);
-      if (req.url !== '/video.mjpg') {
+      if (req.url !== (this.o.path ?? '/video.mjpg')) {
         res.writeHead(404).end();
         return;
       }
@@ -196,4 +196,48 @@ test("credentials go only to the configured camera's host, and never appear in e
     assert.ok(!text.includes(wrong) && !text.includes(encodeURIComponent(wrong)) && !text.includes(password), text);
   }
   assert.ok(lines.some((l) => /spawn .*http:\/\/\*\*\*@127\.0\.0\.1/.test(l)), 'the spawn line is logged, redacted');
+});
+
+// Time-by-arrival is for MJPEG cameras only: an mp4 served at a path without an extension is read
+// at full speed, and arrival times would have collapsed it to about one frame under the cap.
+test('an mp4 over HTTP at a path without an extension keeps its own timestamps: the cap gives 10 of 25 fps', T, async () => {
+  const clip = await makeClip('http-noext.mp4', { seconds: 2, fps: 25, size: '160x120' });
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/video') return void res.writeHead(404).end();
+    res.writeHead(200, { 'Content-Type': 'video/mp4' });
+    fs.createReadStream(clip).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const src = createVideoSource({ source: `http://127.0.0.1:${port}/video`, fps: 10, maxRestarts: 0, width: 80, height: 60 });
+  let n = 0;
+  src.frames$.subscribe(() => n++);
+  try {
+    await src.start();
+    await waitFor(() => n >= 20 || src.state !== 'running', 10_000, 'the clip played');
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    await src.dispose();
+    await new Promise((r) => server.close(r));
+  }
+  assert.equal(n, 20);
+});
+
+test("an MJPEG camera at a URL that does not look like one (an ESP32-CAM's /stream) gets a one-time hint; a .mjpg URL none", T, async () => {
+  for (const [p, hinted] of [['/stream', true], ['/video.mjpg', false]] as const) {
+    const cam = new MjpegCamera({ path: p });
+    await cam.listen();
+    const warnings: string[] = [];
+    const logger = { debug: () => undefined, info: () => undefined, warn: (m: string) => warnings.push(m), error: () => undefined };
+    const src = createVideoSource({ source: `http://127.0.0.1:${cam.port}${p}`, format: 'gray', fps: 10, logger });
+    try {
+      await src.start();
+      await src.restart(); // once per source, not per start
+    } finally {
+      await src.dispose();
+      await cam.kill();
+    }
+    const hints = warnings.filter((w) => w.includes('-use_wallclock_as_timestamps 1'));
+    assert.equal(hints.length, hinted ? 1 : 0, `${p}: ${warnings.join(' | ')}`);
+  }
 });
