@@ -5,7 +5,6 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { Frame } from '../../src/frame';
-import type { StreamInfo } from '../../src/ffmpeg';
 import {
   createVideoSource,
   describeSource,
@@ -44,19 +43,6 @@ interface VideoNodeDef extends NodeDef {
 interface Credentials {
   username?: string;
   password?: string;
-}
-
-/** `h264 1920x1080 25 fps → 640x360` from what ffmpeg reported (for the start log line). */
-function describeStream(info: StreamInfo): string {
-  const parts: string[] = [];
-  if (info.codec) parts.push(info.codec);
-  if (info.width && info.height) parts.push(`${info.width}x${info.height}`);
-  if (info.fps) parts.push(`${info.fps} fps`);
-  let text = parts.join(' ') || 'stream';
-  if (info.outputWidth && info.outputHeight && (info.outputWidth !== info.width || info.outputHeight !== info.height)) {
-    text += ` \u2192 ${info.outputWidth}x${info.outputHeight}`;
-  }
-  return text;
 }
 
 const COMMANDS = ['start', 'stop', 'restart', 'stats'] as const;
@@ -183,8 +169,8 @@ export = function register(RED: NodeAPI): void {
             return undefined;
         }
       }),
-      source.info$.subscribe((info) => {
-        node.log(t('log.started', { source: source.input?.description ?? '?', info: describeStream(info) }));
+      source.info$.subscribe(() => {
+        // (The source itself logs each start: description, input stream, output size.)
         sendEvent(event('start', statsPayload(source.stats)));
         warnIfTestPattern();
       }),

@@ -84,10 +84,10 @@ describe('emotionnet-video node', () => {
     assert.equal(eof.payload.frames, 50);
     assert.equal(seen[0].topic, 'start');
     assert.equal(seen[0].payload.input.codec, 'h264');
-    // One log line per ffmpeg start: source, input stream, output size.
-    const started = helper.log().args.map((a: any[]) => String(a[0]?.msg)).filter((m: string) => m.startsWith('started '));
+    // One log line per ffmpeg start (from the source): source, input stream, output size.
+    const started = helper.log().args.map((a: any[]) => String(a[0]?.msg)).filter((m: string) => /^file \S+n\.mp4: h264/.test(m));
     assert.equal(started.length, 1);
-    assert.match(started[0], /^started file \S+n\.mp4: h264 \d+x\d+ 25 fps \u2192 160x120$/);
+    assert.match(started[0], /^file \S+n\.mp4: h264 \d+x\d+ @ 25 fps \u2192 160x120 rgb24$/);
   });
 
   it('JPEG output: msg.payload is the JPEG Buffer and msg.frame a jpeg Frame; fps cap holds', T, async () => {
