@@ -93,7 +93,7 @@ export function withCredentials(url: string, username?: string, password?: strin
 const MJPEG_HTTP = /mjpe?g|\.cgi$|[?&]action=stream|nphMotionJpeg/i;
 
 /** An http(s) URL that looks like an MJPEG camera (no timestamps of its own), by path and query. */
-export function isHttpStream(url: string): boolean {
+export function isMjpegUrl(url: string): boolean {
   if (!/^https?:/i.test(url)) return false;
   try {
     const u = new URL(url);
@@ -201,7 +201,7 @@ export async function prepareInput(spec: SourceSpec, opts: InputOptions = {}): P
       // An HTTP MJPEG camera sends no timestamps: ffmpeg would assume 25 fps and the fps cap would
       // keep 10 of every 25 frames whatever the camera's real rate (a 5 fps camera gave 2 fps).
       // Time such streams by arrival; other HTTP sources keep their own timestamps.
-      const wallclock = isHttpStream(spec.target) && !extra.includes('-use_wallclock_as_timestamps') ? ['-use_wallclock_as_timestamps', '1'] : [];
+      const wallclock = isMjpegUrl(spec.target) && !extra.includes('-use_wallclock_as_timestamps') ? ['-use_wallclock_as_timestamps', '1'] : [];
       return { args: [...transport, ...wallclock, ...extra, '-i', url], live: true, resolvedKind: 'url', finite: false, description: describeSource(spec) };
     }
     case 'lavfi':

@@ -15,7 +15,7 @@ import {
   splitArgs,
   StderrParser,
 } from '../../src/ffmpeg';
-import { isHttpStream, MAX_SOURCE_LENGTH, parseSource, prepareInput, withCredentials } from '../../src/video';
+import { isMjpegUrl, MAX_SOURCE_LENGTH, parseSource, prepareInput, withCredentials } from '../../src/video';
 
 /** Cuts a buffer into random-sized chunks (1 byte .. max). */
 function chunks(buf: Buffer, max: number, seed = 1): Buffer[] {
@@ -104,7 +104,7 @@ test('classifyFfmpegError maps ffmpeg messages to short keys', () => {
   assert.equal(udpOnly.line, '[rtsp @ 0x1] method SETUP failed: 461 Unsupported Transport (the camera offers RTSP over UDP only: set the input args to "-rtsp_transport udp")');
 });
 
-test('redactUrl hides the whole password: a raw @ or a quote in it; scrubSecrets; isHttpStream', () => {
+test('redactUrl hides the whole password: a raw @ or a quote in it; scrubSecrets; isMjpegUrl', () => {
   assert.equal(redactUrl('http://admin:p@ssW0rd@127.0.0.1:8090/cam'), 'http://***@127.0.0.1:8090/cam');
   assert.equal(redactUrl("Input #0, mpjpeg, from 'http://admin:wr'ongPW@127.0.0.1:8090/cam':"), "Input #0, mpjpeg, from 'http://***@127.0.0.1:8090/cam':");
   assert.equal(redactUrl('rtsp://cam:554/s and http://h/p?mail=a@b'), 'rtsp://cam:554/s and http://h/p?mail=a@b');
@@ -117,10 +117,10 @@ test('redactUrl hides the whole password: a raw @ or a quote in it; scrubSecrets
   assert.equal(redactUrl('url=1rtsp://admin:secret@cam/x -http://a:b@h/ 0xhttp://c:d@e/'), 'url=1rtsp://***@cam/x -http://***@h/ 0xhttp://***@e/');
   // MJPEG cameras by path or query; other HTTP sources (files, TS, FLV, HLS) keep their timestamps.
   for (const u of ['http://cam.local/video.mjpg', 'https://cam.local/axis-cgi/mjpg/video.cgi?fps=5', 'http://cam/videostream.cgi', 'http://pi:8080/?action=stream', 'http://cam/mjpeg']) {
-    assert.equal(isHttpStream(u), true, u);
+    assert.equal(isMjpegUrl(u), true, u);
   }
   for (const u of ['http://server/live/index.m3u8', 'http://server/clip.MP4', 'http://server/video', 'http://tv:9981/stream/channel/1', 'rtsp://cam/s']) {
-    assert.equal(isHttpStream(u), false, u);
+    assert.equal(isMjpegUrl(u), false, u);
   }
 });
 
