@@ -26,7 +26,7 @@ import { ConfigError, InputError, ModelError } from '../lib/errors';
 import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
 import { Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
-import { LoadGate } from '../lib/gate';
+import { LoadGate, reportLoadingDrops } from '../lib/gate';
 import { translator } from '../lib/i18n';
 import messages = require('./locales/en-US/emotionnet-classify.json');
 
@@ -179,9 +179,7 @@ export = function register(RED: NodeAPI): void {
         classifier = c;
         node.log(t('log.loaded', { name: c.name, classes: c.classes.join(', '), backend: c.backend.reason, tta: t(c.tta === 'flip' ? 'log.tta-on' : 'log.tta-off') }));
         status.set('ready', `${c.backend.label} ${c.name}`);
-        // Under `latest` dropping is the policy (a live source), so the count goes to the log;
-        // under `queue` (nothing should be lost) it is a warning.
-        if (gate.dropped) (policy === 'queue' ? node.warn : node.log).call(node, t('warn.dropped-loading', { count: gate.dropped }));
+        reportLoadingDrops(node, gate, policy, (count) => t('warn.dropped-loading', { count }));
         // Messages held during loading were accepted: classify each of them, in order,
         // before new input goes through the overload policy.
         draining = gate.open(work);

@@ -12,7 +12,7 @@ import { ConfigError, InputError, ModelError } from '../lib/errors';
 import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
 import { Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
-import { LoadGate } from '../lib/gate';
+import { LoadGate, reportLoadingDrops } from '../lib/gate';
 import messages = require('./locales/en-US/emotionnet-face.json');
 
 interface FaceNodeDef extends NodeDef {
@@ -167,9 +167,7 @@ export = function register(RED: NodeAPI): void {
         cropper = c;
         node.log(t('log.loaded', { backend: c.detector.backend.reason, size: c.detector.options.inputSize }));
         status.set('ready', `${c.detector.backend.label} ${t('status.ready')}`);
-        // Under `latest` dropping is the policy (a live source), so the count goes to the log;
-        // under `queue` (nothing should be lost) it is a warning.
-        if (gate.dropped) (policy === 'queue' ? node.warn : node.log).call(node, t('warn.dropped-loading', { count: gate.dropped }));
+        reportLoadingDrops(node, gate, policy, (count) => t('warn.dropped-loading', { count }));
         void gate.open(work);
       },
       (e: unknown) => {

@@ -6,6 +6,8 @@
  * held messages in order and only then lets new input through; on failure `fail(err)` rejects
  * every held message with that error, and `error` tells the node to reject later input.
  */
+import type { Node } from 'node-red';
+import type { OverloadPolicy } from '../../src/overload';
 import type { Done } from './node';
 
 /** Messages held while the model loads, by default; older ones are dropped beyond this. */
@@ -72,4 +74,15 @@ export class LoadGate<T extends { done: Done }> {
     this.#closed = true;
     this.#pending.splice(0).forEach((p) => p.done());
   }
+}
+
+/**
+ * Once the load has settled: reports the messages the gate dropped, in one line (`text` gets the
+ * count). Under `latest` dropping is the policy (a live source), so it goes to the log; under
+ * `queue` (nothing should be lost) it is a warning.
+ */
+export function reportLoadingDrops(node: Pick<Node, 'log' | 'warn'>, gate: LoadGate<{ done: Done }>, policy: OverloadPolicy, text: (count: number) => string): void {
+  if (!gate.dropped) return;
+  if (policy === 'queue') node.warn(text(gate.dropped));
+  else node.log(text(gate.dropped));
 }

@@ -8,6 +8,7 @@
  *   marker segments up to SOS, then scans entropy-coded data where a real marker is the only
  *   FF not followed by 00 or a restart marker. Width and height come from the SOF segment.
  */
+import { isSof } from '../image/decode';
 
 /** Cuts a byte stream into fixed-size frames; each frame is a fresh Buffer (chunks are not retained). */
 export class RawFrameSplitter {
@@ -53,7 +54,6 @@ export interface JpegFrame {
   height: number;
 }
 
-const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
 const isRst = (m: number) => m >= 0xd0 && m <= 0xd7;
 
 /** Splits concatenated JPEGs (image2pipe/MJPEG) by walking their markers. */

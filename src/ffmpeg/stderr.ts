@@ -62,9 +62,10 @@ export type FfmpegErrorKey =
   | 'bad-args'
   | 'exited';
 
-const RULES: Array<[RegExp, FfmpegErrorKey]> = [
+/** Line pattern → error class, most specific first; an optional hint (what to do) is appended to the line. */
+const RULES: Array<[RegExp, FfmpegErrorKey, string?]> = [
   // An RTSP camera that only streams over UDP refuses our default TCP transport.
-  [/461 Unsupported Transport/i, 'bad-args'],
+  [/461 Unsupported Transport/i, 'bad-args', 'the camera offers RTSP over UDP only: set the input args to "-rtsp_transport udp"'],
   [/401 Unauthorized|403 Forbidden|Unauthorized|authorization failed/i, 'unauthorized'],
   [/Cannot open video device|No such device/i, 'no-device'],
   [/Device or resource busy/i, 'device-busy'],
@@ -80,19 +81,11 @@ const RULES: Array<[RegExp, FfmpegErrorKey]> = [
   [/Option not found|Error parsing/i, 'bad-args'],
 ];
 
-/** What to do about a line, appended to it in error messages. */
-const HINTS: Array<[RegExp, string]> = [
-  [/461 Unsupported Transport/i, 'the camera offers RTSP over UDP only: set the input args to "-rtsp_transport udp"'],
-];
-
 /** Picks the error class that best explains ffmpeg's last stderr lines (most specific first). */
 export function classifyFfmpegError(lines: readonly string[]): { key: FfmpegErrorKey; line: string } {
-  for (const [re, key] of RULES) {
+  for (const [re, key, hint] of RULES) {
     for (let i = lines.length - 1; i >= 0; i--) {
-      if (re.test(lines[i])) {
-        const hint = HINTS.find(([h]) => h.test(lines[i]));
-        return { key, line: hint ? `${lines[i].trim()} (${hint[1]})` : lines[i] };
-      }
+      if (re.test(lines[i])) return { key, line: hint ? `${lines[i].trim()} (${hint})` : lines[i] };
     }
   }
   const last = [...lines].reverse().find((l) => l.trim() && !/^\s*(Metadata|Stream mapping|Press \[q\])/.test(l));

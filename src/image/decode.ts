@@ -41,23 +41,33 @@ function checkSize(width: number, height: number, maxPixels: number, fmt: string
   }
 }
 
-/** Reads a JPEG's size from its SOF marker without decoding (null if not found). */
-export function jpegSize(buf: Uint8Array): { width: number; height: number } | null {
+/**
+ * Walks a JPEG's marker segments from after SOI and returns the offset of the first one whose
+ * marker `wanted` accepts, or -1 (not found, or the structure breaks first).
+ */
+function findSegment(buf: Uint8Array, wanted: (marker: number) => boolean): number {
   let i = 2;
-  while (i + 9 < buf.length) {
-    if (buf[i] !== 0xff) return null;
+  while (i + 3 < buf.length) {
+    if (buf[i] !== 0xff) return -1;
     const marker = buf[i + 1];
     if (marker === 0xff) { i++; continue; }
     if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) { i += 2; continue; }
+    if (wanted(marker)) return i;
     const len = (buf[i + 2] << 8) | buf[i + 3];
-    // SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC)
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      return { height: (buf[i + 5] << 8) | buf[i + 6], width: (buf[i + 7] << 8) | buf[i + 8] };
-    }
-    if (len < 2) return null;
+    if (len < 2) return -1;
     i += 2 + len;
   }
-  return null;
+  return -1;
+}
+
+/** SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC): a JPEG frame header marker. */
+export const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+
+/** Reads a JPEG's size from its SOF marker without decoding (null if not found). */
+export function jpegSize(buf: Uint8Array): { width: number; height: number } | null {
+  const i = findSegment(buf, isSof);
+  if (i < 0 || i + 9 >= buf.length) return null;
+  return { height: (buf[i + 5] << 8) | buf[i + 6], width: (buf[i + 7] << 8) | buf[i + 8] };
 }
 
 /**
@@ -82,18 +92,7 @@ export function checkJpeg(buf: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): { wi
  * one before the scan (an EXIF thumbnail's) does not count.
  */
 function hasEndAfterScan(buf: Uint8Array): boolean {
-  let i = 2;
-  let sos = -1;
-  while (i + 3 < buf.length) {
-    if (buf[i] !== 0xff) return false;
-    const marker = buf[i + 1];
-    if (marker === 0xff) { i++; continue; }
-    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) { i += 2; continue; }
-    if (marker === 0xda) { sos = i; break; }
-    const len = (buf[i + 2] << 8) | buf[i + 3];
-    if (len < 2) return false;
-    i += 2 + len;
-  }
+  const sos = findSegment(buf, (m) => m === 0xda);
   if (sos < 0) return false;
   for (let j = buf.length - 2; j > sos + 1; j--) if (buf[j] === 0xff && buf[j + 1] === 0xd9) return true;
   return false;

@@ -4,7 +4,7 @@
  * header with the image size, end-of-image marker), without decoding anything. Corrupt entropy
  * data still only shows when the frame is decoded.
  */
-import { checkJpeg, DEFAULT_MAX_PIXELS } from '../image';
+import { checkJpeg, DEFAULT_MAX_PIXELS, sniffImageFormat } from '../image';
 
 /**
  * Returns why `buf` cannot be a renderable JPEG, or null when it looks sound.
@@ -16,9 +16,7 @@ import { checkJpeg, DEFAULT_MAX_PIXELS } from '../image';
  * @param maxPixels Largest accepted image; the default is the decoder's ({@link DEFAULT_MAX_PIXELS}).
  */
 export function validateJpeg(buf: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): string | null {
-  if (!(buf instanceof Uint8Array) || buf.length < 4 || buf[0] !== 0xff || buf[1] !== 0xd8 || buf[2] !== 0xff) {
-    return 'not a JPEG (missing FFD8FF start marker)';
-  }
+  if (!(buf instanceof Uint8Array) || sniffImageFormat(buf) !== 'jpeg') return 'not a JPEG (missing FFD8FF start marker)';
   try {
     checkJpeg(buf, maxPixels); // the decoder's own checks, before it decodes pixels
   } catch (e) {
