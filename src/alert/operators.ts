@@ -51,16 +51,19 @@ export function alertEvents(
   return (source) =>
     new Observable<AlertEvent>((subscriber) => {
       const engine = new AlertEngine(resolvedRules, resolved);
-      engine.start(scheduler.now());
+      const t0 = scheduler.now();
+      engine.start(t0);
       hooks.onEngine?.(engine);
       let timer: Subscription | null = null;
       let timerDue = Infinity;
       const emit = (events: AlertEvent[]) => {
         for (const e of events) subscriber.next(e);
       };
-      const arm = () => {
-        const now = scheduler.now();
-        const due = engine.nextDeadline(now);
+      // `at` is the time the engine was last evaluated: deadlines after it are still to do, even
+      // when the clock has moved past them since (a timer may fire a millisecond early, and the
+      // clock ticks on while `tick` runs), so those are scheduled at once, never skipped.
+      const arm = (at: number) => {
+        const due = engine.nextDeadline(at);
         if (due === null) {
           timer?.unsubscribe();
           timer = null;
@@ -73,9 +76,10 @@ export function alertEvents(
         timer = scheduler.schedule(() => {
           timer = null;
           timerDue = Infinity;
-          emit(engine.tick(scheduler.now()));
-          arm();
-        }, due - now);
+          const now = scheduler.now();
+          emit(engine.tick(now));
+          arm(now);
+        }, Math.max(0, due - scheduler.now()));
       };
       const sub = source.subscribe({
         next: (input) => {
@@ -84,13 +88,14 @@ export function alertEvents(
             subscriber.error(new TypeError(problem));
             return;
           }
-          emit(engine.observe(input.faces, scheduler.now(), input.sourceId));
-          arm();
+          const now = scheduler.now();
+          emit(engine.observe(input.faces, now, input.sourceId));
+          arm(now);
         },
         error: (err) => subscriber.error(err),
         complete: () => subscriber.complete(),
       });
-      arm();
+      arm(t0);
       return () => {
         sub.unsubscribe();
         timer?.unsubscribe();

@@ -349,3 +349,48 @@ describe('face.smoothed', () => {
     }
   });
 });
+
+/**
+ * A scheduler like Node's real one at its worst: a timer fires 1 ms before its due time on the
+ * clock (`Date.now()` and libuv's cached loop time differ), and the clock moves on by 1 ms while
+ * the timer's work runs.
+ */
+class EarlyScheduler {
+  clock = 0;
+  #pending: Array<{ at: number; work: () => void; closed: boolean }> = [];
+  now = () => this.clock;
+  schedule(work: () => void, delay = 0) {
+    const entry = { at: this.clock + delay, work, closed: false };
+    this.#pending.push(entry);
+    return { unsubscribe: () => void (entry.closed = true), closed: false } as never;
+  }
+  /** Runs due timers (each 1 ms early) until none is left before `until`. */
+  runUntil(until: number): void {
+    for (;;) {
+      this.#pending = this.#pending.filter((p) => !p.closed);
+      this.#pending.sort((a, b) => a.at - b.at);
+      const next = this.#pending.shift();
+      if (!next || next.at > until) return;
+      this.clock = Math.max(this.clock, next.at - 1);
+      let first = true;
+      const clock = this.now;
+      this.now = () => (first ? ((first = false), clock()) : ++this.clock); // time passes during the work
+      next.work();
+      this.now = clock;
+    }
+  }
+}
+
+test('a timer that fires 1 ms early, with the clock moving on meanwhile, still ends a face that left (no update interval to rescue it)', () => {
+  const sched = new EarlyScheduler();
+  const out: string[] = [];
+  const input = new Subject<AlertInput>();
+  const sub = input
+    .pipe(alertEvents([{ name: 'visitor', type: 'presence' }], { faceTimeoutMs: 100, updateIntervalMs: 0 }, sched as never))
+    .subscribe((e) => out.push(fmt(e)));
+  sched.clock = 1000;
+  input.next({ faces: [{ id: 9, score: 0.9 }] });
+  sched.runUntil(10_000);
+  assert.deepEqual(out, ['1000 start visitor#9 - since=1000 dur=0', '1100 end visitor#9 - since=1000 dur=100 lost']);
+  sub.unsubscribe();
+});
