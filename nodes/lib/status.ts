@@ -47,7 +47,9 @@ export class Status {
       this.#apply(s);
       return;
     }
-    const wait = this.#last + this.#minIntervalMs - Date.now();
+    // At most one interval: after the clock stepped back (NTP, a manual change) `#last` lies in
+    // the future, and waiting for it would freeze the status for as long as the step.
+    const wait = Math.min(this.#last + this.#minIntervalMs - Date.now(), this.#minIntervalMs);
     if (wait <= 0 && !this.#timer) {
       this.#apply(s);
       return;

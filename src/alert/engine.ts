@@ -78,6 +78,8 @@ export class AlertEngine {
   #faces = new Map<string, SeenFace>();
   #states: Array<Map<string, AlertState>>;
   #lastFaceAt = 0;
+  /** The latest `now` seen (null before the first call). */
+  #lastNow: number | null = null;
 
   constructor(rules: readonly AlertRule[], options: AlertOptions = {}) {
     this.rules = resolveRules(rules);
@@ -90,6 +92,7 @@ export class AlertEngine {
     this.#faces.clear();
     this.#states.forEach((m) => m.clear());
     this.#lastFaceAt = now;
+    this.#lastNow = now;
   }
 
   /** Number of alerts currently active (between their `start` and `end`). */
@@ -109,6 +112,7 @@ export class AlertEngine {
    * must have passed `checkFaces(…, { requireEmotion: false })`.
    */
   observe(faces: readonly TrackedFace[], now: number, sourceId?: string): AlertEvent[] {
+    this.#clockStep(now);
     for (const face of faces) {
       const key = faceKey(face.id, sourceId);
       const seen = this.#faces.get(key);
@@ -122,10 +126,17 @@ export class AlertEngine {
 
   /** Advances time without a frame (timer); returns the events due by `now`. */
   tick(now: number): AlertEvent[] {
+    this.#clockStep(now);
     return this.#evaluate(now);
   }
 
-  /** The earliest time after `now` at which {@link tick} has something to do, or null. */
+  /**
+   * The earliest time after `now` at which {@link tick} has something to do, or null. Every
+   * deadline is the same sum (`lastSeen + faceTimeoutMs`, …) that the due checks compare `now`
+   * with (`now >= sum`, never `now - lastSeen >= faceTimeoutMs`, which rounds differently with
+   * fractional ms): a tick at a deadline always acts on it, so a deadline left out here as not
+   * after `now` has been done.
+   */
   nextDeadline(now: number): number | null {
     const { faceTimeoutMs, updateIntervalMs } = this.options;
     let due = Infinity;
@@ -150,15 +161,44 @@ export class AlertEngine {
     return Number.isFinite(due) ? due : null;
   }
 
+  /**
+   * A `now` `faceTimeoutMs` or more before the latest one means the clock stepped back (NTP, a
+   * manual change): every remembered time moves back by the same step, so timeouts, minimum
+   * durations, cooldowns and update intervals go on counting elapsed time instead of waiting
+   * until the clock is back where it was (a face that left stayed present, and "no face" did not
+   * fire, for as long as the step). The time between the last call before the step and the
+   * first one after it is not known and counts as none. A smaller step back is taken as input
+   * out of order (frame times of several sources) and changes nothing.
+   */
+  #clockStep(now: number): void {
+    const last = this.#lastNow;
+    this.#lastNow = now;
+    if (last === null || !(last - now >= this.options.faceTimeoutMs)) return;
+    const d = now - last;
+    for (const f of this.#faces.values()) {
+      f.firstSeen += d;
+      f.lastSeen += d;
+    }
+    this.#lastFaceAt += d;
+    for (const states of this.#states) {
+      for (const s of states.values()) {
+        if (s.condSince !== null) s.condSince += d;
+        s.since += d;
+        s.lastEmit += d;
+        s.cooldownUntil += d;
+      }
+    }
+  }
+
   #evaluate(now: number): AlertEvent[] {
     const events: AlertEvent[] = [];
     for (const [key, f] of this.#faces) {
-      if (now - f.lastSeen >= this.options.faceTimeoutMs) this.#faces.delete(key);
+      if (now >= f.lastSeen + this.options.faceTimeoutMs) this.#faces.delete(key);
     }
     this.rules.forEach((rule, i) => {
       const states = this.#states[i];
       if (rule.type === 'absence') {
-        const ok = now - this.#lastFaceAt >= rule.minDurationMs;
+        const ok = now >= this.#lastFaceAt + rule.minDurationMs;
         this.#step(rule, states, ANY, { ok, trackId: null, label: null, score: null, since: this.#lastFaceAt }, now, 'cleared', events);
         return;
       }
@@ -235,13 +275,13 @@ export class AlertEngine {
     s.label = o.label;
     s.score = o.score;
     if (!s.active) {
-      if (now - s.condSince >= rule.minDurationMs && now >= s.cooldownUntil) {
+      if (now >= s.condSince + rule.minDurationMs && now >= s.cooldownUntil) {
         s.active = true;
         s.since = s.condSince;
         s.lastEmit = now;
         out.push(this.#event('start', rule, s, now));
       }
-    } else if (this.options.updateIntervalMs > 0 && now - s.lastEmit >= this.options.updateIntervalMs) {
+    } else if (this.options.updateIntervalMs > 0 && now >= s.lastEmit + this.options.updateIntervalMs) {
       s.lastEmit = now;
       out.push(this.#event('update', rule, s, now));
     }

@@ -364,11 +364,13 @@ export class RateMeter {
   }
 
   mark(count: number, now = this.#now()): void {
+    this.#stepBack(now);
     this.#events.push([now, count]);
     this.#trim(now);
   }
 
   rate(now = this.#now()): number {
+    this.#stepBack(now);
     this.#trim(now);
     if (this.#events.length === 0) return 0;
     if (this.#events.length === 1) {
@@ -382,6 +384,16 @@ export class RateMeter {
     let total = 0;
     for (let i = 1; i < this.#events.length; i++) total += this.#events[i][1];
     return (total * 1000) / span;
+  }
+
+  /**
+   * Marks after `now` mean the clock stepped back (NTP, a manual change): they would never leave
+   * the window (the list would grow and the rate climb until the clock is back), so the meter
+   * starts afresh.
+   */
+  #stepBack(now: number): void {
+    const newest = this.#events[this.#events.length - 1];
+    if (newest && newest[0] > now) this.#events = [];
   }
 
   #trim(now: number): void {

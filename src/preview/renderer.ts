@@ -88,7 +88,10 @@ export class PreviewRenderer {
     const maxFps = this.options.maxFps ?? 10;
     const now = this.#now();
     if (!opts.force) {
-      if (maxFps > 0 && now - this.#lastAccepted < 1000 / maxFps - 1) {
+      // A clock that stepped back (NTP, a manual change) gives a negative gap: the throttle
+      // starts afresh instead of skipping every frame until the clock is back where it was.
+      const gap = now - this.#lastAccepted;
+      if (maxFps > 0 && gap >= 0 && gap < 1000 / maxFps - 1) {
         this.stats.throttled++;
         return Promise.resolve(null);
       }

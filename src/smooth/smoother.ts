@@ -175,6 +175,8 @@ export class EmotionSmoother {
   readonly options: ResolvedSmoothOptions;
   #tracks = new Map<string, Track>();
   #lost: LostTrack[] = [];
+  /** The latest caller's clock seen (null before the first call). */
+  #clock: number | null = null;
 
   constructor(options: SmoothOptions = {}) {
     this.options = resolveSmoothOptions(options);
@@ -204,6 +206,7 @@ export class EmotionSmoother {
   observe<F extends EmotionFace>(faces: readonly F[], t: number, ctx: ObserveContext = {}): ObserveResult<F> {
     if (typeof t !== 'number' || !Number.isFinite(t)) throw new TypeError(`Expected \`t\` (the frame time, ms) to be a finite number, got \`${String(t)}\``);
     const clock = ctx.clock ?? t;
+    this.#clockStep(clock);
     const { trackTimeoutMs } = this.options;
     for (const [key, tr] of this.#tracks) {
       if (tr.sourceId !== ctx.sourceId) continue;
@@ -238,9 +241,12 @@ export class EmotionSmoother {
    * {@link observe} in `lost`.
    */
   sweep(clock: number): number {
+    this.#clockStep(clock);
     let n = 0;
     for (const [key, tr] of this.#tracks) {
-      if (clock - tr.lastClock >= this.options.trackTimeoutMs) {
+      // The sum nextExpiry() reports (not `clock - lastClock >= timeout`, which rounds differently
+      // with fractional ms): a sweep at the expiry it was timed for always forgets the track.
+      if (clock >= tr.lastClock + this.options.trackTimeoutMs) {
         this.#forget(key, tr, 'timeout');
         n++;
       }
@@ -259,6 +265,22 @@ export class EmotionSmoother {
   reset(): void {
     this.#tracks.clear();
     this.#lost = [];
+    this.#clock = null;
+  }
+
+  /**
+   * A caller's clock `trackTimeoutMs` or more before the latest one means it stepped back (NTP,
+   * a manual change): every track's last observation on that clock moves back by the same
+   * step, so the sweep still forgets a track `trackTimeoutMs` after it was last seen (the tracks
+   * of a source that stopped at the step stayed for as long as the step). The time between the
+   * last call before the step and the first one after it counts as none. A smaller step back is
+   * taken as out of order (like a frame time in {@link observe}) and changes nothing.
+   */
+  #clockStep(clock: number): void {
+    const last = this.#clock;
+    this.#clock = clock;
+    if (last === null || !(last - clock >= this.options.trackTimeoutMs)) return;
+    for (const tr of this.#tracks.values()) tr.lastClock += clock - last;
   }
 
   #create(key: string, id: number, sourceId: string | undefined, t: number): Track {

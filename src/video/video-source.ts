@@ -671,6 +671,9 @@ export class VideoSource {
     run.frames++;
     this.#total++;
     const t = this.#fpsTimes;
+    // Times after `now`: the clock stepped back (NTP, a manual change). They would never age out
+    // of the 5 s window, and the rate over them reads as one frame per ms: start afresh.
+    if (t.length > 0 && now < t[t.length - 1]) t.length = 0;
     t.push(now);
     while (t.length > 2 && (now - t[0] > 5000 || t.length > 240)) t.shift();
     this.#armWatchdog(run);

@@ -1,10 +1,11 @@
 /** @test {alertEvents} rules → start/update/end in virtual time (TestScheduler). */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { map, Subject } from 'rxjs';
+import { map, Subject, Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { AlertEngine, AlertEvent, alertEvents, AlertInput, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../../src/alert';
 import type { TrackedFace } from '../../src/smooth';
+import { ManualScheduler } from '../helpers/schedulers';
 import { CANONICAL_LABELS, LABEL_SYNONYMS } from '../../src/classify';
 
 const newScheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
@@ -350,47 +351,73 @@ describe('face.smoothed', () => {
   });
 });
 
-/**
- * A scheduler like Node's real one at its worst: a timer fires 1 ms before its due time on the
- * clock (`Date.now()` and libuv's cached loop time differ), and the clock moves on by 1 ms while
- * the timer's work runs.
- */
-class EarlyScheduler {
-  clock = 0;
-  #pending: Array<{ at: number; work: () => void; closed: boolean }> = [];
-  now = () => this.clock;
-  schedule(work: () => void, delay = 0) {
-    const entry = { at: this.clock + delay, work, closed: false };
-    this.#pending.push(entry);
-    return { unsubscribe: () => void (entry.closed = true), closed: false } as never;
-  }
-  /** Runs due timers (each 1 ms early) until none is left before `until`. */
-  runUntil(until: number): void {
-    for (;;) {
-      this.#pending = this.#pending.filter((p) => !p.closed);
-      this.#pending.sort((a, b) => a.at - b.at);
-      const next = this.#pending.shift();
-      if (!next || next.at > until) return;
-      this.clock = Math.max(this.clock, next.at - 1);
-      let first = true;
-      const clock = this.now;
-      this.now = () => (first ? ((first = false), clock()) : ++this.clock); // time passes during the work
-      next.work();
-      this.now = clock;
-    }
-  }
-}
-
 test('a timer that fires 1 ms early, with the clock moving on meanwhile, still ends a face that left (no update interval to rescue it)', () => {
-  const sched = new EarlyScheduler();
+  // Node's timers at their worst: the work first reads the clock 1 ms before the due time (libuv's
+  // cached loop time and Date.now() differ), and the clock moves on while it runs.
+  const sched = new ManualScheduler({ clock: 1000, early: 1, clockMovesDuringWork: true, maxRuns: 100 });
   const out: string[] = [];
   const input = new Subject<AlertInput>();
   const sub = input
-    .pipe(alertEvents([{ name: 'visitor', type: 'presence' }], { faceTimeoutMs: 100, updateIntervalMs: 0 }, sched as never))
+    .pipe(alertEvents([{ name: 'visitor', type: 'presence' }], { faceTimeoutMs: 100, updateIntervalMs: 0 }, sched.rx))
     .subscribe((e) => out.push(fmt(e)));
-  sched.clock = 1000;
   input.next({ faces: [{ id: 9, score: 0.9 }] });
-  sched.runUntil(10_000);
+  sched.advance(10_000);
   assert.deepEqual(out, ['1000 start visitor#9 - since=1000 dur=0', '1100 end visitor#9 - since=1000 dur=100 lost']);
+  sub.unsubscribe();
+});
+
+test('fractional ms at wall-clock times: a timer at a deadline acts on it (a face times out, an absence starts, updates come), never skips it', () => {
+  // 4.03 s × 1000 is 4030.0000000000005 ms; at Date.now()'s magnitude, lastSeen + that rounds to
+  // lastSeen + 4030, where `now - lastSeen >= 4030.0000000000005` does not hold yet.
+  const ms = 4.03 * 1000;
+  const N = 1_764_000_000_000;
+  const ts = newScheduler();
+  const out: string[] = [];
+  ts.run(() => {
+    const input = new Subject<AlertInput>();
+    const rules: AlertRule[] = [
+      { name: 'visitor', type: 'presence' },
+      { name: 'empty', type: 'absence', minDurationMs: ms },
+    ];
+    let sub: Subscription | undefined;
+    ts.schedule(() => {
+      sub = input
+        .pipe(alertEvents(rules, { faceTimeoutMs: ms, updateIntervalMs: ms }, ts))
+        .subscribe((e) => out.push(`${e.timestamp - N} ${e.event} ${e.rule}${e.reason ? ` ${e.reason}` : ''}`));
+      input.next({ faces: [{ id: 1, score: 0.9 }] });
+    }, N);
+    ts.schedule(() => input.next({ faces: [{ id: 1, score: 0.9 }] }), N + 100);
+    ts.schedule(() => sub?.unsubscribe(), N + 20_000);
+  });
+  assert.deepEqual(out, [
+    '0 start visitor',
+    '4030 update visitor', // on the timer: the frames stopped at 100
+    '4130 end visitor lost',
+    '4130 start empty', // no face since the frame at 100
+    '8160 update empty',
+    '12190 update empty',
+    '16220 update empty',
+  ]);
+});
+
+test('the clock stepping back (NTP) does not hold alerts for the size of the step: a face that left ends, "no face" starts', () => {
+  const sched = new ManualScheduler({ clock: 1_764_000_000_000 });
+  const out: string[] = [];
+  const input = new Subject<AlertInput>();
+  const rules: AlertRule[] = [
+    { name: 'visitor', type: 'presence' },
+    { name: 'empty', type: 'absence', minDurationMs: 5000 },
+  ];
+  const sub = input
+    .pipe(alertEvents(rules, { faceTimeoutMs: 2000, updateIntervalMs: 0 }, sched.rx))
+    .subscribe((e) => out.push(`${sched.elapsed} ${e.event} ${e.rule} dur=${e.duration}${e.reason ? ` ${e.reason}` : ''}`));
+  // A frame every 100 ms; the face is in view until 1000, then the clock steps back an hour.
+  for (let t = 0; t <= 10_000; t += 100) {
+    if (t === 1100) sched.stepClock(-3_600_000);
+    input.next({ faces: t <= 1000 ? [{ id: 1, score: 0.9 }] : [] });
+    sched.advance(100);
+  }
+  // The 100 ms between the last frame before the step and the first after it count as none.
+  assert.deepEqual(out, ['0 start visitor dur=0', '3100 end visitor dur=3000 lost', '6100 start empty dur=5000']);
   sub.unsubscribe();
 });

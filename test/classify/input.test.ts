@@ -218,6 +218,16 @@ describe('RateMeter', () => {
     assert.deepEqual(new Set(seen.slice(10)), new Set([10]), seen.join(' '));
   });
 
+  test('after the clock steps back (NTP), a steady 10 marks/s still reads 10, not the marks since the step', () => {
+    let now = 1_764_000_000_000;
+    const meter = new RateMeter(2000, () => now);
+    for (let i = 0; i < 30; i++, now += 100) meter.mark(1);
+    now -= 3_600_000; // the wall clock steps back an hour
+    for (let i = 0; i < 600; i++, now += 100) meter.mark(1);
+    now -= 100;
+    assert.equal(meter.rate(), 10);
+  });
+
   test('a burst (a backlog right after a deploy) does not read as a high rate', () => {
     const meter = new RateMeter(2000);
     meter.mark(1, 0);

@@ -177,6 +177,20 @@ describe('PreviewRenderer', () => {
     await r.close();
   });
 
+  it('after the clock steps back (NTP), frames render at maxFps again, not after the clock has caught up', async () => {
+    let now = 1_764_000_000_000;
+    const r = new PreviewRenderer({ maxFps: 5, worker: false, now: () => now });
+    assert.ok(await r.render(rgbFrame(), []));
+    now -= 3_600_000; // the wall clock steps back an hour
+    const rendered: boolean[] = [];
+    for (let i = 0; i < 4; i++) {
+      rendered.push((await r.render(rgbFrame(), [])) !== null);
+      now += 100;
+    }
+    assert.deepEqual(rendered, [true, false, true, false], 'one frame in two at 10 fps in, 5 fps out');
+    await r.close();
+  });
+
   it('keeps only the newest waiting frame while busy (latest policy)', async () => {
     const r = new PreviewRenderer({ maxFps: 0, worker: false });
     const results = await Promise.all([1, 2, 3, 4].map(() => r.render(rgbFrame(), [])));

@@ -1,9 +1,10 @@
 /** @test {smoothFaces} operator in virtual time (TestScheduler). */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { map } from 'rxjs';
+import { map, Subject } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { EmotionFace, smoothFaces, SmoothInput, SmoothOutput } from '../../src/smooth';
+import { ManualScheduler } from '../helpers/schedulers';
 
 const scheduler = () => new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
 const face = (id: number, label: string): EmotionFace => ({
@@ -110,4 +111,42 @@ describe('smoothFaces', () => {
   test('invalid options throw when the operator is created', () => {
     assert.throws(() => smoothFaces({ windowMs: -1 }), /windowMs/);
   });
+});
+
+test('fractional trackTimeoutMs at wall-clock times: the sweep at the expiry forgets the track (no 0 ms re-arm at a clock that has not moved)', () => {
+  // 4.03 s × 1000 is 4030.0000000000005 ms; at Date.now()'s magnitude, lastClock + that rounds to
+  // lastClock + 4030, where `clock - lastClock >= 4030.0000000000005` does not hold yet.
+  const N = 1_764_000_000_000;
+  const sched = new ManualScheduler({ clock: N, maxRuns: 100 });
+  const sweeps: Array<[number, number]> = [];
+  const input = new Subject<SmoothInput>();
+  const sub = input.pipe(smoothFaces({ trackTimeoutMs: 4.03 * 1000 }, sched.rx, { onSweep: (n) => sweeps.push([sched.clock - N, n]) })).subscribe();
+  input.next({ faces: [face(1, 'happy')] });
+  sched.advance(60_000);
+  assert.deepEqual(sweeps, [[4030, 1]]);
+  assert.equal(sched.runs, 1, 'one timer run');
+  sub.unsubscribe();
+});
+
+test('the clock stepping back (NTP): the sweep forgets the tracks of a source that stopped, trackTimeoutMs after its last frame, not the step later', () => {
+  const sched = new ManualScheduler({ clock: 1_764_000_000_000 });
+  const seen: string[] = [];
+  const input = new Subject<SmoothInput>();
+  const sub = input
+    .pipe(smoothFaces({ trackTimeoutMs: 2000 }, sched.rx, { onSweep: (n, left) => seen.push(`${sched.elapsed} swept ${n}, ${left} left`) }))
+    .subscribe((o) => o.lost.forEach((l) => seen.push(`${sched.elapsed} lost ${l.sourceId}#${l.id} ${l.reason}`)));
+  // Camera a sends a frame every 100 ms; camera b stops at 1000, when the clock steps back an hour.
+  for (let t = 0; t <= 5000; t += 100) {
+    if (t === 1100) sched.stepClock(-3_600_000);
+    input.next({ faces: [face(1, 'happy')], sourceId: 'a', timestamp: sched.clock });
+    if (t <= 1000) input.next({ faces: [face(2, 'happy')], sourceId: 'b', timestamp: sched.clock });
+    sched.advance(100);
+  }
+  assert.deepEqual(seen, [
+    '1100 lost a#1 clock', // a's own frame times jumped back: its track starts afresh (by design)
+    // b's track on the timer: 2 s after its last frame, but for the 100 ms around the step
+    '3100 swept 1, 1 left',
+    '3100 lost b#2 timeout',
+  ]);
+  sub.unsubscribe();
 });

@@ -1,4 +1,4 @@
-import { after, test } from 'node:test';
+import { after, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -357,4 +357,34 @@ test('a slow source (0.4 fps) reads its rate between frames, not 0', T, async ()
     await src.dispose();
   }
   assert.ok(fps >= 0.3 && fps <= 0.5, `fps ${fps} between frames of a 0.4 fps source`);
+});
+
+// The fps reads frame times from Date.now(). After a step back of the wall clock the older times
+// lay in the future: they never aged out of the window and the rate read the number of frames
+// seen, per second (59 here), until a few seconds of frames had pushed them out.
+test('after the clock steps back (NTP), stats.fps still reads the frame rate', T, async () => {
+  const src = createVideoSource({ source: 'lavfi:testsrc=size=64x48:rate=25', width: 64, height: 48, fps: 0, watchdogMs: 0 });
+  let frames = 0;
+  let fps = -1;
+  mock.timers.enable({ apis: ['Date'], now: 1_764_000_000_000 });
+  try {
+    const read = new Promise<void>((resolve) => {
+      src.frames$.subscribe(() => {
+        frames++;
+        // The source's clock: 10 frames/s, stepping back an hour after the 30th frame.
+        if (frames === 30) mock.timers.setTime(Date.now() - 3_600_000);
+        else mock.timers.tick(100);
+        if (frames === 60) {
+          fps = src.stats.fps;
+          resolve();
+        }
+      });
+    });
+    await src.start();
+    await read;
+  } finally {
+    mock.timers.reset();
+    await src.dispose();
+  }
+  assert.equal(fps, 10);
 });

@@ -1,0 +1,44 @@
+/** @test {Status} the throttled node status helper (nodes/lib/status.ts), on mocked timers and Date. */
+import { afterEach, beforeEach, describe, mock, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Node, NodeStatus } from 'node-red';
+import { Status } from '../../nodes/lib/status';
+
+const T0 = 1_764_000_000_000;
+
+function recorder(): { node: Node; texts: string[] } {
+  const texts: string[] = [];
+  return { node: { status: (s: NodeStatus) => texts.push(String(s.text ?? '')) } as unknown as Node, texts };
+}
+
+describe('Status', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 }));
+  afterEach(() => mock.timers.reset());
+
+  test('running updates are throttled to one per interval; the latest one wins', () => {
+    const { node, texts } = recorder();
+    const status = new Status(node, 500);
+    status.set('running', 'a');
+    mock.timers.tick(100);
+    status.set('running', 'b');
+    status.set('running', 'c');
+    assert.deepEqual(texts, ['a']);
+    mock.timers.tick(399);
+    assert.deepEqual(texts, ['a']);
+    mock.timers.tick(1);
+    assert.deepEqual(texts, ['a', 'c']);
+  });
+
+  test('after the clock steps back (NTP), a throttled update waits one interval, not the size of the step', () => {
+    const { node, texts } = recorder();
+    const status = new Status(node, 500);
+    status.set('running', 'a');
+    mock.timers.setTime(T0 - 3_600_000); // the wall clock steps back an hour
+    status.set('running', 'b');
+    mock.timers.tick(500);
+    assert.deepEqual(texts, ['a', 'b']);
+    mock.timers.tick(500);
+    status.set('running', 'c'); // and the throttle goes on from there
+    assert.deepEqual(texts, ['a', 'b', 'c']);
+  });
+});
