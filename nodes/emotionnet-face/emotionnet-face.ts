@@ -29,14 +29,19 @@ interface FaceNodeDef extends NodeDef {
   policy: OverloadPolicy;
 }
 
-interface Item {
+interface Input {
+  /** A Frame payload (or msg.frame)… */
+  frame?: Frame;
+  /** …or an encoded image, decoded by the worker (so frames dropped while busy cost nothing)… */
+  buffer?: Buffer;
+  /** …and the frame it came from (`msg.frame`), whose source, sequence number and times it keeps. */
+  of?: Frame;
+}
+
+interface Item extends Input {
   msg: NodeMessageInFlow & Record<string, unknown>;
   send: Send;
   done: Done;
-  /** A Frame payload (or msg.frame)… */
-  frame?: Frame;
-  /** …or an encoded image, decoded by the worker (so frames dropped while busy cost nothing). */
-  buffer?: Buffer;
 }
 
 const num = (v: unknown, def: number) => (v === undefined || v === null || v === '' ? def : Number(v));
@@ -44,14 +49,18 @@ const num = (v: unknown, def: number) => (v === undefined || v === null || v ===
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'emotionnet-face', messages);
 
-  /** Picks the frame or image Buffer out of a message, or throws an InputError. */
-  function inputOf(msg: NodeMessageInFlow & Record<string, unknown>): { frame?: Frame; buffer?: Buffer } {
+  /**
+   * Picks the frame or image Buffer out of a message, or throws an InputError. An image Buffer
+   * comes with the `msg.frame` it was made from when there is one (the video node's JPEG output),
+   * so it keeps that frame's source, sequence number and times.
+   */
+  function inputOf(msg: NodeMessageInFlow & Record<string, unknown>): Input {
     const p = msg.payload as unknown;
     if (isFrame(p)) return { frame: p };
     if (Buffer.isBuffer(p)) {
       if (p.length === 0) throw new InputError(t('errors.empty-image'), 'errors.empty-image');
       if (!sniffImageFormat(p)) throw new InputError(t('errors.unsupported-image'), 'errors.unsupported-image');
-      return { buffer: p };
+      return isFrame(msg.frame) ? { buffer: p, of: msg.frame } : { buffer: p };
     }
     if (p && typeof p === 'object' && 'width' in p && 'height' in p && 'format' in p) {
       const f = p as Partial<Frame>;
@@ -117,7 +126,7 @@ export = function register(RED: NodeAPI): void {
     };
 
     const work = async (item: Item): Promise<void> => {
-      const { msg, send, done, buffer } = item;
+      const { msg, send, done, buffer, of } = item;
       try {
         if (!cropper) throw new ModelError(t('errors.not-loaded'));
         let t0 = performance.now();
@@ -128,8 +137,11 @@ export = function register(RED: NodeAPI): void {
           const img = decodeImage(buffer);
           decodeMs = performance.now() - t0;
           t0 = performance.now();
-          // Still images are tracked as one source per node; a JPEG stays JPEG in msg.frame.
-          frame = frameFromImage(img, { sourceId: `buffer:${node.id}`, timestamp: Date.now() });
+          // A video frame's image keeps its frame's source and times; still images are tracked as
+          // one source per node. A JPEG stays JPEG in msg.frame.
+          frame = of
+            ? { ...frameFromImage(img, of), ...(of.pts !== undefined ? { pts: of.pts } : {}) }
+            : frameFromImage(img, { sourceId: `buffer:${node.id}`, timestamp: Date.now() });
           if (sniffImageFormat(buffer) === 'jpeg') frame = { ...frame, format: 'jpeg', data: buffer };
           faces = cropper.processImage(img, frame.timestamp, frame.sourceId);
         } else {
@@ -185,13 +197,13 @@ export = function register(RED: NodeAPI): void {
 
     onInput(node, (msg, send, done) => {
       if (gate.error) return done(gate.error);
-      let parsed: { frame?: Frame; buffer?: Buffer };
+      let parsed: Input;
       try {
         parsed = inputOf(msg as Item['msg']);
       } catch (e) {
         return done(asError(e));
       }
-      const sid = parsed.frame?.sourceId;
+      const sid = (parsed.frame ?? parsed.of)?.sourceId;
       if (typeof sid === 'string' && !sources.has(sid) && sources.size < 32) sources.add(sid);
       const item: Item = { msg: msg as Item['msg'], send, done, ...parsed };
       if (gate.hold(item)) return;

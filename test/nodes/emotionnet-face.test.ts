@@ -69,6 +69,27 @@ describe('emotionnet-face node', () => {
     await until(() => statuses.some((s) => s.fill === 'blue' && /^3 faces \d/.test(s.text)), 3000, 'status with faces');
   });
 
+  it("a JPEG payload with the video node's msg.frame keeps that frame's source, seq and times: two cameras are tracked apart", { skip: noPhotos }, async () => {
+    await helper.load([faceNode, catchNode], flow());
+    const n = helper.getNode('f1');
+    const jpeg = fs.readFileSync(photo);
+    // What the video node sends with Output = jpeg: the JPEG in msg.payload, its Frame in msg.frame.
+    const frameOf = (sourceId: string, seq: number) => ({ width: 1920, height: 1080, format: 'jpeg', data: jpeg, timestamp: 5000 + seq, seq, sourceId, pts: 40 * seq });
+    const got = collect(helper.getNode('out'), 3, 20000);
+    n.receive({ payload: jpeg, frame: frameOf('cam-a', 7) });
+    n.receive({ payload: Buffer.from(jpeg), frame: frameOf('cam-b', 3) }); // a copy, as after a fan-out
+    n.receive({ payload: jpeg }); // a still image: one source per node, as before
+    const [a, b, still] = await got;
+    assert.deepEqual([a.frame.sourceId, a.frame.seq, a.frame.timestamp, a.frame.pts, a.frame.format], ['cam-a', 7, 5007, 280, 'jpeg']);
+    assert.deepEqual([b.frame.sourceId, b.frame.seq, b.frame.timestamp, b.frame.pts], ['cam-b', 3, 5003, 120]);
+    assert.equal(still.frame.sourceId, 'buffer:f1');
+    assert.equal(a.payload.length, 3);
+    assert.equal(b.payload.length, 3);
+    const ids = (m: any) => m.payload.map((f: any) => f.id);
+    // The same picture in two cameras is two sets of people, not the same tracks seen again.
+    assert.equal(ids(a).filter((id: number) => ids(b).includes(id)).length, 0, `ids ${ids(a)} vs ${ids(b)}`);
+  });
+
   it('a raw Frame payload (and msg.frame) → faces; a frame with no faces → []', { skip: noPhotos }, async () => {
     await helper.load([faceNode, catchNode], flow());
     const n = helper.getNode('f1');
