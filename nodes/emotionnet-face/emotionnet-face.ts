@@ -48,6 +48,11 @@ const num = (v: unknown, def: number) => (v === undefined || v === null || v ===
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'emotionnet-face', messages);
+  // One track id sequence for every face node of the runtime, kept across redeploys: a redeployed
+  // or second face node never hands out an id that the smooth and alert nodes downstream still
+  // hold for another face (they key their state by source and id).
+  let lastTrackId = 0;
+  const nextTrackId = () => ++lastTrackId;
 
   /**
    * Picks the frame or image Buffer out of a message, or throws an InputError. An image Buffer
@@ -99,7 +104,7 @@ export = function register(RED: NodeAPI): void {
         maxFaces: num(config.maxFaces, 10),
         inputSize: num(config.inputSize, 192),
         detectEvery: num(config.detectEvery, 1),
-        tracker: { maxMissed: num(config.maxMissed, 10) },
+        tracker: { maxMissed: num(config.maxMissed, 10), nextId: nextTrackId },
         framing,
         margin: num(config.margin, 0),
         jpeg: !!config.jpeg,

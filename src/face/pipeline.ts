@@ -118,8 +118,9 @@ export class FacePipeline {
     let s = this.#sources.get(sourceId);
     if (!s) {
       if (this.#sources.size >= MAX_SOURCES) this.#sources.delete(this.#sources.keys().next().value as string);
-      // One id sequence for all sources, so a track id names one face across the node.
-      s = { tracker: new FaceTracker({ ...this.#trackerOptions, nextId: () => this.#nextId++ }), frames: 0 };
+      // One id sequence for all sources (the caller's, when given), so a track id names one face
+      // across the pipeline.
+      s = { tracker: new FaceTracker({ nextId: () => this.#nextId++, ...this.#trackerOptions }), frames: 0 };
       this.#sources.set(sourceId, s);
     }
     return s;

@@ -32,7 +32,10 @@ export interface TrackerOptions {
   reidEdgeSimilarity?: number;
   /** Frame interval assumed when timestamps are missing or not increasing, in ms. @default 33.3 */
   frameIntervalMs?: number;
-  /** Id generator (share one between trackers to keep ids unique across sources). @default 1, 2, 3… */
+  /**
+   * Id generator (share one between trackers to keep ids unique across sources; a FacePipeline
+   * shares one among its sources, and one given here among pipelines). @default 1, 2, 3…
+   */
   nextId?: () => number;
 }
 

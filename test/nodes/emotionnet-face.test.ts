@@ -90,6 +90,24 @@ describe('emotionnet-face node', () => {
     assert.equal(ids(a).filter((id: number) => ids(b).includes(id)).length, 0, `ids ${ids(a)} vs ${ids(b)}`);
   });
 
+  it('a redeployed face node, or a second one, never reuses a track id (smooth and alert state downstream is keyed by it)', { skip: noPhotos }, async () => {
+    const flows = (maxFaces: number) => [...flow({ maxFaces }), { id: 'f2', z: 'tab', x: 0, y: 0, type: 'emotionnet-face', wires: [['out']] }];
+    await helper.load([faceNode, catchNode], flows(10));
+    const idsOf = async (node: string) => {
+      const got = collect(helper.getNode('out'), 1, 20000);
+      helper.getNode(node).receive({ payload: photoFrame() });
+      const [m] = await got;
+      assert.equal(m.payload.length, 3);
+      return m.payload.map((f: any) => f.id as number);
+    };
+    const first = await idsOf('f1');
+    const second = await idsOf('f2'); // another face node, same source id
+    await helper.setFlows(flows(9), 'nodes'); // "Modified nodes" deploy: a new f1
+    const afterRedeploy = await idsOf('f1');
+    const all = [...first, ...second, ...afterRedeploy];
+    assert.equal(new Set(all).size, 9, `ids ${first} | ${second} | ${afterRedeploy}`);
+  });
+
   it('a raw Frame payload (and msg.frame) → faces; a frame with no faces → []', { skip: noPhotos }, async () => {
     await helper.load([faceNode, catchNode], flow());
     const n = helper.getNode('f1');
