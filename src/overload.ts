@@ -5,8 +5,12 @@
  * never build an unbounded backlog. Each stage picks a policy:
  *
  * - `latest`: for live streams. One item is processed at a time; while busy, only the newest
- *   waiting item is kept and any older waiting item is dropped (and counted). Latency stays at
- *   most one item behind the live edge.
+ *   waiting item of each source is kept and any older waiting item is dropped (and counted).
+ *   Work starts on the next turn of the event loop, not in the same one: Node-RED delivers each
+ *   message in a turn of its own, and a stage whose work is synchronous (wasm) would otherwise
+ *   finish one frame before the next arrived, never see two waiting, never drop, and leave the
+ *   backlog upstream (in the video pipe, growing without bound). Latency stays at most one item
+ *   per source behind the live edge.
  * - `queue`: for files, where every frame matters. FIFO and lossless up to `capacity`; the stage
  *   reports its depth to {@link FlowControl} so a source that supports it (the video source in
  *   "as fast as the pipeline takes them" mode) pauses reading before the queue fills. An item
@@ -20,6 +24,9 @@ import { Observable, OperatorFunction, Subject } from 'rxjs';
 export type OverloadPolicy = 'latest' | 'queue';
 
 export const DEFAULT_QUEUE_CAPACITY = 16;
+
+/** `latest`: at most this many sources' items wait (one each). */
+export const MAX_LATEST_SOURCES = 32;
 
 export class OverloadError extends Error {
   readonly code = 'QUEUE_FULL';
@@ -38,15 +45,22 @@ export interface StageStats {
   rejected: number;
   /** Items waiting now (not counting the one being processed). */
   depth: number;
-  /** True while an item is being processed. */
+  /** True while an item is being processed (or, under `latest`, about to start). */
   busy: boolean;
 }
 
 export interface StageQueueOptions<T> {
   /** @default 'latest' */
   policy?: OverloadPolicy;
-  /** Maximum waiting items for `queue` (ignored by `latest`, which keeps one). @default 16 */
+  /** Maximum waiting items for `queue` (ignored by `latest`, which keeps one per source). @default 16 */
   capacity?: number;
+  /**
+   * `latest`: the source of an item (e.g. `frame.sourceId`). A newer item replaces only the
+   * waiting one of its own source, in its place, so several sources take turns instead of the
+   * busiest one superseding the others; at most {@link MAX_LATEST_SOURCES} wait (beyond that the
+   * oldest is dropped). Without it every item counts as one source. Ignored by `queue`.
+   */
+  key?: (item: T) => string | undefined;
   /** Called for an item dropped by `latest` or discarded by {@link StageQueue.close}. */
   onDrop?: (item: T, reason: 'superseded' | 'closed') => void;
   /** Called whenever the depth changes (for status and {@link FlowControl}). */
@@ -105,17 +119,25 @@ export class StageQueue<T> {
   push(item: T): true {
     if (this.#closed) throw new Error('stage queue is closed');
     if (this.policy === 'latest') {
-      if (this.#busy) {
-        const old = this.#waiting.pop();
-        if (old !== undefined) {
-          this.#stats.dropped++;
-          this.#opts.onDrop?.(old, 'superseded');
-        }
+      const key = this.#opts.key?.(item);
+      const at = this.#waiting.findIndex((w) => this.#opts.key?.(w) === key);
+      let old: T | undefined;
+      if (at >= 0) {
+        old = this.#waiting[at];
+        this.#waiting[at] = item; // in its source's place: sources take turns
+      } else {
         this.#waiting.push(item);
-        this.#depthChanged();
-        return true;
+        if (this.#waiting.length > MAX_LATEST_SOURCES) old = this.#waiting.shift();
       }
-    } else if (this.#waiting.length >= this.capacity) {
+      if (old !== undefined) {
+        this.#stats.dropped++;
+        this.#opts.onDrop?.(old, 'superseded');
+      }
+      this.#depthChanged();
+      this.#pump();
+      return true;
+    }
+    if (this.#waiting.length >= this.capacity) {
       this.#stats.rejected++;
       throw new OverloadError(this.capacity);
     }
@@ -154,13 +176,19 @@ export class StageQueue<T> {
 
   #pump(): void {
     if (this.#busy) return;
+    if (this.#waiting.length === 0) return this.#idle();
+    this.#busy = true;
+    if (this.policy === 'latest') setImmediate(() => this.#start()); // see the module comment
+    else this.#start();
+  }
+
+  #start(): void {
     const next = this.#waiting.shift();
     if (next === undefined) {
-      const rs = this.#idleResolvers.splice(0);
-      rs.forEach((r) => r());
-      return;
+      // close() discarded what was waiting while the start was scheduled
+      this.#busy = false;
+      return this.#idle();
     }
-    this.#busy = true;
     this.#depthChanged();
     // The worker owns error reporting for its item; a throw here must not stall the queue.
     Promise.resolve()
@@ -171,6 +199,11 @@ export class StageQueue<T> {
         this.#stats.processed++;
         this.#pump();
       });
+  }
+
+  #idle(): void {
+    const rs = this.#idleResolvers.splice(0);
+    rs.forEach((r) => r());
   }
 }
 

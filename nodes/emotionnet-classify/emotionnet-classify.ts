@@ -141,6 +141,7 @@ export = function register(RED: NodeAPI): void {
       },
       {
         policy,
+        key: (item) => item.sourceId, // sources take turns under `latest`
         onDrop: (item, reason) => {
           if (reason === 'superseded') dropped++;
           leave(item);

@@ -170,6 +170,7 @@ export = function register(RED: NodeAPI): void {
 
     const queue = new StageQueue<Item>(work, {
       policy,
+      key: (item) => (item.frame ?? item.of)?.sourceId, // sources take turns under `latest`
       onDrop: (item, reason) => {
         if (reason === 'superseded') dropped++;
         item.done();

@@ -109,7 +109,7 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
             const t2 = performance.now();
             return { frame, faces, detect: t1 - t0, classify: t2 - t1 };
           },
-          { policy: options.policy ?? 'latest', onDrop: (f) => options.onDrop?.(f) },
+          { policy: options.policy ?? 'latest', key: (f) => f.sourceId, onDrop: (f) => options.onDrop?.(f) },
         ),
         map(({ frame, faces, detect, classify }) => {
           const t0 = performance.now();

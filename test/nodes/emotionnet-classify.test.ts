@@ -328,7 +328,9 @@ describe('emotionnet-classify node', () => {
     const c1 = helper.getNode('c1');
     const out: any[] = [];
     helper.getNode('out').on('input', (m: any) => out.push(m));
-    for (let i = 0; i < 6; i++) c1.receive({ payload: [face(i, 200)] });
+    c1.receive({ payload: [face(0, 200)] });
+    await sleep(10); // 0 is being classified (60 ms)
+    for (let i = 1; i < 6; i++) c1.receive({ payload: [face(i, 200)] });
     await until(() => out.length === 2, 2000, '2 outputs');
     await sleep(100);
     assert.deepEqual(out.map((m) => m.payload[0].id), [0, 5]);

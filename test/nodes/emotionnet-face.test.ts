@@ -191,7 +191,10 @@ describe('emotionnet-face node', () => {
     const frame = photoFrame();
     const out: any[] = [];
     helper.getNode('out').on('input', (m: any) => out.push(m));
-    for (let i = 0; i < 5; i++) n.receive({ payload: { ...frame, seq: i, timestamp: 1000 + 33 * i }, i });
+    n.receive({ payload: { ...frame, seq: 0, timestamp: 1000 }, i: 0 });
+    await until(() => out.length === 1, 20000, 'the first output');
+    // Frames that arrive together (Node-RED delivers each in its own turn): only the newest is processed.
+    for (let i = 1; i < 5; i++) n.receive({ payload: { ...frame, seq: i, timestamp: 1000 + 33 * i }, i });
     await until(() => out.length === 2, 20000, 'two outputs');
     assert.deepEqual(out.map((m) => m.i), [0, 4]);
     await until(() => statuses.some((s) => / -3$/.test(s.text ?? '')), 3000, 'drops in status');

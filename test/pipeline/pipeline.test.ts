@@ -78,7 +78,9 @@ describe('analyzeFrames', () => {
     const got: PipelineResult[] = [];
     let dropped = 0;
     const sub = src.pipe(analyzeFrames(stages as never, { policy: 'latest', onDrop: () => dropped++ })).subscribe((r) => got.push(r));
-    for (let i = 0; i < 10; i++) src.next(frame(i));
+    src.next(frame(0));
+    await sleep(5); // 0 is being processed (30 ms)
+    for (let i = 1; i < 10; i++) src.next(frame(i));
     await sleep(150);
     sub.unsubscribe();
     assert.deepEqual(got.map((r) => r.frame.seq), [0, 9]);

@@ -191,11 +191,11 @@ describe('PreviewRenderer', () => {
     await r.close();
   });
 
-  it('keeps only the newest waiting frame while busy (latest policy)', async () => {
+  it('keeps only the newest waiting frame (latest policy): frames offered together render once, the newest', async () => {
     const r = new PreviewRenderer({ maxFps: 0, worker: false });
     const results = await Promise.all([1, 2, 3, 4].map(() => r.render(rgbFrame(), [])));
-    assert.deepEqual(results.map((x) => x !== null), [true, false, false, true]);
-    assert.equal(r.stats.superseded, 2);
+    assert.deepEqual(results.map((x) => x !== null), [false, false, false, true]);
+    assert.equal(r.stats.superseded, 3);
     await r.close();
   });
 

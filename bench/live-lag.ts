@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+/**
+ * Live overload: N video nodes play the demo clip in real time (looped, `-re`) into ONE face node
+ * and ONE classify node (both under the `latest` policy) in embedded Node-RED, more frames than
+ * the machine can process. For each source it reports how far the frames reaching the end of the
+ * chain are behind real time (the lag: a frame's read time against the time it was due by its
+ * sequence number at the capped rate), the share of frames dropped, and the end-to-end latency
+ * from read to classified.
+ *
+ *   npm run bench:live                                  # 3 sources x 25 fps, 60 s
+ *   npm run bench:live -- --sources 2 --fps 10 --seconds 30 --json
+ *
+ * A stage that keeps up has a lag that stays flat; one that does not must drop (and count) frames,
+ * not let the lag grow. `--help` prints the usage; a bad option is an error (exit code 2).
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { CliSpec, parseCli, UsageError } from '../src/cli/args';
+
+export const LIVE_CLI: CliSpec = {
+  usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--json]\n',
+  notes:
+    'Plays the demo clip in real time from --sources video nodes at --fps into one face and one classify node (latest policy)\n' +
+    'for --seconds, then reports per source the lag behind real time, the frames dropped and the read-to-classified latency.\n',
+};
+
+const ROOT = fs.existsSync(path.join(__dirname, '..', 'package.json')) ? path.resolve(__dirname, '..') : path.resolve(__dirname, '..', '..');
+
+export interface LiveSourceResult {
+  source: string;
+  /** Frames the source read (sequence numbers spanned). */
+  read: number;
+  /** Frames that reached the end of the chain. */
+  processed: number;
+  /** Share of the frames read that a stage dropped (newest frame wins). */
+  droppedShare: number;
+  /** Lag behind real time (s) of the last frame at half time and at the end, and the largest. */
+  lagHalfS: number;
+  lagEndS: number;
+  lagMaxS: number;
+  /** Read → classified latency (ms). */
+  latencyP50Ms: number;
+  latencyP95Ms: number;
+}
+
+export interface LiveResult {
+  sources: number;
+  fps: number;
+  seconds: number;
+  /** Drops the face and classify nodes counted (their status `-N`). */
+  faceDrops: number;
+  classifyDrops: number;
+  perSource: LiveSourceResult[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
+};
+
+export async function runLive(options: { sources: number; fps: number; seconds: number; log?: (s: string) => void }): Promise<LiveResult> {
+  const { sources, fps, seconds } = options;
+  const log = options.log ?? (() => undefined);
+  const demo = require(path.join(ROOT, 'scripts', 'demo.js'));
+  const base = demo.demoFlow({ mqtt: null }) as Array<Record<string, unknown>>;
+  const tab = base.find((n) => n.type === 'tab')?.id ?? 'live';
+  const model = String(base.find((n) => n.type === 'emotionnet-classify')?.model ?? 'nano-b-wild');
+  const flow: Array<Record<string, unknown>> = [{ id: tab, type: 'tab', label: 'live overload' }];
+  for (let i = 0; i < sources; i++) {
+    flow.push({ id: `v${i}`, z: tab, type: 'emotionnet-video', sourceType: 'default', source: '', fps, loop: true, pacing: 'realtime', autostart: true, wires: [['face'], []] });
+  }
+  flow.push({ id: 'face', z: tab, type: 'emotionnet-face', policy: 'latest', wires: [['classify']] });
+  flow.push({ id: 'classify', z: tab, type: 'emotionnet-classify', model, policy: 'latest', wires: [['end']] });
+  flow.push({ id: 'end', z: tab, type: 'debug', active: false, console: false });
+
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-live-'));
+  const d = await demo.startDemo({ port: 0, host: '127.0.0.1', userDir, flow, logLevel: 'warn' });
+  const per = new Map<string, { firstSeq: number; firstAt: number; lastSeq: number; processed: number; lag: number; lagMax: number; lagHalf: number; latencies: number[] }>();
+  const drops = { face: 0, classify: 0 };
+  d.RED.hooks.add('onReceive.live', (ev: { msg: { frame?: { sourceId: string; seq: number; timestamp: number } }; destination: { id: string } }) => {
+    if (ev.destination?.id !== 'end' || !ev.msg.frame) return;
+    const f = ev.msg.frame;
+    let s = per.get(f.sourceId);
+    if (!s) per.set(f.sourceId, (s = { firstSeq: f.seq, firstAt: f.timestamp, lastSeq: f.seq, processed: 0, lag: 0, lagMax: 0, lagHalf: 0, latencies: [] }));
+    s.processed++;
+    s.lastSeq = f.seq;
+    s.lag = (f.timestamp - (s.firstAt + ((f.seq - s.firstSeq) * 1000) / fps)) / 1000;
+    s.lagMax = Math.max(s.lagMax, s.lag);
+    s.latencies.push(Date.now() - f.timestamp);
+  });
+  // The nodes' own drop counts, from their status text ("… -N").
+  const statusDrops = () => {
+    for (const id of ['face', 'classify'] as const) {
+      const text = String(d.RED.nodes.getNode(id)?.__lastStatus?.text ?? '');
+      const m = / -(\d+)$/.exec(text);
+      if (m) drops[id] = Number(m[1]);
+    }
+  };
+  try {
+    // Wait for the first classified frame of every source (models load, ffmpeg starts).
+    const end = Date.now() + 60_000;
+    while (per.size < sources && Date.now() < end) await sleep(100);
+    if (per.size < sources) throw new Error(`only ${per.size} of ${sources} sources reached the end of the chain within 60 s`);
+    for (const id of ['face', 'classify']) {
+      const node = d.RED.nodes.getNode(id);
+      const status = node.status.bind(node);
+      node.status = (st: { text?: string }) => {
+        node.__lastStatus = st;
+        return status(st);
+      };
+    }
+    per.clear(); // measure from here
+    const t0 = Date.now();
+    let half = false;
+    while (Date.now() - t0 < seconds * 1000) {
+      await sleep(1000);
+      statusDrops();
+      const el = (Date.now() - t0) / 1000;
+      if (!half && el >= seconds / 2) {
+        half = true;
+        for (const s of per.values()) s.lagHalf = s.lag;
+      }
+      if (Math.round(el) % 10 === 0) log(`${Math.round(el)} s: ` + [...per.entries()].map(([k, s]) => `${k} lag ${s.lag.toFixed(1)} s`).join(', '));
+    }
+  } finally {
+    d.RED.hooks.remove('*.live');
+    await d.stop();
+  }
+  return {
+    sources,
+    fps,
+    seconds,
+    faceDrops: drops.face,
+    classifyDrops: drops.classify,
+    perSource: [...per.entries()].map(([source, s]) => {
+      const read = s.lastSeq - s.firstSeq + 1;
+      return {
+        source,
+        read,
+        processed: s.processed,
+        droppedShare: round(1 - s.processed / read, 3),
+        lagHalfS: round(s.lagHalf),
+        lagEndS: round(s.lag),
+        lagMaxS: round(s.lagMax),
+        latencyP50Ms: Math.round(pct(s.latencies, 50)),
+        latencyP95Ms: Math.round(pct(s.latencies, 95)),
+      };
+    }),
+  };
+}
+
+/** The options of a command line (null after --help); a UsageError for unknown options or bad values. */
+export function liveArgs(argv: string[]): { sources: number; fps: number; seconds: number; json: boolean } | null {
+  const args = parseCli(argv, LIVE_CLI);
+  if (!args) return null;
+  const int = (k: string, def: number, min: number) => {
+    const raw = args[k];
+    const v = raw === undefined ? def : raw === true ? NaN : Number(raw);
+    if (!Number.isInteger(v) || v < min) throw new UsageError(`--${k} must be a whole number >= ${min} (got ${raw === true ? 'no value' : `"${String(raw)}"`})`);
+    return v;
+  };
+  return { sources: int('sources', 3, 1), fps: int('fps', 25, 1), seconds: int('seconds', 60, 5), json: Boolean(args.json) };
+}
+
+if (require.main === module) {
+  let opts: ReturnType<typeof liveArgs>;
+  try {
+    opts = liveArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`bench:live: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  }
+  if (opts) {
+    const { json, ...o } = opts;
+    runLive({ ...o, log: json ? undefined : (s) => console.error(s) }).then(
+      (r) => {
+        console.log(JSON.stringify(r, null, 2));
+        process.exit(0);
+      },
+      (e) => {
+        console.error(e);
+        process.exit(1);
+      },
+    );
+  }
+}
