@@ -220,7 +220,7 @@ export class StageQueue<T> {
  * ```
  * @param project Async work per value; its rejection errors the output stream.
  * @param options Policy, capacity and drop callback (validated here: a bad value throws a `TypeError`).
- * @return An operator emitting one result per processed value, in order.
+ * @return An operator emitting one result per processed value, in order (per source, with a `key`).
  */
 export function overloadMap<T, R>(
   project: (value: T) => Promise<R>,

@@ -144,11 +144,11 @@ export = function register(RED: NodeAPI): void {
           t0 = performance.now();
           // A video frame's image keeps its frame's source and times; still images are tracked as
           // one source per node. A JPEG stays JPEG in msg.frame.
-          frame = of
+          frame = of && of.width === img.width && of.height === img.height // not a stale msg.frame
             ? { ...frameFromImage(img, of), ...(of.pts !== undefined ? { pts: of.pts } : {}) }
             : frameFromImage(img, { sourceId: `buffer:${node.id}`, timestamp: Date.now() });
           if (sniffImageFormat(buffer) === 'jpeg') frame = { ...frame, format: 'jpeg', data: buffer };
-          faces = cropper.processImage(img, frame.timestamp, frame.sourceId);
+          faces = cropper.processImage(img, frame.pts ?? frame.timestamp, frame.sourceId); // as process() times a Frame
         } else {
           faces = await cropper.process(frame);
         }

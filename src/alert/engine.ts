@@ -112,7 +112,6 @@ export class AlertEngine {
    * must have passed `checkFaces(…, { requireEmotion: false })`.
    */
   observe(faces: readonly TrackedFace[], now: number, sourceId?: string): AlertEvent[] {
-    this.#clockStep(now);
     for (const face of faces) {
       const key = faceKey(face.id, sourceId);
       const seen = this.#faces.get(key);
@@ -126,7 +125,6 @@ export class AlertEngine {
 
   /** Advances time without a frame (timer); returns the events due by `now`. */
   tick(now: number): AlertEvent[] {
-    this.#clockStep(now);
     return this.#evaluate(now);
   }
 
@@ -162,14 +160,19 @@ export class AlertEngine {
   }
 
   /**
-   * A `now` `faceTimeoutMs` or more before the latest one means the clock stepped back (NTP, a
-   * manual change): every remembered time moves back by the same step, so timeouts, minimum
-   * durations, cooldowns and update intervals go on counting elapsed time instead of waiting
-   * until the clock is back where it was (a face that left stayed present, and "no face" did not
-   * fire, for as long as the step). The time between the last call before the step and the
-   * first one after it is not known and counts as none. A smaller step back is taken as input
-   * out of order (frame times of several sources) and changes nothing.
+   * For a caller whose `now` is one wall clock (the operators' `scheduler.now()`): call it with
+   * each reading, before {@link observe} or {@link tick}. A reading `faceTimeoutMs` or more
+   * before the previous one means the clock stepped back (NTP, a manual change): every
+   * remembered time moves back by the same step, so timeouts, minimum durations, cooldowns and
+   * update intervals go on counting elapsed time instead of waiting until the clock is back
+   * where it was (a face that left stayed present, and "no face" did not fire, for as long as the
+   * step). The time between the previous reading and this one counts as none. A smaller step
+   * back changes nothing. Not for frame times of several sources, which may lag one another.
    */
+  syncClock(now: number): void {
+    this.#clockStep(now);
+  }
+
   #clockStep(now: number): void {
     const last = this.#lastNow;
     this.#lastNow = now;

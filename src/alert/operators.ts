@@ -77,6 +77,7 @@ export function alertEvents(
           timer = null;
           timerDue = Infinity;
           const now = scheduler.now();
+          engine.syncClock(now);
           emit(engine.tick(now));
           arm(now);
         }, Math.max(0, due - scheduler.now()));
@@ -89,6 +90,7 @@ export function alertEvents(
             return;
           }
           const now = scheduler.now();
+          engine.syncClock(now);
           emit(engine.observe(input.faces, now, input.sourceId));
           arm(now);
         },

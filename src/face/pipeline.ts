@@ -120,7 +120,7 @@ export class FacePipeline {
       if (this.#sources.size >= MAX_SOURCES) this.#sources.delete(this.#sources.keys().next().value as string);
       // One id sequence for all sources (the caller's, when given), so a track id names one face
       // across the pipeline.
-      s = { tracker: new FaceTracker({ nextId: () => this.#nextId++, ...this.#trackerOptions }), frames: 0 };
+      s = { tracker: new FaceTracker({ ...this.#trackerOptions, nextId: this.#trackerOptions.nextId ?? (() => this.#nextId++) }), frames: 0 };
       this.#sources.set(sourceId, s);
     }
     return s;

@@ -121,6 +121,7 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
             const r = smoother.observe(faces as never, t, { sourceId: frame.sourceId, clock: now });
             out = r.faces as unknown as PipelineFace[];
           }
+          engine?.syncClock(now);
           const events = engine ? engine.observe(out as never, now, frame.sourceId) : [];
           const smooth = performance.now() - t0;
           return {

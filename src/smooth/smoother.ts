@@ -206,7 +206,8 @@ export class EmotionSmoother {
   observe<F extends EmotionFace>(faces: readonly F[], t: number, ctx: ObserveContext = {}): ObserveResult<F> {
     if (typeof t !== 'number' || !Number.isFinite(t)) throw new TypeError(`Expected \`t\` (the frame time, ms) to be a finite number, got \`${String(t)}\``);
     const clock = ctx.clock ?? t;
-    this.#clockStep(clock);
+    // Only a caller's own clock: frame times (the default) of several sources may lag one another.
+    if (ctx.clock !== undefined) this.#clockStep(clock);
     const { trackTimeoutMs } = this.options;
     for (const [key, tr] of this.#tracks) {
       if (tr.sourceId !== ctx.sourceId) continue;
@@ -269,12 +270,12 @@ export class EmotionSmoother {
   }
 
   /**
-   * A caller's clock `trackTimeoutMs` or more before the latest one means it stepped back (NTP,
-   * a manual change): every track's last observation on that clock moves back by the same
-   * step, so the sweep still forgets a track `trackTimeoutMs` after it was last seen (the tracks
-   * of a source that stopped at the step stayed for as long as the step). The time between the
-   * last call before the step and the first one after it counts as none. A smaller step back is
-   * taken as out of order (like a frame time in {@link observe}) and changes nothing.
+   * A caller's clock (`ctx.clock`, `sweep`'s argument) `trackTimeoutMs` or more before the latest
+   * one means it stepped back (NTP, a manual change): every track's last observation on that
+   * clock moves back by the same step, so the sweep still forgets a track `trackTimeoutMs` after
+   * it was last seen (the tracks of a source that stopped at the step stayed for as long as the
+   * step). The time between the last call before the step and the first one after it counts as
+   * none. A smaller step back changes nothing.
    */
   #clockStep(clock: number): void {
     const last = this.#clock;

@@ -421,3 +421,18 @@ test('the clock stepping back (NTP) does not hold alerts for the size of the ste
   assert.deepEqual(out, ['0 start visitor dur=0', '3100 end visitor dur=3000 lost', '6100 start empty dur=5000']);
   sub.unsubscribe();
 });
+
+// Frame times of several sources may lag one another by more than the face timeout: that is not
+// a clock step (only the operators' single clock is checked for one, through syncClock).
+test("AlertEngine fed frame times of two sources, one 2.5 s behind: the other's minDurationMs still holds", () => {
+  const e = new AlertEngine([{ name: 'sad', labels: ['sadness'], threshold: 0.6, minDurationMs: 3000 }]);
+  const T = 1_764_000_000_000;
+  e.start(T);
+  const sad = [face(1, 'sadness', 0.9)];
+  let startedAfter: number | null = null;
+  for (let k = 0; k < 40 && startedAfter === null; k++) {
+    for (const ev of e.observe(sad, T + k * 100, 'A')) if (ev.event === 'start') startedAfter = k * 100;
+    e.observe([], T - 2500 + k * 100, 'B');
+  }
+  assert.equal(startedAfter, 3000);
+});

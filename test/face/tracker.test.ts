@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appearanceDescriptor, createFaceCropper, Detection, FaceDetector, FaceTracker, loadFaceDetector } from '../../src/face';
+import { appearanceDescriptor, createFaceCropper, Detection, FaceDetector, FacePipeline, FaceTracker, loadFaceDetector } from '../../src/face';
 import { silentLogger } from '../../src/log';
 import { demoPhotoDir, movingClip, trackIdKept } from '../../bench/stages/detect';
 
@@ -157,4 +157,15 @@ test('FacePipeline: JPEG crops on request, sources tracked separately, validatio
   cropper.dispose();
   // The shared detector was passed in, so it is still usable.
   assert.equal((await detector.detect(clip.frames[0])).length, 3);
+});
+
+test('FacePipeline: a caller\'s tracker options with nextId: undefined keep one id sequence across sources', () => {
+  const kp = { rightEye: { x: 30, y: 32 }, leftEye: { x: 50, y: 32 }, nose: { x: 40, y: 42 }, mouth: { x: 40, y: 50 }, rightEar: { x: 22, y: 35 }, leftEar: { x: 58, y: 35 } };
+  const detector = { options: { maxPixels: 1e8 }, detectImage: () => [{ box: { x: 20, y: 20, width: 40, height: 40 }, score: 0.9, keypoints: kp }], dispose() {} };
+  const img = { width: 100, height: 100, channels: 1 as const, data: new Uint8Array(100 * 100).fill(128) };
+  const opts: { maxMissed: number; nextId?: () => number } = { maxMissed: 5, nextId: undefined };
+  const p = new FacePipeline(detector as never, { tracker: opts });
+  const [a] = p.processImage(img as never, 1000, 'cam-a');
+  const [b] = p.processImage(img as never, 1000, 'cam-b');
+  assert.notEqual(a.id, b.id);
 });

@@ -74,7 +74,7 @@ describe('emotionnet-face node', () => {
     const n = helper.getNode('f1');
     const jpeg = fs.readFileSync(photo);
     // What the video node sends with Output = jpeg: the JPEG in msg.payload, its Frame in msg.frame.
-    const frameOf = (sourceId: string, seq: number) => ({ width: 1920, height: 1080, format: 'jpeg', data: jpeg, timestamp: 5000 + seq, seq, sourceId, pts: 40 * seq });
+    const frameOf = (sourceId: string, seq: number) => ({ width: 1920, height: 1280, format: 'jpeg', data: jpeg, timestamp: 5000 + seq, seq, sourceId, pts: 40 * seq });
     const got = collect(helper.getNode('out'), 3, 20000);
     n.receive({ payload: jpeg, frame: frameOf('cam-a', 7) });
     n.receive({ payload: Buffer.from(jpeg), frame: frameOf('cam-b', 3) }); // a copy, as after a fan-out
@@ -88,6 +88,34 @@ describe('emotionnet-face node', () => {
     const ids = (m: any) => m.payload.map((f: any) => f.id);
     // The same picture in two cameras is two sets of people, not the same tracks seen again.
     assert.equal(ids(a).filter((id: number) => ids(b).includes(id)).length, 0, `ids ${ids(a)} vs ${ids(b)}`);
+  });
+
+  it('a JPEG with msg.frame is tracked on the time base of the same raw frame (pts); a msg.frame of another size is not adopted', { skip: noPhotos }, async () => {
+    const pipeline = load('src/face/pipeline.js');
+    const times: Record<string, number> = {};
+    const orig = pipeline.FacePipeline.prototype.processImage;
+    pipeline.FacePipeline.prototype.processImage = function (img: unknown, time: number, sid: string) {
+      times[sid] = time;
+      return orig.call(this, img, time, sid);
+    };
+    try {
+      await helper.load([faceNode, catchNode], flow());
+      const n = helper.getNode('f1');
+      const jpeg = fs.readFileSync(photo);
+      const raw = image.frameFromImage(image.toRgb(image.decodeImage(jpeg)), { sourceId: 'raw', seq: 3, timestamp: 1_764_000_000_000 });
+      const got = collect(helper.getNode('out'), 3, 20000);
+      n.receive({ payload: { ...raw, pts: 120 } });
+      n.receive({ payload: jpeg, frame: { ...raw, format: 'jpeg', data: jpeg, sourceId: 'jpg', pts: 120 } });
+      // a msg.frame left over from an earlier image (e.g. before a file-in node): another size
+      n.receive({ payload: jpeg, frame: { ...raw, width: 640, height: 480, sourceId: 'stale' } });
+      const [, , stale] = await got;
+      assert.equal(times.jpg, times.raw);
+      assert.equal(times.raw, 120);
+      assert.equal(stale.frame.sourceId, 'buffer:f1');
+      assert.equal(times.stale, undefined);
+    } finally {
+      pipeline.FacePipeline.prototype.processImage = orig;
+    }
   });
 
   it('a redeployed face node, or a second one, never reuses a track id (smooth and alert state downstream is keyed by it)', { skip: noPhotos }, async () => {

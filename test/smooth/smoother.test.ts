@@ -403,3 +403,16 @@ describe('face.smoothed validation', () => {
     }
   });
 });
+
+test("frame times of two sources 3 s apart (no ctx.clock): the sweep does not forget the other source's fresh track", () => {
+  const s = new EmotionSmoother({ trackTimeoutMs: 2000 });
+  const face: EmotionFace[] = [{ id: 1, emotion: { label: 'happy', confidence: 0.9, probabilities: { happy: 0.9, neutral: 0.1 } } }];
+  const T = 1_764_000_000_000;
+  s.observe(face, T, { sourceId: 'A' });
+  s.observe(face, T - 3000, { sourceId: 'B' });
+  s.observe(face, T + 33, { sourceId: 'A' });
+  s.observe(face, T - 2967, { sourceId: 'B' });
+  s.sweep(T + 66); // (B's track, last seen at T - 2967 on its own times, does time out here)
+  const lost = s.observe([], T + 100, { sourceId: 'A' }).lost;
+  assert.deepEqual(lost.filter((l) => l.sourceId === 'A'), [], "A's track was seen 33 ms ago");
+});
