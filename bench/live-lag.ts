@@ -4,8 +4,8 @@
  * and ONE classify node (both under the `latest` policy) in embedded Node-RED, more frames than
  * the machine can process. For each source it reports how far the frames reaching the end of the
  * chain are behind real time (the lag: a frame's read time against the time it was due by its
- * sequence number at the capped rate), the share of frames dropped, and the end-to-end latency
- * from read to classified.
+ * presentation time, which ffmpeg paces in real time; continued across the clip's loops), the
+ * share of frames dropped, and the end-to-end latency from read to classified.
  *
  *   npm run bench:live                                  # 3 sources x 25 fps, 60 s
  *   npm run bench:live -- --sources 2 --fps 10 --seconds 30 --json
@@ -78,16 +78,27 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
 
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-live-'));
   const d = await demo.startDemo({ port: 0, host: '127.0.0.1', userDir, flow, logLevel: 'warn' });
-  const per = new Map<string, { firstSeq: number; firstAt: number; lastSeq: number; processed: number; lag: number; lagMax: number; lagHalf: number; latencies: number[] }>();
+  const per = new Map<
+    string,
+    { firstSeq: number; firstAt: number; lastSeq: number; processed: number; lag: number; lagMax: number; lagHalf: number; latencies: number[]; pts0: number; lastPts: number; loopOffset: number }
+  >();
   const drops = { face: 0, classify: 0 };
-  d.RED.hooks.add('onReceive.live', (ev: { msg: { frame?: { sourceId: string; seq: number; timestamp: number } }; destination: { id: string } }) => {
+  d.RED.hooks.add('onReceive.live', (ev: { msg: { frame?: { sourceId: string; seq: number; timestamp: number; pts?: number } }; destination: { id: string } }) => {
     if (ev.destination?.id !== 'end' || !ev.msg.frame) return;
     const f = ev.msg.frame;
+    const pts = typeof f.pts === 'number' ? f.pts : (f.seq * 1000) / fps;
     let s = per.get(f.sourceId);
-    if (!s) per.set(f.sourceId, (s = { firstSeq: f.seq, firstAt: f.timestamp, lastSeq: f.seq, processed: 0, lag: 0, lagMax: 0, lagHalf: 0, latencies: [] }));
+    if (!s) {
+      s = { firstSeq: f.seq, firstAt: f.timestamp, lastSeq: f.seq, processed: 0, lag: 0, lagMax: 0, lagHalf: 0, latencies: [], pts0: pts, lastPts: pts, loopOffset: 0 };
+      per.set(f.sourceId, s);
+    }
+    // The clip loops: its time starts again at 0; continue from where the loop ended.
+    if (pts + s.loopOffset < s.lastPts - 1000) s.loopOffset = s.lastPts + 1000 / fps - pts;
+    const media = pts + s.loopOffset;
+    s.lastPts = media;
     s.processed++;
     s.lastSeq = f.seq;
-    s.lag = (f.timestamp - (s.firstAt + ((f.seq - s.firstSeq) * 1000) / fps)) / 1000;
+    s.lag = (f.timestamp - (s.firstAt + (media - s.pts0))) / 1000;
     s.lagMax = Math.max(s.lagMax, s.lag);
     s.latencies.push(Date.now() - f.timestamp);
   });

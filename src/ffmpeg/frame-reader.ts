@@ -8,6 +8,7 @@
  *   marker segments up to SOS, then scans entropy-coded data where a real marker is the only
  *   FF not followed by 00 or a restart marker. Width and height come from the SOF segment.
  */
+import * as fs from 'fs';
 import { isSof } from '../image/decode';
 
 /** Cuts a byte stream into fixed-size frames; each frame is a fresh Buffer (chunks are not retained). */
@@ -198,4 +199,33 @@ export class JpegFrameSplitter {
     this.#drop(2);
     return true;
   }
+}
+
+/**
+ * Reads from a non-blocking descriptor (a child's stdout pipe) synchronously, passing each chunk
+ * to `sink`, while `more()` holds: to take the rest of a raw frame in one go instead of one
+ * 64 kB pipe-full per turn of the event loop. When the pipe is empty it retries for up to
+ * `spinNs` since the last data (a writer blocked on the full pipe refills it within
+ * microseconds), then returns. Stops at the end of the stream or on any read error (the
+ * stream's own reader sees both). Returns the bytes read.
+ */
+export function readRestSync(fd: number, sink: (chunk: Buffer) => void, more: () => boolean, spinNs = 500_000n): number {
+  let total = 0;
+  let last = process.hrtime.bigint();
+  while (more()) {
+    const buf = Buffer.allocUnsafe(65536);
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return total;
+      if (process.hrtime.bigint() - last > spinNs) return total;
+      continue;
+    }
+    if (n === 0) return total;
+    total += n;
+    sink(buf.subarray(0, n));
+    last = process.hrtime.bigint();
+  }
+  return total;
 }

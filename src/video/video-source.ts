@@ -15,7 +15,7 @@ import { FlowControl } from '../overload';
 import { buildFfmpegArgs } from '../ffmpeg/args';
 import { FfmpegInfo, findFfmpeg } from '../ffmpeg/discover';
 import { FfmpegChild, killChild, readChildCpuMs, spawnFfmpeg } from '../ffmpeg/process';
-import { JpegFrameSplitter, RawFrameSplitter } from '../ffmpeg/frame-reader';
+import { JpegFrameSplitter, RawFrameSplitter, readRestSync } from '../ffmpeg/frame-reader';
 import { StderrParser, StreamInfo, classifyFfmpegError, redactUrl, scrubSecrets } from '../ffmpeg/stderr';
 import { VideoSourceError } from './errors';
 import { SourceSpec, SourceType, describeSource, parseSource, prepareInput, PreparedInput, ResolvedInput } from './input';
@@ -155,6 +155,13 @@ let nextId = 1;
 
 /** How long frames of a known size wait for ffmpeg's stream header before going out without pts. */
 const HEADER_WAIT_MS = 1000;
+
+/**
+ * How long {@link VideoSource} waits, spinning, for ffmpeg to refill the pipe while it reads the
+ * rest of a raw frame synchronously (ffmpeg, blocked on the full pipe, writes again within
+ * microseconds of a read).
+ */
+const DRAIN_SPIN_NS = 500_000n;
 
 /**
  * Decodes a video source with ffmpeg into {@link Frame}s.
@@ -584,6 +591,8 @@ export class VideoSource {
     // Reading pauses past 16 MB; ffmpeg's exit (or, when the frame size is already known,
     // HEADER_WAIT_MS without a header) releases what is held.
     let sink: ((chunk: Buffer) => void) | null = null;
+    // Raw frames only: whether the splitter holds part of a frame (then the rest is read at once).
+    let partial: (() => boolean) | null = null;
     const held: Buffer[] = [];
     let heldBytes = 0;
     let waitTimer: NodeJS.Timeout | null = null;
@@ -607,6 +616,7 @@ export class VideoSource {
       this.#outW = w;
       this.#outH = h;
       const splitter = new RawFrameSplitter(frameByteLength(w, h, format));
+      partial = () => splitter.pendingBytes > 0;
       open((chunk) => splitter.push(chunk, (buf) => this.#emit(run, buf, this.#outW, this.#outH)));
     };
     const check = (atExit = false) => {
@@ -620,7 +630,11 @@ export class VideoSource {
     run.flush = () => check(true);
     child.stdout.on('data', (chunk: Buffer) => {
       if (run.gen !== this.#gen) return;
-      if (sink) return sink(chunk);
+      if (sink) {
+        sink(chunk);
+        if (partial?.()) this.#drain(run, child, sink, partial);
+        return;
+      }
       held.push(chunk);
       heldBytes += chunk.length;
       if (heldBytes > 16 * 1024 * 1024) child.stdout.pause();
@@ -638,6 +652,23 @@ export class VideoSource {
       if (waitTimer) clearTimeout(waitTimer);
       waitTimer = null;
     });
+  }
+
+  /**
+   * Reads the rest of a raw frame from ffmpeg's stdout synchronously. A 640x480 rgb24 frame is
+   * 921 kB and the pipe holds 64 kB: read one pipe-full per turn of the event loop, a frame took
+   * 15 turns, and while detection kept the loop busy (several cameras at 25 fps) the frames were
+   * read too slowly, ffmpeg waited on the pipe and the video fell behind real time without any
+   * frame being dropped or counted. Read at once, complete frames reach the stages, whose `latest`
+   * policy then drops (and counts) what they cannot take. Stops at the end of the frame, when
+   * ffmpeg has not written for {@link DRAIN_SPIN_NS}, when paused (flow control) or superseded,
+   * and does nothing where the pipe's descriptor is not available (then libuv reads as before).
+   */
+  #drain(run: Run, child: FfmpegChild, sink: (chunk: Buffer) => void, partial: () => boolean): void {
+    const fd = (child.stdout as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return;
+    // Checked before every read: a subscriber may stop or restart the source from inside `sink`.
+    readRestSync(fd, sink, () => partial() && !this.#paused && run.gen === this.#gen && !child.stdout.destroyed, DRAIN_SPIN_NS);
   }
 
   #emit(run: Run, data: Buffer, width: number, height: number): void {

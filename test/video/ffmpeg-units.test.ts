@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'child_process';
 import * as jpeg from 'jpeg-js';
 import {
   buildFfmpegArgs,
@@ -10,6 +11,7 @@ import {
   jpegQscale,
   parseRelease,
   RawFrameSplitter,
+  readRestSync,
   redactUrl,
   scrubSecrets,
   splitArgs,
@@ -193,4 +195,37 @@ test('findFfmpeg: a bad configured path falls back (bundled @ffmpeg-installer he
   assert.notEqual(ff.origin, 'config');
   assert.match(ff.reason, /\/nonexistent\/ffmpeg does not exist/);
   assert.ok(ff.version.length > 0);
+});
+
+// A 640x480 rgb24 frame is 921 kB and a pipe holds 64 kB: read one pipe-full per turn of the event
+// loop, a frame took 15 turns, and a loop kept busy by detection read the video too slowly (the
+// lag grew in ffmpeg without a frame dropped). The video source reads the rest of a started frame
+// with readRestSync, within the callback of its first chunk.
+test('readRestSync reads the rest of a 921 kB frame from a pipe within the first chunk\'s callback', async () => {
+  const FRAME = 640 * 480 * 3;
+  const child = spawn(process.execPath, ['-e', `process.stdout.write(Buffer.alloc(${FRAME}, 7))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let total = 0;
+  let firstChunk = 0;
+  let afterFirstCallback = 0;
+  let bytesOk = true;
+  const take = (c: Buffer) => {
+    total += c.length;
+    if (c.some((b) => b !== 7)) bytesOk = false;
+  };
+  await new Promise<void>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (firstChunk === 0) {
+        firstChunk = chunk.length;
+        take(chunk);
+        const fd = (child.stdout as unknown as { _handle: { fd: number } })._handle.fd;
+        readRestSync(fd, take, () => total < FRAME, 5_000_000_000n); // a generous spin: a loaded CI machine
+        afterFirstCallback = total;
+      } else take(chunk);
+    });
+    child.on('close', () => resolve());
+  });
+  assert.ok(firstChunk < FRAME, `the first chunk (${firstChunk} B) is a pipe-full, not the frame`);
+  assert.equal(afterFirstCallback, FRAME);
+  assert.equal(total, FRAME, 'nothing read twice or lost');
+  assert.ok(bytesOk);
 });
