@@ -668,7 +668,11 @@ export class VideoSource {
     const fd = (child.stdout as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
     if (typeof fd !== 'number' || fd < 0) return;
     // Checked before every read: a subscriber may stop or restart the source from inside `sink`.
-    readRestSync(fd, sink, () => partial() && !this.#paused && run.gen === this.#gen && !child.stdout.destroyed, DRAIN_SPIN_NS);
+    // Only while the stream holds nothing unread itself (after a pause it buffers what libuv read
+    // meanwhile, and bytes taken from the pipe now would overtake those).
+    const out = child.stdout;
+    const more = () => partial() && !this.#paused && run.gen === this.#gen && !out.destroyed && !out.isPaused() && out.readableLength === 0;
+    readRestSync(fd, sink, more, DRAIN_SPIN_NS);
   }
 
   #emit(run: Run, data: Buffer, width: number, height: number): void {
