@@ -47,7 +47,10 @@ export function filterChain({ fps = 0, width = 0, height = 0 }: OutputOptions): 
   const parts: string[] = [];
   if (fps > 0) {
     const n = Number(fps.toFixed(6));
-    parts.push(`select='if(isnan(prev_selected_t)+isnan(t),1,gt(floor(t*${n}),floor(prev_selected_t*${n})))'`);
+    // + 0.01 slot: frame times land on slot boundaries when the cap equals the source's rate, and
+    // floating point puts some just below (0.12 s x 25 = 2.9999999999999996): without it a 25 fps
+    // clip capped at 25 lost 22 of 1200 frames into the previous slot.
+    parts.push(`select='if(isnan(prev_selected_t)+isnan(t),1,gt(floor(t*${n}+0.01),floor(prev_selected_t*${n}+0.01)))'`);
   }
   if (width > 0 || height > 0) {
     const w = width > 0 ? Math.round(width) : -2;

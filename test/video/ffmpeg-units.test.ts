@@ -131,7 +131,7 @@ test('buildFfmpegArgs: argument array with fps cap (select, no duplicates), scal
   assert.deepEqual(a.slice(0, 5), ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info']);
   assert.ok(a.includes('-vsync'));
   const vf = a[a.indexOf('-vf') + 1];
-  assert.match(vf, /^select='.*floor\(t\*10\).*',scale=640:-2:flags=bilinear$/);
+  assert.match(vf, /^select='.*floor\(t\*10\+0\.01\).*',scale=640:-2:flags=bilinear$/);
   assert.deepEqual(a.slice(-7), ['-pix_fmt', 'rgb24', '-f', 'rawvideo', '-avioflags', 'direct', 'pipe:1']);
   const j = buildFfmpegArgs({ input: ['-i', 'x'], output: { format: 'jpeg', jpegQuality: 100 }, release: { major: 6, minor: 1 }, benchmark: true });
   assert.ok(j.includes('-fps_mode') && !j.includes('-vsync') && !j.includes('-vf') && j.includes('-benchmark'));
