@@ -58,6 +58,8 @@ export class PreviewRenderer {
   #waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
   #nextId = 1;
   #lastAccepted = -Infinity;
+  /** When the next frame is due at `maxFps` (advanced by one interval per accepted frame). */
+  #nextDue = -Infinity;
   #closed = false;
   #now: () => number;
 
@@ -88,12 +90,21 @@ export class PreviewRenderer {
     const maxFps = this.options.maxFps ?? 10;
     const now = this.#now();
     if (!opts.force) {
-      // A clock that stepped back (NTP, a manual change) gives a negative gap: the throttle
-      // starts afresh instead of skipping every frame until the clock is back where it was.
-      const gap = now - this.#lastAccepted;
-      if (maxFps > 0 && gap >= 0 && gap < 1000 / maxFps - 1) {
-        this.stats.throttled++;
-        return Promise.resolve(null);
+      // A clock that stepped back (NTP, a manual change): the throttle starts afresh instead of
+      // skipping every frame until the clock is back where it was.
+      if (now < this.#lastAccepted) this.#nextDue = -Infinity;
+      if (maxFps > 0) {
+        // Due times advance by one interval per accepted frame, and a frame up to a quarter of an
+        // interval early still counts: a camera at exactly maxFps, whose frames arrive a few ms
+        // early or late, is passed on whole (with "at least one interval since the last frame",
+        // every early one was skipped and a 10 fps input gave ~5.5 fps), while a faster input
+        // still gives maxFps on average.
+        const interval = 1000 / maxFps;
+        if (now < this.#nextDue - interval / 4) {
+          this.stats.throttled++;
+          return Promise.resolve(null);
+        }
+        this.#nextDue = Math.max(this.#nextDue, now) + interval;
       }
       this.#lastAccepted = now;
     }

@@ -191,6 +191,25 @@ describe('PreviewRenderer', () => {
     await r.close();
   });
 
+  it('Max rate: a camera at exactly that rate, its frames a few ms early or late, is passed on whole; twice the rate gives the rate', async () => {
+    let now = 1_764_000_000_000;
+    const r = new PreviewRenderer({ maxFps: 10, worker: false, now: () => now });
+    const jitter = [0, -3, 2, -1, 3, -2, 1, -3, 0, 2];
+    let rendered = 0;
+    for (let i = 0; i < 50; i++) {
+      now = 1_764_000_000_000 + i * 100 + jitter[i % jitter.length];
+      if ((await r.render(rgbFrame(), [])) !== null) rendered++;
+    }
+    assert.equal(rendered, 50, 'a 10 fps camera at Max rate 10');
+    let fast = 0;
+    for (let i = 0; i < 50; i++) {
+      now = 1_764_000_010_000 + i * 50 + jitter[i % jitter.length];
+      if ((await r.render(rgbFrame(), [])) !== null) fast++;
+    }
+    assert.ok(fast >= 24 && fast <= 26, `a 20 fps input at Max rate 10 rendered ${fast} of 50`);
+    await r.close();
+  });
+
   it('keeps only the newest waiting frame (latest policy): frames offered together render once, the newest', async () => {
     const r = new PreviewRenderer({ maxFps: 0, worker: false });
     const results = await Promise.all([1, 2, 3, 4].map(() => r.render(rgbFrame(), [])));
