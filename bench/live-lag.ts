@@ -17,6 +17,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { CliSpec, parseCli, UsageError } from '../src/cli/args';
+import { ROOT } from './soak';
 
 export const LIVE_CLI: CliSpec = {
   usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--json]\n',
@@ -25,7 +26,6 @@ export const LIVE_CLI: CliSpec = {
     'for --seconds, then reports per source the lag behind real time, the frames dropped and the read-to-classified latency.\n',
 };
 
-const ROOT = fs.existsSync(path.join(__dirname, '..', 'package.json')) ? path.resolve(__dirname, '..') : path.resolve(__dirname, '..', '..');
 
 export interface LiveSourceResult {
   source: string;

@@ -25,7 +25,7 @@ export const SOAK_CLI: CliSpec = {
 };
 
 /** The package root, from bench/ (tsx) or dist/bench/ (compiled). */
-const ROOT = fs.existsSync(path.join(__dirname, '..', 'package.json')) ? path.resolve(__dirname, '..') : path.resolve(__dirname, '..', '..');
+export const ROOT = fs.existsSync(path.join(__dirname, '..', 'package.json')) ? path.resolve(__dirname, '..') : path.resolve(__dirname, '..', '..');
 
 export interface SoakSample {
   redeploy: number;

@@ -170,10 +170,6 @@ export class AlertEngine {
    * back changes nothing. Not for frame times of several sources, which may lag one another.
    */
   syncClock(now: number): void {
-    this.#clockStep(now);
-  }
-
-  #clockStep(now: number): void {
     const last = this.#lastNow;
     this.#lastNow = now;
     if (last === null || !(last - now >= this.options.faceTimeoutMs)) return;

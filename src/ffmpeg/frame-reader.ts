@@ -201,19 +201,22 @@ export class JpegFrameSplitter {
   }
 }
 
+let scratch: Buffer | undefined;
+
 /**
  * Reads from a non-blocking descriptor (a child's stdout pipe) synchronously, passing each chunk
  * to `sink`, while `more()` holds: to take the rest of a raw frame in one go instead of one
  * 64 kB pipe-full per turn of the event loop. When the pipe is empty it retries for up to
  * `spinNs` since the last data (a writer blocked on the full pipe refills it within
  * microseconds), then returns. Stops at the end of the stream or on any read error (the
- * stream's own reader sees both). Returns the bytes read.
+ * stream's own reader sees both). Returns the bytes read. Every chunk is a view of one scratch
+ * buffer, valid only during its `sink` call (the splitters copy what they keep).
  */
 export function readRestSync(fd: number, sink: (chunk: Buffer) => void, more: () => boolean, spinNs = 500_000n): number {
   let total = 0;
   let last = process.hrtime.bigint();
+  const buf = (scratch ??= Buffer.allocUnsafe(65536));
   while (more()) {
-    const buf = Buffer.allocUnsafe(65536);
     let n: number;
     try {
       n = fs.readSync(fd, buf, 0, buf.length, null);
