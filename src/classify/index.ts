@@ -147,7 +147,7 @@ export const CLASSIFY_CHUNK = 32;
 
 /**
  * What the classifier stage was given in `msg.payload`. `images`: the validated gray images, one
- * per face or image (any size; {@link classifyInput} resizes them to 48x48 chunk by chunk).
+ * per face or image (any size; {@link classifyInput} resizes them to the model's input size, 48x48, chunk by chunk).
  */
 export type ClassifyInput =
   | { kind: 'faces'; faces: FaceLike[]; images: GrayImage[] }
@@ -228,10 +228,11 @@ export function toGray(img: unknown, what = 'image'): GrayImage {
 }
 
 /**
- * Returns `img` as a 48x48 gray image: validated, and resized (bilinear) if it has another size.
+ * Returns `img` as a `size`x`size` gray image (48x48 unless a model takes another input size):
+ * validated, and resized (bilinear) if it has another size.
  * Throws {@link ClassifyInputError} for a data length that does not match width*height.
  */
-export function toCrop(img: { width: number; height: number; data: Uint8Array }, what = 'image'): GrayImage {
+export function toCrop(img: { width: number; height: number; data: Uint8Array }, what = 'image', size = CROP_SIZE): GrayImage {
   const { width: w, height: h, data } = img;
   if (w < 1 || h < 1 || data.length !== w * h) {
     throw new ClassifyInputError(
@@ -239,26 +240,26 @@ export function toCrop(img: { width: number; height: number; data: Uint8Array },
       'bad-crop',
     );
   }
-  if (w === CROP_SIZE && h === CROP_SIZE) return { width: w, height: h, data };
-  const out = new Uint8Array(CROP_SIZE * CROP_SIZE);
-  const sx = w / CROP_SIZE;
-  const sy = h / CROP_SIZE;
-  for (let y = 0; y < CROP_SIZE; y++) {
+  if (w === size && h === size) return { width: w, height: h, data };
+  const out = new Uint8Array(size * size);
+  const sx = w / size;
+  const sy = h / size;
+  for (let y = 0; y < size; y++) {
     const fy = Math.min(h - 1, Math.max(0, (y + 0.5) * sy - 0.5));
     const y0 = Math.floor(fy);
     const y1 = Math.min(h - 1, y0 + 1);
     const ty = fy - y0;
-    for (let x = 0; x < CROP_SIZE; x++) {
+    for (let x = 0; x < size; x++) {
       const fx = Math.min(w - 1, Math.max(0, (x + 0.5) * sx - 0.5));
       const x0 = Math.floor(fx);
       const x1 = Math.min(w - 1, x0 + 1);
       const tx = fx - x0;
       const a = data[y0 * w + x0] * (1 - tx) + data[y0 * w + x1] * tx;
       const b = data[y1 * w + x0] * (1 - tx) + data[y1 * w + x1] * tx;
-      out[y * CROP_SIZE + x] = Math.round(a * (1 - ty) + b * ty);
+      out[y * size + x] = Math.round(a * (1 - ty) + b * ty);
     }
   }
-  return { width: CROP_SIZE, height: CROP_SIZE, data: out };
+  return { width: size, height: size, data: out };
 }
 
 /**
@@ -266,7 +267,7 @@ export function toCrop(img: { width: number; height: number; data: Uint8Array },
  * `crop`), one gray image `{width, height, data}`, or an array of them. `data` is a Buffer /
  * Uint8Array of width*height bytes, or an array of width*height integers 0..255 (what a Buffer
  * becomes after a JSON round trip, e.g. through MQTT). Validates everything up front (cheap);
- * resizing to 48x48 happens chunk by chunk in {@link classifyInput}.
+ * resizing to the model's input size (48x48) happens chunk by chunk in {@link classifyInput}.
  * An empty array is valid (a frame without faces) and yields no images.
  */
 export function parseClassifyInput(payload: unknown): ClassifyInput {
@@ -328,11 +329,13 @@ export async function classifyInput(classifier: EmotionClassifier, input: Classi
   if (total === 0) return { results: [], ms: 0 };
   const chunkSize = options.chunkSize ?? CLASSIFY_CHUNK;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new TypeError(`Expected \`chunkSize\` to be an integer >= 1, got \`${String(chunkSize)}\``);
+  // The model's own input size (48 for the shipped models; a custom model may take another).
+  const size = Number.isInteger(classifier.inputSize) && classifier.inputSize > 0 ? classifier.inputSize : CROP_SIZE;
   const results: Classification[] = [];
   for (let start = 0; start < total; start += chunkSize) {
     if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     options.signal?.throwIfAborted();
-    const images = input.images.slice(start, start + chunkSize).map((img, j) => toCrop(img, `image ${start + j}`));
+    const images = input.images.slice(start, start + chunkSize).map((img, j) => toCrop(img, `image ${start + j}`, size));
     const raw = await classifier.classify(images);
     if (!Array.isArray(raw) || raw.length !== images.length) {
       throw new Error(`classifier returned ${Array.isArray(raw) ? raw.length : 'no'} results for ${images.length} faces`);

@@ -140,6 +140,7 @@ export function listOption(args: ParsedArgs, k: string, valid: readonly string[]
 export function num(args: ParsedArgs, k: string, def: number): number {
   const v = args[k];
   if (v === undefined) return def;
+  if (v === true) throw new UsageError(`--${k} needs a number; see --help`); // `--epochs` with no value: not 1
   const n = Number(v);
   if (!Number.isFinite(n)) throw new Error(`--${k} must be a number (got "${String(v)}")`);
   return n;

@@ -40,7 +40,8 @@ export const EVAL_CLI: CliSpec = {
     '              in-the-wild model (e.g. nano-b-wild, the library default); the default is the CK+ benchmark model\n' +
     '  --json      print the report as JSON (default: a table)\n' +
     '  --detect    find and align the largest face of each image first (uncropped photos)\n' +
-    "  --framing   crop framing for --detect; default: the model's (ck48 for the CK+ models, fer2013 for the in-the-wild ones)\n" +
+    "  --framing   crop framing for --detect; default: the model's (ck48 for the CK+ models, fer2013 for the in-the-wild ones;\n" +
+    '              ck48 for a model given by path)\n' +
     '  --batch     faces per classifier call\n' +
     '  --tta flip  mirror averaging: each face averaged with its mirror image\n' +
     'Exit code: 0 on success, 1 on error, 2 on bad usage (e.g. an unknown option).\n',

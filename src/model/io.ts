@@ -112,6 +112,10 @@ export class ModelLoadError extends Error {
 
 /** Reads and validates a model directory (or a path to its model.json). */
 export function readModelDir(dirOrJson: string): { json: ModelJson; arrays: NamedArrays; dir: string } {
+  // A path to another file (weights.bin, an image): say so, not "<file>/model.json not found".
+  if (!dirOrJson.endsWith('.json') && fs.statSync(dirOrJson, { throwIfNoEntry: false })?.isFile()) {
+    throw new ModelLoadError('UNSUPPORTED', `${dirOrJson} is a file, not a model: give the model directory (with model.json and weights.bin) or its model.json`);
+  }
   const jsonPath = dirOrJson.endsWith('.json') ? dirOrJson : path.join(dirOrJson, 'model.json');
   const dir = path.dirname(jsonPath);
   if (!fs.existsSync(jsonPath)) throw new ModelLoadError('NOT_FOUND', `Model file not found: ${jsonPath}`);

@@ -5,6 +5,7 @@
  * weights that is evaluated and exported instead of the raw ones, a checkpoint after every epoch
  * (resumable), and the final BN-folded inference weights.
  */
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -72,7 +73,7 @@ export interface Pretrained {
 export function loadPretrained(dir: string, spec: ArchSpec): Pretrained {
   if (!fs.existsSync(path.join(dir, 'model.json'))) throw new Error(`No model.json in ${dir} (--init needs a training checkpoint directory)`);
   const ck = readModelDir(dir);
-  if (ck.json.folded) throw new Error(`${dir} is a BN-folded inference model; --init needs training-form weights (a checkpoint such as checkpoints/fer-nano-b or models/pretrained/<name>)`);
+  if (ck.json.folded) throw new Error(`${dir} is a BN-folded inference model; --init needs training-form weights (a checkpoint such as checkpoints/fer-nano-b or checkpoints/pretrained/<name>)`);
   // Strides may differ (e.g. a stride-2 snapshot starting a full-resolution-stem run): the weights
   // keep their names and shapes; anything else is another architecture.
   if (ck.json.spec && weightLayout(ck.json.spec) !== weightLayout(spec)) {
@@ -230,6 +231,21 @@ export function configKey(cfg: TrainConfig, n: number): string {
   return JSON.stringify(key);
 }
 
+/**
+ * Fingerprint of the training images (pixels, labels and grouping, in order): recorded in every
+ * checkpoint beside the config key, so that a checkpoint is not resumed (or, when finished,
+ * re-exported) for other images of the same count, e.g. after relabelling or replacing files.
+ * A separate field, not part of the key: checkpoints written before it existed keep resuming.
+ */
+export function dataFingerprint(samples: Sample[]): string {
+  const h = crypto.createHash('sha256');
+  for (const s of samples) {
+    h.update(`${s.label}|${s.group ?? ''}|${s.data.length}|`);
+    h.update(s.data);
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
 /** The EMA decay of a config (absent = 0 = off); throws unless 0 ≤ decay < 1. */
 export function emaDecayOf(cfg: Pick<TrainConfig, 'emaDecay'>): number {
   const d = cfg.emaDecay ?? 0;
@@ -266,6 +282,10 @@ const CK_KEY_FIELDS: Record<string, KeyField> = {
  */
 export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   if (samples.length === 0) throw new Error('No training samples');
+  // Before any work: 0 or a fraction would train nothing (or crash in the wasm kernels, batch 0).
+  for (const [option, v] of [['--epochs', cfg.epochs], ['--batch', cfg.batchSize]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${option} must be an integer >= 1, got ${String(v)}`);
+  }
   ensureGradients();
   registerWasmGradientKernels();
   const r = resolveSpec(cfg.spec);
@@ -284,6 +304,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
     );
   }
   const key = configKey(cfg, samples.length);
+  const data = dataFingerprint(samples);
   const emaDecay = emaDecayOf(cfg);
   // Groups of near-identical images (sampled one per epoch when cfg.onePerGroup).
   const groupMap = new Map<string, number[]>();
@@ -307,8 +328,14 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
   const ckptDir = hooks.checkpointDir;
   if (ckptDir && fs.existsSync(path.join(ckptDir, 'model.json'))) {
     const ck = readModelDir(ckptDir);
-    const t = ck.json.training as { key?: string; epoch?: number; step?: number; history?: EpochStats[] } | undefined;
+    const t = ck.json.training as { key?: string; data?: string; epoch?: number; step?: number; history?: EpochStats[] } | undefined;
     if (!(t && t.key === key && typeof t.epoch === 'number')) throw checkpointMismatchError(ckptDir, t?.key, key, CK_KEY_FIELDS);
+    if (t.data !== undefined && t.data !== data) {
+      throw new Error(
+        `Checkpoint in ${ckptDir} was written with other training images (the same options and number of images, but other pixels, labels or files); ` +
+          'move it away or pass a new --work directory to train on these images',
+      );
+    }
     init = ck.arrays;
     startEpoch = t.epoch;
     step = t.step ?? 0;
@@ -408,7 +435,7 @@ export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: Tra
       if (ckptDir) {
         const arrays = { ...(await toArrays(all)), ...(await optimizer.toArrays()) };
         if (ema) Object.assign(arrays, await ema.toArrays());
-        writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: cfg.classes, spec: cfg.spec, folded: false, training: { key, epoch: epoch + 1, step, history } }, arrays);
+        writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: cfg.classes, spec: cfg.spec, folded: false, training: { key, data, epoch: epoch + 1, step, history } }, arrays);
       }
     }
     const weights = await toArrays(ema ? ema.shadow : all);

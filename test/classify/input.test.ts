@@ -20,7 +20,10 @@ import {
   loadClassifier,
   parseClassifyInput,
   RateMeter,
+  toCrop,
 } from '../../src/classify';
+import { variantSpec } from '../../src/model/spec';
+import { grayImage, tmpDir, writeRandomModel } from '../model/helpers';
 
 const CLASSES = ['anger', 'happy', 'sadness'];
 const gray = (v: number, w = 48, h = 48) => ({ width: w, height: h, data: new Uint8Array(w * h).fill(v) });
@@ -174,6 +177,32 @@ describe('large inputs are classified in bounded chunks that yield to the event 
 });
 
 const installed = (id: string) => fs.existsSync(path.join(modelsDir() ?? '', id, 'model.json'));
+
+describe('a custom model with another input size', () => {
+  before(async () => {
+    await selectBackend({ backend: 'wasm', logger: silentLogger });
+  });
+
+  test('48x48 face crops and gray images of any size are resized to the model\'s input size (64x64), not rejected', async () => {
+    const dir = await writeRandomModel(path.join(tmpDir(), 'my-model-64'), 'nano-b', ['anger', 'happy', 'sadness'], 3, { ...variantSpec('nano-b'), inputSize: 64 });
+    const clf = await loadClassifier({ model: dir, backend: 'wasm', logger: silentLogger });
+    try {
+      assert.equal(clf.inputSize, 64);
+      const crop = grayImage(5);
+      const face: { id: number; crop: typeof crop; emotion?: Classification } = { id: 1, crop };
+      const r = await classifyInput(clf, parseClassifyInput([face]));
+      assert.equal(r.results.length, 1);
+      assert.equal(face.emotion?.label, r.results[0].label);
+      assert.equal((await classifyInput(clf, parseClassifyInput(gray(90, 100, 30)))).results.length, 1);
+      // The same as classifying the crop resized to 64x64 up front.
+      const [direct] = await clf.classify([toCrop(crop, 'crop', 64)]);
+      assert.equal(r.results[0].label, direct.label);
+      for (const k of clf.classes) assert.equal(r.results[0].probabilities[k], Math.round(direct.probabilities[k] * 1e4) / 1e4, k);
+    } finally {
+      clf.dispose();
+    }
+  });
+});
 
 describe('with the shipped model', () => {
   before(async () => {

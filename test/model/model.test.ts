@@ -211,6 +211,14 @@ test('missing or corrupt model files give ModelLoadError with a code', async () 
   fs.mkdirSync(c5);
   fs.writeFileSync(path.join(c5, 'model.json'), JSON.stringify({ format: 'layers-model' }));
   await assert.rejects(load({ model: c5, logger: silentLogger }), (e: unknown) => e instanceof ModelLoadError && e.code === 'UNSUPPORTED');
+  // a path to a file of the model that is not its model.json (weights.bin), or to an image
+  for (const f of [path.join(c1, 'weights.bin'), path.join(c1, 'face.jpg')]) {
+    if (!fs.existsSync(f)) fs.writeFileSync(f, Buffer.from([0xff, 0xd8, 0xff]));
+    await assert.rejects(
+      load({ model: f, logger: silentLogger }),
+      (e: unknown) => e instanceof ModelLoadError && e.code === 'UNSUPPORTED' && e.message === `${f} is a file, not a model: give the model directory (with model.json and weights.bin) or its model.json`,
+    );
+  }
   assert.throws(() => resolveModelPath('nano-z'), /Unknown model "nano-z"/);
   // CK+ models (issue 3); the in-the-wild `*-wild` models (issue 6) are registered after them.
   assert.deepEqual(listModels().map((m) => m.id).filter((id) => !id.includes('-wild')), ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']);

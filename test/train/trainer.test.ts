@@ -133,6 +133,72 @@ test('a checkpoint of another configuration is refused, naming the differing opt
   await assert.rejects(trainModel(data, cfg(2), { checkpointDir: exported }), /no training checkpoint/);
 });
 
+test('a checkpoint of other training images of the same count (relabelled, replaced) is refused, not resumed or re-exported', async () => {
+  const dir = tmpDir();
+  const data = stripes(16, 21);
+  const ck = path.join(dir, 'ck');
+  const done = await trainModel(data, cfg(1), { checkpointDir: ck });
+  const before = fs.readFileSync(path.join(ck, 'weights.bin'));
+  // The user swaps two class folders: same options, same number of images per class.
+  const relabelled = data.map((s) => ({ ...s, label: 1 - s.label }));
+  await assert.rejects(trainModel(relabelled, cfg(1), { checkpointDir: ck }), /Checkpoint in .* was written with other training images .*new --work directory/);
+  // One image replaced by another.
+  const replaced = data.map((s, i) => (i === 3 ? { ...s, data: stripes(1, 99)[0].data } : s));
+  await assert.rejects(trainModel(replaced, cfg(1), { checkpointDir: ck }), /other training images/);
+  assert.deepEqual(fs.readFileSync(path.join(ck, 'weights.bin')), before, 'the refused checkpoint is not overwritten');
+  // The same images: the finished run is reused as before.
+  const again = await trainModel(data, cfg(1), { checkpointDir: ck });
+  assert.equal(again.resumedFromEpoch, 1);
+  assertClose(again.folded, done.folded, 0, 'reused');
+  // A checkpoint written before the fingerprint existed (no `data` field) still resumes.
+  const mj = path.join(ck, 'model.json');
+  const json = JSON.parse(fs.readFileSync(mj, 'utf8'));
+  delete json.training.data;
+  fs.writeFileSync(mj, JSON.stringify(json));
+  assert.equal((await trainModel(data, cfg(1), { checkpointDir: ck })).resumedFromEpoch, 1);
+});
+
+test('--epochs and --batch must be integers >= 1: a clear error before any work (batch 0 crashed in the wasm kernels)', async () => {
+  const data = stripes(8, 22);
+  for (const [bad, re] of [
+    [{ epochs: 0 }, /^Error: --epochs must be an integer >= 1, got 0$/],
+    [{ epochs: -2 }, /--epochs must be an integer >= 1, got -2/],
+    [{ epochs: 1.5 }, /--epochs must be an integer >= 1, got 1\.5/],
+    [{ batchSize: 0 }, /^Error: --batch must be an integer >= 1, got 0$/],
+    [{ batchSize: -4 }, /--batch must be an integer >= 1, got -4/],
+  ] as const) {
+    const dir = tmpDir();
+    await assert.rejects(trainModel(data, { ...cfg(1), ...bad }, { checkpointDir: path.join(dir, 'ck') }), re, JSON.stringify(bad));
+    assert.ok(!fs.existsSync(path.join(dir, 'ck')), 'nothing written');
+  }
+});
+
+test('npm run train (CLI): --batch 0 and a valueless --epochs are refused with a message, no stack trace, nothing written', () => {
+  const dir = tmpDir();
+  const data = path.join(dir, 'data');
+  stripes(4, 23).forEach((s, i) => {
+    const c = s.label ? 'happy' : 'sad';
+    fs.mkdirSync(path.join(data, c), { recursive: true });
+    const png = new PNG({ width: 48, height: 48, colorType: 0, inputColorType: 0 });
+    png.data = Buffer.from(s.data);
+    fs.writeFileSync(path.join(data, c, `img${i}.png`), PNG.sync.write(png, { colorType: 0, inputColorType: 0 }));
+  });
+  const run = (...extra: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', '--data', data, '--out', path.join(dir, 'x'), '--work', path.join(dir, 'w'), '--quiet', ...extra], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+  const zero = run('--batch', '0');
+  assert.equal(zero.status, 1, zero.stderr);
+  assert.match(zero.stderr, /^train: --batch must be an integer >= 1, got 0$/m);
+  assert.doesNotMatch(zero.stderr, /RuntimeError|memory access|^ {4}at /m);
+  const bare = run('--epochs');
+  assert.equal(bare.status, 2, bare.stderr);
+  assert.equal(bare.stderr, 'train: --epochs needs a number; see --help\n');
+  assert.ok(!fs.existsSync(path.join(dir, 'w')) && !fs.existsSync(path.join(dir, 'x')), 'nothing written');
+});
+
 test('npm run train (CLI) writes a loadable model whose outputs match its self-test reference', async () => {
   const dir = tmpDir();
   const data = path.join(dir, 'data');
