@@ -47,7 +47,8 @@ import { selfTestOf, writeSelfTest } from '../model/selftest';
 import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
 import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
 import { CliSpec, fmtTime, num, parseArgs, parseCli, ParsedArgs, runMain } from './args';
-import { DEFAULT_TRAIN_CONFIG, emaDecayOf, foldWeights, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
+import { describeKeyDifferences } from '../train/config-key';
+import { CK_KEY_FIELDS, configKey, dataFingerprint, DEFAULT_TRAIN_CONFIG, emaDecayOf, foldWeights, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
 import { memberDir, soupFromCheckpoints, SoupMember, soupSeeds, soupSize, trainSoup } from '../train/soup';
 
 export { parseArgs, num, fmtTime };
@@ -151,15 +152,27 @@ async function main(): Promise<void> {
     }
     for (const f of only) {
       const out = path.join(results, `fold-${f}.json`);
+      const testIdx = new Set(folds[f]);
+      const train: Sample[] = ds.samples.filter((_, i) => !testIdx.has(i));
+      const test: Sample[] = folds[f].map((i) => ds.samples[i]);
+      // What the fold record was computed from: options (not --soup, noted below) and images.
+      const key = configKey(base, train.length);
+      const data = `${dataFingerprint(train)}/${dataFingerprint(test)}`;
       if (fs.existsSync(out)) {
-        const k = (JSON.parse(fs.readFileSync(out, 'utf8')) as { soup?: SoupRecord }).soup?.k ?? 1;
+        const old = JSON.parse(fs.readFileSync(out, 'utf8')) as { soup?: SoupRecord; key?: string; data?: string };
+        // Records written before these fields existed are kept as they are.
+        if (old.key !== undefined && old.key !== key) {
+          const diff = describeKeyDifferences(old.key, key, CK_KEY_FIELDS);
+          throw new Error(`fold ${f}: ${out} was written with other options${diff.length ? ` (${diff.join('; ')})` : ''}; move it away or pass a new --results directory (and --work)`);
+        }
+        if (old.data !== undefined && old.data !== data) {
+          throw new Error(`fold ${f}: ${out} was written with other images (other pixels, labels, files or subjects in this fold); move it away or pass a new --results directory (and --work)`);
+        }
+        const k = old.soup?.k ?? 1;
         const kind = (n: number) => (n > 1 ? `a soup of ${n} seeds` : 'a single model');
         process.stderr.write(`fold ${f}: done already (${out}${k !== soupK ? `: ${kind(k)}, not ${kind(soupK)}` : ''})\n`);
         continue;
       }
-      const testIdx = new Set(folds[f]);
-      const train: Sample[] = ds.samples.filter((_, i) => !testIdx.has(i));
-      const test: Sample[] = folds[f].map((i) => ds.samples[i]);
       const trainSubjects = new Set(train.map((s) => s.subject));
       if (test.some((s) => trainSubjects.has(s.subject))) throw new Error('internal error: subject leak between train and test');
       const t0 = Date.now();
@@ -182,6 +195,8 @@ async function main(): Promise<void> {
         fold: f,
         folds: k,
         ...commonMeta,
+        key,
+        data,
         testSubjects: [...new Set(test.map((s) => s.subject))].sort(),
         trainImages: train.length,
         testImages: test.length,

@@ -268,7 +268,8 @@ export function ensureGradients(): void {
   }
 }
 
-const CK_KEY_FIELDS: Record<string, KeyField> = {
+/** Names of the config-key fields of {@link configKey} (for messages naming differing options). */
+export const CK_KEY_FIELDS: Record<string, KeyField> = {
   ...COMMON_KEY_FIELDS,
   c: { option: 'classes' },
   e: { option: '--epochs' },

@@ -198,7 +198,7 @@ test('npm run train --cv --soup 1: exactly the single-model record and checkpoin
   const plain = run('plain');
   const one = run('one', '--soup', '1');
   // Today's record format, key for key and in order.
-  const keys = ['fold', 'folds', 'dataset', 'dataDir', 'config', 'backend', 'params', 'macs', 'testSubjects', 'trainImages', 'testImages', 'accuracy', 'macroF1', 'perClass', 'confusion', 'classes', 'history', 'predictions', 'tta', 'trainSeconds', 'finishedAt'];
+  const keys = ['fold', 'folds', 'dataset', 'dataDir', 'config', 'backend', 'params', 'macs', 'key', 'data', 'testSubjects', 'trainImages', 'testImages', 'accuracy', 'macroF1', 'perClass', 'confusion', 'classes', 'history', 'predictions', 'tta', 'trainSeconds', 'finishedAt'];
   assert.deepEqual(Object.keys(one), keys);
   assert.deepEqual(Object.keys(plain), keys);
   const timeless = (rec: Record<string, unknown>) => {
@@ -300,4 +300,39 @@ test('CV summary and model card of a soup run: per-seed CV means and their sprea
   assert.match(before, /\| cv\/toy-plain \| recipe \|/);
   assert.doesNotMatch(plainMd, /soup|single seeds/i);
   assert.match(plainMd, /\| 1 \| 2 \| 20 \| 100 \| 80\.00 % \| 0\.800 \| 0\.500 \/ 99\.00 % \| 3 \| 1\.0 \|/);
+});
+
+test('npm run train --cv: a finished fold record of other images or other options is refused, not reported as done', () => {
+  const dir = tmpDir('cv-stale-');
+  const data = path.join(dir, 'data');
+  stripesFolder(data, 16, 31);
+  const results = path.join(dir, 'cv');
+  const work = path.join(dir, 'work');
+  const cv = (...extra: string[]) => train(data, '--cv', '2', '--folds', '0', '--results', results, '--work', work, ...extra);
+  const first = cv();
+  assert.equal(first.status, 0, first.stderr);
+  const record = path.join(results, 'fold-0.json');
+  const saved = fs.readFileSync(record, 'utf8');
+  assert.match(cv().stderr, /fold 0: done already/, 'the same images and options: skipped as before');
+  // The user swaps the two class folders (same files, same subjects): the old record is stale.
+  fs.renameSync(path.join(data, 'happy'), path.join(data, 'tmp'));
+  fs.renameSync(path.join(data, 'sadness'), path.join(data, 'happy'));
+  fs.renameSync(path.join(data, 'tmp'), path.join(data, 'sadness'));
+  const swapped = cv();
+  assert.equal(swapped.status, 1, swapped.stderr);
+  assert.match(swapped.stderr, /fold 0: .*fold-0\.json was written with other images .*new --results directory/);
+  assert.doesNotMatch(swapped.stderr, /done already/);
+  fs.renameSync(path.join(data, 'happy'), path.join(data, 'tmp'));
+  fs.renameSync(path.join(data, 'sadness'), path.join(data, 'happy'));
+  fs.renameSync(path.join(data, 'tmp'), path.join(data, 'sadness'));
+  const other = cv('--epochs', '4');
+  assert.equal(other.status, 1, other.stderr);
+  assert.match(other.stderr, /fold 0: .*fold-0\.json was written with other options \(--epochs \(checkpoint: 3, now: 4\)\)/);
+  assert.equal(fs.readFileSync(record, 'utf8'), saved, 'the record is left as it was');
+  // A record written before the check existed (no key / data) is still taken as done.
+  const old = JSON.parse(saved);
+  delete old.key;
+  delete old.data;
+  fs.writeFileSync(record, JSON.stringify(old));
+  assert.match(cv('--epochs', '4').stderr, /fold 0: done already/);
 });
