@@ -10,6 +10,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import {
   availableModels,
+  canonicalLabel,
   ClassifyInput,
   classifyInput,
   ClassifyInputError,
@@ -105,7 +106,7 @@ export = function register(RED: NodeAPI): void {
         const timing = (msg.timing && typeof msg.timing === 'object' ? msg.timing : {}) as Record<string, number>;
         timing.classify = Math.round(r.ms * 100) / 100;
         msg.timing = timing;
-        msg.model = { name: classifier.name, classes: classifier.classes, backend: classifier.backend.label, tta: classifier.tta ?? 'none' };
+        msg.model = { name: classifier.name, classes: classifier.classes.map(canonicalLabel), backend: classifier.backend.label, tta: classifier.tta ?? 'none' };
         if (input.kind === 'image') msg.payload = r.results[0];
         else if (input.kind === 'images') msg.payload = r.results;
         send(msg);

@@ -16,13 +16,15 @@ export const CANONICAL_LABELS = ['anger', 'contempt', 'disgust', 'fear', 'happy'
 
 /**
  * Every label name understood in rules and model metadata (lowercase) → its canonical label:
- * the canonical labels themselves and their synonyms. The alert node's editor
+ * the canonical labels themselves and their synonyms. The one table for rules, model metadata and
+ * the class folders of `npm run train` / `npm run eval`. The alert node's editor
  * (nodes/emotionnet-alert/emotionnet-alert.html) keeps a copy, checked by a test.
  */
 export const LABEL_SYNONYMS: Readonly<Record<string, (typeof CANONICAL_LABELS)[number]>> = Object.freeze({
-  angry: 'anger', anger: 'anger', contempt: 'contempt', disgust: 'disgust', disgusted: 'disgust',
-  fear: 'fear', fearful: 'fear', scared: 'fear', happy: 'happy', happiness: 'happy', joy: 'happy',
-  neutral: 'neutral', sad: 'sadness', sadness: 'sadness', surprise: 'surprise', surprised: 'surprise',
+  angry: 'anger', anger: 'anger', mad: 'anger', contempt: 'contempt', contemptuous: 'contempt',
+  disgust: 'disgust', disgusted: 'disgust', fear: 'fear', fearful: 'fear', scared: 'fear', afraid: 'fear',
+  happy: 'happy', happiness: 'happy', joy: 'happy', smile: 'happy', neutral: 'neutral', calm: 'neutral',
+  sad: 'sadness', sadness: 'sadness', surprise: 'surprise', surprised: 'surprise',
 });
 
 /** Maps a label or a synonym (`angry`, `happiness`, `sad`, …) to its canonical form; unknown labels are lower-cased. */

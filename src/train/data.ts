@@ -4,26 +4,16 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { CANONICAL_LABELS, LABEL_SYNONYMS } from '../classify';
 import { decodeImage, resizeBilinear, toGray } from '../image';
 
 /** Canonical labels, in the order models list them. */
-export const CANONICAL_CLASSES = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'neutral', 'sadness', 'surprise'] as const;
+export const CANONICAL_CLASSES = CANONICAL_LABELS;
 
-const SYNONYMS: Record<string, string> = {
-  anger: 'anger', angry: 'anger', mad: 'anger',
-  contempt: 'contempt', contemptuous: 'contempt',
-  disgust: 'disgust', disgusted: 'disgust',
-  fear: 'fear', fearful: 'fear', afraid: 'fear', scared: 'fear',
-  happy: 'happy', happiness: 'happy', joy: 'happy', smile: 'happy',
-  neutral: 'neutral', calm: 'neutral',
-  sadness: 'sadness', sad: 'sadness',
-  surprise: 'surprise', surprised: 'surprise',
-};
-
-/** Maps a folder or label name to its canonical class (null when unknown). */
+/** Maps a folder or label name to its canonical class (null when unknown): `LABEL_SYNONYMS`, the classifier's and the alert rules' table. */
 export function canonicalLabel(name: string): string | null {
   const k = name.trim().toLowerCase().replace(/[^a-z]/g, '');
-  return SYNONYMS[k] ?? null;
+  return Object.prototype.hasOwnProperty.call(LABEL_SYNONYMS, k) ? LABEL_SYNONYMS[k] : null;
 }
 
 export interface Sample {

@@ -250,7 +250,7 @@ describe('operator lifecycle and validation', () => {
     assert.deepEqual([...CANONICAL_LABELS].join(', '), valid);
     assert.throws(
       () => resolveRules([{ name: 'smile', labels: ['joyful'] }]),
-      (e: Error) => e instanceof TypeError && e.message === `rule 1 (smile): unknown label \`joyful\`; use one of ${valid} (the labels the models emit) or a synonym: angry, disgusted, fearful, scared, happiness, joy, sad, surprised`,
+      (e: Error) => e instanceof TypeError && e.message === `rule 1 (smile): unknown label \`joyful\`; use one of ${valid} (the labels the models emit) or a synonym: angry, mad, contemptuous, disgusted, fearful, scared, afraid, happiness, joy, smile, calm, sad, surprised`,
     );
     // named even among valid labels, in the rule where it is
     assert.throws(() => resolveRules([{ name: 'a', labels: ['happy'] }, { name: 'b', labels: ['sad', 'Grumpy'] }]), /^TypeError: rule 2 \(b\): unknown label `Grumpy`/);

@@ -79,7 +79,7 @@ describe('smoothing and alert edit dialogs (browser)', { skip }, () => {
     const reasons: Record<string, RegExp> = {
       name: /Rule 1: the name must be/,
       '': /Rule 1: an emotion rule needs at least one label/,
-      'happy, joyful': /Rule 1: unknown label "joyful"; use one of anger, contempt, disgust, fear, happy, neutral, sadness, surprise \(the labels the models emit\) or a synonym: angry, disgusted, fearful, scared, happiness, joy, sad, surprised/,
+      'happy, joyful': /Rule 1: unknown label "joyful"; use one of anger, contempt, disgust, fear, happy, neutral, sadness, surprise \(the labels the models emit\) or a synonym: angry, mad, contemptuous, disgusted, fearful, scared, afraid, happiness, joy, smile, calm, sad, surprised/,
     };
     for (const [cls, value] of [['name', 'bad/name'], ['labels', ''], ['labels', 'happy, joyful']]) {
       await js(() => (window as any).RED.editor.edit((window as any).RED.nodes.node('ex04.alert')));

@@ -169,7 +169,7 @@ describe('emotionnet-alert node', () => {
     const a1 = helper.getNode('a1');
     const errors = helper.log().args.filter((a: any[]) => a[0]?.level === helper.log().ERROR);
     assert.equal(errors.length, 1);
-    const expected = 'Invalid alert configuration: rule 1 (smile): unknown label `joyful`; use one of anger, contempt, disgust, fear, happy, neutral, sadness, surprise (the labels the models emit) or a synonym: angry, disgusted, fearful, scared, happiness, joy, sad, surprised';
+    const expected = 'Invalid alert configuration: rule 1 (smile): unknown label `joyful`; use one of anger, contempt, disgust, fear, happy, neutral, sadness, surprise (the labels the models emit) or a synonym: angry, mad, contemptuous, disgusted, fearful, scared, afraid, happiness, joy, smile, calm, sad, surprised';
     assert.equal(String(errors[0][0].msg), expected);
     assert.deepEqual(lastStatus('a1'), { fill: 'red', shape: 'ring', text: 'config error' });
     const caught = record('caught');

@@ -106,6 +106,28 @@ describe('emotionnet-classify node', () => {
     assert.deepEqual(m.frame, { sourceId: 's' });
   });
 
+  it('a custom model with synonym class names (angry, joy, calm, sad): labels, probabilities and msg.model.classes all use the canonical names', async () => {
+    const { clf } = fakeClassifier();
+    const raw = ['angry', 'joy', 'calm', 'sad'];
+    const custom = {
+      ...clf,
+      name: 'my-model',
+      classes: raw,
+      async classify(faces: Array<{ data: Uint8Array }>) {
+        return faces.map(() => ({ label: 'joy', confidence: 0.7, probabilities: { angry: 0.1, joy: 0.7, calm: 0.1, sad: 0.1 } }));
+      },
+    };
+    core.setClassifierLoader(async () => custom);
+    await helper.load([classifyNode, catchNode], flow({ model: 'custom', modelPath: '/models/my-model' }));
+    const got = collect(helper.getNode('out'), 1);
+    helper.getNode('c1').receive({ payload: [face(1, 200)] });
+    const [m] = await got;
+    assert.equal(m.payload[0].emotion.label, 'happy');
+    assert.deepEqual(Object.keys(m.payload[0].emotion.probabilities), ['anger', 'happy', 'neutral', 'sadness']);
+    assert.deepEqual(m.model.classes, ['anger', 'happy', 'neutral', 'sadness']);
+    assert.deepEqual(custom.classes, raw, "the classifier's own list is not changed");
+  });
+
   it('mirror averaging: tta flip is passed to the loader and reported in msg.model; a saved flow without it stays off', async () => {
     const asked: Record<string, unknown> = {};
     core.setClassifierLoader(async (o: any) => {
