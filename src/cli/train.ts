@@ -46,7 +46,7 @@ import { ResolvedSpec, resolveSpec } from '../model/spec';
 import { selfTestOf, writeSelfTest } from '../model/selftest';
 import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
 import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
-import { CliSpec, fmtTime, num, parseArgs, parseCli, ParsedArgs, runMain } from './args';
+import { CliSpec, fmtTime, num, parseArgs, parseCli, ParsedArgs, runMain, UsageError } from './args';
 import { describeKeyDifferences } from '../train/config-key';
 import { CK_KEY_FIELDS, configKey, dataFingerprint, DEFAULT_TRAIN_CONFIG, emaDecayOf, foldWeights, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
 import { memberDir, soupFromCheckpoints, SoupMember, soupSeeds, soupSize, trainSoup } from '../train/soup';
@@ -79,12 +79,26 @@ export const TRAIN_CLI: CliSpec = {
     '       [--epochs 30] [--batch 16] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment] [--no-class-balance]\n' +
     '       [--all-frames (every frame each epoch; default: one random frame per CK+ sequence)]\n' +
     '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n' +
+    '       [--subject <regex>: the person of each image from its file name (first capture group), for subject-independent --cv folds;\n' +
+    '        default: CK+ names S010_004_00000017.png -> S010, else every file its own subject]\n' +
     '       [--init <checkpoint dir to fine-tune from>] [--warmup 1] [--ema <decay, e.g. 0.98 (the warm-up min(decay, (1+t)/(10+t)) caps a 480-step run at ~0.98); default 0 = off>]\n' +
     '       [--soup <K>: train K seeds (seed … seed+K-1) per training and evaluate/export the uniform average of their weights;\n' +
     '        K× the training time, the inference cost of one model; default 1 = off]\n' +
     '       [--cv 10 --add-tta: add flip-TTA metrics to finished fold records from the checkpoints in --work (not with --soup)]\n' +
     '       [--selftest-only: rewrite selftest.json in --out from the final checkpoint in --work; nothing is trained]\n',
 };
+
+/** `--subject <regex>` as a RegExp (case-insensitive), or undefined; a usage error when it does not compile. */
+export function subjectPatternOption(args: ParsedArgs): RegExp | undefined {
+  const v = args.subject;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw new UsageError('--subject needs a regular expression, e.g. --subject "^([^_]+)_"; see --help');
+  try {
+    return new RegExp(v, 'i');
+  } catch (e) {
+    throw new UsageError(`--subject: not a regular expression: ${(e as Error).message}`);
+  }
+}
 
 async function main(): Promise<void> {
   const args = parseCli(process.argv.slice(2), TRAIN_CLI);
@@ -101,7 +115,8 @@ async function main(): Promise<void> {
   const soupK = soupSize(args.soup);
   const emaDecay = emaDecayOf({ emaDecay: num(args, 'ema', DEFAULT_TRAIN_CONFIG.emaDecay ?? 0) }); // clear error before any data is read
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
-  const ds = await loadLabelledFolder(dataDir);
+  const subjectPattern = subjectPatternOption(args);
+  const ds = await loadLabelledFolder(dataDir, { subjectPattern });
   checkTrainableClasses(ds, String(args.data));
   if (ds.unknownFolders.length) process.stderr.write(`Skipping folders with no known class: ${ds.unknownFolders.join(', ')}\n`);
   if (ds.unreadable.length) process.stderr.write(`Skipping ${ds.unreadable.length} unreadable files (first: ${ds.unreadable[0].file}: ${ds.unreadable[0].error})\n`);
@@ -136,6 +151,12 @@ async function main(): Promise<void> {
 
   if (args.cv) {
     const k = num(args, 'cv', 10);
+    if (!subjectPattern && ds.samples.length > 1 && ds.samples.every((s) => s.subject.startsWith('file:'))) {
+      process.stderr.write(
+        'Warning: no file name gives a subject (person), so every image is a subject of its own and one person\'s images can fall into both the training and the test folds ' +
+          '(the CV figure is then optimistic): name files like S010_001_0001.png (CK+) or pass --subject with a pattern, e.g. --subject "^([^_]+)_" for anna_01.png\n',
+      );
+    }
     const results = path.resolve(String(args.results ?? path.join('models', 'cv', runName)));
     fs.mkdirSync(results, { recursive: true });
     const folds = subjectFolds(ds.samples, k, base.seed);

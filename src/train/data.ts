@@ -61,12 +61,31 @@ export function subjectOf(file: string): string | null {
   return m ? m[1].toUpperCase() : null;
 }
 
+/** An image whose file name gives no subject by `--subject` (fatal: the folds would be wrong). */
+export class SubjectPatternError extends Error {
+  override name = 'SubjectPatternError';
+}
+
 export interface LoadFolderOptions {
   /** Restrict/fix the class list and order (canonical names). Folders of other classes are reported in `skippedClasses`. */
   classes?: string[];
   size?: number;
   /** Called for every decoded image (e.g. to run face detection first); returns the crop. */
   transform?: (file: string) => Uint8Array | Promise<Uint8Array>;
+  /**
+   * Subject (person) of an image from its file name: the first capture group of this pattern, or
+   * its whole match without one (`/^([a-z]+)_/i` reads `anna` from `anna_03.png`). Every image
+   * must match. Default: CK+ names (`S010_004_00000017.png` → `S010`), else each file on its own.
+   */
+  subjectPattern?: RegExp;
+}
+
+/** The subject of `file` by `pattern` (see {@link LoadFolderOptions.subjectPattern}), or null when it does not match. */
+export function subjectByPattern(file: string, pattern: RegExp): string | null {
+  const m = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')).exec(path.basename(file));
+  if (!m) return null;
+  const s = m.length > 1 ? m[1] : m[0];
+  return s ? s : null;
 }
 
 /**
@@ -109,8 +128,17 @@ export async function loadLabelledFolder(root: string, options: LoadFolderOption
         try {
           const data = options.transform ? await options.transform(file) : readGrayImage(file, size);
           const seq = sequenceOf(f);
-          samples.push({ data, label, subject: subjectOf(f) ?? `file:${d}/${f}`, group: seq ? `${seq}:${classes[label]}` : `file:${d}/${f}`, file });
+          let subject = subjectOf(f) ?? `file:${d}/${f}`;
+          if (options.subjectPattern) {
+            const p = subjectByPattern(f, options.subjectPattern);
+            if (p === null) {
+              throw new SubjectPatternError(`${path.join(d, f)} does not match the subject pattern /${options.subjectPattern.source}/${options.subjectPattern.flags} (every image needs a subject)`);
+            }
+            subject = p;
+          }
+          samples.push({ data, label, subject, group: seq ? `${seq}:${classes[label]}` : `file:${d}/${f}`, file });
         } catch (e) {
+          if (e instanceof SubjectPatternError) throw e;
           unreadable.push({ file, error: e instanceof Error ? e.message : String(e) });
         }
       }

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { canonicalLabel, loadLabelledFolder, Sample, subjectFolds, subjectOf } from '../../src/train/data';
+import { PNG } from 'pngjs';
+import { canonicalLabel, loadLabelledFolder, Sample, subjectByPattern, subjectFolds, subjectOf } from '../../src/train/data';
+import { tmpDir } from '../model/helpers';
 import { computeMetrics, meanStd } from '../../src/train/metrics';
 import { augmentInto } from '../../src/train/augment';
 import { mulberry32 } from '../../src/model/graph';
@@ -13,11 +15,34 @@ test('class folder synonyms map to canonical labels', () => {
   const pairs: Array<[string, string | null]> = [
     ['anger', 'anger'], ['Angry', 'anger'], ['happy', 'happy'], ['Happiness', 'happy'], ['sad', 'sadness'], ['sadness', 'sadness'],
     ['fearful', 'fear'], ['FEAR', 'fear'], ['disgusted', 'disgust'], ['surprised', 'surprise'], ['contempt', 'contempt'], ['neutral', 'neutral'],
-    ['cats', null], ['', null],
+    ['mad', 'anger'], ['afraid', 'fear'], ['smile', 'happy'], ['calm', 'neutral'], ['contemptuous', 'contempt'],
+    ['cats', null], ['', null], ['constructor', null],
   ];
   for (const [a, b] of pairs) assert.equal(canonicalLabel(a), b, a);
   assert.equal(subjectOf('S010_004_00000017.png'), 'S010');
   assert.equal(subjectOf('face.png'), null);
+});
+
+test('--subject pattern: the person from the file name (first group or whole match); a file that does not match is an error, not its own subject', async () => {
+  assert.equal(subjectByPattern('anna_03.png', /^([^_]+)_/i), 'anna');
+  assert.equal(subjectByPattern('/x/y/bob-1.jpg', /^[a-z]+/i), 'bob');
+  assert.equal(subjectByPattern('IMG_0001.png', /^(p\d+)_/i), null);
+  assert.equal(subjectByPattern('a_1.png', /^([^_]+)_/gi), 'a', 'a global flag does not carry state between files');
+  assert.equal(subjectByPattern('b_1.png', /^([^_]+)_/gi), 'b');
+  const dir = tmpDir();
+  const png = PNG.sync.write(Object.assign(new PNG({ width: 48, height: 48, colorType: 0, inputColorType: 0 }), { data: Buffer.alloc(48 * 48, 90) }), { colorType: 0, inputColorType: 0 });
+  for (const [cls, f] of [['happy', 'anna_01.png'], ['happy', 'bob_01.png'], ['sad', 'anna_02.png'], ['sad', 'bob_02.png']]) {
+    fs.mkdirSync(path.join(dir, cls), { recursive: true });
+    fs.writeFileSync(path.join(dir, cls, f), png);
+  }
+  const plain = await loadLabelledFolder(dir);
+  assert.equal(new Set(plain.samples.map((s) => s.subject)).size, 4, 'without a pattern: each file its own subject');
+  const byName = await loadLabelledFolder(dir, { subjectPattern: /^([^_]+)_/i });
+  assert.deepEqual(byName.samples.map((s) => [path.basename(s.file), s.subject]), [['anna_01.png', 'anna'], ['bob_01.png', 'bob'], ['anna_02.png', 'anna'], ['bob_02.png', 'bob']]);
+  const folds = subjectFolds(byName.samples, 2, 1);
+  for (const f of folds) assert.equal(new Set(f.map((i) => byName.samples[i].subject)).size, 1, 'each person in one fold');
+  fs.writeFileSync(path.join(dir, 'sad', 'IMG_7.png'), png);
+  await assert.rejects(loadLabelledFolder(dir, { subjectPattern: /^([a-z]+)_/ }), /sad\/IMG_7\.png does not match the subject pattern \/\^\(\[a-z\]\+\)_\/ \(every image needs a subject\)/);
 });
 
 test('subjectFolds: every sample once, no subject in two folds, balanced sizes', () => {

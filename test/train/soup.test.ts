@@ -336,3 +336,32 @@ test('npm run train --cv: a finished fold record of other images or other option
   fs.writeFileSync(record, JSON.stringify(old));
   assert.match(cv('--epochs', '4').stderr, /fold 0: done already/);
 });
+
+test('npm run train --cv: non-CK file names are warned about (every image its own subject); --subject keeps each person in one fold', () => {
+  const dir = tmpDir('cv-subject-');
+  const data = path.join(dir, 'data');
+  stripesFolder(data, 16, 41);
+  // Rename to anna_01.png style: 4 people, 4 images each, over both classes.
+  const people = ['anna', 'bob', 'cara', 'dan'];
+  let i = 0;
+  for (const cls of ['happy', 'sadness']) {
+    for (const f of fs.readdirSync(path.join(data, cls)).sort()) fs.renameSync(path.join(data, cls, f), path.join(data, cls, `${people[i % 4]}_${String(i++).padStart(2, '0')}.png`));
+  }
+  const cv = (name: string, ...extra: string[]) => train(data, '--cv', '2', '--folds', '0,1', '--epochs', '1', '--results', path.join(dir, name), '--work', path.join(dir, `w-${name}`), ...extra);
+  const loose = cv('loose');
+  assert.equal(loose.status, 0, loose.stderr);
+  assert.match(loose.stderr, /16 images, 16 subjects/);
+  assert.match(loose.stderr, /Warning: no file name gives a subject .*--subject/);
+  const byPerson = cv('person', '--subject', '^([a-z]+)_');
+  assert.equal(byPerson.status, 0, byPerson.stderr);
+  assert.match(byPerson.stderr, /16 images, 4 subjects/);
+  assert.doesNotMatch(byPerson.stderr, /Warning/);
+  const tested = [0, 1].map((f) => JSON.parse(fs.readFileSync(path.join(dir, 'person', `fold-${f}.json`), 'utf8')).testSubjects as string[]);
+  assert.deepEqual(tested.flat().sort(), people, 'each person tested in exactly one fold');
+  const bad = cv('bad', '--subject', '([a-z');
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /--subject: not a regular expression/);
+  const unmatched = cv('unmatched', '--subject', '^(p\\d+)_');
+  assert.equal(unmatched.status, 1, unmatched.stderr);
+  assert.match(unmatched.stderr, /anna_00\.png does not match the subject pattern/);
+});
