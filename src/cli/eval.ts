@@ -25,6 +25,7 @@ import { silentLogger } from '../log';
 import { canonicalLabel, CANONICAL_CLASSES, loadLabelledFolder, readGrayImage } from '../train/data';
 import { computeMetrics, Metrics } from '../train/metrics';
 import { CliSpec, parseCli, runMain, UsageError, ttaArg } from './args';
+import { makeDetectCrop, NO_FACE, recordedFraming } from './detect-crop';
 
 /** The model `npm run eval` evaluates without `--model`: the paper's CK+ benchmark model (see the file comment). */
 export const EVAL_DEFAULT_MODEL = 'nano-a';
@@ -41,7 +42,7 @@ export const EVAL_CLI: CliSpec = {
     '  --json      print the report as JSON (default: a table)\n' +
     '  --detect    find and align the largest face of each image first (uncropped photos)\n' +
     "  --framing   crop framing for --detect; default: the model's (ck48 for the CK+ models, fer2013 for the in-the-wild ones;\n" +
-    '              ck48 for a model given by path)\n' +
+    '              for a model given by path, the framing it was trained with by train --detect, else ck48)\n' +
     '  --batch     faces per classifier call\n' +
     '  --tta flip  mirror averaging: each face averaged with its mirror image\n' +
     'Exit code: 0 on success, 1 on error, 2 on bad usage (e.g. an unknown option).\n',
@@ -54,7 +55,7 @@ export interface EvalOptions {
   batch?: number;
   /** Run face detection + alignment first (uncropped photos). */
   detect?: boolean;
-  /** Crop framing name for --detect. @default the model's framing (`ck48` for the CK+ models, `fer2013` for the in-the-wild ones; `ck48` for a model path) */
+  /** Crop framing name for --detect. @default the model's framing (`ck48` for the CK+ models, `fer2013` for the in-the-wild ones; for a model path the framing recorded by `train --detect`, else `ck48`) */
   framing?: string;
   /** Test-time augmentation of the loaded classifier (ignored when a classifier is passed in). @default 'none' */
   tta?: TtaMode;
@@ -65,6 +66,8 @@ export interface EvalReport {
   backend: string;
   /** Test-time augmentation the classifier ran with (`flip`: mirror averaging). */
   tta: TtaMode;
+  /** --detect: the crop framing used. */
+  framing?: string;
   data: string;
   classes: string[];
   images: number;
@@ -86,40 +89,12 @@ export interface EvalReport {
   facesPerSec: number;
 }
 
-type CropFn = (file: string) => Promise<Uint8Array>;
-
-/** The `--detect` hook: detector + alignment from src/face, loaded only when asked for. */
-async function makeDetectCrop(backend: string | undefined, framing: string): Promise<{ crop: CropFn; dispose(): void }> {
-  let face: Record<string, unknown>;
-  try {
-     
-    face = require('../face') as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`--detect needs the face module (src/face), which is not available: ${e instanceof Error ? e.message : String(e)}`);
-  }
-   
-  const image = require('../image') as typeof import('../image');
-  const loadDet = face.loadFaceDetector as (o: object) => Promise<{ detectImage(img: unknown): Array<{ box: { width: number; height: number }; keypoints: unknown }>; dispose(): void }>;
-  const cropFace = face.cropFace as (img: unknown, det: unknown, o: object) => { data: Uint8Array };
-  const det = await loadDet({ backend, logger: silentLogger, maxFaces: 5 });
-  return {
-    crop: async (file: string) => {
-      const fs = await import('fs');
-      const img = image.decodeImage(fs.readFileSync(file));
-      const faces = det.detectImage(img);
-      if (faces.length === 0) throw Object.assign(new Error('no face found'), { noFace: true });
-      const largest = faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
-      return new Uint8Array(cropFace(img, largest, { size: 48, framing }).data);
-    },
-    dispose: () => det.dispose(),
-  };
-}
-
 /** Evaluates a model on a labelled folder (the library form of the CLI). */
 export async function evaluateFolder(opts: EvalOptions, classifier?: EmotionClassifier): Promise<EvalReport> {
   const model = opts.model ?? EVAL_DEFAULT_MODEL;
   const clf = classifier ?? (await load({ model, backend: opts.backend, tta: opts.tta, logger: silentLogger }));
-  const detector = opts.detect ? await makeDetectCrop(opts.backend, opts.framing ?? modelFraming(model) ?? 'ck48') : null;
+  const framing = opts.detect ? (opts.framing ?? modelFraming(model) ?? recordedFraming(model) ?? 'ck48') : undefined;
+  const detector = framing ? await makeDetectCrop(opts.backend, framing) : null;
   const noFace: string[] = [];
   try {
     const ds = await loadLabelledFolder(path.resolve(opts.data), {
@@ -127,7 +102,7 @@ export async function evaluateFolder(opts: EvalOptions, classifier?: EmotionClas
       transform: detector ? (f) => detector.crop(f) : (f) => readGrayImage(f, clf.inputSize),
     });
     const unreadable = ds.unreadable.filter((u) => {
-      if (u.error === 'no face found') {
+      if (u.error === NO_FACE) {
         noFace.push(u.file);
         return false;
       }
@@ -161,6 +136,7 @@ export async function evaluateFolder(opts: EvalOptions, classifier?: EmotionClas
       model: clf.name,
       backend: clf.backend.label,
       tta: clf.tta ?? 'none',
+      ...(framing ? { framing } : {}),
       data: opts.data,
       classes: clf.classes,
       images: kept.length,
@@ -182,7 +158,7 @@ export async function evaluateFolder(opts: EvalOptions, classifier?: EmotionClas
 function printTable(r: EvalReport): void {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const out: string[] = [];
-  out.push(`model ${r.model} (${r.backend}${r.tta === 'none' ? '' : `, tta ${r.tta}`}) on ${r.data}: ${r.images} images`);
+  out.push(`model ${r.model} (${r.backend}${r.tta === 'none' ? '' : `, tta ${r.tta}`}${r.framing ? `, --detect framing ${r.framing}` : ''}) on ${r.data}: ${r.images} images`);
   out.push(`accuracy ${pct(r.accuracy)}   macro-F1 ${r.macroF1.toFixed(3)}`);
   out.push('');
   const w = Math.max(...r.classes.map((c) => c.length), 8);

@@ -47,6 +47,7 @@ import { selfTestOf, writeSelfTest } from '../model/selftest';
 import { loadLabelledFolder, Sample, subjectFolds } from '../train/data';
 import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics';
 import { CliSpec, fmtTime, num, parseArgs, parseCli, ParsedArgs, runMain, UsageError } from './args';
+import { makeDetectCrop, NO_FACE } from './detect-crop';
 import { describeKeyDifferences } from '../train/config-key';
 import { CK_KEY_FIELDS, configKey, dataFingerprint, DEFAULT_TRAIN_CONFIG, emaDecayOf, foldWeights, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
 import { memberDir, soupFromCheckpoints, SoupMember, soupSeeds, soupSize, trainSoup } from '../train/soup';
@@ -79,6 +80,8 @@ export const TRAIN_CLI: CliSpec = {
     '       [--epochs 30] [--batch 16] [--lr 0.003] [--wd 0.02] [--smoothing 0.1] [--seed 1] [--no-augment] [--no-class-balance]\n' +
     '       [--all-frames (every frame each epoch; default: one random frame per CK+ sequence)]\n' +
     '       [--folds 0,1,...] [--work .train/<run>] [--backend wasm|cpu|auto] [--quiet]\n' +
+    '       [--detect [--framing fer2013|ck48]: find and align the largest face of each image first with the face stage\'s detector and crop\n' +
+    '        (uncropped photos or camera snapshots; the framing, default fer2013 like the face node, is recorded in the model)]\n' +
     '       [--subject <regex>: the person of each image from its file name (first capture group), for subject-independent --cv folds;\n' +
     '        default: CK+ names S010_004_00000017.png -> S010, else every file its own subject]\n' +
     '       [--init <checkpoint dir to fine-tune from>] [--warmup 1] [--ema <decay, e.g. 0.98 (the warm-up min(decay, (1+t)/(10+t)) caps a 480-step run at ~0.98); default 0 = off>]\n' +
@@ -116,10 +119,24 @@ async function main(): Promise<void> {
   const emaDecay = emaDecayOf({ emaDecay: num(args, 'ema', DEFAULT_TRAIN_CONFIG.emaDecay ?? 0) }); // clear error before any data is read
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   const subjectPattern = subjectPatternOption(args);
-  const ds = await loadLabelledFolder(dataDir, { subjectPattern });
+  for (const k of ['framing', 'subject'] as const) if (args[k] === true) throw new UsageError(`--${k} needs a value; see --help`);
+  if (args.framing !== undefined && !args.detect) throw new UsageError('--framing is the crop framing of --detect: add --detect (or drop --framing)');
+  // --detect: the face stage's own detector and crop, so the model sees what the face node gives it.
+  const framing = args.detect ? String(args.framing ?? 'fer2013') : undefined;
+  const detector = framing ? await makeDetectCrop(String(args.backend ?? 'wasm'), framing) : null;
+  let ds: Awaited<ReturnType<typeof loadLabelledFolder>>;
+  try {
+    ds = await loadLabelledFolder(dataDir, { subjectPattern, ...(detector ? { transform: (f: string) => detector.crop(f) } : {}) });
+  } finally {
+    detector?.dispose();
+  }
+  const noFace = ds.unreadable.filter((u) => u.error === NO_FACE);
+  const unreadable = ds.unreadable.filter((u) => u.error !== NO_FACE);
   checkTrainableClasses(ds, String(args.data));
   if (ds.unknownFolders.length) process.stderr.write(`Skipping folders with no known class: ${ds.unknownFolders.join(', ')}\n`);
-  if (ds.unreadable.length) process.stderr.write(`Skipping ${ds.unreadable.length} unreadable files (first: ${ds.unreadable[0].file}: ${ds.unreadable[0].error})\n`);
+  if (unreadable.length) process.stderr.write(`Skipping ${unreadable.length} unreadable files (first: ${unreadable[0].file}: ${unreadable[0].error})\n`);
+  if (noFace.length) process.stderr.write(`Skipping ${noFace.length} images with no face found (first: ${noFace[0].file})\n`);
+  if (framing) process.stderr.write(`Training on face crops made by the face stage (--detect, framing ${framing}): ${ds.samples.length} images\n`);
   const base: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG,
     variant: variant.replace(/-8$/, ''),
@@ -147,7 +164,7 @@ async function main(): Promise<void> {
   process.stderr.write(
     `${spec.name}: ${cost.params} params, ${(cost.macs / 1e6).toFixed(1)} M MACs; ${ds.samples.length} images, ${new Set(ds.samples.map((s) => s.subject)).size} subjects, classes ${ds.classes.join(',')}; backend ${backend.label}\n`,
   );
-  const commonMeta = { dataset, dataDir: path.relative(process.cwd(), dataDir) || dataDir, config: { ...base, spec: undefined, pretrained: base.pretrained?.source }, backend: backend.label, params: cost.params, macs: cost.macs };
+  const commonMeta = { dataset, dataDir: path.relative(process.cwd(), dataDir) || dataDir, config: { ...base, spec: undefined, pretrained: base.pretrained?.source }, backend: backend.label, params: cost.params, macs: cost.macs, ...(framing ? { detect: true, framing } : {}) };
 
   if (args.cv) {
     const k = num(args, 'cv', 10);

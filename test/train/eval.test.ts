@@ -10,6 +10,7 @@ import { encodeJpeg } from '../../src/image';
 import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
 import { evaluateFolder } from '../../src/cli/eval';
+import { recordedFraming } from '../../src/cli/detect-crop';
 import { load } from '../../src/model';
 import { grayImage, tmpDir, writeRandomModel } from '../model/helpers';
 
@@ -149,4 +150,46 @@ test('evaluateFolder --detect: finds, aligns and classifies the largest face of 
   assert.equal(r.images, 1);
   assert.equal(r.skipped.noFace.length, 1);
   assert.match(r.skipped.noFace[0], /blank\.png$/);
+});
+
+test('npm run train --detect: trains on the face stage\'s crops of uncropped photos, records the framing, and eval --detect uses it', async (t) => {
+  const demo = path.join(ROOT, 'node_modules', '@vladmandic', 'face-api', 'demo');
+  if (!fs.existsSync(path.join(demo, 'sample1.jpg')) || !fs.existsSync(path.join(ROOT, 'models', 'blazeface'))) {
+    t.skip('needs the @vladmandic/face-api demo photos (devDependency) and models/blazeface');
+    return;
+  }
+  const d = tmpDir();
+  for (const [cls, photos] of [['happy', [1, 2, 3]], ['sad', [4, 5, 6]]] as const) {
+    fs.mkdirSync(path.join(d, 'data', cls), { recursive: true });
+    for (const i of photos) fs.copyFileSync(path.join(demo, `sample${i}.jpg`), path.join(d, 'data', cls, `p${i}.jpg`));
+  }
+  fs.writeFileSync(path.join(d, 'data', 'sad', 'blank.png'), pngGray(64, 64, 11)); // noise: no face
+  const train = (...extra: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', '--data', path.join(d, 'data'), '--variant', 'nano-b', '--epochs', '1', '--batch', '4', '--quiet', '--work', path.join(d, 'w'), ...extra], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+  const out = path.join(d, 'model');
+  const r = train('--detect', '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /Skipping 1 images with no face found \(first: .*blank\.png\)/);
+  assert.match(r.stderr, /Training on face crops made by the face stage \(--detect, framing fer2013\): 6 images/);
+  const json = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
+  assert.equal(json.training.framing, 'fer2013');
+  assert.equal(json.training.images, 6);
+  assert.equal(recordedFraming(out), 'fer2013');
+  assert.equal(recordedFraming(modelDir), undefined, 'a model trained without --detect records none');
+  // eval --detect of the path crops with the recorded framing: the same crops it was trained on.
+  const e = await evaluateFolder({ data: path.join(d, 'data'), model: out, detect: true });
+  assert.equal(e.images, 6);
+  assert.equal(e.framing, 'fer2013');
+  assert.equal((await evaluateFolder({ data: path.join(d, 'data'), model: modelDir, detect: true })).framing, 'ck48', 'a path without a recorded framing: ck48 as before');
+  // Misuse is refused before any work.
+  const noDetect = train('--framing', 'ck48', '--out', path.join(d, 'x'));
+  assert.equal(noDetect.status, 2, noDetect.stderr);
+  assert.match(noDetect.stderr, /--framing is the crop framing of --detect: add --detect/);
+  const unknown = train('--detect', '--framing', 'passport', '--out', path.join(d, 'x'));
+  assert.equal(unknown.status, 1, unknown.stderr);
+  assert.match(unknown.stderr, /Unknown crop framing "passport" \(known: .*ck48.*fer2013/);
+  assert.ok(!fs.existsSync(path.join(d, 'x')), 'nothing written');
 });

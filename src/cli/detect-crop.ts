@@ -1,0 +1,54 @@
+/**
+ * `--detect` for `npm run train` and `npm run eval`: the face stage's detector and crop function
+ * (src/face), so images are cropped exactly as the face node crops live frames.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { silentLogger } from '../log';
+
+export type CropFn = (file: string) => Promise<Uint8Array>;
+
+/** Thrown by a {@link CropFn} for an image without a face (its message is `no face found`). */
+export const NO_FACE = 'no face found';
+
+/** Detector + alignment from src/face, loaded only when asked for: the largest face of each image, as a 48x48 gray crop. */
+export async function makeDetectCrop(backend: string | undefined, framing: string): Promise<{ crop: CropFn; dispose(): void }> {
+  let face: Record<string, unknown>;
+  try {
+    face = require('../face') as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`--detect needs the face module (src/face), which is not available: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const framings = (face.FRAMINGS ?? {}) as Record<string, unknown>;
+  if (!Object.prototype.hasOwnProperty.call(framings, framing)) throw new Error(`Unknown crop framing "${framing}" (known: ${Object.keys(framings).join(', ')})`);
+  const image = require('../image') as typeof import('../image');
+  const loadDet = face.loadFaceDetector as (o: object) => Promise<{ detectImage(img: unknown): Array<{ box: { width: number; height: number }; keypoints: unknown }>; dispose(): void }>;
+  const cropFace = face.cropFace as (img: unknown, det: unknown, o: object) => { data: Uint8Array };
+  const det = await loadDet({ backend, logger: silentLogger, maxFaces: 5 });
+  return {
+    crop: async (file: string) => {
+      const img = image.decodeImage(fs.readFileSync(file));
+      const faces = det.detectImage(img);
+      if (faces.length === 0) throw Object.assign(new Error(NO_FACE), { noFace: true });
+      const largest = faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
+      return new Uint8Array(cropFace(img, largest, { size: 48, framing }).data);
+    },
+    dispose: () => det.dispose(),
+  };
+}
+
+/**
+ * The crop framing a model trained by `npm run train --detect` records (`training.framing` in
+ * its model.json), for a model given by path; undefined for other models or unreadable files.
+ */
+export function recordedFraming(model: string): string | undefined {
+  try {
+    let p = path.resolve(model);
+    if (fs.statSync(p).isDirectory()) p = path.join(p, 'model.json');
+    const json = JSON.parse(fs.readFileSync(p, 'utf8')) as { training?: { framing?: unknown } };
+    const f = json.training?.framing;
+    return typeof f === 'string' && f ? f : undefined;
+  } catch {
+    return undefined;
+  }
+}
