@@ -82,6 +82,8 @@ export interface EvalReport {
     /** Folders that map to no known class. */
     unknownFolders: string[];
     unreadable: Array<{ file: string; error: string }>;
+    /** Files that are not PNG/JPEG/TIFF/BMP by their extension (e.g. .webp, .gif). */
+    notImages: string[];
     /** --detect: images with no face found. */
     noFace: string[];
   };
@@ -145,7 +147,7 @@ export async function evaluateFolder(opts: EvalOptions, classifier?: EmotionClas
       perClassRecall: Object.fromEntries(Object.entries(m.perClass).map(([c, v]) => [c, v.recall])),
       perClass: m.perClass,
       confusion: { classes: clf.classes, matrix: m.confusion },
-      skipped: { classesNotInModel, unknownFolders: ds.unknownFolders, unreadable, noFace },
+      skipped: { classesNotInModel, unknownFolders: ds.unknownFolders, unreadable, notImages: ds.notImages, noFace },
       seconds,
       facesPerSec: kept.length / Math.max(seconds, 1e-9),
     };
@@ -169,6 +171,7 @@ function printTable(r: EvalReport): void {
   if (r.skipped.classesNotInModel.length) out.push(`skipped (classes the model lacks): ${r.skipped.classesNotInModel.map((c) => `${c.class} (${c.images})`).join(', ')}`);
   if (r.skipped.unknownFolders.length) out.push(`skipped (unknown folders): ${r.skipped.unknownFolders.join(', ')}`);
   if (r.skipped.unreadable.length) out.push(`skipped (unreadable): ${r.skipped.unreadable.length} files`);
+  if (r.skipped.notImages.length) out.push(`skipped (not PNG/JPEG/TIFF/BMP): ${r.skipped.notImages.length} files (first: ${r.skipped.notImages[0]})`);
   if (r.skipped.noFace.length) out.push(`skipped (no face found): ${r.skipped.noFace.length} files`);
   process.stdout.write(out.join('\n') + '\n');
 }

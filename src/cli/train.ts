@@ -135,6 +135,7 @@ async function main(): Promise<void> {
   checkTrainableClasses(ds, String(args.data));
   if (ds.unknownFolders.length) process.stderr.write(`Skipping folders with no known class: ${ds.unknownFolders.join(', ')}\n`);
   if (unreadable.length) process.stderr.write(`Skipping ${unreadable.length} unreadable files (first: ${unreadable[0].file}: ${unreadable[0].error})\n`);
+  if (ds.notImages.length) process.stderr.write(`Skipping ${ds.notImages.length} files that are not PNG/JPEG/TIFF/BMP images (first: ${ds.notImages[0]})\n`);
   if (noFace.length) process.stderr.write(`Skipping ${noFace.length} images with no face found (first: ${noFace[0].file})\n`);
   if (framing) process.stderr.write(`Training on face crops made by the face stage (--detect, framing ${framing}): ${ds.samples.length} images\n`);
   const base: TrainConfig = {

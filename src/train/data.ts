@@ -43,6 +43,8 @@ export interface LabelledFolder {
   unknownFolders: string[];
   /** Files that could not be decoded, with the reason (skipped). */
   unreadable: Array<{ file: string; error: string }>;
+  /** Files in class folders that are not PNG/JPEG/TIFF/BMP by their extension (e.g. .webp, .gif; skipped; hidden files not listed). */
+  notImages: string[];
 }
 
 const IMAGE_EXT = /\.(png|jpe?g|tiff?|bmp)$/i;
@@ -118,12 +120,16 @@ export async function loadLabelledFolder(root: string, options: LoadFolderOption
   }
   const samples: Sample[] = [];
   const unreadable: LabelledFolder['unreadable'] = [];
+  const notImages: string[] = [];
   const size = options.size ?? 48;
   for (let label = 0; label < classes.length; label++) {
     for (const d of byClass.get(classes[label]) ?? []) {
       const dir = path.join(root, d);
       for (const f of fs.readdirSync(dir).sort()) {
-        if (!IMAGE_EXT.test(f)) continue;
+        if (!IMAGE_EXT.test(f)) {
+          if (!f.startsWith('.') && fs.statSync(path.join(dir, f)).isFile()) notImages.push(path.join(dir, f));
+          continue;
+        }
         const file = path.join(dir, f);
         try {
           const data = options.transform ? await options.transform(file) : readGrayImage(file, size);
@@ -144,7 +150,7 @@ export async function loadLabelledFolder(root: string, options: LoadFolderOption
       }
     }
   }
-  return { root, classes, samples, unknownFolders, unreadable, skippedClasses };
+  return { root, classes, samples, unknownFolders, unreadable, notImages, skippedClasses };
 }
 
 /**

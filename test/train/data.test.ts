@@ -41,6 +41,11 @@ test('--subject pattern: the person from the file name (first group or whole mat
   assert.deepEqual(byName.samples.map((s) => [path.basename(s.file), s.subject]), [['anna_01.png', 'anna'], ['bob_01.png', 'bob'], ['anna_02.png', 'anna'], ['bob_02.png', 'bob']]);
   const folds = subjectFolds(byName.samples, 2, 1);
   for (const f of folds) assert.equal(new Set(f.map((i) => byName.samples[i].subject)).size, 1, 'each person in one fold');
+  // Files that are not images by their extension are listed (hidden files are not), not silently dropped.
+  fs.writeFileSync(path.join(dir, 'happy', 'cara_01.webp'), png);
+  fs.writeFileSync(path.join(dir, 'sad', 'dan.gif'), png);
+  fs.writeFileSync(path.join(dir, 'sad', '.DS_Store'), 'x');
+  assert.deepEqual((await loadLabelledFolder(dir)).notImages.map((f) => path.relative(dir, f)), [path.join('happy', 'cara_01.webp'), path.join('sad', 'dan.gif')]);
   fs.writeFileSync(path.join(dir, 'sad', 'IMG_7.png'), png);
   await assert.rejects(loadLabelledFolder(dir, { subjectPattern: /^([a-z]+)_/ }), /sad\/IMG_7\.png does not match the subject pattern \/\^\(\[a-z\]\+\)_\/ \(every image needs a subject\)/);
 });
