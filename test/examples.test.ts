@@ -19,6 +19,7 @@ const CORE: Record<string, string> = {
   function: 'function/10-function.js',
   change: 'function/15-change.js',
   switch: 'function/10-switch.js',
+  file: 'storage/10-file.js',
   'mqtt out': 'network/10-mqtt.js',
   'mqtt in': 'network/10-mqtt.js',
   'mqtt-broker': 'network/10-mqtt.js',
