@@ -16,6 +16,7 @@ import {
   ClassifyInputError,
   DEFAULT_MODEL,
   EmotionClassifier,
+  framingMismatch,
   loadClassifier,
   parseClassifyInput,
   RateMeter,
@@ -81,6 +82,7 @@ export = function register(RED: NodeAPI): void {
     let dropped = 0;
     let rejected = 0;
     let lastLoadErrorAt = 0;
+    const framingWarned = new Set<string>();
     // Queued (not yet running) messages per source: each source's own depth for FlowControl. A
     // source is removed when its last message leaves the queue, so this stays bounded by the
     // queue capacity however many source ids pass through.
@@ -107,6 +109,11 @@ export = function register(RED: NodeAPI): void {
         timing.classify = Math.round(r.ms * 100) / 100;
         msg.timing = timing;
         msg.model = { name: classifier.name, classes: classifier.classes.map(canonicalLabel), backend: classifier.backend.label, tta: classifier.tta ?? 'none' };
+        const mismatch = framingMismatch(input, classifier.framing);
+        if (mismatch && !framingWarned.has(mismatch.faces)) {
+          framingWarned.add(mismatch.faces); // once per framing and deploy (at most the few framings there are)
+          node.warn(t('warn.framing-mismatch', { faces: mismatch.faces, name: classifier.name, model: mismatch.model }));
+        }
         if (input.kind === 'image') msg.payload = r.results[0];
         else if (input.kind === 'images') msg.payload = r.results;
         send(msg);

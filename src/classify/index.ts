@@ -156,6 +156,21 @@ export type ClassifyInput =
   | { kind: 'image'; images: GrayImage[] }
   | { kind: 'images'; images: GrayImage[] };
 
+/**
+ * The crop framing of `input`'s faces when it differs from the one the model was trained on
+ * (`face.crop.framing`, set by the face stage, against `EmotionClassifier.framing`): the first
+ * such face's framing and the model's. Null when they match or either is unknown (gray images,
+ * crops from elsewhere, a custom model without a recorded framing).
+ */
+export function framingMismatch(input: ClassifyInput, modelFraming: string | undefined): { faces: string; model: string } | null {
+  if (!modelFraming || input.kind !== 'faces') return null;
+  for (const f of input.faces) {
+    const framing: unknown = f.crop?.framing;
+    if (typeof framing === 'string' && framing && framing !== modelFraming) return { faces: framing, model: modelFraming };
+  }
+  return null;
+}
+
 /** A payload the stage cannot classify; `key` is an i18n key suffix. */
 export class ClassifyInputError extends Error {
   constructor(message: string, readonly key: string) {

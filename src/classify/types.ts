@@ -15,7 +15,8 @@ export interface FaceLike {
   id?: number;
   box?: { x: number; y: number; width: number; height: number };
   score?: number;
-  crop?: { width: number; height: number; data: Buffer | Uint8Array };
+  /** `framing`: the crop framing of the face stage that made it (see `framingMismatch`). */
+  crop?: { width: number; height: number; data: Buffer | Uint8Array; framing?: string };
   emotion?: { label: string; confidence: number; probabilities: Record<string, number> };
   smoothed?: { label: string; confidence: number; probabilities: Record<string, number>; since?: number };
   [key: string]: unknown;

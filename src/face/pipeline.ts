@@ -170,7 +170,7 @@ export class FacePipeline {
   }
 
   #face(t: Omit<Face, 'crop'>, crop: { width: number; height: number; data: Buffer }): Face {
-    const face: Face = { id: t.id, box: t.box, score: t.score, keypoints: t.keypoints, detected: t.detected, crop };
+    const face: Face = { id: t.id, box: t.box, score: t.score, keypoints: t.keypoints, detected: t.detected, crop: { ...crop, framing: this.options.framing.name } };
     if (this.options.jpeg) face.jpeg = encodeJpeg(crop, { quality: this.options.jpegQuality });
     return face;
   }

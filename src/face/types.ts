@@ -54,7 +54,8 @@ export interface Detection {
 export interface Face extends Detection {
   /** Track id, stable while the face stays in view (and after short gaps). */
   id: number;
-  crop: { width: number; height: number; data: Buffer };
+  /** `framing`: the crop framing it was made with (`fer2013`, `ck48`; the classifier node warns when its model was trained on another). */
+  crop: { width: number; height: number; data: Buffer; framing?: string };
   /** The crop as a JPEG, when asked for (`jpeg: true`). */
   jpeg?: Buffer;
   /** False on frames where the box was advanced by the motion model instead of detected. */

@@ -108,6 +108,12 @@ export interface EmotionClassifier {
   readonly cost: { params: number; macs: number };
   /** Input size in pixels (square), 48 for the shipped models. */
   readonly inputSize: number;
+  /**
+   * The face stage's crop framing the model was trained on (`fer2013` for the in-the-wild
+   * models, `ck48` for the CK+ ones, what `npm run train --detect` recorded for a custom model);
+   * undefined when unknown.
+   */
+  readonly framing?: string;
   /** Classifies all faces as one batch. Throws a TypeError for bad input. */
   classify(faces: FaceImage[]): Promise<Classification[]>;
   /** Frees the weights; later classify() calls throw. Idempotent. */
@@ -137,20 +143,20 @@ export interface LoadOptions {
 }
 
 /** The registered (shipped) models. */
-export const MODELS: Record<string, { classes: number; description: string }> = {
-  'nano-a': { classes: 7, description: 'EmotionNet Nano-A, 7 classes (CK+), concatenating merges, larger and slower than Nano-B' },
-  'nano-b': { classes: 7, description: 'EmotionNet Nano-B, 7 classes (CK+), adding merges, fastest' },
-  'nano-a-8': { classes: 8, description: 'EmotionNet Nano-A, 8 classes with neutral (CK+ peak + neutral)' },
-  'nano-b-8': { classes: 8, description: 'EmotionNet Nano-B, 8 classes with neutral (CK+ peak + neutral)' },
+export const MODELS: Record<string, { classes: number; framing: string; description: string }> = {
+  'nano-a': { classes: 7, framing: 'ck48', description: 'EmotionNet Nano-A, 7 classes (CK+), concatenating merges, larger and slower than Nano-B' },
+  'nano-b': { classes: 7, framing: 'ck48', description: 'EmotionNet Nano-B, 7 classes (CK+), adding merges, fastest' },
+  'nano-a-8': { classes: 8, framing: 'ck48', description: 'EmotionNet Nano-A, 8 classes with neutral (CK+ peak + neutral)' },
+  'nano-b-8': { classes: 8, framing: 'ck48', description: 'EmotionNet Nano-B, 8 classes with neutral (CK+ peak + neutral)' },
   // In-the-wild models (issue 6): FER2013 Training with FER+ votes; `-7`: FER2013's 7 original labels.
-  'nano-a-wild': { classes: 8, description: 'EmotionNet Nano-A, 8 FER+ classes, in-the-wild (FER2013/FER+); use with the fer2013 crop framing' },
-  'nano-b-wild': { classes: 8, description: 'EmotionNet Nano-B, 8 FER+ classes, in-the-wild (FER2013/FER+); use with the fer2013 crop framing' },
-  'nano-a-wild-7': { classes: 7, description: 'EmotionNet Nano-A, 7 FER2013 labels, in-the-wild; use with the fer2013 crop framing' },
-  'nano-b-wild-7': { classes: 7, description: 'EmotionNet Nano-B, 7 FER2013 labels, in-the-wild; use with the fer2013 crop framing' },
+  'nano-a-wild': { classes: 8, framing: 'fer2013', description: 'EmotionNet Nano-A, 8 FER+ classes, in-the-wild (FER2013/FER+); use with the fer2013 crop framing' },
+  'nano-b-wild': { classes: 8, framing: 'fer2013', description: 'EmotionNet Nano-B, 8 FER+ classes, in-the-wild (FER2013/FER+); use with the fer2013 crop framing' },
+  'nano-a-wild-7': { classes: 7, framing: 'fer2013', description: 'EmotionNet Nano-A, 7 FER2013 labels, in-the-wild; use with the fer2013 crop framing' },
+  'nano-b-wild-7': { classes: 7, framing: 'fer2013', description: 'EmotionNet Nano-B, 7 FER2013 labels, in-the-wild; use with the fer2013 crop framing' },
 };
 
 /** Registered model names and whether their weights are present in this install. */
-export function listModels(): Array<{ id: string; classes: number; description: string; available: boolean }> {
+export function listModels(): Array<{ id: string; classes: number; framing: string; description: string; available: boolean }> {
   const dir = modelsDir();
   return Object.entries(MODELS).map(([id, m]) => ({ id, ...m, available: !!dir && fs.existsSync(path.join(dir, id, 'model.json')) }));
 }
@@ -222,6 +228,7 @@ class NanoClassifier implements EmotionClassifier {
   readonly cost: { params: number; macs: number };
   readonly inputSize: number;
   readonly executor: ExecutorMode;
+  readonly framing?: string;
 
   constructor(
     readonly name: string,
@@ -231,8 +238,10 @@ class NanoClassifier implements EmotionClassifier {
     private readonly resolved: ResolvedSpec,
     weights: TensorMap,
     private direct: DirectClassifier | null,
+    framing?: string,
   ) {
     this.weights = weights;
+    if (framing) this.framing = framing;
     this.cost = countCost(resolved.spec, classes.length);
     this.inputSize = resolved.spec.inputSize;
     this.executor = direct ? 'direct' : 'graph';
@@ -355,7 +364,9 @@ export async function load(options: LoadOptions = {}): Promise<EmotionClassifier
     }
   }
   log.info(`EmotionNet model ${name} loaded (${json.classes.length} classes, backend ${backend.label}, ${direct ? 'direct' : 'graph'} executor${tta === 'none' ? '' : `, test-time augmentation ${tta}`})`);
-  return new NanoClassifier(name, [...json.classes], backend, tta, resolved, weights, direct);
+  const recorded = json.training?.framing;
+  const framing = Object.prototype.hasOwnProperty.call(MODELS, model) ? MODELS[model].framing : typeof recorded === 'string' && recorded ? recorded : undefined;
+  return new NanoClassifier(name, [...json.classes], backend, tta, resolved, weights, direct, framing);
 }
 
 function checkWeights(r: ResolvedSpec, json: ModelJson, arrays: Record<string, { shape: number[] }>, where: string): void {

@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
@@ -16,10 +17,13 @@ import {
   BUILTIN_MODELS,
   CANONICAL_LABELS,
   DEFAULT_MODEL,
+  framingMismatch,
   loadClassifier,
   modelFraming,
+  parseClassifyInput,
   setClassifierLoader,
 } from '../../src/classify';
+import { writeRandomModel } from '../model/helpers';
 
 const installed = (id: string) => fs.existsSync(path.join(modelsDir() ?? '', id, 'model.json'));
 const CK7 = ['anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise'];
@@ -133,4 +137,44 @@ test('the face cropper defaults to the fer2013 framing that matches the default 
   const ck = await createFaceCropper({ detector: detector as never, framing: 'ck48' });
   assert.equal(ck.options.framing.name, 'ck48');
   ck.dispose();
+});
+
+test('crop framing travels with the data: built-in models know theirs, a custom model the one train --detect recorded, faces the one they were cropped with', async (t) => {
+  // Faces: crop.framing is the cropper's framing.
+  const frame = { width: 200, height: 200, format: 'gray' as const, data: Buffer.alloc(200 * 200, 120), timestamp: 0, seq: 0 };
+  const kp = (x: number, y: number) => ({ x, y });
+  const det = { box: { x: 70, y: 70, width: 60, height: 60 }, score: 0.9, keypoints: { rightEye: kp(88, 94), leftEye: kp(112, 94), nose: kp(100, 103), mouth: kp(100, 115), rightEar: kp(73, 100), leftEar: kp(127, 100) } };
+  const detector = { detect: async () => [det], detectImage: () => [det], lastTimings: {}, options: { maxPixels: 4096 * 4096 }, dispose() {} };
+  for (const framing of ['fer2013', 'ck48'] as const) {
+    const cropper = await createFaceCropper({ detector: detector as never, framing });
+    try {
+      const faces = await cropper.process(frame);
+      assert.equal(faces.length, 1);
+      assert.equal(faces[0].crop.framing, framing);
+    } finally {
+      cropper.dispose();
+    }
+  }
+  // Models: the registry's framing for built-ins; a custom model's recorded one, else none.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'framing-'));
+  const plain = await writeRandomModel(path.join(dir, 'plain'));
+  const json = JSON.parse(fs.readFileSync(path.join(plain, 'model.json'), 'utf8'));
+  const detected = path.join(dir, 'detected');
+  fs.cpSync(plain, detected, { recursive: true });
+  fs.writeFileSync(path.join(detected, 'model.json'), JSON.stringify({ ...json, training: { framing: 'fer2013' } }));
+  for (const [model, want] of [[plain, undefined], [detected, 'fer2013'], ...BUILTIN_MODELS.filter((m) => installed(m.id)).map((m) => [m.id, m.framing])] as Array<[string, string | undefined]>) {
+    const clf = await loadClassifier({ model, backend: 'wasm', logger: silentLogger });
+    assert.equal(clf.framing, want, model);
+    clf.dispose();
+  }
+  if (!BUILTIN_MODELS.some((m) => installed(m.id))) t.diagnostic('no built-in model installed: only custom models checked');
+  // The check the classifier node warns with.
+  const crop = (framing?: string) => ({ width: 48, height: 48, data: new Uint8Array(48 * 48), ...(framing ? { framing } : {}) });
+  const faces = (...f: Array<string | undefined>) => parseClassifyInput(f.map((x, id) => ({ id, crop: crop(x) })));
+  assert.deepEqual(framingMismatch(faces('fer2013'), 'ck48'), { faces: 'fer2013', model: 'ck48' });
+  assert.deepEqual(framingMismatch(faces(undefined, 'ck48'), 'fer2013'), { faces: 'ck48', model: 'fer2013' });
+  assert.equal(framingMismatch(faces('fer2013'), 'fer2013'), null);
+  assert.equal(framingMismatch(faces('fer2013'), undefined), null, 'a model without a known framing');
+  assert.equal(framingMismatch(faces(undefined), 'ck48'), null, 'crops from elsewhere');
+  assert.equal(framingMismatch(parseClassifyInput(crop()), 'ck48'), null, 'a gray image');
 });

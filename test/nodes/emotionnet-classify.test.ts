@@ -128,6 +128,21 @@ describe('emotionnet-classify node', () => {
     assert.deepEqual(custom.classes, raw, "the classifier's own list is not changed");
   });
 
+  it("faces cropped with another framing than the model's: one warning naming both, per framing and deploy; results still sent", async () => {
+    const { clf } = fakeClassifier();
+    core.setClassifierLoader(async () => ({ ...clf, name: 'nano-a', framing: 'ck48' }));
+    await helper.load([classifyNode, catchNode], flow({ model: 'nano-a', policy: 'queue' }));
+    const c1 = helper.getNode('c1');
+    const framed = (id: number, framing?: string) => ({ ...face(id, 200), crop: { ...crop(200), ...(framing ? { framing } : {}) } });
+    const got = collect(helper.getNode('out'), 5);
+    for (const payload of [[framed(1, 'ck48')], [framed(1, 'fer2013')], [framed(1, 'fer2013'), framed(2, 'fer2013')], [framed(1)], [framed(1, 'fer2013')]]) c1.receive({ payload });
+    const out = await got;
+    assert.equal(out.length, 5);
+    assert.ok(out.every((m: any) => m.payload[0].emotion.label === 'happy'));
+    const warnings = c1.warn.args.map((a: any[]) => String(a[0]));
+    assert.deepEqual(warnings, ["Faces were cropped with the fer2013 framing, but model nano-a was trained on ck48 crops: set the face node's Crop framing to ck48 (accuracy drops otherwise)"]);
+  });
+
   it('mirror averaging: tta flip is passed to the loader and reported in msg.model; a saved flow without it stays off', async () => {
     const asked: Record<string, unknown> = {};
     core.setClassifierLoader(async (o: any) => {
