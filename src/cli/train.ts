@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   const emaDecay = emaDecayOf({ emaDecay: num(args, 'ema', DEFAULT_TRAIN_CONFIG.emaDecay ?? 0) }); // clear error before any data is read
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   const subjectPattern = subjectPatternOption(args);
-  for (const k of ['framing', 'subject'] as const) if (args[k] === true) throw new UsageError(`--${k} needs a value; see --help`);
+  if (args.framing === true) throw new UsageError('--framing needs a value (fer2013 or ck48); see --help');
   if (args.framing !== undefined && !args.detect) throw new UsageError('--framing is the crop framing of --detect: add --detect (or drop --framing)');
   // --detect: the face stage's own detector and crop, so the model sees what the face node gives it.
   const framing = args.detect ? String(args.framing ?? 'fer2013') : undefined;
