@@ -97,6 +97,12 @@ export = function register(RED: NodeAPI): void {
       const text = `${classifier.backend.label} ${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} ${t('status.faces-per-s')}`;
       status.set('running', dropped ? `${text} -${dropped}` : text);
     };
+    // Each batch updates the status; when the messages stop (a camera outage) a timer does, so
+    // the rate falls to 0 instead of the last one staying in the status.
+    let lastBatchAt = 0;
+    const statusTimer = setInterval(() => {
+      if (lastBatchAt > 0 && !closed && performance.now() - lastBatchAt >= 1000) showRunning();
+    }, 1000);
 
     const work = async (item: Item): Promise<void> => {
       const { msg, send, done, input } = item;
@@ -105,6 +111,7 @@ export = function register(RED: NodeAPI): void {
         const r = await classifyInput(classifier, input, { signal: abort.signal });
         if (closed) return done();
         meter.mark(input.images.length);
+        lastBatchAt = performance.now();
         const timing = (msg.timing && typeof msg.timing === 'object' ? msg.timing : {}) as Record<string, number>;
         timing.classify = Math.round(r.ms * 100) / 100;
         msg.timing = timing;
@@ -235,6 +242,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       closed = true;
+      clearInterval(statusTimer);
       abort.abort();
       gate.close();
       // Let a batch that is still running finish before the model's tensors are freed.

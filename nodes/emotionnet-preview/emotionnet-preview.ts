@@ -121,6 +121,12 @@ export = function register(RED: NodeAPI): void {
       const v = broadcaster.viewers;
       status.set('running', `${inputRate.rate().toFixed(0)} fps ${v} ${t(v === 1 ? 'status.viewer' : 'status.viewers')}`);
     };
+    // Each input updates the status; when the frames stop (a camera outage) a timer does, so the
+    // rate falls to 0 instead of the last one staying in the status.
+    let lastInputAt = 0;
+    const statusTimer = setInterval(() => {
+      if (lastInput && performance.now() - lastInputAt >= 1000) showRunning();
+    }, 1000);
 
     onInput(node, async (msg, send, done) => {
       const m = msg as typeof msg & { frame?: unknown };
@@ -145,6 +151,7 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       inputRate.mark(1);
+      lastInputAt = performance.now();
       const n = ++inputs;
       lastInput = { n, frame, faces };
       // Nobody looks and nothing is wired: skip the work entirely (latest.jpg renders on demand).
@@ -176,6 +183,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       closed = true;
+      clearInterval(statusTimer);
       if (previews.get(node.id)?.snapshot === snapshot) previews.delete(node.id);
       lastInput = null;
       lastJpeg = null;

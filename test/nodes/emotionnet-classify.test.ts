@@ -399,6 +399,20 @@ describe('emotionnet-classify node', () => {
     assert.deepEqual(c1.status.lastCall.args[0], {});
   });
 
+  it('the faces/s in the status falls to 0 when messages stop (a camera outage does not leave the last rate showing)', async () => {
+    const { clf } = fakeClassifier();
+    core.setClassifierLoader(async () => clf);
+    await helper.load([classifyNode, catchNode], flow());
+    const c1 = helper.getNode('c1');
+    const text = () => String(c1.status.lastCall?.args[0]?.text);
+    const got = collect(helper.getNode('out'), 1);
+    c1.receive({ payload: [face(1, 200), face(2, 200)] });
+    await got;
+    await until(() => /^cpu [1-9][\d.]* faces\/s$/.test(text()), 2000, 'a running rate');
+    // No message for longer than the rate window (2 s): 0 faces/s, without a new input.
+    await until(() => text() === 'cpu 0.0 faces/s', 4000, () => `0 faces/s after the messages stopped (status: ${text()})`);
+  });
+
   it('lists the registered models for the editor (with whether their weights are installed and their framing)', async () => {
     core.setClassifierLoader(async () => fakeClassifier().clf);
     await helper.load([classifyNode], [{ id: 'c1', type: 'emotionnet-classify', model: 'nano-a' }]);

@@ -377,4 +377,18 @@ describe('emotionnet-preview node', () => {
     const fps = statuses.map((st) => Number(/^(\d+) fps/.exec(st.text ?? '')?.[1])).filter((v) => !Number.isNaN(v));
     assert.equal(fps[fps.length - 1], 10, `statuses: ${statuses.map((st) => st.text).join(' | ')}`);
   });
+
+  it('the fps in the status falls to 0 when frames stop (a camera outage does not leave the last rate showing)', async () => {
+    await helper.load([previewNode, catchNode], flow({}, false));
+    const p1 = helper.getNode('p1');
+    const statuses = watchStatus(p1);
+    for (let i = 0; i < 10; i++) {
+      p1.receive({ payload: faces, frame: frame() });
+      await sleep(100);
+    }
+    await until(() => /^[1-9]\d* fps/.test(statuses[statuses.length - 1]?.text ?? ''), 2000, 'a running rate');
+    // No frame for longer than the rate window (2 s): the status says 0 fps, without a new input.
+    await until(() => /^0 fps/.test(statuses[statuses.length - 1]?.text ?? ''), 4000, () => `0 fps after the frames stopped (statuses: ${statuses.map((st) => st.text).join(' | ')})`);
+    assert.equal(statuses[statuses.length - 1].fill, 'green');
+  });
 });
