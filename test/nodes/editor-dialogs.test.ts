@@ -114,7 +114,9 @@ describe('example flows laid out in the editor (browser)', { skip: editorSkip, t
     files.forEach((f, i) => {
       flow.push({ id: `tab${i}`, type: 'tab', label: f });
       for (const n of JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))) {
-        flow.push({ ...n, z: `tab${i}`, id: `${i}_${n.id}`, wires: (n.wires ?? []).map((w: string[]) => w.map((x) => `${i}_${x}`)) });
+        // Sources stay stopped: only the layout matters here (a running example 06 would write crops to the working directory).
+        const stopped = n.type === 'emotionnet-video' ? { autostart: false } : {};
+        flow.push({ ...n, ...stopped, z: `tab${i}`, id: `${i}_${n.id}`, wires: (n.wires ?? []).map((w: string[]) => w.map((x) => `${i}_${x}`)) });
       }
     });
     const errors: string[] = [];
