@@ -21,6 +21,7 @@ export {
   classifyInput,
   ClassifyInputError,
   DEFAULT_MODEL,
+  framingMismatch,
   isKnownLabel,
   LABEL_SYNONYMS,
   loadClassifier,

@@ -52,6 +52,8 @@ interface Item {
 
 /** After a failed model load, report the error through done(err) at most this often. */
 const LOAD_ERROR_INTERVAL_MS = 5000;
+/** At most this many framing-mismatch warnings (one per framing) per deploy. */
+const MAX_FRAMING_WARNINGS = 4;
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'emotionnet-classify', messages);
@@ -82,6 +84,8 @@ export = function register(RED: NodeAPI): void {
     let dropped = 0;
     let rejected = 0;
     let lastLoadErrorAt = 0;
+    // Framings warned about this deploy: the few the face stage has, but `crop.framing` is just a
+    // string in the message (e.g. after MQTT), so the set is capped.
     const framingWarned = new Set<string>();
     // Queued (not yet running) messages per source: each source's own depth for FlowControl. A
     // source is removed when its last message leaves the queue, so this stays bounded by the
@@ -117,8 +121,8 @@ export = function register(RED: NodeAPI): void {
         msg.timing = timing;
         msg.model = { name: classifier.name, classes: classifier.classes.map(canonicalLabel), backend: classifier.backend.label, tta: classifier.tta ?? 'none' };
         const mismatch = framingMismatch(input, classifier.framing);
-        if (mismatch && !framingWarned.has(mismatch.faces)) {
-          framingWarned.add(mismatch.faces); // once per framing and deploy (at most the few framings there are)
+        if (mismatch && framingWarned.size < MAX_FRAMING_WARNINGS && !framingWarned.has(mismatch.faces)) {
+          framingWarned.add(mismatch.faces); // once per framing and deploy
           node.warn(t('warn.framing-mismatch', { faces: mismatch.faces, name: classifier.name, model: mismatch.model }));
         }
         if (input.kind === 'image') msg.payload = r.results[0];

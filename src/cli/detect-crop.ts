@@ -3,7 +3,6 @@
  * (src/face), so images are cropped exactly as the face node crops live frames.
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import { silentLogger } from '../log';
 
 export type CropFn = (file: string) => Promise<Uint8Array>;
@@ -11,8 +10,11 @@ export type CropFn = (file: string) => Promise<Uint8Array>;
 /** Thrown by a {@link CropFn} for an image without a face (its message is `no face found`). */
 export const NO_FACE = 'no face found';
 
-/** Detector + alignment from src/face, loaded only when asked for: the largest face of each image, as a 48x48 gray crop. */
-export async function makeDetectCrop(backend: string | undefined, framing: string): Promise<{ crop: CropFn; dispose(): void }> {
+/**
+ * Detector + alignment from src/face, loaded only when asked for: the largest face of each image,
+ * as a `size`x`size` gray crop (48 by default; `npm run eval` passes the model's input size).
+ */
+export async function makeDetectCrop(backend: string | undefined, framing: string, size = 48): Promise<{ crop: CropFn; dispose(): void }> {
   let face: Record<string, unknown>;
   try {
     face = require('../face') as Record<string, unknown>;
@@ -31,24 +33,8 @@ export async function makeDetectCrop(backend: string | undefined, framing: strin
       const faces = det.detectImage(img);
       if (faces.length === 0) throw Object.assign(new Error(NO_FACE), { noFace: true });
       const largest = faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
-      return new Uint8Array(cropFace(img, largest, { size: 48, framing }).data);
+      return new Uint8Array(cropFace(img, largest, { size, framing }).data);
     },
     dispose: () => det.dispose(),
   };
-}
-
-/**
- * The crop framing a model trained by `npm run train --detect` records (`training.framing` in
- * its model.json), for a model given by path; undefined for other models or unreadable files.
- */
-export function recordedFraming(model: string): string | undefined {
-  try {
-    let p = path.resolve(model);
-    if (fs.statSync(p).isDirectory()) p = path.join(p, 'model.json');
-    const json = JSON.parse(fs.readFileSync(p, 'utf8')) as { training?: { framing?: unknown } };
-    const f = json.training?.framing;
-    return typeof f === 'string' && f ? f : undefined;
-  } catch {
-    return undefined;
-  }
 }

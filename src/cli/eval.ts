@@ -25,7 +25,7 @@ import { silentLogger } from '../log';
 import { canonicalLabel, CANONICAL_CLASSES, loadLabelledFolder, readGrayImage } from '../train/data';
 import { computeMetrics, Metrics } from '../train/metrics';
 import { CliSpec, parseCli, runMain, UsageError, ttaArg } from './args';
-import { makeDetectCrop, NO_FACE, recordedFraming } from './detect-crop';
+import { makeDetectCrop, NO_FACE } from './detect-crop';
 
 /** The model `npm run eval` evaluates without `--model`: the paper's CK+ benchmark model (see the file comment). */
 export const EVAL_DEFAULT_MODEL = 'nano-a';
@@ -82,7 +82,7 @@ export interface EvalReport {
     /** Folders that map to no known class. */
     unknownFolders: string[];
     unreadable: Array<{ file: string; error: string }>;
-    /** Files that are not PNG/JPEG/TIFF/BMP by their extension (e.g. .webp, .gif). */
+    /** Files that are not PNG/JPEG/TIFF by their extension (e.g. .webp, .gif, .bmp). */
     notImages: string[];
     /** --detect: images with no face found. */
     noFace: string[];
@@ -95,8 +95,11 @@ export interface EvalReport {
 export async function evaluateFolder(opts: EvalOptions, classifier?: EmotionClassifier): Promise<EvalReport> {
   const model = opts.model ?? EVAL_DEFAULT_MODEL;
   const clf = classifier ?? (await load({ model, backend: opts.backend, tta: opts.tta, logger: silentLogger }));
-  const framing = opts.detect ? (opts.framing ?? modelFraming(model) ?? recordedFraming(model) ?? 'ck48') : undefined;
-  const detector = framing ? await makeDetectCrop(opts.backend, framing) : null;
+  // The classifier's own framing: the registry's for a built-in model, the one `train --detect`
+  // recorded for a model path (see load()); a classifier passed in without one: its model name's.
+  const framing = opts.detect ? (opts.framing ?? clf.framing ?? modelFraming(model) ?? 'ck48') : undefined;
+  // Crops of the model's input size, like the images read without --detect.
+  const detector = framing ? await makeDetectCrop(opts.backend, framing, clf.inputSize) : null;
   const noFace: string[] = [];
   try {
     const ds = await loadLabelledFolder(path.resolve(opts.data), {
@@ -171,7 +174,7 @@ function printTable(r: EvalReport): void {
   if (r.skipped.classesNotInModel.length) out.push(`skipped (classes the model lacks): ${r.skipped.classesNotInModel.map((c) => `${c.class} (${c.images})`).join(', ')}`);
   if (r.skipped.unknownFolders.length) out.push(`skipped (unknown folders): ${r.skipped.unknownFolders.join(', ')}`);
   if (r.skipped.unreadable.length) out.push(`skipped (unreadable): ${r.skipped.unreadable.length} files`);
-  if (r.skipped.notImages.length) out.push(`skipped (not PNG/JPEG/TIFF/BMP): ${r.skipped.notImages.length} files (first: ${r.skipped.notImages[0]})`);
+  if (r.skipped.notImages.length) out.push(`skipped (not PNG/JPEG/TIFF): ${r.skipped.notImages.length} files (first: ${r.skipped.notImages[0]})`);
   if (r.skipped.noFace.length) out.push(`skipped (no face found): ${r.skipped.noFace.length} files`);
   process.stdout.write(out.join('\n') + '\n');
 }

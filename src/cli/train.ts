@@ -49,7 +49,7 @@ import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics'
 import { CliSpec, fmtTime, num, parseArgs, parseCli, ParsedArgs, runMain, UsageError } from './args';
 import { makeDetectCrop, NO_FACE } from './detect-crop';
 import { describeKeyDifferences } from '../train/config-key';
-import { CK_KEY_FIELDS, configKey, dataFingerprint, DEFAULT_TRAIN_CONFIG, emaDecayOf, foldWeights, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
+import { checkRunLength, CK_KEY_FIELDS, configKey, dataFingerprint, DEFAULT_TRAIN_CONFIG, emaDecayOf, foldWeights, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
 import { memberDir, soupFromCheckpoints, SoupMember, soupSeeds, soupSize, trainSoup } from '../train/soup';
 
 export { parseArgs, num, fmtTime };
@@ -117,6 +117,19 @@ async function main(): Promise<void> {
   const quiet = Boolean(args.quiet);
   const soupK = soupSize(args.soup);
   const emaDecay = emaDecayOf({ emaDecay: num(args, 'ema', DEFAULT_TRAIN_CONFIG.emaDecay ?? 0) }); // clear error before any data is read
+  // The other numbers too: a valueless --epochs or --batch 0 is refused before the data is read
+  // (which takes minutes with --detect), not after.
+  const numbers = {
+    epochs: num(args, 'epochs', DEFAULT_TRAIN_CONFIG.epochs),
+    batchSize: num(args, 'batch', DEFAULT_TRAIN_CONFIG.batchSize),
+    lr: num(args, 'lr', DEFAULT_TRAIN_CONFIG.lr),
+    weightDecay: num(args, 'wd', DEFAULT_TRAIN_CONFIG.weightDecay),
+    labelSmoothing: num(args, 'smoothing', DEFAULT_TRAIN_CONFIG.labelSmoothing),
+    seed: num(args, 'seed', DEFAULT_TRAIN_CONFIG.seed),
+    warmupEpochs: num(args, 'warmup', DEFAULT_TRAIN_CONFIG.warmupEpochs),
+  };
+  checkRunLength(numbers);
+  const cvFolds = args.cv ? num(args, 'cv', 10) : 0;
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   const subjectPattern = subjectPatternOption(args);
   if (args.framing === true) throw new UsageError('--framing needs a value (fer2013 or ck48); see --help');
@@ -135,7 +148,7 @@ async function main(): Promise<void> {
   checkTrainableClasses(ds, String(args.data));
   if (ds.unknownFolders.length) process.stderr.write(`Skipping folders with no known class: ${ds.unknownFolders.join(', ')}\n`);
   if (unreadable.length) process.stderr.write(`Skipping ${unreadable.length} unreadable files (first: ${unreadable[0].file}: ${unreadable[0].error})\n`);
-  if (ds.notImages.length) process.stderr.write(`Skipping ${ds.notImages.length} files that are not PNG/JPEG/TIFF/BMP images (first: ${ds.notImages[0]})\n`);
+  if (ds.notImages.length) process.stderr.write(`Skipping ${ds.notImages.length} files that are not PNG/JPEG/TIFF images (first: ${ds.notImages[0]})\n`);
   if (noFace.length) process.stderr.write(`Skipping ${noFace.length} images with no face found (first: ${noFace[0].file})\n`);
   if (framing) process.stderr.write(`Training on face crops made by the face stage (--detect, framing ${framing}): ${ds.samples.length} images\n`);
   const base: TrainConfig = {
@@ -143,16 +156,16 @@ async function main(): Promise<void> {
     variant: variant.replace(/-8$/, ''),
     spec,
     classes: ds.classes,
-    epochs: num(args, 'epochs', DEFAULT_TRAIN_CONFIG.epochs),
-    batchSize: num(args, 'batch', DEFAULT_TRAIN_CONFIG.batchSize),
-    lr: num(args, 'lr', DEFAULT_TRAIN_CONFIG.lr),
-    weightDecay: num(args, 'wd', DEFAULT_TRAIN_CONFIG.weightDecay),
-    labelSmoothing: num(args, 'smoothing', DEFAULT_TRAIN_CONFIG.labelSmoothing),
-    seed: num(args, 'seed', DEFAULT_TRAIN_CONFIG.seed),
+    epochs: numbers.epochs,
+    batchSize: numbers.batchSize,
+    lr: numbers.lr,
+    weightDecay: numbers.weightDecay,
+    labelSmoothing: numbers.labelSmoothing,
+    seed: numbers.seed,
     augment: args['no-augment'] ? null : DEFAULT_TRAIN_CONFIG.augment,
     classBalance: !args['no-class-balance'],
     onePerGroup: !args['all-frames'],
-    warmupEpochs: num(args, 'warmup', DEFAULT_TRAIN_CONFIG.warmupEpochs),
+    warmupEpochs: numbers.warmupEpochs,
     emaDecay,
     pretrained: args.init ? loadPretrained(path.resolve(String(args.init)), spec) : null,
   };
@@ -168,7 +181,7 @@ async function main(): Promise<void> {
   const commonMeta = { dataset, dataDir: path.relative(process.cwd(), dataDir) || dataDir, config: { ...base, spec: undefined, pretrained: base.pretrained?.source }, backend: backend.label, params: cost.params, macs: cost.macs, ...(framing ? { detect: true, framing } : {}) };
 
   if (args.cv) {
-    const k = num(args, 'cv', 10);
+    const k = cvFolds;
     if (!subjectPattern && ds.samples.length > 1 && ds.samples.every((s) => s.subject.startsWith('file:'))) {
       process.stderr.write(
         'Warning: no file name gives a subject (person), so every image is a subject of its own and one person\'s images can fall into both the training and the test folds ' +
@@ -189,7 +202,7 @@ async function main(): Promise<void> {
       writeCvSummary(results, k);
       return;
     }
-    for (const f of only) {
+    const plan = only.map((f) => {
       const out = path.join(results, `fold-${f}.json`);
       const testIdx = new Set(folds[f]);
       const train: Sample[] = ds.samples.filter((_, i) => !testIdx.has(i));
@@ -197,6 +210,7 @@ async function main(): Promise<void> {
       // What the fold record was computed from: options (not --soup, noted below) and images.
       const key = configKey(base, train.length);
       const data = `${dataFingerprint(train)}/${dataFingerprint(test)}`;
+      let done: { soup?: SoupRecord } | null = null;
       if (fs.existsSync(out)) {
         const old = JSON.parse(fs.readFileSync(out, 'utf8')) as { soup?: SoupRecord; key?: string; data?: string };
         // Records written before these fields existed are kept as they are.
@@ -207,7 +221,15 @@ async function main(): Promise<void> {
         if (old.data !== undefined && old.data !== data) {
           throw new Error(`fold ${f}: ${out} was written with other images (other pixels, labels, files or subjects in this fold); move it away or pass a new --results directory (and --work)`);
         }
-        const k = old.soup?.k ?? 1;
+        done = old;
+      }
+      return { f, out, train, test, key, data, done };
+    });
+    // Every existing record is checked above, before any fold trains: a stale record of a later
+    // fold stops the run now, not hours into it.
+    for (const { f, out, train, test, key, data, done } of plan) {
+      if (done) {
+        const k = done.soup?.k ?? 1;
         const kind = (n: number) => (n > 1 ? `a soup of ${n} seeds` : 'a single model');
         process.stderr.write(`fold ${f}: done already (${out}${k !== soupK ? `: ${kind(k)}, not ${kind(soupK)}` : ''})\n`);
         continue;

@@ -43,11 +43,21 @@ export interface LabelledFolder {
   unknownFolders: string[];
   /** Files that could not be decoded, with the reason (skipped). */
   unreadable: Array<{ file: string; error: string }>;
-  /** Files in class folders that are not PNG/JPEG/TIFF/BMP by their extension (e.g. .webp, .gif; skipped; hidden files not listed). */
+  /** Files in class folders that are not PNG/JPEG/TIFF by their extension (e.g. .webp, .gif, .bmp; skipped; hidden files and subfolders not listed). */
   notImages: string[];
 }
 
-const IMAGE_EXT = /\.(png|jpe?g|tiff?|bmp)$/i;
+/** The formats {@link readGrayImage} decodes (src/image: JPEG, PNG, TIFF; no BMP). */
+const IMAGE_EXT = /\.(png|jpe?g|tiff?)$/i;
+
+/** True unless `file` is a directory (a dangling symlink or an entry that cannot be stat'ed is a file here: listed, not fatal). */
+function isNotDirectory(file: string): boolean {
+  try {
+    return !fs.statSync(file).isDirectory();
+  } catch {
+    return true;
+  }
+}
 
 /** Decodes any supported image file to a size×size gray crop (resized if needed). */
 export function readGrayImage(file: string, size = 48): Uint8Array {
@@ -127,7 +137,7 @@ export async function loadLabelledFolder(root: string, options: LoadFolderOption
       const dir = path.join(root, d);
       for (const f of fs.readdirSync(dir).sort()) {
         if (!IMAGE_EXT.test(f)) {
-          if (!f.startsWith('.') && fs.statSync(path.join(dir, f)).isFile()) notImages.push(path.join(dir, f));
+          if (!f.startsWith('.') && isNotDirectory(path.join(dir, f))) notImages.push(path.join(dir, f));
           continue;
         }
         const file = path.join(dir, f);

@@ -278,15 +278,23 @@ export const CK_KEY_FIELDS: Record<string, KeyField> = {
 };
 
 /**
+ * `--epochs` and `--batch` must be integers >= 1: 0 or a fraction would train nothing (or crash in
+ * the wasm kernels, batch 0). Checked by {@link trainModel} before any work, and by the CLI before
+ * it reads the data.
+ */
+export function checkRunLength(cfg: Pick<TrainConfig, 'epochs' | 'batchSize'>): void {
+  for (const [option, v] of [['--epochs', cfg.epochs], ['--batch', cfg.batchSize]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${option} must be an integer >= 1, got ${String(v)}`);
+  }
+}
+
+/**
  * Trains on `samples` (48x48 gray, labels index `cfg.classes`). Works on any backend; on wasm
  * it registers the gradient kernels wasm lacks. Seeded: same data + config → same weights.
  */
 export async function trainModel(samples: Sample[], cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   if (samples.length === 0) throw new Error('No training samples');
-  // Before any work: 0 or a fraction would train nothing (or crash in the wasm kernels, batch 0).
-  for (const [option, v] of [['--epochs', cfg.epochs], ['--batch', cfg.batchSize]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${option} must be an integer >= 1, got ${String(v)}`);
-  }
+  checkRunLength(cfg);
   ensureGradients();
   registerWasmGradientKernels();
   const r = resolveSpec(cfg.spec);

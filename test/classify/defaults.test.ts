@@ -177,4 +177,8 @@ test('crop framing travels with the data: built-in models know theirs, a custom 
   assert.equal(framingMismatch(faces('fer2013'), undefined), null, 'a model without a known framing');
   assert.equal(framingMismatch(faces(undefined), 'ck48'), null, 'crops from elsewhere');
   assert.equal(framingMismatch(parseClassifyInput(crop()), 'ck48'), null, 'a gray image');
+  // Part of the library API (the package's main module), like modelFraming.
+  const lib = await import('../../src');
+  assert.equal(lib.framingMismatch, framingMismatch);
+  assert.equal(lib.modelFraming, modelFraming);
 });

@@ -141,6 +141,14 @@ describe('emotionnet-classify node', () => {
     assert.ok(out.every((m: any) => m.payload[0].emotion.label === 'happy'));
     const warnings = c1.warn.args.map((a: any[]) => String(a[0]));
     assert.deepEqual(warnings, ["Faces were cropped with the fer2013 framing, but model nano-a was trained on ck48 crops: set the face node's Crop framing to ck48 (accuracy drops otherwise)"]);
+    // crop.framing is only a string in the message (e.g. after MQTT): a new one in every message
+    // does not grow the node's state or the log without bound.
+    for (let i = 0; i < 20; i++) {
+      const one = collect(helper.getNode('out'), 1);
+      c1.receive({ payload: [framed(1, `made-up-${i}`)] });
+      await one;
+    }
+    assert.equal(c1.warn.args.length, 4, 'at most 4 framing warnings per deploy');
   });
 
   it('mirror averaging: tta flip is passed to the loader and reported in msg.model; a saved flow without it stays off', async () => {

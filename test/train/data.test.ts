@@ -46,6 +46,15 @@ test('--subject pattern: the person from the file name (first group or whole mat
   fs.writeFileSync(path.join(dir, 'sad', 'dan.gif'), png);
   fs.writeFileSync(path.join(dir, 'sad', '.DS_Store'), 'x');
   assert.deepEqual((await loadLabelledFolder(dir)).notImages.map((f) => path.relative(dir, f)), [path.join('happy', 'cara_01.webp'), path.join('sad', 'dan.gif')]);
+  // BMP is not decoded by src/image: listed with the other non-images, not tried and reported unreadable.
+  // A dangling symlink (e.g. a synced alias) is listed too, not a crash; a subfolder is not listed.
+  fs.writeFileSync(path.join(dir, 'happy', 'eve_01.bmp'), Buffer.concat([Buffer.from('BM'), Buffer.alloc(60)]));
+  fs.symlinkSync(path.join(dir, 'gone.txt'), path.join(dir, 'happy', 'notes.txt'));
+  fs.mkdirSync(path.join(dir, 'happy', 'rejects'));
+  const listed = await loadLabelledFolder(dir);
+  assert.deepEqual(listed.notImages.map((f) => path.relative(dir, f)), [path.join('happy', 'cara_01.webp'), path.join('happy', 'eve_01.bmp'), path.join('happy', 'notes.txt'), path.join('sad', 'dan.gif')]);
+  assert.deepEqual(listed.unreadable, []);
+  for (const f of ['eve_01.bmp', 'notes.txt']) fs.rmSync(path.join(dir, 'happy', f));
   fs.writeFileSync(path.join(dir, 'sad', 'IMG_7.png'), png);
   await assert.rejects(loadLabelledFolder(dir, { subjectPattern: /^([a-z]+)_/ }), /sad\/IMG_7\.png does not match the subject pattern \/\^\(\[a-z\]\+\)_\/ \(every image needs a subject\)/);
 });

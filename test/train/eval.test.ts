@@ -10,7 +10,7 @@ import { encodeJpeg } from '../../src/image';
 import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
 import { evaluateFolder } from '../../src/cli/eval';
-import { recordedFraming } from '../../src/cli/detect-crop';
+import { variantSpec } from '../../src/model/spec';
 import { load } from '../../src/model';
 import { grayImage, tmpDir, writeRandomModel } from '../model/helpers';
 
@@ -150,6 +150,18 @@ test('evaluateFolder --detect: finds, aligns and classifies the largest face of 
   assert.equal(r.images, 1);
   assert.equal(r.skipped.noFace.length, 1);
   assert.match(r.skipped.noFace[0], /blank\.png$/);
+  // A custom model with another input size gets face crops of that size, as without --detect.
+  const m64 = await writeRandomModel(path.join(d, 'm64'), 'nano-b', ['anger', 'happy', 'sadness'], 3, { ...variantSpec('nano-b'), inputSize: 64 });
+  const r64 = await evaluateFolder({ data: d, model: m64, detect: true });
+  assert.equal(r64.images, 1);
+  // A classifier passed in: cropped with its own framing (not the default model's ck48).
+  const wild = await load({ model: m64, logger: silentLogger });
+  try {
+    Object.defineProperty(wild, 'framing', { value: 'fer2013' });
+    assert.equal((await evaluateFolder({ data: d, detect: true }, wild)).framing, 'fer2013');
+  } finally {
+    wild.dispose();
+  }
 });
 
 test('npm run train --detect: trains on the face stage\'s crops of uncropped photos, records the framing, and eval --detect uses it', async (t) => {
@@ -177,8 +189,13 @@ test('npm run train --detect: trains on the face stage\'s crops of uncropped pho
   const json = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
   assert.equal(json.training.framing, 'fer2013');
   assert.equal(json.training.images, 6);
-  assert.equal(recordedFraming(out), 'fer2013');
-  assert.equal(recordedFraming(modelDir), undefined, 'a model trained without --detect records none');
+  const framingOf = async (model: string) => {
+    const clf = await load({ model, logger: silentLogger });
+    clf.dispose();
+    return clf.framing;
+  };
+  assert.equal(await framingOf(out), 'fer2013');
+  assert.equal(await framingOf(modelDir), undefined, 'a model trained without --detect records none');
   // eval --detect of the path crops with the recorded framing: the same crops it was trained on.
   const e = await evaluateFolder({ data: path.join(d, 'data'), model: out, detect: true });
   assert.equal(e.images, 6);

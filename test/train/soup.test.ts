@@ -329,6 +329,13 @@ test('npm run train --cv: a finished fold record of other images or other option
   assert.equal(other.status, 1, other.stderr);
   assert.match(other.stderr, /fold 0: .*fold-0\.json was written with other options \(--epochs \(checkpoint: 3, now: 4\)\)/);
   assert.equal(fs.readFileSync(record, 'utf8'), saved, 'the record is left as it was');
+  // A stale record of a later fold stops the run before any fold trains, not after the earlier ones.
+  fs.renameSync(record, path.join(results, 'fold-1.json')); // fold 0's record is not fold 1's
+  const late = cv('--folds', '0,1');
+  assert.equal(late.status, 1, late.stderr);
+  assert.match(late.stderr, /fold 1: .*fold-1\.json was written with other images/);
+  assert.ok(!fs.existsSync(record), 'fold 0 was not trained (or re-exported) first');
+  fs.renameSync(path.join(results, 'fold-1.json'), record);
   // A record written before the check existed (no key / data) is still taken as done.
   const old = JSON.parse(saved);
   delete old.key;

@@ -197,6 +197,12 @@ test('npm run train (CLI): --batch 0 and a valueless --epochs are refused with a
   assert.equal(bare.status, 2, bare.stderr);
   assert.equal(bare.stderr, 'train: --epochs needs a number; see --help\n');
   assert.ok(!fs.existsSync(path.join(dir, 'w')) && !fs.existsSync(path.join(dir, 'x')), 'nothing written');
+  // Before the data is read (minutes with --detect): a folder without class folders is not even looked at.
+  for (const [extra, status, message] of [[['--epochs'], 2, 'train: --epochs needs a number; see --help'], [['--batch', '0'], 1, 'train: --batch must be an integer >= 1, got 0'], [['--cv'], 2, 'train: --cv needs a number; see --help']] as const) {
+    const early = run('--data', dir, ...extra);
+    assert.equal(early.status, status, early.stderr);
+    assert.equal(early.stderr, `${message}\n`);
+  }
 });
 
 test('npm run train (CLI) writes a loadable model whose outputs match its self-test reference', async () => {
