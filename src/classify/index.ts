@@ -4,7 +4,7 @@
  * input in bounded chunks that yield to the event loop), attaches `emotion` to each face and
  * measures faces per second. Never imports node-red.
  */
-import { listModels, load } from '../model';
+import { listModels, load, MODELS } from '../model';
 import type { Classification, ClassifierLoader, EmotionClassifier, FaceLike, GrayImage, LoadClassifierOptions } from './types';
 
 export * from './types';
@@ -57,20 +57,23 @@ export interface BuiltinModel {
  */
 export const DEFAULT_MODEL = 'nano-b-wild';
 
+/** The editor's built-in choices, without their framing (see {@link BUILTIN_MODELS}). */
+const BUILTIN_CHOICES: ReadonlyArray<Omit<BuiltinModel, 'framing'>> = [
+  { id: 'nano-b-wild', classes: 8, domain: 'wild', description: 'Nano-B in-the-wild (FER+), 8 classes with neutral — default for live cameras' },
+  { id: 'nano-b-wild-7', classes: 7, domain: 'wild', description: 'Nano-B in-the-wild (FER2013), the 7 FER2013 labels (no contempt)' },
+  { id: 'nano-a-wild', classes: 8, domain: 'wild', description: 'Nano-A in-the-wild (FER+), 8 classes with neutral' },
+  { id: 'nano-a-wild-7', classes: 7, domain: 'wild', description: 'Nano-A in-the-wild (FER2013), the 7 FER2013 labels (no contempt)' },
+  { id: 'nano-a', classes: 7, domain: 'ck', description: 'CK+ (posed, lab) — paper benchmark: Nano-A, 7 classes' },
+  { id: 'nano-b', classes: 7, domain: 'ck', description: 'CK+ (posed, lab) — paper benchmark: Nano-B, 7 classes, fastest' },
+  { id: 'nano-a-8', classes: 8, domain: 'ck', description: 'CK+ (posed, lab): Nano-A, 8 classes with neutral' },
+  { id: 'nano-b-8', classes: 8, domain: 'ck', description: 'CK+ (posed, lab): Nano-B, 8 classes with neutral' },
+];
 /**
  * Built-in model choices offered in the editor, in-the-wild first (src/model may register
- * more; {@link availableModels} says which have their weights installed).
+ * more; {@link availableModels} says which have their weights installed), each with the crop
+ * framing of src/model's registry (`MODELS`, the one framing table).
  */
-export const BUILTIN_MODELS: ReadonlyArray<BuiltinModel> = [
-  { id: 'nano-b-wild', classes: 8, framing: 'fer2013', domain: 'wild', description: 'Nano-B in-the-wild (FER+), 8 classes with neutral — default for live cameras' },
-  { id: 'nano-b-wild-7', classes: 7, framing: 'fer2013', domain: 'wild', description: 'Nano-B in-the-wild (FER2013), the 7 FER2013 labels (no contempt)' },
-  { id: 'nano-a-wild', classes: 8, framing: 'fer2013', domain: 'wild', description: 'Nano-A in-the-wild (FER+), 8 classes with neutral' },
-  { id: 'nano-a-wild-7', classes: 7, framing: 'fer2013', domain: 'wild', description: 'Nano-A in-the-wild (FER2013), the 7 FER2013 labels (no contempt)' },
-  { id: 'nano-a', classes: 7, framing: 'ck48', domain: 'ck', description: 'CK+ (posed, lab) — paper benchmark: Nano-A, 7 classes' },
-  { id: 'nano-b', classes: 7, framing: 'ck48', domain: 'ck', description: 'CK+ (posed, lab) — paper benchmark: Nano-B, 7 classes, fastest' },
-  { id: 'nano-a-8', classes: 8, framing: 'ck48', domain: 'ck', description: 'CK+ (posed, lab): Nano-A, 8 classes with neutral' },
-  { id: 'nano-b-8', classes: 8, framing: 'ck48', domain: 'ck', description: 'CK+ (posed, lab): Nano-B, 8 classes with neutral' },
-];
+export const BUILTIN_MODELS: ReadonlyArray<BuiltinModel> = BUILTIN_CHOICES.map((m) => ({ ...m, framing: MODELS[m.id].framing }));
 
 /**
  * The face stage's crop framing that matches a built-in model (`fer2013` for the in-the-wild

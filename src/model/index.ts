@@ -143,7 +143,7 @@ export interface LoadOptions {
 }
 
 /** The registered (shipped) models. */
-export const MODELS: Record<string, { classes: number; framing: string; description: string }> = {
+export const MODELS: Record<string, { classes: number; framing: 'fer2013' | 'ck48'; description: string }> = {
   'nano-a': { classes: 7, framing: 'ck48', description: 'EmotionNet Nano-A, 7 classes (CK+), concatenating merges, larger and slower than Nano-B' },
   'nano-b': { classes: 7, framing: 'ck48', description: 'EmotionNet Nano-B, 7 classes (CK+), adding merges, fastest' },
   'nano-a-8': { classes: 8, framing: 'ck48', description: 'EmotionNet Nano-A, 8 classes with neutral (CK+ peak + neutral)' },
