@@ -2,7 +2,8 @@
  * emotionnet-alert: rules → start / update / end events (thin wrapper around `alertEvents` in
  * src/alert). Events caused by a message go out through that message's `send`; timer events
  * ("no face for N s", face timeouts, updates) through `node.send`. Every timer lives in the
- * operator's subscription and is cleared on close.
+ * operator's subscription and is cleared on close; alerts active at a redeploy end with reason
+ * `closed`, sent by the node's next instance once the flows have started.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { Subject, Subscription } from 'rxjs';
@@ -35,6 +36,14 @@ interface AlertNodeDef extends NodeDef {
 }
 
 const DEFAULT_TOPIC = 'emotionnet/alert';
+
+/**
+ * `end` messages (reason `closed`) of the alerts a node instance had active when it was closed
+ * for a redeploy, by node id: the node's next instance sends them once the flows have started,
+ * so downstream state (an MQTT dashboard) does not keep an alert that no longer exists. One
+ * entry per alert node at most, taken by the next instance; a removed node leaves none.
+ */
+const endedOnClose = new Map<string, NodeMessage[]>();
 
 /** Editor config → core rules and options (validated on copies; throws with a clear message). */
 function parseConfig(config: AlertNodeDef): { rules: AlertRule[]; options: AlertOptions; topic: string } {
@@ -118,7 +127,26 @@ export = function register(RED: NodeAPI): void {
       done();
     });
 
-    onClose(node, () => {
+    // Alerts the previous instance of this node (before a redeploy) left active: their `end`s go
+    // out once every node of the new flows exists, through the old topic they started on.
+    let ended = endedOnClose.get(node.id);
+    endedOnClose.delete(node.id);
+    const sendEnded = () => {
+      if (!ended) return;
+      const msgs = ended;
+      ended = undefined;
+      for (const m of msgs) node.send(m);
+      lastEvent = t('event.end');
+      showStatus();
+    };
+    if (ended) RED.events.once('flows:started', sendEnded);
+
+    onClose(node, (removed: boolean) => {
+      RED.events.removeListener('flows:started', sendEnded);
+      // Redeploy or restart: the active alerts end now; the next instance sends the `end`s (with
+      // any it had not sent yet, when closed again before its flows started).
+      const ends = [...(ended ?? []), ...(!removed && engine ? engine.endAll(Date.now()).map(toMsg) : [])];
+      if (!removed && ends.length) endedOnClose.set(node.id, ends);
       sub.unsubscribe(); // clears every timer of the operator
       input$.complete();
       engine = null;

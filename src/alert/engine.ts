@@ -102,6 +102,24 @@ export class AlertEngine {
     return n;
   }
 
+  /**
+   * Ends every active alert at `now` with `reason: 'closed'` (the application stops watching,
+   * e.g. a Node-RED redeploy) and returns those `end` events; the engine then holds no active
+   * alert. Cooldowns are not started: a new engine starts from scratch.
+   */
+  endAll(now: number): AlertEvent[] {
+    const out: AlertEvent[] = [];
+    this.rules.forEach((rule, i) => {
+      for (const s of this.#states[i].values()) {
+        if (!s.active) continue;
+        s.active = false;
+        s.condSince = null;
+        out.push(this.#event('end', rule, s, now, 'closed'));
+      }
+    });
+    return out;
+  }
+
   /** Faces currently remembered (seen within `faceTimeoutMs`). */
   get faceCount(): number {
     return this.#faces.size;
@@ -286,7 +304,7 @@ export class AlertEngine {
     }
   }
 
-  #event(event: AlertEventType, rule: ResolvedAlertRule, s: AlertState, now: number, reason?: 'cleared' | 'lost'): AlertEvent {
+  #event(event: AlertEventType, rule: ResolvedAlertRule, s: AlertState, now: number, reason?: AlertEvent['reason']): AlertEvent {
     const ev: AlertEvent = {
       event,
       rule: rule.name,

@@ -84,8 +84,8 @@ export interface AlertEvent {
   timestamp: number;
   /** `frame.sourceId` of the face, when known. */
   sourceId?: string;
-  /** `end` only: `cleared` (condition no longer holds) or `lost` (face left / timed out). */
-  reason?: 'cleared' | 'lost';
+  /** `end` only: `cleared` (condition no longer holds), `lost` (face left / timed out) or `closed` (the alert stopped watching: {@link AlertEngine.endAll}, a Node-RED redeploy). */
+  reason?: 'cleared' | 'lost' | 'closed';
 }
 
 /**

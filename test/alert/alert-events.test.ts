@@ -272,6 +272,19 @@ describe('operator lifecycle and validation', () => {
     assert.equal(e.tick(2000).length, 3);
     assert.equal(e.activeCount, 0);
   });
+
+  test('AlertEngine.endAll: one end (reason closed) per active alert, with its since and duration; then none active and nothing more', () => {
+    const e = new AlertEngine([{ ...sad, minDurationMs: 0 }, { name: 'here', type: 'presence' }, { name: 'nobody', type: 'absence', minDurationMs: 500 }]);
+    e.start(0);
+    e.observe([face(1, 'sadness'), face(2, 'happy')], 100); // sad #1, here #1, here #2
+    const ends = e.endAll(400);
+    assert.deepEqual(
+      ends.map((x) => [x.event, x.rule, x.trackId, x.reason, x.since, x.duration, x.timestamp]),
+      [['end', 'sad', 1, 'closed', 100, 300, 400], ['end', 'here', 1, 'closed', 100, 300, 400], ['end', 'here', 2, 'closed', 100, 300, 400]],
+    );
+    assert.equal(e.activeCount, 0);
+    assert.deepEqual(e.endAll(500), [], 'nothing left to end');
+  });
 });
 
 test('memory stays bounded: many passers-by with a long cooldown keep at most maxFaces states', () => {

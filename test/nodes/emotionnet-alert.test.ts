@@ -41,7 +41,45 @@ function record(id: string): any[] {
 describe('emotionnet-alert node', () => {
   before(() => new Promise<void>((r) => helper.startServer(r)));
   after(() => new Promise<void>((r) => helper.stopServer(r)));
-  afterEach(() => helper.unload());
+  afterEach(async () => {
+    await helper.unload();
+    // A stop with alerts active leaves their `end`s (reason closed) for the node's next instance,
+    // as a redeploy does: start the ids once, unwired, so the next test does not receive them.
+    await helper.load(alertNode, ['a1', 'a2'].map((id) => ({ id, type: 'emotionnet-alert', rules: [SAD] })));
+    await helper.unload();
+  });
+
+  it('a redeploy ends the active alerts: the next instance sends end (reason closed) on the topic they started on, once; a removed node sends none', async () => {
+    await helper.load([alertNode, catchNode], flow({ updateInterval: 0 }));
+    const out = record('out');
+    helper.getNode('a1').receive({ payload: [face(3, 'sadness', 0.8)], frame: { sourceId: 'cam1' } });
+    await until(() => out.length === 1, 2000, 'start');
+    const start = out[0].payload;
+    // "Modified nodes" deploy with another topic base: a new a1 instance.
+    await helper.setFlows(flow({ updateInterval: 0, topic: 'home/alerts' }), 'nodes');
+    const out2 = record('out');
+    await until(() => out2.length >= 1, 2000, 'the end of the alert the old instance had active');
+    await wait(100);
+    assert.equal(out2.length, 1, 'exactly one end');
+    const end = out2[0];
+    assert.equal(end.topic, 'emotionnet/alert/sad/end', 'on the topic the alert started on');
+    assert.deepEqual(
+      { event: end.payload.event, reason: end.payload.reason, rule: end.payload.rule, trackId: end.payload.trackId, sourceId: end.payload.sourceId, since: end.payload.since },
+      { event: 'end', reason: 'closed', rule: 'sad', trackId: 3, sourceId: 'cam1', since: start.since },
+    );
+    assert.ok(end.payload.duration >= 0 && end.payload.timestamp >= start.timestamp);
+    // The new instance starts afresh: the face is seen again → a new start on the new topic.
+    helper.getNode('a1').receive({ payload: [face(3, 'sadness', 0.8)], frame: { sourceId: 'cam1' } });
+    await until(() => out2.length === 2, 2000, 'a new start');
+    assert.equal(out2[1].topic, 'home/alerts/sad/start');
+    // Removed while active, then added again with the same id: no end from the removed one.
+    const without = flow().filter((n) => n.id !== 'a1');
+    await helper.setFlows(without, 'full');
+    await helper.setFlows(flow({ updateInterval: 0 }), 'full');
+    const out3 = record('out');
+    await wait(200);
+    assert.deepEqual(out3, [], 'a removed node leaves no end behind');
+  });
 
   it('is loaded with the editor defaults', async () => {
     const defaults = { name: 'alerts', rules: [{ ...SAD, labels: 'sadness', duration: 3, cooldown: 30 }], topic: 'emotionnet/alert', updateInterval: 5, faceTimeout: 2 };
