@@ -45,6 +45,16 @@ const DEFAULT_TOPIC = 'emotionnet/alert';
  */
 const endedOnClose = new Map<string, NodeMessage[]>();
 
+/**
+ * Drops, once flows have started, the entries no new instance took (their node did not come
+ * back): the nodes of a deleted subflow instance, or of a node removed from a subflow's
+ * definition, are closed as not removed, yet like a deleted node they send no `end` (not one
+ * much later, when a node with that id appears again) and leave nothing in the map. One listener
+ * per runtime: a new registration (the test helper registers the types on every load) replaces
+ * the previous one.
+ */
+let pruneEnded: { events: NodeAPI['events']; listener: () => void } | null = null;
+
 /** Editor config → core rules and options (validated on copies; throws with a clear message). */
 function parseConfig(config: AlertNodeDef): { rules: AlertRule[]; options: AlertOptions; topic: string } {
   const num = (v: unknown) => (v === '' || v === undefined || v === null ? undefined : Number(v));
@@ -69,6 +79,13 @@ function parseConfig(config: AlertNodeDef): { rules: AlertRule[]; options: Alert
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'emotionnet-alert', messages);
+  if (pruneEnded) pruneEnded.events.removeListener('flows:started', pruneEnded.listener);
+  const listener = () => {
+    // Every node of the new flows exists (and took its entry when it was created).
+    for (const id of [...endedOnClose.keys()]) if (!RED.nodes.getNode(id)) endedOnClose.delete(id);
+  };
+  RED.events.on('flows:started', listener);
+  pruneEnded = { events: RED.events, listener };
 
   function AlertNode(this: Node, config: AlertNodeDef) {
     RED.nodes.createNode(this, config);

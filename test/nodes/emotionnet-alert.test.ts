@@ -81,6 +81,33 @@ describe('emotionnet-alert node', () => {
     assert.deepEqual(out3, [], 'a removed node leaves no end behind');
   });
 
+  it('inside a subflow: a redeploy sends the end; a deleted subflow instance (its nodes close as not removed) leaves none behind', async () => {
+    // x/y: nodes without a position are config nodes to Node-RED, and a subflow instance must be a flow node.
+    const sf = (withInstance: boolean) => [
+      { id: 'tab', type: 'tab' },
+      { id: 'sf1', type: 'subflow', name: 'sf', in: [{ wires: [{ id: 'sa' }] }], out: [{ wires: [{ id: 'sa', port: 0 }] }] },
+      { id: 'sa', z: 'sf1', type: 'emotionnet-alert', rules: [SAD], topic: 'sf', updateInterval: 0, faceTimeout: 2, x: 0, y: 0, wires: [[]] },
+      ...(withInstance ? [{ id: 'si', z: 'tab', type: 'subflow:sf1', x: 0, y: 0, wires: [['out']] }] : []),
+      { id: 'out', z: 'tab', type: 'helper', x: 0, y: 0 },
+    ];
+    await helper.load(alertNode, sf(true));
+    const out = record('out');
+    helper.getNode('si').receive({ payload: [face(3, 'sadness', 0.8)] });
+    await until(() => out.length === 1, 2000, 'start');
+    await helper.setFlows(sf(true), 'full');
+    const out2 = record('out');
+    await until(() => out2.length >= 1, 2000, 'the end after a redeploy');
+    assert.deepEqual(out2.map((m) => [m.topic, m.payload.reason]), [['sf/sad/end', 'closed']]);
+    helper.getNode('si').receive({ payload: [face(3, 'sadness', 0.8)] });
+    await until(() => out2.length === 2, 2000, 'a new start');
+    // The instance is deleted while its alert is active, then an instance with the same id is added again.
+    await helper.setFlows(sf(false), 'full');
+    await helper.setFlows(sf(true), 'full');
+    const out3 = record('out');
+    await wait(200);
+    assert.deepEqual(out3, [], 'a deleted subflow instance leaves no end behind');
+  });
+
   it('is loaded with the editor defaults', async () => {
     const defaults = { name: 'alerts', rules: [{ ...SAD, labels: 'sadness', duration: 3, cooldown: 30 }], topic: 'emotionnet/alert', updateInterval: 5, faceTimeout: 2 };
     await helper.load(alertNode, [{ id: 'a1', type: 'emotionnet-alert', ...defaults }]);
