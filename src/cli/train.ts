@@ -215,7 +215,7 @@ async function main(): Promise<void> {
         const old = JSON.parse(fs.readFileSync(out, 'utf8')) as { soup?: SoupRecord; key?: string; data?: string };
         // Records written before these fields existed are kept as they are.
         if (old.key !== undefined && old.key !== key) {
-          const diff = describeKeyDifferences(old.key, key, CK_KEY_FIELDS);
+          const diff = describeKeyDifferences(old.key, key, CK_KEY_FIELDS, 'record');
           throw new Error(`fold ${f}: ${out} was written with other options${diff.length ? ` (${diff.join('; ')})` : ''}; move it away or pass a new --results directory (and --work)`);
         }
         if (old.data !== undefined && old.data !== data) {

@@ -38,12 +38,12 @@ function parseKey(k: string): Record<string, unknown> {
 }
 
 /** The options in which two config keys differ, e.g. `--init (checkpoint: x, now: none)`. */
-export function describeKeyDifferences(saved: string, now: string, fields: Record<string, KeyField>): string[] {
+export function describeKeyDifferences(saved: string, now: string, fields: Record<string, KeyField>, what = 'checkpoint'): string[] {
   const [a, b] = [parseKey(saved), parseKey(now)];
   const show = (f: string, v: unknown) => (v === undefined ? (fields[f]?.absent ?? 'default') : fields[f]?.opaque ? 'other' : JSON.stringify(v));
   return [...new Set([...Object.keys(a), ...Object.keys(b)])]
     .filter((f) => JSON.stringify(a[f]) !== JSON.stringify(b[f]))
-    .map((f) => `${fields[f]?.option ?? f} (checkpoint: ${show(f, a[f])}, now: ${show(f, b[f])})`);
+    .map((f) => `${fields[f]?.option ?? f} (${what}: ${show(f, a[f])}, now: ${show(f, b[f])})`);
 }
 
 /** The error thrown when `--work` holds a checkpoint of another configuration. */

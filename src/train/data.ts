@@ -97,7 +97,8 @@ export function subjectByPattern(file: string, pattern: RegExp): string | null {
   const m = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')).exec(path.basename(file));
   if (!m) return null;
   const s = m.length > 1 ? m[1] : m[0];
-  return s ? s : null;
+  // One person whatever the case of their file names (`Anna_01`, `anna_02`), like the match itself.
+  return s ? s.toLowerCase() : null;
 }
 
 /**

@@ -26,6 +26,7 @@ test('class folder synonyms map to canonical labels', () => {
 test('--subject pattern: the person from the file name (first group or whole match); a file that does not match is an error, not its own subject', async () => {
   assert.equal(subjectByPattern('anna_03.png', /^([^_]+)_/i), 'anna');
   assert.equal(subjectByPattern('/x/y/bob-1.jpg', /^[a-z]+/i), 'bob');
+  assert.equal(subjectByPattern('Anna_01.png', /^([^_]+)_/i), subjectByPattern('anna_02.png', /^([^_]+)_/i), 'one person whatever the case');
   assert.equal(subjectByPattern('IMG_0001.png', /^(p\d+)_/i), null);
   assert.equal(subjectByPattern('a_1.png', /^([^_]+)_/gi), 'a', 'a global flag does not carry state between files');
   assert.equal(subjectByPattern('b_1.png', /^([^_]+)_/gi), 'b');

@@ -327,7 +327,7 @@ test('npm run train --cv: a finished fold record of other images or other option
   fs.renameSync(path.join(data, 'tmp'), path.join(data, 'sadness'));
   const other = cv('--epochs', '4');
   assert.equal(other.status, 1, other.stderr);
-  assert.match(other.stderr, /fold 0: .*fold-0\.json was written with other options \(--epochs \(checkpoint: 3, now: 4\)\)/);
+  assert.match(other.stderr, /fold 0: .*fold-0\.json was written with other options \(--epochs \(record: 3, now: 4\)\)/);
   assert.equal(fs.readFileSync(record, 'utf8'), saved, 'the record is left as it was');
   // A stale record of a later fold stops the run before any fold trains, not after the earlier ones.
   fs.renameSync(record, path.join(results, 'fold-1.json')); // fold 0's record is not fold 1's
