@@ -26,7 +26,7 @@ import {
 import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
 import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
-import { Status } from '../lib/status';
+import { refreshWhenIdle, Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
 import { LoadGate, reportLoadingDrops } from '../lib/gate';
 import { translator } from '../lib/i18n';
@@ -103,10 +103,9 @@ export = function register(RED: NodeAPI): void {
     };
     // Each batch updates the status; when the messages stop (a camera outage) a timer does, so
     // the rate falls to 0 instead of the last one staying in the status.
-    let lastBatchAt = 0;
-    const statusTimer = setInterval(() => {
-      if (lastBatchAt > 0 && !closed && performance.now() - lastBatchAt >= 1000) showRunning();
-    }, 1000);
+    const idle = refreshWhenIdle(() => {
+      if (!closed) showRunning();
+    });
 
     const work = async (item: Item): Promise<void> => {
       const { msg, send, done, input } = item;
@@ -115,7 +114,7 @@ export = function register(RED: NodeAPI): void {
         const r = await classifyInput(classifier, input, { signal: abort.signal });
         if (closed) return done();
         meter.mark(input.images.length);
-        lastBatchAt = performance.now();
+        idle.mark();
         const timing = (msg.timing && typeof msg.timing === 'object' ? msg.timing : {}) as Record<string, number>;
         timing.classify = Math.round(r.ms * 100) / 100;
         msg.timing = timing;
@@ -246,7 +245,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       closed = true;
-      clearInterval(statusTimer);
+      idle.stop();
       abort.abort();
       gate.close();
       // Let a batch that is still running finish before the model's tensors are freed.

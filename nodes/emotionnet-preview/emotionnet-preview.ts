@@ -11,7 +11,7 @@ import { isFrame, validateFrame, Frame } from '../../src/frame';
 import { DEFAULT_MAX_VIEWERS, FULL_RETRY_AFTER_S, MjpegBroadcaster, PreviewRenderer, validateJpeg } from '../../src/preview';
 import { InputError } from '../lib/errors';
 import { onClose, onInput } from '../lib/node';
-import { Status } from '../lib/status';
+import { refreshWhenIdle, Status } from '../lib/status';
 import { translator } from '../lib/i18n';
 import messages = require('./locales/en-US/emotionnet-preview.json');
 
@@ -123,10 +123,9 @@ export = function register(RED: NodeAPI): void {
     };
     // Each input updates the status; when the frames stop (a camera outage) a timer does, so the
     // rate falls to 0 instead of the last one staying in the status.
-    let lastInputAt = 0;
-    const statusTimer = setInterval(() => {
-      if (lastInput && performance.now() - lastInputAt >= 1000) showRunning();
-    }, 1000);
+    const idle = refreshWhenIdle(() => {
+      if (lastInput) showRunning();
+    });
 
     onInput(node, async (msg, send, done) => {
       const m = msg as typeof msg & { frame?: unknown };
@@ -151,7 +150,7 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       inputRate.mark(1);
-      lastInputAt = performance.now();
+      idle.mark();
       const n = ++inputs;
       lastInput = { n, frame, faces };
       // Nobody looks and nothing is wired: skip the work entirely (latest.jpg renders on demand).
@@ -183,7 +182,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       closed = true;
-      clearInterval(statusTimer);
+      idle.stop();
       if (previews.get(node.id)?.snapshot === snapshot) previews.delete(node.id);
       lastInput = null;
       lastJpeg = null;

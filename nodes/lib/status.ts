@@ -85,3 +85,22 @@ export class Status {
     this.#pending = null;
   }
 }
+
+/**
+ * Re-shows a rate status once its input has gone quiet: `show` runs every `idleMs` while nothing
+ * was `mark`ed for at least `idleMs` (and something was marked before), so a rate falls to 0 when
+ * messages stop (a camera outage) instead of the last value staying up. Monotonic clock; `stop`
+ * on close.
+ */
+export function refreshWhenIdle(show: () => void, idleMs = 1000): { mark(): void; stop(): void } {
+  let lastAt = 0;
+  const timer = setInterval(() => {
+    if (lastAt > 0 && performance.now() - lastAt >= idleMs) show();
+  }, idleMs);
+  return {
+    mark: () => {
+      lastAt = performance.now();
+    },
+    stop: () => clearInterval(timer),
+  };
+}

@@ -21,8 +21,7 @@ export async function makeDetectCrop(backend: string | undefined, framing: strin
   } catch (e) {
     throw new Error(`--detect needs the face module (src/face), which is not available: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const framings = (face.FRAMINGS ?? {}) as Record<string, unknown>;
-  if (!Object.prototype.hasOwnProperty.call(framings, framing)) throw new Error(`Unknown crop framing "${framing}" (known: ${Object.keys(framings).join(', ')})`);
+  (face.resolveFraming as (f: string) => unknown)(framing); // an unknown framing fails before the detector loads
   const image = require('../image') as typeof import('../image');
   const loadDet = face.loadFaceDetector as (o: object) => Promise<{ detectImage(img: unknown): Array<{ box: { width: number; height: number }; keypoints: unknown }>; dispose(): void }>;
   const cropFace = face.cropFace as (img: unknown, det: unknown, o: object) => { data: Uint8Array };

@@ -169,8 +169,9 @@ export class FacePipeline {
     return faces;
   }
 
-  #face(t: Omit<Face, 'crop'>, crop: { width: number; height: number; data: Buffer }): Face {
-    const face: Face = { id: t.id, box: t.box, score: t.score, keypoints: t.keypoints, detected: t.detected, crop: { ...crop, framing: this.options.framing.name } };
+  #face(t: Omit<Face, 'crop'>, crop: Face['crop']): Face {
+    crop.framing = this.options.framing.name; // the crop is cropFace's fresh object: tag it, no copy per face
+    const face: Face = { id: t.id, box: t.box, score: t.score, keypoints: t.keypoints, detected: t.detected, crop };
     if (this.options.jpeg) face.jpeg = encodeJpeg(crop, { quality: this.options.jpegQuality });
     return face;
   }
