@@ -9,6 +9,7 @@
  *
  *   npm run bench:live                                  # 3 sources x 25 fps, 60 s
  *   npm run bench:live -- --sources 2 --fps 10 --seconds 30 --json
+ *   npm run bench:live -- --sources 4 --fps 25 --threads 2     # detection in 2 worker threads
  *
  * A stage that keeps up has a lag that stays flat; one that does not must drop (and count) frames,
  * not let the lag grow. `--help` prints the usage; a bad option is an error (exit code 2).
@@ -20,10 +21,11 @@ import { CliSpec, parseCli, UsageError } from '../src/cli/args';
 import { ROOT } from './soak';
 
 export const LIVE_CLI: CliSpec = {
-  usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--json]\n',
+  usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--threads 0] [--json]\n',
   notes:
     'Plays the demo clip in real time from --sources video nodes at --fps into one face and one classify node (latest policy)\n' +
-    'for --seconds, then reports per source the lag behind real time, the frames dropped and the read-to-classified latency.\n',
+    'for --seconds, then reports per source the lag behind real time, the frames dropped and the read-to-classified latency,\n' +
+    "and the process's CPU (cores busy) and peak RSS. --threads sets the face node's worker threads (0: detection in Node-RED's thread).\n",
 };
 
 
@@ -48,6 +50,12 @@ export interface LiveResult {
   sources: number;
   fps: number;
   seconds: number;
+  /** The face node's detector worker threads (0: in Node-RED's thread). */
+  threads: number;
+  /** CPU time of the Node-RED process (all its threads; ffmpeg not included) per second of the window: cores busy. */
+  cpuCores: number;
+  /** Peak RSS of the Node-RED process over the window (MB; ffmpeg not included). */
+  rssPeakMb: number;
   /** Drops the face and classify nodes counted (their status `-N`). */
   faceDrops: number;
   classifyDrops: number;
@@ -61,8 +69,9 @@ const pct = (xs: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
 };
 
-export async function runLive(options: { sources: number; fps: number; seconds: number; log?: (s: string) => void }): Promise<LiveResult> {
+export async function runLive(options: { sources: number; fps: number; seconds: number; threads?: number; log?: (s: string) => void }): Promise<LiveResult> {
   const { sources, fps, seconds } = options;
+  const threads = options.threads ?? 0;
   const log = options.log ?? (() => undefined);
   const demo = require(path.join(ROOT, 'scripts', 'demo.js'));
   const base = demo.demoFlow({ mqtt: null }) as Array<Record<string, unknown>>;
@@ -72,7 +81,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
   for (let i = 0; i < sources; i++) {
     flow.push({ id: `v${i}`, z: tab, type: 'emotionnet-video', sourceType: 'default', source: '', fps, loop: true, pacing: 'realtime', autostart: true, wires: [['face'], []] });
   }
-  flow.push({ id: 'face', z: tab, type: 'emotionnet-face', policy: 'latest', wires: [['classify']] });
+  flow.push({ id: 'face', z: tab, type: 'emotionnet-face', policy: 'latest', threads, wires: [['classify']] });
   flow.push({ id: 'classify', z: tab, type: 'emotionnet-classify', model, policy: 'latest', wires: [['end']] });
   flow.push({ id: 'end', z: tab, type: 'debug', active: false, console: false });
 
@@ -83,6 +92,8 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     { firstSeq: number; firstAt: number; lastSeq: number; processed: number; lag: number; lagMax: number; lagHalf: number; latencies: number[]; pts0: number; lastPts: number; loopOffset: number }
   >();
   const drops = { face: 0, classify: 0 };
+  let rssPeak = 0;
+  let cpuCores = NaN;
   d.RED.hooks.add('onReceive.live', (ev: { msg: { frame?: { sourceId: string; seq: number; timestamp: number; pts?: number } }; destination: { id: string } }) => {
     if (ev.destination?.id !== 'end' || !ev.msg.frame) return;
     const f = ev.msg.frame;
@@ -125,9 +136,11 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     }
     per.clear(); // measure from here
     const t0 = Date.now();
+    const cpu0 = process.cpuUsage();
     let half = false;
     while (Date.now() - t0 < seconds * 1000) {
       await sleep(1000);
+      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
       statusDrops();
       const el = (Date.now() - t0) / 1000;
       if (!half && el >= seconds / 2) {
@@ -136,6 +149,8 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
       }
       if (Math.round(el) % 10 === 0) log(`${Math.round(el)} s: ` + [...per.entries()].map(([k, s]) => `${k} lag ${s.lag.toFixed(1)} s`).join(', '));
     }
+    const c = process.cpuUsage(cpu0);
+    cpuCores = (c.user + c.system) / 1000 / (Date.now() - t0);
   } finally {
     d.RED.hooks.remove('*.live');
     await d.stop();
@@ -144,6 +159,9 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     sources,
     fps,
     seconds,
+    threads,
+    cpuCores: round(cpuCores),
+    rssPeakMb: Math.round(rssPeak / 1e6),
     faceDrops: drops.face,
     classifyDrops: drops.classify,
     perSource: [...per.entries()].map(([source, s]) => {
@@ -164,16 +182,18 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
 }
 
 /** The options of a command line (null after --help); a UsageError for unknown options or bad values. */
-export function liveArgs(argv: string[]): { sources: number; fps: number; seconds: number; json: boolean } | null {
+export function liveArgs(argv: string[]): { sources: number; fps: number; seconds: number; threads: number; json: boolean } | null {
   const args = parseCli(argv, LIVE_CLI);
   if (!args) return null;
-  const int = (k: string, def: number, min: number) => {
+  const int = (k: string, def: number, min: number, max = Infinity) => {
     const raw = args[k];
     const v = raw === undefined ? def : raw === true ? NaN : Number(raw);
-    if (!Number.isInteger(v) || v < min) throw new UsageError(`--${k} must be a whole number >= ${min} (got ${raw === true ? 'no value' : `"${String(raw)}"`})`);
+    if (!Number.isInteger(v) || v < min || v > max) {
+      throw new UsageError(`--${k} must be a whole number ${max === Infinity ? `>= ${min}` : `in ${min}..${max}`} (got ${raw === true ? 'no value' : `"${String(raw)}"`})`);
+    }
     return v;
   };
-  return { sources: int('sources', 3, 1), fps: int('fps', 25, 1), seconds: int('seconds', 60, 5), json: Boolean(args.json) };
+  return { sources: int('sources', 3, 1), fps: int('fps', 25, 1), seconds: int('seconds', 60, 5), threads: int('threads', 0, 0, 8), json: Boolean(args.json) };
 }
 
 if (require.main === module) {

@@ -28,6 +28,9 @@ export const DEFAULT_QUEUE_CAPACITY = 16;
 /** `latest`: at most this many sources' items wait (one each). */
 export const MAX_LATEST_SOURCES = 32;
 
+/** Largest `concurrency` a stage accepts. */
+export const MAX_CONCURRENCY = 16;
+
 export class OverloadError extends Error {
   readonly code = 'QUEUE_FULL';
   constructor(readonly capacity: number) {
@@ -47,6 +50,8 @@ export interface StageStats {
   depth: number;
   /** True while an item is being processed (or, under `latest`, about to start). */
   busy: boolean;
+  /** Items running now (at most `concurrency`). */
+  running: number;
 }
 
 export interface StageQueueOptions<T> {
@@ -55,12 +60,18 @@ export interface StageQueueOptions<T> {
   /** Maximum waiting items for `queue` (ignored by `latest`, which keeps one per source). @default 16 */
   capacity?: number;
   /**
-   * `latest`: the source of an item (e.g. `frame.sourceId`). A newer item replaces only the
+   * The source of an item (e.g. `frame.sourceId`). `latest`: a newer item replaces only the
    * waiting one of its own source, in its place, so several sources take turns instead of the
    * busiest one superseding the others; at most {@link MAX_LATEST_SOURCES} wait (beyond that the
-   * oldest is dropped). Without it every item counts as one source. Ignored by `queue`.
+   * oldest is dropped). Both policies: with `concurrency` > 1, items of one source never run at
+   * the same time (each source's items run in order). Without it every item counts as one source.
    */
   key?: (item: T) => string | undefined;
+  /**
+   * How many items may run at once (e.g. the detector's worker threads); never two of the same
+   * source (`key`), so one source alone still runs one item at a time. @default 1
+   */
+  concurrency?: number;
   /** Called for an item dropped by `latest` or discarded by {@link StageQueue.close}. */
   onDrop?: (item: T, reason: 'superseded' | 'closed') => void;
   /** Called whenever the depth changes (for status and {@link FlowControl}). */
@@ -71,7 +82,7 @@ export interface StageQueueOptions<T> {
  * The policy and effective capacity of `options` (1 for `latest`); throws a `TypeError` naming
  * the option when one is invalid.
  */
-export function resolveQueueOptions(options: Pick<StageQueueOptions<unknown>, 'policy' | 'capacity'> = {}): { policy: OverloadPolicy; capacity: number } {
+export function resolveQueueOptions(options: Pick<StageQueueOptions<unknown>, 'policy' | 'capacity' | 'concurrency'> = {}): { policy: OverloadPolicy; capacity: number; concurrency: number } {
   const policy = options.policy ?? 'latest';
   if (policy !== 'latest' && policy !== 'queue') {
     throw new TypeError(`Expected \`policy\` to be 'latest' or 'queue', got \`${String(policy)}\``);
@@ -80,11 +91,16 @@ export function resolveQueueOptions(options: Pick<StageQueueOptions<unknown>, 'p
   if (!Number.isInteger(capacity) || capacity < 1) {
     throw new TypeError(`Expected \`capacity\` to be an integer >= 1, got \`${String(capacity)}\``);
   }
-  return { policy, capacity: policy === 'latest' ? 1 : capacity };
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+    throw new TypeError(`Expected \`concurrency\` to be an integer in 1..${MAX_CONCURRENCY}, got \`${String(concurrency)}\``);
+  }
+  return { policy, capacity: policy === 'latest' ? 1 : capacity, concurrency };
 }
 
 /**
- * Runs `worker` on pushed items one at a time, applying the overload policy.
+ * Runs `worker` on pushed items one at a time (or up to `concurrency` of different sources at
+ * once), applying the overload policy.
  *
  * @example
  * ```ts
@@ -95,8 +111,13 @@ export function resolveQueueOptions(options: Pick<StageQueueOptions<unknown>, 'p
 export class StageQueue<T> {
   readonly policy: OverloadPolicy;
   readonly capacity: number;
+  readonly concurrency: number;
   #waiting: T[] = [];
-  #busy = false;
+  /** Running items per source key. */
+  #runningKeys = new Map<string | undefined, number>();
+  #running = 0;
+  /** A `latest` start is scheduled for the next turn of the event loop. */
+  #scheduled = false;
   #closed = false;
   #stats = { processed: 0, dropped: 0, rejected: 0 };
   #idleResolvers: Array<() => void> = [];
@@ -104,9 +125,10 @@ export class StageQueue<T> {
   readonly #opts: StageQueueOptions<T>;
 
   constructor(worker: (item: T) => Promise<void>, options: StageQueueOptions<T> = {}) {
-    const { policy, capacity } = resolveQueueOptions(options);
+    const { policy, capacity, concurrency } = resolveQueueOptions(options);
     this.policy = policy;
     this.capacity = capacity;
+    this.concurrency = concurrency;
     this.#worker = worker;
     this.#opts = options;
   }
@@ -148,11 +170,15 @@ export class StageQueue<T> {
   }
 
   get stats(): StageStats {
-    return { ...this.#stats, depth: this.#waiting.length, busy: this.#busy };
+    return { ...this.#stats, depth: this.#waiting.length, busy: this.#busy, running: this.#running };
   }
 
   get depth(): number {
     return this.#waiting.length;
+  }
+
+  get #busy(): boolean {
+    return this.#running > 0 || this.#scheduled;
   }
 
   /** Resolves when nothing is waiting or running. */
@@ -161,7 +187,7 @@ export class StageQueue<T> {
     return new Promise((r) => this.#idleResolvers.push(r));
   }
 
-  /** Stops accepting items, discards waiting ones through `onDrop(…, 'closed')`, waits for the running one. */
+  /** Stops accepting items, discards waiting ones through `onDrop(…, 'closed')`, waits for the running ones. */
   async close(): Promise<void> {
     this.#closed = true;
     const rest = this.#waiting.splice(0);
@@ -175,27 +201,51 @@ export class StageQueue<T> {
   }
 
   #pump(): void {
-    if (this.#busy) return;
-    if (this.#waiting.length === 0) return this.#idle();
-    this.#busy = true;
-    if (this.policy === 'latest') setImmediate(() => this.#start()); // see the module comment
-    else this.#start();
+    if (this.#scheduled) return;
+    if (!this.#busy && this.#waiting.length === 0) return this.#idle();
+    if (this.#running >= this.concurrency || this.#nextIndex() < 0) return;
+    if (this.policy === 'latest') {
+      this.#scheduled = true; // see the module comment
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#startAll();
+      });
+    } else this.#startAll();
   }
 
-  #start(): void {
-    const next = this.#waiting.shift();
-    if (next === undefined) {
-      // close() discarded what was waiting while the start was scheduled
-      this.#busy = false;
-      return this.#idle();
+  /** Index of the first waiting item whose source has nothing running (-1: none). */
+  #nextIndex(): number {
+    if (this.#running === 0) return this.#waiting.length > 0 ? 0 : -1;
+    return this.#waiting.findIndex((w) => !this.#runningKeys.has(this.#opts.key?.(w)));
+  }
+
+  #startAll(): void {
+    let started = false;
+    while (this.#running < this.concurrency) {
+      const at = this.#nextIndex();
+      if (at < 0) break;
+      const [next] = this.#waiting.splice(at, 1);
+      this.#run(next);
+      started = true;
     }
-    this.#depthChanged();
+    if (started) this.#depthChanged();
+    // close() discarded what was waiting while the start was scheduled
+    else if (!this.#busy) this.#idle();
+  }
+
+  #run(item: T): void {
+    const key = this.#opts.key?.(item);
+    this.#running++;
+    this.#runningKeys.set(key, (this.#runningKeys.get(key) ?? 0) + 1);
     // The worker owns error reporting for its item; a throw here must not stall the queue.
     Promise.resolve()
-      .then(() => this.#worker(next))
+      .then(() => this.#worker(item))
       .catch(() => undefined)
       .finally(() => {
-        this.#busy = false;
+        this.#running--;
+        const n = (this.#runningKeys.get(key) ?? 1) - 1;
+        if (n > 0) this.#runningKeys.set(key, n);
+        else this.#runningKeys.delete(key);
         this.#stats.processed++;
         this.#pump();
       });

@@ -3,7 +3,7 @@
  * tracks them with stable ids, and outputs aligned 48x48 gray crops per frame as `Face[]`.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { createFaceCropper, Face, FacePipeline, FRAMINGS } from '../../src/face';
+import { createFaceCropper, Face, FacePipeline, FRAMINGS, MAX_DETECTOR_THREADS } from '../../src/face';
 import { Frame, isFrame } from '../../src/frame';
 import { decodeImage, frameFromImage, ImageError, sniffImageFormat } from '../../src/image';
 import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
@@ -27,6 +27,7 @@ interface FaceNodeDef extends NodeDef {
   margin: string | number;
   jpeg: boolean;
   policy: OverloadPolicy;
+  threads?: string | number;
 }
 
 interface Input {
@@ -94,6 +95,7 @@ export = function register(RED: NodeAPI): void {
     const status = new Status(node);
     const policy: OverloadPolicy = config.policy === 'queue' ? 'queue' : 'latest';
     let cropperPromise: Promise<FacePipeline>;
+    const threads = num(config.threads, 0);
     try {
       const framing = config.framing || 'fer2013'; // matches the classifier's default in-the-wild model
       if (!FRAMINGS[framing]) throw new TypeError(`Unknown crop framing "${framing}"`);
@@ -108,6 +110,7 @@ export = function register(RED: NodeAPI): void {
         framing,
         margin: num(config.margin, 0),
         jpeg: !!config.jpeg,
+        threads,
         logger: nodeLogger(node),
       });
     } catch (e) {
@@ -148,7 +151,7 @@ export = function register(RED: NodeAPI): void {
             ? { ...frameFromImage(img, of), ...(of.pts !== undefined ? { pts: of.pts } : {}) }
             : frameFromImage(img, { sourceId: `buffer:${node.id}`, timestamp: Date.now() });
           if (sniffImageFormat(buffer) === 'jpeg') frame = { ...frame, format: 'jpeg', data: buffer };
-          faces = cropper.processImage(img, frame.pts ?? frame.timestamp, frame.sourceId); // as process() times a Frame
+          faces = await cropper.processImageAsync(img, frame.pts ?? frame.timestamp, frame.sourceId); // as process() times a Frame
         } else {
           faces = await cropper.process(frame);
         }
@@ -170,6 +173,8 @@ export = function register(RED: NodeAPI): void {
 
     const queue = new StageQueue<Item>(work, {
       policy,
+      // With worker threads, frames of different sources are detected at once (one per source).
+      concurrency: Number.isInteger(threads) && threads >= 1 && threads <= MAX_DETECTOR_THREADS ? threads : 1, // a bad value is the cropper's config error
       key: (item) => (item.frame ?? item.of)?.sourceId, // sources take turns under `latest`
       onDrop: (item, reason) => {
         if (reason === 'superseded') dropped++;
@@ -184,7 +189,7 @@ export = function register(RED: NodeAPI): void {
         if (closed) return c.dispose();
         cropper = c;
         node.log(t('log.loaded', { backend: c.detector.backend.reason, size: c.detector.options.inputSize }));
-        status.set('ready', `${c.detector.backend.label} ${t('status.ready')}`);
+        status.set('ready', `${c.detector.backend.label}${threads > 0 ? ` x${threads}` : ''} ${t('status.ready')}`); // "wasm x2 ready"
         reportLoadingDrops(node, gate, policy, (count) => t('warn.dropped-loading', { count }));
         void gate.open(work);
       },

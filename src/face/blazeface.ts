@@ -88,6 +88,8 @@ export interface FaceDetector {
   detectImage(img: RawImage): Detection[];
   /** Stage times of the latest `detect`/`detectImage` call (for metrics and benchmarks). */
   readonly lastTimings?: Readonly<DetectorTimings>;
+  /** Worker threads the detector runs in (see createDetectorPool); absent: this thread. */
+  readonly threads?: number;
   dispose(): void;
 }
 
@@ -103,6 +105,23 @@ function checkNumber(name: string, v: unknown, min: number, max: number, integer
     throw new TypeError(`Expected \`${name}\` to be ${integer ? 'an integer' : 'a number'} in ${min}..${max}, got \`${String(v)}\``);
   }
   return v;
+}
+
+/**
+ * Throws the ImageError for an image the detector cannot take: no pixels, more than `maxPixels`,
+ * or bytes that do not match its size (such an image gave faces at NaN).
+ */
+export function checkDetectorImage(img: RawImage, maxPixels: number): void {
+  if (!(img.width > 0 && img.height > 0)) throw new ImageError('EMPTY', `image has no pixels (${img.width}x${img.height})`);
+  if (img.width * img.height > maxPixels) {
+    const limit = maxPixels >= 1e5 ? `${(maxPixels / 1e6).toFixed(1)} MP` : `${maxPixels} pixels`;
+    throw new ImageError('TOO_LARGE', `image is ${img.width}x${img.height}, above the limit of ${limit}`);
+  }
+  if (![1, 3, 4].includes(img.channels) || !(img.data instanceof Uint8Array)) {
+    throw new ImageError('BAD_ARGUMENT', `image must have 1, 3 or 4 channels of bytes, got ${String(img.channels)} channels`);
+  }
+  const need = img.width * img.height * img.channels;
+  if (img.data.length < need) throw new ImageError('BAD_ARGUMENT', `image data is ${img.data.length} bytes, expected ${need} for ${img.width}x${img.height}x${img.channels}`);
 }
 
 /** Validates detector options on a copy and fills defaults. */
@@ -191,10 +210,7 @@ class BlazeFaceDetector implements FaceDetector {
 
   detectImage(img: RawImage): Detection[] {
     if (!this.#model) throw new Error('face detector was disposed');
-    if (!(img.width > 0 && img.height > 0)) throw new ImageError('EMPTY', `image has no pixels (${img.width}x${img.height})`);
-    if (img.width * img.height > this.options.maxPixels) {
-      throw new ImageError('TOO_LARGE', `image is ${img.width}x${img.height}, above the limit of ${(this.options.maxPixels / 1e6).toFixed(1)} MP`);
-    }
+    checkDetectorImage(img, this.options.maxPixels);
     // The input buffer is reused from frame to frame (the tensor below copies it or is disposed
     // before the next call), so steady-state frames allocate no input memory.
     const t0 = performance.now();

@@ -7,3 +7,4 @@ export * from './align';
 export * from './tracker';
 export * from './pipeline';
 export { defaultBlazeFaceDir } from './model-files';
+export { createDetectorPool, DetectorPool, DetectorPoolOptions, MAX_DETECTOR_THREADS } from './detector-pool';

@@ -6,6 +6,8 @@ import { Frame } from '../frame';
 import { encodeJpeg, imageFromFrame, RawImage } from '../image';
 import { CropFraming, cropFace, resolveFraming } from './align';
 import { DetectorTimings, FaceDetector, FaceDetectorOptions, loadFaceDetector, resolveDetectorOptions } from './blazeface';
+import { createDetectorPool, DetectorPool, MAX_DETECTOR_THREADS } from './detector-pool';
+import { Detection } from './types';
 import { appearanceDescriptor, FaceTracker, TrackerOptions, TrackInput } from './tracker';
 import { Face } from './types';
 
@@ -24,6 +26,13 @@ export interface FaceCropperOptions extends FaceDetectorOptions {
   jpeg?: boolean;
   /** @default 90 */
   jpegQuality?: number;
+  /**
+   * Run the detector in this many worker threads (0: in this thread). Frames of different
+   * sources are then detected in parallel on several cores (call {@link FacePipeline.process}
+   * for them without awaiting each); one source's frames still run in order. Workers use the
+   * wasm backend (cpu if asked for). @default 0
+   */
+  threads?: number;
   /** Use this detector instead of loading one (it is NOT disposed by the cropper). */
   detector?: FaceDetector;
 }
@@ -47,6 +56,8 @@ export interface FacePipelineTimings {
 interface SourceState {
   tracker: FaceTracker;
   frames: number;
+  /** The source's latest asynchronous frame: the next one waits for it (tracking is in order). */
+  tail: Promise<unknown>;
 }
 
 /** Sources remembered at once (each has its own tracker). */
@@ -60,6 +71,10 @@ function resolveCropOptions(options: FaceCropperOptions): FacePipeline['options'
   }
   const margin = options.margin ?? 0;
   if (typeof margin !== 'number' || !(margin > -0.45 && margin <= 2)) throw new TypeError(`Expected \`margin\` in -0.45..2, got \`${String(margin)}\``);
+  const threads = options.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0 || threads > MAX_DETECTOR_THREADS) {
+    throw new TypeError(`Expected \`threads\` to be an integer in 0..${MAX_DETECTOR_THREADS}, got \`${String(threads)}\``);
+  }
   const cropSize = options.cropSize ?? 48;
   if (!Number.isInteger(cropSize) || cropSize < 8 || cropSize > 1024) throw new TypeError(`Expected \`cropSize\` in 8..1024, got \`${String(cropSize)}\``);
   return {
@@ -120,7 +135,7 @@ export class FacePipeline {
       if (this.#sources.size >= MAX_SOURCES) this.#sources.delete(this.#sources.keys().next().value as string);
       // One id sequence for all sources (the caller's, when given), so a track id names one face
       // across the pipeline.
-      s = { tracker: new FaceTracker({ ...this.#trackerOptions, nextId: this.#trackerOptions.nextId ?? (() => this.#nextId++) }), frames: 0 };
+      s = { tracker: new FaceTracker({ ...this.#trackerOptions, nextId: this.#trackerOptions.nextId ?? (() => this.#nextId++) }), frames: 0, tail: Promise.resolve() };
       this.#sources.set(sourceId, s);
     }
     return s;
@@ -128,27 +143,59 @@ export class FacePipeline {
 
   /**
    * The faces of one frame (`[]` when there are none). Frames of different `sourceId`s are
-   * tracked separately.
+   * tracked separately (and, with worker threads, detected in parallel).
    */
   async process(frame: Frame): Promise<Face[]> {
     const t0 = performance.now();
     const img = imageFromFrame(frame, { maxPixels: this.detector.options.maxPixels });
-    const faces = this.processImage(img, frame.pts ?? frame.timestamp, frame.sourceId ?? '');
+    const faces = await this.processImageAsync(img, frame.pts ?? frame.timestamp, frame.sourceId ?? '');
     this.#timings.total = performance.now() - t0;
     return faces;
   }
 
-  /** {@link FacePipeline.process} for a decoded image with an explicit time and source. */
+  /**
+   * {@link FacePipeline.processImage} for any detector, including one in worker threads. Calls
+   * for one source run in the order they were made, even when not awaited.
+   */
+  processImageAsync(img: RawImage, time: number, sourceId = ''): Promise<Face[]> {
+    if (!(this.detector instanceof DetectorPool)) {
+      try {
+        return Promise.resolve(this.processImage(img, time, sourceId));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    const pool = this.detector;
+    const st = this.#state(sourceId);
+    const run = st.tail.then(async () => {
+      const detectNow = st.frames % this.options.detectEvery === 0;
+      st.frames++;
+      if (!detectNow) return this.#track(img, time, st, null, 0);
+      const t0 = performance.now();
+      const dets = await pool.detectImageAsync(img);
+      return this.#track(img, time, st, dets, performance.now() - t0);
+    });
+    st.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** {@link FacePipeline.process} for a decoded image with an explicit time and source (a detector in this thread only). */
   processImage(img: RawImage, time: number, sourceId = ''): Face[] {
     const st = this.#state(sourceId);
     const detectNow = st.frames % this.options.detectEvery === 0;
     st.frames++;
-    const cropOpts = { size: this.options.cropSize, framing: this.options.framing, margin: this.options.margin };
+    if (!detectNow) return this.#track(img, time, st, null, 0);
     const t0 = performance.now();
+    const dets = this.detector.detectImage(img);
+    return this.#track(img, time, st, dets, performance.now() - t0);
+  }
+
+  /** Tracks, aligns and crops one frame, given its detections (`null`: a frame between detections). */
+  #track(img: RawImage, time: number, st: SourceState, dets: Detection[] | null, detectMs: number): Face[] {
+    const cropOpts = { size: this.options.cropSize, framing: this.options.framing, margin: this.options.margin };
+    const t1 = performance.now();
     let faces: Face[];
-    if (detectNow) {
-      const dets = this.detector.detectImage(img);
-      const t1 = performance.now();
+    if (dets) {
       const crops = dets.map((d) => cropFace(img, d, cropOpts));
       const t2 = performance.now();
       const inputs: TrackInput[] = dets.map((d, i) => ({ ...d, descriptor: appearanceDescriptor(crops[i]) }));
@@ -157,14 +204,14 @@ export class FacePipeline {
       // Results 0..n-1 are the detections (crops already made); later ones are held faces.
       faces = tracked.map((t, i) => this.#face(t, i < crops.length ? crops[i] : cropFace(img, t, cropOpts)));
       const t4 = performance.now();
-      this.#timings = { detected: true, detector: this.detector.lastTimings, detect: t1 - t0, track: t3 - t2, crop: t2 - t1 + (t4 - t3), total: t4 - t0 };
+      this.#timings = { detected: true, detector: this.detector.lastTimings, detect: detectMs, track: t3 - t2, crop: t2 - t1 + (t4 - t3), total: detectMs + (t4 - t1) };
     } else {
       // Between detections: no network, just the motion model's boxes and their crops.
       const predicted = st.tracker.predict(time);
-      const t1 = performance.now();
-      faces = predicted.map((t) => this.#face(t, cropFace(img, t, cropOpts)));
       const t2 = performance.now();
-      this.#timings = { detected: false, detect: 0, track: t1 - t0, crop: t2 - t1, total: t2 - t0 };
+      faces = predicted.map((t) => this.#face(t, cropFace(img, t, cropOpts)));
+      const t3 = performance.now();
+      this.#timings = { detected: false, detect: 0, track: t2 - t1, crop: t3 - t2, total: t3 - t1 };
     }
     return faces;
   }
@@ -200,7 +247,8 @@ export async function createFaceCropper(options: FaceCropperOptions = {}): Promi
   const opts = { ...options };
   if (opts.detector) return new FacePipeline(opts.detector, opts, false);
   checkFaceCropperOptions(opts); // before the detector's weights load
-  const detector = await loadFaceDetector(opts);
+  const threads = opts.threads ?? 0;
+  const detector = threads > 0 ? await createDetectorPool({ ...opts, threads }) : await loadFaceDetector(opts);
   try {
     return new FacePipeline(detector, opts, true);
   } catch (e) {

@@ -22,7 +22,7 @@ import type { Frame } from '../frame';
 import { OverloadPolicy, overloadMap, resolveQueueOptions } from '../overload';
 import { classifyInput, EmotionClassifier, GrayImage, loadClassifier, LoadClassifierOptions } from '../classify';
 import { resolveTta } from '../model';
-import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePipeline } from '../face';
+import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePipeline, MAX_DETECTOR_THREADS } from '../face';
 import { EmotionSmoother, resolveSmoothOptions, SmoothOptions } from '../smooth';
 import { AlertEngine, AlertEvent, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../alert';
 import { createVideoSource, VideoSource, VideoSourceOptions } from '../video';
@@ -69,6 +69,12 @@ export interface AnalyzeOptions {
   /** Alert rules (none: no events). @default [] */
   alerts?: AlertRule[];
   alertOptions?: AlertOptions;
+  /**
+   * Frames of different sources analysed at once (never two of one source; results of different
+   * sources may then come out of arrival order). Worth it when the cropper detects in worker
+   * threads. @default the cropper's detector threads (`face.threads`), else 1
+   */
+  concurrency?: number;
   /** Called for each frame dropped by the `latest` policy. */
   onDrop?: (frame: Frame) => void;
   /** Clock for smoothing/alerts and latency. @default asyncScheduler */
@@ -90,7 +96,8 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
   const rules = resolveRules(options.alerts ?? []);
   const alertOptions = resolveAlertOptions(options.alertOptions ?? {});
   if (options.smooth !== false) resolveSmoothOptions(options.smooth ?? {});
-  resolveQueueOptions({ policy: options.policy });
+  const concurrency = options.concurrency ?? Math.max(1, (stages.cropper as Partial<FacePipeline>).detector?.threads ?? 1);
+  resolveQueueOptions({ policy: options.policy, concurrency });
   return (source) =>
     defer(() => {
       const smoother = options.smooth === false ? null : new EmotionSmoother(options.smooth ?? {});
@@ -109,7 +116,7 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
             const t2 = performance.now();
             return { frame, faces, detect: t1 - t0, classify: t2 - t1 };
           },
-          { policy: options.policy ?? 'latest', key: (f) => f.sourceId, onDrop: (f) => options.onDrop?.(f) },
+          { policy: options.policy ?? 'latest', concurrency, key: (f) => f.sourceId, onDrop: (f) => options.onDrop?.(f) },
         ),
         map(({ frame, faces, detect, classify }) => {
           const t0 = performance.now();
@@ -188,7 +195,11 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   let dropped = 0;
   // Filled below; the operator reads them per frame.
   const stages = { ...options.stages } as AnalyzeStages;
-  const analyze = analyzeFrames(stages, { ...options, onDrop: (f) => ((dropped += 1), options.onDrop?.(f)) });
+  // The cropper loads below: its worker threads set the default concurrency from the options (a
+  // bad `threads` is left to the face options' check, which names it).
+  const threads = options.face?.threads;
+  const concurrency = options.concurrency ?? (stages.cropper ? undefined : Number.isInteger(threads) && threads! >= 1 && threads! <= MAX_DETECTOR_THREADS ? threads : 1);
+  const analyze = analyzeFrames(stages, { ...options, concurrency, onDrop: (f) => ((dropped += 1), options.onDrop?.(f)) });
   const src = options.source;
   const given = src && typeof (src as Observable<Frame>).subscribe === 'function' ? (src as Observable<Frame>) : null;
   const owned: Array<{ dispose(): unknown }> = [];

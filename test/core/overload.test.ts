@@ -133,9 +133,113 @@ test('StageQueue: close discards waiting items through onDrop', async () => {
   assert.throws(() => q.push(4), /closed/);
 });
 
+/** A worker whose items finish when the test says so. */
+function gatedWorker<T>() {
+  const running: T[] = [];
+  const gates = new Map<T, () => void>();
+  const order: T[] = [];
+  const work = (v: T) =>
+    new Promise<void>((r) => {
+      running.push(v);
+      order.push(v);
+      gates.set(v, () => {
+        running.splice(running.indexOf(v), 1);
+        r();
+      });
+    });
+  const finish = (v: T) => gates.get(v)!();
+  return { running, order, work, finish };
+}
+
+test('StageQueue concurrency: items of different sources run at once, never two of one source', async () => {
+  const w = gatedWorker<string>();
+  const q = new StageQueue<string>(w.work, { policy: 'latest', concurrency: 2, key: (s) => s[0] });
+  q.push('a1');
+  await turn();
+  q.push('a2');
+  q.push('b1');
+  q.push('c1');
+  await turn();
+  assert.deepEqual(w.running, ['a1', 'b1']); // a2 waits for a1 although a slot is free for it
+  assert.equal(q.stats.running, 2);
+  assert.equal(q.depth, 2);
+  w.finish('b1');
+  await turn();
+  await turn();
+  assert.deepEqual(w.running, ['a1', 'c1']); // a2 still waits for its own source
+  w.finish('a1');
+  await turn();
+  await turn();
+  assert.deepEqual(w.running, ['c1', 'a2']);
+  w.finish('c1');
+  w.finish('a2');
+  await q.idle();
+  assert.equal(q.stats.processed, 4);
+  assert.equal(q.stats.dropped, 0);
+  assert.equal(q.stats.busy, false);
+});
+
+test('StageQueue concurrency under latest: a source superseded while it runs keeps only its newest waiting item', async () => {
+  const w = gatedWorker<string>();
+  const dropped: string[] = [];
+  const q = new StageQueue<string>(w.work, { policy: 'latest', concurrency: 3, key: (s) => s[0], onDrop: (s) => dropped.push(s) });
+  q.push('a1');
+  await turn();
+  for (const s of ['a2', 'a3', 'a4']) q.push(s);
+  await turn();
+  assert.deepEqual(w.running, ['a1']); // free slots do not run a second item of source a
+  w.finish('a1');
+  await turn();
+  await turn();
+  assert.deepEqual(w.running, ['a4']);
+  assert.deepEqual(dropped, ['a2', 'a3']);
+  w.finish('a4');
+  await q.idle();
+});
+
+test('StageQueue concurrency under queue: lossless, each source in order, sources overlap', async () => {
+  const w = gatedWorker<string>();
+  const q = new StageQueue<string>(w.work, { policy: 'queue', capacity: 8, concurrency: 2, key: (s) => s[0] });
+  for (const s of ['a1', 'a2', 'b1', 'b2']) q.push(s);
+  assert.equal(q.stats.running, 2); // queue starts at once (the worker is called in a microtask)
+  await tick();
+  assert.deepEqual(w.running, ['a1', 'b1']);
+  w.finish('a1');
+  await tick();
+  assert.deepEqual(w.running, ['b1', 'a2']);
+  w.finish('b1');
+  await tick();
+  w.finish('a2');
+  await tick();
+  w.finish('b2');
+  await q.idle();
+  assert.deepEqual(w.order, ['a1', 'b1', 'a2', 'b2']);
+  assert.equal(q.stats.processed, 4);
+});
+
+test('StageQueue concurrency: close waits for every running item', async () => {
+  const w = gatedWorker<string>();
+  const closedDrops: string[] = [];
+  const q = new StageQueue<string>(w.work, { policy: 'queue', concurrency: 2, key: (s) => s[0], onDrop: (s, why) => closedDrops.push(`${s}:${why}`) });
+  for (const s of ['a1', 'b1', 'a2']) q.push(s);
+  let closed = false;
+  const c = q.close().then(() => (closed = true));
+  await tick();
+  assert.deepEqual(closedDrops, ['a2:closed']);
+  w.finish('a1');
+  await tick();
+  assert.equal(closed, false, 'b1 still runs');
+  w.finish('b1');
+  await c;
+  assert.equal(closed, true);
+});
+
 test('StageQueue rejects a bad policy or capacity with a TypeError', () => {
   assert.throws(() => new StageQueue(async () => {}, { policy: 'fast' as never }), TypeError);
   assert.throws(() => new StageQueue(async () => {}, { policy: 'queue', capacity: 0 }), TypeError);
+  assert.throws(() => new StageQueue(async () => {}, { concurrency: 0 }), /concurrency/);
+  assert.throws(() => new StageQueue(async () => {}, { concurrency: 1.5 }), /concurrency/);
+  assert.throws(() => new StageQueue(async () => {}, { concurrency: 17 }), /concurrency/);
 });
 
 test('overloadMap queue: every value, in order, then completes', async () => {

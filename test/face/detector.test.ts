@@ -91,6 +91,10 @@ test('bad frames: clear errors, never a crash', async () => {
   // 8K raw frame: refused before any work (the default limit is 4096x4096).
   const k8 = { ...base, width: 7680, height: 4320, data: Buffer.alloc(7680 * 4320 * 3) };
   await assert.rejects(detector.detect(k8), (e: unknown) => e instanceof ImageError && e.code === 'TOO_LARGE');
+  // A decoded image whose bytes do not match its size (library callers of detectImage): an
+  // ImageError, not ten faces at NaN.
+  assert.throws(() => detector.detectImage({ width: 64, height: 64, channels: 3, data: new Uint8Array(10) }), (e: unknown) => e instanceof ImageError && e.code === 'BAD_ARGUMENT' && /expected 12288/.test(e.message));
+  assert.throws(() => detector.detectImage({ width: 4, height: 4, channels: 2 as never, data: new Uint8Array(32) }), (e: unknown) => e instanceof ImageError && e.code === 'BAD_ARGUMENT');
   // Tiny frames still work (the network input is padded).
   assert.deepEqual(await detector.detect({ ...base, width: 8, height: 8, data: Buffer.alloc(8 * 8 * 3) }), []);
 });

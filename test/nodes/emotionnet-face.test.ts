@@ -228,6 +228,55 @@ describe('emotionnet-face node', () => {
     await until(() => statuses.some((s) => / -3$/.test(s.text ?? '')), 3000, 'drops in status');
   });
 
+  it('threads: two cameras detected in worker threads, each camera in order; the close stops the workers', { skip: noPhotos }, async () => {
+    const { Worker } = require('worker_threads');
+    const terminate = Worker.prototype.terminate;
+    let terminated = 0;
+    Worker.prototype.terminate = function (this: unknown) {
+      terminated++;
+      return terminate.call(this);
+    };
+    try {
+      await helper.load([faceNode, catchNode], flow({ threads: 2, policy: 'queue' }));
+      const n = helper.getNode('f1');
+      const statuses = watchStatus(n);
+      await until(() => statuses.some((s) => s.fill === 'green' && s.text === 'wasm x2 ready'), 30000, () => `ready with two worker threads (statuses: ${JSON.stringify(statuses)})`);
+      const frame = photoFrame();
+      const out: any[] = [];
+      helper.getNode('out').on('input', (m: any) => out.push(m));
+      const caught: any[] = [];
+      helper.getNode('caught').on('input', (m: any) => caught.push(m));
+      for (let seq = 0; seq < 3; seq++) {
+        for (const cam of ['cam-a', 'cam-b']) n.receive({ payload: { ...frame, sourceId: cam, seq, timestamp: 1000 + 100 * seq } });
+      }
+      // A JPEG Buffer takes the same path (decoded in Node-RED's thread, detected in a worker).
+      n.receive({ payload: fs.readFileSync(photo) });
+      await until(() => out.length === 7, 30000, 'seven outputs');
+      assert.deepEqual(caught, []);
+      for (const cam of ['cam-a', 'cam-b']) {
+        const mine = out.filter((m) => m.frame.sourceId === cam);
+        assert.deepEqual(mine.map((m) => m.frame.seq), [0, 1, 2], `${cam} in order`);
+        assert.deepEqual(mine.map((m) => m.payload.length), [3, 3, 3]);
+        assert.deepEqual(new Set(mine[2].payload.map((f: any) => f.id)), new Set(mine[0].payload.map((f: any) => f.id)), `${cam}: ids kept`);
+      }
+      const a = new Set(out.filter((m) => m.frame.sourceId === 'cam-a').flatMap((m) => m.payload.map((f: any) => f.id)));
+      assert.ok(out.filter((m) => m.frame.sourceId === 'cam-b').every((m) => m.payload.every((f: any) => !a.has(f.id))), 'the cameras share no id');
+      assert.equal(out.find((m) => m.frame.format === 'jpeg').payload.length, 3);
+      await helper.unload();
+      assert.equal(terminated, 2, 'both worker threads stopped on close');
+    } finally {
+      Worker.prototype.terminate = terminate;
+    }
+  });
+
+  it('threads outside 0..8: a configuration error for every message, no crash', async () => {
+    await helper.load([faceNode, catchNode], flow({ threads: 20 }));
+    const caught = collect(helper.getNode('caught'), 1, 20000);
+    helper.getNode('f1').receive({ payload: Buffer.from([1, 2, 3]) });
+    const [m] = await caught;
+    assert.match(m.error.message, /Invalid configuration.*threads/);
+  });
+
   it('rejects an invalid configuration once and every message with it', async () => {
     await helper.load([faceNode, catchNode], flow({ inputSize: 20 }));
     const caught = collect(helper.getNode('caught'), 1, 20000);

@@ -9,6 +9,7 @@ import { pidAlive } from '../../src/ffmpeg';
 import { setClassifierLoader } from '../../src/classify';
 import { createFaceCropper } from '../../src/face';
 import { cleanup, makeClip, tmpDir, waitFor } from '../video/clips';
+import { DEMO_FACE_COUNTS, demoPhotoDir, demoPhotoFrames } from '../../bench/stages/detect';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -133,6 +134,75 @@ describe('createPipeline', () => {
   });
 });
 
+describe('analyzeFrames concurrency', () => {
+  it('frames of different sources run at once up to `concurrency`, never two of one source; each source stays in order', async () => {
+    let running = 0;
+    let most = 0;
+    const perSource = new Map<string, number>();
+    let sameSourceOverlap = false;
+    const stages = fakeStages().stages;
+    const cropper = {
+      async process(f: Frame) {
+        running++;
+        most = Math.max(most, running);
+        const n = (perSource.get(f.sourceId) ?? 0) + 1;
+        perSource.set(f.sourceId, n);
+        if (n > 1) sameSourceOverlap = true;
+        await sleep(5);
+        running--;
+        perSource.set(f.sourceId, n - 1);
+        return stages.cropper.process(f);
+      },
+    };
+    const frames = ['a', 'b', 'c'].flatMap((s) => [0, 1, 2].map((seq) => ({ ...frame(seq), sourceId: s })));
+    const out = await lastValueFrom(from(frames).pipe(analyzeFrames({ cropper, classifier: stages.classifier } as never, { policy: 'queue', concurrency: 2 }), toArray()));
+    assert.equal(out.length, 9);
+    assert.equal(most, 2, 'two frames at once, not more');
+    assert.equal(sameSourceOverlap, false);
+    for (const s of ['a', 'b', 'c']) assert.deepEqual(out.filter((r) => r.frame.sourceId === s).map((r) => r.frame.seq), [0, 1, 2]);
+    assert.throws(() => analyzeFrames(stages as never, { concurrency: 0 }), /concurrency/);
+  });
+
+  it('createPipeline with face.threads: real detection in worker threads, two cameras, each in order', { skip: demoPhotoDir() ? false : 'demo photos not installed' }, async () => {
+    const { classifier } = fakeStages().stages;
+    const src = new Subject<Frame>();
+    const p = await createPipeline({ source: src, stages: { classifier } as never, face: { threads: 2 }, policy: 'queue', smooth: false });
+    try {
+      const all = lastValueFrom(p.results$.pipe(toArray()));
+      await p.start();
+      const photos = demoPhotoFrames();
+      for (let seq = 0; seq < 2; seq++) for (const cam of ['a', 'b']) src.next({ ...photos[cam === 'a' ? 0 : 1], sourceId: cam, seq, timestamp: Date.now() });
+      src.complete();
+      const results = await all;
+      for (const cam of ['a', 'b']) {
+        const mine = results.filter((r) => r.frame.sourceId === cam);
+        assert.deepEqual(mine.map((r) => r.frame.seq), [0, 1]);
+        assert.deepEqual(mine.map((r) => r.faces.length), Array(2).fill(DEMO_FACE_COUNTS[cam === 'a' ? 0 : 1]));
+      }
+    } finally {
+      await p.dispose();
+    }
+  });
+
+  it("defaults to the cropper's detector threads", async () => {
+    let most = 0;
+    let running = 0;
+    const stages = fakeStages().stages;
+    const cropper = {
+      detector: { threads: 3 },
+      async process(f: Frame) {
+        most = Math.max(most, ++running);
+        await sleep(5);
+        running--;
+        return stages.cropper.process(f);
+      },
+    };
+    const frames = ['a', 'b', 'c', 'd'].map((s) => ({ ...frame(0), sourceId: s }));
+    await lastValueFrom(from(frames).pipe(analyzeFrames({ cropper, classifier: stages.classifier } as never, { policy: 'queue' }), toArray()));
+    assert.equal(most, 3);
+  });
+});
+
 describe('createPipeline lifecycle', () => {
   after(cleanup);
 
@@ -174,6 +244,8 @@ describe('createPipeline lifecycle', () => {
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, minConfidence: 2 } }), /minConfidence/);
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, tracker: { reidFrames: Number.NaN } } }), /to be a finite number/);
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face, classifier: { tta: 'x' as never } }), /tta/);
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, threads: 20 } }), /`threads` to be an integer in 0..8/);
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, threads: 1.5 } }), /`threads` to be an integer in 0..8/);
       // the same checks in createFaceCropper itself
       await assert.rejects(createFaceCropper({ ...face, margin: 5 }), /`margin` in -0.45..2/);
       assert.equal(loads, 0);

@@ -1,0 +1,144 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { tf } from '../../src/backend';
+import { createDetectorPool, createFaceCropper, DetectorPool, FaceDetector, loadFaceDetector } from '../../src/face';
+import { kWorkers } from '../../src/face/detector-pool';
+import { Frame } from '../../src/frame';
+import { ImageError } from '../../src/image';
+import { silentLogger } from '../../src/log';
+import { DEMO_FACE_COUNTS, demoPhotoDir, demoPhotoFrames } from '../../bench/stages/detect';
+
+const noPhotos = demoPhotoDir() ? false : '@vladmandic/face-api (devDependency with the demo photos) is not installed';
+
+let pool: DetectorPool;
+let main: FaceDetector;
+
+before(async () => {
+  pool = await createDetectorPool({ threads: 2, logger: silentLogger });
+  main = await loadFaceDetector({ logger: silentLogger });
+});
+after(() => {
+  pool?.dispose();
+  main?.dispose();
+});
+
+test('two worker threads find exactly the faces the main-thread detector finds, in parallel', { skip: noPhotos }, async () => {
+  assert.equal(pool.threads, 2);
+  assert.equal(pool.liveThreads, 2);
+  assert.equal(pool.backend.name, 'wasm');
+  assert.match(pool.backend.reason, /2 worker threads/);
+  assert.throws(() => pool.detectImage(), /detectImageAsync/);
+  const frames = demoPhotoFrames();
+  const tensors = tf.memory().numTensors;
+  // All six at once: two run while four wait in the backlog.
+  const fromPool = await Promise.all(frames.map((f) => pool.detect(f)));
+  assert.deepEqual(fromPool.map((d) => d.length), DEMO_FACE_COUNTS);
+  for (let i = 0; i < frames.length; i++) assert.deepEqual(fromPool[i], await main.detect(frames[i]));
+  assert.equal(tf.memory().numTensors, tensors, 'the pool allocates no tensor in this thread');
+  assert.ok(pool.lastTimings.model > 0, 'stage times come back from the workers');
+});
+
+test('bad images: the errors of the main-thread detector, and the pool keeps working', { skip: noPhotos }, async () => {
+  await assert.rejects(pool.detectImageAsync({ width: 0, height: 0, channels: 3, data: new Uint8Array(0) }), (e: unknown) => e instanceof ImageError && e.code === 'EMPTY');
+  // Too few bytes for the stated size: the worker's detector throws, the error comes back typed.
+  await assert.rejects(pool.detectImageAsync({ width: 64, height: 64, channels: 3, data: new Uint8Array(10) }), (e: unknown) => e instanceof ImageError && e.code === 'BAD_ARGUMENT' && /expected 12288/.test(e.message));
+  const small = await createDetectorPool({ threads: 1, maxPixels: 100, logger: silentLogger });
+  try {
+    await assert.rejects(small.detectImageAsync({ width: 20, height: 20, channels: 3, data: new Uint8Array(1200) }), (e: unknown) => e instanceof ImageError && e.code === 'TOO_LARGE' && /limit of 100 pixels/.test(e.message));
+  } finally {
+    small.dispose();
+  }
+  assert.equal((await pool.detect(demoPhotoFrames()[0])).length, DEMO_FACE_COUNTS[0]);
+});
+
+test('options: threads and detector options are checked before any worker starts; a bad model path rejects', async () => {
+  await assert.rejects(createDetectorPool({ threads: 0 }), /threads/);
+  await assert.rejects(createDetectorPool({ threads: 9 }), /threads/);
+  await assert.rejects(createDetectorPool({ threads: 1.5 }), /threads/);
+  await assert.rejects(createDetectorPool({ threads: 1, inputSize: 10 }), /inputSize/);
+  await assert.rejects(createFaceCropper({ threads: -1 }), /threads/);
+  await assert.rejects(createDetectorPool({ threads: 1, modelPath: '/nonexistent/blazeface', logger: silentLogger }), /nonexistent|ENOENT|not found/i);
+});
+
+test('a worker that dies: its image fails with an error, a new worker takes its place', { skip: noPhotos }, async () => {
+  const p = await createDetectorPool({ threads: 1, logger: silentLogger });
+  try {
+    const frame = demoPhotoFrames()[1];
+    const pending = p.detect(frame);
+    await p[kWorkers]()[0].terminate();
+    await assert.rejects(pending, /face detection failed: face detector worker stopped/);
+    // The replacement loads, then detects.
+    const t0 = Date.now();
+    while (p.liveThreads < 1 && Date.now() - t0 < 30000) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(p.liveThreads, 1);
+    assert.equal((await p.detect(frame)).length, DEMO_FACE_COUNTS[1]);
+  } finally {
+    p.dispose();
+  }
+});
+
+test('dispose rejects waiting and running images and stops every worker', { skip: noPhotos }, async () => {
+  const p = await createDetectorPool({ threads: 1, logger: silentLogger });
+  const workers = p[kWorkers]();
+  const exited = workers.map((w) => new Promise((r) => w.once('exit', r)));
+  const frames = demoPhotoFrames();
+  const jobs = frames.slice(0, 3).map((f) => p.detect(f));
+  p.dispose();
+  for (const j of jobs) await assert.rejects(j, /disposed/);
+  await Promise.all(exited);
+  await assert.rejects(p.detect(frames[0]), /disposed/);
+});
+
+test('the face cropper with worker threads: each source in order, the same faces and ids as in one thread', { skip: noPhotos }, async () => {
+  const frames = demoPhotoFrames();
+  // Two sources, three frames each (a photo repeated, then another), detection every 2nd frame.
+  const sequence = (src: string): Frame[] => [0, 0, 2].map((i, k) => ({ ...frames[i + (src === 'b' ? 1 : 0)], sourceId: src, seq: k, timestamp: 1000 + 100 * k }));
+  const one = await createFaceCropper({ detector: main, detectEvery: 2 });
+  const expected: Record<string, Array<Array<{ box: unknown; detected: boolean }>>> = {};
+  for (const src of ['a', 'b']) {
+    expected[src] = [];
+    for (const f of sequence(src)) expected[src].push((await one.process(f)).map((x) => ({ box: x.box, detected: x.detected })));
+  }
+  let next = 100;
+  // A tracker id function, as the face node passes: it stays in this thread (functions cannot be cloned into a worker).
+  const threaded = await createFaceCropper({ threads: 2, detectEvery: 2, tracker: { nextId: () => next++ }, logger: silentLogger });
+  try {
+    // Every call made at once, without awaiting: one source's frames must still run in order.
+    const calls = ['a', 'b'].flatMap((src) => sequence(src).map((f) => threaded.process(f).then((faces) => ({ src, seq: f.seq, faces }))));
+    const done: string[] = [];
+    calls.forEach((c) => c.then((r) => done.push(`${r.src}${r.seq}`)));
+    const results = await Promise.all(calls);
+    for (const src of ['a', 'b']) {
+      const got = results.filter((r) => r.src === src);
+      assert.deepEqual(
+        got.map((r) => r.faces.map((x) => ({ box: x.box, detected: x.detected }))),
+        expected[src],
+        `source ${src}: same boxes, detected on frames 0 and 2 only`,
+      );
+      // A face keeps its id across the source's frames (the tracker saw them in order).
+      assert.deepEqual(new Set(got[1].faces.map((x) => x.id)), new Set(got[0].faces.map((x) => x.id)));
+      assert.deepEqual(done.filter((d) => d.startsWith(src)), [`${src}0`, `${src}1`, `${src}2`]);
+    }
+    const ids = results.flatMap((r) => r.faces.map((x) => `${r.src}:${x.id}`));
+    assert.ok(results.every((r) => r.faces.every((x) => x.id >= 100)), 'ids from the given function');
+    assert.equal(new Set(ids.map((s) => s.split(':')[1])).size, new Set(ids).size, 'no id shared by two sources');
+  } finally {
+    threaded.dispose();
+    one.dispose();
+  }
+});
+
+test('a script that never disposes the pool still exits, and one awaiting a detection gets it first', { skip: noPhotos }, () => {
+  const root = path.resolve(__dirname, '../..');
+  const script = `
+    const { createDetectorPool } = require(${JSON.stringify(path.join(root, 'src/face'))});
+    const { demoPhotoFrames } = require(${JSON.stringify(path.join(root, 'bench/stages/detect'))});
+    createDetectorPool({ threads: 1 }).then((p) => p.detect(demoPhotoFrames()[0])).then((d) => console.log('faces', d.length));
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: root, encoding: 'utf8', timeout: 60000, env: { ...process.env, EMOTIONNET_LOG: 'error' } });
+  assert.equal(r.signal, null, `exited by itself (stderr: ${r.stderr})`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`faces ${DEMO_FACE_COUNTS[0]}`));
+});
