@@ -59,6 +59,8 @@ export interface LiveResult {
   /** Drops the face and classify nodes counted (their status `-N`). */
   faceDrops: number;
   classifyDrops: number;
+  /** Messages each node received over the window (the frames that reached it). */
+  received: { face: number; classify: number; end: number };
   perSource: LiveSourceResult[];
 }
 
@@ -94,8 +96,12 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
   const drops = { face: 0, classify: 0 };
   let rssPeak = 0;
   let cpuCores = NaN;
+  const received = { face: 0, classify: 0, end: 0 };
+  let counting = false;
   d.RED.hooks.add('onReceive.live', (ev: { msg: { frame?: { sourceId: string; seq: number; timestamp: number; pts?: number } }; destination: { id: string } }) => {
-    if (ev.destination?.id !== 'end' || !ev.msg.frame) return;
+    const to = ev.destination?.id as keyof typeof received;
+    if (counting && to in received) received[to]++;
+    if (to !== 'end' || !ev.msg.frame) return;
     const f = ev.msg.frame;
     const pts = typeof f.pts === 'number' ? f.pts : (f.seq * 1000) / fps;
     let s = per.get(f.sourceId);
@@ -135,6 +141,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
       };
     }
     per.clear(); // measure from here
+    counting = true;
     const t0 = Date.now();
     const cpu0 = process.cpuUsage();
     let half = false;
@@ -149,6 +156,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
       }
       if (Math.round(el) % 10 === 0) log(`${Math.round(el)} s: ` + [...per.entries()].map(([k, s]) => `${k} lag ${s.lag.toFixed(1)} s`).join(', '));
     }
+    counting = false;
     const c = process.cpuUsage(cpu0);
     cpuCores = (c.user + c.system) / 1000 / (Date.now() - t0);
   } finally {
@@ -164,6 +172,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     rssPeakMb: Math.round(rssPeak / 1e6),
     faceDrops: drops.face,
     classifyDrops: drops.classify,
+    received,
     perSource: [...per.entries()].map(([source, s]) => {
       const read = s.lastSeq - s.firstSeq + 1;
       return {

@@ -198,10 +198,9 @@ export = function register(RED: NodeAPI): void {
         classifier = c;
         node.log(t('log.loaded', { name: c.name, classes: c.classes.join(', '), backend: c.backend.reason, tta: t(c.tta === 'flip' ? 'log.tta-on' : 'log.tta-off') }));
         status.set('ready', `${c.backend.label} ${c.name}`);
-        reportLoadingDrops(node, gate, policy, (count) => t('warn.dropped-loading', { count }));
         // Messages held during loading were accepted: classify each of them, in order,
         // before new input goes through the overload policy.
-        draining = gate.open(work);
+        draining = gate.open(work, enqueue).then(() => reportLoadingDrops(node, gate, policy, (count) => t('warn.dropped-loading', { count })));
       },
       (e: unknown) => {
         const loadError = new ModelError(e instanceof Error ? e.message : String(e), 'errors.load-failed');

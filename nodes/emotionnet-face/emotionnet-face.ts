@@ -125,6 +125,7 @@ export = function register(RED: NodeAPI): void {
     let avgMs = 0;
     const sources = new Set<string>();
     const gate = new LoadGate<Item>();
+    let draining: Promise<void> = Promise.resolve();
 
     const showRunning = (faces: number) => {
       // A moving average, so the throttled status shows a typical time, not the last outlier.
@@ -173,8 +174,11 @@ export = function register(RED: NodeAPI): void {
 
     const queue = new StageQueue<Item>(work, {
       policy,
-      // With worker threads, frames of different sources are detected at once (one per source).
-      concurrency: Number.isInteger(threads) && threads >= 1 && threads <= MAX_DETECTOR_THREADS ? threads : 1, // a bad value is the cropper's config error
+      // With worker threads, frames of different sources are detected at once (one per source),
+      // one more than there are workers: that one waits in the detector's backlog, so a worker
+      // never idles while this thread crops and sends its last frame (measured: see the README).
+      // A bad `threads` is the cropper's config error.
+      concurrency: Number.isInteger(threads) && threads >= 1 && threads <= MAX_DETECTOR_THREADS ? threads + 1 : 1,
       key: (item) => (item.frame ?? item.of)?.sourceId, // sources take turns under `latest`
       onDrop: (item, reason) => {
         if (reason === 'superseded') dropped++;
@@ -183,6 +187,14 @@ export = function register(RED: NodeAPI): void {
       onDepth: (depth) => sources.forEach((s) => FlowControl.for(s).report(node.id, depth)),
     });
 
+    const enqueue = (item: Item) => {
+      try {
+        queue.push(item);
+      } catch (e) {
+        item.done(e instanceof OverloadError ? new InputError(t('errors.queue-full'), 'errors.queue-full') : (e as Error));
+      }
+    };
+
     status.set('busy', t('status.loading'));
     cropperPromise.then(
       (c) => {
@@ -190,8 +202,7 @@ export = function register(RED: NodeAPI): void {
         cropper = c;
         node.log(t('log.loaded', { backend: c.detector.backend.reason, size: c.detector.options.inputSize }));
         status.set('ready', `${c.detector.backend.label}${threads > 0 ? ` x${threads}` : ''} ${t('status.ready')}`); // "wasm x2 ready"
-        reportLoadingDrops(node, gate, policy, (count) => t('warn.dropped-loading', { count }));
-        void gate.open(work);
+        draining = gate.open(work, enqueue).then(() => reportLoadingDrops(node, gate, policy, (count) => t('warn.dropped-loading', { count })));
       },
       (e: unknown) => {
         const isConfig = e instanceof TypeError;
@@ -218,16 +229,13 @@ export = function register(RED: NodeAPI): void {
       if (typeof sid === 'string' && !sources.has(sid) && sources.size < 32) sources.add(sid);
       const item: Item = { msg: msg as Item['msg'], send, done, ...parsed };
       if (gate.hold(item)) return;
-      try {
-        queue.push(item);
-      } catch (e) {
-        done(e instanceof OverloadError ? new InputError(t('errors.queue-full'), 'errors.queue-full') : (e as Error));
-      }
+      enqueue(item);
     });
 
     onClose(node, async () => {
       closed = true;
       gate.close();
+      await draining; // a held frame still being detected finishes before the detector goes
       await queue.close();
       sources.forEach((s) => FlowControl.for(s).forget(node.id));
       cropper?.dispose();

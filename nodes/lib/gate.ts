@@ -2,9 +2,10 @@
  * Input gating while a node's model (classifier, face detector) loads asynchronously.
  *
  * Until the load settles, messages are held in a small bounded queue; beyond `limit` the oldest
- * one is dropped (its `done()` is called, the drop is counted). On success `open(work)` runs the
- * held messages in order and only then lets new input through; on failure `fail(err)` rejects
- * every held message with that error, and `error` tells the node to reject later input.
+ * one is dropped (its `done()` is called, the drop is counted). On success `open(work, accept)`
+ * runs the held messages in order, then lets new input through (see `open`); on failure
+ * `fail(err)` rejects every held message with that error, and `error` tells the node to reject
+ * later input.
  */
 import type { Node } from 'node-red';
 import type { OverloadPolicy } from '../../src/overload';
@@ -55,12 +56,21 @@ export class LoadGate<T extends { done: Done }> {
   }
 
   /**
-   * The load succeeded: processes each held message with `work`, in order (messages arriving
-   * meanwhile are held and processed too), then opens the gate. Resolves when drained.
+   * The load succeeded: processes the messages held while loading with `work`, in order, then
+   * opens the gate and hands what arrived during that drain (held, bounded like the rest) to
+   * `accept` (the node's normal path, with its overload policy). Resolves when done.
+   *
+   * The drain is bounded by the messages held when the load finished: draining until nothing
+   * was held, with input faster than `work` (a worker-thread detector yields on every frame),
+   * never ended — the gate stayed shut and every frame past the limit was dropped uncounted.
    */
-  async open(work: (item: T) => Promise<void>): Promise<void> {
-    while (this.#pending.length && !this.#closed) await work(this.#pending.shift() as T);
+  async open(work: (item: T) => Promise<void>, accept: (item: T) => void): Promise<void> {
+    for (const item of this.#pending.splice(0)) {
+      if (this.#closed) item.done();
+      else await work(item);
+    }
     this.#ready = true;
+    for (const item of this.#pending.splice(0)) accept(item);
   }
 
   /** The load failed: remembers `err` and rejects every held message with it. */
@@ -77,7 +87,7 @@ export class LoadGate<T extends { done: Done }> {
 }
 
 /**
- * Once the load has settled: reports the messages the gate dropped, in one line (`text` gets the
+ * Once the gate is open: reports the messages the gate dropped, in one line (`text` gets the
  * count). Under `latest` dropping is the policy (a live source), so it goes to the log; under
  * `queue` (nothing should be lost) it is a warning.
  */

@@ -72,13 +72,22 @@ export interface AnalyzeOptions {
   /**
    * Frames of different sources analysed at once (never two of one source; results of different
    * sources may then come out of arrival order). Worth it when the cropper detects in worker
-   * threads. @default the cropper's detector threads (`face.threads`), else 1
+   * threads. @default the cropper's detector threads (`face.threads`) + 1, else 1
    */
   concurrency?: number;
   /** Called for each frame dropped by the `latest` policy. */
   onDrop?: (frame: Frame) => void;
   /** Clock for smoothing/alerts and latency. @default asyncScheduler */
   scheduler?: SchedulerLike;
+}
+
+/**
+ * Frames analysed at once for a detector in `threads` worker threads: one more than the workers
+ * (that one waits in the detector's backlog, so no worker idles while this thread crops,
+ * classifies and emits), 1 without workers.
+ */
+function inFlightFor(threads: number | undefined): number {
+  return threads && threads > 0 ? threads + 1 : 1;
 }
 
 /**
@@ -96,7 +105,7 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
   const rules = resolveRules(options.alerts ?? []);
   const alertOptions = resolveAlertOptions(options.alertOptions ?? {});
   if (options.smooth !== false) resolveSmoothOptions(options.smooth ?? {});
-  const concurrency = options.concurrency ?? Math.max(1, (stages.cropper as Partial<FacePipeline>).detector?.threads ?? 1);
+  const concurrency = options.concurrency ?? inFlightFor((stages.cropper as Partial<FacePipeline>).detector?.threads);
   resolveQueueOptions({ policy: options.policy, concurrency });
   return (source) =>
     defer(() => {
@@ -198,7 +207,7 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   // The cropper loads below: its worker threads set the default concurrency from the options (a
   // bad `threads` is left to the face options' check, which names it).
   const threads = options.face?.threads;
-  const concurrency = options.concurrency ?? (stages.cropper ? undefined : Number.isInteger(threads) && threads! >= 1 && threads! <= MAX_DETECTOR_THREADS ? threads : 1);
+  const concurrency = options.concurrency ?? (stages.cropper ? undefined : inFlightFor(Number.isInteger(threads) && threads! <= MAX_DETECTOR_THREADS ? threads : 0));
   const analyze = analyzeFrames(stages, { ...options, concurrency, onDrop: (f) => ((dropped += 1), options.onDrop?.(f)) });
   const src = options.source;
   const given = src && typeof (src as Observable<Frame>).subscribe === 'function' ? (src as Observable<Frame>) : null;

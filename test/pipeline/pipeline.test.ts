@@ -184,12 +184,12 @@ describe('analyzeFrames concurrency', () => {
     }
   });
 
-  it("defaults to the cropper's detector threads", async () => {
+  it("defaults to the cropper's detector threads + 1 (one waits in the detector's backlog)", async () => {
     let most = 0;
     let running = 0;
     const stages = fakeStages().stages;
     const cropper = {
-      detector: { threads: 3 },
+      detector: { threads: 2 },
       async process(f: Frame) {
         most = Math.max(most, ++running);
         await sleep(5);
