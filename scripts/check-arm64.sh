@@ -6,7 +6,8 @@
 #   - which ffmpeg binary the package resolves, and that it decodes a clip into exact frames
 #     through VideoSource (both Node and ffmpeg are ARM binaries run by qemu);
 #   - which TensorFlow.js backend `auto` selects, and why, and that the shipped nano-b-wild
-#     weights load and classify a face-sized image on it.
+#     weights load and classify a face-sized image on it; the face detector runs in a worker
+#     thread (the face node's Threads) and matches the main-thread detector.
 #
 # Usage: scripts/check-arm64.sh            (arm64, Node 22)
 #        ARCH=armv7 scripts/check-arm64.sh (armv7 / 32-bit Raspberry Pi OS, Node 20: no Node 22 armv7 package on npm)
@@ -81,7 +82,18 @@ const { lastValueFrom, toArray } = require('rxjs');
   const classified = clf.classes.includes(r.label) && Math.abs(sum - 1) < 1e-3;
   console.log(`  nano-b-wild on ${clf.backend.label}: ${r.label} ${r.confidence.toFixed(3)} in ${Date.now() - t1} ms (emulated) → ${classified ? 'ok' : 'WRONG'}`);
   clf.dispose();
-  process.exit(ok && okBig && classified && b.label !== 'tfjs-node' ? 0 : 1);
+  // Face detection in a worker thread (the face node's Threads): the worker script ships in the
+  // package and loads its own wasm backend; it finds what the main-thread detector finds.
+  const { createDetectorPool, loadFaceDetector } = require('node-red-contrib-emotionnet');
+  const t2 = Date.now();
+  const pool = await createDetectorPool({ threads: 1 });
+  const main = await loadFaceDetector({});
+  const inWorker = await pool.detect(big[0]);
+  const same = JSON.stringify(inWorker) === JSON.stringify(await main.detect(big[0]));
+  console.log(`  face detector in a worker thread (${pool.backend.reason}): ${inWorker.length} faces on testsrc in ${Date.now() - t2} ms with loading (emulated) → ${same ? 'ok' : 'WRONG'}`);
+  pool.dispose();
+  main.dispose();
+  process.exit(ok && okBig && classified && same && b.label !== 'tfjs-node' ? 0 : 1);
 })().catch((e) => { console.error(e); process.exit(1); });
 EOF
 say "running the package on $ARCH Node (qemu)"

@@ -45,6 +45,9 @@ interface Item extends Input {
   done: Done;
 }
 
+/** A detector whose worker threads all stopped: at most one error per this interval. */
+const STOPPED_ERROR_INTERVAL_MS = 5000;
+
 const num = (v: unknown, def: number) => (v === undefined || v === null || v === '' ? def : Number(v));
 
 export = function register(RED: NodeAPI): void {
@@ -121,6 +124,8 @@ export = function register(RED: NodeAPI): void {
     let cropper: FacePipeline | null = null;
     let closed = false;
     let dropped = 0;
+    let rejected = 0;
+    let lastStoppedErrorAt = 0;
     let lastMs = 0;
     let avgMs = 0;
     const sources = new Set<string>();
@@ -136,6 +141,17 @@ export = function register(RED: NodeAPI): void {
 
     const work = async (item: Item): Promise<void> => {
       const { msg, send, done, buffer, of } = item;
+      // Every worker thread died and none could be replaced: one error per interval to Catch
+      // nodes and the log, the other frames counted in the status, not 25 errors a second.
+      const stopped = (cropper?.detector as { failure?: Error | null } | undefined)?.failure;
+      if (stopped) {
+        rejected++;
+        status.set('failed', `${t('status.stopped')} (${rejected})`);
+        const now = Date.now();
+        if (now - lastStoppedErrorAt < STOPPED_ERROR_INTERVAL_MS) return done();
+        lastStoppedErrorAt = now;
+        return done(new ModelError(t('errors.stopped', { error: stopped.message }), 'errors.stopped'));
+      }
       try {
         if (!cropper) throw new ModelError(t('errors.not-loaded'));
         let t0 = performance.now();

@@ -87,6 +87,7 @@ export class DetectorPool implements FaceDetector {
   readonly #init: WorkerInit;
   readonly #env: NodeJS.ProcessEnv;
   readonly #log: Logger;
+  readonly #requested: BackendInfo['requested'];
   #nextId = 1;
   #timings: DetectorTimings = { prepare: 0, model: 0, decode: 0 };
   #disposed = false;
@@ -109,6 +110,8 @@ export class DetectorPool implements FaceDetector {
     const env = process.env.EMOTIONNET_BACKEND;
     const requested = parseBackendPreference(env && env.trim() ? env : options.backend);
     const backend = requested === 'cpu' ? 'cpu' : 'wasm';
+    this.#requested = requested;
+    if (requested === 'tfjs-node') log.warn('face detector worker threads run on wasm, not tfjs-node (tfjs-node already uses every core: set threads to 0 to detect on it)');
     this.#init = { options: { minConfidence, minFaceSize, maxFaces, inputSize, iouThreshold, modelPath, maxPixels, executor, backend } };
     this.#env = { ...process.env, EMOTIONNET_BACKEND: backend };
   }
@@ -140,6 +143,11 @@ export class DetectorPool implements FaceDetector {
 
   [kWorkers](): Worker[] {
     return this.#slots.flatMap((s) => (s.worker ? [s.worker] : []));
+  }
+
+  /** Why detection stopped for good (every worker thread died and none could be replaced), or null. */
+  get failure(): Error | null {
+    return this.#failure;
   }
 
   /** Workers loaded and alive now. */
@@ -199,7 +207,7 @@ export class DetectorPool implements FaceDetector {
       w.on('message', (m: DetectorReply) => {
         if (m.type === 'log') this.#log[m.level](m.msg);
         else if (m.type === 'ready') {
-          this.#backend = { ...m.backend, reason: `${m.backend.label} in ${this.threads} worker thread${this.threads === 1 ? '' : 's'}` };
+          this.#backend = { ...m.backend, requested: this.#requested, reason: `${m.backend.label} in ${this.threads} worker thread${this.threads === 1 ? '' : 's'}` };
           this.#executor = m.executor;
           s.ready = true;
           settled = true;
@@ -251,14 +259,22 @@ export class DetectorPool implements FaceDetector {
     s.job = null;
     job?.reject(new Error(`face detection failed: ${why.message}`));
     this.#log.warn(`face detector worker thread died (${why.message})`);
-    if (s.respawns < RESPAWNS_PER_THREAD) {
-      s.respawns++;
-      this.#spawn(s).catch((e: Error) => {
-        this.#log.error(`face detector worker thread could not be restarted (${e.message})`);
-        this.#checkAlive(e);
-      });
-    }
+    this.#respawn(s);
     this.#checkAlive(why);
+  }
+
+  /**
+   * Gives the slot a new worker while it has replacements left; a replacement that dies or fails
+   * while loading uses up one and is tried again (it was not, so the slot stayed dead).
+   */
+  #respawn(s: Slot): void {
+    if (this.#disposed || s.respawns >= RESPAWNS_PER_THREAD) return;
+    s.respawns++;
+    this.#spawn(s).catch((e: Error) => {
+      this.#log.error(`face detector worker thread could not be restarted (${e.message})`);
+      this.#respawn(s);
+      this.#checkAlive(e);
+    });
   }
 
   /** With no worker alive or loading, every waiting and later image fails with `why`. */

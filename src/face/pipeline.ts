@@ -56,8 +56,6 @@ export interface FacePipelineTimings {
 interface SourceState {
   tracker: FaceTracker;
   frames: number;
-  /** The source's latest asynchronous frame: the next one waits for it (tracking is in order). */
-  tail: Promise<unknown>;
 }
 
 /** Sources remembered at once (each has its own tracker). */
@@ -113,6 +111,13 @@ export class FacePipeline {
   readonly #ownsDetector: boolean;
   readonly #trackerOptions: TrackerOptions;
   #sources = new Map<string, SourceState>();
+  /**
+   * Each source's latest asynchronous frame: the next one waits for it (tracking is in order).
+   * Kept apart from `#sources`, whose oldest source is forgotten beyond MAX_SOURCES: a source
+   * forgotten with frames in flight must still run its later frames after them. An entry goes
+   * when its frame settles, so only sources with frames in flight have one.
+   */
+  #tails = new Map<string, Promise<unknown>>();
   #nextId = 1;
   #timings: FacePipelineTimings = { detected: false, detect: 0, track: 0, crop: 0, total: 0 };
 
@@ -135,7 +140,7 @@ export class FacePipeline {
       if (this.#sources.size >= MAX_SOURCES) this.#sources.delete(this.#sources.keys().next().value as string);
       // One id sequence for all sources (the caller's, when given), so a track id names one face
       // across the pipeline.
-      s = { tracker: new FaceTracker({ ...this.#trackerOptions, nextId: this.#trackerOptions.nextId ?? (() => this.#nextId++) }), frames: 0, tail: Promise.resolve() };
+      s = { tracker: new FaceTracker({ ...this.#trackerOptions, nextId: this.#trackerOptions.nextId ?? (() => this.#nextId++) }), frames: 0 };
       this.#sources.set(sourceId, s);
     }
     return s;
@@ -166,8 +171,8 @@ export class FacePipeline {
       }
     }
     const pool = this.detector;
-    const st = this.#state(sourceId);
-    const run = st.tail.then(async () => {
+    const run = (this.#tails.get(sourceId) ?? Promise.resolve()).then(async () => {
+      const st = this.#state(sourceId); // now: the source may have been reset or forgotten meanwhile
       const detectNow = st.frames % this.options.detectEvery === 0;
       st.frames++;
       if (!detectNow) return this.#track(img, time, st, null, 0);
@@ -175,7 +180,11 @@ export class FacePipeline {
       const dets = await pool.detectImageAsync(img);
       return this.#track(img, time, st, dets, performance.now() - t0);
     });
-    st.tail = run.catch(() => undefined);
+    const tail = run.catch(() => undefined);
+    this.#tails.set(sourceId, tail);
+    void tail.then(() => {
+      if (this.#tails.get(sourceId) === tail) this.#tails.delete(sourceId);
+    });
     return run;
   }
 

@@ -142,3 +142,62 @@ test('a script that never disposes the pool still exits, and one awaiting a dete
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`faces ${DEMO_FACE_COUNTS[0]}`));
 });
+
+test('worker-thread cropper: a source forgotten (33 sources) while its frames wait still tracks them in order', async () => {
+  // A pool stand-in whose detections finish when the test says (no worker needed).
+  const pending: Array<() => void> = [];
+  const fake = Object.create(DetectorPool.prototype) as DetectorPool;
+  Object.defineProperty(fake, 'options', { value: { maxPixels: 1e7 } });
+  Object.defineProperty(fake, 'lastTimings', { value: { prepare: 0, model: 0, decode: 0 } });
+  Object.defineProperty(fake, 'detectImageAsync', { value: () => new Promise((r) => pending.push(() => r([]))) });
+  Object.defineProperty(fake, 'dispose', { value: () => undefined });
+  const cropper = await createFaceCropper({ detector: fake });
+  const img = { width: 8, height: 8, channels: 3, data: new Uint8Array(192) };
+  const order: string[] = [];
+  const calls = [cropper.processImageAsync(img, 0, 'a').then(() => order.push('a0')), cropper.processImageAsync(img, 1, 'a').then(() => order.push('a1'))];
+  // 32 other sources: 'a' is the oldest of 33 and is forgotten while its frames wait.
+  for (let i = 0; i < 32; i++) calls.push(cropper.processImageAsync(img, 0, `s${i}`).then(() => 0));
+  calls.push(cropper.processImageAsync(img, 2, 'a').then(() => order.push('a2')));
+  while (order.length < 3) {
+    await new Promise((r) => setImmediate(r));
+    pending.splice(0).forEach((f) => f());
+  }
+  await Promise.all(calls);
+  assert.deepEqual(order, ['a0', 'a1', 'a2']);
+});
+
+test('a replacement worker that dies while loading is replaced too (up to 3 times per thread)', async () => {
+  const p = await createDetectorPool({ threads: 1, logger: silentLogger });
+  const blank = { width: 64, height: 64, channels: 3, data: new Uint8Array(64 * 64 * 3) };
+  const until = async (cond: () => boolean, what: string) => {
+    const t0 = Date.now();
+    while (!cond()) {
+      if (Date.now() - t0 > 15000) assert.fail(what);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  try {
+    const first = p[kWorkers]()[0];
+    await first.terminate();
+    // Its replacement starts at once; stop it before it has loaded its detector.
+    await until(() => p[kWorkers]().length === 1 && p[kWorkers]()[0] !== first, 'a replacement starts');
+    assert.equal(p.liveThreads, 0, 'the replacement is still loading');
+    await p[kWorkers]()[0].terminate();
+    await until(() => p.liveThreads === 1, 'a second replacement loads');
+    assert.deepEqual(await p.detectImageAsync(blank), []);
+  } finally {
+    p.dispose();
+  }
+});
+
+test('tfjs-node asked for: the workers run on wasm, and a warning says so', { skip: process.env.EMOTIONNET_BACKEND ? 'EMOTIONNET_BACKEND is set' : false }, async () => {
+  const warnings: string[] = [];
+  const p = await createDetectorPool({ threads: 1, backend: 'tfjs-node', logger: { ...silentLogger, warn: (m) => warnings.push(m) } });
+  try {
+    assert.equal(p.backend.name, 'wasm');
+    assert.equal(p.backend.requested, 'tfjs-node');
+    assert.ok(warnings.some((w) => /worker threads run on wasm, not tfjs-node/.test(w)), warnings.join('|'));
+  } finally {
+    p.dispose();
+  }
+});

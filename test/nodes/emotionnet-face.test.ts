@@ -303,6 +303,42 @@ describe('emotionnet-face node', () => {
     assert.ok(droppedLoading <= sentAtReady + 60, `${droppedLoading} dropped as "while loading", ${sentAtReady} frames arrived before the detector was ready`);
   });
 
+  it('threads: when every worker has died and none can be replaced, one error to Catch per interval, the rest counted in a red status', { skip: noPhotos }, async () => {
+    const { Worker } = require('worker_threads');
+    const post = Worker.prototype.postMessage;
+    let current: any = null;
+    Worker.prototype.postMessage = function (this: any, ...args: unknown[]) {
+      // eslint-disable-next-line @typescript-eslint/no-this-alias -- the spy records the worker a frame was sent to
+      current = this;
+      return post.apply(this, args);
+    };
+    try {
+      await helper.load([faceNode, catchNode], flow({ threads: 1, policy: 'queue' }));
+      const n = helper.getNode('f1');
+      const statuses = watchStatus(n);
+      await until(() => statuses.some((s) => s.fill === 'green'), 30000, 'ready');
+      const caught: any[] = [];
+      helper.getNode('caught').on('input', (m: any) => caught.push(m));
+      const frame = photoFrame();
+      // The worker and its 3 replacements die, each while detecting a frame.
+      for (let k = 0; k < 4; k++) {
+        current = null;
+        n.receive({ payload: { ...frame, seq: k } });
+        await until(() => current !== null, 30000, `frame ${k} sent to a worker`);
+        await current.terminate();
+        await until(() => caught.length === k + 1, 5000, `frame ${k} failed`);
+      }
+      assert.ok(caught.every((m) => /face detection failed/.test(m.error.message)), JSON.stringify(caught.map((m) => m.error.message)));
+      for (let i = 0; i < 12; i++) n.receive({ payload: { ...frame, seq: 10 + i } }); // within the queue's 16
+      await until(() => statuses.some((s) => s.fill === 'red' && /^detector stopped \(12\)$/.test(s.text)), 5000, () => `red status (${JSON.stringify(statuses.slice(-2))})`);
+      await sleep(100);
+      assert.equal(caught.length, 5, 'one more error for the 12 frames, not 12');
+      assert.match(caught[4].error.message, /Face detection stopped: .*every worker thread stopped.*Redeploy/);
+    } finally {
+      Worker.prototype.postMessage = post;
+    }
+  });
+
   it('threads outside 0..8: a configuration error for every message, no crash', async () => {
     await helper.load([faceNode, catchNode], flow({ threads: 20 }));
     const caught = collect(helper.getNode('caught'), 1, 20000);
