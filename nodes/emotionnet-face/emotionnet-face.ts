@@ -28,6 +28,10 @@ interface FaceNodeDef extends NodeDef {
   jpeg: boolean;
   policy: OverloadPolicy;
   threads?: string | number;
+  /** Region of interest, "left,top,width,height" in % of the frame ('' = whole frame). */
+  roi?: string;
+  /** Ignore zones, the same form, separated by ';'. */
+  ignore?: string;
 }
 
 interface Input {
@@ -114,6 +118,8 @@ export = function register(RED: NodeAPI): void {
         margin: num(config.margin, 0),
         jpeg: !!config.jpeg,
         threads,
+        roi: config.roi || null,
+        ignore: config.ignore || null,
         logger: nodeLogger(node),
       });
     } catch (e) {

@@ -6,5 +6,6 @@ export * from './blazeface';
 export * from './align';
 export * from './tracker';
 export * from './pipeline';
+export { MAX_IGNORE_ZONES, parseZones, Zone } from './zones';
 export { defaultBlazeFaceDir } from './model-files';
 export { createDetectorPool, DetectorPool, DetectorPoolOptions, MAX_DETECTOR_THREADS } from './detector-pool';

@@ -8,6 +8,8 @@ import { CropFraming, cropFace, resolveFraming } from './align';
 import { DetectorTimings, FaceDetector, FaceDetectorOptions, loadFaceDetector, resolveDetectorOptions } from './blazeface';
 import { createDetectorPool, DetectorPool, MAX_DETECTOR_THREADS } from './detector-pool';
 import { Detection } from './types';
+import { keepInZones, offsetDetection, ResolvedZones, resolveZones, Zone, zoneToPixels } from './zones';
+import { cropRect } from '../image';
 import { appearanceDescriptor, FaceTracker, TrackerOptions, TrackInput } from './tracker';
 import { Face } from './types';
 
@@ -22,6 +24,14 @@ export interface FaceCropperOptions extends FaceDetectorOptions {
   framing?: string | CropFraming;
   /** Extra context around the framed face (fraction of the crop side on each side). @default 0 */
   margin?: number;
+  /**
+   * Region of interest, in fractions of the frame (or the node's text form, `"left,top,width,height"`
+   * in %): the detector sees only this part of the frame, scaled to its input (so faces in it
+   * look larger to it), and faces whose box centre lies outside are dropped. @default the whole frame
+   */
+  roi?: Zone | string | null;
+  /** Ignore zones (a TV, a poster, a mirror): faces whose box centre lies in one are dropped. At most 16. @default none */
+  ignore?: Zone[] | string | null;
   /** Also encode each crop as JPEG (`face.jpeg`). @default false */
   jpeg?: boolean;
   /** @default 90 */
@@ -78,6 +88,7 @@ function resolveCropOptions(options: FaceCropperOptions): FacePipeline['options'
   return {
     detectEvery,
     cropSize,
+    zones: resolveZones(options),
     framing: resolveFraming(options.framing ?? 'fer2013'),
     margin,
     jpeg: !!options.jpeg,
@@ -107,7 +118,7 @@ export function checkFaceCropperOptions(options: FaceCropperOptions = {}): void 
  */
 export class FacePipeline {
   readonly detector: FaceDetector;
-  readonly options: Readonly<{ detectEvery: number; cropSize: number; framing: CropFraming; margin: number; jpeg: boolean; jpegQuality: number }>;
+  readonly options: Readonly<{ detectEvery: number; cropSize: number; zones: ResolvedZones; framing: CropFraming; margin: number; jpeg: boolean; jpegQuality: number }>;
   readonly #ownsDetector: boolean;
   readonly #trackerOptions: TrackerOptions;
   #sources = new Map<string, SourceState>();
@@ -177,7 +188,8 @@ export class FacePipeline {
       st.frames++;
       if (!detectNow) return this.#track(img, time, st, null, 0);
       const t0 = performance.now();
-      const dets = await pool.detectImageAsync(img);
+      const { input, region } = this.#detectorInput(img);
+      const dets = this.#inFrame(await pool.detectImageAsync(input), region, img);
       return this.#track(img, time, st, dets, performance.now() - t0);
     });
     const tail = run.catch(() => undefined);
@@ -195,8 +207,23 @@ export class FacePipeline {
     st.frames++;
     if (!detectNow) return this.#track(img, time, st, null, 0);
     const t0 = performance.now();
-    const dets = this.detector.detectImage(img);
+    const { input, region } = this.#detectorInput(img);
+    const dets = this.#inFrame(this.detector.detectImage(input), region, img);
     return this.#track(img, time, st, dets, performance.now() - t0);
+  }
+
+  /** What the detector sees: the region of interest (copied out) or the whole frame. */
+  #detectorInput(img: RawImage): { input: RawImage; region: { x: number; y: number } | null } {
+    const roi = this.options.zones.roi;
+    if (!roi || !(img.width > 0 && img.height > 0)) return { input: img, region: null };
+    const box = zoneToPixels(roi, img.width, img.height);
+    return { input: cropRect(img, box), region: box };
+  }
+
+  /** Detections in frame coordinates, without those outside the region or in an ignore zone. */
+  #inFrame(dets: Detection[], region: { x: number; y: number } | null, img: RawImage): Detection[] {
+    const moved = region ? dets.map((d) => offsetDetection(d, region.x, region.y)) : dets;
+    return keepInZones(moved, this.options.zones, img.width, img.height);
   }
 
   /** Tracks, aligns and crops one frame, given its detections (`null`: a frame between detections). */

@@ -339,6 +339,31 @@ describe('emotionnet-face node', () => {
     }
   });
 
+  it('Region and Ignore: only the faces whose centre counts; a bad zone is a configuration error', { skip: noPhotos }, async () => {
+    const frame = photoFrame();
+    const run = async (extra: Record<string, unknown>) => {
+      await helper.load([faceNode, catchNode], flow(extra));
+      const got = collect(helper.getNode('out'), 1, 20000);
+      helper.getNode('f1').receive({ payload: frame });
+      const [m] = await got;
+      await helper.unload();
+      return m.payload.map((f: any) => f.box.x + f.box.width / 2) as number[];
+    };
+    const all = await run({});
+    assert.equal(all.length, 3);
+    const leftHalf = await run({ roi: '0,0,50,100' });
+    assert.deepEqual(leftHalf.length, all.filter((c) => c < 320).length);
+    assert.ok(leftHalf.every((c) => c < 320));
+    const notLeft = await run({ ignore: '0,0,50,100; 0,0,1,1' });
+    assert.deepEqual(notLeft.length, all.filter((c) => c >= 320).length);
+    assert.deepEqual(await run({ ignore: '0,0,100,100' }), []);
+
+    await helper.load([faceNode, catchNode], flow({ roi: '60,0,50,100' }));
+    const caught = collect(helper.getNode('caught'), 1, 20000);
+    helper.getNode('f1').receive({ payload: frame });
+    assert.match((await caught)[0].error.message, /Invalid configuration.*`roi\[0\]`/);
+  });
+
   it('threads outside 0..8: a configuration error for every message, no crash', async () => {
     await helper.load([faceNode, catchNode], flow({ threads: 20 }));
     const caught = collect(helper.getNode('caught'), 1, 20000);
