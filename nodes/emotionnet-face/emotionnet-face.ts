@@ -186,6 +186,9 @@ export = function register(RED: NodeAPI): void {
         msg.timing = timing;
         msg.frame = frame;
         msg.payload = faces;
+        const { roi, ignore } = cropper.options.zones;
+        // For the preview (fractions of the frame); copies, so no later node can change the stage's own.
+        if (roi || ignore.length) msg.zones = { roi: roi && { ...roi }, ignore: ignore.map((z) => ({ ...z })) };
         send(msg);
         done();
         showRunning(faces.length);

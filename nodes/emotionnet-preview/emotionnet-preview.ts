@@ -70,7 +70,7 @@ export = function register(RED: NodeAPI): void {
     // anyway (output wired or a viewer connected) a snapshot is the newest rendered one; while
     // nothing renders, a snapshot request renders the newest input on demand, once per frame.
     let inputs = 0;
-    let lastInput: { n: number; frame: Frame; faces: unknown } | null = null;
+    let lastInput: { n: number; frame: Frame; faces: unknown; zones: unknown } | null = null;
     let lastJpeg: { n: number; jpeg: Buffer } | null = null;
     let onDemand: { n: number; jpeg: Promise<Buffer | null> } | null = null;
     const keep = (n: number, jpeg: Buffer) => {
@@ -92,7 +92,7 @@ export = function register(RED: NodeAPI): void {
       const rendered = ready(input.n);
       if (rendered) return rendered;
       if (onDemand?.n !== input.n) {
-        const jpeg = renderer.render(input.frame, input.faces, captionOf(input.faces), { force: true }).then((j) => {
+        const jpeg = renderer.render(input.frame, input.faces, captionOf(input.faces), { force: true, zones: input.zones }).then((j) => {
           if (j) keep(input.n, j);
           return j ?? lastJpeg?.jpeg ?? null;
         });
@@ -128,7 +128,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     onInput(node, async (msg, send, done) => {
-      const m = msg as typeof msg & { frame?: unknown };
+      const m = msg as typeof msg & { frame?: unknown; zones?: unknown };
       let frame: Frame;
       let faces: unknown = [];
       if (isFrame(m.frame)) {
@@ -152,7 +152,7 @@ export = function register(RED: NodeAPI): void {
       inputRate.mark(1);
       idle.mark();
       const n = ++inputs;
-      lastInput = { n, frame, faces };
+      lastInput = { n, frame, faces, zones: m.zones };
       // Nobody looks and nothing is wired: skip the work entirely (latest.jpg renders on demand).
       if (!wired && broadcaster.viewers === 0) {
         showRunning();
@@ -163,7 +163,7 @@ export = function register(RED: NodeAPI): void {
       done();
       let jpeg: Buffer | null;
       try {
-        jpeg = await renderer.render(frame, faces, captionOf(faces));
+        jpeg = await renderer.render(frame, faces, captionOf(faces), { zones: m.zones });
       } catch (e) {
         // The message already completed (done() above), so it must not be reported again: no
         // msg here (a Catch node would see it after Complete did). What still fails after the

@@ -26,6 +26,59 @@ export interface AnnotateOptions {
   bars?: boolean;
   /** One line of text for the top-left corner (e.g. "12.0 fps  2 faces"). */
   caption?: string;
+  /**
+   * The face stage's zones (`msg.zones`, fractions of the frame): outside the region of interest
+   * is dimmed, ignore zones are tinted red.
+   */
+  zones?: PreviewZones;
+}
+
+/** A rectangle in fractions of the frame. */
+export interface PreviewZone {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface PreviewZones {
+  roi?: PreviewZone | null;
+  ignore?: PreviewZone[];
+}
+
+const ZONE_RED: Rgb = [231, 76, 60];
+
+/** Draws the zones (see {@link AnnotateOptions.zones}); values outside the frame are clipped. */
+export function drawZones(img: RgbImage, zones: PreviewZones): void {
+  const px = (z: PreviewZone) => ({ x: z.x * img.width, y: z.y * img.height, w: z.width * img.width, h: z.height * img.height });
+  if (zones.roi) {
+    const r = px(zones.roi);
+    const dim: Rgb = [0, 0, 0];
+    fillRect(img, 0, 0, img.width, r.y, dim, 0.5);
+    fillRect(img, 0, r.y + r.h, img.width, img.height - (r.y + r.h), dim, 0.5);
+    fillRect(img, 0, r.y, r.x, r.h, dim, 0.5);
+    fillRect(img, r.x + r.w, r.y, img.width - (r.x + r.w), r.h, dim, 0.5);
+    strokeRect(img, r.x, r.y, r.w, r.h, [255, 255, 255], 1);
+  }
+  for (const z of zones.ignore ?? []) {
+    const r = px(z);
+    fillRect(img, r.x, r.y, r.w, r.h, ZONE_RED, 0.3);
+    strokeRect(img, r.x, r.y, r.w, r.h, ZONE_RED, 1);
+  }
+}
+
+const isZone = (z: unknown): z is PreviewZone => {
+  const o = z as PreviewZone | null;
+  return !!o && typeof o === 'object' && [o.x, o.y, o.width, o.height].every((v) => typeof v === 'number' && Number.isFinite(v)) && o.width > 0 && o.height > 0;
+};
+
+/** The drawable part of a `msg.zones` value (anything else in it is ignored; at most 16 ignore zones). */
+export function slimZones(zones: unknown): PreviewZones | undefined {
+  if (!zones || typeof zones !== 'object') return undefined;
+  const z = zones as { roi?: unknown; ignore?: unknown };
+  const roi = isZone(z.roi) ? { x: z.roi.x, y: z.roi.y, width: z.roi.width, height: z.roi.height } : null;
+  const ignore = Array.isArray(z.ignore) ? z.ignore.filter(isZone).slice(0, 16).map((i) => ({ x: i.x, y: i.y, width: i.width, height: i.height })) : [];
+  return roi || ignore.length ? { roi, ignore } : undefined;
 }
 
 export const LABEL_COLORS: Record<string, Rgb> = {
@@ -142,6 +195,7 @@ export function annotateFrame(frame: Pick<Frame, 'width' | 'height' | 'format' |
   // the frame's width/height were wrong, so scale by the decoded size.
   const sx = img.width / (frame.format === 'jpeg' ? full.width : frame.width);
   const sy = img.height / (frame.format === 'jpeg' ? full.height : frame.height);
+  if (options.zones) drawZones(img, options.zones);
   drawFaces(img, Array.isArray(faces) ? faces : [], options, sx, sy);
   return encodeRgbJpeg(img, options.quality ?? 75);
 }

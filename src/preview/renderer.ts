@@ -10,7 +10,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import type { Frame } from '../frame';
 import { StageQueue } from '../overload';
-import { annotateFrame, AnnotateOptions, PreviewFace } from './annotate';
+import { annotateFrame, AnnotateOptions, PreviewFace, slimZones } from './annotate';
 
 export interface RenderJob {
   id: number;
@@ -83,9 +83,10 @@ export class PreviewRenderer {
   /**
    * Offers a frame. Resolves to the annotated JPEG, or to `null` when the frame was skipped
    * (throttled or superseded). Rejects when the frame cannot be decoded. `force` skips the fps
-   * throttle (an on-demand snapshot); the frame still waits its turn (`latest` policy).
+   * throttle (an on-demand snapshot); the frame still waits its turn (`latest` policy). `zones`:
+   * the face stage's `msg.zones`, drawn under the faces.
    */
-  render(frame: Pick<Frame, 'width' | 'height' | 'format' | 'data'>, faces: unknown, caption?: string, opts: { force?: boolean } = {}): Promise<Buffer | null> {
+  render(frame: Pick<Frame, 'width' | 'height' | 'format' | 'data'>, faces: unknown, caption?: string, opts: { force?: boolean; zones?: unknown } = {}): Promise<Buffer | null> {
     if (this.#closed) return Promise.resolve(null);
     const maxFps = this.options.maxFps ?? 10;
     const now = this.#now();
@@ -113,7 +114,7 @@ export class PreviewRenderer {
       id: this.#nextId++,
       frame: { width: frame.width, height: frame.height, format: frame.format, data: frame.data },
       faces: slimFaces(faces),
-      options: { quality, maxWidth, bars, caption },
+      options: { quality, maxWidth, bars, caption, zones: slimZones(opts.zones) },
     };
     return new Promise((resolve, reject) => this.#queue.push({ job, resolve, reject }));
   }

@@ -341,12 +341,14 @@ describe('emotionnet-face node', () => {
 
   it('Region and Ignore: only the faces whose centre counts; a bad zone is a configuration error', { skip: noPhotos }, async () => {
     const frame = photoFrame();
+    const zonesSeen: unknown[] = [];
     const run = async (extra: Record<string, unknown>) => {
       await helper.load([faceNode, catchNode], flow(extra));
       const got = collect(helper.getNode('out'), 1, 20000);
       helper.getNode('f1').receive({ payload: frame });
       const [m] = await got;
       await helper.unload();
+      zonesSeen.push(m.zones);
       return m.payload.map((f: any) => f.box.x + f.box.width / 2) as number[];
     };
     const all = await run({});
@@ -357,6 +359,12 @@ describe('emotionnet-face node', () => {
     const notLeft = await run({ ignore: '0,0,50,100; 0,0,1,1' });
     assert.deepEqual(notLeft.length, all.filter((c) => c >= 320).length);
     assert.deepEqual(await run({ ignore: '0,0,100,100' }), []);
+    // msg.zones (for the preview): absent without zones, in fractions of the frame with them.
+    assert.deepEqual(zonesSeen.slice(0, 3), [
+      undefined,
+      { roi: { x: 0, y: 0, width: 0.5, height: 1 }, ignore: [] },
+      { roi: null, ignore: [{ x: 0, y: 0, width: 0.5, height: 1 }, { x: 0, y: 0, width: 0.01, height: 0.01 }] },
+    ]);
 
     await helper.load([faceNode, catchNode], flow({ roi: '60,0,50,100' }));
     const caught = collect(helper.getNode('caught'), 1, 20000);

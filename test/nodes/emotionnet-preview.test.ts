@@ -76,6 +76,20 @@ describe('emotionnet-preview node', () => {
     assert.equal(m.topic, 'cam1');
   });
 
+  it("draws the face node's msg.zones: outside the region dimmed, ignore zones red", async () => {
+    await helper.load([previewNode, catchNode], flow({ quality: 95, caption: false }));
+    const got = collect(helper.getNode('out'), 1, 5000);
+    const zones = { roi: { x: 0.5, y: 0, width: 0.5, height: 1 }, ignore: [{ x: 0.9, y: 0.9, width: 0.1, height: 0.1 }] };
+    helper.getNode('p1').receive({ payload: [], frame: frame(120), zones });
+    const [m] = await got;
+    const img = jpeg.decode(m.payload, { useTArray: true, formatAsRGBA: false });
+    const at = (x: number, y: number) => Array.from(img.data.subarray((y * 160 + x) * 3, (y * 160 + x) * 3 + 3));
+    assert.ok(at(20, 60)[0] < 80, `left half dimmed (${at(20, 60)})`);
+    assert.ok(Math.abs(at(100, 60)[0] - 120) < 10, `region unchanged (${at(100, 60)})`);
+    const red = at(155, 115);
+    assert.ok(red[0] > red[1] + 20, `ignore zone tinted red (${red})`);
+  });
+
   it('draws a JPEG Buffer or Frame given in msg.payload (no faces)', async () => {
     await helper.load([previewNode, catchNode], flow());
     const got = collect(helper.getNode('out'), 1, 5000);

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'http';
 import * as jpeg from 'jpeg-js';
-import { annotateFrame, DEFAULT_MAX_VIEWERS, drawFaces, drawText, glyph, GLYPH_HEIGHT, LABEL_COLORS, MjpegBroadcaster, PreviewFace, PreviewRenderer, RgbImage, splitMjpeg, textWidth, validateJpeg } from '../../src/preview';
+import { annotateFrame, slimZones, DEFAULT_MAX_VIEWERS, drawFaces, drawText, glyph, GLYPH_HEIGHT, LABEL_COLORS, MjpegBroadcaster, PreviewFace, PreviewRenderer, RgbImage, splitMjpeg, textWidth, validateJpeg } from '../../src/preview';
 import { decodeImage, DEFAULT_MAX_PIXELS } from '../../src/image';
 import type { Frame } from '../../src/frame';
 
@@ -71,6 +71,48 @@ describe('annotateFrame', () => {
   it('ignores faces without a box or with boxes outside the frame; rejects a short buffer', () => {
     assert.doesNotThrow(() => annotateFrame(rgbFrame(), [{}, { box: { x: -50, y: -50, width: 1000, height: 1000 } }, { box: { x: NaN, y: 0, width: 1, height: 1 } }] as never));
     assert.throws(() => annotateFrame({ ...rgbFrame(), data: Buffer.alloc(10) }, []), /expected 230400/);
+  });
+});
+
+describe('zones (msg.zones from the face stage)', () => {
+  it('dims outside the region of interest, tints ignore zones red, scales with the output, and keeps faces on top', () => {
+    const zones = { roi: { x: 0.25, y: 0.25, width: 0.5, height: 0.5 }, ignore: [{ x: 0, y: 0, width: 0.1, height: 0.1 }] };
+    const img = decode(annotateFrame(rgbFrame(320, 240, 120), [], { zones, quality: 95 }));
+    assert.ok(near(px(img, 160, 120), [120, 120, 120], 8), 'inside the region: unchanged');
+    assert.ok(px(img, 300, 200)[0] < 80, `outside: dimmed (${px(img, 300, 200)})`);
+    const red = px(img, 10, 10);
+    assert.ok(red[0] > red[1] + 20 && red[0] > red[2] + 20, `ignore zone: red tint (${red})`);
+    // At half the width, the zones are where they are in fractions.
+    const small = decode(annotateFrame(rgbFrame(320, 240, 120), [], { zones, maxWidth: 160, quality: 95 }));
+    assert.ok(near(px(small, 80, 60), [120, 120, 120], 8) && px(small, 150, 100)[0] < 80);
+  });
+
+  it('slimZones keeps only drawable zones (anything in msg.zones may come from a user)', () => {
+    assert.equal(slimZones(undefined), undefined);
+    assert.equal(slimZones('x'), undefined);
+    assert.equal(slimZones({ roi: null, ignore: [] }), undefined);
+    assert.deepEqual(slimZones({ roi: { x: 0.1, y: 0.1, width: 0.5, height: 0.5, extra: 1 }, ignore: [{ x: 0, y: 0, width: NaN, height: 1 }, 'no', { x: 0, y: 0, width: 0.2, height: 0.2 }] }), {
+      roi: { x: 0.1, y: 0.1, width: 0.5, height: 0.5 },
+      ignore: [{ x: 0, y: 0, width: 0.2, height: 0.2 }],
+    });
+    assert.equal(slimZones({ ignore: Array(40).fill({ x: 0, y: 0, width: 0.1, height: 0.1 }) })!.ignore!.length, 16);
+    // Zones far outside the frame are clipped when drawn, never a crash.
+    const out = annotateFrame(rgbFrame(64, 48), [], { zones: slimZones({ roi: { x: -5, y: 2, width: 100, height: 3 } }) });
+    assert.equal(decode(out).width, 64);
+  });
+
+  it('the renderer (worker thread, compiled build) draws msg.zones given to render()', async () => {
+    const { PreviewRenderer: Compiled } = require('../../dist/src/preview') as typeof import('../../src/preview');
+    const r = new Compiled({ maxFps: 0, quality: 95 });
+    try {
+      const plain = decode((await r.render(rgbFrame(320, 240, 120), [])) as Buffer);
+      const zoned = decode((await r.render(rgbFrame(320, 240, 120), [], undefined, { zones: { roi: { x: 0.5, y: 0, width: 0.5, height: 1 } } })) as Buffer);
+      assert.equal(r.usesWorker, true);
+      assert.ok(near(px(plain, 40, 120), [120, 120, 120], 8));
+      assert.ok(px(zoned, 40, 120)[0] < 80, 'the left half is dimmed');
+    } finally {
+      await r.close();
+    }
   });
 });
 
