@@ -5,7 +5,7 @@
 import { Frame } from '../frame';
 import { encodeJpeg, imageFromFrame, RawImage } from '../image';
 import { CropFraming, cropFace, resolveFraming } from './align';
-import { DetectorTimings, FaceDetector, FaceDetectorOptions, loadFaceDetector, resolveDetectorOptions } from './blazeface';
+import { checkDetectorImage, DetectorTimings, FaceDetector, FaceDetectorOptions, loadFaceDetector, resolveDetectorOptions } from './blazeface';
 import { createDetectorPool, DetectorPool, MAX_DETECTOR_THREADS } from './detector-pool';
 import { Detection } from './types';
 import { keepInZones, offsetDetection, ResolvedZones, resolveZones, Zone, zoneToPixels } from './zones';
@@ -216,6 +216,8 @@ export class FacePipeline {
   #detectorInput(img: RawImage): { input: RawImage; region: { x: number; y: number } | null } {
     const roi = this.options.zones.roi;
     if (!roi || !(img.width > 0 && img.height > 0)) return { input: img, region: null };
+    // The frame's own limits first, as without a region (the crop alone might pass them).
+    checkDetectorImage(img, this.detector.options.maxPixels);
     const box = zoneToPixels(roi, img.width, img.height);
     return { input: cropRect(img, box), region: box };
   }
@@ -237,13 +239,17 @@ export class FacePipeline {
       const inputs: TrackInput[] = dets.map((d, i) => ({ ...d, descriptor: appearanceDescriptor(crops[i]) }));
       const tracked = st.tracker.update(inputs, time, img);
       const t3 = performance.now();
-      // Results 0..n-1 are the detections (crops already made); later ones are held faces.
-      faces = tracked.map((t, i) => this.#face(t, i < crops.length ? crops[i] : cropFace(img, t, cropOpts)));
+      // Results 0..n-1 are the detections (crops already made, zones applied); later ones are
+      // held faces, moved by the motion model: those that drifted out of the zones are not reported.
+      const held = keepInZones(tracked.slice(crops.length), this.options.zones, img.width, img.height);
+      faces = [...tracked.slice(0, crops.length).map((t, i) => this.#face(t, crops[i])), ...held.map((t) => this.#face(t, cropFace(img, t, cropOpts)))];
       const t4 = performance.now();
       this.#timings = { detected: true, detector: this.detector.lastTimings, detect: detectMs, track: t3 - t2, crop: t2 - t1 + (t4 - t3), total: detectMs + (t4 - t1) };
     } else {
       // Between detections: no network, just the motion model's boxes and their crops.
-      const predicted = st.tracker.predict(time);
+      // Faces the motion model moved out of the region or into an ignore zone are not reported
+      // (the tracker keeps them: the next detection decides).
+      const predicted = keepInZones(st.tracker.predict(time), this.options.zones, img.width, img.height);
       const t2 = performance.now();
       faces = predicted.map((t) => this.#face(t, cropFace(img, t, cropOpts)));
       const t3 = performance.now();

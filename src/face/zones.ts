@@ -46,7 +46,9 @@ function checkZone(name: string, z: unknown): Zone {
 
 /** Validates a region of interest and ignore zones (a TypeError names the bad one). */
 export function resolveZones(options: { roi?: Zone | string | null; ignore?: Zone[] | string | null }): ResolvedZones {
-  const roiIn = typeof options.roi === 'string' ? parseZones(options.roi, 'roi')[0] ?? null : options.roi ?? null;
+  const roiList = typeof options.roi === 'string' ? parseZones(options.roi, 'roi') : null;
+  if (roiList && roiList.length > 1) throw new TypeError(`Expected \`roi\` to be one zone, got ${roiList.length} in "${String(options.roi)}"`);
+  const roiIn = roiList ? roiList[0] ?? null : options.roi ?? null;
   const ignoreIn = typeof options.ignore === 'string' ? parseZones(options.ignore, 'ignore') : options.ignore ?? [];
   if (!Array.isArray(ignoreIn) || ignoreIn.length > MAX_IGNORE_ZONES) {
     throw new TypeError(`Expected \`ignore\` to be a list of at most ${MAX_IGNORE_ZONES} zones, got \`${JSON.stringify(options.ignore)}\``);
@@ -67,7 +69,8 @@ export function parseZones(text: string, name = 'zones'): Zone[] {
     .map((p) => p.trim())
     .filter((p) => p !== '');
   return parts.map((p, i) => {
-    const v = p.split(',').map((s) => Number(s.trim()));
+    // An empty field is not 0 (Number('') is): "10,,20,30" is a mistake, as the editor says.
+    const v = p.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
     if (v.length !== 4 || v.some((n) => !Number.isFinite(n))) {
       throw new TypeError(`Expected \`${name}\` zone ${i + 1} as "left,top,width,height" in % of the frame, got "${p}"`);
     }
@@ -95,8 +98,8 @@ export function offsetDetection(d: Detection, dx: number, dy: number): Detection
   return { box: { ...d.box, x: d.box.x + dx, y: d.box.y + dy }, score: d.score, keypoints };
 }
 
-/** The detections whose box centre lies in the region of interest and in no ignore zone. */
-export function keepInZones(dets: Detection[], zones: ResolvedZones, width: number, height: number): Detection[] {
+/** The detections (or tracked faces) whose box centre lies in the region of interest and in no ignore zone. */
+export function keepInZones<T extends { box: Box }>(dets: T[], zones: ResolvedZones, width: number, height: number): T[] {
   if (!zones.roi && zones.ignore.length === 0) return dets;
   const roi = zones.roi ? zoneToPixels(zones.roi, width, height) : null;
   const ignore = zones.ignore.map((z) => zoneToPixels(z, width, height));

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFaceCropper, FaceDetector, FacePipeline, loadFaceDetector, parseZones } from '../../src/face';
+import { checkDetectorImage, createFaceCropper, FaceDetector, FacePipeline, loadFaceDetector, parseZones } from '../../src/face';
 import { keepInZones, offsetDetection, resolveZones, zoneToPixels } from '../../src/face/zones';
 import { Detection } from '../../src/face/types';
 import { letterbox, RawImage } from '../../src/image';
@@ -112,4 +112,57 @@ test('zones in the worker-thread cropper give the same faces', { skip: noPhotos 
 test('bad zones are configuration errors of the cropper, before anything loads', async () => {
   await assert.rejects(createFaceCropper({ roi: '10,10,95,10', modelPath: '/nonexistent' }), /`roi\[0\]`/);
   await assert.rejects(createFaceCropper({ ignore: 'x', modelPath: '/nonexistent' }), /`ignore` zone 1/);
+});
+
+test('the node text is checked as the editor checks it: an empty number or a second region is an error, not 0 or dropped', () => {
+  // The editor's verdicts (test/nodes/emotionnet-face-editor.test.ts) for the same strings.
+  const roi = ['', '25,10,50,80', ' 0 , 0 , 100 , 100 ', '60,0,50,100', '10,10,10', '0,0,0,10', 'a,b,c,d', '0,0,10,10;20,20,10,10', '10,,20,30', '0,0,10,10;'];
+  const ok = (s: string) => {
+    try {
+      resolveZones({ roi: s });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  assert.deepEqual(roi.map(ok), [true, true, true, false, false, false, false, false, false, true]);
+  assert.throws(() => parseZones('10,,20,30', 'ignore'), /`ignore` zone 1/);
+  assert.throws(() => resolveZones({ roi: '0,0,10,10;20,20,10,10' }), /`roi` to be one zone, got 2/);
+});
+
+test('tracked faces between detections: none reported once the motion model carries them into an ignore zone or out of the region', async () => {
+  const kp = (x: number, y: number) => ({ x, y });
+  const det = (x: number, y = 200): Detection => ({
+    box: { x, y, width: 60, height: 60 },
+    score: 0.9,
+    keypoints: { rightEye: kp(x + 18, y + 24), leftEye: kp(x + 42, y + 24), nose: kp(x + 30, y + 33), mouth: kp(x + 30, y + 45), rightEar: kp(x + 3, y + 30), leftEar: kp(x + 57, y + 30) },
+  });
+  const img = { width: 640, height: 480, channels: 1, data: new Uint8Array(640 * 480) };
+  // A face walking right 8 px a frame towards the right half of the frame.
+  for (const zones of [{ ignore: '50,0,50,100' }, { roi: '0,0,50,100' }]) {
+    for (const detectEvery of [1, 3]) {
+      let n = 0;
+      const fake = { detect: async () => [], detectImage: () => [det(200 + 8 * n)], lastTimings: {}, options: { maxPixels: 1e8 }, dispose() {} };
+      const cropper = await createFaceCropper({ detector: fake as never, detectEvery, ...zones });
+      let reported = 0;
+      for (n = 0; n < 30; n++) {
+        const faces = cropper.processImage(img, n * 0.1, 's');
+        reported += faces.length;
+        for (const f of faces) assert.ok(f.box.x + f.box.width / 2 < 320, `${JSON.stringify(zones)} detectEvery ${detectEvery} frame ${n}: centre ${f.box.x + f.box.width / 2}`);
+      }
+      assert.ok(reported >= 10); // it was reported while it counted
+      cropper.dispose();
+    }
+  }
+});
+
+test('a region does not let a frame above maxPixels through', async () => {
+  // Checks its input as the real detector does.
+  const fake = { detect: async () => [], detectImage: (i: RawImage) => (checkDetectorImage(i, 100 * 100), []), lastTimings: {}, options: { maxPixels: 100 * 100 }, dispose() {} };
+  const img = { width: 200, height: 100, channels: 1, data: new Uint8Array(200 * 100) };
+  for (const roi of [null, '0,0,50,100']) {
+    const cropper = await createFaceCropper({ detector: fake as never, roi });
+    assert.throws(() => cropper.processImage(img, 0), /above the limit/, String(roi));
+    cropper.dispose();
+  }
 });

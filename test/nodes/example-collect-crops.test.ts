@@ -66,6 +66,9 @@ describe('example 06 - Collect training crops', { skip }, () => {
     const list = () => (fs.existsSync(unsorted) ? fs.readdirSync(unsorted).sort() : []);
     // The clip lasts 5 s: each face is saved at about 0 s, 1 s, ... so at least 3 files per face.
     await until(() => list().length >= 9, 20000, () => `9 crops (have ${list().join(', ')})`);
+    // The file node writes asynchronously: a file can be listed before its bytes are written
+    // (read at once under load, one was empty). Stopping the flow lets the writes finish.
+    await helper.unload();
     written.push(...list());
     assert.deepEqual(errors, []);
     const byTrack = new Map<string, number[]>();
