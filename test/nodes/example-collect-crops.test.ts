@@ -7,14 +7,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { decodeImage } from '../../src/image';
-import { findFfmpeg } from '../../src/ffmpeg';
 import { loadLabelledFolder } from '../../src/train/data';
 import { helper, load, ROOT, until } from './helpers';
+import { photoClip } from '../helpers/photo-clip';
 
 const coreNodes = path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core');
 const core = (p: string) => require(path.join(coreNodes, p));
@@ -34,13 +33,7 @@ describe('example 06 - Collect training crops', { skip }, () => {
   const saved = { sample: process.env.EMOTIONNET_DEFAULT_SAMPLE, dir: process.env.EMOTIONNET_CROPS_DIR };
   before(async () => {
     // 5 s of one photo (several faces) at 10 fps: the example's default source plays it.
-    const clip = path.join(work, 'faces.mp4');
-    const ff = await findFfmpeg();
-    await new Promise<void>((resolve, reject) =>
-      execFile(ff.path, ['-hide_banner', '-nostdin', '-y', '-loop', '1', '-i', PHOTO, '-t', '5', '-r', '10', '-vf', 'scale=640:-2', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', clip], (e, _o, err) =>
-        e ? reject(new Error(`${e.message}\n${err}`)) : resolve(),
-      ),
-    );
+    const clip = await photoClip(PHOTO, work, 5);
     process.env.EMOTIONNET_DEFAULT_SAMPLE = clip;
     process.env.EMOTIONNET_CROPS_DIR = path.join(work, 'crops');
     await new Promise<void>((r) => helper.startServer(r));
