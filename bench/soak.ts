@@ -7,6 +7,7 @@
  *
  *   npm run soak                 # 50 redeploys
  *   npm run soak -- --redeploys 10 --json
+ *   npm run soak -- --threads 2     # the face node detecting in 2 worker threads
  *
  * `--help` prints the usage; an unknown option or a bad value is an error (exit code 2) before
  * anything runs. Used by test/integration/redeploy.test.ts with fewer redeploys.
@@ -18,10 +19,11 @@ import { CliSpec, parseCli, UsageError } from '../src/cli/args';
 
 /** The command line of `npm run soak` (every `--name` of `usage` is an accepted option). */
 export const SOAK_CLI: CliSpec = {
-  usage: 'Usage: npm run soak -- [--redeploys 50] [--model <name|path>] [--json]\n',
+  usage: 'Usage: npm run soak -- [--redeploys 50] [--model <name|path>] [--threads 0] [--json]\n',
   notes:
     'Runs the demo flow (examples/01) in embedded Node-RED and redeploys it --redeploys times (full deployments), then reports\n' +
-    "ffmpeg processes left behind, tf.memory().numTensors and RSS; --model replaces the flow's classifier model; --json: every sample.\n",
+    "ffmpeg processes left behind, tf.memory().numTensors, the process's OS threads and RSS; --model replaces the flow's classifier\n" +
+    "model; --threads sets the face node's detector worker threads; --json: every sample.\n",
 };
 
 /** The package root, from bench/ (tsx) or dist/bench/ (compiled). */
@@ -31,6 +33,8 @@ export interface SoakSample {
   redeploy: number;
   ffmpeg: number;
   numTensors: number;
+  /** OS threads of this process (/proc/self/task): worker threads not stopped on close would add up. */
+  osThreads: number;
   rssMB: number;
   framesFlowing: boolean;
 }
@@ -45,6 +49,10 @@ export interface SoakResult {
   rssFirstMB: number;
   rssLastMB: number;
   rssGrowthMB: number;
+  osThreadsFirst: number;
+  osThreadsLast: number;
+  /** The face node's detector worker threads. */
+  threads: number;
   model: string;
   seconds: number;
 }
@@ -67,7 +75,13 @@ export function ffmpegChildren(pid = process.pid): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runSoak(options: { redeploys: number; model?: string; log?: (s: string) => void }): Promise<SoakResult> {
+/** OS threads of this process (Linux /proc). */
+export function osThreads(): number {
+  return fs.readdirSync('/proc/self/task').length;
+}
+
+export async function runSoak(options: { redeploys: number; model?: string; threads?: number; log?: (s: string) => void }): Promise<SoakResult> {
+  const threads = options.threads ?? 0;
   const log = options.log ?? (() => undefined);
   const t0 = Date.now();
   const demo = require(path.join(ROOT, 'scripts', 'demo.js'));
@@ -75,7 +89,13 @@ export async function runSoak(options: { redeploys: number; model?: string; log?
   const base = demo.demoFlow({ mqtt: null }) as Array<Record<string, unknown>>;
   const model = options.model ?? String(base.find((n) => n.type === 'emotionnet-classify')?.model ?? 'nano-a');
   const flow = base.map((n) =>
-    n.type === 'emotionnet-classify' && model !== n.model ? { ...n, model: 'custom', modelPath: model } : n.type === 'debug' ? { ...n, console: false } : n,
+    n.type === 'emotionnet-classify' && model !== n.model
+      ? { ...n, model: 'custom', modelPath: model }
+      : n.type === 'debug'
+        ? { ...n, console: false }
+        : n.type === 'emotionnet-face'
+          ? { ...n, threads }
+          : n,
   );
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-soak-'));
   const d = await demo.startDemo({ port: 0, host: '127.0.0.1', userDir, flow, logLevel: 'warn' });
@@ -112,11 +132,12 @@ export async function runSoak(options: { redeploys: number; model?: string; log?
         redeploy: i,
         ffmpeg: ffmpegChildren(),
         numTensors: tf.memory().numTensors,
+        osThreads: osThreads(),
         rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
         framesFlowing: flowing,
       };
       samples.push(s);
-      log(`redeploy ${i}/${options.redeploys}: ffmpeg ${s.ffmpeg}, tensors ${s.numTensors}, rss ${s.rssMB} MB${flowing ? '' : ', NO FRAMES'}`);
+      log(`redeploy ${i}/${options.redeploys}: ffmpeg ${s.ffmpeg}, tensors ${s.numTensors}, threads ${s.osThreads}, rss ${s.rssMB} MB${flowing ? '' : ', NO FRAMES'}`);
     }
   } finally {
     d.RED.hooks.remove('onReceive.soak');
@@ -134,20 +155,26 @@ export async function runSoak(options: { redeploys: number; model?: string; log?
     rssFirstMB: first.rssMB,
     rssLastMB: last.rssMB,
     rssGrowthMB: last.rssMB - first.rssMB,
+    osThreadsFirst: first.osThreads,
+    osThreadsLast: last.osThreads,
+    threads,
     model,
     seconds: Math.round((Date.now() - t0) / 1000),
   };
 }
 
 /** The soak options of a command line (null after --help); a UsageError for unknown options or bad values. */
-export function soakArgs(argv: string[]): { redeploys: number; model?: string; json: boolean } | null {
+export function soakArgs(argv: string[]): { redeploys: number; model?: string; threads: number; json: boolean } | null {
   const args = parseCli(argv, SOAK_CLI);
   if (!args) return null;
   const raw = args.redeploys;
   const redeploys = raw === undefined ? 50 : raw === true ? NaN : Number(raw);
   if (!Number.isInteger(redeploys) || redeploys < 1) throw new UsageError(`--redeploys must be a whole number >= 1 (got ${raw === true ? 'no value' : `"${String(raw)}"`})`);
   if (args.model === true) throw new UsageError('--model needs a model name or path');
-  return { redeploys, model: args.model === undefined ? undefined : String(args.model), json: Boolean(args.json) };
+  const rawThreads = args.threads;
+  const threads = rawThreads === undefined ? 0 : rawThreads === true ? NaN : Number(rawThreads);
+  if (!Number.isInteger(threads) || threads < 0 || threads > 8) throw new UsageError(`--threads must be a whole number in 0..8 (got ${rawThreads === true ? 'no value' : `"${String(rawThreads)}"`})`);
+  return { redeploys, model: args.model === undefined ? undefined : String(args.model), threads, json: Boolean(args.json) };
 }
 
 if (require.main === module) {
@@ -159,8 +186,8 @@ if (require.main === module) {
     process.exit(e instanceof UsageError ? 2 : 1);
   }
   if (opts) {
-    const { redeploys, model, json } = opts;
-    runSoak({ redeploys, model, log: json ? undefined : (s) => console.error(s) }).then(
+    const { redeploys, model, threads, json } = opts;
+    runSoak({ redeploys, model, threads, log: json ? undefined : (s) => console.error(s) }).then(
       (r) => {
         if (json) console.log(JSON.stringify(r, null, 2));
         else {

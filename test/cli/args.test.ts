@@ -67,9 +67,9 @@ describe('parseArgs / parseCli', () => {
   });
 
   test('soakArgs: defaults, --help, bad values', () => {
-    assert.deepEqual(soakArgs([]), { redeploys: 50, model: undefined, json: false });
-    assert.deepEqual(soakArgs(['--redeploys', '3', '--model', 'nano-b', '--json']), { redeploys: 3, model: 'nano-b', json: true });
-    for (const bad of [['--redeploys', '0'], ['--redeploys', 'x'], ['--redeploys'], ['--redeplys', '3']]) assert.throws(() => soakArgs(bad), UsageError, bad.join(' '));
+    assert.deepEqual(soakArgs([]), { redeploys: 50, model: undefined, threads: 0, json: false });
+    assert.deepEqual(soakArgs(['--redeploys', '3', '--model', 'nano-b', '--threads', '2', '--json']), { redeploys: 3, model: 'nano-b', threads: 2, json: true });
+    for (const bad of [['--redeploys', '0'], ['--redeploys', 'x'], ['--redeploys'], ['--redeplys', '3'], ['--threads', '9'], ['--threads']]) assert.throws(() => soakArgs(bad), UsageError, bad.join(' '));
   });
 });
 
