@@ -202,6 +202,9 @@ export class FacePipeline {
 
   /** {@link FacePipeline.process} for a decoded image with an explicit time and source (a detector in this thread only). */
   processImage(img: RawImage, time: number, sourceId = ''): Face[] {
+    if (this.detector instanceof DetectorPool) {
+      throw new Error('processImage() runs the detector in this thread; with worker threads use process() or processImageAsync()');
+    }
     const st = this.#state(sourceId);
     const detectNow = st.frames % this.options.detectEvery === 0;
     st.frames++;

@@ -105,6 +105,7 @@ test('the face cropper with worker threads: each source in order, the same faces
   // A tracker id function, as the face node passes: it stays in this thread (functions cannot be cloned into a worker).
   const threaded = await createFaceCropper({ threads: 2, detectEvery: 2, tracker: { nextId: () => next++ }, logger: silentLogger });
   try {
+    assert.throws(() => threaded.processImage({ width: 8, height: 8, channels: 3, data: new Uint8Array(192) }, 0), /with worker threads use process\(\) or processImageAsync\(\)/);
     // Every call made at once, without awaiting: one source's frames must still run in order.
     const calls = ['a', 'b'].flatMap((src) => sequence(src).map((f) => threaded.process(f).then((faces) => ({ src, seq: f.seq, faces }))));
     const done: string[] = [];
