@@ -25,6 +25,16 @@ export interface ResolvedZones {
 
 const EPS = 1e-9;
 
+/** A value for an error message (JSON where it can be: a BigInt or a cycle must not hide the real error). */
+function show(v: unknown): string {
+  try {
+    const s = JSON.stringify(v);
+    return s === undefined ? String(v) : s.length > 200 ? `${s.slice(0, 199)}…` : s;
+  } catch {
+    return String(v);
+  }
+}
+
 function checkZone(name: string, z: unknown): Zone {
   const o = z as Partial<Zone> | null;
   const ok =
@@ -38,7 +48,7 @@ function checkZone(name: string, z: unknown): Zone {
     o.x! + o.width! <= 1 + EPS &&
     o.y! + o.height! <= 1 + EPS;
   if (!ok) {
-    throw new TypeError(`Expected \`${name}\` to be { x, y, width, height } in fractions of the frame (0..1, inside it, width and height > 0), got \`${JSON.stringify(z)}\``);
+    throw new TypeError(`Expected \`${name}\` to be { x, y, width, height } in fractions of the frame (0..1, inside it, width and height > 0), got \`${show(z)}\``);
   }
   // A rounding overshoot (0.9 + 0.1) is clipped to the frame's edge.
   return { x: o!.x!, y: o!.y!, width: o!.x! + o!.width! > 1 ? 1 - o!.x! : o!.width!, height: o!.y! + o!.height! > 1 ? 1 - o!.y! : o!.height! };
@@ -51,7 +61,7 @@ export function resolveZones(options: { roi?: Zone | string | null; ignore?: Zon
   const roiIn = roiList ? roiList[0] ?? null : options.roi ?? null;
   const ignoreIn = typeof options.ignore === 'string' ? parseZones(options.ignore, 'ignore') : options.ignore ?? [];
   if (!Array.isArray(ignoreIn) || ignoreIn.length > MAX_IGNORE_ZONES) {
-    throw new TypeError(`Expected \`ignore\` to be a list of at most ${MAX_IGNORE_ZONES} zones, got \`${JSON.stringify(options.ignore)}\``);
+    throw new TypeError(`Expected \`ignore\` to be a list of at most ${MAX_IGNORE_ZONES} zones, got \`${show(options.ignore)}\``);
   }
   let roi = roiIn === null ? null : checkZone('roi', roiIn);
   if (roi && roi.x <= EPS && roi.y <= EPS && roi.width >= 1 - EPS && roi.height >= 1 - EPS) roi = null; // the whole frame

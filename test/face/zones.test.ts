@@ -37,6 +37,11 @@ test('zones: percent text and fraction objects, checked; the whole frame means n
   assert.throws(() => resolveZones({ roi: { x: 0, y: 0, width: 0, height: 1 } }), /`roi`/);
   assert.throws(() => resolveZones({ ignore: Array(17).fill({ x: 0, y: 0, width: 0.1, height: 0.1 }) }), /at most 16/);
   assert.equal(resolveZones({ roi: '0,0,100,100' }).roi, null);
+  // A value JSON cannot show still gets the zone's own error.
+  const cyclic: Record<string, unknown> = { x: 0 };
+  cyclic.self = cyclic;
+  assert.throws(() => resolveZones({ roi: cyclic as never }), /Expected `roi` to be \{ x, y, width, height \}/);
+  assert.throws(() => resolveZones({ roi: { x: 1n } as never }), /Expected `roi`/);
   assert.deepEqual(resolveZones({ roi: '50,0,50,100', ignore: '0,0,10,10' }), { roi: { x: 0.5, y: 0, width: 0.5, height: 1 }, ignore: [{ x: 0, y: 0, width: 0.1, height: 0.1 }] });
   assert.deepEqual(zoneToPixels({ x: 0.5, y: 0.25, width: 0.5, height: 0.5 }, 640, 480), { x: 320, y: 120, width: 320, height: 240 });
 });
