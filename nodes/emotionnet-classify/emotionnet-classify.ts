@@ -232,7 +232,7 @@ export = function register(RED: NodeAPI): void {
           return done(loadError);
         }
         rejected++;
-        status.set('failed', `${t('status.load-failed')} (${rejected})`);
+        status.set('failed', `${t('status.load-failed')} (${rejected})`, { throttle: true }); // counts every message
         return done();
       }
       const frame = (msg as { frame?: { sourceId?: unknown } }).frame;

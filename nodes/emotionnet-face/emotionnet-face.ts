@@ -152,7 +152,7 @@ export = function register(RED: NodeAPI): void {
       const stopped = (cropper?.detector as { failure?: Error | null } | undefined)?.failure;
       if (stopped) {
         rejected++;
-        status.set('failed', `${t('status.stopped')} (${rejected})`);
+        status.set('failed', `${t('status.stopped')} (${rejected})`, { throttle: true }); // counts every frame
         const now = Date.now();
         if (now - lastStoppedErrorAt < STOPPED_ERROR_INTERVAL_MS) return done();
         lastStoppedErrorAt = now;

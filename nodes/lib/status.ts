@@ -37,11 +37,12 @@ export class Status {
 
   /**
    * Sets the status. State changes (`ready`, `busy`, `failed`, `error`, `stopped`) apply at
-   * once; frequent `running`/`count` updates are throttled and the latest one wins.
+   * once; frequent `running`/`count` updates are throttled and the latest one wins. `throttle`
+   * throttles any kind: a failure status that counts the messages it refuses (one per frame).
    */
-  set(kind: StatusKind, text: string): void {
+  set(kind: StatusKind, text: string, options: { throttle?: boolean } = {}): void {
     const s: NodeStatus = { ...LOOK[kind], text: text.length > 32 ? `${text.slice(0, 31)}…` : text };
-    const throttled = kind === 'running' || kind === 'count';
+    const throttled = kind === 'running' || kind === 'count' || options.throttle === true;
     if (!throttled) {
       this.#cancel();
       this.#apply(s);

@@ -29,6 +29,22 @@ describe('Status', () => {
     assert.deepEqual(texts, ['a', 'c']);
   });
 
+  test('a failure status that counts refused messages can be throttled too; plain state changes apply at once', () => {
+    const { node, texts } = recorder();
+    const status = new Status(node, 500);
+    // A dead detector refusing a 25 fps stream: 26 counts in one second, not 26 websocket updates.
+    for (let i = 1; i <= 26; i++) {
+      status.set('failed', `stopped (${i})`, { throttle: true });
+      mock.timers.tick(40);
+    }
+    assert.deepEqual(texts, ['stopped (1)', 'stopped (13)', 'stopped (26)']);
+    mock.timers.tick(500);
+    assert.deepEqual(texts.at(-1), 'stopped (26)');
+    status.set('failed', 'load failed');
+    status.set('failed', 'config error');
+    assert.deepEqual(texts.slice(-2), ['load failed', 'config error']);
+  });
+
   test('after the clock steps back (NTP), a throttled update waits one interval, not the size of the step', () => {
     const { node, texts } = recorder();
     const status = new Status(node, 500);
