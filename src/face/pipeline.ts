@@ -3,15 +3,13 @@
  * `process(frame)` returns the frame's faces in the message contract (`Face[]`).
  */
 import { Frame } from '../frame';
-import { encodeJpeg, imageFromFrame, RawImage } from '../image';
+import { cropRect, encodeJpeg, imageFromFrame, RawImage } from '../image';
 import { CropFraming, cropFace, resolveFraming } from './align';
 import { checkDetectorImage, DetectorTimings, FaceDetector, FaceDetectorOptions, loadFaceDetector, resolveDetectorOptions } from './blazeface';
 import { createDetectorPool, DetectorPool, MAX_DETECTOR_THREADS } from './detector-pool';
-import { Detection } from './types';
-import { keepInZones, offsetDetection, ResolvedZones, resolveZones, Zone, zoneToPixels } from './zones';
-import { cropRect } from '../image';
 import { appearanceDescriptor, FaceTracker, TrackerOptions, TrackInput } from './tracker';
-import { Face } from './types';
+import { Detection, Face } from './types';
+import { keepInZones, offsetDetection, ResolvedZones, resolveZones, Zone, zoneToPixels } from './zones';
 
 export interface FaceCropperOptions extends FaceDetectorOptions {
   /** Run the detector on every Nth frame of a source and track in between. @default 1 */
