@@ -188,7 +188,9 @@ export = function register(RED: NodeAPI): void {
         msg.payload = faces;
         const { roi, ignore } = cropper.options.zones;
         // For the preview (fractions of the frame); copies, so no later node can change the stage's own.
+        // Without zones, a msg.zones from further up (another face node) does not describe these faces.
         if (roi || ignore.length) msg.zones = { roi: roi && { ...roi }, ignore: ignore.map((z) => ({ ...z })) };
+        else delete msg.zones;
         send(msg);
         done();
         showRunning(faces.length);

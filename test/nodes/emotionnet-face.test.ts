@@ -345,7 +345,8 @@ describe('emotionnet-face node', () => {
     const run = async (extra: Record<string, unknown>) => {
       await helper.load([faceNode, catchNode], flow(extra));
       const got = collect(helper.getNode('out'), 1, 20000);
-      helper.getNode('f1').receive({ payload: frame });
+      // A msg.zones from further up (another face node) is replaced, or removed without zones.
+      helper.getNode('f1').receive({ payload: frame, zones: { roi: { x: 0.9, y: 0.9, width: 0.1, height: 0.1 }, ignore: [] } });
       const [m] = await got;
       await helper.unload();
       zonesSeen.push(m.zones);
