@@ -3,7 +3,7 @@
  * tracks them with stable ids, and outputs aligned 48x48 gray crops per frame as `Face[]`.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { createFaceCropper, Face, FacePipeline, FRAMINGS, MAX_DETECTOR_THREADS } from '../../src/face';
+import { createFaceCropper, Face, FacePipeline, framesInFlight, FRAMINGS } from '../../src/face';
 import { Frame, isFrame } from '../../src/frame';
 import { decodeImage, frameFromImage, ImageError, sniffImageFormat } from '../../src/image';
 import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
@@ -201,11 +201,9 @@ export = function register(RED: NodeAPI): void {
 
     const queue = new StageQueue<Item>(work, {
       policy,
-      // With worker threads, frames of different sources are detected at once (one per source),
-      // one more than there are workers: that one waits in the detector's backlog, so a worker
-      // never idles while this thread crops and sends its last frame (measured: see the README).
-      // A bad `threads` is the cropper's config error.
-      concurrency: Number.isInteger(threads) && threads >= 1 && threads <= MAX_DETECTOR_THREADS ? threads + 1 : 1,
+      // With worker threads, frames of different sources are detected at once (one per source;
+      // measured: see the README).
+      concurrency: framesInFlight(threads),
       key: (item) => (item.frame ?? item.of)?.sourceId, // sources take turns under `latest`
       onDrop: (item, reason) => {
         if (reason === 'superseded') dropped++;

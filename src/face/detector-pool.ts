@@ -29,6 +29,15 @@ const RESPAWNS_PER_THREAD = 3;
 /** The pool's live Worker objects (tests and diagnostics: `pool[kWorkers]()`). */
 export const kWorkers = Symbol('emotionnet.detectorWorkers');
 
+/**
+ * Frames to keep in flight for a detector in `threads` worker threads: one more than the workers
+ * (that one waits in the backlog, so no worker idles while the caller's thread crops and sends
+ * its last frame), 1 without workers or for a bad count (which the cropper reports).
+ */
+export function framesInFlight(threads: unknown): number {
+  return Number.isInteger(threads) && (threads as number) >= 1 && (threads as number) <= MAX_DETECTOR_THREADS ? (threads as number) + 1 : 1;
+}
+
 /** Sent to a worker as `workerData`. */
 export interface WorkerInit {
   options: Omit<FaceDetectorOptions, 'logger'>;
@@ -165,8 +174,12 @@ export class DetectorPool implements FaceDetector {
     throw new Error('a face detector in worker threads has no synchronous detectImage(); use detectImageAsync()');
   }
 
-  /** Detects the faces of a decoded image in a free worker (the image is copied, not kept). */
-  detectImageAsync(img: RawImage): Promise<Detection[]> {
+  /**
+   * Detects the faces of a decoded image in a free worker. The image is copied, not kept; with
+   * `transfer` the caller gives up an image whose bytes fill their own buffer (e.g. a fresh crop):
+   * that buffer is moved to the worker instead of copied.
+   */
+  detectImageAsync(img: RawImage, options: { transfer?: boolean } = {}): Promise<Detection[]> {
     if (this.#disposed) return Promise.reject(new Error('face detector was disposed'));
     if (this.#failure) return Promise.reject(this.#failure);
     try {
@@ -177,7 +190,8 @@ export class DetectorPool implements FaceDetector {
     if (this.#backlog.length >= MAX_BACKLOG) return Promise.reject(new Error(`face detector backlog is full (${MAX_BACKLOG} images wait for ${this.threads} worker threads)`));
     return new Promise((resolve, reject) => {
       // A copy of just this image's bytes (it may view a larger or reused buffer), transferred.
-      const copy: RawImage = { width: img.width, height: img.height, channels: img.channels, data: new Uint8Array(img.data) };
+      const own = options.transfer === true && img.data.byteOffset === 0 && img.data.byteLength === img.data.buffer.byteLength;
+      const copy: RawImage = { width: img.width, height: img.height, channels: img.channels, data: own ? img.data : new Uint8Array(img.data) };
       this.#backlog.push({ id: this.#nextId++, img: copy, resolve, reject });
       this.#dispatch();
     });

@@ -8,4 +8,4 @@ export * from './tracker';
 export * from './pipeline';
 export { MAX_IGNORE_ZONES, parseZones, Zone } from './zones';
 export { defaultBlazeFaceDir } from './model-files';
-export { createDetectorPool, DetectorPool, DetectorPoolOptions, MAX_DETECTOR_THREADS } from './detector-pool';
+export { createDetectorPool, DetectorPool, DetectorPoolOptions, framesInFlight, MAX_DETECTOR_THREADS } from './detector-pool';

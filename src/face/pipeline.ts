@@ -187,7 +187,8 @@ export class FacePipeline {
       if (!detectNow) return this.#track(img, time, st, null, 0);
       const t0 = performance.now();
       const { input, region } = this.#detectorInput(img);
-      const dets = this.#inFrame(await pool.detectImageAsync(input), region, img);
+      // A region's crop is this frame's own copy: moved to the worker, not copied again.
+      const dets = this.#inFrame(await pool.detectImageAsync(input, { transfer: region !== null }), region, img);
       return this.#track(img, time, st, dets, performance.now() - t0);
     });
     const tail = run.catch(() => undefined);

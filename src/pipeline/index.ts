@@ -22,7 +22,7 @@ import type { Frame } from '../frame';
 import { OverloadPolicy, overloadMap, resolveQueueOptions } from '../overload';
 import { classifyInput, EmotionClassifier, GrayImage, loadClassifier, LoadClassifierOptions } from '../classify';
 import { resolveTta } from '../model';
-import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePipeline, MAX_DETECTOR_THREADS } from '../face';
+import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePipeline, framesInFlight } from '../face';
 import { EmotionSmoother, resolveSmoothOptions, SmoothOptions } from '../smooth';
 import { AlertEngine, AlertEvent, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../alert';
 import { createVideoSource, VideoSource, VideoSourceOptions } from '../video';
@@ -82,15 +82,6 @@ export interface AnalyzeOptions {
 }
 
 /**
- * Frames analysed at once for a detector in `threads` worker threads: one more than the workers
- * (that one waits in the detector's backlog, so no worker idles while this thread crops,
- * classifies and emits), 1 without workers.
- */
-function inFlightFor(threads: number | undefined): number {
-  return threads && threads > 0 ? threads + 1 : 1;
-}
-
-/**
  * Analyses frames: detect + crop + classify (one batch per frame, under an overload policy),
  * then smoothing and alert rules. Emits one {@link PipelineResult} per analysed frame.
  *
@@ -105,7 +96,7 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
   const rules = resolveRules(options.alerts ?? []);
   const alertOptions = resolveAlertOptions(options.alertOptions ?? {});
   if (options.smooth !== false) resolveSmoothOptions(options.smooth ?? {});
-  const concurrency = options.concurrency ?? inFlightFor((stages.cropper as Partial<FacePipeline>).detector?.threads);
+  const concurrency = options.concurrency ?? framesInFlight((stages.cropper as Partial<FacePipeline>).detector?.threads);
   resolveQueueOptions({ policy: options.policy, concurrency });
   return (source) =>
     defer(() => {
@@ -206,8 +197,7 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   const stages = { ...options.stages } as AnalyzeStages;
   // The cropper loads below: its worker threads set the default concurrency from the options (a
   // bad `threads` is left to the face options' check, which names it).
-  const threads = options.face?.threads;
-  const concurrency = options.concurrency ?? (stages.cropper ? undefined : inFlightFor(Number.isInteger(threads) && threads! <= MAX_DETECTOR_THREADS ? threads : 0));
+  const concurrency = options.concurrency ?? (stages.cropper ? undefined : framesInFlight(options.face?.threads));
   const analyze = analyzeFrames(stages, { ...options, concurrency, onDrop: (f) => ((dropped += 1), options.onDrop?.(f)) });
   const src = options.source;
   const given = src && typeof (src as Observable<Frame>).subscribe === 'function' ? (src as Observable<Frame>) : null;

@@ -6,7 +6,7 @@ import { tf } from '../../src/backend';
 import { createDetectorPool, createFaceCropper, DetectorPool, FaceDetector, loadFaceDetector } from '../../src/face';
 import { kWorkers } from '../../src/face/detector-pool';
 import { Frame } from '../../src/frame';
-import { ImageError } from '../../src/image';
+import { ImageError, imageFromFrame } from '../../src/image';
 import { silentLogger } from '../../src/log';
 import { DEMO_FACE_COUNTS, demoPhotoDir, demoPhotoFrames } from '../../bench/stages/detect';
 
@@ -37,6 +37,17 @@ test('two worker threads find exactly the faces the main-thread detector finds, 
   assert.deepEqual(fromPool.map((d) => d.length), DEMO_FACE_COUNTS);
   for (let i = 0; i < frames.length; i++) assert.deepEqual(fromPool[i], await main.detect(frames[i]));
   assert.equal(tf.memory().numTensors, tensors, 'the pool allocates no tensor in this thread');
+  // transfer: an image that owns its whole buffer moves to the worker (detached here); a view of
+  // a larger buffer is still copied.
+  const img = imageFromFrame(frames[0]);
+  const owned = { ...img, data: new Uint8Array(img.data) };
+  assert.deepEqual(await pool.detectImageAsync(owned, { transfer: true }), fromPool[0]);
+  assert.equal(owned.data.byteLength, 0, 'moved, not copied');
+  const big = new Uint8Array(img.data.length + 16);
+  big.set(img.data, 16);
+  const view = { ...img, data: big.subarray(16) };
+  assert.deepEqual(await pool.detectImageAsync(view, { transfer: true }), fromPool[0]);
+  assert.equal(view.data.byteLength, img.data.length, 'a view is copied');
   assert.ok(pool.lastTimings.model > 0, 'stage times come back from the workers');
 });
 

@@ -8,17 +8,15 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { catchNode, helper, load, ROOT, until } from './helpers';
+import { catchNode, coreNode, helper, load, ROOT, until } from './helpers';
 
-const coreNodes = path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core');
-const core = (p: string) => require(path.join(coreNodes, p));
 const NODES = [
   load('nodes/emotionnet-smooth/emotionnet-smooth.js'),
   load('nodes/emotionnet-alert/emotionnet-alert.js'),
-  core('common/20-inject.js'),
-  core('common/21-debug.js'),
-  core('common/90-comment.js'),
-  core('function/10-function.js'),
+  coreNode('common/20-inject.js'),
+  coreNode('common/21-debug.js'),
+  coreNode('common/90-comment.js'),
+  coreNode('function/10-function.js'),
   catchNode,
 ];
 

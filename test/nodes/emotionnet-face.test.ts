@@ -373,21 +373,18 @@ describe('emotionnet-face node', () => {
     assert.match((await caught)[0].error.message, /Invalid configuration.*`roi\[0\]`/);
   });
 
-  it('threads outside 0..8: a configuration error for every message, no crash', async () => {
-    await helper.load([faceNode, catchNode], flow({ threads: 20 }));
-    const caught = collect(helper.getNode('caught'), 1, 20000);
-    helper.getNode('f1').receive({ payload: Buffer.from([1, 2, 3]) });
-    const [m] = await caught;
-    assert.match(m.error.message, /Invalid configuration.*threads/);
-  });
-
-  it('rejects an invalid configuration once and every message with it', async () => {
-    await helper.load([faceNode, catchNode], flow({ inputSize: 20 }));
-    const caught = collect(helper.getNode('caught'), 1, 20000);
-    helper.getNode('f1').receive({ payload: Buffer.from([1, 2, 3]) });
-    const [m] = await caught;
-    assert.match(m.error.message, /Invalid configuration.*inputSize/);
-  });
+  for (const [name, extra, error] of [
+    ['rejects an invalid configuration once and every message with it', { inputSize: 20 }, /Invalid configuration.*inputSize/],
+    ['threads outside 0..8: a configuration error for every message, no crash', { threads: 20 }, /Invalid configuration.*threads/],
+  ] as const) {
+    it(name, async () => {
+      await helper.load([faceNode, catchNode], flow(extra));
+      const caught = collect(helper.getNode('caught'), 1, 20000);
+      helper.getNode('f1').receive({ payload: Buffer.from([1, 2, 3]) });
+      const [m] = await caught;
+      assert.match(m.error.message, error);
+    });
+  }
 
   it('closes cleanly (status cleared)', async () => {
     await helper.load([faceNode, catchNode], flow());

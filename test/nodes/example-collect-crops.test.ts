@@ -12,18 +12,16 @@ import * as os from 'os';
 import * as path from 'path';
 import { decodeImage } from '../../src/image';
 import { loadLabelledFolder } from '../../src/train/data';
-import { helper, load, ROOT, until } from './helpers';
+import { coreNode, helper, load, ROOT, until } from './helpers';
 import { photoClip } from '../helpers/photo-clip';
 
-const coreNodes = path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core');
-const core = (p: string) => require(path.join(coreNodes, p));
 const NODES = [
   load('nodes/emotionnet-video/emotionnet-video.js'),
   load('nodes/emotionnet-face/emotionnet-face.js'),
-  core('common/21-debug.js'),
-  core('common/90-comment.js'),
-  core('function/10-function.js'),
-  core('storage/10-file.js'),
+  coreNode('common/21-debug.js'),
+  coreNode('common/90-comment.js'),
+  coreNode('function/10-function.js'),
+  coreNode('storage/10-file.js'),
 ];
 const PHOTO = path.join(ROOT, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
 const skip = !fs.existsSync(PHOTO) || !fs.existsSync(path.join(ROOT, 'models', 'blazeface')) ? 'needs the @vladmandic/face-api demo photos (devDependency) and models/blazeface' : false;

@@ -9,22 +9,20 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { helper, load, ROOT, until } from './helpers';
+import { coreNode, helper, load, ROOT, until } from './helpers';
 import { photoClip } from '../helpers/photo-clip';
 import { watchStatus } from '../helpers/status';
 
-const coreNodes = path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core');
-const core = (p: string) => require(path.join(coreNodes, p));
 const NODES = [
   load('nodes/emotionnet-video/emotionnet-video.js'),
   load('nodes/emotionnet-face/emotionnet-face.js'),
   load('nodes/emotionnet-classify/emotionnet-classify.js'),
   load('nodes/emotionnet-smooth/emotionnet-smooth.js'),
   load('nodes/emotionnet-preview/emotionnet-preview.js'),
-  core('common/21-debug.js'),
-  core('common/90-comment.js'),
-  core('function/10-function.js'),
-  core('function/10-switch.js'),
+  coreNode('common/21-debug.js'),
+  coreNode('common/90-comment.js'),
+  coreNode('function/10-function.js'),
+  coreNode('function/10-switch.js'),
 ];
 const PHOTO = path.join(ROOT, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
 const skip = !fs.existsSync(PHOTO) ? 'needs the @vladmandic/face-api demo photos (devDependency)' : false;

@@ -11,9 +11,10 @@ helper.init(require.resolve('node-red'));
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const dist = (p: string) => path.join(ROOT, 'dist', p);
 export const load = (p: string) => require(dist(p));
-const coreCommon = (file: string) => require(path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core', 'common', file));
-export const catchNode = coreCommon('25-catch.js');
-export const completeNode = coreCommon('24-complete.js');
+/** A Node-RED core node module by its path under @node-red/nodes/core (`common/21-debug.js`). */
+export const coreNode = (file: string) => require(path.join(path.dirname(require.resolve('node-red/package.json')), '..', '@node-red', 'nodes', 'core', file));
+export const catchNode = coreNode('common/25-catch.js');
+export const completeNode = coreNode('common/24-complete.js');
 
 export { helper };
 
