@@ -10,6 +10,7 @@
  *   npm run bench:live                                  # 3 sources x 25 fps, 60 s
  *   npm run bench:live -- --sources 2 --fps 10 --seconds 30 --json
  *   npm run bench:live -- --sources 4 --fps 25 --threads 2     # detection in 2 worker threads
+ *   npm run bench:live -- --sources 6 --fps 25 --threads 1 --classify-threads 1   # and the classifier in 1
  *
  * A stage that keeps up has a lag that stays flat; one that does not must drop (and count) frames,
  * not let the lag grow. `--help` prints the usage; a bad option is an error (exit code 2).
@@ -17,15 +18,17 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { performance } from 'perf_hooks';
 import { CliSpec, parseCli, UsageError } from '../src/cli/args';
 import { ROOT } from './soak';
 
 export const LIVE_CLI: CliSpec = {
-  usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--threads 0] [--json]\n',
+  usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--threads 0] [--classify-threads 0] [--json]\n',
   notes:
     'Plays the demo clip in real time from --sources video nodes at --fps into one face and one classify node (latest policy)\n' +
     'for --seconds, then reports per source the lag behind real time, the frames dropped and the read-to-classified latency,\n' +
-    "and the process's CPU (cores busy) and peak RSS. --threads sets the face node's worker threads (0: detection in Node-RED's thread).\n",
+    "and the process's CPU (cores busy) and peak RSS. --threads sets the face node's worker threads (0: detection in Node-RED's thread),\n" +
+    '--classify-threads the classify node\'s (0: the model in Node-RED\'s thread).\n',
 };
 
 
@@ -52,6 +55,20 @@ export interface LiveResult {
   seconds: number;
   /** The face node's detector worker threads (0: in Node-RED's thread). */
   threads: number;
+  /** The classify node's worker threads (0: in Node-RED's thread). */
+  classifyThreads: number;
+  /**
+   * Time per second of the window the frames that reached the end spent in each stage (the sum of
+   * their `msg.timing.detect` and `timing.classify`, ms per s / 1000): with the stage in Node-RED's
+   * thread, the share of that thread it took; in worker threads, time in flight (waits included).
+   */
+  stageBusy: { detect: number; classify: number };
+  /**
+   * Event-loop utilisation of Node-RED's own thread over the window (0..1): the share of time it
+   * was busy running JavaScript (the nodes, message passing, the stages in that thread); what is
+   * left is its headroom for other flows and the editor.
+   */
+  mainThreadBusy: number;
   /** CPU time of the Node-RED process (all its threads; ffmpeg not included) per second of the window: cores busy. */
   cpuCores: number;
   /** Peak RSS of the Node-RED process over the window (MB; ffmpeg not included). */
@@ -71,9 +88,10 @@ const pct = (xs: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
 };
 
-export async function runLive(options: { sources: number; fps: number; seconds: number; threads?: number; log?: (s: string) => void }): Promise<LiveResult> {
+export async function runLive(options: { sources: number; fps: number; seconds: number; threads?: number; classifyThreads?: number; log?: (s: string) => void }): Promise<LiveResult> {
   const { sources, fps, seconds } = options;
   const threads = options.threads ?? 0;
+  const classifyThreads = options.classifyThreads ?? 0;
   const log = options.log ?? (() => undefined);
   const demo = require(path.join(ROOT, 'scripts', 'demo.js'));
   const base = demo.demoFlow({ mqtt: null }) as Array<Record<string, unknown>>;
@@ -84,7 +102,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     flow.push({ id: `v${i}`, z: tab, type: 'emotionnet-video', sourceType: 'default', source: '', fps, loop: true, pacing: 'realtime', autostart: true, wires: [['face'], []] });
   }
   flow.push({ id: 'face', z: tab, type: 'emotionnet-face', policy: 'latest', threads, wires: [['classify']] });
-  flow.push({ id: 'classify', z: tab, type: 'emotionnet-classify', model, policy: 'latest', wires: [['end']] });
+  flow.push({ id: 'classify', z: tab, type: 'emotionnet-classify', model, policy: 'latest', threads: classifyThreads, wires: [['end']] });
   flow.push({ id: 'end', z: tab, type: 'debug', active: false, console: false });
 
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-live-'));
@@ -97,11 +115,15 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
   let rssPeak = 0;
   let cpuCores = NaN;
   const received = { face: 0, classify: 0, end: 0 };
+  const busyMs = { detect: 0, classify: 0 };
+  let windowMs = NaN;
+  let elu = NaN;
   let counting = false;
-  d.RED.hooks.add('onReceive.live', (ev: { msg: { frame?: { sourceId: string; seq: number; timestamp: number; pts?: number } }; destination: { id: string } }) => {
+  d.RED.hooks.add('onReceive.live', (ev: { msg: { frame?: { sourceId: string; seq: number; timestamp: number; pts?: number }; timing?: Record<string, number> }; destination: { id: string } }) => {
     const to = ev.destination?.id as keyof typeof received;
     if (counting && to in received) received[to]++;
     if (to !== 'end' || !ev.msg.frame) return;
+    if (counting) for (const k of ['detect', 'classify'] as const) busyMs[k] += ev.msg.timing?.[k] ?? 0;
     const f = ev.msg.frame;
     const pts = typeof f.pts === 'number' ? f.pts : (f.seq * 1000) / fps;
     let s = per.get(f.sourceId);
@@ -144,6 +166,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     counting = true;
     const t0 = Date.now();
     const cpu0 = process.cpuUsage();
+    const elu0 = performance.eventLoopUtilization();
     let half = false;
     while (Date.now() - t0 < seconds * 1000) {
       await sleep(1000);
@@ -158,7 +181,9 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     }
     counting = false;
     const c = process.cpuUsage(cpu0);
-    cpuCores = (c.user + c.system) / 1000 / (Date.now() - t0);
+    windowMs = Date.now() - t0;
+    elu = performance.eventLoopUtilization(elu0).utilization;
+    cpuCores = (c.user + c.system) / 1000 / windowMs;
   } finally {
     d.RED.hooks.remove('*.live');
     await d.stop();
@@ -168,6 +193,9 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     fps,
     seconds,
     threads,
+    classifyThreads,
+    stageBusy: { detect: round(busyMs.detect / windowMs), classify: round(busyMs.classify / windowMs) },
+    mainThreadBusy: round(elu),
     cpuCores: round(cpuCores),
     rssPeakMb: Math.round(rssPeak / 1e6),
     faceDrops: drops.face,
@@ -191,7 +219,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
 }
 
 /** The options of a command line (null after --help); a UsageError for unknown options or bad values. */
-export function liveArgs(argv: string[]): { sources: number; fps: number; seconds: number; threads: number; json: boolean } | null {
+export function liveArgs(argv: string[]): { sources: number; fps: number; seconds: number; threads: number; classifyThreads: number; json: boolean } | null {
   const args = parseCli(argv, LIVE_CLI);
   if (!args) return null;
   const int = (k: string, def: number, min: number, max = Infinity) => {
@@ -202,7 +230,7 @@ export function liveArgs(argv: string[]): { sources: number; fps: number; second
     }
     return v;
   };
-  return { sources: int('sources', 3, 1), fps: int('fps', 25, 1), seconds: int('seconds', 60, 5), threads: int('threads', 0, 0, 8), json: Boolean(args.json) };
+  return { sources: int('sources', 3, 1), fps: int('fps', 25, 1), seconds: int('seconds', 60, 5), threads: int('threads', 0, 0, 8), classifyThreads: int('classify-threads', 0, 0, 8), json: Boolean(args.json) };
 }
 
 if (require.main === module) {

@@ -8,6 +8,7 @@
  *   npm run soak                 # 50 redeploys
  *   npm run soak -- --redeploys 10 --json
  *   npm run soak -- --threads 2     # the face node detecting in 2 worker threads
+ *   npm run soak -- --threads 1 --classify-threads 1   # and the classifier in 1
  *
  * `--help` prints the usage; an unknown option or a bad value is an error (exit code 2) before
  * anything runs. Used by test/integration/redeploy.test.ts with fewer redeploys.
@@ -19,11 +20,11 @@ import { CliSpec, parseCli, UsageError } from '../src/cli/args';
 
 /** The command line of `npm run soak` (every `--name` of `usage` is an accepted option). */
 export const SOAK_CLI: CliSpec = {
-  usage: 'Usage: npm run soak -- [--redeploys 50] [--model <name|path>] [--threads 0] [--json]\n',
+  usage: 'Usage: npm run soak -- [--redeploys 50] [--model <name|path>] [--threads 0] [--classify-threads 0] [--json]\n',
   notes:
     'Runs the demo flow (examples/01) in embedded Node-RED and redeploys it --redeploys times (full deployments), then reports\n' +
     "ffmpeg processes left behind, tf.memory().numTensors, the process's OS threads and RSS; --model replaces the flow's classifier\n" +
-    "model; --threads sets the face node's detector worker threads; --json: every sample.\n",
+    "model; --threads sets the face node's detector worker threads, --classify-threads the classify node's; --json: every sample.\n",
 };
 
 /** The package root, from bench/ (tsx) or dist/bench/ (compiled). */
@@ -53,6 +54,8 @@ export interface SoakResult {
   osThreadsLast: number;
   /** The face node's detector worker threads. */
   threads: number;
+  /** The classify node's worker threads. */
+  classifyThreads: number;
   model: string;
   seconds: number;
 }
@@ -80,8 +83,9 @@ export function osThreads(): number {
   return fs.readdirSync('/proc/self/task').length;
 }
 
-export async function runSoak(options: { redeploys: number; model?: string; threads?: number; log?: (s: string) => void }): Promise<SoakResult> {
+export async function runSoak(options: { redeploys: number; model?: string; threads?: number; classifyThreads?: number; log?: (s: string) => void }): Promise<SoakResult> {
   const threads = options.threads ?? 0;
+  const classifyThreads = options.classifyThreads ?? 0;
   const log = options.log ?? (() => undefined);
   const t0 = Date.now();
   const demo = require(path.join(ROOT, 'scripts', 'demo.js'));
@@ -89,8 +93,8 @@ export async function runSoak(options: { redeploys: number; model?: string; thre
   const base = demo.demoFlow({ mqtt: null }) as Array<Record<string, unknown>>;
   const model = options.model ?? String(base.find((n) => n.type === 'emotionnet-classify')?.model ?? 'nano-a');
   const flow = base.map((n) =>
-    n.type === 'emotionnet-classify' && model !== n.model
-      ? { ...n, model: 'custom', modelPath: model }
+    n.type === 'emotionnet-classify'
+      ? { ...n, ...(model !== n.model ? { model: 'custom', modelPath: model } : {}), threads: classifyThreads }
       : n.type === 'debug'
         ? { ...n, console: false }
         : n.type === 'emotionnet-face'
@@ -158,23 +162,27 @@ export async function runSoak(options: { redeploys: number; model?: string; thre
     osThreadsFirst: first.osThreads,
     osThreadsLast: last.osThreads,
     threads,
+    classifyThreads,
     model,
     seconds: Math.round((Date.now() - t0) / 1000),
   };
 }
 
 /** The soak options of a command line (null after --help); a UsageError for unknown options or bad values. */
-export function soakArgs(argv: string[]): { redeploys: number; model?: string; threads: number; json: boolean } | null {
+export function soakArgs(argv: string[]): { redeploys: number; model?: string; threads: number; classifyThreads: number; json: boolean } | null {
   const args = parseCli(argv, SOAK_CLI);
   if (!args) return null;
   const raw = args.redeploys;
   const redeploys = raw === undefined ? 50 : raw === true ? NaN : Number(raw);
   if (!Number.isInteger(redeploys) || redeploys < 1) throw new UsageError(`--redeploys must be a whole number >= 1 (got ${raw === true ? 'no value' : `"${String(raw)}"`})`);
   if (args.model === true) throw new UsageError('--model needs a model name or path');
-  const rawThreads = args.threads;
-  const threads = rawThreads === undefined ? 0 : rawThreads === true ? NaN : Number(rawThreads);
-  if (!Number.isInteger(threads) || threads < 0 || threads > 8) throw new UsageError(`--threads must be a whole number in 0..8 (got ${rawThreads === true ? 'no value' : `"${String(rawThreads)}"`})`);
-  return { redeploys, model: args.model === undefined ? undefined : String(args.model), threads, json: Boolean(args.json) };
+  const count = (k: string) => {
+    const rawThreads = args[k];
+    const v = rawThreads === undefined ? 0 : rawThreads === true ? NaN : Number(rawThreads);
+    if (!Number.isInteger(v) || v < 0 || v > 8) throw new UsageError(`--${k} must be a whole number in 0..8 (got ${rawThreads === true ? 'no value' : `"${String(rawThreads)}"`})`);
+    return v;
+  };
+  return { redeploys, model: args.model === undefined ? undefined : String(args.model), threads: count('threads'), classifyThreads: count('classify-threads'), json: Boolean(args.json) };
 }
 
 if (require.main === module) {
@@ -186,8 +194,8 @@ if (require.main === module) {
     process.exit(e instanceof UsageError ? 2 : 1);
   }
   if (opts) {
-    const { redeploys, model, threads, json } = opts;
-    runSoak({ redeploys, model, threads, log: json ? undefined : (s) => console.error(s) }).then(
+    const { redeploys, model, threads, classifyThreads, json } = opts;
+    runSoak({ redeploys, model, threads, classifyThreads, log: json ? undefined : (s) => console.error(s) }).then(
       (r) => {
         if (json) console.log(JSON.stringify(r, null, 2));
         else {

@@ -18,16 +18,19 @@ import {
   EmotionClassifier,
   framingMismatch,
   loadClassifier,
+  MAX_CLASSIFIER_THREADS,
   parseClassifyInput,
   RateMeter,
   TTA_MODES,
   TtaMode,
 } from '../../src/classify';
 import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
+import { framesInFlight } from '../../src/worker-pool';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
 import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
 import { refreshWhenIdle, Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
+import { Refusals } from '../lib/refusals';
 import { LoadGate, reportLoadingDrops } from '../lib/gate';
 import { translator } from '../lib/i18n';
 import messages = require('./locales/en-US/emotionnet-classify.json');
@@ -39,6 +42,8 @@ interface ClassifyNodeDef extends NodeDef {
   policy: OverloadPolicy;
   /** Mirror averaging: `flip` or `none`; absent (flows saved before the option) = `none`. */
   tta?: string;
+  /** Worker threads for the classifier, 0..8; absent (flows saved before the option) = 0. */
+  threads?: string | number;
 }
 
 interface Item {
@@ -50,8 +55,6 @@ interface Item {
   sourceId?: string;
 }
 
-/** After a failed model load, report the error through done(err) at most this often. */
-const LOAD_ERROR_INTERVAL_MS = 5000;
 /** At most this many framing-mismatch warnings (one per framing) per deploy. */
 const MAX_FRAMING_WARNINGS = 4;
 
@@ -76,14 +79,21 @@ export = function register(RED: NodeAPI): void {
       rejectInputs(node, status, new ConfigError(t('errors.bad-tta', { tta: String(tta), allowed: TTA_MODES.join(', ') }), 'errors.bad-tta'), t('status.config'));
       return;
     }
+    const threads = config.threads === undefined || config.threads === null || config.threads === '' ? 0 : Number(config.threads);
+    if (!Number.isInteger(threads) || threads < 0 || threads > MAX_CLASSIFIER_THREADS) {
+      rejectInputs(node, status, new ConfigError(t('errors.bad-threads', { threads: String(config.threads), max: MAX_CLASSIFIER_THREADS }), 'errors.bad-threads'), t('status.config'));
+      return;
+    }
+    // "wasm x2": the backend, and the worker threads when there are any.
+    const backendLabel = (c: EmotionClassifier) => `${c.backend.label}${threads > 0 ? ` x${threads}` : ''}`;
 
     const meter = new RateMeter();
     let classifier: EmotionClassifier | null = null;
     let draining: Promise<void> = Promise.resolve();
     let closed = false;
     let dropped = 0;
-    let rejected = 0;
-    let lastLoadErrorAt = 0;
+    // A failed load, or every worker thread stopped: one error per interval, every message counted.
+    const refusals = new Refusals(status);
     // Framings warned about this deploy: the few the face stage has, but `crop.framing` is just a
     // string in the message (e.g. after MQTT), so the set is capped.
     const framingWarned = new Set<string>();
@@ -98,7 +108,7 @@ export = function register(RED: NodeAPI): void {
     const showRunning = () => {
       if (!classifier) return;
       const rate = meter.rate();
-      const text = `${classifier.backend.label} ${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} ${t('status.faces-per-s')}`;
+      const text = `${backendLabel(classifier)} ${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} ${t('status.faces-per-s')}`;
       status.set('running', dropped ? `${text} -${dropped}` : text);
     };
     // Each batch updates the status; when the messages stop (a camera outage) a timer does, so
@@ -109,6 +119,9 @@ export = function register(RED: NodeAPI): void {
 
     const work = async (item: Item): Promise<void> => {
       const { msg, send, done, input } = item;
+      // Every worker thread died and none could be replaced.
+      const stopped = (classifier as { failure?: Error | null } | null)?.failure;
+      if (stopped) return refusals.refuse(done, t('status.stopped'), () => new ModelError(t('errors.stopped', { error: stopped.message }), 'errors.stopped'));
       try {
         if (!classifier) throw new ModelError(t('errors.not-loaded'));
         const r = await classifyInput(classifier, input, { signal: abort.signal });
@@ -160,6 +173,9 @@ export = function register(RED: NodeAPI): void {
       {
         policy,
         key: (item) => item.sourceId, // sources take turns under `latest`
+        // With worker threads, batches of different sources are classified at once (one per
+        // source; one more than the threads, so no worker idles while this thread sends the next).
+        concurrency: framesInFlight(threads),
         onDrop: (item, reason) => {
           if (reason === 'superseded') dropped++;
           leave(item);
@@ -188,6 +204,7 @@ export = function register(RED: NodeAPI): void {
       model,
       backend: config.backend || 'auto',
       tta: tta as TtaMode,
+      threads,
       logger: nodeLogger(node),
     }).then(
       (c) => {
@@ -197,7 +214,7 @@ export = function register(RED: NodeAPI): void {
         }
         classifier = c;
         node.log(t('log.loaded', { name: c.name, classes: c.classes.join(', '), backend: c.backend.reason, tta: t(c.tta === 'flip' ? 'log.tta-on' : 'log.tta-off') }));
-        status.set('ready', `${c.backend.label} ${c.name}`);
+        status.set('ready', `${backendLabel(c)} ${c.name}`); // "wasm x2 nano-b-wild"
         // Messages held during loading were accepted: classify each of them, in order,
         // before new input goes through the overload policy.
         draining = gate.open(work, enqueue).then(() => reportLoadingDrops(node, gate, policy, (count) => t('warn.dropped-loading', { count })));
@@ -222,19 +239,7 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       const loadError = gate.error;
-      if (loadError) {
-        // Every message is rejected, but a live source must not flood the log at 30 fps: the
-        // error goes to done(err) (Catch nodes, log) at most once per interval, the rest are
-        // counted in the status.
-        const now = Date.now();
-        if (now - lastLoadErrorAt >= LOAD_ERROR_INTERVAL_MS) {
-          lastLoadErrorAt = now;
-          return done(loadError);
-        }
-        rejected++;
-        status.set('failed', `${t('status.load-failed')} (${rejected})`, { throttle: true }); // counts every message
-        return done();
-      }
+      if (loadError) return refusals.refuse(done, t('status.load-failed'), () => loadError);
       const frame = (msg as { frame?: { sourceId?: unknown } }).frame;
       const item: Item = { msg: msg as Item['msg'], send, done, input };
       if (frame && typeof frame.sourceId === 'string') item.sourceId = frame.sourceId;

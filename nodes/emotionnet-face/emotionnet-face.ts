@@ -12,6 +12,7 @@ import { ConfigError, InputError, ModelError } from '../lib/errors';
 import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
 import { Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
+import { Refusals } from '../lib/refusals';
 import { LoadGate, reportLoadingDrops } from '../lib/gate';
 import messages = require('./locales/en-US/emotionnet-face.json');
 
@@ -48,9 +49,6 @@ interface Item extends Input {
   send: Send;
   done: Done;
 }
-
-/** A detector whose worker threads all stopped: at most one error per this interval. */
-const STOPPED_ERROR_INTERVAL_MS = 5000;
 
 const num = (v: unknown, def: number) => (v === undefined || v === null || v === '' ? def : Number(v));
 
@@ -130,8 +128,8 @@ export = function register(RED: NodeAPI): void {
     let cropper: FacePipeline | null = null;
     let closed = false;
     let dropped = 0;
-    let rejected = 0;
-    let lastStoppedErrorAt = 0;
+    // Every worker thread stopped: one error per interval, every frame counted.
+    const refusals = new Refusals(status);
     let lastMs = 0;
     let avgMs = 0;
     const sources = new Set<string>();
@@ -147,17 +145,9 @@ export = function register(RED: NodeAPI): void {
 
     const work = async (item: Item): Promise<void> => {
       const { msg, send, done, buffer, of } = item;
-      // Every worker thread died and none could be replaced: one error per interval to Catch
-      // nodes and the log, the other frames counted in the status, not 25 errors a second.
+      // Every worker thread died and none could be replaced.
       const stopped = (cropper?.detector as { failure?: Error | null } | undefined)?.failure;
-      if (stopped) {
-        rejected++;
-        status.set('failed', `${t('status.stopped')} (${rejected})`, { throttle: true }); // counts every frame
-        const now = Date.now();
-        if (now - lastStoppedErrorAt < STOPPED_ERROR_INTERVAL_MS) return done();
-        lastStoppedErrorAt = now;
-        return done(new ModelError(t('errors.stopped', { error: stopped.message }), 'errors.stopped'));
-      }
+      if (stopped) return refusals.refuse(done, t('status.stopped'), () => new ModelError(t('errors.stopped', { error: stopped.message }), 'errors.stopped'));
       try {
         if (!cropper) throw new ModelError(t('errors.not-loaded'));
         let t0 = performance.now();

@@ -5,9 +5,11 @@
  * measures faces per second. Never imports node-red.
  */
 import { listModels, load, MODELS } from '../model';
-import type { Classification, ClassifierLoader, EmotionClassifier, FaceLike, GrayImage, LoadClassifierOptions } from './types';
+import { loadClassifierPool } from './pool';
+import type { Classification, ClassifierLoader, ClassifierOptions, EmotionClassifier, FaceLike, GrayImage } from './types';
 
 export * from './types';
+export { ClassifierPool, ClassifierPoolOptions, loadClassifierPool, MAX_CLASSIFIER_THREADS } from './pool';
 /** Test-time augmentation modes of `loadClassifier({ tta })` (`flip`: mirror averaging). */
 export { TTA_MODES } from '../model';
 
@@ -89,7 +91,8 @@ let loaderOverride: ClassifierLoader | null = null;
 
 /**
  * Replaces the model loader for this process (tests, or an application that brings its own
- * model); `null` restores src/model's `load()`.
+ * model); `null` restores src/model's `load()`. It does not apply to `loadClassifier({ threads })`:
+ * each worker thread loads the model itself.
  */
 export function setClassifierLoader(loader: ClassifierLoader | null): void {
   loaderOverride = loader;
@@ -100,6 +103,7 @@ export function setClassifierLoader(loader: ClassifierLoader | null): void {
  * Without `model` it loads {@link DEFAULT_MODEL} (`nano-b-wild`, in-the-wild, 8 classes with
  * neutral; pair it with the face stage's `fer2013` framing); the CK+ models (`nano-a`, `nano-b`,
  * `-8`) stay available by name for the paper's benchmark. Errors carry a message that names the model, so a status or log line is self-explanatory.
+ * With `threads` (1..8) the model runs in that many worker threads ({@link loadClassifierPool}).
  *
  * @example
  * ```ts
@@ -107,12 +111,14 @@ export function setClassifierLoader(loader: ClassifierLoader | null): void {
  * const [r] = await clf.classify([crop48]);
  * ```
  */
-export async function loadClassifier(options: LoadClassifierOptions = {}): Promise<EmotionClassifier> {
+export async function loadClassifier(options: ClassifierOptions = {}): Promise<EmotionClassifier> {
   const model = options.model && String(options.model).trim() ? String(options.model).trim() : DEFAULT_MODEL;
-  const opts = { ...options, model };
-  if (loaderOverride) return loaderOverride(opts);
+  const { threads, ...opts } = { ...options, model };
+  // Worker threads load the model themselves (a loader set in this thread does not reach them).
+  const pooled = threads !== undefined && threads !== 0;
+  if (loaderOverride && !pooled) return loaderOverride(opts);
   try {
-    return await load(opts);
+    return pooled ? await loadClassifierPool({ ...opts, threads }) : await load(opts);
   } catch (e) {
     const m = e instanceof Error ? e.message : String(e);
     // Keep the kind (a bad option is a TypeError, as from load()) and the original as `cause`.

@@ -7,6 +7,12 @@
 export type { FaceImage as GrayImage, Classification, EmotionClassifier, LoadOptions as LoadClassifierOptions, TtaMode } from '../model';
 import type { EmotionClassifier, LoadOptions as LoadClassifierOptions } from '../model';
 
+/** Options of `loadClassifier`: src/model's `load()` options, and worker threads (0 or absent: this thread). */
+export interface ClassifierOptions extends LoadClassifierOptions {
+  /** Worker threads the model runs in, 0..8 (see `loadClassifierPool`). @default 0 */
+  threads?: number;
+}
+
 /** `load()` of src/model, or a stand-in (tests, custom models). */
 export type ClassifierLoader = (options: LoadClassifierOptions) => Promise<EmotionClassifier>;
 

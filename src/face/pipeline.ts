@@ -239,7 +239,9 @@ export class FacePipeline {
       const crops = dets.map((d) => cropFace(img, d, cropOpts));
       const t2 = performance.now();
       const inputs: TrackInput[] = dets.map((d, i) => ({ ...d, descriptor: appearanceDescriptor(crops[i]) }));
-      const tracked = st.tracker.update(inputs, time, img);
+      // Faces enter and leave the watched view by its edges: the region's, when there is one.
+      const roi = this.options.zones.roi;
+      const tracked = st.tracker.update(inputs, time, roi ? zoneToPixels(roi, img.width, img.height) : img);
       const t3 = performance.now();
       // Results 0..n-1 are the detections (crops already made, zones applied); later ones are
       // held faces, moved by the motion model: those that drifted out of the zones are not reported.

@@ -41,14 +41,24 @@ export interface TrackerOptions {
 
 type Edge = 'left' | 'right' | 'top' | 'bottom' | null;
 
-/** Which frame edge a box touches (within a quarter of its width), if any. */
-function edgeOf(b: Box, bounds?: { width: number; height: number }): Edge {
+/** The view faces enter and leave by: the frame (`x`, `y` 0), or a region of it. */
+export interface TrackBounds {
+  x?: number;
+  y?: number;
+  width: number;
+  height: number;
+}
+
+/** Which edge of the view a box touches (within a quarter of its width), if any. */
+function edgeOf(b: Box, bounds?: TrackBounds): Edge {
   if (!bounds) return null;
   const m = b.width / 4;
-  if (b.x <= m) return 'left';
-  if (b.x + b.width >= bounds.width - m) return 'right';
-  if (b.y <= m) return 'top';
-  if (b.y + b.height >= bounds.height - m) return 'bottom';
+  const x0 = bounds.x ?? 0;
+  const y0 = bounds.y ?? 0;
+  if (b.x <= x0 + m) return 'left';
+  if (b.x + b.width >= x0 + bounds.width - m) return 'right';
+  if (b.y <= y0 + m) return 'top';
+  if (b.y + b.height >= y0 + bounds.height - m) return 'bottom';
   return null;
 }
 
@@ -143,7 +153,7 @@ export class FaceTracker {
   #tracks: Track[] = [];
   #lost: Track[] = [];
   readonly #newId: () => number;
-  #bounds: { width: number; height: number } | undefined;
+  #bounds: TrackBounds | undefined;
   #lastTime: number | null = null;
 
   constructor(options: TrackerOptions = {}) {
@@ -247,9 +257,10 @@ export class FaceTracker {
    * Feeds the detections of a frame; returns every face of this frame with its track id: first
    * one result per detection, in the same order, then any held (briefly undetected) faces.
    * @param time Frame time in ms (pts or capture time); frames are assumed in order.
-   * @param bounds Frame size: enables re-identification of faces re-entering through an edge.
+   * @param bounds The view (the frame's size, or the region of it that is watched, in frame
+   *   coordinates): enables re-identification of faces re-entering through one of its edges.
    */
-  update(detections: TrackInput[], time: number, bounds?: { width: number; height: number }): TrackResult[] {
+  update(detections: TrackInput[], time: number, bounds?: TrackBounds): TrackResult[] {
     this.#bounds = bounds;
     const dt = this.#step(time);
     const now = this.#lastTime as number;

@@ -20,9 +20,10 @@ import { asyncScheduler, defer, Observable, OperatorFunction, SchedulerLike, sha
 import { map, mergeMap, takeUntil } from 'rxjs/operators';
 import type { Frame } from '../frame';
 import { OverloadPolicy, overloadMap, resolveQueueOptions } from '../overload';
-import { classifyInput, EmotionClassifier, GrayImage, loadClassifier, LoadClassifierOptions } from '../classify';
+import { ClassifierOptions, classifyInput, EmotionClassifier, GrayImage, loadClassifier, MAX_CLASSIFIER_THREADS } from '../classify';
 import { resolveTta } from '../model';
-import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePipeline, framesInFlight } from '../face';
+import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePipeline } from '../face';
+import { checkThreads, framesInFlight } from '../worker-pool';
 import { EmotionSmoother, resolveSmoothOptions, SmoothOptions } from '../smooth';
 import { AlertEngine, AlertEvent, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../alert';
 import { createVideoSource, VideoSource, VideoSourceOptions } from '../video';
@@ -72,7 +73,8 @@ export interface AnalyzeOptions {
   /**
    * Frames of different sources analysed at once (never two of one source; results of different
    * sources may then come out of arrival order). Worth it when the cropper detects in worker
-   * threads. @default the cropper's detector threads (`face.threads`) + 1, else 1
+   * threads. @default one more than the cropper's detector threads (`face.threads`) or the
+   * classifier's threads (`classifier.threads`), whichever has more; else 1
    */
   concurrency?: number;
   /** Called for each frame dropped by the `latest` policy. */
@@ -80,6 +82,11 @@ export interface AnalyzeOptions {
   /** Clock for smoothing/alerts and latency. @default asyncScheduler */
   scheduler?: SchedulerLike;
 }
+
+/** The worker threads of a stage (a detector or classifier pool), if any. */
+const threadsOf = (stage: unknown): unknown => (stage as { threads?: unknown } | undefined)?.threads;
+/** Frames in flight for a detector in `detector` threads and a classifier in `classifier` threads. */
+const inFlight = (detector: unknown, classifier: unknown) => Math.max(framesInFlight(detector), framesInFlight(classifier));
 
 /**
  * Analyses frames: detect + crop + classify (one batch per frame, under an overload policy),
@@ -96,7 +103,7 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
   const rules = resolveRules(options.alerts ?? []);
   const alertOptions = resolveAlertOptions(options.alertOptions ?? {});
   if (options.smooth !== false) resolveSmoothOptions(options.smooth ?? {});
-  const concurrency = options.concurrency ?? framesInFlight((stages.cropper as Partial<FacePipeline>).detector?.threads);
+  const concurrency = options.concurrency ?? inFlight(threadsOf((stages.cropper as Partial<FacePipeline>).detector), threadsOf(stages.classifier));
   resolveQueueOptions({ policy: options.policy, concurrency });
   return (source) =>
     defer(() => {
@@ -148,8 +155,8 @@ export interface PipelineOptions extends AnalyzeOptions {
   source?: VideoSourceOptions | Observable<Frame>;
   /** Face crop options (detector, tracking, framing). */
   face?: FaceCropperOptions;
-  /** Classifier options (model, backend). */
-  classifier?: LoadClassifierOptions;
+  /** Classifier options (model, backend, threads). */
+  classifier?: ClassifierOptions;
   /** Use these instead of loading (they are then not disposed). */
   stages?: Partial<AnalyzeStages>;
   logger?: Logger;
@@ -195,9 +202,11 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   let dropped = 0;
   // Filled below; the operator reads them per frame.
   const stages = { ...options.stages } as AnalyzeStages;
-  // The cropper loads below: its worker threads set the default concurrency from the options (a
-  // bad `threads` is left to the face options' check, which names it).
-  const concurrency = options.concurrency ?? (stages.cropper ? undefined : framesInFlight(options.face?.threads));
+  // The stages load below: their worker threads set the default concurrency from the options (a
+  // bad `threads` is left to the stage's options check, which names it).
+  const concurrency =
+    options.concurrency ??
+    inFlight(stages.cropper ? threadsOf((stages.cropper as Partial<FacePipeline>).detector) : options.face?.threads, stages.classifier ? threadsOf(stages.classifier) : options.classifier?.threads);
   const analyze = analyzeFrames(stages, { ...options, concurrency, onDrop: (f) => ((dropped += 1), options.onDrop?.(f)) });
   const src = options.source;
   const given = src && typeof (src as Observable<Frame>).subscribe === 'function' ? (src as Observable<Frame>) : null;
@@ -206,7 +215,11 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   // Every option is checked before any weights load (a bad one throws, naming it): the video
   // source is built first (nothing runs before start()), then the face and classifier options.
   if (!stages.cropper) checkFaceCropperOptions(options.face);
-  if (!stages.classifier) resolveTta(options.classifier?.tta);
+  if (!stages.classifier) {
+    resolveTta(options.classifier?.tta);
+    const threads = options.classifier?.threads;
+    if (threads !== undefined && threads !== 0) checkThreads(threads, MAX_CLASSIFIER_THREADS);
+  }
   if (!given) video = createVideoSource({ source: 'default', logger: log, ...(src as VideoSourceOptions) });
   try {
     if (!stages.cropper) {

@@ -67,9 +67,11 @@ describe('parseArgs / parseCli', () => {
   });
 
   test('soakArgs: defaults, --help, bad values', () => {
-    assert.deepEqual(soakArgs([]), { redeploys: 50, model: undefined, threads: 0, json: false });
-    assert.deepEqual(soakArgs(['--redeploys', '3', '--model', 'nano-b', '--threads', '2', '--json']), { redeploys: 3, model: 'nano-b', threads: 2, json: true });
-    for (const bad of [['--redeploys', '0'], ['--redeploys', 'x'], ['--redeploys'], ['--redeplys', '3'], ['--threads', '9'], ['--threads']]) assert.throws(() => soakArgs(bad), UsageError, bad.join(' '));
+    assert.deepEqual(soakArgs([]), { redeploys: 50, model: undefined, threads: 0, classifyThreads: 0, json: false });
+    assert.deepEqual(soakArgs(['--redeploys', '3', '--model', 'nano-b', '--threads', '2', '--classify-threads', '1', '--json']), { redeploys: 3, model: 'nano-b', threads: 2, classifyThreads: 1, json: true });
+    for (const bad of [['--redeploys', '0'], ['--redeploys', 'x'], ['--redeploys'], ['--redeplys', '3'], ['--threads', '9'], ['--threads'], ['--classify-threads', '-1'], ['--classify-threads']]) {
+      assert.throws(() => soakArgs(bad), UsageError, bad.join(' '));
+    }
   });
 });
 
@@ -112,7 +114,7 @@ const CASES: CliCase[] = [
   { name: 'fer:teacher', file: 'src/cli/fer-teacher.ts', cli: FER_TEACHER_CLI, label: 'fer-teacher', usageExit: 1 },
   { name: 'bench', file: 'bench/index.ts', cli: BENCH_CLI, label: 'bench', usageExit: 2, alsoReads: fs.readdirSync(path.join(ROOT, 'bench/stages')).map((f) => `bench/stages/${f}`) },
   { name: 'bench:train', file: 'bench/train-step.ts', cli: TRAIN_STEP_CLI, label: 'bench:train', usageExit: 2, indirect: [] /* count(args, k): args[k], k given as a literal at each call */ },
-  { name: 'soak', file: 'bench/soak.ts', cli: SOAK_CLI, label: 'soak', usageExit: 2 },
+  { name: 'soak', file: 'bench/soak.ts', cli: SOAK_CLI, label: 'soak', usageExit: 2, indirect: ['threads', 'classify-threads'] /* count(k) reads args[k] */ },
 ];
 
 /** Helpers that take the parsed args but read no option themselves (or only the key they are given, which the scan sees). */

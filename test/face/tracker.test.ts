@@ -86,6 +86,36 @@ test('re-identification after a short gap: same look near where it left → same
   assert.deepEqual(out.map((f) => f.id).sort(), [2, 3]);
 });
 
+/** A unit descriptor whose similarity (dot product) with `base` is exactly `s`. */
+function lookLike(base: Float32Array, s: number, seed: number): Float32Array {
+  const other = look(seed);
+  let dot = 0;
+  for (let i = 0; i < base.length; i++) dot += other[i] * base[i];
+  const orth = other.map((v, i) => v - dot * base[i]);
+  const n = Math.hypot(...orth);
+  return base.map((v, i) => s * v + Math.sqrt(1 - s * s) * (orth[i] / n));
+}
+
+test('a face re-entering by the edge it left: the edges of the watched region count, not only the frame\'s', () => {
+  const alice = look(21);
+  const back = lookLike(alice, 0.3, 22); // half in view it does not look like itself yet
+  // The region spans x 300..900 of a 1280x720 frame; Alice leaves by its left edge (box x 280),
+  // far from the frame's, and comes back by it lower down (not near where she left).
+  const run = (bounds: { x?: number; y?: number; width: number; height: number }) => {
+    const tr = new FaceTracker({ maxMissed: 2, reidFrames: 60 });
+    for (let i = 0; i < 5; i++) tr.update([{ ...det(310, 200), descriptor: alice }], i * 33, bounds);
+    for (let i = 5; i < 15; i++) tr.update([], i * 33, bounds);
+    return tr.update([{ ...det(310, 500), descriptor: back }], 15 * 33, bounds)[0].id;
+  };
+  assert.equal(run({ x: 300, y: 0, width: 600, height: 720 }), 1, 'the region: re-identified at the lower edge bar');
+  assert.equal(run({ width: 1280, height: 720 }), 2, 'the frame: x 280 is no edge, a stranger by appearance');
+  // The frame's own edge still counts without a region.
+  const tr = new FaceTracker({ maxMissed: 2, reidFrames: 60 });
+  for (let i = 0; i < 5; i++) tr.update([{ ...det(20, 200), descriptor: alice }], i * 33, { width: 1280, height: 720 });
+  for (let i = 5; i < 15; i++) tr.update([], i * 33, { width: 1280, height: 720 });
+  assert.equal(tr.update([{ ...det(20, 500), descriptor: back }], 15 * 33, { width: 1280, height: 720 })[0].id, 1);
+});
+
 test('a face that jumps farther than the motion model predicts keeps its id by appearance', () => {
   const tr = new FaceTracker();
   const alice = look(11);

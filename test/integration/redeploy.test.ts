@@ -21,9 +21,9 @@ describe('redeploying the demo flow', { timeout: 150_000 }, () => {
     assert.ok(r.rssGrowthMB < 40, `RSS grew ${r.rssGrowthMB} MB over ${r.redeploys - 3} redeploys`);
   });
 
-  it('with the face node detecting in a worker thread: every redeploy stops the old worker (the OS thread count stays put)', async () => {
+  it('with the face node and the classifier in worker threads: every redeploy stops the old workers (the OS thread count stays put)', async () => {
     const m = await pipelineModel();
-    const r = await runSoak({ redeploys: 6, model: m.model, threads: 1 });
+    const r = await runSoak({ redeploys: 6, model: m.model, threads: 1, classifyThreads: 1 });
     for (const s of r.samples) assert.ok(s.framesFlowing, `frames flow again after redeploy ${s.redeploy}`);
     assert.equal(r.osThreadsLast, r.osThreadsFirst, `OS threads ${r.samples.map((s) => s.osThreads).join(', ')}`);
     assert.equal(r.ffmpegAfterStop, 0);

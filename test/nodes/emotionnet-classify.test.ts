@@ -3,7 +3,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { catchNode, collect, completeNode, helper, load, ROOT, sleep, until } from './helpers';
+import { catchNode, collect, completeNode, helper, load, ROOT, sleep, until, watchWorkerPosts } from './helpers';
+import { watchStatus } from '../helpers/status';
 
 const classifyNode = load('nodes/emotionnet-classify/emotionnet-classify.js');
 const core = load('src/classify/index.js');
@@ -349,10 +350,14 @@ describe('emotionnet-classify node', () => {
     const c1 = helper.getNode('c1');
     await until(() => c1.status.args.some((a: any[]) => a[0].fill === 'red'), 2000, 'red status');
     assert.ok(c1.error.args.some((a: any[]) => /Could not load model "\/nope".*ENOENT/.test(String(a[0]))));
-    const caught = collect(helper.getNode('caught'), 1);
-    c1.receive({ payload: [face(1, 1)] });
-    const [m] = await caught;
-    assert.match(m.error.message, /ENOENT/);
+    const statuses = watchStatus(c1);
+    const caught: any[] = [];
+    helper.getNode('caught').on('input', (m: any) => caught.push(m));
+    for (let i = 0; i < 10; i++) c1.receive({ payload: [face(1, 1)] });
+    await until(() => statuses.some((st) => st.fill === 'red' && st.text === 'model load failed (10)'), 3000, () => `every message counted (${JSON.stringify(statuses.slice(-2))})`);
+    await sleep(50);
+    assert.equal(caught.length, 1, 'one error per 5 s, not one per message');
+    assert.match(caught[0].error.message, /ENOENT/);
   });
 
   it('custom model without a path is a config error', async () => {
@@ -495,5 +500,106 @@ describe('emotionnet-classify node', () => {
     assert.equal(a.model.name, 'nano-a');
     assert.deepEqual(a.model.classes, CLASSES);
     assert.ok(CLASSES.includes(a.payload[0].emotion.label));
+  });
+  describe('threads (the model in worker threads)', () => {
+    const noModel = fs.existsSync(path.join(ROOT, 'models', 'nano-b-wild', 'model.json')) ? false : 'shipped weights not installed: nano-b-wild';
+    // Faces whose crops differ, so the classifications differ from face to face.
+    const varied = (id: number) => ({ ...face(id, 0), crop: { width: 48, height: 48, data: Buffer.from(Array.from({ length: 48 * 48 }, (_, i) => (i * (id + 3) + (i >> 5) * id) % 256)) } });
+
+    it('two cameras classified in two worker threads: the results of the model in this thread, each camera in order; the close stops the workers', { skip: noModel }, async () => {
+      core.setClassifierLoader(null);
+      const { Worker } = require('worker_threads');
+      const terminate = Worker.prototype.terminate;
+      let terminated = 0;
+      Worker.prototype.terminate = function (this: unknown) {
+        terminated++;
+        return terminate.call(this);
+      };
+      const here = await core.loadClassifier({ model: 'nano-b-wild' });
+      try {
+        await helper.load([classifyNode, catchNode], flow({ model: 'nano-b-wild', threads: 2, policy: 'queue' }));
+        const n = helper.getNode('c1');
+        const statuses = watchStatus(n);
+        await until(() => statuses.some((s) => s.fill === 'green' && s.text === 'wasm x2 nano-b-wild'), 30000, () => `ready with two worker threads (${JSON.stringify(statuses)})`);
+        const out: any[] = [];
+        helper.getNode('out').on('input', (m: any) => out.push(m));
+        const caught: any[] = [];
+        helper.getNode('caught').on('input', (m: any) => caught.push(m));
+        for (let seq = 0; seq < 4; seq++) {
+          for (const cam of ['cam-a', 'cam-b']) n.receive({ payload: [varied(seq), varied(seq + 10)], frame: { sourceId: cam, seq } });
+        }
+        // A lone gray image (no source) takes the same path.
+        n.receive({ payload: varied(7).crop });
+        await until(() => out.length === 9, 30000, () => `nine outputs (${out.length}, caught ${JSON.stringify(caught.map((m) => m.error.message))})`);
+        assert.deepEqual(caught, []);
+        for (const cam of ['cam-a', 'cam-b']) {
+          const mine = out.filter((m) => m.frame?.sourceId === cam);
+          assert.deepEqual(mine.map((m) => m.frame.seq), [0, 1, 2, 3], `${cam} in order`);
+          for (const m of mine) {
+            const expected = await here.classify(m.payload.map((f: any) => ({ width: 48, height: 48, data: new Uint8Array(f.crop.data) })));
+            m.payload.forEach((f: any, i: number) => {
+              assert.equal(f.emotion.label, expected[i].label);
+              assert.ok(Math.abs(f.emotion.confidence - expected[i].confidence) <= 1e-4, `${f.emotion.confidence} vs ${expected[i].confidence}`);
+            });
+          }
+        }
+        assert.ok(new Set(out.flatMap((m) => (Array.isArray(m.payload) ? m.payload.map((f: any) => f.emotion.label) : []))).size >= 2, 'the faces are told apart');
+        const lone = out.find((m) => !Array.isArray(m.payload));
+        assert.equal(lone.payload.label, (await here.classify([{ width: 48, height: 48, data: new Uint8Array(varied(7).crop.data) }]))[0].label);
+        assert.equal(lone.model.backend, 'wasm');
+        await until(() => statuses.some((s) => /^wasm x2 [\d.]+ faces\/s/.test(s.text)), 5000, () => `running status (${JSON.stringify(statuses.slice(-2))})`);
+        await helper.unload();
+        assert.equal(terminated, 2, 'both worker threads stopped on close');
+      } finally {
+        Worker.prototype.terminate = terminate;
+        here.dispose();
+      }
+    });
+
+    it('threads outside 0..8 or not a number: a configuration error for every message, no model loaded', async () => {
+      let loads = 0;
+      core.setClassifierLoader(async () => (loads++, fakeClassifier().clf));
+      for (const threads of [9, -1, 1.5, 'two']) {
+        await helper.load([classifyNode, catchNode], flow({ threads }));
+        const c1 = helper.getNode('c1');
+        assert.ok(c1.error.args.some((a: any[]) => new RegExp(`Invalid threads setting "${threads}" \\(an integer 0-8\\)`).test(String(a[0]))), c1.error.args.join('|'));
+        const caught = collect(helper.getNode('caught'), 1);
+        c1.receive({ payload: [face(1, 200)] });
+        assert.match((await caught)[0].error.message, /Invalid threads setting/);
+        await helper.unload();
+      }
+      assert.equal(loads, 0);
+    });
+
+    it('when every worker has died and none can be replaced: one error to Catch per interval, the rest counted in a red status', { skip: noModel }, async () => {
+      core.setClassifierLoader(null);
+      const posts = watchWorkerPosts();
+      try {
+        await helper.load([classifyNode, catchNode], flow({ model: 'nano-b-wild', threads: 1, policy: 'queue' }));
+        const n = helper.getNode('c1');
+        const statuses = watchStatus(n);
+        await until(() => statuses.some((s) => s.fill === 'green'), 30000, 'ready');
+        const caught: any[] = [];
+        helper.getNode('caught').on('input', (m: any) => caught.push(m));
+        // The worker and its 3 replacements die, each while classifying a message: 320 images, in
+        // batches of 32 one after the other, so the worker is still busy when it is stopped.
+        const many = Array.from({ length: 320 }, (_, i) => varied(i % 40).crop);
+        for (let k = 0; k < 4; k++) {
+          posts.last = null;
+          n.receive({ payload: many });
+          await until(() => posts.last !== null, 30000, `batch ${k} sent to a worker`);
+          await posts.last.terminate();
+          await until(() => caught.length === k + 1, 5000, `batch ${k} failed`);
+        }
+        assert.ok(caught.every((m) => /classification failed: emotion classifier worker stopped/.test(m.error.message)), JSON.stringify(caught.map((m) => m.error.message)));
+        for (let i = 0; i < 12; i++) n.receive({ payload: [varied(i)] }); // within the queue's 16
+        await until(() => statuses.some((s) => s.fill === 'red' && /^classifier stopped \(12\)$/.test(s.text)), 5000, () => `red status (${JSON.stringify(statuses.slice(-2))})`);
+        await sleep(100);
+        assert.equal(caught.length, 5, 'one more error for the 12 messages, not 12');
+        assert.match(caught[4].error.message, /Classification stopped: classification is not available: every worker thread stopped.*Redeploy/);
+      } finally {
+        posts.restore();
+      }
+    });
   });
 });

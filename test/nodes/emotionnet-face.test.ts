@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { catchNode, collect, helper, load, ROOT, sleep, until } from './helpers';
+import { catchNode, collect, helper, load, ROOT, sleep, until, watchWorkerPosts } from './helpers';
 import { watchStatus } from '../helpers/status';
 
 const faceNode = load('nodes/emotionnet-face/emotionnet-face.js');
@@ -304,14 +304,7 @@ describe('emotionnet-face node', () => {
   });
 
   it('threads: when every worker has died and none can be replaced, one error to Catch per interval, the rest counted in a red status', { skip: noPhotos }, async () => {
-    const { Worker } = require('worker_threads');
-    const post = Worker.prototype.postMessage;
-    let current: any = null;
-    Worker.prototype.postMessage = function (this: any, ...args: unknown[]) {
-      // eslint-disable-next-line @typescript-eslint/no-this-alias -- the spy records the worker a frame was sent to
-      current = this;
-      return post.apply(this, args);
-    };
+    const posts = watchWorkerPosts();
     try {
       await helper.load([faceNode, catchNode], flow({ threads: 1, policy: 'queue' }));
       const n = helper.getNode('f1');
@@ -322,10 +315,10 @@ describe('emotionnet-face node', () => {
       const frame = photoFrame();
       // The worker and its 3 replacements die, each while detecting a frame.
       for (let k = 0; k < 4; k++) {
-        current = null;
+        posts.last = null;
         n.receive({ payload: { ...frame, seq: k } });
-        await until(() => current !== null, 30000, `frame ${k} sent to a worker`);
-        await current.terminate();
+        await until(() => posts.last !== null, 30000, `frame ${k} sent to a worker`);
+        await posts.last.terminate();
         await until(() => caught.length === k + 1, 5000, `frame ${k} failed`);
       }
       assert.ok(caught.every((m) => /face detection failed/.test(m.error.message)), JSON.stringify(caught.map((m) => m.error.message)));
@@ -335,7 +328,7 @@ describe('emotionnet-face node', () => {
       assert.equal(caught.length, 5, 'one more error for the 12 frames, not 12');
       assert.match(caught[4].error.message, /Face detection stopped: .*every worker thread stopped.*Redeploy/);
     } finally {
-      Worker.prototype.postMessage = post;
+      posts.restore();
     }
   });
 

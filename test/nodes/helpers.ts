@@ -43,3 +43,23 @@ export async function until(pred: () => boolean, ms = 3000, what: string | (() =
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Records the worker thread that each message was last posted to (a job a pool sent to one of its
+ * workers), for tests that stop that worker mid-job; `restore()` undoes the spy.
+ */
+export function watchWorkerPosts(): { last: any; restore(): void } {
+  const { Worker } = require('worker_threads');
+  const post = Worker.prototype.postMessage;
+  const spy = {
+    last: null as any,
+    restore: () => {
+      Worker.prototype.postMessage = post;
+    },
+  };
+  Worker.prototype.postMessage = function (this: unknown, ...args: unknown[]) {
+    spy.last = this;
+    return post.apply(this, args);
+  };
+  return spy;
+}

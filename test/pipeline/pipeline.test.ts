@@ -6,7 +6,7 @@ import { Subject, firstValueFrom, toArray, from, lastValueFrom } from 'rxjs';
 import { analyzeFrames, createPipeline, DEMO_SHOTS, demoClipArgs, PipelineResult } from '../../src/pipeline';
 import type { Frame } from '../../src/frame';
 import { pidAlive } from '../../src/ffmpeg';
-import { setClassifierLoader } from '../../src/classify';
+import { ClassifierPool, loadClassifier, setClassifierLoader } from '../../src/classify';
 import { createFaceCropper } from '../../src/face';
 import { cleanup, makeClip, tmpDir, waitFor } from '../video/clips';
 import { DEMO_FACE_COUNTS, demoPhotoDir, demoPhotoFrames } from '../../bench/stages/detect';
@@ -200,6 +200,36 @@ describe('analyzeFrames concurrency', () => {
     const frames = ['a', 'b', 'c', 'd'].map((s) => ({ ...frame(0), sourceId: s }));
     await lastValueFrom(from(frames).pipe(analyzeFrames({ cropper, classifier: stages.classifier } as never, { policy: 'queue' }), toArray()));
     assert.equal(most, 3);
+    // A classifier in more worker threads than the detector sets it: its threads + 1.
+    most = 0;
+    const classifier = { threads: 3, classify: stages.classifier.classify.bind(stages.classifier) };
+    await lastValueFrom(from([...frames, { ...frame(0), sourceId: 'e' }]).pipe(analyzeFrames({ cropper, classifier } as never, { policy: 'queue' }), toArray()));
+    assert.equal(most, 4);
+  });
+
+  it('createPipeline with classifier.threads: the model in worker threads classifies as in this thread', { skip: fs.existsSync(path.join(__dirname, '../../models/nano-b-wild/model.json')) ? false : 'shipped weights not installed' }, async () => {
+    const { stages } = fakeStages();
+    const src = new Subject<Frame>();
+    const p = await createPipeline({ source: src, stages: { cropper: stages.cropper } as never, classifier: { model: 'nano-b-wild', threads: 1 }, policy: 'queue', smooth: false });
+    const here = await loadClassifier({ model: 'nano-b-wild' });
+    try {
+      assert.ok(p.classifier instanceof ClassifierPool);
+      const all = lastValueFrom(p.results$.pipe(toArray()));
+      await p.start();
+      for (let seq = 0; seq < 3; seq++) for (const cam of ['a', 'b']) src.next({ ...frame(seq), sourceId: cam });
+      src.complete();
+      const results = await all;
+      assert.equal(results.length, 6);
+      for (const r of results) {
+        assert.ok(r.faces.length > 0);
+        const want = await here.classify(r.faces.map((f) => f.crop as never));
+        assert.deepEqual(r.faces.map((f) => f.emotion?.label), want.map((w) => w.label));
+      }
+    } finally {
+      await p.dispose();
+      here.dispose();
+    }
+    await assert.rejects(p.classifier.classify([]), /disposed/, 'dispose stopped the workers');
   });
 });
 
@@ -246,6 +276,7 @@ describe('createPipeline lifecycle', () => {
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face, classifier: { tta: 'x' as never } }), /tta/);
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, threads: 20 } }), /`threads` to be an integer in 0..8/);
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, threads: 1.5 } }), /`threads` to be an integer in 0..8/);
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face, classifier: { threads: 9 } }), /`threads` to be an integer in 0..8, got `9`/);
       // the same checks in createFaceCropper itself
       await assert.rejects(createFaceCropper({ ...face, margin: 5 }), /`margin` in -0.45..2/);
       assert.equal(loads, 0);
