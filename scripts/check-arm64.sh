@@ -6,7 +6,7 @@
 #   - which ffmpeg binary the package resolves, and that it decodes a clip into exact frames
 #     through VideoSource (both Node and ffmpeg are ARM binaries run by qemu);
 #   - which TensorFlow.js backend `auto` selects, and why, and that the shipped nano-b-wild
-#     weights load and classify a face-sized image on it; the face detector runs in a worker
+#     weights load and classify a face-sized image on it (also in a worker thread); the face detector runs in a worker
 #     thread (the face node's Threads) and matches the main-thread detector.
 #
 # Usage: scripts/check-arm64.sh            (arm64, Node 22)
@@ -93,7 +93,14 @@ const { lastValueFrom, toArray } = require('rxjs');
   console.log(`  face detector in a worker thread (${pool.backend.reason}): ${inWorker.length} faces on testsrc in ${Date.now() - t2} ms with loading (emulated) → ${same ? 'ok' : 'WRONG'}`);
   pool.dispose();
   main.dispose();
-  process.exit(ok && okBig && classified && same && b.label !== 'tfjs-node' ? 0 : 1);
+  // The classifier in a worker thread (the classify node's Threads): the same result as above.
+  const t3 = Date.now();
+  const pooled = await loadClassifier({ model: 'nano-b-wild', threads: 1 });
+  const [rp] = await pooled.classify([{ width: 48, height: 48, data: new Uint8Array(48 * 48).fill(128) }]);
+  const sameClass = rp.label === r.label && Math.abs(rp.confidence - r.confidence) < 1e-5;
+  console.log(`  nano-b-wild in a worker thread (${pooled.backend.reason}): ${rp.label} ${rp.confidence.toFixed(3)} in ${Date.now() - t3} ms with loading (emulated) → ${sameClass ? 'ok' : 'WRONG'}`);
+  pooled.dispose();
+  process.exit(ok && okBig && classified && same && sameClass && b.label !== 'tfjs-node' ? 0 : 1);
 })().catch((e) => { console.error(e); process.exit(1); });
 EOF
 say "running the package on $ARCH Node (qemu)"

@@ -16,6 +16,7 @@ export * from './model';
 export {
   availableModels,
   CANONICAL_LABELS,
+  ClassifierPool,
   canonicalLabel,
   CLASSIFY_CHUNK,
   classifyInput,
@@ -25,6 +26,8 @@ export {
   isKnownLabel,
   LABEL_SYNONYMS,
   loadClassifier,
+  loadClassifierPool,
+  MAX_CLASSIFIER_THREADS,
   modelFraming,
   parseClassifyInput,
   RateMeter,
@@ -32,7 +35,7 @@ export {
   toCrop,
   toGray,
 } from './classify';
-export type { BuiltinModel, ClassifierLoader, ClassifyInput, ClassifyInputOptions, ClassifyResult, LoadClassifierOptions, ModelFraming } from './classify';
+export type { BuiltinModel, ClassifierLoader, ClassifierOptions, ClassifierPoolOptions, ClassifyInput, ClassifyInputOptions, ClassifyResult, LoadClassifierOptions, ModelFraming } from './classify';
 export { annotateFrame, drawFaces, frameToRgb, LABEL_COLORS, MjpegBroadcaster, PreviewRenderer, splitMjpeg } from './preview';
 export type { AnnotateOptions, PreviewFace, PreviewRendererOptions, PreviewStats } from './preview';
 export { analyzeFrames, createPipeline, DEMO_SHOTS, demoClipArgs, demoPhotoDir, ensureDemoClip } from './pipeline';
