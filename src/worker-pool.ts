@@ -112,6 +112,14 @@ function startWorker(script: string, options: { workerData: unknown; env: NodeJS
   return new Worker(`require('tsx/cjs'); require(${JSON.stringify(ts)});`, { ...options, eval: true });
 }
 
+/** A message for a worker's error that did not arrive as an Error. */
+function describe(e: unknown): string {
+  const m = (e as { message?: unknown } | null)?.message;
+  if (typeof m === 'string' && m) return m;
+  const s = typeof e === 'object' && e !== null ? JSON.stringify(e) : String(e);
+  return s && s !== '{}' ? `uncaught ${s}` : 'an uncaught error that could not be sent to this thread';
+}
+
 /**
  * The backend a model in worker threads runs on: `cpu` when asked for, else `wasm`
  * (`EMOTIONNET_BACKEND` overrides `preference`, as in this thread). tfjs-node in workers gains
@@ -266,8 +274,15 @@ export class WorkerPool<Init, Info, Req, Res> {
         }
         this.#workerDied(s, why);
       };
-      w.on('error', died);
+      // An error that could not cross from the worker (e.g. a DOMException) arrives as a plain object.
+      w.on('error', (e: unknown) => died(e instanceof Error ? e : new Error(describe(e))));
       w.on('exit', (code) => died(new Error(`${this.#opts.what} worker stopped (exit code ${code})`)));
+      // A reply that cannot be read here would leave its job waiting for ever: the worker is
+      // stopped instead (its job fails and a new worker takes its place).
+      w.on('messageerror', (e: unknown) => {
+        this.#log.warn(`${this.#opts.what} worker sent a reply that could not be read (${describe(e)}); restarting it`);
+        void w.terminate();
+      });
     });
   }
 
@@ -400,12 +415,14 @@ export function serveWorker<Init, Info, Req, Res>(setup: (init: Init, logger: Lo
       if (e instanceof Error && typeof err.code === 'string') error.code = err.code;
       post({ type: 'done', id: job.id, error });
     };
-    try {
-      if (!model) throw new Error('the model is not loaded');
-      const m = model;
-      Promise.resolve(m.handle(job.req)).then((res) => post({ type: 'done', id: job.id, res }, m.transfer?.(res) ?? []), fail);
-    } catch (e) {
-      fail(e);
-    }
+    // One chain, so that a result that cannot be posted back (it cannot be cloned) fails its job
+    // too, instead of an unhandled rejection that would stop this worker.
+    Promise.resolve()
+      .then(() => {
+        if (!model) throw new Error('the model is not loaded');
+        const m = model;
+        return Promise.resolve(m.handle(job.req)).then((res) => post({ type: 'done', id: job.id, res }, m.transfer?.(res) ?? []));
+      })
+      .catch(fail);
   });
 }

@@ -27,7 +27,7 @@ import {
 import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
 import { framesInFlight } from '../../src/worker-pool';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
-import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
+import { Done, nodeLogger, onClose, onInput, Send, settledWithin } from '../lib/node';
 import { refreshWhenIdle, Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
 import { Refusals } from '../lib/refusals';
@@ -55,6 +55,8 @@ interface Item {
   sourceId?: string;
 }
 
+/** On close, wait at most this long for the batch in flight (then the model is disposed under it). */
+const CLOSE_WAIT_MS = 3000;
 /** At most this many framing-mismatch warnings (one per framing) per deploy. */
 const MAX_FRAMING_WARNINGS = 4;
 
@@ -107,6 +109,11 @@ export = function register(RED: NodeAPI): void {
 
     const showRunning = () => {
       if (!classifier) return;
+      // Every worker thread stopped: the red status stays (the idle refresh must not hide it).
+      if ((classifier as { failure?: Error | null }).failure) {
+        status.set('failed', refusals.count > 0 ? `${t('status.stopped')} (${refusals.count})` : t('status.stopped'), { throttle: true });
+        return;
+      }
       const rate = meter.rate();
       const text = `${backendLabel(classifier)} ${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} ${t('status.faces-per-s')}`;
       status.set('running', dropped ? `${text} -${dropped}` : text);
@@ -252,9 +259,10 @@ export = function register(RED: NodeAPI): void {
       idle.stop();
       abort.abort();
       gate.close();
-      // Let a batch that is still running finish before the model's tensors are freed.
-      await draining;
-      await queue.close(); // discarded messages leave through onDrop: their sources report 0
+      // Let a batch that is still running finish before the model's tensors are freed, but not
+      // for ever: a worker thread that hangs is stopped by dispose() below (its batch fails).
+      // Discarded messages leave through onDrop: their sources report 0.
+      if (!(await settledWithin(Promise.all([draining, queue.close()]), CLOSE_WAIT_MS))) node.warn(t('warn.close-timeout', { ms: CLOSE_WAIT_MS }));
       for (const sid of waiting.keys()) FlowControl.for(sid).forget(node.id);
       waiting.clear();
       classifier?.dispose();

@@ -9,7 +9,7 @@ import { decodeImage, frameFromImage, ImageError, sniffImageFormat } from '../..
 import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
 import { translator } from '../lib/i18n';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
-import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
+import { Done, nodeLogger, onClose, onInput, Send, settledWithin } from '../lib/node';
 import { Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
 import { Refusals } from '../lib/refusals';
@@ -49,6 +49,9 @@ interface Item extends Input {
   send: Send;
   done: Done;
 }
+
+/** On close, wait at most this long for the frames in flight (then the detector is disposed under them). */
+const CLOSE_WAIT_MS = 3000;
 
 const num = (v: unknown, def: number) => (v === undefined || v === null || v === '' ? def : Number(v));
 
@@ -250,8 +253,9 @@ export = function register(RED: NodeAPI): void {
     onClose(node, async () => {
       closed = true;
       gate.close();
-      await draining; // a held frame still being detected finishes before the detector goes
-      await queue.close();
+      // A frame still being detected finishes before the detector goes, but not for ever: a
+      // worker thread that hangs is stopped by dispose() below (its frame fails).
+      if (!(await settledWithin(Promise.all([draining, queue.close()]), CLOSE_WAIT_MS))) node.warn(t('warn.close-timeout', { ms: CLOSE_WAIT_MS }));
       sources.forEach((s) => FlowControl.for(s).forget(node.id));
       cropper?.dispose();
       cropper = null;

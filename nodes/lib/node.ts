@@ -75,6 +75,20 @@ export function onClose(node: Node, cleanup: (removed: boolean) => Promise<void>
   });
 }
 
+/**
+ * Resolves with true once `work` settles, or with false after `ms`, whichever comes first: a close
+ * waits for the frame or batch in flight, but not for a worker thread that hangs.
+ */
+export function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  return Promise.race([settled, late]).finally(() => clearTimeout(timer));
+}
+
 /** A core `Logger` (src/log.ts) that writes to the node's log. */
 export function nodeLogger(node: Node): Logger {
   return { debug: (m) => node.debug(m), info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) };

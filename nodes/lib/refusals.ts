@@ -20,6 +20,11 @@ export class Refusals {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Messages refused so far. */
+  get count(): number {
+    return this.#count;
+  }
+
   /** Refuses one message: counted in the status as `statusText (N)`; `error()` goes to done at most once per interval. */
   refuse(done: Done, statusText: string, error: () => Error): void {
     this.#count++;

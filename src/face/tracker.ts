@@ -333,7 +333,10 @@ export class FaceTracker {
       t.vx *= 0.5;
       t.vy *= 0.5;
       t.vs *= 0.5;
-      const inside = !bounds || (t.cx >= 0 && t.cy >= 0 && t.cx < bounds.width && t.cy < bounds.height);
+      // In the view: the frame, or the region (whose corner is not the frame's).
+      const x0 = bounds?.x ?? 0;
+      const y0 = bounds?.y ?? 0;
+      const inside = !bounds || (t.cx >= x0 && t.cy >= y0 && t.cx < x0 + bounds.width && t.cy < y0 + bounds.height);
       t.live = t.live && inside && t.missed <= this.options.holdFrames;
       if (t.live) out.push(this.#output(t, false));
       if (t.missed > this.options.maxMissed) this.#lose(t);

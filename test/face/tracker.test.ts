@@ -116,6 +116,24 @@ test('a face re-entering by the edge it left: the edges of the watched region co
   assert.equal(tr.update([{ ...det(20, 500), descriptor: back }], 15 * 33, { width: 1280, height: 720 })[0].id, 1);
 });
 
+test('a region away from the frame origin: a briefly undetected face inside it is held, as with the frame', () => {
+  // The region spans x 600..1200, y 100..700 of a 1280x720 frame; the face sits at (900, 400),
+  // well inside it. A missed detection holds it (detected: false), like a face in a full frame.
+  const bounds = { x: 600, y: 100, width: 600, height: 600 };
+  for (const b of [bounds, { width: 1280, height: 720 }]) {
+    const tr = new FaceTracker();
+    for (let i = 0; i < 5; i++) tr.update([{ ...det(900, 400), descriptor: look(31) }], i * 33, b);
+    const held = tr.update([], 5 * 33, b);
+    assert.equal(held.length, 1, `held within ${JSON.stringify(b)}`);
+    assert.equal(held[0].detected, false);
+  }
+  // A face whose centre drifted out of the region is not held.
+  const tr = new FaceTracker();
+  for (let i = 0; i < 5; i++) tr.update([{ ...det(620 - 10 * i, 400), descriptor: look(32) }], i * 33, bounds);
+  const out = tr.update([], 5 * 33, bounds);
+  assert.ok(out.every((f) => f.box.x + f.box.width / 2 >= 600), JSON.stringify(out.map((f) => f.box)));
+});
+
 test('a face that jumps farther than the motion model predicts keeps its id by appearance', () => {
   const tr = new FaceTracker();
   const alice = look(11);

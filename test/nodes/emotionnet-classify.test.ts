@@ -556,6 +556,43 @@ describe('emotionnet-classify node', () => {
       }
     });
 
+    it('a close does not wait for ever on a worker that never answers: the workers are stopped and a warning says so', { skip: noModel }, async () => {
+      core.setClassifierLoader(null);
+      const { Worker } = require('worker_threads');
+      const post = Worker.prototype.postMessage;
+      const terminate = Worker.prototype.terminate;
+      let terminated = 0;
+      let swallowed = 0;
+      // Jobs ({id, req}) never reach the worker: it looks hung to the node.
+      Worker.prototype.postMessage = function (this: unknown, msg: any, ...rest: unknown[]) {
+        if (msg && typeof msg === 'object' && 'req' in msg) return void swallowed++;
+        return post.call(this, msg, ...rest);
+      };
+      Worker.prototype.terminate = function (this: unknown) {
+        terminated++;
+        return terminate.call(this);
+      };
+      try {
+        await helper.load([classifyNode, catchNode], flow({ model: 'nano-b-wild', threads: 1, policy: 'queue' }));
+        const n = helper.getNode('c1');
+        const statuses = watchStatus(n);
+        await until(() => statuses.some((s) => s.fill === 'green'), 30000, 'ready');
+        n.receive({ payload: [varied(1)] });
+        await until(() => swallowed === 1, 3000, 'the batch went to the worker');
+        const warned: string[] = [];
+        n.warn = (m: unknown) => warned.push(String(m));
+        const t0 = Date.now();
+        await helper.unload();
+        const took = Date.now() - t0;
+        assert.ok(took >= 2500 && took < 9000, `the close waited for the batch, then gave up (${took} ms)`);
+        assert.equal(terminated, 1, 'the worker was stopped');
+        assert.ok(warned.some((m) => /Closed without waiting longer than 3000 ms/.test(m)), warned.join('|'));
+      } finally {
+        Worker.prototype.postMessage = post;
+        Worker.prototype.terminate = terminate;
+      }
+    });
+
     it('threads outside 0..8 or not a number: a configuration error for every message, no model loaded', async () => {
       let loads = 0;
       core.setClassifierLoader(async () => (loads++, fakeClassifier().clf));
@@ -569,6 +606,27 @@ describe('emotionnet-classify node', () => {
         await helper.unload();
       }
       assert.equal(loads, 0);
+    });
+
+    it('when every worker has died: the red status stays (the idle rate refresh does not turn it back to a running one)', async () => {
+      // A stand-in whose workers "die" after the first message (the node only reads `failure`).
+      const { clf } = fakeClassifier();
+      const pooled = Object.assign(clf, { failure: null as Error | null });
+      core.setClassifierLoader(async () => pooled);
+      await helper.load([classifyNode, catchNode], flow({ policy: 'queue' }));
+      const n = helper.getNode('c1');
+      const statuses = watchStatus(n);
+      const out = collect(helper.getNode('out'), 1);
+      n.receive({ payload: [face(1, 200)] });
+      await out;
+      pooled.failure = new Error('classification is not available: every worker thread stopped');
+      await until(() => statuses.some((s) => /faces\/s/.test(s.text)), 3000, 'running status');
+      for (let i = 0; i < 3; i++) n.receive({ payload: [face(1, 200)] });
+      await until(() => statuses.some((s) => s.fill === 'red' && s.text === 'classifier stopped (3)'), 3000, () => `red status (${JSON.stringify(statuses.slice(-2))})`);
+      await sleep(2500); // past the idle refresh (every second once no batch was classified for a second)
+      const last = statuses[statuses.length - 1];
+      assert.equal(last.fill, 'red', `the last status: ${JSON.stringify(last)}`);
+      assert.equal(last.text, 'classifier stopped (3)');
     });
 
     it('when every worker has died and none can be replaced: one error to Catch per interval, the rest counted in a red status', { skip: noModel }, async () => {

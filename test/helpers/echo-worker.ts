@@ -1,0 +1,17 @@
+/**
+ * A tiny model for WorkerPool tests (test/core/worker-pool.test.ts): answers `{ v }` with `{ v }`,
+ * `{ fn: true }` with a result that cannot be sent back (it holds a function), and `{ crash: true }`
+ * by throwing a value that is no Error outside the job (the worker dies).
+ */
+import { serveWorker } from '../../src/worker-pool';
+
+serveWorker<Record<string, never>, { ok: true }, { v?: number; fn?: boolean; crash?: boolean }, unknown>(async () => ({
+  info: { ok: true },
+  handle: (req) => {
+    if (req.crash)
+      setImmediate(() => {
+        throw { reason: 'crash' };
+      });
+    return req.crash ? new Promise(() => undefined) : req.fn ? { f: () => 1 } : { v: req.v };
+  },
+}));
