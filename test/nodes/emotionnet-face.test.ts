@@ -282,14 +282,19 @@ describe('emotionnet-face node', () => {
     helper.getNode('out').on('input', (m: any) => out.push(m));
     let sent = 0;
     let sentAtReady = -1;
+    // The frames held at load time have been processed (the drain logs its drops at its end).
+    const drained = () => n.log.args.some((a: any[]) => /dropped while the detector was loading/.test(String(a[0])));
+    let sentAtDrainEnd = -1;
     const t0 = Date.now();
     while (Date.now() - t0 < 2500) {
       if (sentAtReady < 0 && statuses.some((s) => s.fill === 'green')) sentAtReady = sent;
+      if (sentAtDrainEnd < 0 && drained()) sentAtDrainEnd = sent;
       for (const cam of ['cam-a', 'cam-b', 'cam-c']) n.receive({ payload: { ...frame, sourceId: cam, seq: sent, timestamp: Date.now() } });
       sent += 3;
       await new Promise((r) => setTimeout(r, 4));
     }
     assert.ok(sentAtReady >= 0 && sentAtReady < sent / 2, `the detector loaded early in the run (${sentAtReady} of ${sent} frames before)`);
+    assert.ok(sentAtDrainEnd >= 0 && sentAtDrainEnd < sent / 2, `the held frames were processed early in the run (${sentAtDrainEnd} of ${sent} frames before)`);
     await sleep(1500); // the last frames finish
     const text = () => String([...statuses].reverse().find((s) => s.fill === 'blue')?.text ?? '');
     await until(() => / faces? /.test(text()), 3000, () => `a running status (${JSON.stringify(statuses.slice(-3))})`);
@@ -298,9 +303,10 @@ describe('emotionnet-face node', () => {
     const droppedLoading = Number(/(\d+) message/.exec(loadingLine ?? '')?.[1] ?? 0);
     assert.ok(out.length > 10, `frames went through (${out.length} of ${sent})`);
     assert.equal(out.length + dropped + droppedLoading, sent, `${out.length} output + ${dropped} dropped + ${droppedLoading} dropped while loading`);
-    // Frames after the load (and the short drain of the few held while loading) go through the
-    // overload policy, counted in the status, not through the loading hold.
-    assert.ok(droppedLoading <= sentAtReady + 60, `${droppedLoading} dropped as "while loading", ${sentAtReady} frames arrived before the detector was ready`);
+    // Frames after the load and the short drain of the few held while loading go through the
+    // overload policy, counted in the status, not through the loading hold (how many arrive
+    // during the drain depends on the machine's load: the bound is the frames sent until it ended).
+    assert.ok(droppedLoading <= sentAtDrainEnd, `${droppedLoading} dropped as "while loading", ${sentAtDrainEnd} frames arrived before the drain ended (${sentAtReady} before the detector was ready)`);
   });
 
   it('threads: when every worker has died and none can be replaced, one error to Catch per interval, the rest counted in a red status', { skip: noPhotos }, async () => {
