@@ -78,6 +78,19 @@ export function ffmpegChildren(pid = process.pid): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Tensors alive in this thread. With every model in worker threads, this thread never loads a
+ * TensorFlow.js backend, and tf.memory() then throws "No backend found": it holds no tensor.
+ */
+function tensorsHere(tf: { memory(): { numTensors: number } }): number {
+  try {
+    return tf.memory().numTensors;
+  } catch (e) {
+    if (e instanceof Error && /No backend found/.test(e.message)) return 0;
+    throw e;
+  }
+}
+
 /** OS threads of this process (Linux /proc). */
 export function osThreads(): number {
   return fs.readdirSync('/proc/self/task').length;
@@ -135,7 +148,7 @@ export async function runSoak(options: { redeploys: number; model?: string; thre
       const s: SoakSample = {
         redeploy: i,
         ffmpeg: ffmpegChildren(),
-        numTensors: tf.memory().numTensors,
+        numTensors: tensorsHere(tf),
         osThreads: osThreads(),
         rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
         framesFlowing: flowing,
