@@ -23,12 +23,12 @@ import { CliSpec, parseCli, UsageError } from '../src/cli/args';
 import { ROOT } from './soak';
 
 export const LIVE_CLI: CliSpec = {
-  usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--threads 0] [--classify-threads 0] [--json]\n',
+  usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--threads 0] [--classify-threads 0] [--tta none] [--json]\n',
   notes:
     'Plays the demo clip in real time from --sources video nodes at --fps into one face and one classify node (latest policy)\n' +
     'for --seconds, then reports per source the lag behind real time, the frames dropped and the read-to-classified latency,\n' +
     "and the process's CPU (cores busy) and peak RSS. --threads sets the face node's worker threads (0: detection in Node-RED's thread),\n" +
-    '--classify-threads the classify node\'s (0: the model in Node-RED\'s thread).\n',
+    '--classify-threads the classify node\'s (0: the model in Node-RED\'s thread), --tta flip turns its mirror averaging on.\n',
 };
 
 
@@ -57,6 +57,8 @@ export interface LiveResult {
   threads: number;
   /** The classify node's worker threads (0: in Node-RED's thread). */
   classifyThreads: number;
+  /** The classify node's mirror averaging (`flip`: about twice its work). */
+  tta: 'none' | 'flip';
   /**
    * Time per second of the window the frames that reached the end spent in each stage (the sum of
    * their `msg.timing.detect` and `timing.classify`, ms per s / 1000): with the stage in Node-RED's
@@ -88,10 +90,11 @@ const pct = (xs: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
 };
 
-export async function runLive(options: { sources: number; fps: number; seconds: number; threads?: number; classifyThreads?: number; log?: (s: string) => void }): Promise<LiveResult> {
+export async function runLive(options: { sources: number; fps: number; seconds: number; threads?: number; classifyThreads?: number; tta?: 'none' | 'flip'; log?: (s: string) => void }): Promise<LiveResult> {
   const { sources, fps, seconds } = options;
   const threads = options.threads ?? 0;
   const classifyThreads = options.classifyThreads ?? 0;
+  const tta = options.tta ?? 'none';
   const log = options.log ?? (() => undefined);
   const demo = require(path.join(ROOT, 'scripts', 'demo.js'));
   const base = demo.demoFlow({ mqtt: null }) as Array<Record<string, unknown>>;
@@ -102,7 +105,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     flow.push({ id: `v${i}`, z: tab, type: 'emotionnet-video', sourceType: 'default', source: '', fps, loop: true, pacing: 'realtime', autostart: true, wires: [['face'], []] });
   }
   flow.push({ id: 'face', z: tab, type: 'emotionnet-face', policy: 'latest', threads, wires: [['classify']] });
-  flow.push({ id: 'classify', z: tab, type: 'emotionnet-classify', model, policy: 'latest', threads: classifyThreads, wires: [['end']] });
+  flow.push({ id: 'classify', z: tab, type: 'emotionnet-classify', model, policy: 'latest', threads: classifyThreads, tta, wires: [['end']] });
   flow.push({ id: 'end', z: tab, type: 'debug', active: false, console: false });
 
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-live-'));
@@ -194,6 +197,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     seconds,
     threads,
     classifyThreads,
+    tta,
     stageBusy: { detect: round(busyMs.detect / windowMs), classify: round(busyMs.classify / windowMs) },
     mainThreadBusy: round(elu),
     cpuCores: round(cpuCores),
@@ -219,7 +223,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
 }
 
 /** The options of a command line (null after --help); a UsageError for unknown options or bad values. */
-export function liveArgs(argv: string[]): { sources: number; fps: number; seconds: number; threads: number; classifyThreads: number; json: boolean } | null {
+export function liveArgs(argv: string[]): { sources: number; fps: number; seconds: number; threads: number; classifyThreads: number; tta: 'none' | 'flip'; json: boolean } | null {
   const args = parseCli(argv, LIVE_CLI);
   if (!args) return null;
   const int = (k: string, def: number, min: number, max = Infinity) => {
@@ -230,7 +234,9 @@ export function liveArgs(argv: string[]): { sources: number; fps: number; second
     }
     return v;
   };
-  return { sources: int('sources', 3, 1), fps: int('fps', 25, 1), seconds: int('seconds', 60, 5), threads: int('threads', 0, 0, 8), classifyThreads: int('classify-threads', 0, 0, 8), json: Boolean(args.json) };
+  const tta = args.tta === undefined ? 'none' : args.tta;
+  if (tta !== 'none' && tta !== 'flip') throw new UsageError(`--tta must be none or flip (got ${tta === true ? 'no value' : `"${String(tta)}"`})`);
+  return { tta, sources: int('sources', 3, 1), fps: int('fps', 25, 1), seconds: int('seconds', 60, 5), threads: int('threads', 0, 0, 8), classifyThreads: int('classify-threads', 0, 0, 8), json: Boolean(args.json) };
 }
 
 if (require.main === module) {

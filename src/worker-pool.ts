@@ -137,8 +137,9 @@ export function pooledBackend(backend: BackendInfo, requested: BackendPreference
   return { ...backend, requested, reason: `${backend.label} in ${threads} worker thread${threads === 1 ? '' : 's'}` };
 }
 
-/** Checks a thread count: an integer in 1..max, else a TypeError naming `threads`. */
+/** Checks a pool's thread count: an integer in 1..max, else a TypeError naming `threads` (and saying what 0 means). */
 export function checkThreads(threads: unknown, max: number): number {
+  if (threads === 0) throw new TypeError('Expected `threads` to be an integer in 1..' + max + ' for a pool, got `0` (0 means no worker threads: load the model in this thread)');
   if (!Number.isInteger(threads) || (threads as number) < 1 || (threads as number) > max) {
     throw new TypeError(`Expected \`threads\` to be an integer in 0..${max}, got \`${String(threads)}\``);
   }

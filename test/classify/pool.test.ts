@@ -86,7 +86,8 @@ test('bad input: the TypeError of the model in this thread, and the pool keeps w
 });
 
 test('options: threads are checked before any worker starts; a bad model or tta rejects, naming it', async () => {
-  for (const threads of [0, 9, 1.5, -1]) await assert.rejects(loadClassifierPool({ threads }), /threads/);
+  for (const threads of [9, 1.5, -1]) await assert.rejects(loadClassifierPool({ threads }), /`threads` to be an integer in 0..8/);
+  await assert.rejects(loadClassifierPool({ threads: 0 }), /in 1..8 for a pool, got `0` \(0 means no worker threads/);
   await assert.rejects(loadClassifier({ model: 'nano-x', threads: 1, logger: silentLogger }), /nano-x/);
   await assert.rejects(loadClassifier({ model: 'nano-b-wild', tta: 'sideways' as never, threads: 1, logger: silentLogger }), (e: unknown) => e instanceof TypeError && /tta/.test((e as Error).message));
 });
