@@ -3,7 +3,7 @@
  * in-the-wild default model (issue 6), wild models listed first and the CK+ models grouped as the
  * paper benchmark, models without weights marked, a saved `nano-a` node kept, the framing hint,
  * the face node's matching default framing, and mirror averaging (on for new nodes, off for a
- * node saved before the option existed). Skips, saying why, when Chromium or
+ * node saved before the option existed), and Threads (0-8). Skips, saying why, when Chromium or
  * playwright-core is missing. Run `npm run build` first.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- page globals (RED, $) are untyped */
@@ -88,6 +88,25 @@ describe('emotionnet-classify edit dialog (browser)', { skip: editorSkip, timeou
     await open('old');
     await closeWith('ok');
     assert.deepEqual(await js(() => ({ tta: (window as any).RED.nodes.node('old').tta, valid: (window as any).RED.nodes.node('old').valid })), { tta: 'none', valid: true });
+  });
+
+  it('Threads: 0-8 (a node saved without it stays valid and shows 0); a new value is saved', async () => {
+    // A string, not a function: tsx would wrap the page function's inner names in a helper the page lacks.
+    const verdicts = await page.evaluate(`(() => {
+      const d = RED.nodes.getType('emotionnet-classify').defaults;
+      return { def: d.threads.value, v: [undefined, '', 0, '2', 8, 9, -1, 1.5, 'x'].map((x) => d.threads.validate.call({}, x)) };
+    })()`);
+    assert.deepEqual(verdicts, { def: 0, v: [true, true, true, true, true, false, false, false, false] });
+    await js(() => (window as any).RED.editor.edit((window as any).RED.nodes.node('old')));
+    await page.waitForSelector('#node-input-threads', { timeout: 10_000 });
+    const shown = await page.evaluate(`(() => ({ label: $('label[for="node-input-threads"]').text().trim(), value: $('#node-input-threads').val(), hint: $('#node-input-threads').closest('.form-row').text().trim() }))()`);
+    assert.equal(shown.label, 'Threads');
+    assert.equal(shown.value, '0', 'a node saved before the option shows 0');
+    assert.match(shown.hint, /worker threads for the classifier \(0: Node-RED's own\)/);
+    await js(() => (window as any).$('#node-input-threads').val('2').trigger('change'));
+    await js(() => (window as any).$('#node-dialog-ok').trigger('click'));
+    await page.waitForFunction(() => String((window as any).RED.nodes.node('old').threads) === '2', null, { timeout: 10_000 });
+    assert.equal(await js(() => (window as any).RED.nodes.node('old').valid), true);
   });
 
   it('lists the in-the-wild models first, the CK+ ones after as the paper benchmark; keeps the saved nano-a', async () => {
