@@ -60,7 +60,7 @@ export type WorkerReply<Info, Res> =
   | { type: 'log'; level: keyof Logger; msg: string }
   | { type: 'done'; id: number; res?: Res; error?: SerializedError };
 
-export interface WorkerPoolOptions<Init, Info> {
+export interface WorkerPoolOptions<Init> {
   /** The worker script without its extension: `<name>.js` next to this build, else `<name>.ts` through tsx. */
   script: string;
   /** Worker threads (1..maxThreads). */
@@ -79,8 +79,6 @@ export interface WorkerPoolOptions<Init, Info> {
   unit?: string;
   /** Jobs that may wait for a free worker. @default {@link DEFAULT_BACKLOG} */
   backlog?: number;
-  /** Called with each worker's `ready` info (the latest one is also {@link WorkerPool.info}). */
-  onReady?: (info: Info) => void;
   /** Rebuilds a worker's error in this thread (e.g. as a TypeError); default: an Error with its message. */
   rehydrate?: (e: SerializedError) => Error;
 }
@@ -152,14 +150,14 @@ export class WorkerPool<Init, Info, Req, Res> {
   #info: Info | undefined;
   readonly #slots: Array<Slot<Req, Res>> = [];
   readonly #backlog: Array<Job<Req, Res>> = [];
-  readonly #opts: WorkerPoolOptions<Init, Info>;
+  readonly #opts: WorkerPoolOptions<Init>;
   readonly #log: Logger;
   readonly #max: number;
   #nextId = 1;
   #disposed = false;
   #failure: Error | null = null;
 
-  private constructor(options: WorkerPoolOptions<Init, Info>) {
+  private constructor(options: WorkerPoolOptions<Init>) {
     this.threads = checkThreads(options.threads, options.maxThreads);
     this.#opts = options;
     this.#log = options.logger ?? consoleLogger();
@@ -167,7 +165,7 @@ export class WorkerPool<Init, Info, Req, Res> {
   }
 
   /** Starts the workers and resolves once every one has loaded its model (or rejects with the first failure). */
-  static async create<Init, Info, Req, Res>(options: WorkerPoolOptions<Init, Info>): Promise<WorkerPool<Init, Info, Req, Res>> {
+  static async create<Init, Info, Req, Res>(options: WorkerPoolOptions<Init>): Promise<WorkerPool<Init, Info, Req, Res>> {
     const pool = new WorkerPool<Init, Info, Req, Res>(options);
     try {
       await Promise.all(Array.from({ length: pool.threads }, () => pool.#spawn()));
@@ -251,7 +249,6 @@ export class WorkerPool<Init, Info, Req, Res> {
         if (m.type === 'log') this.#log[m.level](m.msg);
         else if (m.type === 'ready') {
           this.#info = m.info;
-          this.#opts.onReady?.(m.info);
           s.ready = true;
           settled = true;
           w.unref(); // an idle pool does not keep the process alive (a loading or working one does)
