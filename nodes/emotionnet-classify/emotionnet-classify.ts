@@ -150,7 +150,9 @@ export = function register(RED: NodeAPI): void {
         done();
         showRunning();
       } catch (e) {
-        if (e === abort.signal.reason) return done(); // closed while classifying: no output, like a close after it
+        // Closed while classifying (aborted between chunks, or a worker that did not answer stopped
+        // under its batch): no output, like a close after it.
+        if (closed || e === abort.signal.reason) return done();
         done(e instanceof Error ? e : new Error(String(e)));
       }
     };

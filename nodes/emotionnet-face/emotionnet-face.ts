@@ -188,6 +188,8 @@ export = function register(RED: NodeAPI): void {
         done();
         showRunning(faces.length);
       } catch (e) {
+        // Closed while detecting (a worker that did not answer is stopped under its frame): no output.
+        if (closed) return done();
         done(asError(e));
       }
     };

@@ -581,12 +581,16 @@ describe('emotionnet-classify node', () => {
         await until(() => swallowed === 1, 3000, 'the batch went to the worker');
         const warned: string[] = [];
         n.warn = (m: unknown) => warned.push(String(m));
+        const errored: string[] = [];
+        n.error = (m: unknown) => errored.push(String(m instanceof Error ? m.message : m));
         const t0 = Date.now();
         await helper.unload();
         const took = Date.now() - t0;
         assert.ok(took >= 2500 && took < 9000, `the close waited for the batch, then gave up (${took} ms)`);
         assert.equal(terminated, 1, 'the worker was stopped');
         assert.ok(warned.some((m) => /Closed without waiting longer than 3000 ms/.test(m)), warned.join('|'));
+        await sleep(50);
+        assert.deepEqual(errored, [], 'the batch stopped by the close completes without an error, like an aborted one');
       } finally {
         Worker.prototype.postMessage = post;
         Worker.prototype.terminate = terminate;
