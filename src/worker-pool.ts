@@ -79,6 +79,11 @@ export interface WorkerPoolOptions<Init> {
   unit?: string;
   /** Jobs that may wait for a free worker. @default {@link DEFAULT_BACKLOG} */
   backlog?: number;
+  /**
+   * Aborting it while the workers load stops them at once and rejects `create` with the signal's
+   * reason (a node closed or redeployed during a slow load does not leave workers loading).
+   */
+  signal?: AbortSignal;
   /** Rebuilds a worker's error in this thread (e.g. as a TypeError); default: an Error with its message. */
   rehydrate?: (e: SerializedError) => Error;
 }
@@ -166,12 +171,19 @@ export class WorkerPool<Init, Info, Req, Res> {
 
   /** Starts the workers and resolves once every one has loaded its model (or rejects with the first failure). */
   static async create<Init, Info, Req, Res>(options: WorkerPoolOptions<Init>): Promise<WorkerPool<Init, Info, Req, Res>> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     const pool = new WorkerPool<Init, Info, Req, Res>(options);
+    let onAbort = () => undefined as void;
+    const aborted = new Promise<never>((_, reject) => (onAbort = () => reject(signal?.reason)));
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all(Array.from({ length: pool.threads }, () => pool.#spawn()));
+      await Promise.race([Promise.all(Array.from({ length: pool.threads }, () => pool.#spawn())), aborted]);
     } catch (e) {
-      pool.dispose();
+      pool.dispose(); // a worker still loading is stopped too
       throw e;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
     return pool;
   }

@@ -214,6 +214,7 @@ export = function register(RED: NodeAPI): void {
       backend: config.backend || 'auto',
       tta: tta as TtaMode,
       threads,
+      signal: abort.signal, // a close while worker threads load stops them at once
       logger: nodeLogger(node),
     }).then(
       (c) => {

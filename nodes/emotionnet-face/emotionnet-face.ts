@@ -104,6 +104,8 @@ export = function register(RED: NodeAPI): void {
     const policy: OverloadPolicy = config.policy === 'queue' ? 'queue' : 'latest';
     let cropperPromise: Promise<FacePipeline>;
     const threads = num(config.threads, 0);
+    // Aborted on close: worker threads still loading their detector are stopped at once.
+    const loading = new AbortController();
     try {
       const framing = config.framing || 'fer2013'; // matches the classifier's default in-the-wild model
       if (!FRAMINGS[framing]) throw new TypeError(`Unknown crop framing "${framing}"`);
@@ -121,6 +123,7 @@ export = function register(RED: NodeAPI): void {
         threads,
         roi: config.roi || null,
         ignore: config.ignore || null,
+        signal: loading.signal,
         logger: nodeLogger(node),
       });
     } catch (e) {
@@ -254,6 +257,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       closed = true;
+      loading.abort();
       gate.close();
       // A frame still being detected finishes before the detector goes, but not for ever: a
       // worker thread that hangs is stopped by dispose() below (its frame fails).

@@ -113,13 +113,14 @@ export function setClassifierLoader(loader: ClassifierLoader | null): void {
  */
 export async function loadClassifier(options: ClassifierOptions = {}): Promise<EmotionClassifier> {
   const model = options.model && String(options.model).trim() ? String(options.model).trim() : DEFAULT_MODEL;
-  const { threads, ...opts } = { ...options, model };
+  const { threads, signal, ...opts } = { ...options, model };
   // Worker threads load the model themselves (a loader set in this thread does not reach them).
   const pooled = threads !== undefined && threads !== 0;
   if (loaderOverride && !pooled) return loaderOverride(opts);
   try {
-    return pooled ? await loadClassifierPool({ ...opts, threads }) : await load(opts);
+    return pooled ? await loadClassifierPool({ ...opts, threads, signal }) : await load(opts);
   } catch (e) {
+    if (signal?.aborted && e === signal.reason) throw e; // stopped by the caller, not a load failure
     const m = e instanceof Error ? e.message : String(e);
     // Keep the kind (a bad option is a TypeError, as from load()) and the original as `cause`.
     const Kind = e instanceof TypeError ? TypeError : e instanceof RangeError ? RangeError : Error;

@@ -21,6 +21,8 @@ export const MAX_CLASSIFIER_THREADS = MAX_WORKER_THREADS;
 export interface ClassifierPoolOptions extends LoadOptions {
   /** Worker threads (1..8). */
   threads: number;
+  /** Aborting it while the workers load stops them and rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 /** Sent to each worker as `workerData`: the load options that can cross a thread. */
@@ -81,6 +83,7 @@ export class ClassifierPool extends PooledModel<ClassifierWorkerInit, Classifier
       what: 'emotion classifier',
       task: 'classification',
       unit: 'batches',
+      signal: options.signal,
       rehydrate,
     });
     return new ClassifierPool(pool, requested);

@@ -11,6 +11,8 @@ import type { EmotionClassifier, LoadOptions as LoadClassifierOptions } from '..
 export interface ClassifierOptions extends LoadClassifierOptions {
   /** Worker threads the model runs in, 0..8 (see `loadClassifierPool`). @default 0 */
   threads?: number;
+  /** With `threads`: aborting it while the workers load stops them and rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 /** `load()` of src/model, or a stand-in (tests, custom models). */

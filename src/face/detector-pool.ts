@@ -41,6 +41,8 @@ export interface DetectorResult {
 export interface DetectorPoolOptions extends FaceDetectorOptions {
   /** Worker threads (1..8). */
   threads: number;
+  /** Aborting it while the workers load stops them and rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 /** A face detection error from a worker, rebuilt as the main-thread detector would throw it. */
@@ -83,6 +85,7 @@ export class DetectorPool extends PooledModel<WorkerInit, DetectorInfo, RawImage
       what: 'face detector',
       task: 'face detection',
       unit: 'images',
+      signal: options.signal,
       rehydrate,
     });
     return new DetectorPool(resolved, pool, requested);

@@ -41,6 +41,8 @@ export interface FaceCropperOptions extends FaceDetectorOptions {
    * wasm backend (cpu if asked for). @default 0
    */
   threads?: number;
+  /** With `threads`: aborting it while the workers load stops them and rejects with its reason. */
+  signal?: AbortSignal;
   /** Use this detector instead of loading one (it is NOT disposed by the cropper). */
   detector?: FaceDetector;
 }

@@ -141,6 +141,37 @@ test('a worker that dies fails its batch and is replaced; after 3 replacements t
   }
 });
 
+test('aborted while the workers load: they are stopped at once and the load rejects with the reason', { skip: noModel }, async () => {
+  const { Worker } = require('worker_threads');
+  const terminate = Worker.prototype.terminate;
+  const started = new Set<unknown>();
+  let terminated = 0;
+  Worker.prototype.terminate = function (this: unknown) {
+    terminated++;
+    return terminate.call(this);
+  };
+  const on = Worker.prototype.on;
+  Worker.prototype.on = function (this: unknown, ev: string, fn: (...a: unknown[]) => void) {
+    if (ev === 'exit') started.add(this);
+    return on.call(this, ev, fn);
+  };
+  try {
+    const why = new Error('node closed');
+    const ac = new AbortController();
+    const loading = loadClassifier({ model: 'nano-b-wild', threads: 2, signal: ac.signal, logger: silentLogger });
+    ac.abort(why);
+    await assert.rejects(loading, (e: unknown) => e === why, 'the reason itself, not a load failure');
+    assert.equal(started.size, 2);
+    assert.equal(terminated, 2, 'both workers stopped before they finished loading');
+    // Aborted before the call: no worker starts.
+    await assert.rejects(loadClassifierPool({ model: 'nano-b-wild', threads: 1, signal: AbortSignal.abort(why) }), (e: unknown) => e === why);
+    assert.equal(started.size, 2);
+  } finally {
+    Worker.prototype.terminate = terminate;
+    Worker.prototype.on = on;
+  }
+});
+
 test('dispose rejects waiting and running batches and stops every worker', { skip: noModel }, async () => {
   const p = await loadClassifierPool({ model: 'nano-b-wild', threads: 1, logger: silentLogger });
   const exited = p[kWorkers]().map((w) => new Promise((r) => w.once('exit', r)));

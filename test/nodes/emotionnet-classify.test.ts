@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { catchNode, collect, completeNode, helper, load, ROOT, sleep, until, watchWorkerPosts } from './helpers';
+import { catchNode, collect, completeNode, countTerminations, helper, load, ROOT, sleep, until, watchWorkerPosts } from './helpers';
 import { watchStatus } from '../helpers/status';
 
 const classifyNode = load('nodes/emotionnet-classify/emotionnet-classify.js');
@@ -508,13 +508,7 @@ describe('emotionnet-classify node', () => {
 
     it('two cameras classified in two worker threads: the results of the model in this thread, each camera in order; the close stops the workers', { skip: noModel }, async () => {
       core.setClassifierLoader(null);
-      const { Worker } = require('worker_threads');
-      const terminate = Worker.prototype.terminate;
-      let terminated = 0;
-      Worker.prototype.terminate = function (this: unknown) {
-        terminated++;
-        return terminate.call(this);
-      };
+      const stops = countTerminations();
       const here = await core.loadClassifier({ model: 'nano-b-wild' });
       try {
         await helper.load([classifyNode, catchNode], flow({ model: 'nano-b-wild', threads: 2, policy: 'queue' }));
@@ -549,9 +543,9 @@ describe('emotionnet-classify node', () => {
         assert.equal(lone.model.backend, 'wasm');
         await until(() => statuses.some((s) => /^wasm x2 [\d.]+ faces\/s/.test(s.text)), 5000, () => `running status (${JSON.stringify(statuses.slice(-2))})`);
         await helper.unload();
-        assert.equal(terminated, 2, 'both worker threads stopped on close');
+        assert.equal(stops.count, 2, 'both worker threads stopped on close');
       } finally {
-        Worker.prototype.terminate = terminate;
+        stops.restore();
         here.dispose();
       }
     });
@@ -560,17 +554,12 @@ describe('emotionnet-classify node', () => {
       core.setClassifierLoader(null);
       const { Worker } = require('worker_threads');
       const post = Worker.prototype.postMessage;
-      const terminate = Worker.prototype.terminate;
-      let terminated = 0;
+      const stops = countTerminations();
       let swallowed = 0;
       // Jobs ({id, req}) never reach the worker: it looks hung to the node.
       Worker.prototype.postMessage = function (this: unknown, msg: any, ...rest: unknown[]) {
         if (msg && typeof msg === 'object' && 'req' in msg) return void swallowed++;
         return post.call(this, msg, ...rest);
-      };
-      Worker.prototype.terminate = function (this: unknown) {
-        terminated++;
-        return terminate.call(this);
       };
       try {
         await helper.load([classifyNode, catchNode], flow({ model: 'nano-b-wild', threads: 1, policy: 'queue' }));
@@ -587,13 +576,31 @@ describe('emotionnet-classify node', () => {
         await helper.unload();
         const took = Date.now() - t0;
         assert.ok(took >= 2500 && took < 9000, `the close waited for the batch, then gave up (${took} ms)`);
-        assert.equal(terminated, 1, 'the worker was stopped');
+        assert.equal(stops.count, 1, 'the worker was stopped');
         assert.ok(warned.some((m) => /Closed without waiting longer than 3000 ms/.test(m)), warned.join('|'));
         await sleep(50);
         assert.deepEqual(errored, [], 'the batch stopped by the close completes without an error, like an aborted one');
       } finally {
         Worker.prototype.postMessage = post;
-        Worker.prototype.terminate = terminate;
+        stops.restore();
+      }
+    });
+
+    it('closed while its worker threads load: they are stopped at once, not when they have loaded', { skip: noModel }, async () => {
+      core.setClassifierLoader(null);
+      const stops = countTerminations();
+      try {
+        await helper.load([classifyNode, catchNode], flow({ model: 'nano-b-wild', threads: 2 }));
+        const n = helper.getNode('c1');
+        const errored: string[] = [];
+        n.error = (m: unknown) => errored.push(String(m));
+        await helper.unload(); // at once: the models are still loading
+        assert.equal(stops.count, 2, 'both loading workers stopped by the close');
+        await sleep(1500); // longer than a load takes here
+        assert.equal(stops.count, 2, 'nothing loaded afterwards to stop');
+        assert.deepEqual(errored, [], 'a close is not a load failure');
+      } finally {
+        stops.restore();
       }
     });
 

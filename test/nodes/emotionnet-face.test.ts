@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { catchNode, collect, helper, load, ROOT, sleep, until, watchWorkerPosts } from './helpers';
+import { catchNode, collect, countTerminations, helper, load, ROOT, sleep, until, watchWorkerPosts } from './helpers';
 import { watchStatus } from '../helpers/status';
 
 const faceNode = load('nodes/emotionnet-face/emotionnet-face.js');
@@ -229,13 +229,7 @@ describe('emotionnet-face node', () => {
   });
 
   it('threads: two cameras detected in worker threads, each camera in order; the close stops the workers', { skip: noPhotos }, async () => {
-    const { Worker } = require('worker_threads');
-    const terminate = Worker.prototype.terminate;
-    let terminated = 0;
-    Worker.prototype.terminate = function (this: unknown) {
-      terminated++;
-      return terminate.call(this);
-    };
+    const stops = countTerminations();
     try {
       await helper.load([faceNode, catchNode], flow({ threads: 2, policy: 'queue' }));
       const n = helper.getNode('f1');
@@ -263,9 +257,9 @@ describe('emotionnet-face node', () => {
       assert.ok(out.filter((m) => m.frame.sourceId === 'cam-b').every((m) => m.payload.every((f: any) => !a.has(f.id))), 'the cameras share no id');
       assert.equal(out.find((m) => m.frame.format === 'jpeg').payload.length, 3);
       await helper.unload();
-      assert.equal(terminated, 2, 'both worker threads stopped on close');
+      assert.equal(stops.count, 2, 'both worker threads stopped on close');
     } finally {
-      Worker.prototype.terminate = terminate;
+      stops.restore();
     }
   });
 
@@ -307,6 +301,23 @@ describe('emotionnet-face node', () => {
     // overload policy, counted in the status, not through the loading hold (how many arrive
     // during the drain depends on the machine's load: the bound is the frames sent until it ended).
     assert.ok(droppedLoading <= sentAtDrainEnd, `${droppedLoading} dropped as "while loading", ${sentAtDrainEnd} frames arrived before the drain ended (${sentAtReady} before the detector was ready)`);
+  });
+
+  it('threads: closed while its workers load their detector, they are stopped at once', async () => {
+    const stops = countTerminations();
+    try {
+      await helper.load([faceNode, catchNode], flow({ threads: 2 }));
+      const n = helper.getNode('f1');
+      const errored: string[] = [];
+      n.error = (m: unknown) => errored.push(String(m));
+      await helper.unload(); // at once: the detectors are still loading
+      assert.equal(stops.count, 2, 'both loading workers stopped by the close');
+      await sleep(1500);
+      assert.equal(stops.count, 2, 'nothing loaded afterwards to stop');
+      assert.deepEqual(errored, [], 'a close is not a load failure');
+    } finally {
+      stops.restore();
+    }
   });
 
   it('threads: when every worker has died and none can be replaced, one error to Catch per interval, the rest counted in a red status', { skip: noPhotos }, async () => {

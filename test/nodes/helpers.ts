@@ -63,3 +63,20 @@ export function watchWorkerPosts(): { last: any; restore(): void } {
   };
   return spy;
 }
+
+/** Counts the worker threads stopped (`Worker.prototype.terminate` calls) until `restore()`. */
+export function countTerminations(): { count: number; restore(): void } {
+  const { Worker } = require('worker_threads');
+  const terminate = Worker.prototype.terminate;
+  const spy = {
+    count: 0,
+    restore: () => {
+      Worker.prototype.terminate = terminate;
+    },
+  };
+  Worker.prototype.terminate = function (this: unknown) {
+    spy.count++;
+    return terminate.call(this);
+  };
+  return spy;
+}
