@@ -68,8 +68,11 @@ export interface WorkerPoolOptions<Init> {
   maxThreads: number;
   /** Sent to each worker as `workerData`. */
   init: Init;
-  /** Environment of the workers. @default process.env */
-  env?: NodeJS.ProcessEnv;
+  /**
+   * The caller's backend preference: the workers run on `cpu` when it is cpu, else on `wasm`
+   * (see {@link workerBackend}; asking for tfjs-node gives a warning).
+   */
+  backend?: unknown;
   logger?: Logger;
   /** What runs in the workers, for messages: `face detector`. */
   what: string;
@@ -129,15 +132,10 @@ function describe(e: unknown): string {
  * nothing (its ops use every core already) and its native addon is not meant to load once per
  * thread; `requested` says what was asked, so the caller can warn when it was tfjs-node.
  */
-export function workerBackend(preference: unknown): { requested: BackendPreference; backend: 'wasm' | 'cpu' } {
+function workerBackend(preference: unknown): { requested: BackendPreference; backend: 'wasm' | 'cpu' } {
   const env = process.env.EMOTIONNET_BACKEND;
   const requested = parseBackendPreference(env && env.trim() ? env : preference);
   return { requested, backend: requested === 'cpu' ? 'cpu' : 'wasm' };
-}
-
-/** A worker's backend as the pool reports it: what was asked for, and `wasm in 2 worker threads`. */
-export function pooledBackend(backend: BackendInfo, requested: BackendPreference, threads: number): BackendInfo {
-  return { ...backend, requested, reason: `${backend.label} in ${threads} worker thread${threads === 1 ? '' : 's'}` };
 }
 
 /** Checks a pool's thread count: an integer in 1..max, else a TypeError naming `threads` (and saying what 0 means). */
@@ -162,11 +160,24 @@ export class WorkerPool<Init, Info, Req, Res> {
   #disposed = false;
   #failure: Error | null = null;
 
+  /** The backend the caller asked for (the workers run on {@link workerBackend}'s choice). */
+  readonly requested: BackendPreference;
+  readonly #env: NodeJS.ProcessEnv;
+
   private constructor(options: WorkerPoolOptions<Init>) {
     this.threads = checkThreads(options.threads, options.maxThreads);
     this.#opts = options;
     this.#log = options.logger ?? consoleLogger();
     this.#max = options.backlog ?? DEFAULT_BACKLOG;
+    const { requested, backend } = workerBackend(options.backend);
+    this.requested = requested;
+    if (requested === 'tfjs-node') this.#log.warn(`${options.what} worker threads run on wasm, not tfjs-node (tfjs-node already uses every core: set threads to 0 to use it)`);
+    this.#env = { ...process.env, EMOTIONNET_BACKEND: backend }; // the workers' selectBackend reads it first
+  }
+
+  /** A worker's backend as the pool reports it: what was asked for, and `wasm in 2 worker threads`. */
+  reportedBackend(backend: BackendInfo): BackendInfo {
+    return { ...backend, requested: this.requested, reason: `${backend.label} in ${this.threads} worker thread${this.threads === 1 ? '' : 's'}` };
   }
 
   /** Starts the workers and resolves once every one has loaded its model (or rejects with the first failure). */
@@ -254,7 +265,7 @@ export class WorkerPool<Init, Info, Req, Res> {
     if (!slot) this.#slots.push(s);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
-      const w = startWorker(this.#opts.script, { workerData: this.#opts.init, env: this.#opts.env ?? process.env });
+      const w = startWorker(this.#opts.script, { workerData: this.#opts.init, env: this.#env });
       s.worker = w;
       s.ready = false;
       w.on('message', (m: WorkerReply<Info, Res>) => {

@@ -11,9 +11,8 @@
  */
 import * as path from 'path';
 import type { BackendInfo } from '../backend';
-import { consoleLogger } from '../log';
 import type { Classification, EmotionClassifier, FaceImage, LoadOptions } from '../model';
-import { checkThreads, MAX_WORKER_THREADS, PooledModel, pooledBackend, SerializedError, WorkerPool, workerBackend } from '../worker-pool';
+import { MAX_WORKER_THREADS, PooledModel, SerializedError, WorkerPool } from '../worker-pool';
 
 /** Largest number of classifier threads. */
 export const MAX_CLASSIFIER_THREADS = MAX_WORKER_THREADS;
@@ -53,12 +52,12 @@ export class ClassifierPool extends PooledModel<ClassifierWorkerInit, Classifier
   readonly inputSize: number;
   readonly framing: string | undefined;
 
-  private constructor(pool: WorkerPool<ClassifierWorkerInit, ClassifierInfo, FaceImage[], Classification[]>, requested: BackendInfo['requested']) {
+  private constructor(pool: WorkerPool<ClassifierWorkerInit, ClassifierInfo, FaceImage[], Classification[]>) {
     super(pool);
     const info = pool.info;
     this.name = info.name;
     this.classes = [...info.classes];
-    this.backend = pooledBackend(info.backend, requested, this.threads);
+    this.backend = pool.reportedBackend(info.backend);
     this.tta = info.tta;
     this.executor = info.executor;
     this.cost = info.cost;
@@ -68,25 +67,21 @@ export class ClassifierPool extends PooledModel<ClassifierWorkerInit, Classifier
 
   /** Starts the workers and resolves once every one has loaded the model. */
   static async create(options: ClassifierPoolOptions): Promise<ClassifierPool> {
-    checkThreads(options.threads, MAX_CLASSIFIER_THREADS);
-    const log = options.logger ?? consoleLogger();
-    const { requested, backend } = workerBackend(options.backend);
-    if (requested === 'tfjs-node') log.warn('classifier worker threads run on wasm, not tfjs-node (tfjs-node already uses every core: set threads to 0 to classify on it)');
     const { model, tta, executor } = options;
     const pool = await WorkerPool.create<ClassifierWorkerInit, ClassifierInfo, FaceImage[], Classification[]>({
       script: path.join(__dirname, 'classifier-worker'),
       threads: options.threads,
       maxThreads: MAX_CLASSIFIER_THREADS,
-      init: { model, tta, executor, backend },
-      env: { ...process.env, EMOTIONNET_BACKEND: backend },
-      logger: log,
+      init: { model, tta, executor },
+      backend: options.backend,
+      logger: options.logger,
       what: 'emotion classifier',
       task: 'classification',
       unit: 'batches',
       signal: options.signal,
       rehydrate,
     });
-    return new ClassifierPool(pool, requested);
+    return new ClassifierPool(pool);
   }
 
   /**

@@ -13,8 +13,7 @@ import * as path from 'path';
 import { BackendInfo } from '../backend';
 import { Frame } from '../frame';
 import { imageFromFrame, ImageError, RawImage } from '../image';
-import { consoleLogger } from '../log';
-import { checkThreads, framesInFlight, kWorkers, MAX_WORKER_THREADS, PooledModel, pooledBackend, SerializedError, WorkerPool, workerBackend } from '../worker-pool';
+import { framesInFlight, kWorkers, MAX_WORKER_THREADS, PooledModel, SerializedError, WorkerPool } from '../worker-pool';
 import { checkDetectorImage, DetectorTimings, FaceDetector, FaceDetectorOptions, resolveDetectorOptions } from './blazeface';
 import { Detection } from './types';
 
@@ -57,38 +56,34 @@ export class DetectorPool extends PooledModel<WorkerInit, DetectorInfo, RawImage
   readonly executor: 'direct' | 'graph';
   #timings: DetectorTimings = { prepare: 0, model: 0, decode: 0 };
 
-  private constructor(options: FaceDetector['options'], pool: WorkerPool<WorkerInit, DetectorInfo, RawImage, DetectorResult>, requested: BackendInfo['requested']) {
+  private constructor(options: FaceDetector['options'], pool: WorkerPool<WorkerInit, DetectorInfo, RawImage, DetectorResult>) {
     super(pool);
     this.options = options;
     const { backend, executor } = pool.info;
-    this.backend = pooledBackend(backend, requested, this.threads);
+    this.backend = pool.reportedBackend(backend);
     this.executor = executor;
   }
 
   /** Starts the workers and resolves once every one has loaded its detector. */
   static async create(options: DetectorPoolOptions): Promise<DetectorPool> {
     const resolved = resolveDetectorOptions(options);
-    checkThreads(options.threads, MAX_DETECTOR_THREADS);
-    const log = options.logger ?? consoleLogger();
     // Only the detector's own options go to the workers (a caller may pass more, e.g. a
     // cropper's tracker with its id function, which cannot be cloned into a thread).
     const { minConfidence, minFaceSize, maxFaces, inputSize, iouThreshold, modelPath, maxPixels, executor } = options;
-    const { requested, backend } = workerBackend(options.backend);
-    if (requested === 'tfjs-node') log.warn('face detector worker threads run on wasm, not tfjs-node (tfjs-node already uses every core: set threads to 0 to detect on it)');
     const pool = await WorkerPool.create<WorkerInit, DetectorInfo, RawImage, DetectorResult>({
       script: path.join(__dirname, 'detector-worker'),
       threads: options.threads,
       maxThreads: MAX_DETECTOR_THREADS,
-      init: { options: { minConfidence, minFaceSize, maxFaces, inputSize, iouThreshold, modelPath, maxPixels, executor, backend } },
-      env: { ...process.env, EMOTIONNET_BACKEND: backend },
-      logger: log,
+      init: { options: { minConfidence, minFaceSize, maxFaces, inputSize, iouThreshold, modelPath, maxPixels, executor } },
+      backend: options.backend,
+      logger: options.logger,
       what: 'face detector',
       task: 'face detection',
       unit: 'images',
       signal: options.signal,
       rehydrate,
     });
-    return new DetectorPool(resolved, pool, requested);
+    return new DetectorPool(resolved, pool);
   }
 
   /** Detector stage times of the latest image a worker finished. */
