@@ -4,6 +4,7 @@
  * and encodes the result as JPEG. Pure JavaScript (jpeg-js): no canvas, no native modules.
  */
 import type { Frame } from '../frame';
+import { MAX_IGNORE_ZONES, type Zone } from '../face/zones';
 import { decodeImage, encodeJpeg as encodeImageJpeg, imageFromFrame, toRgb } from '../image';
 import { drawText, fillRect, fitWidth, Rgb, RgbImage, strokeRect } from './draw';
 import { GLYPH_HEIGHT, textWidth } from './font';
@@ -33,13 +34,8 @@ export interface AnnotateOptions {
   zones?: PreviewZones;
 }
 
-/** A rectangle in fractions of the frame. */
-export interface PreviewZone {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
+/** A rectangle in fractions of the frame (the face stage's `Zone`). */
+export type PreviewZone = Zone;
 
 export interface PreviewZones {
   roi?: PreviewZone | null;
@@ -72,12 +68,12 @@ const isZone = (z: unknown): z is PreviewZone => {
   return !!o && typeof o === 'object' && [o.x, o.y, o.width, o.height].every((v) => typeof v === 'number' && Number.isFinite(v)) && o.width > 0 && o.height > 0;
 };
 
-/** The drawable part of a `msg.zones` value (anything else in it is ignored; at most 16 ignore zones). */
+/** The drawable part of a `msg.zones` value (anything else in it is ignored; at most the face stage's 16 ignore zones). */
 export function slimZones(zones: unknown): PreviewZones | undefined {
   if (!zones || typeof zones !== 'object') return undefined;
   const z = zones as { roi?: unknown; ignore?: unknown };
   const roi = isZone(z.roi) ? { x: z.roi.x, y: z.roi.y, width: z.roi.width, height: z.roi.height } : null;
-  const ignore = Array.isArray(z.ignore) ? z.ignore.filter(isZone).slice(0, 16).map((i) => ({ x: i.x, y: i.y, width: i.width, height: i.height })) : [];
+  const ignore = Array.isArray(z.ignore) ? z.ignore.filter(isZone).slice(0, MAX_IGNORE_ZONES).map((i) => ({ x: i.x, y: i.y, width: i.width, height: i.height })) : [];
   return roi || ignore.length ? { roi, ignore } : undefined;
 }
 
