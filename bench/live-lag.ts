@@ -27,7 +27,7 @@ export const LIVE_CLI: CliSpec = {
   notes:
     'Plays the demo clip in real time from --sources video nodes at --fps into one face and one classify node (latest policy)\n' +
     'for --seconds, then reports per source the lag behind real time, the frames dropped and the read-to-classified latency,\n' +
-    "and the process's CPU (cores busy) and peak RSS. --threads sets the face node's worker threads (0: detection in Node-RED's thread),\n" +
+    "the process's CPU (cores busy), Node-RED's own thread's CPU and event-loop use, and peak RSS. --threads sets the face node's worker threads (0: detection in Node-RED's thread),\n" +
     '--classify-threads the classify node\'s (0: the model in Node-RED\'s thread), --tta flip turns its mirror averaging on.\n',
 };
 
@@ -71,6 +71,12 @@ export interface LiveResult {
    * left is its headroom for other flows and the editor.
    */
   mainThreadBusy: number;
+  /**
+   * CPU time of Node-RED's own thread per second of the window (cores; Linux only, else null).
+   * Unlike {@link LiveResult.mainThreadBusy} (wall time), it leaves out the time the thread waited
+   * for a core: with more busy threads than cores, event-loop utilisation overstates the work.
+   */
+  mainThreadCpu: number | null;
   /** CPU time of the Node-RED process (all its threads; ffmpeg not included) per second of the window: cores busy. */
   cpuCores: number;
   /** Peak RSS of the Node-RED process over the window (MB; ffmpeg not included). */
@@ -121,6 +127,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
   const busyMs = { detect: 0, classify: 0 };
   let windowMs = NaN;
   let elu = NaN;
+  let mainCpu: number | null = null;
   let counting = false;
   d.RED.hooks.add('onReceive.live', (ev: { msg: { frame?: { sourceId: string; seq: number; timestamp: number; pts?: number }; timing?: Record<string, number> }; destination: { id: string } }) => {
     const to = ev.destination?.id as keyof typeof received;
@@ -170,6 +177,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     const t0 = Date.now();
     const cpu0 = process.cpuUsage();
     const elu0 = performance.eventLoopUtilization();
+    const main0 = mainThreadCpuMs();
     let half = false;
     while (Date.now() - t0 < seconds * 1000) {
       await sleep(1000);
@@ -187,6 +195,8 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     windowMs = Date.now() - t0;
     elu = performance.eventLoopUtilization(elu0).utilization;
     cpuCores = (c.user + c.system) / 1000 / windowMs;
+    const main1 = mainThreadCpuMs();
+    mainCpu = main0 === null || main1 === null ? null : (main1 - main0) / windowMs;
   } finally {
     d.RED.hooks.remove('*.live');
     await d.stop();
@@ -200,6 +210,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     tta,
     stageBusy: { detect: round(busyMs.detect / windowMs), classify: round(busyMs.classify / windowMs) },
     mainThreadBusy: round(elu),
+    mainThreadCpu: mainCpu === null ? null : round(mainCpu),
     cpuCores: round(cpuCores),
     rssPeakMb: Math.round(rssPeak / 1e6),
     faceDrops: drops.face,
@@ -220,6 +231,23 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
       };
     }),
   };
+}
+
+/**
+ * CPU time (user + system, ms) of this process's main thread from /proc (Linux; its thread id is
+ * the process id), or null where there is no /proc. Ticks are USER_HZ, 100 per second on Linux.
+ */
+export function mainThreadCpuMs(stat = `/proc/self/task/${process.pid}/stat`): number | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(stat, 'utf8');
+  } catch {
+    return null;
+  }
+  // Fields after the command name (which may hold spaces and parentheses): state is the first, utime the 12th, stime the 13th.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(f[11]) + Number(f[12]);
+  return Number.isFinite(ticks) ? ticks * 10 : null;
 }
 
 /** The options of a command line (null after --help); a UsageError for unknown options or bad values. */
