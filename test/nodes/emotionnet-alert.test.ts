@@ -4,6 +4,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
+import * as vm from 'vm';
 import { catchNode, completeNode, helper, load, ROOT, sleep as wait, until } from './helpers';
 import { watchStatus } from '../helpers/status';
 
@@ -249,6 +250,23 @@ describe('emotionnet-alert node', () => {
     const m = /var LABELS = (\{[^\n]*\});/.exec(html);
     assert.ok(m, 'var LABELS = {...}; in emotionnet-alert.html');
     assert.deepEqual(JSON.parse(m[1]), { ...classify.LABEL_SYNONYMS });
+  });
+
+  it('the editor accepts rule names the runtime accepts, also those of Object.prototype members (constructor, toString, __proto__)', async () => {
+    const html = fs.readFileSync(path.join(ROOT, 'nodes', 'emotionnet-alert', 'emotionnet-alert.html'), 'utf8');
+    const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(html);
+    assert.ok(script, 'the editor script in emotionnet-alert.html');
+    let def: any;
+    const RED = { nodes: { registerType: (_t: string, d: unknown) => (def = d) }, validators: { regex: () => () => true }, _: (k: string) => k };
+    vm.runInNewContext(script[1], { RED, $: () => undefined });
+    const validate = (rules: any[]) => def.defaults.rules.validate.call({}, rules, {});
+    const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__'];
+    // The runtime loads them…
+    await helper.load(alertNode, names.map((name, i) => ({ id: `n${i}`, type: 'emotionnet-alert', rules: [{ ...SAD, name }] })));
+    for (let i = 0; i < names.length; i++) assert.deepEqual(lastStatus(`n${i}`), { fill: 'green', shape: 'ring', text: '1 rule' }, names[i]);
+    // …so the editor must not call them "used twice".
+    for (const name of names) assert.equal(validate([{ ...SAD, name }]), true, name);
+    assert.match(validate([SAD, { ...SAD }]), /emotionnet-alert\.validation\.duplicate$/, 'a real duplicate is still one');
   });
 
   it('status: "1 rule" for one rule, "2 rules" for two', async () => {
