@@ -93,8 +93,14 @@ export = function register(RED: NodeAPI): void {
       if (rendered) return rendered;
       if (onDemand?.n !== input.n) {
         const jpeg = renderer.render(input.frame, input.faces, captionOf(input.faces), { force: true, zones: input.zones }).then((j) => {
-          if (j) keep(input.n, j);
-          return j ?? lastJpeg?.jpeg ?? null;
+          if (j) {
+            keep(input.n, j);
+            return j;
+          }
+          // Superseded while waiting (latest policy) by the render of a newer frame: answer with
+          // that one. (Falling back to lastJpeg answered 503 "no frame yet" while the first
+          // render was still running.)
+          return lastInput && lastInput.n !== input.n ? snapshot() : (lastJpeg?.jpeg ?? null);
         });
         onDemand = { n: input.n, jpeg };
       }

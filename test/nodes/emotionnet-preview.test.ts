@@ -288,6 +288,52 @@ describe('emotionnet-preview node', () => {
     }
   });
 
+  it('latest.jpg whose on-demand render is superseded by a newer frame\'s answers with that frame, not 503 "no frame yet"', async () => {
+    const renders = countRenders();
+    // Hold the first job posted to the render worker until released: that render stays running,
+    // so the next request's render waits and the one after supersedes it (latest policy).
+    const { Worker } = require('worker_threads');
+    const post = Worker.prototype.postMessage;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    let posted = 0;
+    Worker.prototype.postMessage = function (this: unknown, ...args: unknown[]) {
+      if (++posted === 1) {
+        held.then(() => post.apply(this, args));
+        return;
+      }
+      return post.apply(this, args);
+    };
+    try {
+      await helper.load([previewNode, catchNode], flow({}, false));
+      await serveAdmin();
+      const p1 = helper.getNode('p1');
+      const url = `${base}/emotionnet/preview/p1/latest.jpg`;
+      const sized = (w: number, h: number) => ({ ...frame(), width: w, height: h, data: Buffer.alloc(w * h * 3, 90) });
+      const get = (): Promise<{ status: number; body: Buffer }> => fetch(url).then(async (r) => ({ status: r.status, body: Buffer.from(await r.arrayBuffer()) }));
+      const answers: Array<Promise<{ status: number; body: Buffer }>> = [];
+      const sizes = [[160, 120], [80, 60], [120, 90]];
+      for (const [i, [w, h]] of sizes.entries()) {
+        p1.receive({ payload: [], frame: sized(w, h) });
+        answers.push(get());
+        await until(() => renders.calls.length === i + 1, 5000, `render ${i + 1}`);
+        if (i === 0) await until(() => posted === 1, 5000, 'the first render posted to the worker');
+      }
+      release();
+      const got = await Promise.all(answers);
+      assert.deepEqual(got.map((a) => a.status), [200, 200, 200], got.map((a) => (a.status === 200 ? 'a JPEG' : a.body.toString())).join(' | '));
+      const dims = got.map((a) => {
+        const img = jpeg.decode(a.body, { useTArray: true });
+        return [img.width, img.height];
+      });
+      assert.deepEqual(dims, [[160, 120], [120, 90], [120, 90]], 'the superseded request gets the newer frame');
+    } finally {
+      release();
+      Worker.prototype.postMessage = post;
+      renders.restore();
+    }
+  });
+
   it('stream and latest.jpg: 404 naming the reason for an unknown node and for a node with its stream off', async () => {
     await helper.load([previewNode, catchNode], [...flow(), { id: 'p2', z: 'tab', type: 'emotionnet-preview', stream: false, wires: [[]] }]);
     await serveAdmin();
