@@ -75,10 +75,14 @@ function linkPackage(userDir) {
 
 /**
  * Starts the demo; resolves with { url, port, RED, server, stop() }.
- * @param {{port?: number, userDir?: string, reset?: boolean, mqtt?: {host: string, port: number} | null | 'auto', logLevel?: string, flow?: object[]}} opts
+ * `host` (else the environment variable HOST) is the address to listen on: 127.0.0.1 by default,
+ * because the demo's editor has no login and whoever reaches it can deploy code (function nodes);
+ * HOST=0.0.0.0 opens it to the network (e.g. a headless Pi viewed from a laptop), with a warning.
+ * @param {{port?: number, host?: string, userDir?: string, reset?: boolean, mqtt?: {host: string, port: number} | null | 'auto', logLevel?: string, flow?: object[]}} opts
  */
 async function startDemo(opts = {}) {
   const port = opts.port ?? Number(process.env.PORT || 1880);
+  const host = opts.host ?? (process.env.HOST || '127.0.0.1');
   const userDir = path.resolve(opts.userDir ?? path.join(ROOT, '.demo'));
   fs.mkdirSync(userDir, { recursive: true });
   linkPackage(userDir);
@@ -124,10 +128,12 @@ async function startDemo(opts = {}) {
   app.use(settings.httpNodeRoot, RED.httpNode);
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, opts.host ?? '0.0.0.0', resolve);
+    server.listen(port, host, resolve);
   });
   await RED.start();
-  const url = `http://localhost:${server.address().port}/`;
+  const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const everywhere = host === '0.0.0.0' || host === '::';
+  const url = `http://${loopback || everywhere ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${server.address().port}/`;
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -136,7 +142,7 @@ async function startDemo(opts = {}) {
     server.closeAllConnections?.();
     await new Promise((r) => server.close(r));
   };
-  return { url, port: server.address().port, RED, server, stop, mqtt, userDir };
+  return { url, port: server.address().port, host, loopback, RED, server, stop, mqtt, userDir };
 }
 
 module.exports = { startDemo, demoFlow, brokerListening };
@@ -147,6 +153,11 @@ if (require.main === module) {
     (d) => {
       console.log('');
       console.log(`EmotionNet demo running: open ${d.url}`);
+      if (!d.loopback) {
+        console.log(`Listening on ${d.host}: the editor has no login, so anyone who can reach this address can deploy code here.`);
+      } else {
+        console.log('Only this machine can open it (HOST=0.0.0.0 npm start opens it to the network; the editor has no login).');
+      }
       console.log(d.mqtt ? `Alerts are published to MQTT ${d.mqtt.host}:${d.mqtt.port} (emotionnet/alert/#).` : 'No MQTT broker on localhost:1883: alerts go to the debug sidebar and this log.');
       console.log('Watch the live preview in the "emotion preview" node\'s edit dialog. Ctrl+C to stop.');
       const shutdown = () => {
