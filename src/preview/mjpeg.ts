@@ -1,8 +1,10 @@
 /**
  * A live MJPEG broadcaster (`multipart/x-mixed-replace`) for any Node http server: each
  * viewer gets the newest JPEG; a viewer whose socket is still busy with an earlier frame
- * skips frames instead of buffering them, so a slow viewer never costs memory or time.
- * At most `maxViewers` streams are served at once; a `HEAD` request gets the headers only.
+ * skips frames instead of buffering them, so a slow viewer never costs memory or time; one that
+ * has not taken a frame for `stallTimeoutMs` (connected but no longer reading) is disconnected,
+ * so it cannot hold a viewer slot, and keep the preview rendering, forever. At most `maxViewers`
+ * streams are served at once; a `HEAD` request gets the headers only.
  */
 import type { IncomingMessage, ServerResponse } from 'http';
 
@@ -10,6 +12,8 @@ const BOUNDARY = 'emotionnetframe';
 
 /** Default cap on concurrent stream viewers per broadcaster (each costs a socket and a JPEG write per frame). */
 export const DEFAULT_MAX_VIEWERS = 20;
+/** Default time a viewer may leave a frame unread before it is disconnected (ms). */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 /** Seconds a client refused because the stream is full is told to wait (`Retry-After`). */
 export const FULL_RETRY_AFTER_S = 5;
 
@@ -23,11 +27,16 @@ const STREAM_HEADERS = {
 export interface MjpegBroadcasterOptions {
   /** Concurrent viewers served; more get `503` with `Retry-After`. @default 20 ({@link DEFAULT_MAX_VIEWERS}) */
   maxViewers?: number;
+  /** A viewer whose socket has not taken a frame for this long is disconnected (ms). @default 30 000 */
+  stallTimeoutMs?: number;
+  /** Clock (ms), for tests. @default Date.now */
+  now?: () => number;
 }
 
 interface Viewer {
   res: ServerResponse;
-  busy: boolean;
+  /** Since when (ms) its socket has held an unsent frame, or null when it is ready for the next. */
+  busySince: number | null;
 }
 
 export class MjpegBroadcaster {
@@ -36,6 +45,10 @@ export class MjpegBroadcaster {
   #closed = false;
   /** Concurrent viewers served at most. */
   readonly maxViewers: number;
+  readonly stallTimeoutMs: number;
+  readonly #now: () => number;
+  /** Viewers disconnected because they stopped reading. */
+  stalled = 0;
   /** Frames written to at least one viewer. */
   sent = 0;
   /** Frame writes skipped because a viewer was still busy. */
@@ -44,6 +57,9 @@ export class MjpegBroadcaster {
   constructor(options: MjpegBroadcasterOptions = {}) {
     const max = options.maxViewers ?? DEFAULT_MAX_VIEWERS;
     this.maxViewers = Number.isFinite(max) && max >= 0 ? Math.floor(max) : DEFAULT_MAX_VIEWERS;
+    const stall = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    this.stallTimeoutMs = Number.isFinite(stall) && stall > 0 ? stall : DEFAULT_STALL_TIMEOUT_MS;
+    this.#now = options.now ?? Date.now;
   }
 
   /** True when a new viewer would be refused (every viewer slot taken). */
@@ -72,6 +88,7 @@ export class MjpegBroadcaster {
       res.end('preview closed');
       return;
     }
+    if (this.full) this.#dropStalled();
     if (this.full) {
       res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': String(FULL_RETRY_AFTER_S), 'Cache-Control': 'no-store' });
       res.end(`Too many viewers: this preview stream serves at most ${this.maxViewers} at a time; try again later`);
@@ -82,7 +99,7 @@ export class MjpegBroadcaster {
       res.end();
       return;
     }
-    const v: Viewer = { res, busy: false };
+    const v: Viewer = { res, busySince: null };
     this.#viewers.add(v);
     const drop = () => this.#viewers.delete(v);
     req.on('close', drop);
@@ -97,8 +114,9 @@ export class MjpegBroadcaster {
   push(jpeg: Buffer): void {
     this.#latest = jpeg;
     let wrote = false;
+    this.#dropStalled();
     for (const v of this.#viewers) {
-      if (v.busy) {
+      if (v.busySince !== null) {
         this.skipped++;
         continue;
       }
@@ -108,14 +126,26 @@ export class MjpegBroadcaster {
     if (wrote) this.sent++;
   }
 
+  /** Disconnects the viewers that left a frame unread for the stall timeout: their slots (and the rendering done for them) are freed. */
+  #dropStalled(): void {
+    const now = this.#now();
+    for (const v of this.#viewers) {
+      if (v.busySince !== null && now - v.busySince >= this.stallTimeoutMs) {
+        this.#viewers.delete(v);
+        this.stalled++;
+        v.res.destroy();
+      }
+    }
+  }
+
   #write(v: Viewer, jpeg: Buffer): void {
     const head = `--${BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`;
     v.res.write(head);
     v.res.write(jpeg);
     const ok = v.res.write('\r\n');
     if (!ok) {
-      v.busy = true;
-      v.res.once('drain', () => (v.busy = false));
+      v.busySince = this.#now();
+      v.res.once('drain', () => (v.busySince = null));
     }
   }
 

@@ -345,6 +345,47 @@ describe('MjpegBroadcaster', () => {
     }
   });
 
+  it('disconnects a viewer that stays connected but stops reading (after stallTimeoutMs), not one that reads; its slot is free again', async () => {
+    assert.equal(new MjpegBroadcaster().stallTimeoutMs, 30_000);
+    let now = 0;
+    const b = new MjpegBroadcaster({ maxViewers: 2, stallTimeoutMs: 1000, now: () => now });
+    const { server, url } = await serve(b);
+    const opened: http.ClientRequest[] = [];
+    try {
+      const stuck = await open(url);
+      stuck.res.pause(); // connected, never reads again
+      const reader = await open(url); // reads everything
+      opened.push(stuck.req, reader.req);
+      assert.equal(b.viewers, 2);
+      // Big frames until the stuck viewer's socket is full (frames skipped for it push after push).
+      const big = Buffer.alloc(1 << 20, 7);
+      let streak = 0;
+      for (let i = 0; i < 300 && streak < 5; i++) {
+        const before = b.skipped;
+        b.push(big);
+        await new Promise((r) => setTimeout(r, 10));
+        streak = b.skipped > before ? streak + 1 : 0;
+      }
+      assert.equal(streak, 5, 'the stuck viewer stopped taking frames');
+      await new Promise((r) => setTimeout(r, 300)); // the reader has taken everything sent to it
+      now += 999;
+      b.push(Buffer.from('x'));
+      assert.deepEqual([b.viewers, b.stalled], [2, 0], 'not yet: under the timeout');
+      now += 1;
+      b.push(Buffer.from('y'));
+      assert.deepEqual([b.viewers, b.stalled], [1, 1], 'the stuck viewer is dropped, the reader kept');
+      const next = await open(url);
+      opened.push(next.req);
+      assert.equal(next.res.statusCode, 200, 'its slot serves a new viewer');
+      assert.equal(b.viewers, 2);
+    } finally {
+      b.close();
+      for (const r of opened) r.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('serves at most maxViewers (default 20): the next gets 503 with Retry-After; a freed slot is reused', async () => {
     assert.equal(DEFAULT_MAX_VIEWERS, 20);
     assert.equal(new MjpegBroadcaster().maxViewers, 20);
