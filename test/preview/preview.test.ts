@@ -306,6 +306,13 @@ describe('MjpegBroadcaster', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` };
   }
+  /** Closes the broadcaster, the client requests and the server. */
+  async function shutdown(b: MjpegBroadcaster, server: http.Server, opened: http.ClientRequest[] = []): Promise<void> {
+    b.close();
+    for (const r of opened) r.destroy();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
   /** Opens a request; resolves at its response headers (rejects if none within 2 s). */
   function open(url: string, method = 'GET'): Promise<{ req: http.ClientRequest; res: http.IncomingMessage; body: Promise<string> }> {
     return new Promise((resolve, reject) => {
@@ -339,9 +346,7 @@ describe('MjpegBroadcaster', () => {
       });
       assert.equal(b.viewers, 0);
     } finally {
-      b.close();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
+      await shutdown(b, server);
     }
   });
 
@@ -379,10 +384,7 @@ describe('MjpegBroadcaster', () => {
       assert.equal(next.res.statusCode, 200, 'its slot serves a new viewer');
       assert.equal(b.viewers, 2);
     } finally {
-      b.close();
-      for (const r of opened) r.destroy();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
+      await shutdown(b, server, opened);
     }
   });
 
@@ -408,10 +410,7 @@ describe('MjpegBroadcaster', () => {
       assert.equal(next.res.statusCode, 200);
       assert.equal(b.viewers, 2);
     } finally {
-      b.close();
-      for (const r of opened) r.destroy();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
+      await shutdown(b, server, opened);
     }
   });
 });
