@@ -124,6 +124,8 @@ export = function register(RED: NodeAPI): void {
     // Errors of a start asked for by a message go to that message's done(err); the rest
     // (autostart, background retries) are reported here so Catch nodes still see them.
     let msgStarts = 0;
+    // "stop" messages so far: a restart whose stop they overtook does not start again.
+    let stopMsgs = 0;
     let lastReported = { key: '', at: 0 };
 
     const subs = [
@@ -223,6 +225,7 @@ export = function register(RED: NodeAPI): void {
             sendEvent(event('stats', statsPayload(source.stats)));
             break;
           case 'stop':
+            stopMsgs++;
             await source.stop();
             sendEvent(event('stop', statsPayload(source.stats)));
             break;
@@ -243,7 +246,10 @@ export = function register(RED: NodeAPI): void {
                 msgStarts--;
               }
             } else if (ctl.command === 'restart') {
+              const stops = stopMsgs;
               await source.stop();
+              // A "stop" while the old ffmpeg was dying wins, as it does over a pending start.
+              if (stopMsgs !== stops) throw new VideoSourceError('stopped', 'video source stopped before the first frame');
             }
             await startFromMsg();
             break;

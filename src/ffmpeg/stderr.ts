@@ -152,7 +152,9 @@ export class StderrParser {
 
   #line(raw: string): void {
     if (!raw.trim()) return;
-    const line = scrubSecrets(redactUrl(raw), this.#secrets);
+    // At `-loglevel debug` (Input args) ffmpeg prints its HTTP request, with the Basic
+    // credentials in base64 (of a URL's inline ones too, which are not in #secrets).
+    const line = scrubSecrets(redactUrl(raw), this.#secrets).replace(/(Authorization:\s*\S+\s+)\S.*/i, '$1***');
     this.#lines.push(line);
     if (this.#lines.length > this.#keep) this.#lines.shift();
     this.#onLine?.(line);

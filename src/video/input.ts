@@ -4,6 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { fileURLToPath } from 'url';
 import { splitArgs } from '../ffmpeg/args';
 import { redactUrl } from '../ffmpeg/stderr';
 import { defaultSampleInput } from './default-sample';
@@ -60,9 +61,10 @@ export function parseSource(source: unknown, type: SourceType = 'auto'): SourceS
   if (type === 'device' || (type === 'auto' && /^\/dev\/video\d+$/.test(s))) return { kind: 'device', target: s };
   if (s.startsWith('file://')) {
     try {
-      return { kind: 'file', target: new URL(s).pathname };
-    } catch {
-      throw new VideoSourceError('bad-source', `not a valid file URL: ${s}`);
+      // Decoded (`%20` is a space); a host other than localhost is refused, not dropped.
+      return { kind: 'file', target: fileURLToPath(s) };
+    } catch (e) {
+      throw new VideoSourceError('bad-source', `not a valid file URL: ${s} (${(e as Error).message})`);
     }
   }
   return { kind: 'file', target: path.resolve(s) };

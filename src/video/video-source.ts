@@ -193,7 +193,13 @@ export class VideoSource {
   #info = new Subject<StreamInfo>();
   #eof = new Subject<EofEvent>();
   #disposed$ = new Subject<void>();
+  /** Set when {@link dispose} begins: from then on nothing is started. */
   #disposed = false;
+  #disposing: Promise<void> | null = null;
+  /** Children being killed by a stop: a later stop (or dispose) waits for them too. */
+  #dying = new Set<Promise<void>>();
+  /** Counts stop() calls: a switch or restart whose stop was overtaken by another one does not start. */
+  #stops = 0;
 
   #gen = 0;
   #run: Run | null = null;
@@ -374,6 +380,7 @@ export class VideoSource {
   /** Stops decoding and waits until ffmpeg is gone. Pending `start()` calls reject with `stopped`. */
   async stop(): Promise<void> {
     const gen = ++this.#gen;
+    this.#stops++;
     this.#clearRetry();
     this.#clearWatchdog();
     this.#unwatchPressure();
@@ -382,15 +389,22 @@ export class VideoSource {
     this.#rejectWaiters(new VideoSourceError('stopped', 'video source stopped before the first frame'));
     if (run) {
       this.#setStatus('stopping');
-      await killChild(run.child, this.#opts.killGraceMs);
+      const kill = killChild(run.child, this.#opts.killGraceMs);
+      this.#dying.add(kill);
+      void kill.then(() => this.#dying.delete(kill));
     }
+    // Also a child an earlier stop() is still killing: stopped means no child left.
+    if (this.#dying.size > 0) await Promise.all(this.#dying);
     // A start() while the old child was dying owns the state now.
     if (!this.#disposed && gen === this.#gen) this.#setStatus('stopped');
   }
 
-  /** Stops, then starts again from the beginning. */
+  /**
+   * Stops, then starts again from the beginning. Rejects with `stopped` (as a pending start()
+   * does) when another stop() comes while the old child is still being killed.
+   */
   async restart(): Promise<StreamInfo> {
-    await this.stop();
+    await this.#stopThen();
     this.#restarts++;
     return this.start();
   }
@@ -398,6 +412,7 @@ export class VideoSource {
   /**
    * Switches to another source (stops the current one; starts the new one if it was active).
    * A different source starts with its own counters: `restarts` and `lastError` are reset.
+   * Like {@link restart}, rejects with `stopped` when another stop() overtakes the switch.
    * @throws {@link VideoSourceError} `bad-source` (synchronously checked) for an unusable string.
    */
   async setSource(source: string, type: SourceType = 'auto'): Promise<StreamInfo | null> {
@@ -412,15 +427,24 @@ export class VideoSource {
       this.#lastError = null;
       this.#mjpegHinted = false;
     }
-    await this.stop();
-    return wasActive ? this.start() : null;
+    if (!wasActive) {
+      await this.stop();
+      return null;
+    }
+    await this.#stopThen();
+    return this.start();
   }
 
   /** Stops and completes every stream; the source cannot be started again. */
-  async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    await this.stop();
+  dispose(): Promise<void> {
+    return (this.#disposing ??= this.#dispose());
+  }
+
+  async #dispose(): Promise<void> {
+    // First: a start() while the child is being killed (a message to a closing node) must not
+    // spawn a new one.
     this.#disposed = true;
+    await this.stop();
     this.#setStatus('stopped');
     this.#disposed$.next();
     this.#disposed$.complete();
@@ -433,6 +457,17 @@ export class VideoSource {
   }
 
   // ---- internals -------------------------------------------------------------------------
+
+  /**
+   * stop() for a restart or a switch: rejects with `stopped`, as a pending start() does, when
+   * another stop() came while this one waited for the old child (a "stop" message must win).
+   */
+  async #stopThen(): Promise<void> {
+    const stopping = this.stop();
+    const stops = this.#stops;
+    await stopping;
+    if (this.#stops !== stops) throw new VideoSourceError('stopped', 'video source stopped before the first frame');
+  }
 
   #setStatus(state: VideoSourceState, extra: Partial<VideoSourceStatus> = {}): void {
     if (this.#status.closed) return;

@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { catchNode, collect, helper, load, sleep, until } from './helpers';
+import { catchNode, collect, completeNode, helper, load, sleep, until } from './helpers';
 import { watchStatus } from '../helpers/status';
 import { makeClip, tmpDir, cleanup } from '../video/clips';
 import { liveChildren, pidAlive } from '../../src/ffmpeg';
@@ -206,6 +206,49 @@ describe('emotionnet-video node', () => {
     n.receive({ payload: false });
     await sleep(300);
     assert.equal((await stats()).state, 'stopped');
+  });
+
+  it('a "stop" right after a "restart" or a new source wins: the node stays stopped, the restart fails to Catch', T, async () => {
+    const clip = await makeClip('n.mp4');
+    await helper.load([videoNode, catchNode, completeNode], [
+      ...flow({ fps: 10, width: 80, height: 60 }),
+      { id: 'c1', z: 'tab', type: 'complete', scope: ['v1'], uncaught: false, wires: [['completed']] },
+      { id: 'completed', z: 'tab', type: 'helper' },
+    ]);
+    const n = helper.getNode('v1');
+    const ended: any[] = [];
+    helper.getNode('caught').on('input', (m: any) => ended.push(m));
+    helper.getNode('completed').on('input', (m: any) => ended.push(m));
+    const outcome = async (tag: string) => {
+      await until(() => ended.some((m) => m._tag === tag), 8000, `${tag} to complete`);
+      return ended.find((m) => m._tag === tag);
+    };
+    for (const payload of ['restart', clip]) {
+      n.receive({ payload: 'start', _tag: `start ${payload}` });
+      await outcome(`start ${payload}`);
+      n.receive({ payload, _tag: payload });
+      n.receive({ payload: 'stop', _tag: `stop ${payload}` });
+      const m = await outcome(payload);
+      assert.match(m.error?.message ?? 'completed without an error', /stopped before the first frame/, payload);
+      await outcome(`stop ${payload}`);
+      const s = await stats();
+      assert.deepEqual([s.state, s.pid], ['stopped', null], payload);
+      assert.equal(liveChildren(), 0, payload);
+    }
+  });
+
+  it('a "start" while the node closes spawns no ffmpeg that outlives the close', T, async () => {
+    await helper.load([videoNode, catchNode], flow({ fps: 10, width: 80, height: 60, autostart: true }));
+    const n = helper.getNode('v1');
+    await collect(helper.getNode('frames'), 1, 8000);
+    const caught = collect(helper.getNode('caught'), 1, 8000);
+    const closing = n.close(true);
+    await new Promise((r) => setImmediate(r)); // the close handler runs: ffmpeg is being killed
+    n.receive({ payload: 'start' }); // input is still delivered until the close is done
+    const [m] = await caught;
+    assert.match(m.error.message, /disposed|stopped/);
+    await closing;
+    assert.equal(liveChildren(), 0, 'an ffmpeg child outlived the close');
   });
 
   it('Watchdog 0 is off: a 2 fps clip under the 10 fps cap plays to its end with no retry', T, async () => {

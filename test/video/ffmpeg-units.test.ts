@@ -85,6 +85,13 @@ test('StderrParser reads input/output stream info and the -benchmark line; redac
   assert.deepEqual(p.bench, { cpuMs: 1500, realMs: 3000 });
   assert.ok(p.lastLines.every((l) => !l.includes('hunter2')));
   assert.match(p.lastLines[0], /rtsp:\/\/\*\*\*@10\.0\.0\.5/);
+  // "-loglevel debug" in the input args: ffmpeg logs its HTTP request with Basic credentials
+  // (here bob:s3cretpw in base64, as the bundled ffmpeg printed it).
+  const logged: string[] = [];
+  const dbg = new StderrParser({ onLine: (l) => logged.push(l), secrets: ['s3cretpw'] });
+  dbg.feed('GET /v.mjpg HTTP/1.1\r\nAuthorization: Basic Ym9iOnMzY3JldHB3\r\n\n');
+  assert.deepEqual(logged, ['GET /v.mjpg HTTP/1.1', 'Authorization: Basic ***']);
+  assert.ok(dbg.lastLines.every((l) => !l.includes('Ym9iOnMzY3JldHB3')));
 });
 
 test('classifyFfmpegError maps ffmpeg messages to short keys', () => {
@@ -156,7 +163,11 @@ test('parseSource recognises every kind; withCredentials and redactUrl keep secr
   assert.equal(parseSource('https://x/y.m3u8').kind, 'url');
   assert.equal(parseSource('/dev/video0').kind, 'device');
   assert.equal(parseSource('lavfi:testsrc2').kind, 'lavfi');
-  assert.deepEqual(parseSource('file:///tmp/a%20b.mp4'), { kind: 'file', target: '/tmp/a%20b.mp4' });
+  // A file URL is percent-decoded (a file manager's or browser's "file:///…/My%20Videos/…");
+  // a host is refused rather than silently dropped ("file://videos/a.mp4" is not "/a.mp4").
+  assert.deepEqual(parseSource('file:///tmp/a%20b.mp4'), { kind: 'file', target: '/tmp/a b.mp4' });
+  assert.deepEqual(parseSource('file://localhost/tmp/a.mp4'), { kind: 'file', target: '/tmp/a.mp4' });
+  assert.throws(() => parseSource('file://videos/a.mp4'), /not a valid file URL: file:\/\/videos\/a\.mp4/);
   assert.equal(parseSource('clip.mp4').target.startsWith('/'), true);
   assert.throws(() => parseSource(42), /must be a string/);
   assert.throws(() => parseSource('x', 'bogus' as never), /unknown source type/);

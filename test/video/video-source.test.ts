@@ -289,6 +289,55 @@ test('start() while stop() is still killing the old child: the new run keeps its
   assert.equal(liveChildren(), 0);
 });
 
+// A message to a closing node (Node-RED delivers input until close is done) called start() while
+// dispose() waited for the old child: the new ffmpeg was spawned after dispose and outlived it.
+test('a start() during dispose() spawns nothing: no ffmpeg outlives dispose()', T, async () => {
+  const src = createVideoSource({ source: 'lavfi:testsrc2=size=80x60:rate=25', width: 80, height: 60 });
+  await src.start();
+  const pid = src.pid!;
+  const disposing = src.dispose();
+  const late = src.start().then(
+    () => 'started',
+    (e: VideoSourceError) => e.key,
+  );
+  await disposing;
+  assert.equal(await late, 'stopped');
+  assert.equal(pidAlive(pid), false);
+  assert.equal(liveChildren(), 0, 'an ffmpeg child outlived dispose()');
+});
+
+// A "stop" message, then a redeploy: close resolved while the stop's ffmpeg was still alive (a
+// V4L2 camera is then still busy for the new node).
+test('dispose() (and stop()) during an earlier stop() waits for the child that stop() is killing', T, async () => {
+  const src = createVideoSource({ source: 'lavfi:testsrc2=size=80x60:rate=25', width: 80, height: 60 });
+  await src.start();
+  let stopping = src.stop();
+  await src.stop();
+  assert.equal(liveChildren(), 0, 'a second stop() returned before the child of the first one exited');
+  await stopping;
+  await src.start();
+  stopping = src.stop();
+  await src.dispose(); // the child is still being killed by stop()
+  assert.equal(liveChildren(), 0, 'dispose() returned before the child of the earlier stop() exited');
+  await stopping;
+});
+
+test('a stop() while a switch or a restart waits for the old child wins: the source stays stopped', T, async () => {
+  const src = createVideoSource({ source: 'lavfi:testsrc2=size=80x60:rate=25', width: 80, height: 60 });
+  const outcome = (p: Promise<unknown>) => p.then(() => 'started', (e: VideoSourceError) => e.key);
+  await src.start();
+  const switching = outcome(src.setSource('lavfi:testsrc=size=80x60:rate=25'));
+  await src.stop();
+  assert.equal(await switching, 'stopped');
+  assert.deepEqual([src.state, src.pid, liveChildren()], ['stopped', null, 0]);
+  await src.start();
+  const restarting = outcome(src.restart());
+  await src.stop();
+  assert.equal(await restarting, 'stopped');
+  assert.deepEqual([src.state, src.pid, liveChildren()], ['stopped', null, 0]);
+  await src.dispose();
+});
+
 test('watchdogMs 0 is off: a 2 fps clip under a 10 fps cap plays to its end with no stall and no restart', T, async () => {
   // The 10 fps cap used to raise 0 to a 300 ms watchdog, which killed this clip between every two frames.
   const clip = await makeClip('slow2fps.mp4', { seconds: 3, fps: 2, size: '160x120' });
