@@ -7,7 +7,8 @@
 #     through VideoSource (both Node and ffmpeg are ARM binaries run by qemu);
 #   - which TensorFlow.js backend `auto` selects, and why, and that the shipped nano-b-wild
 #     weights load and classify a face-sized image on it (also in a worker thread); the face detector runs in a worker
-#     thread (the face node's Threads) and matches the main-thread detector.
+#     thread (the face node's Threads) and matches the main-thread detector; on a frame of the demo
+#     clip the detector finds the faces it finds on this x86_64 host.
 #
 # Usage: scripts/check-arm64.sh            (arm64, Node 22)
 #        ARCH=armv7 scripts/check-arm64.sh (armv7 / 32-bit Raspberry Pi OS, Node 20: no Node 22 armv7 package on npm)
@@ -51,6 +52,26 @@ say "@ffmpeg-installer resolves to: ${FFBIN#"$WORK"/}"
 file "$FFBIN" 2>/dev/null | sed 's/^/  /' || true
 printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$QEMU" "$FFBIN" > ffmpeg-arm && chmod +x ffmpeg-arm
 
+# A frame with real faces, and what the detector finds in it on this x86_64 host: on ARM the
+# detector (with its own WebAssembly kernels) must find the same faces. Raw bytes, so that both
+# sides see the same pixels whatever their ffmpeg builds decode.
+if [ -f "$ROOT/.cache/demo/default.mp4" ]; then
+  (cd "$ROOT" && OUT="$WORK" node -e '
+    const fs = require("fs");
+    const { readFrames } = require("./dist/src/video");
+    const { loadFaceDetector } = require("./dist/src");
+    const { lastValueFrom, take, toArray } = require("rxjs");
+    (async () => {
+      const [f] = await lastValueFrom(readFrames({ source: ".cache/demo/default.mp4", pacing: "fast", width: 640, height: 480 }).pipe(take(1), toArray()));
+      fs.writeFileSync(process.env.OUT + "/face.rgb", f.data);
+      const d = await loadFaceDetector({ logger: { debug() {}, info() {}, warn() {}, error() {} } });
+      fs.writeFileSync(process.env.OUT + "/face-expected.json", JSON.stringify(d.detectImage({ width: 640, height: 480, channels: 3, data: f.data })));
+      d.dispose();
+    })().catch((e) => { console.error(e); process.exit(1); });')
+else
+  say "no .cache/demo/default.mp4 (npm start renders it): the face-frame comparison is skipped"
+fi
+
 cat > check.js <<'EOF'
 const { findFfmpeg } = require('node-red-contrib-emotionnet/dist/src/ffmpeg');
 const { readFrames } = require('node-red-contrib-emotionnet/dist/src/video');
@@ -93,6 +114,18 @@ const { lastValueFrom, toArray } = require('rxjs');
   console.log(`  face detector in a worker thread (${pool.backend.reason}): ${inWorker.length} faces on testsrc in ${Date.now() - t2} ms with loading (emulated) → ${same ? 'ok' : 'WRONG'}`);
   pool.dispose();
   main.dispose();
+  // A frame with real faces: the same faces as the x86_64 host found (boxes within 0.5 px).
+  let sameFaces = true;
+  if (require('fs').existsSync('face.rgb')) {
+    const expected = JSON.parse(require('fs').readFileSync('face-expected.json', 'utf8'));
+    const det = await loadFaceDetector({});
+    const t4 = Date.now();
+    const got = det.detectImage({ width: 640, height: 480, channels: 3, data: new Uint8Array(require('fs').readFileSync('face.rgb')) });
+    const near = (a, b) => ['x', 'y', 'width', 'height'].every((k) => Math.abs(a.box[k] - b.box[k]) < 0.5) && Math.abs(a.score - b.score) < 1e-3;
+    sameFaces = expected.length > 0 && got.length === expected.length && got.every((g, i) => near(g, expected[i]));
+    console.log(`  face detector on a demo frame: ${got.length} faces (x86_64: ${expected.length}) in ${Date.now() - t4} ms (emulated) → ${sameFaces ? 'ok' : 'WRONG'}`);
+    det.dispose();
+  }
   // The classifier in a worker thread (the classify node's Threads): the same result as above.
   const t3 = Date.now();
   const pooled = await loadClassifier({ model: 'nano-b-wild', threads: 1 });
@@ -100,7 +133,7 @@ const { lastValueFrom, toArray } = require('rxjs');
   const sameClass = rp.label === r.label && Math.abs(rp.confidence - r.confidence) < 1e-5;
   console.log(`  nano-b-wild in a worker thread (${pooled.backend.reason}): ${rp.label} ${rp.confidence.toFixed(3)} in ${Date.now() - t3} ms with loading (emulated) → ${sameClass ? 'ok' : 'WRONG'}`);
   pooled.dispose();
-  process.exit(ok && okBig && classified && same && sameClass && b.label !== 'tfjs-node' ? 0 : 1);
+  process.exit(ok && okBig && classified && same && sameFaces && sameClass && b.label !== 'tfjs-node' ? 0 : 1);
 })().catch((e) => { console.error(e); process.exit(1); });
 EOF
 say "running the package on $ARCH Node (qemu)"
