@@ -7,6 +7,7 @@
  * streams are served at once; a `HEAD` request gets the headers only.
  */
 import type { IncomingMessage, ServerResponse } from 'http';
+import { performance } from 'perf_hooks';
 
 const BOUNDARY = 'emotionnetframe';
 
@@ -29,7 +30,7 @@ export interface MjpegBroadcasterOptions {
   maxViewers?: number;
   /** A viewer whose socket has not taken a frame for this long is disconnected (ms). @default 30 000 */
   stallTimeoutMs?: number;
-  /** Clock (ms), for tests. @default Date.now */
+  /** Clock (ms), for tests. @default performance.now (monotonic: a wall-clock step does not drop viewers) */
   now?: () => number;
 }
 
@@ -59,7 +60,7 @@ export class MjpegBroadcaster {
     this.maxViewers = Number.isFinite(max) && max >= 0 ? Math.floor(max) : DEFAULT_MAX_VIEWERS;
     const stall = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.stallTimeoutMs = Number.isFinite(stall) && stall > 0 ? stall : DEFAULT_STALL_TIMEOUT_MS;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** True when a new viewer would be refused (every viewer slot taken). */
