@@ -68,7 +68,7 @@ interface SourceState {
   frames: number;
 }
 
-/** Sources remembered at once (each has its own tracker). */
+/** Sources remembered at once (each has its own tracker); beyond it the least recently seen is forgotten. */
 const MAX_SOURCES = 32;
 
 /** Validates the crop options and fills their defaults (throws a TypeError naming a bad one). */
@@ -124,7 +124,7 @@ export class FacePipeline {
   #sources = new Map<string, SourceState>();
   /**
    * Each source's latest asynchronous frame: the next one waits for it (tracking is in order).
-   * Kept apart from `#sources`, whose oldest source is forgotten beyond MAX_SOURCES: a source
+   * Kept apart from `#sources`, whose least recently seen source is forgotten beyond MAX_SOURCES: a source
    * forgotten with frames in flight must still run its later frames after them. An entry goes
    * when its frame settles, so only sources with frames in flight have one.
    */
@@ -147,7 +147,12 @@ export class FacePipeline {
 
   #state(sourceId: string): SourceState {
     let s = this.#sources.get(sourceId);
-    if (!s) {
+    if (s) {
+      // Most recently used last: beyond MAX_SOURCES the source idle longest is forgotten, not a
+      // camera that sends every frame but was seen first.
+      this.#sources.delete(sourceId);
+      this.#sources.set(sourceId, s);
+    } else {
       if (this.#sources.size >= MAX_SOURCES) this.#sources.delete(this.#sources.keys().next().value as string);
       // One id sequence for all sources (the caller's, when given), so a track id names one face
       // across the pipeline.
@@ -261,7 +266,8 @@ export class FacePipeline {
       const t3 = performance.now();
       this.#timings = { detected: false, detect: 0, track: t2 - t1, crop: t3 - t2, total: t3 - t1 };
     }
-    return faces;
+    // Largest confidence first, as documented: held and tracked faces come in track order.
+    return faces.sort((a, b) => b.score - a.score);
   }
 
   #face(t: Omit<Face, 'crop'>, crop: Face['crop']): Face {

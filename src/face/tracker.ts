@@ -191,8 +191,11 @@ export class FaceTracker {
 
   #step(time: number): number {
     const last = this.#lastTime;
-    const dt = last === null || !(time > last) ? this.options.frameIntervalMs : Math.min(time - last, 1000);
-    this.#lastTime = last === null || time > last ? time : last + dt;
+    // A missing time (a Frame without `timestamp`) must not become the clock: NaN never compares,
+    // so every velocity was lost and a track made this frame looked like one missed by it.
+    const t = Number.isFinite(time) ? time : null;
+    const dt = last === null || t === null || !(t > last) ? this.options.frameIntervalMs : Math.min(t - last, 1000);
+    this.#lastTime = last === null ? t ?? 0 : t !== null && t > last ? t : last + dt;
     return dt;
   }
 

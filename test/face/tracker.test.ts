@@ -217,3 +217,48 @@ test('FacePipeline: a caller\'s tracker options with nextId: undefined keep one 
   const [b] = p.processImage(img as never, 1000, 'cam-b');
   assert.notEqual(a.id, b.id);
 });
+
+test('frames without a time (a Frame with no timestamp): two faces appearing together get two ids, and the motion model still moves boxes', () => {
+  // The face node accepts a Frame {width, height, format, data} without `timestamp`: the time is undefined.
+  const none = undefined as unknown as number;
+  const tr = new FaceTracker();
+  tr.update([], none);
+  tr.update([], none);
+  // Two people who look alike enter side by side in the same frame.
+  const ids = tr.update([{ ...det(100, 100), descriptor: look(1) }, { ...det(190, 100), descriptor: look(1) }], none).map((f) => f.id);
+  assert.equal(new Set(ids).size, 2, `ids ${JSON.stringify(ids)}`);
+  // frameIntervalMs stands in for the missing time: a face moving 10 px per frame is predicted on.
+  const moving = new FaceTracker();
+  for (let i = 0; i < 5; i++) moving.update([det(100 + 10 * i, 100)], NaN);
+  const [p] = moving.predict(NaN);
+  assert.ok(Math.abs(p.box.x + 30 - 150) < 3, `predicted centre x ${p.box.x + 30}`);
+});
+
+test('FacePipeline: faces are ordered largest confidence first, also on tracked frames and with held faces', () => {
+  const kpAt = (cx: number) => ({ rightEye: { x: cx - 10, y: 42 }, leftEye: { x: cx + 10, y: 42 }, nose: { x: cx, y: 52 }, mouth: { x: cx, y: 60 }, rightEar: { x: cx - 18, y: 45 }, leftEar: { x: cx + 18, y: 45 } });
+  const face = (cx: number, score: number) => ({ box: { x: cx - 20, y: 30, width: 40, height: 40 }, score, keypoints: kpAt(cx) });
+  // Detection frames 0, 2 and 4 (detectEvery 2): A alone, then B (more confident) next to A, then A alone (B held).
+  const script = [[face(40, 0.7)], [face(150, 0.9), face(40, 0.8)], [face(40, 0.8)]];
+  let call = 0;
+  const detector = { options: { maxPixels: 1e8 }, detectImage: () => script[call++], dispose() {} };
+  const img = { width: 200, height: 100, channels: 1 as const, data: new Uint8Array(200 * 100).fill(128) };
+  const p = new FacePipeline(detector as never, { detectEvery: 2 });
+  for (let i = 0; i < 5; i++) {
+    const scores = p.processImage(img as never, 1000 + 33 * i, 'cam').map((f) => f.score);
+    assert.deepEqual(scores, [...scores].sort((a, b) => b - a), `frame ${i}: scores ${JSON.stringify(scores)}`);
+    if (i >= 2) assert.equal(scores.length, 2, `frame ${i}: both faces`);
+  }
+});
+
+test('FacePipeline: a camera seen on every frame keeps its tracker (and ids) while many other sources come and go', () => {
+  const kp = { rightEye: { x: 30, y: 32 }, leftEye: { x: 50, y: 32 }, nose: { x: 40, y: 42 }, mouth: { x: 40, y: 50 }, rightEar: { x: 22, y: 35 }, leftEar: { x: 58, y: 35 } };
+  const detector = { options: { maxPixels: 1e8 }, detectImage: () => [{ box: { x: 20, y: 20, width: 40, height: 40 }, score: 0.9, keypoints: kp }], dispose() {} };
+  const img = { width: 100, height: 100, channels: 1 as const, data: new Uint8Array(100 * 100).fill(128) };
+  const p = new FacePipeline(detector as never);
+  const [first] = p.processImage(img as never, 0, 'cam');
+  // Still images with a source id of their own each (e.g. one per file), between the camera's frames.
+  for (let i = 1; i <= 40; i++) {
+    p.processImage(img as never, i * 33, `still-${i}`);
+    assert.equal(p.processImage(img as never, i * 33, 'cam')[0].id, first.id, `camera frame ${i}`);
+  }
+});
