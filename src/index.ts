@@ -13,6 +13,8 @@ export * from './face';
 export * from './smooth';
 export * from './alert';
 export * from './model';
+// Not the classifier's gray-image validator `toGray` (src/classify): the package's `toGray` is the
+// image helper of src/image (`toGray(decodeImage(buf))`, as documented).
 export {
   availableModels,
   CANONICAL_LABELS,
@@ -33,7 +35,6 @@ export {
   RateMeter,
   setClassifierLoader,
   toCrop,
-  toGray,
 } from './classify';
 export type { BuiltinModel, ClassifierLoader, ClassifierOptions, ClassifierPoolOptions, ClassifyInput, ClassifyInputOptions, ClassifyResult, LoadClassifierOptions, ModelFraming } from './classify';
 export { annotateFrame, drawFaces, frameToRgb, LABEL_COLORS, MjpegBroadcaster, PreviewRenderer, splitMjpeg } from './preview';

@@ -104,7 +104,7 @@ export function resolveQueueOptions(options: Pick<StageQueueOptions<unknown>, 'p
  *
  * @example
  * ```ts
- * const q = new StageQueue<Frame>(async (f) => detect(f), { policy: 'latest', onDrop: () => drops++ });
+ * const q = new StageQueue<Frame>(async (f) => { await detect(f); }, { policy: 'latest', onDrop: () => drops++ });
  * frames.forEach((f) => q.push(f));
  * ```
  */

@@ -112,7 +112,9 @@ function checkNumber(name: string, v: unknown, min: number, max: number, integer
  * or bytes that do not match its size (such an image gave faces at NaN).
  */
 export function checkDetectorImage(img: RawImage, maxPixels: number): void {
-  if (!(img.width > 0 && img.height > 0)) throw new ImageError('EMPTY', `image has no pixels (${img.width}x${img.height})`);
+  if (!(Number.isInteger(img.width) && Number.isInteger(img.height) && img.width > 0 && img.height > 0)) {
+    throw new ImageError('EMPTY', `image has no pixels (${img.width}x${img.height}; width and height must be integers >= 1)`);
+  }
   if (img.width * img.height > maxPixels) {
     const limit = maxPixels >= 1e5 ? `${(maxPixels / 1e6).toFixed(1)} MP` : `${maxPixels} pixels`;
     throw new ImageError('TOO_LARGE', `image is ${img.width}x${img.height}, above the limit of ${limit}`);
@@ -127,6 +129,9 @@ export function checkDetectorImage(img: RawImage, maxPixels: number): void {
 /** Validates detector options on a copy and fills defaults. */
 export function resolveDetectorOptions(o: FaceDetectorOptions = {}): Required<Omit<FaceDetectorOptions, 'logger' | 'backend' | 'modelPath' | 'executor'>> {
   const inputSize = checkNumber('inputSize', o.inputSize ?? 192, 64, 640, true);
+  if (o.executor !== undefined && o.executor !== 'direct' && o.executor !== 'graph') {
+    throw new TypeError(`Expected \`executor\` to be 'direct' or 'graph', got \`${String(o.executor)}\``);
+  }
   return {
     minConfidence: checkNumber('minConfidence', o.minConfidence ?? 0.45, 0, 1),
     minFaceSize: checkNumber('minFaceSize', o.minFaceSize ?? 0, 0, 100000),

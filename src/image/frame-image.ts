@@ -16,7 +16,10 @@ import { ImageError, RawImage } from './types';
  */
 export function imageFromFrame(frame: Frame, options: DecodeOptions = {}): RawImage {
   if (!frame || typeof frame !== 'object') throw new ImageError('BAD_ARGUMENT', `frame must be an object {width, height, format, data, …}, got ${frame === null ? 'null' : typeof frame}`);
-  if (!(frame.width > 0 && frame.height > 0)) throw new ImageError('EMPTY', `frame has no pixels (${frame.width}x${frame.height})`);
+  // Integers: a fractional size whose product matched the bytes gave the detector NaN boxes.
+  if (!(Number.isInteger(frame.width) && Number.isInteger(frame.height) && frame.width > 0 && frame.height > 0)) {
+    throw new ImageError('EMPTY', `frame has no pixels (${frame.width}x${frame.height}; width and height must be integers >= 1)`);
+  }
   const problem = validateFrame(frame);
   if (problem) throw new ImageError('CORRUPT', problem);
   if (frame.format === 'jpeg') return decodeImage(frame.data, options);

@@ -17,9 +17,9 @@
  * ```
  */
 import { asyncScheduler, defer, Observable, OperatorFunction, SchedulerLike, share, Subject, Subscription } from 'rxjs';
-import { map, mergeMap, takeUntil } from 'rxjs/operators';
+import { finalize, map, mergeMap, takeUntil, tap } from 'rxjs/operators';
 import type { Frame } from '../frame';
-import { OverloadPolicy, overloadMap, resolveQueueOptions } from '../overload';
+import { FlowControl, OverloadPolicy, overloadMap, resolveQueueOptions } from '../overload';
 import { ClassifierOptions, classifyInput, EmotionClassifier, GrayImage, loadClassifier, MAX_CLASSIFIER_THREADS } from '../classify';
 import { resolveTta } from '../model';
 import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePipeline } from '../face';
@@ -83,6 +83,10 @@ export interface AnalyzeOptions {
   scheduler?: SchedulerLike;
 }
 
+/** Sources whose flow control one {@link analyzeFrames} subscription reports to, at most (as the face node). */
+const MAX_FLOW_SOURCES = 32;
+let nextStageId = 1;
+
 /** The worker threads of a stage (a detector or classifier pool), if any. */
 const threadsOf = (stage: unknown): unknown => (stage as { threads?: unknown } | undefined)?.threads;
 /** Frames in flight for a detector in `detector` threads and a classifier in `classifier` threads. */
@@ -110,7 +114,14 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
       const smoother = options.smooth === false ? null : new EmotionSmoother(options.smooth ?? {});
       const engine = rules.length ? new AlertEngine(rules, alertOptions) : null;
       engine?.start(scheduler.now());
+      // Report the queue depth to each source's FlowControl, so a file paced `fast` pauses
+      // reading instead of overflowing a `queue` when the stages are asynchronous (worker threads).
+      const stageId = `analyzeFrames-${nextStageId++}`;
+      const sources = new Set<string>();
       return source.pipe(
+        tap((f: Frame) => {
+          if (typeof f?.sourceId === 'string' && !sources.has(f.sourceId) && sources.size < MAX_FLOW_SOURCES) sources.add(f.sourceId);
+        }),
         overloadMap(
           async (frame: Frame) => {
             const t0 = performance.now();
@@ -123,7 +134,13 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
             const t2 = performance.now();
             return { frame, faces, detect: t1 - t0, classify: t2 - t1 };
           },
-          { policy: options.policy ?? 'latest', concurrency, key: (f) => f.sourceId, onDrop: (f) => options.onDrop?.(f) },
+          {
+            policy: options.policy ?? 'latest',
+            concurrency,
+            key: (f) => f.sourceId,
+            onDrop: (f) => options.onDrop?.(f),
+            onDepth: (depth) => sources.forEach((s) => FlowControl.for(s).report(stageId, depth)),
+          },
         ),
         map(({ frame, faces, detect, classify }) => {
           const t0 = performance.now();
@@ -146,6 +163,7 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
             latencyMs: Date.now() - frame.timestamp,
           } satisfies PipelineResult;
         }),
+        finalize(() => sources.forEach((s) => FlowControl.for(s).forget(stageId))),
       );
     });
 }

@@ -245,6 +245,10 @@ export class VideoSource {
     if (format !== 'rgb24' && format !== 'gray' && format !== 'jpeg') {
       throw new VideoSourceError('bad-source', `format must be rgb24, gray or jpeg, got "${String(format)}"`);
     }
+    if (o.pacing !== undefined && o.pacing !== 'realtime' && o.pacing !== 'fast') {
+      throw new VideoSourceError('bad-source', `pacing must be realtime or fast, got ${JSON.stringify(o.pacing) ?? String(o.pacing)}`);
+    }
+    if (o.loop !== undefined && typeof o.loop !== 'boolean') throw new VideoSourceError('bad-source', `loop must be true or false, got ${JSON.stringify(o.loop) ?? String(o.loop)}`);
     const nonNeg = (name: string, v: number | undefined, dflt: number): number => {
       const x = v ?? dflt;
       if (typeof x !== 'number' || !(x >= 0)) throw new VideoSourceError('bad-source', `${name} must be a number >= 0, got ${String(v)}`);

@@ -58,6 +58,8 @@ test('options: validated on a copy, minFaceSize and maxFaces apply', { skip: noP
   assert.throws(() => resolveDetectorOptions({ inputSize: 20 }), /inputSize/);
   assert.throws(() => resolveDetectorOptions({ minConfidence: 2 }), /minConfidence/);
   assert.throws(() => resolveDetectorOptions({ maxFaces: 0 }), /maxFaces/);
+  // A misspelt executor is refused (as the classifier's), not run as `direct`.
+  assert.throws(() => resolveDetectorOptions({ executor: 'grph' as never }), /`executor` to be 'direct' or 'graph', got `grph`/);
   const o = { minConfidence: 0.5 };
   resolveDetectorOptions(o);
   assert.deepEqual(o, { minConfidence: 0.5 });
@@ -95,6 +97,9 @@ test('bad frames: clear errors, never a crash', async () => {
   // ImageError, not ten faces at NaN.
   assert.throws(() => detector.detectImage({ width: 64, height: 64, channels: 3, data: new Uint8Array(10) }), (e: unknown) => e instanceof ImageError && e.code === 'BAD_ARGUMENT' && /expected 12288/.test(e.message));
   assert.throws(() => detector.detectImage({ width: 4, height: 4, channels: 2 as never, data: new Uint8Array(32) }), (e: unknown) => e instanceof ImageError && e.code === 'BAD_ARGUMENT');
+  // A fractional width or height whose product matches the bytes: an ImageError, not ten faces at NaN.
+  await assert.rejects(detector.detect({ ...base, width: 1.5, height: 2, format: 'gray', data: Buffer.alloc(3) }), (e: unknown) => e instanceof ImageError && e.code === 'EMPTY');
+  assert.throws(() => detector.detectImage({ width: 1.5, height: 2, channels: 1, data: new Uint8Array(3) }), (e: unknown) => e instanceof ImageError && e.code === 'EMPTY');
   // Tiny frames still work (the network input is padded).
   assert.deepEqual(await detector.detect({ ...base, width: 8, height: 8, data: Buffer.alloc(8 * 8 * 3) }), []);
 });

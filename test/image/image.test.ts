@@ -6,6 +6,7 @@ import {
   checkJpeg, decodeImage, encodeJpeg, frameFromImage, imageFromFrame, ImageError, invertAffine, applyAffine,
   resizeBilinear, toGray, toRgb, warpAffine, warpToGray, cropRect, RawImage, Affine,
 } from '../../src/image';
+import * as pkg from '../../src';
 
 const UTIF = require('utif2');
 
@@ -139,6 +140,22 @@ test('decodeImage: clear errors for empty, unknown, corrupt, truncated and overs
   big.writeUInt16BE(7680, sof + 7);
   assert.equal(code(() => decodeImage(big)), 'TOO_LARGE');
   assert.equal(code(() => decodeImage(jpg, { maxPixels: 100 })), 'TOO_LARGE');
+});
+
+test("the package's toGray is the image helper: toGray(decodeImage(jpeg)) converts a colour photo", () => {
+  const img = decodeImage(encodeJpeg(gradientRgb(40, 30)));
+  assert.equal(img.channels, 3);
+  const g = pkg.toGray(img);
+  assert.equal(g.channels, 1);
+  assert.deepEqual([g.width, g.height, g.data.length], [40, 30, 40 * 30]);
+  assert.equal(pkg.toGray, toGray);
+});
+
+test('imageFromFrame: a raw frame whose width or height is not an integer is refused (ImageError), not read as NaN faces', () => {
+  for (const [width, height] of [[1.5, 2], [2, 1.5]]) {
+    const f = { width, height, format: 'gray' as const, data: Buffer.alloc(3), timestamp: 0, seq: 0, sourceId: 'cam' };
+    assert.throws(() => imageFromFrame(f), (e: unknown) => e instanceof ImageError && e.code === 'EMPTY' && /1\.5/.test(e.message));
+  }
 });
 
 test('toGray / toRgb / resizeBilinear / cropRect', () => {

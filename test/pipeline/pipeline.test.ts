@@ -307,6 +307,20 @@ describe('createPipeline lifecycle', () => {
     await b.dispose();
   });
 
+  it('a file paced `fast` under `queue` is lossless with stages slower than the decoder (worker threads): the source pauses instead of the queue overflowing', async () => {
+    // Asynchronous stages (as with `face: { threads }` or `classifier: { threads }`) do not block
+    // the event loop, so ffmpeg's frames keep arriving while they work: without flow control the
+    // 16-frame queue overflowed (OverloadError) within the first frames.
+    const clip = await makeClip('pipeline-lossless.mp4', { seconds: 4, fps: 25, size: '160x120' });
+    const p = await createPipeline({ source: { source: clip, pacing: 'fast', watchdogMs: 0 }, stages: fakeStages({ delayMs: 15 }).stages as never, policy: 'queue' });
+    const done = lastValueFrom(p.results$.pipe(toArray()));
+    await p.start();
+    const out = await done;
+    assert.equal(out.length, 100);
+    assert.deepEqual(out.map((r) => r.frame.seq), Array.from({ length: 100 }, (_, i) => i));
+    await p.dispose();
+  });
+
   it('a start() that fails (file missing) can be retried once the cause is fixed', async () => {
     const file = path.join(tmpDir, 'appears-later.mp4');
     const p = await createPipeline({ source: { source: file, pacing: 'fast', watchdogMs: 0 }, stages: fakeStages().stages as never, policy: 'queue' });

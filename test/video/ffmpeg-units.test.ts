@@ -17,7 +17,7 @@ import {
   splitArgs,
   StderrParser,
 } from '../../src/ffmpeg';
-import { isMjpegUrl, MAX_SOURCE_LENGTH, parseSource, prepareInput, withCredentials } from '../../src/video';
+import { createVideoSource, isMjpegUrl, MAX_SOURCE_LENGTH, parseSource, prepareInput, VideoSourceError, VideoSourceOptions, withCredentials } from '../../src/video';
 
 /** Cuts a buffer into random-sized chunks (1 byte .. max). */
 function chunks(buf: Buffer, max: number, seed = 1): Buffer[] {
@@ -239,4 +239,12 @@ test('readRestSync reads the rest of a 921 kB frame from a pipe within the first
   assert.equal(afterFirstCallback, FRAME);
   assert.equal(total, FRAME, 'nothing read twice or lost');
   assert.ok(bytesOk);
+});
+
+test('createVideoSource refuses a misspelt pacing or a non-boolean loop (bad-source) instead of silently playing in real time / looping', () => {
+  const bad: VideoSourceOptions[] = [{ pacing: 'fst' as never }, { pacing: 'Fast' as never }, { pacing: null as never }, { loop: 'yes' as never }, { loop: 'false' as never }, { loop: 1 as never }];
+  for (const o of bad) {
+    assert.throws(() => createVideoSource({ source: 'clip.mp4', ...o }), (e: unknown) => e instanceof VideoSourceError && e.key === 'bad-source' && /pacing|loop/.test(e.message), JSON.stringify(o));
+  }
+  for (const o of [{}, { pacing: 'fast' }, { pacing: 'realtime' }, { loop: true }, { loop: false }] as VideoSourceOptions[]) createVideoSource({ source: 'clip.mp4', ...o });
 });
