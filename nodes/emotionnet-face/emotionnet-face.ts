@@ -241,7 +241,9 @@ export = function register(RED: NodeAPI): void {
     );
 
     onInput(node, (msg, send, done) => {
-      if (gate.error) return done(gate.error);
+      const loadError = gate.error;
+      // Not one error per frame at 30 fps: one per interval, every refused message counted.
+      if (loadError) return refusals.refuse(done, t(loadError instanceof ConfigError ? 'status.config' : 'status.load-failed'), () => loadError);
       let parsed: Input;
       try {
         parsed = inputOf(msg as Item['msg']);

@@ -384,15 +384,21 @@ describe('emotionnet-face node', () => {
   });
 
   for (const [name, extra, error] of [
-    ['rejects an invalid configuration once and every message with it', { inputSize: 20 }, /Invalid configuration.*inputSize/],
-    ['threads outside 0..8: a configuration error for every message, no crash', { threads: 20 }, /Invalid configuration.*threads/],
+    ['rejects an invalid configuration: every message refused and counted, one error per 5 s (not one per frame)', { inputSize: 20 }, /Invalid configuration.*inputSize/],
+    ['threads outside 0..8: a configuration error, every message refused, no crash', { threads: 20 }, /Invalid configuration.*threads/],
   ] as const) {
     it(name, async () => {
       await helper.load([faceNode, catchNode], flow(extra));
-      const caught = collect(helper.getNode('caught'), 1, 20000);
-      helper.getNode('f1').receive({ payload: Buffer.from([1, 2, 3]) });
-      const [m] = await caught;
-      assert.match(m.error.message, error);
+      const f1 = helper.getNode('f1');
+      await until(() => f1.status.args.some((a: any[]) => a[0].fill === 'red'), 5000, 'red status');
+      const statuses = watchStatus(f1);
+      const caught: any[] = [];
+      helper.getNode('caught').on('input', (m: any) => caught.push(m));
+      for (let i = 0; i < 10; i++) f1.receive({ payload: Buffer.from([1, 2, 3]) });
+      await until(() => statuses.some((st) => st.fill === 'red' && st.text === 'config error (10)'), 3000, () => `every message counted (${JSON.stringify(statuses.slice(-2))})`);
+      await sleep(50);
+      assert.equal(caught.length, 1, 'one error per 5 s, not one per message');
+      assert.match(caught[0].error.message, error);
     });
   }
 
