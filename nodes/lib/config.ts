@@ -1,13 +1,16 @@
 /**
  * Invalid node configuration: reported once at construction (failed status, node.error), then
- * every input is rejected with the same error so Catch nodes see it.
+ * every input is refused (see refusals.ts): Catch nodes get the error at most once per 5 s, not
+ * once per frame, and the status counts every refused message (`config error (12)`).
  */
 import type { Node } from 'node-red';
 import { onInput } from './node';
+import { Refusals } from './refusals';
 import type { Status } from './status';
 
 export function rejectInputs(node: Node, status: Status, err: Error, statusText: string): void {
   status.set('failed', statusText);
   node.error(err.message);
-  onInput(node, (_msg, _send, done) => done(err));
+  const refusals = new Refusals(status);
+  onInput(node, (_msg, _send, done) => refusals.refuse(done, statusText, () => err));
 }

@@ -32,7 +32,9 @@ export interface CropFraming {
  * Framing presets. `ck48` matches the classifier's CK+ 48x48 training crops; `fer2013` the
  * looser FER2013 crops. Replace or extend with {@link registerFraming}.
  */
-export const FRAMINGS: Record<string, CropFraming> = {
+// No prototype: a name like "toString" is no preset unless registered, rather than an inherited
+// member that looked like one.
+export const FRAMINGS: Record<string, CropFraming> = Object.assign(Object.create(null) as Record<string, CropFraming>, {
   ck48: {
     name: 'ck48',
     eyeY: 0.406,
@@ -49,7 +51,7 @@ export const FRAMINGS: Record<string, CropFraming> = {
     mouthY: 0.766,
     source: 'measured the same way on 592 of 600 sampled FER2013 training crops: IOD 17.0 ± 3.5 px (looser and more varied than CK+)',
   },
-};
+});
 
 /** Adds or replaces a framing preset (e.g. a measured one). */
 export function registerFraming(framing: CropFraming): void {

@@ -81,6 +81,9 @@ test('margin adds context; the eye-mouth guard zooms out for a turned head; pres
   const kf = Math.hypot(...(alignmentTransform(frontal).slice(0, 2) as [number, number]));
   assert.ok(Math.abs(kf - 40 / (f.eyeDistance * 48)) < 1e-9);
   assert.throws(() => resolveFraming('nope'), /Unknown crop framing/);
+  for (const inherited of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+    assert.throws(() => resolveFraming(inherited), /Unknown crop framing/, `${inherited} is no preset`);
+  }
   assert.throws(() => registerFraming({ name: 'bad', eyeY: 1.2, eyeDistance: 0.4 }), /Invalid crop framing/);
   registerFraming({ name: 'test-wide', eyeY: 0.4, eyeDistance: 0.3 });
   assert.equal(resolveFraming('test-wide').eyeDistance, 0.3);

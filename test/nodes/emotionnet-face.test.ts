@@ -386,6 +386,7 @@ describe('emotionnet-face node', () => {
   for (const [name, extra, error] of [
     ['rejects an invalid configuration: every message refused and counted, one error per 5 s (not one per frame)', { inputSize: 20 }, /Invalid configuration.*inputSize/],
     ['threads outside 0..8: a configuration error, every message refused, no crash', { threads: 20 }, /Invalid configuration.*threads/],
+    ['a crop framing named like an Object member ("toString") is a configuration error', { framing: 'toString' }, /Invalid configuration.*Unknown crop framing "toString"/],
   ] as const) {
     it(name, async () => {
       await helper.load([faceNode, catchNode], flow(extra));
