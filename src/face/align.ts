@@ -96,6 +96,18 @@ const MOUTH_GUARD_SLACK = 1.1;
 
 const dist = (a: Point, b: Point) => Math.hypot(b.x - a.x, b.y - a.y);
 
+/** A keypoint a crop needs: `{ x, y }` with finite coordinates (throws a TypeError naming it otherwise). */
+function checkPoint(keypoints: unknown, name: 'rightEye' | 'leftEye' | 'mouth'): void {
+  if (!keypoints || typeof keypoints !== 'object') {
+    throw new TypeError(`Aligning a face needs its \`keypoints\` (rightEye, leftEye and mouth as { x, y } in pixels), got \`${String(keypoints)}\``);
+  }
+  const p = (keypoints as Record<string, unknown>)[name];
+  if (!p || typeof p !== 'object' || !Number.isFinite((p as Point).x) || !Number.isFinite((p as Point).y)) {
+    const got = p && typeof p === 'object' ? `{ x: ${String((p as Point).x)}, y: ${String((p as Point).y)} }` : String(p);
+    throw new TypeError(`Expected \`keypoints.${name}\` to be a point { x, y } with finite coordinates, got \`${got}\``);
+  }
+}
+
 /**
  * The output→source affine map of an aligned crop (see {@link warpAffine}).
  *
@@ -110,6 +122,9 @@ export function alignmentTransform(keypoints: Pick<FaceKeypoints, 'rightEye' | '
   const f = resolveFraming(options.framing);
   const margin = options.margin ?? 0;
   if (!Number.isFinite(margin) || margin <= -0.45 || margin > 2) throw new TypeError(`Expected \`margin\` in -0.45..2, got \`${String(margin)}\``);
+  checkPoint(keypoints, 'rightEye');
+  checkPoint(keypoints, 'leftEye');
+  if (f.mouthY !== undefined) checkPoint(keypoints, 'mouth');
   const grow = 1 + 2 * margin;
   // Framing in output pixels, shrunk towards the centre by the margin.
   const cx = (0.5 + ((f.centerX ?? 0.5) - 0.5) / grow) * size;
@@ -154,7 +169,8 @@ export function alignmentTransform(keypoints: Pick<FaceKeypoints, 'rightEye' | '
  * const crop = cropFace(frame, det, { size: 48, margin: 0 }); // { width: 48, height: 48, data }
  * ```
  * @param source A frame (raw or JPEG) or a decoded image.
- * @param face Anything with the detector's keypoints.
+ * @param face Anything with the detector's keypoints: `rightEye`, `leftEye` and (with a framing
+ *   that has `mouthY`, as both presets) `mouth`, each `{ x, y }`; missing ones throw a TypeError.
  * @param options Size, framing preset and margin.
  * @return A gray image whose `data` is a Buffer of size*size bytes.
  */
@@ -165,8 +181,9 @@ export function cropFace(
 ): GrayImage & { data: Buffer } {
   const size = options.size ?? 48;
   if (!Number.isInteger(size) || size < 8 || size > 1024) throw new TypeError(`Expected \`size\` to be an integer in 8..1024, got \`${String(size)}\``);
+  // The transform first: bad keypoints (or options) throw before a JPEG frame is decoded.
+  const m = alignmentTransform(face?.keypoints, { ...options, size });
   const img = 'channels' in source ? source : imageFromFrame(source);
-  const m = alignmentTransform(face.keypoints, { ...options, size });
   // One pass from the frame: only the source region under the crop is converted to gray, then
   // one channel is warped (3x less sampling work than warping colour); edge replication at the
   // image border keeps black wedges out of faces near the frame edge.

@@ -30,9 +30,9 @@ export interface FaceCropperOptions extends FaceDetectorOptions {
   roi?: Zone | string | null;
   /** Ignore zones (a TV, a poster, a mirror): faces whose box centre lies in one are dropped. At most 16. @default none */
   ignore?: Zone[] | string | null;
-  /** Also encode each crop as JPEG (`face.jpeg`). @default false */
+  /** Also encode each crop as JPEG (`face.jpeg`); a boolean (anything else throws). @default false */
   jpeg?: boolean;
-  /** @default 90 */
+  /** JPEG quality of `face.jpeg`, an integer in 1..100 (checked even without `jpeg`). @default 90 */
   jpegQuality?: number;
   /**
    * Run the detector in this many worker threads (0: in this thread). Frames of different
@@ -85,14 +85,21 @@ function resolveCropOptions(options: FaceCropperOptions): FacePipeline['options'
   }
   const cropSize = options.cropSize ?? 48;
   if (!Number.isInteger(cropSize) || cropSize < 8 || cropSize > 1024) throw new TypeError(`Expected \`cropSize\` in 8..1024, got \`${String(cropSize)}\``);
+  // Not any truthy value: `jpeg: 'no'` (or a config string) would encode every crop.
+  const jpeg = options.jpeg ?? false;
+  if (typeof jpeg !== 'boolean') throw new TypeError(`Expected \`jpeg\` to be a boolean, got \`${String(jpeg)}\``);
+  const jpegQuality = options.jpegQuality ?? 90;
+  if (!Number.isInteger(jpegQuality) || jpegQuality < 1 || jpegQuality > 100) {
+    throw new TypeError(`Expected \`jpegQuality\` to be an integer in 1..100, got \`${String(jpegQuality)}\``);
+  }
   return {
     detectEvery,
     cropSize,
     zones: resolveZones(options),
     framing: resolveFraming(options.framing ?? 'fer2013'),
     margin,
-    jpeg: !!options.jpeg,
-    jpegQuality: options.jpegQuality ?? 90,
+    jpeg,
+    jpegQuality,
   };
 }
 

@@ -6,31 +6,34 @@
 import { Box, Detection, FaceKeypoints, iou, KEYPOINT_NAMES } from './types';
 
 export interface TrackerOptions {
-  /** Minimum match similarity (IoU, or centre closeness for small/fast faces) to continue a track. @default 0.3 */
+  /** Minimum match similarity (IoU, or centre closeness for small/fast faces) to continue a track, 0..1. @default 0.3 */
   matchThreshold?: number;
   /**
    * Missed detections (detection frames without a match) before a track leaves the view; it can
    * still be re-identified afterwards. With detection on every Nth frame this spans N x as many frames.
-   * @default 10
+   * An integer >= 0. @default 10
    */
   maxMissed?: number;
   /**
    * Missed detections for which a face is still reported, moved by the motion model
-   * (`detected: false`), so a single missed detection does not make it blink. @default 2
+   * (`detected: false`), so a single missed detection does not make it blink. An integer >= 0. @default 2
    */
   holdFrames?: number;
-  /** Frames a lost track stays available for re-identification. @default 90 */
+  /** Frames a lost track stays available for re-identification (an integer >= 0). @default 90 */
   reidFrames?: number;
-  /** Appearance similarity (cosine of normalised 16x16 crops, -1..1) needed to re-identify a face anywhere. @default 0.85 */
+  /**
+   * Appearance similarity (cosine of normalised 16x16 crops) needed to re-identify a face anywhere,
+   * -1..1 (the cosine's range: a bar above 1 is never reached). @default 0.85
+   */
   reidSimilarity?: number;
-  /** Lower appearance similarity accepted when the face returns near where it was last detected. @default 0.5 */
+  /** Lower appearance similarity accepted when the face returns near where it was last detected, -1..1. @default 0.5 */
   reidNearSimilarity?: number;
   /**
    * Appearance similarity enough for a face that re-enters through the same frame edge it left
-   * by (half outside the view it does not look like itself yet). @default 0.2
+   * by (half outside the view it does not look like itself yet), -1..1. @default 0.2
    */
   reidEdgeSimilarity?: number;
-  /** Frame interval assumed when timestamps are missing or not increasing, in ms. @default 33.3 */
+  /** Frame interval assumed when timestamps are missing or not increasing, in ms (>= 0). @default 33.3 */
   frameIntervalMs?: number;
   /**
    * Id generator (share one between trackers to keep ids unique across sources; a FacePipeline
@@ -167,9 +170,15 @@ export class FaceTracker {
       reidEdgeSimilarity: options.reidEdgeSimilarity ?? 0.2,
       frameIntervalMs: options.frameIntervalMs ?? 1000 / 30,
     };
+    // Similarities are cosines (-1..1), the match threshold an IoU or closeness (0..1): a threshold
+    // above 1 is never reached (matching or re-identification would be silently off).
+    const limits = (k: string): [min: number, max: number, integer: boolean] =>
+      k.endsWith('Similarity') ? [-1, 1, false] : k === 'matchThreshold' ? [0, 1, false] : k === 'frameIntervalMs' ? [0, Infinity, false] : [0, Infinity, true];
     for (const [k, v] of Object.entries(o)) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < (k.endsWith('Similarity') ? -1 : 0)) {
-        throw new TypeError(`Expected \`${k}\` to be a finite number, got \`${String(v)}\``);
+      const [min, max, integer] = limits(k);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+        const range = max === Infinity ? `>= ${min}` : `in ${min}..${max}`;
+        throw new TypeError(`Expected \`${k}\` to be ${integer ? 'an integer' : 'a finite number'} ${range}, got \`${String(v)}\``);
       }
     }
     this.options = o;

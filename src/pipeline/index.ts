@@ -21,7 +21,8 @@ import { finalize, map, mergeMap, takeUntil, tap } from 'rxjs/operators';
 import type { Frame } from '../frame';
 import { FlowControl, OverloadPolicy, overloadMap, resolveQueueOptions } from '../overload';
 import { ClassifierOptions, classifyInput, EmotionClassifier, GrayImage, loadClassifier, MAX_CLASSIFIER_THREADS } from '../classify';
-import { resolveTta } from '../model';
+import { resolveExecutor, resolveTta } from '../model';
+import { parseBackendPreference } from '../backend';
 import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePipeline } from '../face';
 import { checkThreads, framesInFlight } from '../worker-pool';
 import { EmotionSmoother, resolveSmoothOptions, SmoothOptions } from '../smooth';
@@ -173,7 +174,7 @@ export interface PipelineOptions extends AnalyzeOptions {
   source?: VideoSourceOptions | Observable<Frame>;
   /** Face crop options (detector, tracking, framing). */
   face?: FaceCropperOptions;
-  /** Classifier options (model, backend, threads). */
+  /** Classifier options (model, backend, threads); `tta`, `executor`, `backend` and `threads` are checked before anything loads. */
   classifier?: ClassifierOptions;
   /** Use these instead of loading (they are then not disposed). */
   stages?: Partial<AnalyzeStages>;
@@ -231,10 +232,13 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   const owned: Array<{ dispose(): unknown }> = [];
   let video: VideoSource | null = null;
   // Every option is checked before any weights load (a bad one throws, naming it): the video
-  // source is built first (nothing runs before start()), then the face and classifier options.
+  // source is built first (nothing runs before start()), then the face and classifier options
+  // (the classifier's `tta`, `executor`, `backend` and `threads`).
   if (!stages.cropper) checkFaceCropperOptions(options.face);
   if (!stages.classifier) {
     resolveTta(options.classifier?.tta);
+    resolveExecutor(options.classifier?.executor);
+    parseBackendPreference(options.classifier?.backend);
     const threads = options.classifier?.threads;
     if (threads !== undefined && threads !== 0) checkThreads(threads, MAX_CLASSIFIER_THREADS);
   }

@@ -128,3 +128,18 @@ test('cropFace samples the frame in one pass: the same crop as before, near edge
     }
   }
 });
+
+test('cropFace and alignmentTransform without keypoints: a TypeError saying they are needed (not a bare property read)', () => {
+  const img = canvas(64, 64, []);
+  const eyes = { rightEye: { x: 24, y: 28 }, leftEye: { x: 40, y: 28 } };
+  assert.throws(() => cropFace(img, {} as never), (e: unknown) => e instanceof TypeError && /needs its `keypoints` \(rightEye, leftEye and mouth/.test(e.message) && !/Cannot read/.test(e.message));
+  assert.throws(() => cropFace(img, undefined as never), /needs its `keypoints`/);
+  assert.throws(() => alignmentTransform(undefined as never), /needs its `keypoints`/);
+  assert.throws(() => cropFace(img, { keypoints: { leftEye: eyes.leftEye } } as never), /`keypoints.rightEye` to be a point \{ x, y \}.*got `undefined`/);
+  assert.throws(() => cropFace(img, { keypoints: eyes } as never), /`keypoints.mouth`/);
+  assert.throws(() => cropFace(img, { keypoints: { ...eyes, mouth: { x: 32, y: Number.NaN } } }), /`keypoints.mouth` to be a point.*got `\{ x: 32, y: NaN \}`/);
+  // A JPEG frame: the keypoints are checked before it is decoded.
+  assert.throws(() => cropFace({ width: 64, height: 64, format: 'jpeg', data: Buffer.alloc(10) } as never, {} as never), /needs its `keypoints`/);
+  // A framing without `mouthY` needs the eyes only.
+  assert.equal(cropFace(img, { keypoints: eyes } as never, { framing: { name: 'eyes-only', eyeY: 0.4, eyeDistance: 0.35 } }).data.length, 48 * 48);
+});

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appearanceDescriptor, createFaceCropper, Detection, FaceDetector, FacePipeline, FaceTracker, loadFaceDetector } from '../../src/face';
+import { appearanceDescriptor, checkFaceCropperOptions, createFaceCropper, Detection, FaceDetector, FacePipeline, FaceTracker, loadFaceDetector } from '../../src/face';
 import { silentLogger } from '../../src/log';
 import { demoPhotoDir, movingClip, trackIdKept } from '../../bench/stages/detect';
 
@@ -148,6 +148,42 @@ test('a face that jumps farther than the motion model predicts keeps its id by a
 test('options are validated', () => {
   assert.throws(() => new FaceTracker({ maxMissed: -1 }), /maxMissed/);
   assert.throws(() => new FaceTracker({ matchThreshold: Number.NaN }), /matchThreshold/);
+});
+
+test('tracker options: thresholds above their similarity range (re-identification silently off) and fractional counts throw, naming the option', () => {
+  const bad: Array<[string, number]> = [
+    ['reidSimilarity', 1.5], ['reidNearSimilarity', 2], ['reidEdgeSimilarity', 1.01], ['matchThreshold', 1.2],
+    ['maxMissed', 2.5], ['holdFrames', 0.5], ['reidFrames', 10.5], ['reidEdgeSimilarity', -1.5], ['reidSimilarity', Number.NaN],
+  ];
+  for (const [k, v] of bad) {
+    assert.throws(() => new FaceTracker({ [k]: v }), (e: unknown) => e instanceof TypeError && e.message.includes(`\`${k}\``) && e.message.includes(String(v)), `${k}: ${v}`);
+  }
+  assert.throws(() => new FaceTracker({ reidSimilarity: 1.5 }), /`reidSimilarity` to be a finite number in -1..1, got `1.5`/);
+  assert.throws(() => new FaceTracker({ maxMissed: 2.5 }), /`maxMissed` to be an integer >= 0, got `2.5`/);
+  // …and through the face cropper, before its detector loads.
+  assert.throws(() => checkFaceCropperOptions({ tracker: { reidNearSimilarity: 1.1 } }), /`reidNearSimilarity` to be a finite number in -1..1/);
+  assert.throws(() => checkFaceCropperOptions({ tracker: { holdFrames: 1.5 } }), /`holdFrames` to be an integer >= 0/);
+  // The ends of the ranges and the defaults stay valid.
+  new FaceTracker({ matchThreshold: 1, reidSimilarity: 1, reidNearSimilarity: -1, reidEdgeSimilarity: 0, maxMissed: 0, holdFrames: 0, reidFrames: 0, frameIntervalMs: 0 });
+  assert.deepEqual(new FaceTracker().options, {
+    matchThreshold: 0.3, maxMissed: 10, holdFrames: 2, reidFrames: 90, reidSimilarity: 0.85, reidNearSimilarity: 0.5, reidEdgeSimilarity: 0.2, frameIntervalMs: 1000 / 30,
+  });
+});
+
+test('face cropper options: `jpeg` must be a boolean (not any truthy value), `jpegQuality` an integer in 1..100', () => {
+  assert.throws(() => checkFaceCropperOptions({ jpeg: 'no' as never }), (e: unknown) => e instanceof TypeError && /`jpeg` to be a boolean, got `no`/.test(e.message));
+  assert.throws(() => checkFaceCropperOptions({ jpeg: 1 as never }), /`jpeg` to be a boolean/);
+  for (const q of [0, 101, 50.5, -5, Number.NaN, '80']) {
+    assert.throws(() => checkFaceCropperOptions({ jpegQuality: q as never }), /`jpegQuality` to be an integer in 1..100/, String(q));
+  }
+  // A cropper given its detector checks them too.
+  const detector = { options: { maxPixels: 1e8 }, detectImage: () => [], dispose() {} };
+  assert.throws(() => new FacePipeline(detector as never, { jpeg: 'yes' as never }), /`jpeg` to be a boolean/);
+  assert.throws(() => new FacePipeline(detector as never, { jpegQuality: 500 }), /`jpegQuality`/);
+  assert.deepEqual([new FacePipeline(detector as never).options.jpeg, new FacePipeline(detector as never).options.jpegQuality], [false, 90]);
+  const p = new FacePipeline(detector as never, { jpeg: true, jpegQuality: 1 });
+  assert.deepEqual([p.options.jpeg, p.options.jpegQuality], [true, 1]);
+  checkFaceCropperOptions({ jpeg: false, jpegQuality: 100 });
 });
 
 const noPhotos = demoPhotoDir() ? false : '@vladmandic/face-api (devDependency with the demo photos) is not installed';

@@ -260,7 +260,7 @@ describe('createPipeline lifecycle', () => {
     await assert.rejects(createPipeline({ policy: 'drop' as never, classifier: { model: 'no-such-model' } }), TypeError);
   });
 
-  it('bad source, face, detector, tracker or tta options throw from createPipeline before any weights load', async () => {
+  it('bad source, face, detector, tracker or classifier (tta, executor, backend, threads) options throw from createPipeline before any weights load', async () => {
     let loads = 0;
     setClassifierLoader(async () => {
       loads++;
@@ -272,8 +272,13 @@ describe('createPipeline lifecycle', () => {
       await assert.rejects(createPipeline({ source: { fps: -1 }, face }), /fps must be a number >= 0/);
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, detectEvery: 0 } }), /`detectEvery` to be an integer >= 1/);
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, minConfidence: 2 } }), /minConfidence/);
-      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, tracker: { reidFrames: Number.NaN } } }), /to be a finite number/);
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, tracker: { reidFrames: Number.NaN } } }), /`reidFrames` to be an integer >= 0/);
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, tracker: { reidSimilarity: 1.5 } } }), /`reidSimilarity` to be a finite number in -1..1/);
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, jpeg: 'no' as never } }), /`jpeg` to be a boolean/);
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face, classifier: { tta: 'x' as never } }), /tta/);
+      // The classifier's backend and executor too: not only once the detector has loaded (then disposed).
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face, classifier: { executor: 'fast' as never } }), (e: unknown) => e instanceof TypeError && /Invalid executor option "fast"/.test(e.message));
+      await assert.rejects(createPipeline({ source: new Subject<Frame>(), face, classifier: { backend: 'gpu' } }), (e: unknown) => e instanceof TypeError && /Unknown TensorFlow.js backend "gpu"/.test(e.message));
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, threads: 20 } }), /`threads` to be an integer in 0..8/);
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face: { ...face, threads: 1.5 } }), /`threads` to be an integer in 0..8/);
       await assert.rejects(createPipeline({ source: new Subject<Frame>(), face, classifier: { threads: 9 } }), /`threads` to be an integer in 0..8, got `9`/);
