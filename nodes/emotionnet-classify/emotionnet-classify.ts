@@ -24,7 +24,8 @@ import {
   TTA_MODES,
   TtaMode,
 } from '../../src/classify';
-import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
+import type { OverloadPolicy } from '../../src/overload';
+import { sourceQueue } from '../lib/source-queue';
 import { framesInFlight } from '../../src/worker-pool';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
 import { Done, nodeLogger, onClose, onInput, Send, settledWithin } from '../lib/node';
@@ -99,10 +100,6 @@ export = function register(RED: NodeAPI): void {
     // Framings warned about this deploy: the few the face stage has, but `crop.framing` is just a
     // string in the message (e.g. after MQTT), so the set is capped.
     const framingWarned = new Set<string>();
-    // Queued (not yet running) messages per source: each source's own depth for FlowControl. A
-    // source is removed when its last message leaves the queue, so this stays bounded by the
-    // queue capacity however many source ids pass through.
-    const waiting = new Map<string, number>();
     const gate = new LoadGate<Item>();
     // Aborted on close: a large message stops between two chunks instead of delaying the close.
     const abort = new AbortController();
@@ -157,28 +154,9 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
-    /** Counts a message of source `sid` into (+1) or out of (-1) its depth. */
-    const count = (sid: string, delta: 1 | -1): void => {
-      const n = (waiting.get(sid) ?? 0) + delta;
-      if (n > 0) waiting.set(sid, n);
-      else waiting.delete(sid);
-    };
-    // Depth 0 also removes this node from the source's entry (which FlowControl then drops
-    // when nothing else holds that source's items and nobody listens).
-    const report = (sid: string) => FlowControl.for(sid).report(node.id, waiting.get(sid) ?? 0);
-
-    /** `item` left the queue (started, superseded or discarded on close). */
-    const leave = (item: Item) => {
-      if (item.sourceId === undefined) return;
-      count(item.sourceId, -1);
-      report(item.sourceId);
-    };
-
-    const queue = new StageQueue<Item>(
-      (item) => {
-        leave(item);
-        return work(item);
-      },
+    const { queue, enqueue, forget } = sourceQueue<Item>(
+      node.id,
+      work,
       {
         policy,
         key: (item) => item.sourceId, // sources take turns under `latest`
@@ -187,26 +165,11 @@ export = function register(RED: NodeAPI): void {
         concurrency: framesInFlight(threads),
         onDrop: (item, reason) => {
           if (reason === 'superseded') dropped++;
-          leave(item);
           item.done();
         },
       },
+      () => new InputError(t('errors.queue-full'), 'errors.queue-full'),
     );
-
-    const enqueue = (item: Item) => {
-      const sid = item.sourceId;
-      // Counted before the push: a `latest` push may supersede (and uncount) an older item of
-      // the same source synchronously.
-      if (sid !== undefined) count(sid, 1);
-      try {
-        queue.push(item);
-      } catch (e) {
-        if (sid !== undefined) count(sid, -1); // rejected: the depth already reported is unchanged
-        item.done(e instanceof OverloadError ? new InputError(e.message, 'errors.queue-full') : (e as Error));
-        return;
-      }
-      if (sid !== undefined) report(sid);
-    };
 
     status.set('busy', t('status.loading'));
     loadClassifier({
@@ -266,8 +229,7 @@ export = function register(RED: NodeAPI): void {
       // for ever: a worker thread that hangs is stopped by dispose() below (its batch fails).
       // Discarded messages leave through onDrop: their sources report 0.
       if (!(await settledWithin(Promise.all([draining, queue.close()]), CLOSE_WAIT_MS))) node.warn(t('warn.close-timeout', { ms: CLOSE_WAIT_MS }));
-      for (const sid of waiting.keys()) FlowControl.for(sid).forget(node.id);
-      waiting.clear();
+      forget();
       classifier?.dispose();
       classifier = null;
       status.clear();

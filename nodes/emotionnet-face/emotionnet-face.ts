@@ -1,12 +1,15 @@
 /**
  * emotionnet-face: face crop node (thin wrapper around src/face). Detects faces (BlazeFace),
- * tracks them with stable ids, and outputs aligned 48x48 gray crops per frame as `Face[]`.
+ * tracks them with stable ids, and outputs aligned 48x48 gray crops per frame as `Face[]`. Each
+ * source's queued frames (by `sourceId`) are reported to FlowControl under that source, back to
+ * 0 when they have left the queue.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { createFaceCropper, Face, FacePipeline, framesInFlight, FRAMINGS } from '../../src/face';
 import { Frame, isFrame } from '../../src/frame';
 import { decodeImage, frameFromImage, ImageError, sniffImageFormat } from '../../src/image';
-import { FlowControl, OverloadError, OverloadPolicy, StageQueue } from '../../src/overload';
+import type { OverloadPolicy } from '../../src/overload';
+import { sourceQueue } from '../lib/source-queue';
 import { translator } from '../lib/i18n';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
 import { Done, nodeLogger, onClose, onInput, Send, settledWithin } from '../lib/node';
@@ -48,6 +51,8 @@ interface Item extends Input {
   msg: NodeMessageInFlow & Record<string, unknown>;
   send: Send;
   done: Done;
+  /** The frame's `sourceId`, when it has one: its queue depth is reported under it. */
+  sourceId?: string;
 }
 
 /** On close, wait at most this long for the frames in flight (then the detector is disposed under them). */
@@ -138,7 +143,6 @@ export = function register(RED: NodeAPI): void {
     const refusals = new Refusals(status);
     let lastMs = 0;
     let avgMs = 0;
-    const sources = new Set<string>();
     const gate = new LoadGate<Item>();
     let draining: Promise<void> = Promise.resolve();
 
@@ -197,26 +201,22 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
-    const queue = new StageQueue<Item>(work, {
-      policy,
-      // With worker threads, frames of different sources are detected at once (one per source;
-      // measured: see the README).
-      concurrency: framesInFlight(threads),
-      key: (item) => (item.frame ?? item.of)?.sourceId, // sources take turns under `latest`
-      onDrop: (item, reason) => {
-        if (reason === 'superseded') dropped++;
-        item.done();
+    const { queue, enqueue, forget } = sourceQueue<Item>(
+      node.id,
+      work,
+      {
+        policy,
+        // With worker threads, frames of different sources are detected at once (one per source;
+        // measured: see the README).
+        concurrency: framesInFlight(threads),
+        key: (item) => (item.frame ?? item.of)?.sourceId, // sources take turns under `latest`
+        onDrop: (item, reason) => {
+          if (reason === 'superseded') dropped++;
+          item.done();
+        },
       },
-      onDepth: (depth) => sources.forEach((s) => FlowControl.for(s).report(node.id, depth)),
-    });
-
-    const enqueue = (item: Item) => {
-      try {
-        queue.push(item);
-      } catch (e) {
-        item.done(e instanceof OverloadError ? new InputError(t('errors.queue-full'), 'errors.queue-full') : (e as Error));
-      }
-    };
+      () => new InputError(t('errors.queue-full'), 'errors.queue-full'),
+    );
 
     status.set('busy', t('status.loading'));
     cropperPromise.then(
@@ -251,8 +251,8 @@ export = function register(RED: NodeAPI): void {
         return done(asError(e));
       }
       const sid = (parsed.frame ?? parsed.of)?.sourceId;
-      if (typeof sid === 'string' && !sources.has(sid) && sources.size < 32) sources.add(sid);
       const item: Item = { msg: msg as Item['msg'], send, done, ...parsed };
+      if (typeof sid === 'string') item.sourceId = sid;
       if (gate.hold(item)) return;
       enqueue(item);
     });
@@ -264,7 +264,8 @@ export = function register(RED: NodeAPI): void {
       // A frame still being detected finishes before the detector goes, but not for ever: a
       // worker thread that hangs is stopped by dispose() below (its frame fails).
       if (!(await settledWithin(Promise.all([draining, queue.close()]), CLOSE_WAIT_MS))) node.warn(t('warn.close-timeout', { ms: CLOSE_WAIT_MS }));
-      sources.forEach((s) => FlowControl.for(s).forget(node.id));
+      // Discarded frames left through onDrop (their sources reported 0); forget any still counted.
+      forget();
       cropper?.dispose();
       cropper = null;
       status.clear();

@@ -43,7 +43,10 @@ function num(v: unknown, dflt: number, min: number, max: number): number {
 }
 
 const JPEG_SOI = (b: Buffer) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8;
-/** Render failures (of frames already completed) are logged at most once per this interval. */
+/**
+ * Render failures (of frames already completed) are logged at most once per this interval; the
+ * failures in between are counted and logged at its end (or on close) if no new failure does.
+ */
 const RENDER_ERROR_LOG_MS = 10_000;
 
 export = function register(RED: NodeAPI): void {
@@ -110,17 +113,31 @@ export = function register(RED: NodeAPI): void {
     status.set('ready', streamOn ? t('status.ready') : t('status.idle'));
 
     let lastRenderErrorAt = -Infinity;
-    let unloggedRenderErrors = 0;
+    // The failures not logged yet: how many, and the newest one's message.
+    let unlogged: { count: number; message: string } | null = null;
+    // Logs `unlogged` at the end of the interval when no new failure did (the failures stopped).
+    let unloggedTimer: NodeJS.Timeout | null = null;
+    /** Logs one failure's `message`, with the count of the `more` not logged since the last line. */
+    const writeRenderError = (message: string, more: number) => {
+      if (unloggedTimer) clearTimeout(unloggedTimer);
+      unloggedTimer = null;
+      unlogged = null;
+      lastRenderErrorAt = Date.now();
+      node.error(`${t('errors.render')}: ${message}${more ? ` ${t('errors.render-more', { count: more })}` : ''}`);
+    };
+    /** Logs the newest unlogged failure with the count of the others (at the interval's end, on close). */
+    const flushRenderErrors = () => {
+      if (unlogged) writeRenderError(unlogged.message, unlogged.count - 1);
+    };
     const logRenderError = (e: unknown) => {
-      const now = Date.now();
-      if (now - lastRenderErrorAt < RENDER_ERROR_LOG_MS) {
-        unloggedRenderErrors++;
+      const message = e instanceof Error ? e.message : String(e);
+      const wait = lastRenderErrorAt + RENDER_ERROR_LOG_MS - Date.now();
+      if (wait > 0) {
+        unlogged = { count: (unlogged?.count ?? 0) + 1, message };
+        unloggedTimer ??= setTimeout(flushRenderErrors, wait);
         return;
       }
-      const more = unloggedRenderErrors ? ` ${t('errors.render-more', { count: unloggedRenderErrors })}` : '';
-      lastRenderErrorAt = now;
-      unloggedRenderErrors = 0;
-      node.error(`${t('errors.render')}: ${e instanceof Error ? e.message : String(e)}${more}`);
+      writeRenderError(message, unlogged?.count ?? 0);
     };
 
     const showRunning = () => {
@@ -175,7 +192,7 @@ export = function register(RED: NodeAPI): void {
         // msg here (a Catch node would see it after Complete did). What still fails after the
         // checks above is rare (corrupt entropy data) but may repeat every frame of a stream, so
         // it goes to the log as node.error without msg, at most once per RENDER_ERROR_LOG_MS,
-        // counting the failures in between.
+        // counting the failures in between (logged at the interval's end when they stop).
         if (!closed) logRenderError(e);
         return;
       }
@@ -189,6 +206,7 @@ export = function register(RED: NodeAPI): void {
     onClose(node, async () => {
       closed = true;
       idle.stop();
+      flushRenderErrors(); // the failures not logged yet, and their timer cleared
       if (previews.get(node.id)?.snapshot === snapshot) previews.delete(node.id);
       lastInput = null;
       lastJpeg = null;

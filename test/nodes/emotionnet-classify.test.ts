@@ -398,6 +398,28 @@ describe('emotionnet-classify node', () => {
     assert.deepEqual((await got).map((m) => m.payload[0].id), [0, 1, 2, 3, 4, 5]);
   });
 
+  it('queue policy: a message beyond the 16 waiting is rejected with the node\'s own (translated) "queue is full" error', async () => {
+    const { clf } = fakeClassifier();
+    // The first batch is held until released: 16 messages wait behind it, the 18th is one too many.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    core.setClassifierLoader(async () => ({ ...clf, classify: async (faces: any[]) => (await held, clf.classify(faces)) }));
+    await helper.load([classifyNode, catchNode], flow({ policy: 'queue' }));
+    const c1 = helper.getNode('c1');
+    await until(() => c1.status.args.some((a: any[]) => a[0].fill === 'green'), 2000, 'model loaded');
+    const caught = collect(helper.getNode('caught'), 1);
+    const got = collect(helper.getNode('out'), 17);
+    for (let i = 0; i < 18; i++) c1.receive({ payload: [face(i, 200)] });
+    try {
+      const [m] = await caught;
+      // Not the core's untranslated OverloadError text ("stage queue is full (16 items waiting); …").
+      assert.equal(m.error.message, 'InputError: Classifier queue is full');
+    } finally {
+      release();
+    }
+    assert.deepEqual((await got).map((o) => o.payload[0].id), Array.from({ length: 17 }, (_, i) => i));
+  });
+
   it('status shows the backend and faces/s; close disposes the model and clears the status', async () => {
     const { clf, state } = fakeClassifier();
     core.setClassifierLoader(async () => clf);

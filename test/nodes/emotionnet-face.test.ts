@@ -8,6 +8,8 @@ import { watchStatus } from '../helpers/status';
 
 const faceNode = load('nodes/emotionnet-face/emotionnet-face.js');
 const image = load('src/image/index.js');
+// The registry the node (loaded from dist) reports to.
+const { FlowControl } = load('src/overload.js');
 
 const photo = path.join(ROOT, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
 const noPhotos = fs.existsSync(photo) ? false : '@vladmandic/face-api (devDependency with the demo photos) is not installed';
@@ -402,6 +404,51 @@ describe('emotionnet-face node', () => {
       assert.match(caught[0].error.message, error);
     });
   }
+
+  it('queue policy: each source reports its own depth to FlowControl, a 33rd source of the deploy too', async () => {
+    // Detection stands still while `held` is set, so frames wait in the queue.
+    const pipeline = load('src/face/pipeline.js');
+    const orig = pipeline.FacePipeline.prototype.process;
+    let held: Promise<void> | null = null;
+    let release = () => {};
+    pipeline.FacePipeline.prototype.process = async () => {
+      if (held) await held;
+      return [];
+    };
+    try {
+      await helper.load([faceNode, catchNode], flow({ policy: 'queue' }));
+      const n = helper.getNode('f1');
+      await ready(watchStatus(n));
+      const gray = (sourceId: string, seq: number) => ({ payload: { width: 32, height: 32, format: 'gray', data: Buffer.alloc(32 * 32, 128), timestamp: 0, seq, sourceId } });
+      // 32 sources have sent a frame this deploy (and been processed; 16 at a time, what the queue holds)…
+      let got: Promise<unknown[]>;
+      for (let i = 0; i < 32; i += 16) {
+        got = collect(helper.getNode('out'), 16);
+        for (let j = i; j < i + 16; j++) n.receive(gray(`fc-src-${j}`, 0));
+        await got;
+      }
+      // …then a 33rd sends a burst while another source's frame is being detected.
+      held = new Promise<void>((r) => (release = r));
+      got = collect(helper.getNode('out'), 11);
+      n.receive(gray('fc-busy', 0));
+      for (let seq = 0; seq < 10; seq++) n.receive(gray('fc-src-32', seq));
+      const depth = (sid: string) => FlowControl.for(sid).maxDepth;
+      await until(() => depth('fc-src-32') === 10, 2000, () => `fc-src-32 at depth 10 (depth ${depth('fc-src-32')})`);
+      // Its own depth only: not the other sources' (nothing of theirs waits).
+      assert.equal(depth('fc-src-0'), 0, 'an earlier source with nothing queued');
+      assert.equal(depth('fc-busy'), 0, 'the source of the running frame');
+      release();
+      await got;
+      await until(() => depth('fc-src-32') === 0, 2000, () => `fc-src-32 back to 0 (depth ${depth('fc-src-32')})`);
+      await helper.unload();
+      assert.equal(depth('fc-src-32'), 0, 'after close');
+    } finally {
+      release();
+      // FlowControl.for() above registered these (no stage holds them any more).
+      for (const sid of ['fc-src-0', 'fc-busy', 'fc-src-32']) FlowControl.release(sid);
+      pipeline.FacePipeline.prototype.process = orig;
+    }
+  });
 
   it('closes cleanly (status cleared)', async () => {
     await helper.load([faceNode, catchNode], flow());

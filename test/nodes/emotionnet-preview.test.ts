@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- node-red-node-test-helper and Node-RED objects are untyped */
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'http';
 import * as jpeg from 'jpeg-js';
@@ -180,6 +180,64 @@ describe('emotionnet-preview node', () => {
     // a sound frame still renders afterwards
     p1.receive({ payload: goodJpeg() });
     await until(() => got.out.length === 1, 5000, 'output');
+  });
+
+  /**
+   * Sends `n` JPEGs that pass the checks but fail to render, one at a time (a render waiting
+   * behind another would be superseded, not fail); resolves once the node has handled each failure.
+   */
+  async function failRenders(p1: any, n: number): Promise<void> {
+    const proto = PreviewRenderer.prototype;
+    const orig = proto.render;
+    let rendering: Promise<unknown> | null = null;
+    proto.render = function (this: unknown, ...args: any[]) {
+      return (rendering = orig.apply(this, args));
+    };
+    try {
+      for (let i = 0; i < n; i++) {
+        rendering = null;
+        p1.receive({ payload: headerOnly(16, 16) });
+        await until(() => rendering !== null, 5000, 'the render');
+        // The node's own handler of the failure ran first (it awaited the render before this).
+        await (rendering as unknown as Promise<unknown>).then(() => assert.fail('rendered'), () => undefined);
+      }
+    } finally {
+      proto.render = orig;
+    }
+  }
+  /** The failures that log lines account for: each line's own, plus the "(and N more …)" it counts. */
+  const accounted = (calls: any[]) => calls.reduce((sum, c) => sum + 1 + Number(/\(and (\d+) more since the last one logged\)$/.exec(String(c.args[0]))?.[1] ?? 0), 0);
+
+  it('render failures that stop: the ones not logged yet are logged, with their count, at the end of the 10 s interval', async () => {
+    await loadWithComplete(true);
+    const p1 = helper.getNode('p1');
+    // The first failure is logged as if 9.5 s ago, so the interval ends soon after the next ones.
+    const now = Date.now;
+    const clock = mock.method(Date, 'now', () => now() - 9_500);
+    try {
+      await failRenders(p1, 1);
+    } finally {
+      clock.mock.restore();
+    }
+    assert.equal(errorCalls(p1).logOnly.length, 1);
+    await failRenders(p1, 2);
+    // No new failure: a timer logs the pending ones.
+    await until(() => accounted(errorCalls(p1).logOnly) === 3, 15_000, () => `3 failures logged (${errorCalls(p1).logOnly.map((c: any) => c.args[0]).join(' | ')})`);
+    const { logOnly } = errorCalls(p1);
+    assert.ok(logOnly.length <= 3);
+    assert.match(String(logOnly[logOnly.length - 1].args[0]), /^Preview render failed: corrupt JPEG/);
+  });
+
+  it('render failures not logged yet when the node closes are logged on close, with their count', async () => {
+    await loadWithComplete(true);
+    const p1 = helper.getNode('p1');
+    await failRenders(p1, 3);
+    assert.equal(errorCalls(p1).logOnly.length, 1, 'throttled');
+    await p1.close();
+    const { logOnly } = errorCalls(p1);
+    assert.equal(accounted(logOnly), 3, logOnly.map((c: any) => c.args[0]).join(' | '));
+    assert.equal(logOnly.length, 2);
+    assert.match(String(logOnly[1].args[0]), /^Preview render failed: corrupt JPEG.* \(and 1 more since the last one logged\)$/);
   });
 
   it('serves a live MJPEG stream and a snapshot on the admin server; 404 for unknown ids', async () => {

@@ -1,0 +1,84 @@
+/**
+ * A node's StageQueue whose waiting items are counted per source (`item.sourceId`) and reported to
+ * FlowControl under that source: a video source playing a file "as fast as the flow takes them"
+ * pauses while the node holds more than its limit of that source's frames, whatever other sources
+ * send. A source leaves the count when its last item leaves the queue, so the count stays bounded
+ * by the queue however many source ids pass through. Used by the face and classify nodes.
+ */
+import { FlowControl, OverloadError, StageQueue, StageQueueOptions } from '../../src/overload';
+import type { Done } from './node';
+
+export interface SourceItem {
+  /** The frame's source (`msg.frame.sourceId`), when it has one. */
+  sourceId?: string;
+  done: Done;
+}
+
+export interface SourceQueue<T> {
+  readonly queue: StageQueue<T>;
+  /** Queues `item`; a full queue completes it with `queueFull()` (Catch nodes see it). */
+  enqueue(item: T): void;
+  /** On close, after the queue closed: withdraws this node's reports for the sources still counted. */
+  forget(): void;
+}
+
+/**
+ * `work` runs each item; `options` are the StageQueue's (`onDrop` is called after the item left the
+ * count; it must complete the item). `queueFull` makes the error for an item the full queue refuses.
+ */
+export function sourceQueue<T extends SourceItem>(
+  nodeId: string,
+  work: (item: T) => Promise<void>,
+  options: StageQueueOptions<T> & { onDrop: NonNullable<StageQueueOptions<T>['onDrop']> },
+  queueFull: () => Error,
+): SourceQueue<T> {
+  const waiting = new Map<string, number>();
+  const count = (sid: string, delta: 1 | -1): void => {
+    const n = (waiting.get(sid) ?? 0) + delta;
+    if (n > 0) waiting.set(sid, n);
+    else waiting.delete(sid);
+  };
+  // Depth 0 also removes this node from the source's entry (which FlowControl then drops when
+  // nothing else holds that source's frames and nobody listens).
+  const report = (sid: string) => FlowControl.for(sid).report(nodeId, waiting.get(sid) ?? 0);
+  /** `item` left the queue (started, superseded or discarded on close). */
+  const leave = (item: T) => {
+    if (item.sourceId === undefined) return;
+    count(item.sourceId, -1);
+    report(item.sourceId);
+  };
+  const queue = new StageQueue<T>(
+    (item) => {
+      leave(item);
+      return work(item);
+    },
+    {
+      ...options,
+      onDrop: (item, reason) => {
+        leave(item);
+        options.onDrop(item, reason);
+      },
+    },
+  );
+  return {
+    queue,
+    enqueue(item: T): void {
+      const sid = item.sourceId;
+      // Counted before the push: a `latest` push may supersede (and uncount) an older item of the
+      // same source synchronously.
+      if (sid !== undefined) count(sid, 1);
+      try {
+        queue.push(item);
+      } catch (e) {
+        if (sid !== undefined) count(sid, -1); // refused: the depth already reported is unchanged
+        item.done(e instanceof OverloadError ? queueFull() : (e as Error));
+        return;
+      }
+      if (sid !== undefined) report(sid);
+    },
+    forget(): void {
+      for (const sid of waiting.keys()) FlowControl.for(sid).forget(nodeId);
+      waiting.clear();
+    },
+  };
+}
