@@ -8,7 +8,8 @@
 #   - which TensorFlow.js backend `auto` selects, and why, and that the shipped nano-b-wild
 #     weights load and classify a face-sized image on it (also in a worker thread); the face detector runs in a worker
 #     thread (the face node's Threads) and matches the main-thread detector; on a frame of the demo
-#     clip the detector finds the faces it finds on this x86_64 host.
+#     clip the detector finds the faces it finds on this x86_64 host, and its own depthwise kernel
+#     gives bit-identical outputs to tfjs' kernel.
 #
 # Usage: scripts/check-arm64.sh            (arm64, Node 22)
 #        ARCH=armv7 scripts/check-arm64.sh (armv7 / 32-bit Raspberry Pi OS, Node 20: no Node 22 armv7 package on npm)
@@ -126,6 +127,22 @@ const { lastValueFrom, toArray } = require('rxjs');
     console.log(`  face detector on a demo frame: ${got.length} faces (x86_64: ${expected.length}) in ${Date.now() - t4} ms (emulated) → ${sameFaces ? 'ok' : 'WRONG'}`);
     det.dispose();
   }
+  // The detector's own depthwise kernel against tfjs' kernel on this CPU: bit-identical outputs.
+  const { tf } = require('node-red-contrib-emotionnet/dist/src/backend');
+  const { depthwiseKernel } = require('node-red-contrib-emotionnet/dist/src/face/wasm-depthwise');
+  const dw = depthwiseKernel(tf.getBackend(), tf.engine().backend);
+  let dwSame = dw.fused;
+  for (const shape of [[1, 72, 96, 24], [1, 5, 7, 8]]) {
+    const x = tf.randomNormal(shape);
+    const f = tf.randomNormal([3, 3, shape[3], 1]);
+    const got = tf.engine().makeTensorFromTensorInfo(dw.fn(x, f, { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dilations: [1, 1] }));
+    const want = tf.depthwiseConv2d(x, f, 1, 'same');
+    const a = got.dataSync();
+    const b = want.dataSync();
+    dwSame = dwSame && a.every((v, i) => Object.is(v, b[i]));
+    tf.dispose([x, f, got, want]);
+  }
+  console.log(`  depthwise 3x3 kernel (SIMD pass ${dw.fused ? 'on' : 'unavailable'}): bit-identical to tfjs' kernel → ${dwSame ? 'ok' : 'WRONG'}`);
   // The classifier in a worker thread (the classify node's Threads): the same result as above.
   const t3 = Date.now();
   const pooled = await loadClassifier({ model: 'nano-b-wild', threads: 1 });
@@ -133,7 +150,7 @@ const { lastValueFrom, toArray } = require('rxjs');
   const sameClass = rp.label === r.label && Math.abs(rp.confidence - r.confidence) < 1e-5;
   console.log(`  nano-b-wild in a worker thread (${pooled.backend.reason}): ${rp.label} ${rp.confidence.toFixed(3)} in ${Date.now() - t3} ms with loading (emulated) → ${sameClass ? 'ok' : 'WRONG'}`);
   pooled.dispose();
-  process.exit(ok && okBig && classified && same && sameFaces && sameClass && b.label !== 'tfjs-node' ? 0 : 1);
+  process.exit(ok && okBig && classified && same && sameFaces && dwSame && sameClass && b.label !== 'tfjs-node' ? 0 : 1);
 })().catch((e) => { console.error(e); process.exit(1); });
 EOF
 say "running the package on $ARCH Node (qemu)"

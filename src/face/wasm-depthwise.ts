@@ -6,9 +6,8 @@
  * WebAssembly module that shares the backend's memory and works on the tensors in place.
  *
  * Source: `wasm/depthwise3x3.wat` next to this file (test/face checks that it assembles to the
- * bytes below). The taps are summed in the order XNNPACK's kernel sums them on x86_64, so there
- * the outputs are bit-identical to the backend's kernel (tested; on ARM XNNPACK may choose other
- * micro-kernels, and scripts/check-arm64.sh compares the faces found instead). Anything else (other backends, no SIMD, other filter sizes, strides,
+ * bytes below). The taps are summed in the order XNNPACK's kernel sums them, so the outputs are
+ * bit-identical to the backend's kernel (tested here; scripts/check-arm64.sh checks arm64 and armv7). Anything else (other backends, no SIMD, other filter sizes, strides,
  * paddings, dilations or dtypes, channels not a multiple of 4) uses the backend's own kernel.
  */
 import { tf } from '../backend';

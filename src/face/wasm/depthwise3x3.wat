@@ -2,7 +2,7 @@
 ;; the face detector on tfjs' wasm backend (src/face/wasm-depthwise.ts). C (channels) is a
 ;; multiple of 4: each step works on 4 channels (one v128). Weights are packed by the caller
 ;; as [C/4][9][4] floats, taps in column order (kx outer, ky inner): the order in which XNNPACK,
-;; behind tfjs' own kernel, sums them on x86_64, so there the outputs are bit-identical to it.
+;; behind tfjs' own kernel, sums them, so the outputs are bit-identical to it (x86_64, arm64, armv7).
 (module
   (import "env" "memory" (memory 1))
 
