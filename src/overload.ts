@@ -438,3 +438,46 @@ export class FlowControl {
     }
   }
 }
+
+/**
+ * One stage's waiting items counted per source and reported to each source's {@link FlowControl}
+ * under `stageId`: each source sees its own depth, whatever other sources send. A source leaves
+ * the count when its last item does, so the count stays bounded by the stage's queue however
+ * many source ids pass through. Count an item in before pushing it (a `latest` push may
+ * supersede, and count out, an older item of the same source synchronously) and out when it
+ * starts, is dropped or is refused.
+ */
+export class SourceDepths {
+  readonly #waiting = new Map<string, number>();
+
+  constructor(private readonly stageId: string) {}
+
+  /** One more item of `sourceId` waits (nothing is reported: call {@link report} once it is queued). */
+  add(sourceId: string | undefined): void {
+    this.#count(sourceId, 1);
+  }
+
+  /** One item of `sourceId` left the queue (started, dropped or refused); with `report`, its new depth is reported. */
+  remove(sourceId: string | undefined, report = true): void {
+    this.#count(sourceId, -1);
+    if (report) this.report(sourceId);
+  }
+
+  /** Reports the source's current depth (0 also removes this stage from its entry). */
+  report(sourceId: string | undefined): void {
+    if (typeof sourceId === 'string') FlowControl.for(sourceId).report(this.stageId, this.#waiting.get(sourceId) ?? 0);
+  }
+
+  /** On close: withdraws this stage's reports for the sources still counted. */
+  forgetAll(): void {
+    for (const sid of this.#waiting.keys()) FlowControl.for(sid).forget(this.stageId);
+    this.#waiting.clear();
+  }
+
+  #count(sourceId: string | undefined, delta: 1 | -1): void {
+    if (typeof sourceId !== 'string') return;
+    const n = (this.#waiting.get(sourceId) ?? 0) + delta;
+    if (n > 0) this.#waiting.set(sourceId, n);
+    else this.#waiting.delete(sourceId);
+  }
+}

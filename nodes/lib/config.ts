@@ -4,7 +4,7 @@
  * once per frame, and the status counts every refused message (`config error (12)`).
  */
 import type { Node } from 'node-red';
-import { onInput } from './node';
+import { onClose, onInput } from './node';
 import { Refusals } from './refusals';
 import type { Status } from './status';
 
@@ -13,4 +13,7 @@ export function rejectInputs(node: Node, status: Status, err: Error, statusText:
   node.error(err.message);
   const refusals = new Refusals(status);
   onInput(node, (_msg, _send, done) => refusals.refuse(done, statusText, () => err));
+  // The count is a throttled status: its pending update must not land after close (a redeployed
+  // node has the same id, so it would cover the new node's status).
+  onClose(node, () => status.clear());
 }

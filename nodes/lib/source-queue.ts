@@ -5,7 +5,7 @@
  * send. A source leaves the count when its last item leaves the queue, so the count stays bounded
  * by the queue however many source ids pass through. Used by the face and classify nodes.
  */
-import { FlowControl, OverloadError, StageQueue, StageQueueOptions } from '../../src/overload';
+import { OverloadError, SourceDepths, StageQueue, StageQueueOptions } from '../../src/overload';
 import type { Done } from './node';
 
 export interface SourceItem {
@@ -32,21 +32,9 @@ export function sourceQueue<T extends SourceItem>(
   options: StageQueueOptions<T> & { onDrop: NonNullable<StageQueueOptions<T>['onDrop']> },
   queueFull: () => Error,
 ): SourceQueue<T> {
-  const waiting = new Map<string, number>();
-  const count = (sid: string, delta: 1 | -1): void => {
-    const n = (waiting.get(sid) ?? 0) + delta;
-    if (n > 0) waiting.set(sid, n);
-    else waiting.delete(sid);
-  };
-  // Depth 0 also removes this node from the source's entry (which FlowControl then drops when
-  // nothing else holds that source's frames and nobody listens).
-  const report = (sid: string) => FlowControl.for(sid).report(nodeId, waiting.get(sid) ?? 0);
+  const depths = new SourceDepths(nodeId);
   /** `item` left the queue (started, superseded or discarded on close). */
-  const leave = (item: T) => {
-    if (item.sourceId === undefined) return;
-    count(item.sourceId, -1);
-    report(item.sourceId);
-  };
+  const leave = (item: T) => depths.remove(item.sourceId);
   const queue = new StageQueue<T>(
     (item) => {
       leave(item);
@@ -66,19 +54,18 @@ export function sourceQueue<T extends SourceItem>(
       const sid = item.sourceId;
       // Counted before the push: a `latest` push may supersede (and uncount) an older item of the
       // same source synchronously.
-      if (sid !== undefined) count(sid, 1);
+      depths.add(sid);
       try {
         queue.push(item);
       } catch (e) {
-        if (sid !== undefined) count(sid, -1); // refused: the depth already reported is unchanged
+        depths.remove(sid, false); // refused: the depth already reported is unchanged
         item.done(e instanceof OverloadError ? queueFull() : (e as Error));
         return;
       }
-      if (sid !== undefined) report(sid);
+      depths.report(sid);
     },
     forget(): void {
-      for (const sid of waiting.keys()) FlowControl.for(sid).forget(nodeId);
-      waiting.clear();
+      depths.forgetAll();
     },
   };
 }

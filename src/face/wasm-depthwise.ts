@@ -8,7 +8,7 @@
  * Source: `wasm/depthwise3x3.wat` next to this file (test/face checks that it assembles to the
  * bytes below). The taps are summed in the order XNNPACK's kernel sums them, so the outputs are
  * bit-identical to the backend's kernel (tested here; scripts/check-arm64.sh checks arm64 and armv7). Anything else (other backends, no SIMD, other filter sizes, strides,
- * paddings, dilations or dtypes, channels not a multiple of 4) uses the backend's own kernel.
+ * paddings, dilations or dtypes, channels not a positive multiple of 4) uses the backend's own kernel.
  */
 import { tf } from '../backend';
 import { wasmKernel } from './wasm-module';
@@ -38,7 +38,7 @@ const same = (a: unknown, b: number[]) => Array.isArray(a) && a.length === b.len
 /**
  * Returns tfjs' `DepthwiseConv2dNative` for `backend` (inputs `x`, `filter`; its attributes):
  * the SIMD pass when the backend is wasm, the WebAssembly runtime has SIMD and the call is a
- * stride-1 "same" 3x3 NHWC float32 one with channels a multiple of 4; else the backend's kernel.
+ * stride-1 "same" 3x3 NHWC float32 one with channels a positive multiple of 4; else the backend's kernel.
  * `fused` says whether the SIMD pass is available at all.
  */
 export function depthwiseKernel(backendName: string, backend: tf.KernelBackend, allowFast = true): { fn: DepthwiseKernel; fused: boolean } {
@@ -55,7 +55,7 @@ export function depthwiseKernel(backendName: string, backend: tf.KernelBackend, 
     const [n, h, w, c] = x.shape;
     const fs = filter.shape;
     if (
-      x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4 || c % 4 !== 0 || !(n > 0 && h > 0 && w > 0) ||
+      x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4 || c % 4 !== 0 || !(n > 0 && h > 0 && w > 0 && c > 0) ||
       fs.length !== 4 || fs[0] !== 3 || fs[1] !== 3 || fs[2] !== c || fs[3] !== 1 ||
       !same(attrs.strides, [1, 1]) || attrs.pad !== 'same' || !same(attrs.dilations ?? [1, 1], [1, 1]) ||
       (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') || attrs.dimRoundingMode != null

@@ -19,7 +19,7 @@
 import { asyncScheduler, defer, Observable, OperatorFunction, SchedulerLike, share, Subject, Subscription } from 'rxjs';
 import { finalize, map, mergeMap, takeUntil, tap } from 'rxjs/operators';
 import type { Frame } from '../frame';
-import { FlowControl, OverloadPolicy, overloadMap, resolveQueueOptions } from '../overload';
+import { OverloadPolicy, overloadMap, resolveQueueOptions, SourceDepths } from '../overload';
 import { ClassifierOptions, classifyInput, EmotionClassifier, GrayImage, loadClassifier, MAX_CLASSIFIER_THREADS } from '../classify';
 import { resolveExecutor, resolveTta } from '../model';
 import { parseBackendPreference } from '../backend';
@@ -84,8 +84,6 @@ export interface AnalyzeOptions {
   scheduler?: SchedulerLike;
 }
 
-/** Sources whose flow control one {@link analyzeFrames} subscription reports to, at most (as the face node). */
-const MAX_FLOW_SOURCES = 32;
 let nextStageId = 1;
 
 /** The worker threads of a stage (a detector or classifier pool), if any. */
@@ -115,16 +113,22 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
       const smoother = options.smooth === false ? null : new EmotionSmoother(options.smooth ?? {});
       const engine = rules.length ? new AlertEngine(rules, alertOptions) : null;
       engine?.start(scheduler.now());
-      // Report the queue depth to each source's FlowControl, so a file paced `fast` pauses
-      // reading instead of overflowing a `queue` when the stages are asynchronous (worker threads).
+      // Report each source's own queued frames to its FlowControl (as the face and classify nodes
+      // do), so a file paced `fast` pauses reading instead of overflowing a `queue` when the stages
+      // are asynchronous (worker threads). A source leaves the count when its last frame leaves the
+      // queue, so the count stays bounded by the queue however many sources pass through.
       const stageId = `analyzeFrames-${nextStageId++}`;
-      const sources = new Set<string>();
+      const depths = new SourceDepths(stageId);
       return source.pipe(
+        // Counted before the push: a `latest` push may supersede (and uncount) an older frame of
+        // the same source synchronously.
         tap((f: Frame) => {
-          if (typeof f?.sourceId === 'string' && !sources.has(f.sourceId) && sources.size < MAX_FLOW_SOURCES) sources.add(f.sourceId);
+          depths.add(f?.sourceId);
+          depths.report(f?.sourceId);
         }),
         overloadMap(
           async (frame: Frame) => {
+            depths.remove(frame.sourceId); // left the queue: started
             const t0 = performance.now();
             const faces = (await stages.cropper.process(frame)) as PipelineFace[];
             const t1 = performance.now();
@@ -139,8 +143,10 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
             policy: options.policy ?? 'latest',
             concurrency,
             key: (f) => f.sourceId,
-            onDrop: (f) => options.onDrop?.(f),
-            onDepth: (depth) => sources.forEach((s) => FlowControl.for(s).report(stageId, depth)),
+            onDrop: (f) => {
+              depths.remove(f.sourceId); // superseded, or discarded on unsubscribe
+              options.onDrop?.(f);
+            },
           },
         ),
         map(({ frame, faces, detect, classify }) => {
@@ -164,7 +170,7 @@ export function analyzeFrames(stages: AnalyzeStages, options: AnalyzeOptions = {
             latencyMs: Date.now() - frame.timestamp,
           } satisfies PipelineResult;
         }),
-        finalize(() => sources.forEach((s) => FlowControl.for(s).forget(stageId))),
+        finalize(() => depths.forgetAll()),
       );
     });
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { from, lastValueFrom, Subject, toArray } from 'rxjs';
-import { FlowControl, MAX_LATEST_SOURCES, overloadMap, OverloadError, StageQueue } from '../../src/overload';
+import { FlowControl, MAX_LATEST_SOURCES, overloadMap, OverloadError, SourceDepths, StageQueue } from '../../src/overload';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 /** After the `latest` start scheduled so far (setImmediate callbacks run in order). */
@@ -374,4 +374,25 @@ test('FlowControl: a kept entry that was dropped forwards reports and subscripti
   FlowControl.for('kept2').report('b', 0);
   assert.equal(FlowControl.has('kept'), false);
   assert.equal(FlowControl.has('kept2'), false);
+});
+
+test('SourceDepths: each source sees only its own waiting items; refusals are not reported; forgetAll withdraws the stage', () => {
+  const d = new SourceDepths('stage-sd');
+  d.add('sd-a');
+  d.add('sd-a');
+  d.report('sd-a');
+  d.add('sd-b');
+  d.report('sd-b');
+  d.add(undefined); // an item without a source: not counted
+  d.report(undefined);
+  assert.deepEqual([FlowControl.for('sd-a').maxDepth, FlowControl.for('sd-b').maxDepth], [2, 1]);
+  d.remove('sd-a'); // one started
+  assert.equal(FlowControl.for('sd-a').maxDepth, 1);
+  d.add('sd-b');
+  d.remove('sd-b', false); // refused by a full queue: the depth already reported stays
+  assert.equal(FlowControl.for('sd-b').maxDepth, 1);
+  d.remove('sd-b'); // its last item left: depth 0 removes the stage, and the idle entry goes
+  assert.equal(FlowControl.has('sd-b'), false);
+  d.forgetAll(); // on close
+  assert.equal(FlowControl.has('sd-a'), false);
 });

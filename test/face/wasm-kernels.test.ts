@@ -104,6 +104,20 @@ test('depthwise: every other call goes to the backend kernel, with the same resu
   assert.ok(fused || tf.getBackend() !== 'wasm');
 });
 
+test('depthwise: no channels (0, a multiple of 4) is the backend kernel\'s, not the SIMD pass (which stores one v128 per pixel, out of an empty output)', () => {
+  const { fn, counter } = countedKernel();
+  const x = tf.zeros([1, 4, 4, 0]);
+  const filter = tf.zeros([3, 3, 0, 1]);
+  try {
+    // tfjs' wasm kernel itself fails here (divide by zero); what matters is that ours does not run.
+    tf.engine().makeTensorFromTensorInfo(fn(x, filter, SAME)).dispose();
+  } catch {
+    /* the backend's error */
+  }
+  assert.equal(counter.calls, 1, "the backend's kernel");
+  tf.dispose([x, filter]);
+});
+
 test('depthwise: the cpu backend gets its own kernel', async () => {
   const was = tf.getBackend();
   await import('@tensorflow/tfjs-backend-cpu'); // registers it (src/backend loads it only as the fallback)

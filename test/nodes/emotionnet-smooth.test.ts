@@ -156,6 +156,28 @@ describe('emotionnet-smooth node', () => {
     assert.match((await caught).error.message, /(Invalid smoothing configuration|errors\.config): Expected `halfLifeMs`/);
   });
 
+  it('an invalid configuration: the refusal count pending in the throttled status is not shown after close', async () => {
+    await helper.load([smoothNode, catchNode], flow({ halfLife: 0 }));
+    const s1 = helper.getNode('s1');
+    s1.receive({ payload: [] });
+    await until(() => s1.status.args.some((a: any[]) => a[0]?.text === 'config error (1)'), 2000, 'the first refusal counted');
+    // Within 500 ms of that status, the next counts wait in the status throttle's timer.
+    s1.receive({ payload: [] });
+    s1.receive({ payload: [] });
+    const late: unknown[] = [];
+    let closed = false;
+    const status = s1.status;
+    s1.status = function (this: unknown, ...args: unknown[]) {
+      if (closed) late.push(args[0]);
+      return status.apply(this, args);
+    };
+    await helper.unload();
+    closed = true;
+    await wait(700);
+    // A redeployed node has the same id: a late red "config error (3)" would cover its status.
+    assert.deepEqual(late, [], 'no status set after close');
+  });
+
   it('forgets tracks on a timer when frames stop and reports them lost on the next message', async () => {
     await helper.load([smoothNode, catchNode], flow({ trackTimeout: 100 }));
     const s1 = helper.getNode('s1');

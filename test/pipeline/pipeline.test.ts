@@ -6,6 +6,7 @@ import { Subject, firstValueFrom, toArray, from, lastValueFrom } from 'rxjs';
 import { analyzeFrames, createPipeline, DEMO_SHOTS, demoClipArgs, PipelineResult } from '../../src/pipeline';
 import type { Frame } from '../../src/frame';
 import { pidAlive } from '../../src/ffmpeg';
+import { FlowControl } from '../../src/overload';
 import { ClassifierPool, loadClassifier, setClassifierLoader } from '../../src/classify';
 import { createFaceCropper } from '../../src/face';
 import { cleanup, makeClip, tmpDir, waitFor } from '../video/clips';
@@ -47,6 +48,45 @@ function fakeStages(opts: { delayMs?: number; faces?: number } = {}) {
 }
 
 describe('analyzeFrames', () => {
+  it('queue policy: each source reports its own queue depth to FlowControl, a 33rd source too (as the face node)', async () => {
+    let held: Promise<void> | null = null;
+    let release = () => {};
+    const { stages } = fakeStages();
+    const process = stages.cropper.process;
+    stages.cropper.process = async (f: Frame) => {
+      if (held) await held;
+      return process(f);
+    };
+    const frames = new Subject<Frame>();
+    let results = 0;
+    const sub = frames.pipe(analyzeFrames(stages as never, { policy: 'queue', smooth: false, concurrency: 1 })).subscribe(() => results++);
+    const frame = (sourceId: string, seq: number) => ({ width: 2, height: 2, format: 'gray', data: Buffer.alloc(4), timestamp: Date.now(), seq, sourceId }) as Frame;
+    const sids = [...Array.from({ length: 32 }, (_, i) => `af-src-${i}`), 'af-busy', 'af-33'];
+    const depth = (sid: string) => FlowControl.for(sid).maxDepth;
+    try {
+      // 32 sources have sent a frame (16 at a time, what the queue holds)…
+      for (let i = 0; i < 32; i += 16) {
+        for (let j = i; j < i + 16; j++) frames.next(frame(sids[j], 0));
+        await waitFor(() => results === i + 16, 2000, 'the first frames analysed');
+      }
+      // …then a 33rd sends 3 frames while another source's frame is being analysed.
+      held = new Promise<void>((r) => (release = r));
+      frames.next(frame('af-busy', 0));
+      for (let seq = 0; seq < 3; seq++) frames.next(frame('af-33', seq));
+      await waitFor(() => results === 32 && depth('af-busy') === 0, 2000, 'the busy frame started'); // the queue starts it on a later tick
+      assert.equal(depth('af-33'), 3, 'the 33rd source: its own 3 queued frames');
+      assert.equal(depth('af-src-0'), 0, 'an earlier source with nothing queued');
+      assert.equal(depth('af-busy'), 0, 'the source of the running frame');
+      release();
+      await waitFor(() => results === 36, 2000, 'every frame analysed');
+      assert.equal(depth('af-33'), 0, 'back to 0');
+    } finally {
+      release();
+      sub.unsubscribe();
+      for (const sid of sids) FlowControl.release(sid);
+    }
+  });
+
   it('detects, classifies in one batch per frame, smooths and times every stage', async () => {
     const { stages, calls } = fakeStages({ faces: 3 });
     const t = Date.now();
