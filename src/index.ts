@@ -20,6 +20,7 @@ export {
   CANONICAL_LABELS,
   ClassifierPool,
   canonicalLabel,
+  checkClassifierOptions,
   CLASSIFY_CHUNK,
   classifyInput,
   ClassifyInputError,

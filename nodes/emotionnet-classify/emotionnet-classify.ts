@@ -25,10 +25,10 @@ import {
   TtaMode,
 } from '../../src/classify';
 import type { OverloadPolicy } from '../../src/overload';
-import { sourceQueue } from '../lib/source-queue';
+import { CLOSE_WAIT_MS, sourceQueue } from '../lib/source-queue';
 import { framesInFlight } from '../../src/worker-pool';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
-import { Done, nodeLogger, onClose, onInput, Send, settledWithin } from '../lib/node';
+import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
 import { refreshWhenIdle, Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
 import { Refusals } from '../lib/refusals';
@@ -56,8 +56,6 @@ interface Item {
   sourceId?: string;
 }
 
-/** On close, wait at most this long for the batch in flight (then the model is disposed under it). */
-const CLOSE_WAIT_MS = 3000;
 /** At most this many framing-mismatch warnings (one per framing) per deploy. */
 const MAX_FRAMING_WARNINGS = 4;
 
@@ -108,7 +106,7 @@ export = function register(RED: NodeAPI): void {
       if (!classifier) return;
       // Every worker thread stopped: the red status stays (the idle refresh must not hide it).
       if ((classifier as { failure?: Error | null }).failure) {
-        status.set('failed', refusals.count > 0 ? `${t('status.stopped')} (${refusals.count})` : t('status.stopped'), { throttle: true });
+        refusals.show(t('status.stopped'));
         return;
       }
       const rate = meter.rate();
@@ -154,12 +152,11 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
-    const { queue, enqueue, forget } = sourceQueue<Item>(
+    const { enqueue, close: closeQueue } = sourceQueue<Item>(
       node.id,
       work,
       {
         policy,
-        key: (item) => item.sourceId, // sources take turns under `latest`
         // With worker threads, batches of different sources are classified at once (one per
         // source; one more than the threads, so no worker idles while this thread sends the next).
         concurrency: framesInFlight(threads),
@@ -227,9 +224,7 @@ export = function register(RED: NodeAPI): void {
       gate.close();
       // Let a batch that is still running finish before the model's tensors are freed, but not
       // for ever: a worker thread that hangs is stopped by dispose() below (its batch fails).
-      // Discarded messages leave through onDrop: their sources report 0.
-      if (!(await settledWithin(Promise.all([draining, queue.close()]), CLOSE_WAIT_MS))) node.warn(t('warn.close-timeout', { ms: CLOSE_WAIT_MS }));
-      forget();
+      if (!(await closeQueue(draining))) node.warn(t('warn.close-timeout', { ms: CLOSE_WAIT_MS }));
       classifier?.dispose();
       classifier = null;
       status.clear();

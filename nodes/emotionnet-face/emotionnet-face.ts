@@ -9,10 +9,10 @@ import { createFaceCropper, Face, FacePipeline, framesInFlight, FRAMINGS } from 
 import { Frame, isFrame } from '../../src/frame';
 import { decodeImage, frameFromImage, ImageError, sniffImageFormat } from '../../src/image';
 import type { OverloadPolicy } from '../../src/overload';
-import { sourceQueue } from '../lib/source-queue';
+import { CLOSE_WAIT_MS, sourceQueue } from '../lib/source-queue';
 import { translator } from '../lib/i18n';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
-import { Done, nodeLogger, onClose, onInput, Send, settledWithin } from '../lib/node';
+import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
 import { Status } from '../lib/status';
 import { rejectInputs } from '../lib/config';
 import { Refusals } from '../lib/refusals';
@@ -54,9 +54,6 @@ interface Item extends Input {
   /** The frame's `sourceId`, when it has one: its queue depth is reported under it. */
   sourceId?: string;
 }
-
-/** On close, wait at most this long for the frames in flight (then the detector is disposed under them). */
-const CLOSE_WAIT_MS = 3000;
 
 const num = (v: unknown, def: number) => (v === undefined || v === null || v === '' ? def : Number(v));
 
@@ -201,7 +198,7 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
-    const { queue, enqueue, forget } = sourceQueue<Item>(
+    const { enqueue, close: closeQueue } = sourceQueue<Item>(
       node.id,
       work,
       {
@@ -209,7 +206,6 @@ export = function register(RED: NodeAPI): void {
         // With worker threads, frames of different sources are detected at once (one per source;
         // measured: see the README).
         concurrency: framesInFlight(threads),
-        key: (item) => (item.frame ?? item.of)?.sourceId, // sources take turns under `latest`
         onDrop: (item, reason) => {
           if (reason === 'superseded') dropped++;
           item.done();
@@ -263,9 +259,7 @@ export = function register(RED: NodeAPI): void {
       gate.close();
       // A frame still being detected finishes before the detector goes, but not for ever: a
       // worker thread that hangs is stopped by dispose() below (its frame fails).
-      if (!(await settledWithin(Promise.all([draining, queue.close()]), CLOSE_WAIT_MS))) node.warn(t('warn.close-timeout', { ms: CLOSE_WAIT_MS }));
-      // Discarded frames left through onDrop (their sources reported 0); forget any still counted.
-      forget();
+      if (!(await closeQueue(draining))) node.warn(t('warn.close-timeout', { ms: CLOSE_WAIT_MS }));
       cropper?.dispose();
       cropper = null;
       status.clear();

@@ -25,10 +25,15 @@ export class Refusals {
     return this.#count;
   }
 
+  /** The red status `statusText (N)` (just `statusText` before the first refusal), e.g. to restore it after another status. */
+  show(statusText: string): void {
+    this.status.set('failed', this.#count > 0 ? `${statusText} (${this.#count})` : statusText, { throttle: true });
+  }
+
   /** Refuses one message: counted in the status as `statusText (N)`; `error()` goes to done at most once per interval. */
   refuse(done: Done, statusText: string, error: () => Error): void {
     this.#count++;
-    this.status.set('failed', `${statusText} (${this.#count})`, { throttle: true }); // counts every message
+    this.show(statusText); // counts every message
     const t = this.now();
     if (t - this.#lastErrorAt < this.intervalMs) return done();
     this.#lastErrorAt = t;

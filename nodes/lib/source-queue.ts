@@ -6,7 +6,10 @@
  * by the queue however many source ids pass through. Used by the face and classify nodes.
  */
 import { OverloadError, SourceDepths, StageQueue, StageQueueOptions } from '../../src/overload';
-import type { Done } from './node';
+import { Done, settledWithin } from './node';
+
+/** On close, wait at most this long for the item in flight (then the model is disposed under it). */
+export const CLOSE_WAIT_MS = 3000;
 
 export interface SourceItem {
   /** The frame's source (`msg.frame.sourceId`), when it has one. */
@@ -18,18 +21,23 @@ export interface SourceQueue<T> {
   readonly queue: StageQueue<T>;
   /** Queues `item`; a full queue completes it with `queueFull()` (Catch nodes see it). */
   enqueue(item: T): void;
-  /** On close, after the queue closed: withdraws this node's reports for the sources still counted. */
-  forget(): void;
+  /**
+   * On close: closes the queue and waits for it and `alsoWait` (e.g. messages held while loading),
+   * at most {@link CLOSE_WAIT_MS}; then withdraws this node's reports for the sources still
+   * counted. Resolves with false when the wait timed out (a worker thread that hangs).
+   */
+  close(alsoWait?: Promise<unknown>): Promise<boolean>;
 }
 
 /**
- * `work` runs each item; `options` are the StageQueue's (`onDrop` is called after the item left the
- * count; it must complete the item). `queueFull` makes the error for an item the full queue refuses.
+ * `work` runs each item; `options` are the StageQueue's, but for `key`: sources take turns by
+ * `item.sourceId` (`onDrop` is called after the item left the count; it must complete the item).
+ * `queueFull` makes the error for an item the full queue refuses.
  */
 export function sourceQueue<T extends SourceItem>(
   nodeId: string,
   work: (item: T) => Promise<void>,
-  options: StageQueueOptions<T> & { onDrop: NonNullable<StageQueueOptions<T>['onDrop']> },
+  options: Omit<StageQueueOptions<T>, 'key'> & { onDrop: NonNullable<StageQueueOptions<T>['onDrop']> },
   queueFull: () => Error,
 ): SourceQueue<T> {
   const depths = new SourceDepths(nodeId);
@@ -42,6 +50,7 @@ export function sourceQueue<T extends SourceItem>(
     },
     {
       ...options,
+      key: (item) => item.sourceId, // sources take turns under `latest`
       onDrop: (item, reason) => {
         leave(item);
         options.onDrop(item, reason);
@@ -64,8 +73,11 @@ export function sourceQueue<T extends SourceItem>(
       }
       depths.report(sid);
     },
-    forget(): void {
+    async close(alsoWait: Promise<unknown> = Promise.resolve()): Promise<boolean> {
+      // Discarded items leave through onDrop: their sources report 0.
+      const settled = await settledWithin(Promise.all([alsoWait, queue.close()]), CLOSE_WAIT_MS);
       depths.forgetAll();
+      return settled;
     },
   };
 }

@@ -4,8 +4,10 @@
  * input in bounded chunks that yield to the event loop), attaches `emotion` to each face and
  * measures faces per second. Never imports node-red.
  */
-import { listModels, load, MODELS } from '../model';
-import { loadClassifierPool } from './pool';
+import { listModels, load, MODELS, resolveExecutor, resolveTta } from '../model';
+import { parseBackendPreference } from '../backend';
+import { checkThreads } from '../worker-pool';
+import { loadClassifierPool, MAX_CLASSIFIER_THREADS } from './pool';
 import type { Classification, ClassifierLoader, ClassifierOptions, EmotionClassifier, FaceLike, GrayImage } from './types';
 
 export * from './types';
@@ -96,6 +98,18 @@ let loaderOverride: ClassifierLoader | null = null;
  */
 export function setClassifierLoader(loader: ClassifierLoader | null): void {
   loaderOverride = loader;
+}
+
+/**
+ * Checks the options {@link loadClassifier} validates itself (`tta`, `executor`, `backend`,
+ * `threads`) without loading anything: throws the same TypeError, naming the option. For callers
+ * that must refuse bad options before other work (e.g. `createPipeline`, before the detector loads).
+ */
+export function checkClassifierOptions(options: ClassifierOptions = {}): void {
+  resolveTta(options.tta);
+  resolveExecutor(options.executor);
+  parseBackendPreference(options.backend);
+  if (options.threads !== undefined && options.threads !== 0) checkThreads(options.threads, MAX_CLASSIFIER_THREADS);
 }
 
 /**

@@ -20,11 +20,9 @@ import { asyncScheduler, defer, Observable, OperatorFunction, SchedulerLike, sha
 import { finalize, map, mergeMap, takeUntil, tap } from 'rxjs/operators';
 import type { Frame } from '../frame';
 import { OverloadPolicy, overloadMap, resolveQueueOptions, SourceDepths } from '../overload';
-import { ClassifierOptions, classifyInput, EmotionClassifier, GrayImage, loadClassifier, MAX_CLASSIFIER_THREADS } from '../classify';
-import { resolveExecutor, resolveTta } from '../model';
-import { parseBackendPreference } from '../backend';
+import { checkClassifierOptions, ClassifierOptions, classifyInput, EmotionClassifier, GrayImage, loadClassifier } from '../classify';
 import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePipeline } from '../face';
-import { checkThreads, framesInFlight } from '../worker-pool';
+import { framesInFlight } from '../worker-pool';
 import { EmotionSmoother, resolveSmoothOptions, SmoothOptions } from '../smooth';
 import { AlertEngine, AlertEvent, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../alert';
 import { createVideoSource, VideoSource, VideoSourceOptions } from '../video';
@@ -241,13 +239,7 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   // source is built first (nothing runs before start()), then the face and classifier options
   // (the classifier's `tta`, `executor`, `backend` and `threads`).
   if (!stages.cropper) checkFaceCropperOptions(options.face);
-  if (!stages.classifier) {
-    resolveTta(options.classifier?.tta);
-    resolveExecutor(options.classifier?.executor);
-    parseBackendPreference(options.classifier?.backend);
-    const threads = options.classifier?.threads;
-    if (threads !== undefined && threads !== 0) checkThreads(threads, MAX_CLASSIFIER_THREADS);
-  }
+  if (!stages.classifier) checkClassifierOptions(options.classifier);
   if (!given) video = createVideoSource({ source: 'default', logger: log, ...(src as VideoSourceOptions) });
   try {
     if (!stages.cropper) {
