@@ -38,7 +38,7 @@ export function parseSource(source: unknown, type: SourceType = 'auto'): SourceS
   }
   const s = (source ?? '').trim();
   if (s.length > MAX_SOURCE_LENGTH) {
-    throw new VideoSourceError('bad-source', `source is too long (${s.length} characters, at most ${MAX_SOURCE_LENGTH}): ${redactUrl(s).slice(0, 60)}…`);
+    throw new VideoSourceError('bad-source', `source is too long (${s.length} characters, at most ${MAX_SOURCE_LENGTH}): ${redactSource(s).slice(0, 60)}…`);
   }
   if (!SOURCE_TYPES.includes(type)) throw new VideoSourceError('bad-source', `unknown source type "${String(type)}"`);
   if (type === 'default' || (type === 'auto' && (s === '' || s.toLowerCase() === 'default'))) {
@@ -53,7 +53,7 @@ export function parseSource(source: unknown, type: SourceType = 'auto'): SourceS
     try {
       u = new URL(s);
     } catch {
-      throw new VideoSourceError('bad-source', `not a valid URL: ${redactUrl(s)}`);
+      throw new VideoSourceError('bad-source', `not a valid URL: ${redactSource(s)}`);
     }
     if (!URL_RE.test(u.href)) throw new VideoSourceError('bad-source', `unsupported URL scheme "${u.protocol}"`);
     return { kind: 'url', target: s };
@@ -105,9 +105,26 @@ export function isMjpegUrl(url: string): boolean {
   }
 }
 
+/**
+ * The user information of a source that is one URL: from `://` to its last `@` before the path.
+ * Unlike {@link redactUrl}, which reads log lines word by word, it may hold spaces (a password
+ * typed with a raw space is still a password). Anchored at the start, so linear.
+ */
+const SOURCE_USERINFO = /^([a-z][\w+.-]*:\/\/)([^/]*)@/i;
+
+/** A source string with its inline credentials (`rtsp://user:pass@…`) replaced by `***`, then any other URL in it redacted. */
+export function redactSource(source: string): string {
+  return redactUrl(source.replace(SOURCE_USERINFO, '$1***@'));
+}
+
+/** The user information written into a URL source (`rtsp://bob:pa ss@cam/…` → `bob:pa ss`), as typed; '' when it has none. */
+export function inlineUserinfo(source: string): string {
+  return SOURCE_USERINFO.exec(source.trim())?.[2] ?? '';
+}
+
 /** A loggable form of the source (credentials removed). */
 export function describeSource(spec: SourceSpec): string {
-  return spec.kind === 'default' ? 'default sample' : `${spec.kind} ${redactUrl(spec.target)}`;
+  return spec.kind === 'default' ? 'default sample' : `${spec.kind} ${redactSource(spec.target)}`;
 }
 
 export interface InputOptions {

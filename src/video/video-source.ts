@@ -18,7 +18,7 @@ import { FfmpegChild, killChild, readChildCpuMs, spawnFfmpeg } from '../ffmpeg/p
 import { JpegFrameSplitter, RawFrameSplitter, readRestSync } from '../ffmpeg/frame-reader';
 import { StderrParser, StreamInfo, classifyFfmpegError, redactUrl, scrubSecrets } from '../ffmpeg/stderr';
 import { VideoSourceError } from './errors';
-import { SourceSpec, SourceType, describeSource, parseSource, prepareInput, PreparedInput, ResolvedInput } from './input';
+import { SourceSpec, SourceType, describeSource, inlineUserinfo, parseSource, prepareInput, PreparedInput, ResolvedInput } from './input';
 
 export type Pacing = 'realtime' | 'fast';
 
@@ -232,6 +232,8 @@ export class VideoSource {
   #credentialsFor: string | null = null;
   /** The password as typed and as it appears in URLs: scrubbed from logs and errors. */
   #secrets: string[] = [];
+  /** The configured password (kept to rebuild {@link #secrets} when the source changes). */
+  #password = '';
 
   constructor(options: VideoSourceOptions = {}) {
     const o = options;
@@ -240,7 +242,8 @@ export class VideoSource {
     // Credentials belong to the configured camera: a URL set later (setSource, a message) to
     // another host never receives them (it may carry its own inline credentials).
     if (this.#spec.kind === 'url' && (o.username || o.password)) this.#credentialsFor = urlHost(this.#spec.target);
-    if (o.password) this.#secrets = passwordForms(o.password);
+    this.#password = o.password ?? '';
+    this.#secrets = secretsOf(this.#spec, this.#password);
     const format = o.format ?? 'rgb24';
     if (format !== 'rgb24' && format !== 'gray' && format !== 'jpeg') {
       throw new VideoSourceError('bad-source', `format must be rgb24, gray or jpeg, got "${String(format)}"`);
@@ -424,6 +427,7 @@ export class VideoSource {
     const wasActive = !['idle', 'stopped', 'failed', 'ended'].includes(this.state);
     const changed = spec.kind !== this.#spec.kind || spec.target !== this.#spec.target;
     this.#spec = spec;
+    this.#secrets = secretsOf(spec, this.#password);
     this.#lastInfo = {};
     this.#input = null;
     if (changed) {
@@ -882,6 +886,27 @@ function urlHost(url: string): string | null {
 }
 
 /** A password as typed, percent-encoded, and as the URL class writes it into a URL. */
+/**
+ * What to scrub from logs: the configured password's forms, and for a URL source with inline
+ * credentials its whole user information (first, so `bob:***` does not remain) and its password.
+ */
+function secretsOf(spec: SourceSpec, password: string): string[] {
+  const forms = password ? passwordForms(password) : [];
+  const userinfo = spec.kind === 'url' ? inlineUserinfo(spec.target) : '';
+  const colon = userinfo.indexOf(':');
+  if (colon >= 0) {
+    const inline = userinfo.slice(colon + 1);
+    forms.unshift(userinfo);
+    if (inline) forms.push(...passwordForms(inline));
+    try {
+      if (inline) forms.push(...passwordForms(decodeURIComponent(inline))); // as ffmpeg may print it once decoded
+    } catch {
+      // not percent-encoded text: its raw forms are enough
+    }
+  }
+  return [...new Set(forms)];
+}
+
 function passwordForms(password: string): string[] {
   const u = new URL('http://host/');
   u.password = password;

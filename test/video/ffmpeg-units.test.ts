@@ -17,7 +17,7 @@ import {
   splitArgs,
   StderrParser,
 } from '../../src/ffmpeg';
-import { createVideoSource, isMjpegUrl, MAX_SOURCE_LENGTH, parseSource, prepareInput, VideoSourceError, VideoSourceOptions, withCredentials } from '../../src/video';
+import { createVideoSource, describeSource, isMjpegUrl, MAX_SOURCE_LENGTH, parseSource, prepareInput, VideoSourceError, VideoSourceOptions, withCredentials } from '../../src/video';
 
 /** Cuts a buffer into random-sized chunks (1 byte .. max). */
 function chunks(buf: Buffer, max: number, seed = 1): Buffer[] {
@@ -175,6 +175,9 @@ test('parseSource recognises every kind; withCredentials and redactUrl keep secr
   assert.equal(withCredentials('rtsp://cam:554/s', 'bob', 'p@ss:w/rd'), 'rtsp://bob:p%40ss%3Aw%2Frd@cam:554/s');
   assert.equal(withCredentials('rtsp://a:b@cam/s', 'bob', 'x'), 'rtsp://a:b@cam/s');
   assert.equal(redactUrl("from 'rtsp://bob:p%40ss@cam:554/s'"), "from 'rtsp://***@cam:554/s'");
+  // A source is one URL: its credentials are hidden even with a raw space in them.
+  assert.throws(() => parseSource('rtsp://bob:pa ss@ho st/x'), (e: Error) => e.message === 'not a valid URL: rtsp://***@ho st/x');
+  assert.equal(describeSource(parseSource('rtsp://bob:pa ss@cam/x')), 'url rtsp://***@cam/x');
   const inp = await prepareInput(parseSource('rtsp://cam/s'), { username: 'u', password: 'pw' });
   assert.deepEqual(inp.args, ['-rtsp_transport', 'tcp', '-i', 'rtsp://u:pw@cam/s']);
   assert.match(inp.description, /^url rtsp:\/\/cam\/s$/);

@@ -254,6 +254,34 @@ test('an unreachable camera keeps retrying with growing delays; credentials neve
   assert.equal(liveChildren(), 0);
 });
 
+// A password typed into the URL with a raw space (or a raw @) is still a password: the log-line
+// redaction reads words, so the source's own credentials are also scrubbed as secrets.
+test('a URL source with inline credentials containing spaces never shows them in logs, errors or events', T, async () => {
+  const lines: string[] = [];
+  const logger = { debug: (m: string) => lines.push(m), info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+  const src = createVideoSource({ source: 'rtsp://bob:pa ss w@rd@127.0.0.1:9/cam', maxRestarts: 0, restartDelayMs: 50, logger });
+  const msgs: string[] = [];
+  src.errors$.subscribe((e) => msgs.push(e.message));
+  const err = await startError(src);
+  msgs.push(err.message, src.stats.source);
+  await src.dispose();
+  assert.ok(lines.some((l) => l.startsWith('spawn ') && l.includes(' rtsp://***@127.0.0.1:9/cam ')), 'the spawn line is logged at debug, redacted');
+  for (const t of [...lines, ...msgs]) {
+    assert.ok(!/bob|pa ss|ss w|w@rd|rd@127/.test(t), t);
+  }
+  assert.equal(src.stats.source, 'url rtsp://***@127.0.0.1:9/cam');
+  // Switching to another URL with inline credentials scrubs those instead.
+  const before = lines.length;
+  const other = createVideoSource({ source: 'default', maxRestarts: 0, logger });
+  await other.setSource('rtsp://eve:t0p secret@127.0.0.1:9/x');
+  await startError(other);
+  assert.equal(other.stats.source, 'url rtsp://***@127.0.0.1:9/x');
+  await other.dispose();
+  assert.ok(lines.length > before + 1);
+  for (const t of lines.slice(before)) assert.ok(!/eve:|t0p|p secret/.test(t), t);
+  assert.equal(liveChildren(), 0);
+});
+
 test('the first-frame timeout kills a silent stream and restarts it, also with the no-frame watchdog off (0)', T, async () => {
   const sockets = new Set<import('net').Socket>();
   const server = http.createServer((_req, res) => {
