@@ -67,9 +67,14 @@ describe('parseArgs / parseCli', () => {
   });
 
   test('soakArgs: defaults, --help, bad values', () => {
-    assert.deepEqual(soakArgs([]), { redeploys: 50, model: undefined, threads: 0, classifyThreads: 0, json: false });
-    assert.deepEqual(soakArgs(['--redeploys', '3', '--model', 'nano-b', '--threads', '2', '--classify-threads', '1', '--json']), { redeploys: 3, model: 'nano-b', threads: 2, classifyThreads: 1, json: true });
-    for (const bad of [['--redeploys', '0'], ['--redeploys', 'x'], ['--redeploys'], ['--redeplys', '3'], ['--threads', '9'], ['--threads'], ['--classify-threads', '-1'], ['--classify-threads']]) {
+    assert.deepEqual(soakArgs([]), { redeploys: 50, everySeconds: 30, model: undefined, threads: 0, classifyThreads: 0, json: false });
+    assert.deepEqual(soakArgs(['--redeploys', '3', '--model', 'nano-b', '--threads', '2', '--classify-threads', '1', '--json']), { redeploys: 3, everySeconds: 30, model: 'nano-b', threads: 2, classifyThreads: 1, json: true });
+    assert.deepEqual(soakArgs(['--minutes', '60', '--every', '10']), { redeploys: 50, minutes: 60, everySeconds: 10, model: undefined, threads: 0, classifyThreads: 0, json: false });
+    assert.equal(soakArgs(['--minutes', '0.5'])?.minutes, 0.5);
+    for (const bad of [
+      ['--redeploys', '0'], ['--redeploys', 'x'], ['--redeploys'], ['--redeplys', '3'], ['--threads', '9'], ['--threads'], ['--classify-threads', '-1'], ['--classify-threads'],
+      ['--minutes'], ['--minutes', '0'], ['--minutes', 'x'], ['--minutes', '5', '--redeploys', '3'], ['--every', '10'], ['--minutes', '5', '--every', '0'], ['--minutes', '5', '--every'],
+    ]) {
       assert.throws(() => soakArgs(bad), UsageError, bad.join(' '));
     }
   });
