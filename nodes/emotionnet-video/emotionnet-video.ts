@@ -94,7 +94,8 @@ export = function register(RED: NodeAPI): void {
         fps: num(config.fps, 10),
         width: num(config.width, 640),
         height: num(config.height, 0),
-        jpegQuality: num(config.quality, 80),
+        // Only JPEG output uses (and the editor only shows and checks) the quality.
+        jpegQuality: config.format === 'jpeg' ? num(config.quality, 80) : undefined,
         loop: !!config.loop,
         pacing: config.pacing === 'fast' ? 'fast' : 'realtime',
         inputArgs: config.inputArgs || '',

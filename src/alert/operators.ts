@@ -5,6 +5,7 @@ import { asyncScheduler, Observable, OperatorFunction, SchedulerLike, Subscripti
 import { checkFaces, TrackedFace } from '../smooth/faces';
 import { AlertEngine } from './engine';
 import { AlertEvent, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from './rules';
+import { timerDelay } from '../timers';
 
 /** One frame's faces for {@link alertEvents}. */
 export interface AlertInput {
@@ -80,7 +81,7 @@ export function alertEvents(
           engine.syncClock(now);
           emit(engine.tick(now));
           arm(now);
-        }, Math.max(0, due - scheduler.now()));
+        }, timerDelay(due, scheduler.now()));
       };
       const sub = source.subscribe({
         next: (input) => {

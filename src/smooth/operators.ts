@@ -4,6 +4,7 @@
 import { asyncScheduler, Observable, OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
 import { checkFaces, EmotionFace, SmoothedEmotion } from './faces';
 import { EmotionSmoother, LostTrack, resolveSmoothOptions, SmoothOptions } from './smoother';
+import { timerDelay } from '../timers';
 
 /** One frame's faces for {@link smoothFaces}. */
 export interface SmoothInput<F extends EmotionFace = EmotionFace> {
@@ -73,7 +74,7 @@ export function smoothFaces<F extends EmotionFace>(
           const n = smoother.sweep(scheduler.now());
           if (n > 0) hooks.onSweep?.(n, smoother.size, smoother.labelCounts());
           armSweep();
-        }, Math.max(0, due - scheduler.now()));
+        }, timerDelay(due, scheduler.now()));
       };
       const sub = source.subscribe({
         next: (input) => {

@@ -449,3 +449,32 @@ test("AlertEngine fed frame times of two sources, one 2.5 s behind: the other's 
   }
   assert.equal(startedAfter, 3000);
 });
+
+// Node's timers take at most 2^31 - 1 ms (24.8 days) and run a longer one after 1 ms: a rule of a
+// month (the editor takes any number of seconds) re-armed its timer every millisecond.
+test('deadlines beyond 24.8 days (a month of "no face", a month of cooldown) never ask for a longer timer, and still fire on time', () => {
+  const MAX = 2 ** 31 - 1;
+  const DAY = 86_400_000;
+  const sched = new ManualScheduler({ clock: 1_764_000_000_000, maxRuns: 50 });
+  const delays: number[] = [];
+  const schedule = sched.schedule.bind(sched);
+  sched.schedule = (work, delay = 0) => {
+    delays.push(delay);
+    return schedule(work, delay);
+  };
+  const out: string[] = [];
+  const input = new Subject<AlertInput>();
+  const rules: AlertRule[] = [
+    { name: 'away', type: 'absence', minDurationMs: 30 * DAY },
+    { name: 'visitor', type: 'presence', cooldownMs: 40 * DAY },
+  ];
+  const sub = input
+    .pipe(alertEvents(rules, { faceTimeoutMs: 2000, updateIntervalMs: 0 }, sched.rx))
+    .subscribe((e) => out.push(`${sched.elapsed / DAY}d ${e.event} ${e.rule}`));
+  input.next({ faces: [{ id: 1, score: 0.9 }] }); // visitor starts; ends 2 s later, then 40 days of cooldown
+  sched.advance(31 * DAY);
+  assert.deepEqual(out, ['0d start visitor', `${2000 / DAY}d end visitor`, '30d start away']);
+  assert.ok(delays.length > 0 && delays.every((d) => d <= MAX), `timer delays ${delays.join(', ')}`);
+  assert.ok(sched.runs < 10, `${sched.runs} timer runs`);
+  sub.unsubscribe();
+});

@@ -155,6 +155,28 @@ describe('emotionnet-alert node', () => {
     assert.equal(out[1].topic, 'home/room1/nobody/end');
   });
 
+  it('a month of "no face" or of cooldown (past Node\'s 24.8-day timer limit) does not wake the node every millisecond', async () => {
+    // Node runs a timer longer than 2^31 - 1 ms after 1 ms, with a TimeoutOverflowWarning each time.
+    const overflows: string[] = [];
+    const onWarning = (w: Error) => {
+      if (w.name === 'TimeoutOverflowWarning') overflows.push(w.message);
+    };
+    process.on('warning', onWarning);
+    try {
+      const away = { name: 'away', type: 'absence', duration: 30 * 86_400 };
+      const visitor = { name: 'visitor', type: 'presence', duration: 0, cooldown: 40 * 86_400, scope: 'face' };
+      await helper.load([alertNode, catchNode], flow({ rules: [away, visitor], faceTimeout: 0.05, updateInterval: 0 }));
+      const out = record('out');
+      helper.getNode('a1').receive({ payload: [{ id: 4, score: 0.9 }] }); // start, end 50 ms later, then the cooldown
+      await wait(300);
+      assert.deepEqual(out.map((m) => m.topic), ['emotionnet/alert/visitor/start', 'emotionnet/alert/visitor/end']);
+      assert.deepEqual(lastStatus('a1'), { fill: 'green', shape: 'ring', text: '0 active (end)' });
+    } finally {
+      process.removeListener('warning', onWarning);
+    }
+    assert.deepEqual(overflows, []);
+  });
+
   it('face appeared / left: start on the first frame, end (lost) when it is not seen for faceTimeout', async () => {
     await helper.load([alertNode, catchNode], flow({ rules: [{ name: 'visitor', type: 'presence', duration: 0, scope: 'face' }], faceTimeout: 0.1 }));
     const out = record('out');
@@ -267,6 +289,32 @@ describe('emotionnet-alert node', () => {
     // …so the editor must not call them "used twice".
     for (const name of names) assert.equal(validate([{ ...SAD, name }]), true, name);
     assert.match(validate([SAD, { ...SAD }]), /emotionnet-alert\.validation\.duplicate$/, 'a real duplicate is still one');
+  });
+
+  it('the editor refuses the rule types, scopes and sources the runtime refuses (a hand-written or imported flow)', async () => {
+    const html = fs.readFileSync(path.join(ROOT, 'nodes', 'emotionnet-alert', 'emotionnet-alert.html'), 'utf8');
+    const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(html);
+    assert.ok(script, 'the editor script in emotionnet-alert.html');
+    let def: any;
+    const RED = { nodes: { registerType: (_t: string, d: unknown) => (def = d) }, validators: { regex: () => () => true }, _: (k: string) => k };
+    vm.runInNewContext(script[1], { RED, $: () => undefined });
+    const validate = (rules: any[]) => def.defaults.rules.validate.call({}, rules, {});
+    const cases: Array<[string, Record<string, unknown>, string | true]> = [
+      ['Emotion', { type: 'Emotion' }, 'type'],
+      ['scope', { scope: 'all' }, 'scope'],
+      ['source', { source: 'smooth' }, 'source'],
+      ['presence source', { type: 'presence', source: 'x' }, 'source'],
+      // An absence rule is always scope "any": its stored scope is not used.
+      ['absence scope', { type: 'absence', duration: 10, scope: 'all' }, true],
+    ];
+    await helper.load(alertNode, cases.map(([, rule], i) => ({ id: `n${i}`, type: 'emotionnet-alert', rules: [{ ...SAD, ...rule }] })));
+    cases.forEach(([what, rule, want], i) => {
+      const got = validate([{ ...SAD, ...rule }]);
+      if (want === true) assert.equal(got, true, what);
+      else assert.match(got, new RegExp(`emotionnet-alert\\.validation\\.${want}$`), what);
+      const status = lastStatus(`n${i}`);
+      assert.equal(status.text, want === true ? '1 rule' : 'config error', `runtime: ${what}`);
+    });
   });
 
   it('status: "1 rule" for one rule, "2 rules" for two', async () => {

@@ -1,9 +1,12 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- node-red-node-test-helper and Node-RED objects are untyped */
 import { after, afterEach, before, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'fs';
 import * as http from 'http';
+import * as path from 'path';
+import * as vm from 'vm';
 import * as jpeg from 'jpeg-js';
-import { catchNode, collect, completeNode, helper, load, sleep, until } from './helpers';
+import { catchNode, collect, completeNode, helper, load, ROOT, sleep, until } from './helpers';
 import { watchStatus } from '../helpers/status';
 
 const previewNode = load('nodes/emotionnet-preview/emotionnet-preview.js');
@@ -62,6 +65,18 @@ describe('emotionnet-preview node', () => {
   it('is loaded with the documented defaults', async () => {
     await helper.load([previewNode], [{ id: 'p1', type: 'emotionnet-preview', name: 'pv', maxFps: 10, quality: 70, maxWidth: 640 }]);
     assert.equal(helper.getNode('p1').name, 'pv');
+  });
+
+  it('the editor takes whole pixels for Max width (0.4 px left every frame unrenderable) and a whole JPEG quality; any rate', () => {
+    const html = fs.readFileSync(path.join(ROOT, 'nodes', 'emotionnet-preview', 'emotionnet-preview.html'), 'utf8');
+    const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(html);
+    assert.ok(script, 'the editor script in emotionnet-preview.html');
+    let def: any;
+    vm.runInNewContext(script[1], { RED: { nodes: { registerType: (_t: string, d: unknown) => (def = d) } }, $: () => undefined });
+    const valid = (p: string, v: unknown) => def.defaults[p].validate.call({}, v);
+    assert.deepEqual(['0', '640', '4096', 0.4, '100.5', '4097', '-1', ''].map((v) => valid('maxWidth', v)), [true, true, true, false, false, false, false, false]);
+    assert.deepEqual(['10', '100', '70.5', '9'].map((v) => valid('quality', v)), [true, true, false, false]);
+    assert.deepEqual(['0', '0.5', '60', '61', ''].map((v) => valid('maxFps', v)), [true, true, true, false, false]);
   });
 
   it('sends an annotated JPEG in msg.payload with the faces in msg.faces', async () => {

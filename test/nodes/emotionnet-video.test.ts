@@ -334,4 +334,17 @@ describe('emotionnet-video node', () => {
     const [m] = await caught;
     assert.match(m.error.message, /Invalid configuration: format must be rgb24, gray or jpeg/);
   });
+
+  it('JPEG quality is only checked for JPEG output, where the editor shows and checks it', T, async () => {
+    // The editor hides the field for raw output and accepts whatever it holds then.
+    await helper.load([videoNode], [
+      { id: 'tab', type: 'tab' },
+      ...['-1', 'abc'].map((quality, i) => ({ id: `raw${i}`, z: 'tab', type: 'emotionnet-video', autostart: false, format: 'rgb24', quality, wires: [[], []] })),
+      { id: 'jpg1', z: 'tab', type: 'emotionnet-video', autostart: false, format: 'jpeg', quality: '-1', wires: [[], []] },
+    ]);
+    const last = (id: string) => helper.getNode(id).status.getCalls().filter((c: any) => c.thisValue.id === id).pop()?.args[0];
+    assert.deepEqual(last('raw0'), { fill: 'grey', shape: 'ring', text: 'stopped' });
+    assert.deepEqual(last('raw1'), { fill: 'grey', shape: 'ring', text: 'stopped' });
+    assert.deepEqual(last('jpg1'), { fill: 'red', shape: 'ring', text: 'config error' });
+  });
 });

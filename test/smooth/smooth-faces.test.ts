@@ -150,3 +150,26 @@ test('the clock stepping back (NTP): the sweep forgets the tracks of a source th
   ]);
   sub.unsubscribe();
 });
+
+// Node's timers take at most 2^31 - 1 ms (24.8 days) and run a longer one after 1 ms: a library
+// user's month-long trackTimeoutMs re-armed the sweep every millisecond (the node caps it at 1 h).
+test('a trackTimeoutMs beyond 24.8 days never asks for a longer timer, and the track is still forgotten on time', () => {
+  const MAX = 2 ** 31 - 1;
+  const DAY = 86_400_000;
+  const sched = new ManualScheduler({ clock: 1_764_000_000_000, maxRuns: 50 });
+  const delays: number[] = [];
+  const schedule = sched.schedule.bind(sched);
+  sched.schedule = (work, delay = 0) => {
+    delays.push(delay);
+    return schedule(work, delay);
+  };
+  const sweeps: string[] = [];
+  const input = new Subject<SmoothInput>();
+  const sub = input.pipe(smoothFaces({ trackTimeoutMs: 30 * DAY }, sched.rx, { onSweep: (n) => sweeps.push(`${sched.elapsed / DAY}d swept ${n}`) })).subscribe();
+  input.next({ faces: [face(1, 'happy')], timestamp: sched.clock });
+  sched.advance(31 * DAY);
+  assert.deepEqual(sweeps, ['30d swept 1']);
+  assert.ok(delays.length > 0 && delays.every((d) => d <= MAX), `timer delays ${delays.join(', ')}`);
+  assert.ok(sched.runs < 10, `${sched.runs} timer runs`);
+  sub.unsubscribe();
+});
