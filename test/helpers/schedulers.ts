@@ -56,7 +56,11 @@ export class ManualScheduler {
 
   now = (): number => (this.#read ? this.#read() : this.clock);
 
+  /** Every delay asked of {@link schedule}, in order. */
+  readonly delays: number[] = [];
+
   schedule(work: () => void, delay = 0): { unsubscribe(): void; readonly closed: boolean } {
+    this.delays.push(delay);
     const entry: Pending = { at: this.elapsed + Math.max(0, delay), work, closed: false };
     this.#pending.push(entry);
     return {

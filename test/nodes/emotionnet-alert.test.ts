@@ -39,6 +39,17 @@ function record(id: string): any[] {
   return got;
 }
 
+/** The alert editor's rules validator, run from emotionnet-alert.html's script as the editor runs it. */
+function editorRulesValidator(): (rules: any[]) => true | string {
+  const html = fs.readFileSync(path.join(ROOT, 'nodes', 'emotionnet-alert', 'emotionnet-alert.html'), 'utf8');
+  const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(html);
+  assert.ok(script, 'the editor script in emotionnet-alert.html');
+  let def: any;
+  const RED = { nodes: { registerType: (_t: string, d: unknown) => (def = d) }, validators: { regex: () => () => true }, _: (k: string) => k };
+  vm.runInNewContext(script[1], { RED, $: () => undefined });
+  return (rules) => def.defaults.rules.validate.call({}, rules, {});
+}
+
 describe('emotionnet-alert node', () => {
   before(() => new Promise<void>((r) => helper.startServer(r)));
   after(() => new Promise<void>((r) => helper.stopServer(r)));
@@ -275,13 +286,7 @@ describe('emotionnet-alert node', () => {
   });
 
   it('the editor accepts rule names the runtime accepts, also those of Object.prototype members (constructor, toString, __proto__)', async () => {
-    const html = fs.readFileSync(path.join(ROOT, 'nodes', 'emotionnet-alert', 'emotionnet-alert.html'), 'utf8');
-    const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(html);
-    assert.ok(script, 'the editor script in emotionnet-alert.html');
-    let def: any;
-    const RED = { nodes: { registerType: (_t: string, d: unknown) => (def = d) }, validators: { regex: () => () => true }, _: (k: string) => k };
-    vm.runInNewContext(script[1], { RED, $: () => undefined });
-    const validate = (rules: any[]) => def.defaults.rules.validate.call({}, rules, {});
+    const validate = editorRulesValidator();
     const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__'];
     // The runtime loads them…
     await helper.load(alertNode, names.map((name, i) => ({ id: `n${i}`, type: 'emotionnet-alert', rules: [{ ...SAD, name }] })));
@@ -292,13 +297,7 @@ describe('emotionnet-alert node', () => {
   });
 
   it('the editor refuses the rule types, scopes and sources the runtime refuses (a hand-written or imported flow)', async () => {
-    const html = fs.readFileSync(path.join(ROOT, 'nodes', 'emotionnet-alert', 'emotionnet-alert.html'), 'utf8');
-    const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(html);
-    assert.ok(script, 'the editor script in emotionnet-alert.html');
-    let def: any;
-    const RED = { nodes: { registerType: (_t: string, d: unknown) => (def = d) }, validators: { regex: () => () => true }, _: (k: string) => k };
-    vm.runInNewContext(script[1], { RED, $: () => undefined });
-    const validate = (rules: any[]) => def.defaults.rules.validate.call({}, rules, {});
+    const validate = editorRulesValidator();
     const cases: Array<[string, Record<string, unknown>, string | true]> = [
       ['Emotion', { type: 'Emotion' }, 'type'],
       ['scope', { scope: 'all' }, 'scope'],
