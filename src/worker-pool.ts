@@ -118,6 +118,17 @@ function startWorker(script: string, options: { workerData: unknown; env: NodeJS
   return new Worker(`require('tsx/cjs'); require(${JSON.stringify(ts)});`, { ...options, eval: true });
 }
 
+/** True for an ArrayBuffer moved to another thread (it can be neither copied nor moved again). */
+function isDetached(b: ArrayBuffer): boolean {
+  if (!(b instanceof ArrayBuffer) || b.byteLength > 0) return false;
+  try {
+    new Uint8Array(b);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** A message for a worker's error that did not arrive as an Error. */
 function describe(e: unknown): string {
   const m = (e as { message?: unknown } | null)?.message;
@@ -224,7 +235,9 @@ export class WorkerPool<Init, Info, Req, Res> {
 
   /**
    * Runs a job in a free worker (or queues it). `transfer`: buffers of `req` that move to the
-   * worker (the caller must not use them afterwards); everything else is copied.
+   * worker now (the caller must not use them afterwards); everything else is copied now, so a
+   * job that waits for a worker is not changed by what the caller does meanwhile. A `req` that
+   * cannot be copied, or a buffer to move that was moved already, rejects.
    */
   run(req: Req, transfer: ArrayBuffer[] = []): Promise<Res> {
     if (this.#disposed) return Promise.reject(new Error(`${this.#opts.what} was disposed`));
@@ -232,9 +245,26 @@ export class WorkerPool<Init, Info, Req, Res> {
     if (this.#backlog.length >= this.#max) {
       return Promise.reject(new Error(`${this.#opts.what} backlog is full (${this.#max} ${this.#opts.unit ?? 'jobs'} wait for ${this.threads} worker thread${this.threads === 1 ? '' : 's'})`));
     }
+    if (transfer.some(isDetached)) {
+      return Promise.reject(new Error(`${this.#opts.task} failed: a buffer to transfer was already moved to another thread (detached)`));
+    }
     return new Promise<Res>((resolve, reject) => {
-      this.#backlog.push({ id: this.#nextId++, req, transfer, resolve, reject });
+      const job: Job<Req, Res> = { id: this.#nextId++, req, transfer, resolve, reject };
+      this.#backlog.push(job);
       this.#dispatch();
+      if (!this.#backlog.includes(job)) return; // sent now: postMessage copied and moved at the call
+      // It waits for a worker: take it over now, not when a worker is free. Otherwise the caller
+      // could change it meanwhile, and postMessage silently drops a message whose transfer list
+      // holds a buffer moved away meanwhile (by a second job given the same one): it would wait
+      // for ever.
+      try {
+        const own = structuredClone({ req, transfer }, { transfer });
+        job.req = own.req;
+        job.transfer = own.transfer;
+      } catch (e) {
+        this.#backlog.splice(this.#backlog.indexOf(job), 1);
+        reject(new Error(`${this.#opts.task} failed: ${e instanceof Error ? e.message : String(e)}`));
+      }
     });
   }
 

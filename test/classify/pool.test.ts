@@ -85,6 +85,19 @@ test('bad input: the TypeError of the model in this thread, and the pool keeps w
   assert.equal((await Promise.all([pool.classify(faces(2)), pool.classify(faces(1)), pool.classify(faces(3))])).map((r) => r.length).join(), '2,1,3');
 });
 
+test('a batch that waits for a worker is copied when classify() is called: faces given as number arrays and changed afterwards are classified as given', { skip: noModel }, async () => {
+  const [face] = faces(1, 5);
+  const asNumbers = { width: 48, height: 48, data: Array.from(face.data) };
+  const busy = [pool.classify(faces(4)), pool.classify(faces(4))]; // both workers: the next batch waits
+  const waiting = pool.classify([asNumbers]);
+  asNumbers.data.fill(0); // the caller reuses its array
+  await Promise.all(busy);
+  const [got] = await waiting;
+  const [want] = await here.classify([face]);
+  assert.equal(got.label, want.label);
+  for (const c of here.classes) assert.ok(Math.abs(got.probabilities[c] - want.probabilities[c]) <= 1e-6, c);
+});
+
 test('options: threads are checked before any worker starts; a bad model or tta rejects, naming it', async () => {
   for (const threads of [9, 1.5, -1]) await assert.rejects(loadClassifierPool({ threads }), /`threads` to be an integer in 0..8/);
   await assert.rejects(loadClassifierPool({ threads: 0 }), /in 1..8 for a pool, got `0` \(0 means no worker threads/);

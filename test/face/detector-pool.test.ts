@@ -64,6 +64,25 @@ test('bad images: the errors of the main-thread detector, and the pool keeps wor
   assert.equal((await pool.detect(demoPhotoFrames()[0])).length, DEMO_FACE_COUNTS[0]);
 });
 
+test('an image given up twice (transfer) while the workers are busy: the second call fails with an ImageError, not a detection that waits for ever', async () => {
+  const blank = () => ({ width: 64, height: 64, channels: 3 as const, data: new Uint8Array(64 * 64 * 3) });
+  const busy = [pool.detectImageAsync(blank()), pool.detectImageAsync(blank())]; // both workers: the next images wait
+  const img = blank();
+  const first = pool.detectImageAsync(img, { transfer: true });
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('still waiting after 10 s')), 10000)));
+  const second = Promise.race([pool.detectImageAsync(img, { transfer: true }), late]).then(
+    () => 'detected',
+    (e: unknown) => e,
+  );
+  assert.deepEqual(await Promise.all(busy), [[], []]);
+  assert.deepEqual(await first, []);
+  const e = await second;
+  clearTimeout(timer);
+  assert.ok(e instanceof ImageError && e.code === 'BAD_ARGUMENT' && /image data is 0 bytes/.test(e.message), String(e));
+  assert.deepEqual(await pool.detectImageAsync(blank()), [], 'the workers take the next image');
+});
+
 test('options: threads and detector options are checked before any worker starts; a bad model path rejects', async () => {
   await assert.rejects(createDetectorPool({ threads: 0 }), /threads/);
   await assert.rejects(createDetectorPool({ threads: 9 }), /threads/);
