@@ -146,6 +146,15 @@ export function num(args: ParsedArgs, k: string, def: number): number {
   return n;
 }
 
+/** A whole-number option >= `min` (default when absent), e.g. `--batch`: a {@link UsageError} for anything else (`--batch 0`, `2.5`, `abc`, no value). */
+export function wholeNumber(args: ParsedArgs, k: string, def: number, min = 1): number {
+  const v = args[k];
+  if (v === undefined) return def;
+  const n = v === true ? NaN : Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${k} must be a whole number >= ${min}, got ${v === true ? 'no value' : `"${String(v)}"`}; see --help`);
+  return n;
+}
+
 /** Seconds as `4m05s` / `1h02m`. */
 export function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';

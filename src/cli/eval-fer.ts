@@ -37,7 +37,7 @@ import { silentLogger } from '../log';
 import { loadLabelledFolder, readGrayImage } from '../train/data';
 import { computeMetrics, Metrics } from '../train/metrics';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerIndex, referenceMajorityLabel, selectFer } from '../train/fer';
-import { CliSpec, parseCli, runMain, ttaArg } from './args';
+import { CliSpec, parseCli, runMain, ttaArg, UsageError, wholeNumber } from './args';
 import { Affine, warpAffine } from '../image';
 import { alignmentTransform, FRAMINGS } from '../face/align';
 
@@ -173,6 +173,10 @@ export interface FerEvalOptions {
 export async function evaluateFerReport(opts: FerEvalOptions, log: (s: string) => void = () => {}): Promise<FerReport> {
   const root = path.resolve(opts.data ?? DEFAULT_FER_ROOT);
   const batch = Math.max(1, Math.floor(opts.batch ?? 64));
+  // Checked before any work: the CK+ re-framing runs last, after the FER sets (and is skipped without CK+).
+  if (opts.ckFraming && opts.ckFraming !== 'ck48' && !FRAMINGS[opts.ckFraming]) {
+    throw new UsageError(`--ck-framing: unknown crop framing "${opts.ckFraming}" (known: ${Object.keys(FRAMINGS).join(', ')})`);
+  }
   const clf = await load({ model: opts.model, backend: opts.backend ?? 'auto', tta: opts.tta, logger: silentLogger });
   const tta = clf.tta ?? 'none';
   if (tta !== 'none') log(`test-time augmentation: ${tta} (every set)`);
@@ -275,7 +279,7 @@ async function main(): Promise<void> {
       includeTwins: Boolean(args['include-twins']),
       framingSensitivity: Boolean(args['framing-sensitivity']),
       ckFraming: args['ck-framing'] ? String(args['ck-framing']) : 'fer2013',
-      batch: args.batch ? Number(args.batch) : undefined,
+      batch: wholeNumber(args, 'batch', 64),
       backend: args.backend ? String(args.backend) : undefined,
       tta,
     },

@@ -190,6 +190,8 @@ async function main(): Promise<void> {
   const tta = ttaArg(args.tta);
   if (tta instanceof Error) throw tta;
   for (const k of ['model', 'backend', 'framing'] as const) if (args[k] === true) throw new UsageError(`--${k} needs a value; see --help`);
+  // Without --detect the images are resized whole: a framing would be silently ignored.
+  if (args.framing !== undefined && !args.detect) throw new UsageError('--framing is the crop framing of --detect: add --detect (or drop --framing)');
   const batch = args.batch === undefined ? undefined : args.batch === true ? NaN : Number(args.batch);
   if (batch !== undefined && !(batch >= 1)) throw new UsageError(`--batch must be a number >= 1 (got ${args.batch === true ? 'no value' : `"${String(args.batch)}"`})`);
   const report = await evaluateFolder({

@@ -20,7 +20,7 @@ import { EmotionClassifier, load } from '../model';
 import { silentLogger } from '../log';
 import { DEFAULT_FER_ROOT, ferTrainItems, loadFerIndex, loadFerPixels, selectFer } from '../train/fer';
 import { TEACHER_HEADS, TeacherHead, teacherProbabilities, writeTeacher } from '../train/fer-teacher';
-import { CliSpec, fmtTime, num, parseCli, runMain, ttaArg } from './args';
+import { CliSpec, fmtTime, num, parseCli, runMain, ttaArg, wholeNumber } from './args';
 
 const USAGE =
   'Usage: npm run fer:teacher -- --models nano-a-wild,nano-b-wild [--tta none|flip] [--head ferplus|fer2013] --out checkpoints/teacher/ab-flip\n' +
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   if (!TEACHER_HEADS.includes(head)) throw new Error(`--head must be one of ${TEACHER_HEADS.join(', ')} (got "${String(args.head)}")`);
   const out = path.resolve(args.out);
   const root = path.resolve(String(args.data ?? DEFAULT_FER_ROOT));
-  const batch = num(args, 'batch', 64);
+  const batch = wholeNumber(args, 'batch', 64); // images are decoded a batch at a time: 0 or a fraction would find none
   const limit = args.limit ? num(args, 'limit', Infinity) : undefined;
 
   const items = ferTrainItems(selectFer(loadFerIndex(root)), limit);

@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SoupRecord, SoupSummary, writeCvSummary } from './train';
+import { CliSpec, parseCli, runMain } from './args';
 
 const ROOT = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
 const MODELS = path.join(ROOT, 'models');
@@ -218,10 +219,21 @@ function replaceBlock(text: string, name: string, body: string): string {
   return `${text.slice(0, a)}<!-- ${name}:start -->\n${body}\n${text.slice(b)}`;
 }
 
-if (require.main === module) {
+/** The command line of the CK+ report (every `--name` of `usage` is an accepted option): a mistyped `--write` is refused, not ignored. */
+export const REPORT_CLI: CliSpec = {
+  usage: 'Usage: src/cli/report.ts [--write]\n',
+  notes:
+    'Run it through tsx from the project root: node --import tsx src/cli/report.ts [--write]\n' +
+    'Prints the CK+ results and speed tables of the model card (Markdown) from models/cv, models/cv-experiments, the shipped models and\n' +
+    'models/bench-classify.json; --write replaces the <!-- results --> and <!-- speed --> blocks of models/README.md instead.\n',
+};
+
+function main(): void {
+  const args = parseCli(process.argv.slice(2), REPORT_CLI);
+  if (!args) return;
   const md = renderResults();
   const speed = renderSpeed();
-  if (process.argv.includes('--write')) {
+  if (args.write) {
     const card = path.join(MODELS, 'README.md');
     const text = fs.readFileSync(card, 'utf8');
     fs.writeFileSync(card, replaceBlock(replaceBlock(text, 'results', md), 'speed', speed));
@@ -230,3 +242,5 @@ if (require.main === module) {
     process.stdout.write(md + '\n' + speed + '\n');
   }
 }
+
+if (require.main === module) runMain('report', async () => main(), undefined, { usageExitCode: 2 });

@@ -48,7 +48,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
 import { ArchSpec, countCost, isWidthMultiplier, resolveSpec, variantSpec, withStemStride, withWidth } from '../model/spec';
-import { foldWeights, loadPretrained } from '../train/trainer';
+import { checkRunLength, foldWeights, loadPretrained } from '../train/trainer';
 import { NamedArrays, readModelDir, writeModelDir } from '../model/io';
 import { CliSpec, fmtTime, num, parseCli, ParsedArgs, runMain } from './args';
 import { DEFAULT_FER_ROOT, FER2013_CLASSES, FERPLUS_CLASSES, ferTrainItems, loadFerIndex, loadFerPixels, selectFer, softTarget } from '../train/fer';
@@ -280,6 +280,7 @@ async function main(): Promise<void> {
     sam: samOption(args),
   };
   if (cfg.warmupEpochs < 0) throw new Error(`--warmup must be >= 0 (got ${cfg.warmupEpochs})`);
+  checkRunLength(cfg); // before the data is read (trainFer checks it too)
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   if (args['selftest-only']) {
     await selfTestFromCheckpoint(work, path.join(outRoot, name), path.join(outRoot, `${name}-7`));

@@ -31,15 +31,16 @@
  * Soup records always carry them, so `--add-tta --soup K` is refused.
  *
  * `--selftest-only` (re)writes selftest.json of the model in --out from the final checkpoint in
- * --work (of the soup members with --soup K); nothing is trained. Unknown options are refused
- * before any work (exit code 2, like a missing --data).
+ * --work (of the soup members with --soup K), once it has checked that the model's weights are
+ * that checkpoint's; nothing is trained. Unknown options, bad --cv / --folds values, and --folds,
+ * --results or --add-tta without --cv are refused before any work (exit code 2, like a missing --data).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend';
 import { silentLogger } from '../log';
-import { countCost, variantSpec } from '../model/spec';
+import { ArchSpec, countCost, variantSpec } from '../model/spec';
 import { readModelDir, writeModelDir, NamedArrays } from '../model/io';
 import { mirrorInto } from '../model';
 import { ResolvedSpec, resolveSpec } from '../model/spec';
@@ -49,7 +50,7 @@ import { computeMetrics, meanStd, metricsFromConfusion } from '../train/metrics'
 import { CliSpec, fmtTime, num, parseArgs, parseCli, ParsedArgs, runMain, UsageError } from './args';
 import { makeDetectCrop, NO_FACE } from './detect-crop';
 import { describeKeyDifferences } from '../train/config-key';
-import { checkRunLength, CK_KEY_FIELDS, configKey, dataFingerprint, DEFAULT_TRAIN_CONFIG, emaDecayOf, foldWeights, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
+import { checkRunLength, CK_KEY_FIELDS, configKey, dataFingerprint, DEFAULT_TRAIN_CONFIG, emaDecayOf, foldWeights, foldWeightsSync, loadPretrained, predictProbabilities, ProgressInfo, TrainConfig, trainingFormWeights, trainModel } from '../train/trainer';
 import { memberDir, soupFromCheckpoints, SoupMember, soupSeeds, soupSize, trainSoup } from '../train/soup';
 
 export { parseArgs, num, fmtTime };
@@ -88,8 +89,33 @@ export const TRAIN_CLI: CliSpec = {
     '       [--soup <K>: train K seeds (seed … seed+K-1) per training and evaluate/export the uniform average of their weights;\n' +
     '        K× the training time, the inference cost of one model; default 1 = off]\n' +
     '       [--cv 10 --add-tta: add flip-TTA metrics to finished fold records from the checkpoints in --work (not with --soup)]\n' +
-    '       [--selftest-only: rewrite selftest.json in --out from the final checkpoint in --work; nothing is trained]\n',
+    '       [--selftest-only: rewrite selftest.json in --out from the final checkpoint in --work (refused unless --out holds its weights); nothing is trained]\n',
 };
+
+/**
+ * `--cv <k>` and the options that only mean something with it: `k` (0 without `--cv`) and the
+ * folds to run (`--folds`, default all). Usage errors, before any data is read: a `k` that is not
+ * a whole number >= 2, a `--folds` item that is not a fold of `k`, `--folds` / `--results` /
+ * `--add-tta` without `--cv` (they would otherwise be ignored and a full-data model trained and
+ * written to --out), and `--selftest-only` with `--cv` (it would run the cross-validation).
+ */
+export function cvOptions(args: ParsedArgs): { k: number; folds?: number[] } {
+  if (args.cv === undefined) {
+    const needCv = [args.folds !== undefined && '--folds', args.results !== undefined && '--results', args['add-tta'] !== undefined && '--add-tta'].filter(Boolean);
+    if (needCv.length) throw new UsageError(`${needCv.join(' and ')} ${needCv.length > 1 ? 'are' : 'is'} for cross-validation: add --cv <k> (without it a full-data model is trained); see --help`);
+    return { k: 0 };
+  }
+  const k = num(args, 'cv', 10);
+  if (!Number.isInteger(k) || k < 2) throw new UsageError(`--cv must be a whole number of folds >= 2, got ${String(args.cv)}`);
+  if (args['selftest-only']) throw new UsageError('--selftest-only rewrites selftest.json of a full-data model (--out), not of a --cv run: drop --cv or --selftest-only');
+  if (args.folds === undefined) return { k };
+  const items = typeof args.folds === 'string' ? args.folds.split(',').map((x) => x.trim()).filter(Boolean) : [];
+  const bad = items.filter((x) => !/^\d+$/.test(x) || Number(x) >= k);
+  if (items.length === 0 || bad.length) {
+    throw new UsageError(`--folds needs a comma-separated list of fold numbers 0..${k - 1} (--cv ${k})${bad.length ? `, got ${bad.map((b) => `"${b}"`).join(', ')}` : ''}`);
+  }
+  return { k, folds: [...new Set(items.map(Number))] };
+}
 
 /** `--subject <regex>` as a RegExp (case-insensitive), or undefined; a usage error when it does not compile. */
 export function subjectPatternOption(args: ParsedArgs): RegExp | undefined {
@@ -129,7 +155,7 @@ async function main(): Promise<void> {
     warmupEpochs: num(args, 'warmup', DEFAULT_TRAIN_CONFIG.warmupEpochs),
   };
   checkRunLength(numbers);
-  const cvFolds = args.cv ? num(args, 'cv', 10) : 0;
+  const cv = cvOptions(args);
   const backend = await selectBackend({ backend: String(args.backend ?? 'wasm'), logger: silentLogger });
   const subjectPattern = subjectPatternOption(args);
   if (args.framing === true) throw new UsageError('--framing needs a value (fer2013 or ck48); see --help');
@@ -174,8 +200,8 @@ async function main(): Promise<void> {
   );
   const commonMeta = { dataset, dataDir: path.relative(process.cwd(), dataDir) || dataDir, config: { ...base, spec: undefined, pretrained: base.pretrained?.source }, backend: backend.label, params: cost.params, macs: cost.macs, ...(framing ? { detect: true, framing } : {}) };
 
-  if (args.cv) {
-    const k = cvFolds;
+  if (cv.k) {
+    const k = cv.k;
     if (!subjectPattern && ds.samples.length > 1 && ds.samples.every((s) => s.subject.startsWith('file:'))) {
       process.stderr.write(
         'Warning: no file name gives a subject (person), so every image is a subject of its own and one person\'s images can fall into both the training and the test folds ' +
@@ -185,7 +211,7 @@ async function main(): Promise<void> {
     const results = path.resolve(String(args.results ?? path.join('models', 'cv', runName)));
     fs.mkdirSync(results, { recursive: true });
     const folds = subjectFolds(ds.samples, k, base.seed);
-    const only = args.folds ? String(args.folds).split(',').map(Number) : folds.map((_, i) => i);
+    const only = cv.folds ?? folds.map((_, i) => i);
     if (args['add-tta']) {
       if (soupK > 1) throw new Error('--add-tta fills in flip-TTA metrics of fold records written before they existed; --soup runs always record them (for the soup and every seed), so there is nothing to add: drop --soup or --add-tta');
       for (const f of only) {
@@ -278,11 +304,9 @@ async function main(): Promise<void> {
   const outDir = path.resolve(String(args.out ?? path.join('models', variant)));
   const name = String(args.name ?? path.basename(outDir));
   if (args['selftest-only']) {
-    if (soupK > 1) {
-      const s = soupFromCheckpoints(soupSeeds(base.seed, soupK).map((seed) => memberDir(path.join(work, 'full'), seed)));
-      await writeSelfTest(outDir, await selfTestOf(s.spec, s.classes, s.weights, soupSelfTestNote(soupK)));
-    } else await writeSelfTest(outDir, path.join(work, 'full'));
-    process.stderr.write(`Wrote ${path.join(outDir, 'selftest.json')}\n`);
+    const s = exportedTrainingWeights(outDir, path.join(work, 'full'), soupK > 1 ? soupSeeds(base.seed, soupK) : null);
+    await writeSelfTest(outDir, await selfTestOf(s.spec, s.classes, s.weights, soupK > 1 ? soupSelfTestNote(soupK) : undefined));
+    process.stderr.write(`Wrote ${path.join(outDir, 'selftest.json')} (exported = checkpoint weights, max difference ${s.maxDiff.toExponential(1)})\n`);
     return;
   }
   const t0 = Date.now();
@@ -324,6 +348,34 @@ export function checkTrainableClasses(ds: { classes: string[]; samples: Array<{ 
       (empty.length ? `; class folders without readable images: ${empty.join(', ')}` : '') +
       (ds.unknownFolders.length ? `; folders with no known class (skipped): ${ds.unknownFolders.join(', ')}` : ''),
   );
+}
+
+/**
+ * `--selftest-only`: the training-form weights behind the model exported in `outDir`: the final
+ * checkpoint in `full` (or, with `soupSeeds`, the soup of the members' checkpoints in
+ * `full/seed-<s>`), after checking that, BN-folded, they ARE the exported weights. A checkpoint of
+ * another run or an unfinished one would give a reference that load() of the model cannot
+ * reproduce; that is an error and nothing is written.
+ */
+export function exportedTrainingWeights(outDir: string, full: string, soupSeedList: number[] | null): { spec: ArchSpec; classes: string[]; weights: NamedArrays; maxDiff: number } {
+  let src: { spec: ArchSpec; classes: string[]; weights: NamedArrays };
+  if (soupSeedList) src = soupFromCheckpoints(soupSeedList.map((seed) => memberDir(full, seed)));
+  else {
+    const ck = readModelDir(full);
+    src = { spec: ck.json.spec, classes: ck.json.classes, weights: trainingFormWeights(ck.arrays) };
+  }
+  const model = readModelDir(outDir);
+  const from = soupSeedList ? `the soup of ${soupSeedList.map((s) => memberDir(full, s)).join(', ')}` : `the checkpoint in ${full}`;
+  if (JSON.stringify(model.json.classes) !== JSON.stringify(src.classes)) throw new Error(`${outDir} has other classes than ${from}; selftest.json not written`);
+  const folded = foldWeightsSync(resolveSpec(src.spec), src.weights);
+  let maxDiff = 0;
+  for (const [n, a] of Object.entries(folded)) {
+    const b = model.arrays[n];
+    if (!b || b.data.length !== a.data.length) throw new Error(`${outDir}: weight ${n} does not match the shapes of ${from}; selftest.json not written`);
+    for (let i = 0; i < a.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a.data[i] - b.data[i]));
+  }
+  if (!(maxDiff <= 1e-5)) throw new Error(`${outDir} holds other weights than ${from} (max difference ${maxDiff}; another run, or one that has not finished); selftest.json not written`);
+  return { ...src, maxDiff };
 }
 
 /** Writes `<results>/summary.json` from the fold files present (complete or not). */

@@ -170,6 +170,7 @@ export async function loadLabelledFolder(root: string, options: LoadFolderOption
  * no subject appears in two folds. Returns, per fold, the indices of its test samples.
  */
 export function subjectFolds(samples: Sample[], k: number, seed = 1): number[][] {
+  if (!Number.isInteger(k) || k < 2) throw new Error(`Cross-validation needs a whole number of folds >= 2, got ${k}`);
   const bySubject = new Map<string, number[]>();
   samples.forEach((s, i) => {
     const l = bySubject.get(s.subject) ?? [];

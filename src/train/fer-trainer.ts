@@ -34,7 +34,7 @@ import { GradientWorkers } from './fer-workers';
 import { SelfTest, selfTestLogits, selfTestRows, SELFTEST_VERSION } from '../model/selftest';
 import { computeMetrics, Metrics } from './metrics';
 import { createOptimizer, DEFAULT_SGD_MOMENTUM, lerp, OptimizerName, WeightEma } from './optim';
-import { foldWeightsSync, initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
+import { checkRunLength, foldWeightsSync, initFromPretrained, lrAt, Pretrained, predictProbabilities, toArrays, trainingFormWeights } from './trainer';
 import { FER2013_CLASSES, FERPLUS_CLASSES, FerItem, loadFerPixels } from './fer';
 import { mixTarget7 } from './fer-teacher';
 import { checkpointMismatchError, COMMON_KEY_FIELDS, describeKeyDifferences, KeyField } from './config-key';
@@ -532,6 +532,8 @@ export async function evaluateFer(r: ResolvedSpec, folded: NamedArrays, val: Fer
  */
 export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg: FerTrainConfig, hooks: FerTrainHooks): Promise<FerTrainState> {
   if (samples.length === 0) throw new Error('No training samples');
+  // --batch 0 or a fraction would crash in the wasm kernels (or train on overlapping batches).
+  checkRunLength(cfg);
   registerWasmGradientKernels();
   const r = resolveSpec(cfg.spec);
   const size = cfg.spec.inputSize;
@@ -597,7 +599,10 @@ export async function trainFer(samples: FerSample[], val: FerValSet | null, cfg:
   let stepsThisCall = 0;
 
   const saveCheckpoint = async () => {
-    const arrays = { ...(await toArrays(all)), ...(await optimizer.toArrays()), ...(await ema.toArrays()) };
+    // The EMA shadow only when it is on: with `emaDecay` 0 it never moves from the starting
+    // weights, and readers of a checkpoint (trainingFormWeights: --export-init, --init,
+    // --selftest-only, fer:soup) take `ema/…` over the trained weights whenever it is there.
+    const arrays = { ...(await toArrays(all)), ...(await optimizer.toArrays()), ...(cfg.emaDecay > 0 ? await ema.toArrays() : {}) };
     writeModelDir(ckptDir, { name: 'checkpoint', variant: cfg.variant, classes: HEAD_CLASSES, spec: cfg.spec, folded: false, training: state as unknown as Record<string, unknown> }, arrays);
     lastCkpt = Date.now();
     hooks.onCheckpoint?.(state);

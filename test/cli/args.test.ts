@@ -9,13 +9,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { closestNames, cliOptions, CliSpec, helpText, listOption, optionsInUsage, parseArgs, parseCli, UsageError } from '../../src/cli/args';
+import { closestNames, cliOptions, CliSpec, helpText, listOption, optionsInUsage, parseArgs, parseCli, UsageError, wholeNumber } from '../../src/cli/args';
 import { MODELS } from '../../src/model';
 import { EVAL_CLI, EVAL_DEFAULT_MODEL } from '../../src/cli/eval';
 import { EVAL_FER_CLI } from '../../src/cli/eval-fer';
 import { FER_REPORT_CLI } from '../../src/cli/fer-report';
 import { FRAMING_CLI } from '../../src/cli/framing';
-import { TRAIN_CLI } from '../../src/cli/train';
+import { cvOptions, TRAIN_CLI } from '../../src/cli/train';
+import { REPORT_CLI } from '../../src/cli/report';
 import { TRAIN_FER_CLI } from '../../src/cli/train-fer';
 import { FER_INSTALL_CLI } from '../../src/cli/fer-install';
 import { FER_SOUP_CLI } from '../../src/cli/fer-soup';
@@ -56,6 +57,24 @@ describe('parseArgs / parseCli', () => {
     assert.deepEqual(cliOptions(cli), ['help', 'json', 'secret'], 'notes are not scanned');
     assert.equal(helpText(cli), 'Usage: x -- [--json]\nthen: npm run y -- --other\n');
     assert.throws(() => parseCli(['--other'], cli), /Unknown option --other/);
+  });
+
+  test('wholeNumber: the default when absent, else a whole number >= min; anything else a UsageError', () => {
+    assert.equal(wholeNumber(parseArgs([]), 'batch', 64), 64);
+    assert.equal(wholeNumber(parseArgs(['--batch', '3']), 'batch', 64), 3);
+    assert.equal(wholeNumber(parseArgs(['--n', '0']), 'n', 5, 0), 0);
+    for (const [argv, got] of [[['--batch', '0'], '"0"'], [['--batch', '2.5'], '"2.5"'], [['--batch', 'abc'], '"abc"'], [['--batch', '-1'], '"-1"'], [['--batch'], 'no value']] as const) {
+      assert.throws(() => wholeNumber(parseArgs([...argv]), 'batch', 64), (e: Error) => e instanceof UsageError && e.message === `--batch must be a whole number >= 1, got ${got}; see --help`, argv.join(' '));
+    }
+  });
+
+  test('train --cv: k and the folds to run; bad values and options that need --cv (or contradict it) are UsageErrors', () => {
+    assert.deepEqual(cvOptions(parseArgs([])), { k: 0 });
+    assert.deepEqual(cvOptions(parseArgs(['--cv', '10'])), { k: 10 });
+    assert.deepEqual(cvOptions(parseArgs(['--cv', '10', '--folds', '3, 0,3'])), { k: 10, folds: [3, 0] });
+    for (const argv of [['--cv', '0'], ['--cv', '1'], ['--cv', '2.5'], ['--cv', '-2'], ['--cv', '4', '--folds', '4'], ['--cv', '4', '--folds', '1.5'], ['--cv', '4', '--folds', ','], ['--folds', '1'], ['--results', 'r'], ['--add-tta'], ['--cv', '4', '--selftest-only']]) {
+      assert.throws(() => cvOptions(parseArgs(argv)), UsageError, argv.join(' '));
+    }
   });
 
   test('listOption: comma-separated names checked against the valid ones', () => {
@@ -102,6 +121,7 @@ const CASES: CliCase[] = [
   { name: 'eval', file: 'src/cli/eval.ts', cli: EVAL_CLI, label: 'eval', usageExit: 2, indirect: [] /* args[k] for k of literal 'model', 'backend', 'framing', also read as args.model … */ },
   { name: 'eval:fer', file: 'src/cli/eval-fer.ts', cli: EVAL_FER_CLI, label: 'eval-fer', usageExit: 2 },
   { name: 'fer:report', file: 'src/cli/fer-report.ts', cli: FER_REPORT_CLI, label: 'fer-report', usageExit: 1 },
+  { name: 'report', file: 'src/cli/report.ts', cli: REPORT_CLI, label: 'report', usageExit: 2 },
   { name: 'framing', file: 'src/cli/framing.ts', cli: FRAMING_CLI, label: 'framing', usageExit: 2 },
   { name: 'train', file: 'src/cli/train.ts', cli: TRAIN_CLI, label: 'train', usageExit: 2 },
   {
@@ -123,7 +143,7 @@ const CASES: CliCase[] = [
 ];
 
 /** Helpers that take the parsed args but read no option themselves (or only the key they are given, which the scan sees). */
-const ARG_HELPERS = new Set(['num', 'listOption', 'count', 'String', 'Boolean']);
+const ARG_HELPERS = new Set(['num', 'wholeNumber', 'listOption', 'count', 'String', 'Boolean']);
 
 /** The options a source file reads: `args.x`, `args['x-y']`, `helper(args, 'x')`, `process.argv.includes('--x')`. */
 function optionReads(src: string): { reads: Set<string>; computed: boolean; helpers: Set<string> } {

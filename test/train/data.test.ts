@@ -76,6 +76,7 @@ test('subjectFolds: every sample once, no subject in two folds, balanced sizes',
   assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 4, sizes.join(','));
   assert.deepEqual(subjectFolds(samples, 10, 1), folds, 'deterministic for a seed');
   assert.throws(() => subjectFolds(samples.slice(0, 3), 10), /subject-independent folds/);
+  for (const k of [0, 1, 2.5, -3]) assert.throws(() => subjectFolds(samples, k), /whole number of folds >= 2, got/, String(k));
 });
 
 test('metrics: accuracy, recall, macro-F1 and mean ± std', () => {

@@ -394,6 +394,35 @@ async function pretrainedSnapshot(dir: string, name = 'pre-fer'): Promise<string
   return path.join(dir, name);
 }
 
+test('--ema 0: the checkpoint keeps no stale EMA copy, so --export-init (and --init, fer:soup, --selftest-only) take the trained weights', async () => {
+  const dir = tmpDir('fer-ema0-');
+  const ck = path.join(dir, 'ck');
+  const data = samples(16, 2);
+  await trainFer(data, null, cfg({ emaDecay: 0 }), { checkpointDir: ck, maxSteps: 2 });
+  const saved = readModelDir(ck).arrays;
+  exportPretrained(ck, path.join(dir, 'pre'));
+  const pre = loadPretrained(path.join(dir, 'pre'), tinySpec());
+  const start = initTrainWeights(resolveSpec(tinySpec()), HEAD_OUTPUTS, 1);
+  assert.ok(maxDiff(pre.arrays['dense/kernel'].data, start['dense/kernel'].data) > 1e-6, 'not the starting weights');
+  for (const n of ['c1/kernel', 'dense/kernel', 'c1/moving_mean']) assert.equal(maxDiff(pre.arrays[n].data, saved[n].data), 0, `${n}: the trained weights`);
+  assert.ok(!Object.keys(saved).some((n) => n.startsWith('ema/')), 'no ema/ tensors without an EMA');
+  // It still resumes.
+  const resumed = await trainFer(data, null, cfg({ emaDecay: 0 }), { checkpointDir: ck, maxSteps: 1 });
+  assert.equal(resumed.globalStep, 3);
+});
+
+test('trainFer: a batch size or epoch count that is not a whole number >= 1 is refused before anything is written', async () => {
+  for (const [over, re] of [
+    [{ batchSize: 0 }, /^Error: --batch must be an integer >= 1, got 0$/],
+    [{ batchSize: 2.5 }, /^Error: --batch must be an integer >= 1, got 2.5$/],
+    [{ epochs: 1.5 }, /^Error: --epochs must be an integer >= 1, got 1.5$/],
+  ] as const) {
+    const ck = path.join(tmpDir('fer-bad-run-'), 'ck');
+    await assert.rejects(trainFer(samples(8, 1), null, cfg(over), { checkpointDir: ck }), re, JSON.stringify(over));
+    assert.ok(!fs.existsSync(ck), 'nothing written');
+  }
+});
+
 test('second stage (--init): a new run starts from the snapshot (trunk and both heads); a FER checkpoint dir gives its EMA weights', async () => {
   const dir = tmpDir('fer-init-');
   const pre = loadPretrained(await pretrainedSnapshot(dir), tinySpec());

@@ -240,6 +240,22 @@ test('npm run train (CLI) writes a loadable model whose outputs match its self-t
   const res = await clf.classify(selfTestInputs().map((data) => ({ width: 48, height: 48, data })));
   res.forEach((c, i) => clf.classes.forEach((k, j) => assert.ok(Math.abs(c.probabilities[k] - st.probabilities[i][j]) < 1e-4)));
   clf.dispose();
+  // --selftest-only rewrites the reference from the checkpoint the model was exported from; the
+  // checkpoint of another run is refused (its reference would not match the model's weights).
+  const stFile = path.join(out, 'selftest.json');
+  const stText = fs.readFileSync(stFile, 'utf8');
+  const run = (...extra: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', '--data', data, '--variant', 'nano-b', '--epochs', '1', '--batch', '4', '--quiet', ...extra], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, EMOTIONNET_BACKEND: 'wasm' } });
+  const other = run('--seed', '2', '--out', path.join(dir, 'other'), '--work', path.join(dir, 'work-other'));
+  assert.equal(other.status, 0, other.stderr);
+  const wrong = run('--seed', '2', '--out', out, '--work', path.join(dir, 'work-other'), '--selftest-only');
+  assert.equal(wrong.status, 1, wrong.stderr);
+  assert.match(wrong.stderr, /^train: .*model holds other weights than the checkpoint in .*work-other.full \(max difference [^)]*; another run, or one that has not finished\); selftest\.json not written$/m);
+  assert.equal(fs.readFileSync(stFile, 'utf8'), stText, 'selftest.json left as it was');
+  fs.rmSync(stFile);
+  const right = run('--out', out, '--work', path.join(dir, 'work'), '--selftest-only');
+  assert.equal(right.status, 0, right.stderr);
+  assert.deepEqual(JSON.parse(fs.readFileSync(stFile, 'utf8')), st, 'the same reference again');
 });
 
 test('fine-tuning (--init): body and same-name classifier columns come from the pretrained checkpoint; it starts ahead of a random init', async () => {
