@@ -48,6 +48,21 @@ export function parseBackendPreference(value: unknown): BackendPreference {
   return p;
 }
 
+/**
+ * The preference in force: `EMOTIONNET_BACKEND` when set, else `preference`. Throws a TypeError
+ * for an unknown value, naming the environment variable when the value came from it (the node
+ * setting may say `auto`).
+ */
+export function requestedBackend(preference: unknown): BackendPreference {
+  const env = process.env.EMOTIONNET_BACKEND;
+  if (!env || !env.trim()) return parseBackendPreference(preference);
+  try {
+    return parseBackendPreference(env);
+  } catch (e) {
+    throw new TypeError(`EMOTIONNET_BACKEND: ${(e as Error).message}`);
+  }
+}
+
 async function tryTfjsNode(): Promise<string | null> {
   try {
     // tfjs-node registers the `tensorflow` backend on the shared tfjs-core as a side effect.
@@ -107,7 +122,9 @@ async function select(requested: BackendPreference, log: Logger): Promise<Backen
           ? `${LABEL[name]}: ${requested === 'auto' ? 'first choice' : 'as requested'}`
           : `${LABEL[name]}: ${skipped.join('; ')}`;
       const info: BackendInfo = { name, label: LABEL[name], requested, reason };
-      log.info(`TensorFlow.js backend ${reason}`);
+      // A forced backend that did not load is worth a warning; under `auto` falling back is normal.
+      if (requested !== 'auto' && skipped.length > 0) log.warn(`TensorFlow.js backend ${reason} (${requested} was requested)`);
+      else log.info(`TensorFlow.js backend ${reason}`);
       return info;
     }
     skipped.push(why);
@@ -132,8 +149,7 @@ export interface SelectBackendOptions {
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendInfo> {
   const log = options.logger ?? consoleLogger();
-  const env = process.env.EMOTIONNET_BACKEND;
-  const requested = parseBackendPreference(env && env.trim() ? env : options.backend);
+  const requested = requestedBackend(options.backend);
   if (!active) {
     active = select(requested, log).then(
       (info) => (activeInfo = info),

@@ -17,7 +17,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parentPort, Worker, workerData } from 'worker_threads';
-import { BackendInfo, BackendPreference, parseBackendPreference } from './backend';
+import { BackendInfo, BackendPreference, requestedBackend } from './backend';
 import { consoleLogger, Logger } from './log';
 
 /** The pool's live Worker objects (tests and diagnostics: `pool[kWorkers]()`). */
@@ -144,8 +144,7 @@ function describe(e: unknown): string {
  * thread; `requested` says what was asked, so the caller can warn when it was tfjs-node.
  */
 function workerBackend(preference: unknown): { requested: BackendPreference; backend: 'wasm' | 'cpu' } {
-  const env = process.env.EMOTIONNET_BACKEND;
-  const requested = parseBackendPreference(env && env.trim() ? env : preference);
+  const requested = requestedBackend(preference);
   return { requested, backend: requested === 'cpu' ? 'cpu' : 'wasm' };
 }
 

@@ -40,12 +40,24 @@ export interface FindFfmpegOptions {
   refresh?: boolean;
 }
 
+/** Platforms for which @ffmpeg-installer/ffmpeg has a binary package (its optionalDependencies). */
+const INSTALLER_PLATFORMS = ['darwin-arm64', 'darwin-x64', 'linux-arm', 'linux-arm64', 'linux-ia32', 'linux-x64', 'win32-ia32', 'win32-x64'];
+
+/** The package that holds @ffmpeg-installer's binary for this machine (`@ffmpeg-installer/linux-x64`), or null if it has none. */
+function installerPlatformPackage(): string | null {
+  const platform = `${process.platform}-${process.arch}`;
+  return INSTALLER_PLATFORMS.includes(platform) ? `@ffmpeg-installer/${platform}` : null;
+}
+
 export class FfmpegNotFoundError extends Error {
   readonly code = 'FFMPEG_NOT_FOUND';
   constructor(readonly tried: string[]) {
     super(
       `no working ffmpeg found (${tried.join('; ')}). Install one: \`apt-get install ffmpeg\`, ` +
-        'or `npm install @ffmpeg-installer/ffmpeg`, or set the ffmpeg path in the node or EMOTIONNET_FFMPEG',
+        (installerPlatformPackage()
+          ? `or \`npm install ${installerPlatformPackage()}\` (the bundled ffmpeg's binary, an optional dependency), `
+          : '') +
+        'or set the ffmpeg path in the node or EMOTIONNET_FFMPEG',
     );
     this.name = 'FfmpegNotFoundError';
   }
@@ -87,6 +99,11 @@ function candidates(configured: string | undefined): Candidate[] {
         const m = require('@ffmpeg-installer/ffmpeg') as { path: string };
         return { path: m.path };
       } catch (e) {
+        // Its binary is in a per-platform package, an optional dependency that --omit=optional
+        // (or a failed install) leaves out: then it throws a string listing three long paths.
+        if (/^Could not find ffmpeg executable/.test(String(e)) && installerPlatformPackage()) {
+          return { skip: `@ffmpeg-installer/ffmpeg has no binary (${installerPlatformPackage()} is not installed)` };
+        }
         return { skip: `@ffmpeg-installer/ffmpeg not usable (${firstLine(e)})` };
       }
     },

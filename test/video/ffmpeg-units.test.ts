@@ -211,6 +211,43 @@ test('findFfmpeg: a bad configured path falls back (bundled @ffmpeg-installer he
   assert.ok(ff.version.length > 0);
 });
 
+// `npm install --omit=optional` (or a failed install) leaves out @ffmpeg-installer's per-platform
+// binary package: @ffmpeg-installer/ffmpeg then throws a string of three long paths, which was cut
+// mid-path in the message, and the hint said to install @ffmpeg-installer/ffmpeg, already there.
+test('findFfmpeg without any ffmpeg names the missing @ffmpeg-installer platform package', async (t) => {
+  const platformPkg = `@ffmpeg-installer/${process.platform}-${process.arch}`;
+  if (!['darwin-arm64', 'darwin-x64', 'linux-arm', 'linux-arm64', 'linux-ia32', 'linux-x64', 'win32-ia32', 'win32-x64'].includes(`${process.platform}-${process.arch}`)) {
+    t.skip(`@ffmpeg-installer has no binary package for ${process.platform}-${process.arch}`);
+    return;
+  }
+  const Module = require('module') as { _load: (request: string, ...rest: unknown[]) => unknown };
+  const load = Module._load;
+  const saved = { PATH: process.env.PATH, EMOTIONNET_FFMPEG: process.env.EMOTIONNET_FFMPEG };
+  Module._load = function (request: string, ...rest: unknown[]) {
+    if (request === 'ffmpeg-static') throw Object.assign(new Error("Cannot find module 'ffmpeg-static'"), { code: 'MODULE_NOT_FOUND' });
+    if (request === '@ffmpeg-installer/ffmpeg') {
+      const p = `/home/user/.node-red/node_modules/${platformPkg}/ffmpeg`;
+      throw `Could not find ffmpeg executable, tried "${p}", "/home/user/.node-red/node_modules/@ffmpeg-installer/ffmpeg/node_modules/${platformPkg}/ffmpeg" and "${p}"`;
+    }
+    return load.call(this, request, ...rest);
+  };
+  process.env.PATH = '/nonexistent-dir-for-ffmpeg-test';
+  delete process.env.EMOTIONNET_FFMPEG;
+  try {
+    await assert.rejects(findFfmpeg({ refresh: true }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'FFMPEG_NOT_FOUND');
+      assert.match(e.message, new RegExp(`@ffmpeg-installer/ffmpeg has no binary \\(${platformPkg.replace('/', '\\/')} is not installed\\)`));
+      assert.doesNotMatch(e.message, /Could not find ffmpeg executable/, 'no long, cut-off list of paths');
+      assert.ok(e.message.includes(`\`npm install ${platformPkg}\``), e.message);
+      return true;
+    });
+  } finally {
+    Module._load = load;
+    process.env.PATH = saved.PATH;
+    if (saved.EMOTIONNET_FFMPEG !== undefined) process.env.EMOTIONNET_FFMPEG = saved.EMOTIONNET_FFMPEG;
+  }
+});
+
 // A 640x480 rgb24 frame is 921 kB and a pipe holds 64 kB: read one pipe-full per turn of the event
 // loop, a frame took 15 turns, and a loop kept busy by detection read the video too slowly (the
 // lag grew in ffmpeg without a frame dropped). The video source reads the rest of a started frame
