@@ -21,6 +21,7 @@ import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { CliSpec, parseCli, UsageError } from '../src/cli/args';
 import { ROOT } from './soak';
+import { percentile, round, toMB } from './harness';
 
 export const LIVE_CLI: CliSpec = {
   usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--threads 0] [--classify-threads 0] [--tta none] [--json]\n',
@@ -90,11 +91,33 @@ export interface LiveResult {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
-};
+
+/** What runLive gathers per source over the window (the frames that reached the end of the chain). */
+export interface LiveSourceState {
+  firstSeq: number;
+  lastSeq: number;
+  processed: number;
+  lag: number;
+  lagMax: number;
+  lagHalf: number;
+  latencies: number[];
+}
+
+/** One source's row of the result; latency percentiles are nearest-rank, like every bench's (bench/harness.ts). */
+export function summarizeSource(source: string, s: LiveSourceState): LiveSourceResult {
+  const read = s.lastSeq - s.firstSeq + 1;
+  return {
+    source,
+    read,
+    processed: s.processed,
+    droppedShare: round(1 - s.processed / read, 3),
+    lagHalfS: round(s.lagHalf),
+    lagEndS: round(s.lag),
+    lagMaxS: round(s.lagMax),
+    latencyP50Ms: Math.round(percentile(s.latencies, 50)),
+    latencyP95Ms: Math.round(percentile(s.latencies, 95)),
+  };
+}
 
 export async function runLive(options: { sources: number; fps: number; seconds: number; threads?: number; classifyThreads?: number; tta?: 'none' | 'flip'; log?: (s: string) => void }): Promise<LiveResult> {
   const { sources, fps, seconds } = options;
@@ -212,24 +235,11 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     mainThreadBusy: round(elu),
     mainThreadCpu: mainCpu === null ? null : round(mainCpu),
     cpuCores: round(cpuCores),
-    rssPeakMb: Math.round(rssPeak / 1e6),
+    rssPeakMb: Math.round(toMB(rssPeak)),
     faceDrops: drops.face,
     classifyDrops: drops.classify,
     received,
-    perSource: [...per.entries()].map(([source, s]) => {
-      const read = s.lastSeq - s.firstSeq + 1;
-      return {
-        source,
-        read,
-        processed: s.processed,
-        droppedShare: round(1 - s.processed / read, 3),
-        lagHalfS: round(s.lagHalf),
-        lagEndS: round(s.lag),
-        lagMaxS: round(s.lagMax),
-        latencyP50Ms: Math.round(pct(s.latencies, 50)),
-        latencyP95Ms: Math.round(pct(s.latencies, 95)),
-      };
-    }),
+    perSource: [...per.entries()].map(([source, s]) => summarizeSource(source, s)),
   };
 }
 

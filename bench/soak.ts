@@ -18,6 +18,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { CliSpec, parseCli, UsageError } from '../src/cli/args';
+import { toMB } from './harness';
 
 /** The command line of `npm run soak` (every `--name` of `usage` is an accepted option). */
 export const SOAK_CLI: CliSpec = {
@@ -92,6 +93,11 @@ function tensorsHere(tf: { memory(): { numTensors: number } }): number {
     if (e instanceof Error && /No backend found/.test(e.message)) return 0;
     throw e;
   }
+}
+
+/** RSS (whole MB) and V8 heap in use (MB, one decimal), in the benchmarks' MB (2^20 bytes, bench/harness.ts). */
+export function memoryMB(mem: Pick<NodeJS.MemoryUsage, 'rss' | 'heapUsed'>): { rssMB: number; heapMB: number } {
+  return { rssMB: Math.round(toMB(mem.rss)), heapMB: Math.round(toMB(mem.heapUsed) * 10) / 10 };
 }
 
 /** OS threads of this process (Linux /proc). */
@@ -170,7 +176,7 @@ export async function runSoak(options: SoakOptions & { redeploys: number }): Pro
         ffmpeg: ffmpegChildren(),
         numTensors: run.tensors(),
         osThreads: osThreads(),
-        rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
+        rssMB: memoryMB(process.memoryUsage()).rssMB,
         framesFlowing: flowing,
       };
       samples.push(s);
@@ -274,12 +280,10 @@ export async function runEndurance(options: SoakOptions & { minutes: number; eve
       const now = Date.now();
       const frames = run.frames();
       (global as { gc?: () => void }).gc?.();
-      const mem = process.memoryUsage();
       const s: EnduranceSample = {
         atSeconds: Math.round((now - t0) / 1000),
         fps: Math.round(((frames - lastFrames) / Math.max(1, now - lastAt)) * 10_000) / 10,
-        rssMB: Math.round(mem.rss / 2 ** 20),
-        heapMB: Math.round((mem.heapUsed / 2 ** 20) * 10) / 10,
+        ...memoryMB(process.memoryUsage()),
         numTensors: run.tensors(),
         ffmpeg: ffmpegChildren(),
         osThreads: osThreads(),

@@ -3,7 +3,8 @@
  * through the public `load()`/`classify()` API (includes input packing, softmax and reading the
  * result): faces/s at batch 16, single-face latency, MACs and the GFLOP/s achieved, against a
  * dense 3x3 convolution measured in the same run (how close the models get to the machine's
- * limit). Also checks that 10 000 classifications leave `tf.memory().numTensors` unchanged.
+ * limit). Also checks that 10 000 classifications leave `tf.memory().numTensors` and the backend's
+ * data buffers unchanged.
  * The same rows with mirror averaging (`load({ tta: 'flip' })`: each face and its mirror image in
  * one batch) as `nano-a-tta-flip` / `nano-b-tta-flip`; their GFLOP/s count both passes.
  *
@@ -89,17 +90,25 @@ async function benchModel(clf: EmotionClassifier, quick: boolean) {
   };
 }
 
-async function leakCheck(clf: EmotionClassifier, total: number) {
+/**
+ * `total` classifications must leave both counts unchanged: the engine's tensors, and the
+ * backend's data buffers, where the direct executor (the default on wasm) keeps its
+ * intermediates: it creates no engine tensor, so numTensors alone cannot see it leak.
+ */
+export async function leakCheck(clf: Pick<EmotionClassifier, 'classify'>, total: number) {
   const one = faces(1);
   const sixteen = faces(16);
   await clf.classify(one);
+  const backend = tf.engine().backend;
   const before = tf.memory().numTensors;
+  const buffersBefore = backend.numDataIds();
   let n = 0;
   while (n < total) {
     n += (await clf.classify(n % 160 === 0 && total - n >= 16 ? sixteen : one)).length;
   }
   const after = tf.memory().numTensors;
-  return { classifications: n, tensorsBefore: before, tensorsAfter: after, ok: before === after };
+  const buffersAfter = backend.numDataIds();
+  return { classifications: n, tensorsBefore: before, tensorsAfter: after, buffersBefore, buffersAfter, ok: before === after && buffersBefore === buffersAfter };
 }
 
 export const stage: BenchStage = {

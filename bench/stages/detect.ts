@@ -187,8 +187,8 @@ async function photoRecall(detector: FaceDetector): Promise<{ found: string; ext
 }
 
 /**
- * Runs the clip through a cropper `reps` times: wall time per frame and this thread's CPU time
- * (less sensitive to other processes competing for the two cores; both are reported).
+ * Runs the clip through a cropper `reps` times: wall time per frame and this process's CPU time
+ * (all its threads; less sensitive to other processes competing for the two cores; both are reported).
  */
 async function timeClip(detector: FaceDetector, clip: MovingClip, detectEvery: number, reps: number) {
   const cropper = await createFaceCropper({ detector, detectEvery });

@@ -16,7 +16,7 @@
  */
 import * as os from 'os';
 import * as path from 'path';
-import { BenchContext, BenchStage, percentile, round } from '../harness';
+import { BenchContext, BenchStage, percentile, round, toMB } from '../harness';
 import { createPipeline, ensureDemoClip, PipelineResult } from '../../src/pipeline';
 import { resolveTta, TtaMode } from '../../src/model';
 import { DEFAULT_SAMPLE_FILE } from '../../src/video/default-sample';
@@ -72,7 +72,7 @@ async function runPhase(clip: string, mode: 'live' | 'throughput', seconds: numb
     r.events += x.events.length;
   });
   const rssTimer = setInterval(() => {
-    r.rssMaxMB = Math.max(r.rssMaxMB, process.memoryUsage().rss / 2 ** 20);
+    r.rssMaxMB = Math.max(r.rssMaxMB, toMB(process.memoryUsage().rss));
     if (t0) ctx.progress(`[pipeline] ${mode}: ${r.frames} frames, ${((Date.now() - t0) / 1000).toFixed(0)}/${seconds} s`);
   }, 500);
   await p.start();
@@ -133,8 +133,9 @@ export const stage: BenchStage = {
         classify: round(mean(live.classify), 2),
         smooth: round(mean(live.smooth), 3),
       },
-      // Load-independent view: CPU ms of this one thread per frame, and the fps one idle core
-      // would sustain at that cost (the machine is shared; see `load`).
+      // Load-independent view: CPU ms of this process per frame (all its threads, V8's helpers
+      // included; not ffmpeg's decode, see stageMs.decode), and the fps one idle core would
+      // sustain at that cost (the machine is shared; see `load`).
       cpuMsPerFrame: round(fast.cpuMsPerFrame, 1),
       fpsOneIdleCoreEstimate: round(1000 / Math.max(1e-6, fast.cpuMsPerFrame), 1),
       detectEvery: Number(process.env.EMOTIONNET_BENCH_DETECT_EVERY || 1),
