@@ -43,6 +43,10 @@ function num(v: unknown, dflt: number, min: number, max: number): number {
 }
 
 const JPEG_SOI = (b: Buffer) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8;
+/** The admin routes' headers for their texts (Express labels a string text/html) and images: nothing sniffed. */
+const TEXT_HEADERS = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' };
+const JPEG_HEADERS = { 'Content-Type': 'image/jpeg', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+type TextResponse = { status(code: number): { set(headers: Record<string, string>): { send(body: string): unknown } } };
 /**
  * Render failures (of frames already completed) are logged at most once per this interval; the
  * failures in between are counted and logged at its end (or on close) if no new failure does.
@@ -221,10 +225,10 @@ export = function register(RED: NodeAPI): void {
 
   const permission = RED.auth.needsPermission('emotionnet-preview.read');
   /** The deployed preview node with its stream on, or null after a 404 that says why not. */
-  const streamOf = (id: string, res: { status(code: number): { send(body: string): unknown } }): PreviewEntry | null => {
+  const streamOf = (id: string, res: TextResponse): PreviewEntry | null => {
     const p = previews.get(id);
     if (!p || !p.broadcaster) {
-      res.status(404).send(t(p ? 'errors.stream-off' : 'errors.no-stream'));
+      res.status(404).set(TEXT_HEADERS).send(t(p ? 'errors.stream-off' : 'errors.no-stream'));
       return null;
     }
     return p;
@@ -234,7 +238,7 @@ export = function register(RED: NodeAPI): void {
     const b = streamOf(String(req.params.id), res)?.broadcaster;
     if (!b) return;
     if (b.full) {
-      res.status(503).set({ 'Retry-After': String(FULL_RETRY_AFTER_S), 'Cache-Control': 'no-store' }).type('text/plain')
+      res.status(503).set({ 'Retry-After': String(FULL_RETRY_AFTER_S), 'Cache-Control': 'no-store', ...TEXT_HEADERS })
         .send(t('errors.too-many-viewers', { max: b.maxViewers }));
       return;
     }
@@ -247,9 +251,9 @@ export = function register(RED: NodeAPI): void {
       // The headers a GET would get, without rendering anything (Content-Length only when the
       // JPEG is already rendered).
       const { frame, jpeg } = p.peek();
-      if (!frame) res.status(503).set({ 'Retry-After': '1', 'Cache-Control': 'no-store' }).end();
+      if (!frame) res.status(503).set({ 'Retry-After': '1', 'Cache-Control': 'no-store', ...TEXT_HEADERS }).end();
       else {
-        res.status(200).set({ 'Content-Type': 'image/jpeg', 'Cache-Control': 'no-store' });
+        res.status(200).set(JPEG_HEADERS);
         if (jpeg) res.set('Content-Length', String(jpeg.length));
         res.end();
       }
@@ -257,10 +261,10 @@ export = function register(RED: NodeAPI): void {
     }
     p.snapshot().then(
       (jpeg) => {
-        if (!jpeg) res.status(503).set({ 'Retry-After': '1', 'Cache-Control': 'no-store' }).send(t('errors.no-frame-yet'));
-        else res.set({ 'Content-Type': 'image/jpeg', 'Cache-Control': 'no-store' }).send(jpeg);
+        if (!jpeg) res.status(503).set({ 'Retry-After': '1', 'Cache-Control': 'no-store', ...TEXT_HEADERS }).send(t('errors.no-frame-yet'));
+        else res.set(JPEG_HEADERS).send(jpeg);
       },
-      (e: unknown) => res.status(500).send(`${t('errors.render')}: ${e instanceof Error ? e.message : String(e)}`),
+      (e: unknown) => res.status(500).set({ 'Cache-Control': 'no-store', ...TEXT_HEADERS }).send(`${t('errors.render')}: ${e instanceof Error ? e.message : String(e)}`),
     );
   });
 };

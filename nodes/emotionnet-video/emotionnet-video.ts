@@ -233,11 +233,15 @@ export = function register(RED: NodeAPI): void {
           case 'restart':
           case 'start':
             if (ctl.source !== undefined) {
+              let kind: string;
               try {
-                parseSource(ctl.source, ctl.type ?? 'auto');
+                kind = parseSource(ctl.source, ctl.type ?? 'auto').kind;
               } catch (e) {
                 return done(new InputError(t('errors.bad-source', { error: (e as Error).message }), 'errors.bad-source'));
               }
+              // An ffmpeg filter graph runs filters that read and write files (movie=, metadata
+              // file=, psnr stats_file= …): only the editor may set one, never a message.
+              if (kind === 'lavfi') return done(new InputError(t('errors.bad-source', { error: t('errors.lavfi-by-message') }), 'errors.bad-source'));
               msgStarts++;
               try {
                 const switching = source.setSource(ctl.source, ctl.type ?? 'auto');

@@ -23,7 +23,10 @@ const STREAM_HEADERS = {
   'Cache-Control': 'no-cache, no-store, must-revalidate, private',
   Pragma: 'no-cache',
   Connection: 'close',
+  'X-Content-Type-Options': 'nosniff',
 };
+/** Headers of the plain-text refusals. */
+const TEXT_HEADERS = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store' };
 
 export interface MjpegBroadcasterOptions {
   /** Concurrent viewers served; more get `503` with `Retry-After`. @default 20 ({@link DEFAULT_MAX_VIEWERS}) */
@@ -85,13 +88,13 @@ export class MjpegBroadcaster {
    */
   attach(req: IncomingMessage, res: ServerResponse): void {
     if (this.#closed) {
-      res.statusCode = 503;
+      res.writeHead(503, TEXT_HEADERS);
       res.end('preview closed');
       return;
     }
     if (this.full) this.#dropStalled();
     if (this.full) {
-      res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': String(FULL_RETRY_AFTER_S), 'Cache-Control': 'no-store' });
+      res.writeHead(503, { ...TEXT_HEADERS, 'Retry-After': String(FULL_RETRY_AFTER_S) });
       res.end(`Too many viewers: this preview stream serves at most ${this.maxViewers} at a time; try again later`);
       return;
     }

@@ -21,6 +21,12 @@ export interface SourceSpec {
 }
 
 const URL_RE = /^(rtsps?|rtmps?|https?|udp|tcp|srt|rtp):\/\//i;
+/**
+ * Any `scheme:/` (two letters at least: `C:/` is a Windows drive). Such a source that is not a
+ * {@link URL_RE} URL is refused instead of read as a relative file path, whose errors showed the
+ * credentials in it (`mmsh://bob:pw@cam` → "file not found: /home/…/mmsh:/bob:pw@cam").
+ */
+const ANY_URL_RE = /^([a-z][a-z0-9+.-]+):\//i;
 
 /** Longest accepted source text (paths and URLs are far shorter; this bounds error texts and logs). */
 export const MAX_SOURCE_LENGTH = 4096;
@@ -64,8 +70,15 @@ export function parseSource(source: unknown, type: SourceType = 'auto'): SourceS
       // Decoded (`%20` is a space); a host other than localhost is refused, not dropped.
       return { kind: 'file', target: fileURLToPath(s) };
     } catch (e) {
-      throw new VideoSourceError('bad-source', `not a valid file URL: ${s} (${(e as Error).message})`);
+      throw new VideoSourceError('bad-source', `not a valid file URL: ${redactSource(s)} (${(e as Error).message})`);
     }
+  }
+  const scheme = ANY_URL_RE.exec(s)?.[1];
+  if (scheme && scheme.toLowerCase() !== 'file') {
+    const known = URL_RE.test(`${scheme}://`);
+    throw new VideoSourceError('bad-source', known
+      ? `not a valid URL: "${scheme}:" must be followed by "//"`
+      : `unsupported URL scheme "${scheme}:" (stream URLs start with rtsp, rtsps, rtmp, rtmps, http, https, udp, tcp, srt or rtp)`);
   }
   return { kind: 'file', target: path.resolve(s) };
 }
@@ -189,9 +202,9 @@ export async function prepareInput(spec: SourceSpec, opts: InputOptions = {}): P
       try {
         st = await fs.promises.stat(spec.target);
       } catch {
-        throw new VideoSourceError('not-found', `file not found: ${spec.target}`);
+        throw new VideoSourceError('not-found', `file not found: ${redactSource(spec.target)}`);
       }
-      if (!st.isFile()) throw new VideoSourceError('not-video', `not a file: ${spec.target}`);
+      if (!st.isFile()) throw new VideoSourceError('not-video', `not a file: ${redactSource(spec.target)}`);
       const args = [
         ...(pacing === 'realtime' ? ['-re'] : []),
         ...(loop ? ['-stream_loop', '-1'] : []),
@@ -207,9 +220,9 @@ export async function prepareInput(spec: SourceSpec, opts: InputOptions = {}): P
       try {
         st = await fs.promises.stat(spec.target);
       } catch {
-        throw new VideoSourceError('no-device', `video device not found: ${spec.target}`);
+        throw new VideoSourceError('no-device', `video device not found: ${redactSource(spec.target)}`);
       }
-      if (!st.isCharacterDevice()) throw new VideoSourceError('no-device', `not a video device: ${spec.target}`);
+      if (!st.isCharacterDevice()) throw new VideoSourceError('no-device', `not a video device: ${redactSource(spec.target)}`);
       const fmt = extra.includes('-f') ? [] : ['-f', process.platform === 'linux' ? 'v4l2' : 'avfoundation'];
       return { args: [...fmt, ...extra, '-i', spec.target], live: true, resolvedKind: 'device', finite: false, description: describeSource(spec) };
     }

@@ -411,13 +411,28 @@ describe('emotionnet-preview node', () => {
     await helper.load([previewNode, catchNode], [...flow(), { id: 'p2', z: 'tab', type: 'emotionnet-preview', stream: false, wires: [[]] }]);
     await serveAdmin();
     helper.getNode('p2').receive({ payload: faces, frame: frame() });
+    // Plain text, not Express's text/html for a string, and nothing for a browser to sniff.
+    const plain = (r: Response) => [r.headers.get('content-type'), r.headers.get('x-content-type-options')];
     for (const what of ['stream', 'latest.jpg']) {
       const unknown = await fetch(`${base}/emotionnet/preview/nope/${what}`);
       assert.deepEqual([unknown.status, await unknown.text()], [404, 'No such preview stream (deploy the flow first)']);
+      assert.deepEqual(plain(unknown), ['text/plain; charset=utf-8', 'nosniff'], what);
       const off = await fetch(`${base}/emotionnet/preview/p2/${what}`);
       assert.equal(off.status, 404);
       assert.match(await off.text(), /does not serve a stream: turn on "Serve a live MJPEG stream"/);
+      assert.deepEqual(plain(off), ['text/plain; charset=utf-8', 'nosniff'], what);
     }
+    // Another node type's id is not a preview either.
+    const other = await fetch(`${base}/emotionnet/preview/k1/latest.jpg`);
+    assert.deepEqual([other.status, await other.text(), ...plain(other)], [404, 'No such preview stream (deploy the flow first)', 'text/plain; charset=utf-8', 'nosniff']);
+    // No frame yet (p1 has received none), then a frame: the JPEG is not sniffed either.
+    const none = await fetch(`${base}/emotionnet/preview/p1/latest.jpg`);
+    assert.deepEqual([none.status, ...plain(none)], [503, 'text/plain; charset=utf-8', 'nosniff']);
+    await none.arrayBuffer();
+    helper.getNode('p1').receive({ payload: faces, frame: frame() });
+    const jpg = await fetch(`${base}/emotionnet/preview/p1/latest.jpg`);
+    assert.deepEqual([jpg.status, ...plain(jpg)], [200, 'image/jpeg', 'nosniff']);
+    await jpg.arrayBuffer();
   });
 
   it('HEAD on the stream answers its headers and ends: not a viewer (nothing renders); HEAD latest.jpg never renders', async () => {
@@ -440,6 +455,7 @@ describe('emotionnet-preview node', () => {
       });
       assert.equal(head.statusCode, 200);
       assert.match(String(head.headers['content-type']), /multipart\/x-mixed-replace/);
+      assert.equal(head.headers['x-content-type-options'], 'nosniff');
       // Nobody watches and nothing is wired: a frame is not rendered.
       p1.receive({ payload: faces, frame: frame() });
       await sleep(200);

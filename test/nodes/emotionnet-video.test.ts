@@ -326,6 +326,23 @@ describe('emotionnet-video node', () => {
     });
   });
 
+  it('a message cannot set an ffmpeg filter graph (lavfi): refused to Catch, nothing runs (its filters write files)', T, async () => {
+    await helper.load([videoNode, catchNode], flow());
+    const n = helper.getNode('v1');
+    const written = path.join(tmpDir, 'lavfi-by-message.txt');
+    fs.rmSync(written, { force: true });
+    const graph = `testsrc=size=64x48:rate=5,metadata=mode=print:file=${written}`;
+    for (const payload of [`lavfi:${graph}`, { source: graph, type: 'lavfi' }, { source: `lavfi:${graph}` }]) {
+      const caught = collect(helper.getNode('caught'), 1, 8000);
+      n.receive({ payload });
+      const [m] = await caught;
+      assert.match(m.error.message, /Invalid source: an ffmpeg filter graph \(lavfi\) can be set only in the node's settings, not by a message/, JSON.stringify(payload));
+    }
+    await sleep(500);
+    assert.ok(!fs.existsSync(written), 'the filter graph ran: it wrote a file');
+    assert.equal((await stats()).pid, null);
+  });
+
   it('invalid configuration: red status, config error logged, input rejected to Catch', T, async () => {
     await helper.load([videoNode, catchNode], flow({ format: 'bogus' }));
     const n = helper.getNode('v1');

@@ -186,6 +186,25 @@ test('parseSource recognises every kind; withCredentials and redactUrl keep secr
   await assert.rejects(prepareInput(parseSource('rtsp://cam/s'), { extraArgs: '-i other' }), /must not contain -i/);
 });
 
+test('a URL that is not a supported stream URL is refused, never read as a file path whose errors showed its password', async () => {
+  const leaks = (e: unknown) => String((e as Error).message).includes('hunter2');
+  for (const [src, type] of [['mmsh://bob:hunter2@cam/live', 'auto'], ['hls+http://bob:hunter2@cam/x.m3u8', 'auto'], ['ftp://bob:hunter2@host/clip.mp4', 'file']] as const) {
+    assert.throws(() => parseSource(src, type), (e: Error) => {
+      assert.ok(e instanceof VideoSourceError && e.key === 'bad-source', String(e));
+      assert.match(e.message, /^unsupported URL scheme "[a-z+]+:" \(stream URLs start with rtsp, rtsps, rtmp, rtmps, http, https, udp, tcp, srt or rtp\)$/);
+      return true;
+    }, src);
+  }
+  // A slash short: the same for a supported scheme.
+  assert.throws(() => parseSource('rtsp:/bob:hunter2@cam/live'), (e: Error) => e.message === 'not a valid URL: "rtsp:" must be followed by "//"');
+  // What stays a file path: a Windows drive, a colon further on, a relative name.
+  assert.equal(parseSource('C:/videos/a.mp4').kind, 'file');
+  assert.equal(parseSource('./a:b/c.mp4').kind, 'file');
+  // A URL given as a device or a file URL: its errors name it without the password.
+  await assert.rejects(prepareInput(parseSource('rtsp://bob:hunter2@cam/x', 'device')), (e: Error) => !leaks(e) && e.message === 'video device not found: rtsp://***@cam/x');
+  assert.throws(() => parseSource('file://bob:hunter2@host/x.mp4'), (e: Error) => !leaks(e) && /^not a valid file URL: file:\/\/\*\*\*@host\/x\.mp4/.test(e.message));
+});
+
 // Before the look-behind, a 40 000-letter path took 13 s in redactUrl (a 1 MB one, minutes): the
 // runner's timeout only guards against that hang; the assertions are about the results.
 test('redactUrl is linear on long runs of letters; over-long sources are refused with a short message', { timeout: 20_000 }, () => {
