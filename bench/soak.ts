@@ -275,8 +275,11 @@ export async function runEndurance(options: SoakOptions & { minutes: number; eve
     const end = t0 + options.minutes * 60_000;
     let lastFrames = run.frames();
     let lastAt = t0;
-    while (Date.now() < end) {
-      await sleep(Math.min(every * 1000, Math.max(0, end - Date.now())));
+    // Samples fall due at t0 + k x every (the time a sample takes does not push the next ones
+    // later), the last one at the end.
+    for (let k = 1, due = 0; due < end; k++) {
+      due = Math.min(t0 + k * every * 1000, end);
+      await sleep(Math.max(0, due - Date.now()));
       const now = Date.now();
       const frames = run.frames();
       (global as { gc?: () => void }).gc?.();

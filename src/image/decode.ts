@@ -170,7 +170,7 @@ const PNG_SAMPLES: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
  * The checks made on a PNG before pngjs sees it: walks its chunks as pngjs does, so that the size
  * limit applies to the header pngjs uses (a second IHDR further on replaced the checked one: a
  * 62 kB file decoded to 64 MP), and bounds what an interlaced image's data inflates to (pngjs
- * inflates those without a limit: a 1x1 image inflated 300 MB of zeros).
+ * inflates those without a limit: a 300 kB 1x1 image inflated hundreds of MB of zeros).
  */
 function checkPng(b: Buffer, maxPixels: number): void {
   let header: { width: number; height: number; bits: number; interlaced: boolean } | null = null;
@@ -234,8 +234,13 @@ const TIFF_TYPE_BYTES = [0, 1, 1, 2, 4, 8, 0, 1, 2, 4, 8, 4, 8, 4];
 const TIFF_LISTED = new Set([3, 4, 5, 8, 9, 10, 11, 12, 13]);
 /** Tags whose values utif2 follows as offsets of further directories. */
 const TIFF_SUB_IFDS = new Set([330, 34665, 34853, 61440]);
-/** Directories utif2 may read (each time one is referred to), and fields and values it may list, in all. */
+/**
+ * Directories utif2 may read for one page (its own and the sub-directories it refers to, each
+ * time one is referred to), pages (a multi-page file: a scan, a stack, a burst; only the first
+ * is decoded), and fields and values it may list in all.
+ */
 const MAX_TIFF_IFDS = 1024;
+const MAX_TIFF_PAGES = 65536;
 const MAX_TIFF_VALUES = 1 << 20;
 /** Compressions whose decoding is bounded by the checks below: none, LZW, JPEG, Deflate (two codes), PackBits. */
 const TIFF_COMPRESSIONS = new Set([1, 5, 7, 8, 32946, 32773]);
@@ -247,8 +252,8 @@ const corruptTiff = (why: string) => new ImageError('CORRUPT', `corrupt TIFF: ${
  * it follows; maker notes are not parsed) and refuses a file on which it would not end or would
  * allocate without bound: a directory chain that loops (it read the same one for ever, until the
  * heap ran out and the process aborted), a field whose values lie beyond the end of the file (a
- * count of 4 billion made it list zeros for minutes), or more directories and values in all
- * than any image has.
+ * count of 4 billion made it list zeros for minutes), or more directories and values than any
+ * image has (per page: a file of 1100 pages is sound).
  */
 function checkTiffStructure(data: Uint8Array): void {
   const view = new DataView(data.buffer, data.byteOffset, data.length);
@@ -289,10 +294,15 @@ function checkTiffStructure(data: Uint8Array): void {
     }
     return u32(offset + 2 + count * 12);
   };
+  const pages = new Set<number>();
   for (let next = u32(4); next !== 0; ) {
     const count = u16(next);
     const type = u16(next + 4);
     if (count !== 0 && (type < 1 || type > 13)) break; // where utif2 stops reading the chain
+    if (pages.has(next)) throw corruptTiff('its chain of image directories loops');
+    pages.add(next);
+    if (pages.size > MAX_TIFF_PAGES) throw corruptTiff(`more than ${MAX_TIFF_PAGES} pages (image directories in its chain)`);
+    ifds = 0;
     next = visit(next);
   }
 }

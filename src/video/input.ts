@@ -33,8 +33,8 @@ export const MAX_SOURCE_LENGTH = 4096;
 
 /**
  * Parses a source string. `auto` recognises `default` (or empty), URLs (rtsp, rtmp, http(s),
- * udp, tcp, srt, rtp), `/dev/videoN` (V4L2), `lavfi:<graph>` and `file://…`; anything else is a
- * file path.
+ * udp, tcp, srt, rtp), `/dev/videoN` (V4L2), `lavfi:<graph>` and `file:/…` URLs (any case);
+ * another `scheme:/…` is refused; anything else is a file path.
  *
  * @throws {@link VideoSourceError} `bad-source` for an unusable string or type.
  */
@@ -65,7 +65,9 @@ export function parseSource(source: unknown, type: SourceType = 'auto'): SourceS
     return { kind: 'url', target: s };
   }
   if (type === 'device' || (type === 'auto' && /^\/dev\/video\d+$/.test(s))) return { kind: 'device', target: s };
-  if (s.startsWith('file://')) {
+  // Any case and `file:/…` too (the URL class takes both): a `FILE://bob:pw@host/…` read as a
+  // relative path showed its password in "file not found".
+  if (/^file:\//i.test(s)) {
     try {
       // Decoded (`%20` is a space); a host other than localhost is refused, not dropped.
       return { kind: 'file', target: fileURLToPath(s) };
@@ -74,11 +76,13 @@ export function parseSource(source: unknown, type: SourceType = 'auto'): SourceS
     }
   }
   const scheme = ANY_URL_RE.exec(s)?.[1];
-  if (scheme && scheme.toLowerCase() !== 'file') {
+  if (scheme) {
     const known = URL_RE.test(`${scheme}://`);
-    throw new VideoSourceError('bad-source', known
-      ? `not a valid URL: "${scheme}:" must be followed by "//"`
-      : `unsupported URL scheme "${scheme}:" (stream URLs start with rtsp, rtsps, rtmp, rtmps, http, https, udp, tcp, srt or rtp)`);
+    throw new VideoSourceError('bad-source', !known
+      ? `unsupported URL scheme "${scheme}:" (stream URLs start with rtsp, rtsps, rtmp, rtmps, http, https, udp, tcp, srt or rtp)`
+      : URL_RE.test(s)
+        ? `a ${scheme} stream URL is not a file: set the source type to URL (or Auto)` // (only type 'file' gets here with one)
+        : `not a valid URL: "${scheme}:" must be followed by "//"`);
   }
   return { kind: 'file', target: path.resolve(s) };
 }

@@ -885,7 +885,6 @@ function urlHost(url: string): string | null {
   }
 }
 
-/** A password as typed, percent-encoded, and as the URL class writes it into a URL. */
 /**
  * What to scrub from logs: the configured password's forms, and for a URL source with inline
  * credentials its whole user information (first, so `bob:***` does not remain) and its password.
@@ -907,6 +906,7 @@ function secretsOf(spec: SourceSpec, password: string): string[] {
   return [...new Set(forms)];
 }
 
+/** A password as typed, percent-encoded, and as the URL class writes it into a URL. */
 function passwordForms(password: string): string[] {
   const u = new URL('http://host/');
   u.password = password;

@@ -262,10 +262,48 @@ test('TIFF: directories that loop are refused (utif2 read the same one until the
     try { decodeImage(b); console.log('no error'); } catch (e) { console.log(e.code + ': ' + e.message); }`;
   const r = spawnSync(process.execPath, ['--max-old-space-size=128', '--import', 'tsx', '-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, `the process ended with ${r.status ?? r.signal}: ${r.stderr.slice(-300)}`);
-  assert.equal(r.stdout.trim(), 'CORRUPT: corrupt TIFF: more than 1024 image directories (or a loop of them)');
+  assert.equal(r.stdout.trim(), 'CORRUPT: corrupt TIFF: its chain of image directories loops');
   // A sub-directory that refers to itself, likewise.
   const self = rawTiff([[256, 3, 1, 8], [257, 3, 1, 8], [330, 4, 1, 8]]);
   assert.equal(refusal(() => decodeImage(self)), 'CORRUPT: corrupt TIFF: more than 1024 image directories (or a loop of them)');
+});
+
+/** A little-endian TIFF of `pages` 1x1 8-bit gray pages (page k's pixel: `pixel(k)`), each directory followed by its pixel. */
+function multiPageTiff(pages: number, pixel: (k: number) => number): Buffer {
+  const n = 9;
+  const size = 2 + n * 12 + 4 + 2; // a directory, its next offset, its pixel (and a pad byte)
+  const b = Buffer.alloc(8 + pages * size);
+  b.write('II', 0, 'latin1');
+  b.writeUInt16LE(42, 2);
+  b.writeUInt32LE(8, 4);
+  for (let k = 0; k < pages; k++) {
+    const at = 8 + k * size;
+    const pixelAt = at + 2 + n * 12 + 4;
+    b.writeUInt16LE(n, at);
+    const entries: Array<[number, number, number]> = [[256, 3, 1], [257, 3, 1], [258, 3, 8], [259, 3, 1], [262, 3, 1], [273, 4, pixelAt], [277, 3, 1], [278, 3, 1], [279, 4, 1]];
+    entries.forEach(([tag, type, value], i) => {
+      const o = at + 2 + i * 12;
+      b.writeUInt16LE(tag, o);
+      b.writeUInt16LE(type, o + 2);
+      b.writeUInt32LE(1, o + 4);
+      if (type === 3) b.writeUInt16LE(value, o + 8);
+      else b.writeUInt32LE(value, o + 8);
+    });
+    b.writeUInt32LE(k + 1 < pages ? at + size : 0, at + 2 + n * 12);
+    b[pixelAt] = pixel(k);
+  }
+  return b;
+}
+
+test('TIFF: a file of more than 1024 pages (a multi-page scan, a stack) still decodes its first page', () => {
+  const tif = multiPageTiff(1100, (k) => (k === 0 ? 200 : 7));
+  const img = decodeImage(tif);
+  assert.deepEqual([img.width, img.height, img.channels, ...img.data], [1, 1, 3, 200, 200, 200]);
+  // A chain that comes back to a page it has read is a loop, however long.
+  const loop = Buffer.from(tif);
+  const page = (tif.length - 8) / 1100; // bytes per page after the 8-byte header
+  loop.writeUInt32LE(8 + 5 * page, 8 + 1099 * page + 2 + 9 * 12); // the last page's next: the 6th
+  assert.equal(refusal(() => decodeImage(loop)), 'CORRUPT: corrupt TIFF: its chain of image directories loops');
 });
 
 test('TIFF: the pixel layout is checked before utif2 allocates it: bits per pixel, tile size, strips beyond the file, compression', () => {

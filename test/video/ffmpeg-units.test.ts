@@ -205,6 +205,26 @@ test('a URL that is not a supported stream URL is refused, never read as a file 
   assert.throws(() => parseSource('file://bob:hunter2@host/x.mp4'), (e: Error) => !leaks(e) && /^not a valid file URL: file:\/\/\*\*\*@host\/x\.mp4/.test(e.message));
 });
 
+test('file URLs in any case (and file:/…) are file URLs, not relative paths that showed their password; a stream URL typed as a File says so', async () => {
+  const leaks = (e: unknown) => String((e as Error).message).includes('hunter2');
+  // The scheme check let any-case "file:" through, to a relative path: "/cwd/FILE:/bob:hunter2@host/x.mp4".
+  for (const src of ['FILE://bob:hunter2@host/x.mp4', 'File://bob:hunter2@host/x.mp4']) {
+    assert.throws(() => parseSource(src), (e: Error) => !leaks(e) && /^not a valid file URL: \w+:\/\/\*\*\*@host\/x\.mp4/.test(e.message), src);
+  }
+  assert.deepEqual(parseSource('FILE:///tmp/a%20b.mp4'), { kind: 'file', target: '/tmp/a b.mp4' });
+  assert.deepEqual(parseSource('file:/tmp/a.mp4'), { kind: 'file', target: '/tmp/a.mp4' });
+  assert.deepEqual(parseSource('File:///tmp/a.mp4', 'file'), { kind: 'file', target: '/tmp/a.mp4' });
+  // Source type File with a well-formed stream URL: its "//" is there.
+  for (const src of ['https://cam/x.mp4', 'RTSP://bob:hunter2@cam/live']) {
+    assert.throws(() => parseSource(src, 'file'), (e: Error) => {
+      assert.ok(e instanceof VideoSourceError && e.key === 'bad-source', String(e));
+      assert.ok(!leaks(e), e.message);
+      assert.match(e.message, /^a (https|RTSP) stream URL is not a file: set the source type to URL \(or Auto\)$/);
+      return true;
+    }, src);
+  }
+});
+
 // Before the look-behind, a 40 000-letter path took 13 s in redactUrl (a 1 MB one, minutes): the
 // runner's timeout only guards against that hang; the assertions are about the results.
 test('redactUrl is linear on long runs of letters; over-long sources are refused with a short message', { timeout: 20_000 }, () => {
