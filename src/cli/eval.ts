@@ -24,7 +24,7 @@ import { modelFraming } from '../classify';
 import { silentLogger } from '../log';
 import { canonicalLabel, CANONICAL_CLASSES, loadLabelledFolder, readGrayImage } from '../train/data';
 import { computeMetrics, Metrics } from '../train/metrics';
-import { CliSpec, parseCli, runMain, UsageError, ttaArg } from './args';
+import { CliSpec, parseCli, runMain, UsageError, ttaArg, wholeNumber } from './args';
 import { makeDetectCrop, NO_FACE } from './detect-crop';
 
 /** The model `npm run eval` evaluates without `--model`: the paper's CK+ benchmark model (see the file comment). */
@@ -192,8 +192,7 @@ async function main(): Promise<void> {
   for (const k of ['model', 'backend', 'framing'] as const) if (args[k] === true) throw new UsageError(`--${k} needs a value; see --help`);
   // Without --detect the images are resized whole: a framing would be silently ignored.
   if (args.framing !== undefined && !args.detect) throw new UsageError('--framing is the crop framing of --detect: add --detect (or drop --framing)');
-  const batch = args.batch === undefined ? undefined : args.batch === true ? NaN : Number(args.batch);
-  if (batch !== undefined && !(batch >= 1)) throw new UsageError(`--batch must be a number >= 1 (got ${args.batch === true ? 'no value' : `"${String(args.batch)}"`})`);
+  const batch = args.batch === undefined ? undefined : wholeNumber(args, 'batch', 0); // as eval:fer's --batch
   const report = await evaluateFolder({
     data: String(args.data),
     model: args.model ? String(args.model) : undefined,

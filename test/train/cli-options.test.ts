@@ -90,6 +90,13 @@ test('npm run eval: --framing without --detect is a usage error (it was silently
   assert.equal(r.stderr, 'eval: --framing is the crop framing of --detect: add --detect (or drop --framing)\n');
 });
 
+test('npm run eval: --batch must be a whole number, as for eval:fer (2.5 was accepted)', () => {
+  const dir = tmpDir('cli-eval-batch-');
+  const r = runCli('eval.ts', ['--data', dir, '--batch', '2.5'], 60000);
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, 'eval: --batch must be a whole number >= 1, got "2.5"; see --help\n');
+});
+
 test('the CK+ model-card report refuses a mistyped option instead of printing where --write was meant', () => {
   const r = runCli('report.ts', ['--wirte'], 60000);
   assert.equal(r.status, 2, r.stderr);
