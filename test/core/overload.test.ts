@@ -40,7 +40,10 @@ test('StageQueue latest: items delivered in separate turns of one loop iteration
   const dropped: number[] = [];
   const q = new StageQueue<number>(async (n) => void seen.push(n), { policy: 'latest', onDrop: (n) => dropped.push(n) });
   for (let i = 0; i < 4; i++) setImmediate(() => q.push(i));
-  await tick(5);
+  // After the four pushes (immediates run in order), so idle() waits for the start they scheduled.
+  // A 5 ms timer here could fire first (a timer's clock starts at the loop iteration's cached time,
+  // and a busy machine delays the next iteration): idle() ran before any push, with nothing seen.
+  await turn();
   await q.idle();
   assert.deepEqual(seen, [3]);
   assert.deepEqual(dropped, [0, 1, 2]);

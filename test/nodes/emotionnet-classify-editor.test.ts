@@ -107,6 +107,10 @@ describe('emotionnet-classify edit dialog (browser)', { skip: editorSkip, timeou
     await js(() => (window as any).$('#node-dialog-ok').trigger('click'));
     await page.waitForFunction(() => String((window as any).RED.nodes.node('old').threads) === '2', null, { timeout: 10_000 });
     assert.equal(await js(() => (window as any).RED.nodes.node('old').valid), true);
+    // Closed (the tray slides out for 250 ms, and only then does the editor forget the node): the
+    // next test's RED.editor.edit(old) would otherwise do nothing, and it would read this closing
+    // dialog until it vanished under it.
+    await page.waitForFunction(() => !(window as any).$('#node-input-threads').length, null, { timeout: 10_000 });
   });
 
   it('lists the in-the-wild models first, the CK+ ones after as the paper benchmark; keeps the saved nano-a', async () => {

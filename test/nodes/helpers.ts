@@ -47,18 +47,30 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Records the worker thread that each message was last posted to (a job a pool sent to one of its
  * workers), for tests that stop that worker mid-job; `restore()` undoes the spy.
+ *
+ * With `stopNext` set, the next worker a message is posted to is stopped first, in the same
+ * synchronous run (`stopped`: its `terminate()`), and the spy clears `stopNext`: the worker can
+ * never answer that job, however fast it is, while its pool (which sees the worker alive until
+ * its 'exit' event) counts the job as running in it. Stopping the worker after the job was sent
+ * races with the worker answering.
  */
-export function watchWorkerPosts(): { last: any; restore(): void } {
+export function watchWorkerPosts(): { last: any; stopNext: boolean; stopped: Promise<number> | null; restore(): void } {
   const { Worker } = require('worker_threads');
   const post = Worker.prototype.postMessage;
   const spy = {
     last: null as any,
+    stopNext: false,
+    stopped: null as Promise<number> | null,
     restore: () => {
       Worker.prototype.postMessage = post;
     },
   };
-  Worker.prototype.postMessage = function (this: unknown, ...args: unknown[]) {
+  Worker.prototype.postMessage = function (this: { terminate(): Promise<number> }, ...args: unknown[]) {
     spy.last = this;
+    if (spy.stopNext) {
+      spy.stopNext = false;
+      spy.stopped = this.terminate();
+    }
     return post.apply(this, args);
   };
   return spy;
