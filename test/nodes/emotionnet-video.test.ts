@@ -3,10 +3,12 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
+import * as vm from 'vm';
 import { catchNode, collect, completeNode, helper, load, sleep, until } from './helpers';
 import { watchStatus } from '../helpers/status';
 import { makeClip, tmpDir, cleanup } from '../video/clips';
 import { liveChildren, pidAlive } from '../../src/ffmpeg';
+import { parseSource, SourceType } from '../../src/video';
 
 const videoNode = load('nodes/emotionnet-video/emotionnet-video.js');
 const T = { timeout: 20_000 };
@@ -363,5 +365,32 @@ describe('emotionnet-video node', () => {
     assert.deepEqual(last('raw0'), { fill: 'grey', shape: 'ring', text: 'stopped' });
     assert.deepEqual(last('raw1'), { fill: 'grey', shape: 'ring', text: 'stopped' });
     assert.deepEqual(last('jpg1'), { fill: 'red', shape: 'ring', text: 'config error' });
+  });
+
+  it("the editor never accepts a source the runtime refuses at deploy (other URL schemes, a stream URL typed as a file)", () => {
+    const html = fs.readFileSync(path.join(__dirname, '..', '..', 'nodes', 'emotionnet-video', 'emotionnet-video.html'), 'utf8');
+    const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(html);
+    assert.ok(script, 'the editor script in emotionnet-video.html');
+    let def: { defaults: { source: { validate(this: { sourceType: string }, v: string): boolean } } } | undefined;
+    const RED = { nodes: { registerType: (_t: string, d: typeof def) => (def = d) }, validators: { regex: () => () => true, number: () => () => true }, _: (k: string) => k };
+    vm.runInNewContext(script[1], { RED, $: () => ({ length: 0 }) });
+    assert.ok(def);
+    const samples = ['', 'clip.mp4', '/tmp/a b.mp4', 'C:/videos/a.mp4', './a:b/c.mp4', 'file:///tmp/a.mp4', 'FILE:///tmp/a.mp4', 'rtsp://cam/s', 'RTSP://cam/s', 'https://cam/x.mp4', 'mmsh://bob:pw@cam', 'ftp://host/a.mp4', 'rtsp:/cam/s', 'cam1:/x.mp4', '/dev/video0'];
+    for (const type of ['auto', 'file', 'url', 'device'] as SourceType[]) {
+      for (const v of samples) {
+        const editor = def.defaults.source.validate.call({ sourceType: type }, v);
+        let runtime = true;
+        try {
+          parseSource(v, type);
+        } catch {
+          runtime = false;
+        }
+        if (editor) assert.ok(runtime, `${type} "${v}": valid in the editor, refused at deploy`);
+      }
+    }
+    // …and still takes what it took before.
+    for (const [type, v] of [['auto', 'clip.mp4'], ['auto', 'rtsp://cam/s'], ['file', 'C:/videos/a.mp4'], ['file', 'file:///tmp/a.mp4'], ['auto', '']] as const) {
+      assert.equal(def.defaults.source.validate.call({ sourceType: type }, v), true, `${type} "${v}"`);
+    }
   });
 });
