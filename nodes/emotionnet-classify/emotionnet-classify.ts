@@ -26,7 +26,6 @@ import {
 } from '../../src/classify';
 import type { OverloadPolicy } from '../../src/overload';
 import { CLOSE_WAIT_MS, sourceQueue } from '../lib/source-queue';
-import { framesInFlight } from '../../src/worker-pool';
 import { ConfigError, InputError, ModelError } from '../lib/errors';
 import { Done, nodeLogger, onClose, onInput, Send } from '../lib/node';
 import { refreshWhenIdle, Status } from '../lib/status';
@@ -152,21 +151,12 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
-    const { enqueue, close: closeQueue } = sourceQueue<Item>(
-      node.id,
-      work,
-      {
-        policy,
-        // With worker threads, batches of different sources are classified at once (one per
-        // source; one more than the threads, so no worker idles while this thread sends the next).
-        concurrency: framesInFlight(threads),
-        onDrop: (item, reason) => {
-          if (reason === 'superseded') dropped++;
-          item.done();
-        },
-      },
-      () => new InputError(t('errors.queue-full'), 'errors.queue-full'),
-    );
+    const { enqueue, close: closeQueue } = sourceQueue<Item>(node.id, work, {
+      policy,
+      threads,
+      onSuperseded: () => dropped++,
+      queueFull: () => new InputError(t('errors.queue-full'), 'errors.queue-full'),
+    });
 
     status.set('busy', t('status.loading'));
     loadClassifier({

@@ -5,7 +5,7 @@
  * 0 when they have left the queue.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { createFaceCropper, Face, FacePipeline, framesInFlight, FRAMINGS } from '../../src/face';
+import { createFaceCropper, Face, FacePipeline, FRAMINGS } from '../../src/face';
 import { Frame, isFrame } from '../../src/frame';
 import { decodeImage, frameFromImage, ImageError, sniffImageFormat } from '../../src/image';
 import type { OverloadPolicy } from '../../src/overload';
@@ -198,21 +198,12 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
-    const { enqueue, close: closeQueue } = sourceQueue<Item>(
-      node.id,
-      work,
-      {
-        policy,
-        // With worker threads, frames of different sources are detected at once (one per source;
-        // measured: see the README).
-        concurrency: framesInFlight(threads),
-        onDrop: (item, reason) => {
-          if (reason === 'superseded') dropped++;
-          item.done();
-        },
-      },
-      () => new InputError(t('errors.queue-full'), 'errors.queue-full'),
-    );
+    const { enqueue, close: closeQueue } = sourceQueue<Item>(node.id, work, {
+      policy,
+      threads,
+      onSuperseded: () => dropped++,
+      queueFull: () => new InputError(t('errors.queue-full'), 'errors.queue-full'),
+    });
 
     status.set('busy', t('status.loading'));
     cropperPromise.then(

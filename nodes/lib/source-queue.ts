@@ -5,7 +5,8 @@
  * send. A source leaves the count when its last item leaves the queue, so the count stays bounded
  * by the queue however many source ids pass through. Used by the face and classify nodes.
  */
-import { OverloadError, SourceDepths, StageQueue, StageQueueOptions } from '../../src/overload';
+import { OverloadError, OverloadPolicy, SourceDepths, StageQueue } from '../../src/overload';
+import { framesInFlight } from '../../src/worker-pool';
 import { Done, settledWithin } from './node';
 
 /** On close, wait at most this long for the item in flight (then the model is disposed under it). */
@@ -29,17 +30,25 @@ export interface SourceQueue<T> {
   close(alsoWait?: Promise<unknown>): Promise<boolean>;
 }
 
+export interface SourceQueueOptions {
+  /** The node's overload policy. */
+  policy: OverloadPolicy;
+  /**
+   * The node's worker threads: items of different sources are worked on at once, one per thread
+   * and one more (so no worker idles while this thread sends the next; see the README).
+   */
+  threads: unknown;
+  /** An item was superseded by a newer one of its source (`latest`): counted in the status. */
+  onSuperseded: () => void;
+  /** The error for an item the full queue refuses (Catch nodes see it). */
+  queueFull: () => Error;
+}
+
 /**
- * `work` runs each item; `options` are the StageQueue's, but for `key`: sources take turns by
- * `item.sourceId` (`onDrop` is called after the item left the count; it must complete the item).
- * `queueFull` makes the error for an item the full queue refuses.
+ * `work` runs each item; sources take turns by `item.sourceId`. An item that leaves without being
+ * worked on (superseded, or discarded on close) is completed with `done()`.
  */
-export function sourceQueue<T extends SourceItem>(
-  nodeId: string,
-  work: (item: T) => Promise<void>,
-  options: Omit<StageQueueOptions<T>, 'key'> & { onDrop: NonNullable<StageQueueOptions<T>['onDrop']> },
-  queueFull: () => Error,
-): SourceQueue<T> {
+export function sourceQueue<T extends SourceItem>(nodeId: string, work: (item: T) => Promise<void>, options: SourceQueueOptions): SourceQueue<T> {
   const depths = new SourceDepths(nodeId);
   /** `item` left the queue (started, superseded or discarded on close). */
   const leave = (item: T) => depths.remove(item.sourceId);
@@ -49,11 +58,13 @@ export function sourceQueue<T extends SourceItem>(
       return work(item);
     },
     {
-      ...options,
+      policy: options.policy,
+      concurrency: framesInFlight(options.threads),
       key: (item) => item.sourceId, // sources take turns under `latest`
       onDrop: (item, reason) => {
         leave(item);
-        options.onDrop(item, reason);
+        if (reason === 'superseded') options.onSuperseded();
+        item.done();
       },
     },
   );
@@ -68,7 +79,7 @@ export function sourceQueue<T extends SourceItem>(
         queue.push(item);
       } catch (e) {
         depths.remove(sid, false); // refused: the depth already reported is unchanged
-        item.done(e instanceof OverloadError ? queueFull() : (e as Error));
+        item.done(e instanceof OverloadError ? options.queueFull() : (e as Error));
         return;
       }
       depths.report(sid);

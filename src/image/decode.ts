@@ -92,13 +92,12 @@ function jpegDecodeBudget(width: number, height: number, components: number, fil
 /**
  * The checks made on a JPEG before its pixels are decoded, without decoding: a frame header
  * (SOF) with the image size, the size limit, and the end-of-image marker. Throws an
- * {@link ImageError}; returns the size.
+ * {@link ImageError}; returns the size and the number of colour components.
  */
-export function checkJpeg(buf: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): { width: number; height: number } {
+export function checkJpeg(buf: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): { width: number; height: number; components: number } {
   const header = jpegFrameHeader(buf);
   if (!header) throw new ImageError('CORRUPT', 'corrupt JPEG: no frame header (SOF) found');
-  const size = { width: header.width, height: header.height };
-  checkSize(size.width, size.height, maxPixels, 'JPEG');
+  checkSize(header.width, header.height, maxPixels, 'JPEG');
   // jpeg-js decodes gray, YCbCr/RGB and CMYK only, and allocates every component's coefficients
   // before it finds that out: 20 components declared in a 257-byte file took 2.5 GB and 10 s.
   if (header.components !== 1 && header.components !== 3 && header.components !== 4) {
@@ -108,7 +107,7 @@ export function checkJpeg(buf: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): { wi
   // "tolerantly" into grey garbage that the detector would silently chew on. Bytes after EOI
   // (a CRLF left by a multipart splitter, padding, vendor trailers) are fine.
   if (!hasEndAfterScan(buf)) throw new ImageError('CORRUPT', 'corrupt JPEG: truncated (no end-of-image marker)');
-  return size;
+  return header;
 }
 
 /**
@@ -124,8 +123,7 @@ function hasEndAfterScan(buf: Uint8Array): boolean {
 }
 
 function decodeJpeg(buf: Uint8Array, maxPixels: number): RawImage {
-  checkJpeg(buf, maxPixels);
-  const { width, height, components } = jpegFrameHeader(buf)!;
+  const { width, height, components } = checkJpeg(buf, maxPixels);
   let out: { width: number; height: number; data: Uint8Array };
   try {
     out = jpeg.decode(buf, {
