@@ -53,3 +53,36 @@ export function round(x: number, digits = 2): number {
   const k = 10 ** digits;
   return Math.round(x * k) / k;
 }
+
+/**
+ * Counts of whole numbers (latencies in ms): a bounded record of any number of samples whose
+ * nearest-rank percentiles equal {@link percentile}'s over the same (rounded) values. A long
+ * benchmark (an hour of several cameras) keeps one count per distinct millisecond, not one number
+ * per frame, so its own memory does not grow with the frames it has seen.
+ */
+export class Histogram {
+  private readonly counts = new Map<number, number>();
+  private n = 0;
+
+  add(x: number): void {
+    const k = Math.round(x);
+    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    this.n++;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  /** Nearest-rank percentile (p in 0..100); 0 when empty, as {@link percentile}. */
+  percentile(p: number): number {
+    if (this.n === 0) return 0;
+    const rank = Math.min(this.n - 1, Math.max(0, Math.ceil((p * this.n) / 100) - 1));
+    let seen = 0;
+    for (const k of [...this.counts.keys()].sort((a, b) => a - b)) {
+      seen += this.counts.get(k)!;
+      if (seen > rank) return k;
+    }
+    return 0; // not reached: the counts sum to n
+  }
+}

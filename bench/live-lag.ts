@@ -21,15 +21,18 @@ import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { CliSpec, parseCli, UsageError } from '../src/cli/args';
 import { ROOT } from './soak';
-import { percentile, round, toMB } from './harness';
+import { Histogram, round, toMB } from './harness';
+import { ffmpegChildren, memoryMB, osThreads, rssSlopePerHour, tensorsHere } from './soak';
 
 export const LIVE_CLI: CliSpec = {
-  usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--threads 0] [--classify-threads 0] [--tta none] [--json]\n',
+  usage: 'Usage: npm run bench:live -- [--sources 3] [--fps 25] [--seconds 60] [--threads 0] [--classify-threads 0] [--tta none] [--every 0] [--json]\n',
   notes:
     'Plays the demo clip in real time from --sources video nodes at --fps into one face and one classify node (latest policy)\n' +
     'for --seconds, then reports per source the lag behind real time, the frames dropped and the read-to-classified latency,\n' +
     "the process's CPU (cores busy), Node-RED's own thread's CPU and event-loop use, and peak RSS. --threads sets the face node's worker threads (0: detection in Node-RED's thread),\n" +
-    '--classify-threads the classify node\'s (0: the model in Node-RED\'s thread), --tta flip turns its mirror averaging on.\n',
+    '--classify-threads the classify node\'s (0: the model in Node-RED\'s thread), --tta flip turns its mirror averaging on.\n' +
+    '--every N (endurance: with a long --seconds) samples every N s the frames/s and lag per source, RSS, V8 heap, tensors,\n' +
+    "ffmpeg processes and OS threads, and reports RSS's growth per hour over the second half.\n",
 };
 
 
@@ -88,6 +91,22 @@ export interface LiveResult {
   /** Messages each node received over the window (the frames that reached it). */
   received: { face: number; classify: number; end: number };
   perSource: LiveSourceResult[];
+  /** With --every: one sample per interval, and RSS's least-squares growth over the second half (null with < 4 samples). */
+  samples?: LiveSample[];
+  rssSlopeSecondHalfMBPerHour?: number | null;
+}
+
+/** One --every sample of a long run. */
+export interface LiveSample {
+  atSeconds: number;
+  rssMB: number;
+  heapMB: number;
+  /** Tensors alive in Node-RED's thread (0 with every model in worker threads). */
+  numTensors: number;
+  ffmpeg: number;
+  osThreads: number;
+  /** Per source: frames reaching the end of the chain per second over the interval, and the lag behind real time (s). */
+  perSource: Array<{ source: string; fps: number; lagS: number }>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -100,7 +119,8 @@ export interface LiveSourceState {
   lag: number;
   lagMax: number;
   lagHalf: number;
-  latencies: number[];
+  /** Read → classified latencies (ms), counted per millisecond: bounded over any run length. */
+  latencies: Histogram;
 }
 
 /** One source's row of the result; latency percentiles are nearest-rank, like every bench's (bench/harness.ts). */
@@ -114,12 +134,13 @@ export function summarizeSource(source: string, s: LiveSourceState): LiveSourceR
     lagHalfS: round(s.lagHalf),
     lagEndS: round(s.lag),
     lagMaxS: round(s.lagMax),
-    latencyP50Ms: Math.round(percentile(s.latencies, 50)),
-    latencyP95Ms: Math.round(percentile(s.latencies, 95)),
+    latencyP50Ms: s.latencies.percentile(50),
+    latencyP95Ms: s.latencies.percentile(95),
   };
 }
 
-export async function runLive(options: { sources: number; fps: number; seconds: number; threads?: number; classifyThreads?: number; tta?: 'none' | 'flip'; log?: (s: string) => void }): Promise<LiveResult> {
+export async function runLive(options: { sources: number; fps: number; seconds: number; threads?: number; classifyThreads?: number; tta?: 'none' | 'flip'; every?: number; log?: (s: string) => void }): Promise<LiveResult> {
+  const every = options.every ?? 0;
   const { sources, fps, seconds } = options;
   const threads = options.threads ?? 0;
   const classifyThreads = options.classifyThreads ?? 0;
@@ -141,10 +162,11 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
   const d = await demo.startDemo({ port: 0, host: '127.0.0.1', userDir, flow, logLevel: 'warn' });
   const per = new Map<
     string,
-    { firstSeq: number; firstAt: number; lastSeq: number; processed: number; lag: number; lagMax: number; lagHalf: number; latencies: number[]; pts0: number; lastPts: number; loopOffset: number }
+    { firstSeq: number; firstAt: number; lastSeq: number; processed: number; lag: number; lagMax: number; lagHalf: number; latencies: Histogram; pts0: number; lastPts: number; loopOffset: number }
   >();
   const drops = { face: 0, classify: 0 };
   let rssPeak = 0;
+  const samples: LiveSample[] = [];
   let cpuCores = NaN;
   const received = { face: 0, classify: 0, end: 0 };
   const busyMs = { detect: 0, classify: 0 };
@@ -161,7 +183,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     const pts = typeof f.pts === 'number' ? f.pts : (f.seq * 1000) / fps;
     let s = per.get(f.sourceId);
     if (!s) {
-      s = { firstSeq: f.seq, firstAt: f.timestamp, lastSeq: f.seq, processed: 0, lag: 0, lagMax: 0, lagHalf: 0, latencies: [], pts0: pts, lastPts: pts, loopOffset: 0 };
+      s = { firstSeq: f.seq, firstAt: f.timestamp, lastSeq: f.seq, processed: 0, lag: 0, lagMax: 0, lagHalf: 0, latencies: new Histogram(), pts0: pts, lastPts: pts, loopOffset: 0 };
       per.set(f.sourceId, s);
     }
     // The clip loops: its time starts again at 0; continue from where the loop ended.
@@ -172,7 +194,7 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     s.lastSeq = f.seq;
     s.lag = (f.timestamp - (s.firstAt + (media - s.pts0))) / 1000;
     s.lagMax = Math.max(s.lagMax, s.lag);
-    s.latencies.push(Date.now() - f.timestamp);
+    s.latencies.add(Date.now() - f.timestamp);
   });
   // The nodes' own drop counts, from their status text ("… -N").
   const statusDrops = () => {
@@ -202,9 +224,34 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     const elu0 = performance.eventLoopUtilization();
     const main0 = mainThreadCpuMs();
     let half = false;
+    const tf = require('@tensorflow/tfjs-core');
+    let lastSampleAt = t0;
+    let lastProcessed = new Map<string, number>();
     while (Date.now() - t0 < seconds * 1000) {
       await sleep(1000);
       rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      // Samples fall due at t0 + k x every (the last one at the end of the window).
+      if (every > 0 && (Date.now() - t0 >= (samples.length + 1) * every * 1000 || Date.now() - t0 >= seconds * 1000)) {
+        const now = Date.now();
+        (global as { gc?: () => void }).gc?.();
+        const processed = new Map([...per.entries()].map(([k, st]) => [k, st.processed]));
+        samples.push({
+          atSeconds: Math.round((now - t0) / 1000),
+          ...memoryMB(process.memoryUsage()),
+          numTensors: tensorsHere(tf),
+          ffmpeg: ffmpegChildren(),
+          osThreads: osThreads(),
+          perSource: [...per.entries()].map(([source, st]) => ({
+            source,
+            fps: round(((st.processed - (lastProcessed.get(source) ?? 0)) * 1000) / Math.max(1, now - lastSampleAt), 1),
+            lagS: round(st.lag),
+          })),
+        });
+        lastProcessed = processed;
+        lastSampleAt = now;
+        const x = samples[samples.length - 1];
+        log(`sample ${x.atSeconds} s: rss ${x.rssMB} MB, heap ${x.heapMB} MB, tensors ${x.numTensors}, ffmpeg ${x.ffmpeg}, threads ${x.osThreads}, ` + x.perSource.map((p) => `${p.source} ${p.fps} fps lag ${p.lagS} s`).join(', '));
+      }
       statusDrops();
       const el = (Date.now() - t0) / 1000;
       if (!half && el >= seconds / 2) {
@@ -240,8 +287,10 @@ export async function runLive(options: { sources: number; fps: number; seconds: 
     classifyDrops: drops.classify,
     received,
     perSource: [...per.entries()].map(([source, s]) => summarizeSource(source, s)),
+    ...(every > 0 ? { samples, rssSlopeSecondHalfMBPerHour: rssSlopePerHour(samples) } : {}),
   };
 }
+
 
 /**
  * CPU time (user + system, ms) of this process's main thread from /proc (Linux; its thread id is
@@ -261,7 +310,7 @@ export function mainThreadCpuMs(stat = `/proc/self/task/${process.pid}/stat`): n
 }
 
 /** The options of a command line (null after --help); a UsageError for unknown options or bad values. */
-export function liveArgs(argv: string[]): { sources: number; fps: number; seconds: number; threads: number; classifyThreads: number; tta: 'none' | 'flip'; json: boolean } | null {
+export function liveArgs(argv: string[]): { sources: number; fps: number; seconds: number; threads: number; classifyThreads: number; tta: 'none' | 'flip'; every: number; json: boolean } | null {
   const args = parseCli(argv, LIVE_CLI);
   if (!args) return null;
   const int = (k: string, def: number, min: number, max = Infinity) => {
@@ -274,7 +323,7 @@ export function liveArgs(argv: string[]): { sources: number; fps: number; second
   };
   const tta = args.tta === undefined ? 'none' : args.tta;
   if (tta !== 'none' && tta !== 'flip') throw new UsageError(`--tta must be none or flip (got ${tta === true ? 'no value' : `"${String(tta)}"`})`);
-  return { tta, sources: int('sources', 3, 1), fps: int('fps', 25, 1), seconds: int('seconds', 60, 5), threads: int('threads', 0, 0, 8), classifyThreads: int('classify-threads', 0, 0, 8), json: Boolean(args.json) };
+  return { tta, sources: int('sources', 3, 1), fps: int('fps', 25, 1), seconds: int('seconds', 60, 5), threads: int('threads', 0, 0, 8), classifyThreads: int('classify-threads', 0, 0, 8), every: int('every', 0, 0), json: Boolean(args.json) };
 }
 
 if (require.main === module) {

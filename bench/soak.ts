@@ -86,7 +86,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Tensors alive in this thread. With every model in worker threads, this thread never loads a
  * TensorFlow.js backend, and tf.memory() then throws "No backend found": it holds no tensor.
  */
-function tensorsHere(tf: { memory(): { numTensors: number } }): number {
+export function tensorsHere(tf: { memory(): { numTensors: number } }): number {
   try {
     return tf.memory().numTensors;
   } catch (e) {
@@ -259,6 +259,13 @@ export function slope(points: Array<[number, number]>): number | null {
   return sxx > 0 ? sxy / sxx : null;
 }
 
+/** RSS's least-squares growth (MB per hour, one decimal) over the second half of the samples; null with fewer than 4. */
+export function rssSlopePerHour(samples: Array<{ atSeconds: number; rssMB: number }>): number | null {
+  if (samples.length < 4) return null;
+  const perSecond = slope(samples.slice(Math.floor(samples.length / 2)).map((x) => [x.atSeconds, x.rssMB]));
+  return perSecond === null ? null : Math.round(perSecond * 3600 * 10) / 10;
+}
+
 /**
  * One deployment of the demo flow running for `minutes`, sampled every `everySeconds`: a leak
  * that redeploys do not show (a queue, a cache, a tensor per frame) grows here. The garbage
@@ -304,8 +311,6 @@ export async function runEndurance(options: SoakOptions & { minutes: number; eve
   const first = samples[0];
   const last = samples[samples.length - 1];
   const fps = samples.map((x) => x.fps).sort((a, b) => a - b);
-  const half = samples.slice(Math.floor(samples.length / 2));
-  const perSecond = samples.length >= 4 ? slope(half.map((x) => [x.atSeconds, x.rssMB])) : null;
   return {
     minutes: options.minutes,
     everySeconds: every,
@@ -314,7 +319,7 @@ export async function runEndurance(options: SoakOptions & { minutes: number; eve
     fpsMedian: fps[Math.floor(fps.length / 2)],
     rssFirstMB: first.rssMB,
     rssLastMB: last.rssMB,
-    rssSlopeSecondHalfMBPerHour: perSecond === null ? null : Math.round(perSecond * 3600 * 10) / 10,
+    rssSlopeSecondHalfMBPerHour: rssSlopePerHour(samples),
     heapFirstMB: first.heapMB,
     heapLastMB: last.heapMB,
     numTensorsFirst: first.numTensors,

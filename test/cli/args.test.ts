@@ -24,6 +24,7 @@ import { FER_TEACHER_CLI } from '../../src/cli/fer-teacher';
 import { BENCH_CLI, STAGE_MODULES } from '../../bench/index';
 import { TRAIN_STEP_CLI } from '../../bench/train-step';
 import { SOAK_CLI, soakArgs } from '../../bench/soak';
+import { liveArgs } from '../../bench/live-lag';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -96,6 +97,12 @@ describe('parseArgs / parseCli', () => {
     ]) {
       assert.throws(() => soakArgs(bad), UsageError, bad.join(' '));
     }
+  });
+
+  test('liveArgs: --every (endurance samples) defaults to 0 (off), whole seconds >= 0', () => {
+    assert.deepEqual(liveArgs([]), { tta: 'none', sources: 3, fps: 25, seconds: 60, threads: 0, classifyThreads: 0, every: 0, json: false });
+    assert.equal(liveArgs(['--seconds', '3600', '--every', '60'])?.every, 60);
+    for (const bad of [['--every'], ['--every', '-1'], ['--every', '2.5'], ['--every', 'x']]) assert.throws(() => liveArgs(bad), UsageError, bad.join(' '));
   });
 });
 

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { percentile, toMB } from '../../bench/harness';
+import { Histogram, percentile, toMB } from '../../bench/harness';
 import { summarizeSource } from '../../bench/live-lag';
 import { memoryMB } from '../../bench/soak';
 import { leakCheck } from '../../bench/stages/classify';
@@ -21,6 +21,28 @@ import { findFfmpeg } from '../../src/ffmpeg';
 import { silentLogger } from '../../src/log';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+const histogramOf = (xs: number[]) => {
+  const h = new Histogram();
+  for (const x of xs) h.add(x);
+  return h;
+};
+
+test('Histogram: the same nearest-rank percentiles as percentile() over the rounded values, in bounded memory', () => {
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (const n of [1, 2, 3, 10, 99, 1000]) {
+    const xs = Array.from({ length: n }, () => Math.round(rand() * 300) + (rand() < 0.1 ? 5000 : 0));
+    const h = histogramOf(xs);
+    assert.equal(h.count, n);
+    for (const p of [0, 1, 7, 50, 95, 99, 100]) assert.equal(h.percentile(p), percentile(xs, p), `n ${n} p ${p}`);
+  }
+  assert.equal(new Histogram().percentile(50), 0);
+  // 100 000 samples over 50 distinct values: 50 counts kept.
+  const h = new Histogram();
+  for (let i = 0; i < 100_000; i++) h.add(i % 50);
+  assert.equal(h.percentile(50), 24);
+  assert.equal((h as unknown as { counts: Map<number, number> }).counts.size, 50);
+});
 
 test('percentile: nearest rank without a floating-point step to the next rank', () => {
   // (7 / 100) * 100 is 7.000000000000001: ceil made it rank 8.
@@ -34,7 +56,7 @@ test('percentile: nearest rank without a floating-point step to the next rank', 
 });
 
 test('bench:live latency percentiles are nearest-rank, like the other benches', () => {
-  const row = summarizeSource('v0', { firstSeq: 10, lastSeq: 29, processed: 15, lag: 0.014, lagMax: 0.04, lagHalf: 0.01, latencies: range(20).reverse() });
+  const row = summarizeSource('v0', { firstSeq: 10, lastSeq: 29, processed: 15, lag: 0.014, lagMax: 0.04, lagHalf: 0.01, latencies: histogramOf(range(20).reverse()) });
   // The 10th of 20 is the median, the 19th the 95th percentile (it took the 11th and the 20th).
   assert.equal(row.latencyP50Ms, 10);
   assert.equal(row.latencyP95Ms, 19);
