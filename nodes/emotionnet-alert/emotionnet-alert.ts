@@ -93,11 +93,38 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const status = new Status(node);
 
+    // Alerts the previous instance of this node (before a redeploy) left active: their `end`s go
+    // out once every node of the new flows exists, through the old topic they started on. Taken
+    // before the configuration is checked: an instance with an invalid one has no alert either,
+    // and an entry left in the map went out only at a later deploy that fixed it, long after.
+    let ended = endedOnClose.get(node.id);
+    endedOnClose.delete(node.id);
+    let afterEnded = () => {};
+    const sendEnded = () => {
+      if (!ended) return;
+      const msgs = ended;
+      ended = undefined;
+      for (const m of msgs) node.send(m);
+      afterEnded();
+    };
+    if (ended) RED.events.once('flows:started', sendEnded);
+    /** On close: the `end`s not sent yet (closed again before its flows started). */
+    const unsentEnded = (): NodeMessage[] => {
+      RED.events.removeListener('flows:started', sendEnded);
+      const msgs = ended ?? [];
+      ended = undefined;
+      return msgs;
+    };
+
     let parsed: ReturnType<typeof parseConfig>;
     try {
       parsed = parseConfig(config);
     } catch (e) {
       rejectInputs(node, status, new ConfigError(`${t('errors.config')}: ${(e as Error).message}`), t('status.config'));
+      onClose(node, (removed: boolean) => {
+        const msgs = unsentEnded();
+        if (!removed && msgs.length) endedOnClose.set(node.id, msgs);
+      });
       return;
     }
     const { rules, options, topic } = parsed;
@@ -144,25 +171,15 @@ export = function register(RED: NodeAPI): void {
       done();
     });
 
-    // Alerts the previous instance of this node (before a redeploy) left active: their `end`s go
-    // out once every node of the new flows exists, through the old topic they started on.
-    let ended = endedOnClose.get(node.id);
-    endedOnClose.delete(node.id);
-    const sendEnded = () => {
-      if (!ended) return;
-      const msgs = ended;
-      ended = undefined;
-      for (const m of msgs) node.send(m);
+    afterEnded = () => {
       lastEvent = t('event.end');
       showStatus();
     };
-    if (ended) RED.events.once('flows:started', sendEnded);
 
     onClose(node, (removed: boolean) => {
-      RED.events.removeListener('flows:started', sendEnded);
       // Redeploy or restart: the active alerts end now; the next instance sends the `end`s (with
       // any it had not sent yet, when closed again before its flows started).
-      const ends = [...(ended ?? []), ...(!removed && engine ? engine.endAll(Date.now()).map(toMsg) : [])];
+      const ends = [...unsentEnded(), ...(!removed && engine ? engine.endAll(Date.now()).map(toMsg) : [])];
       if (!removed && ends.length) endedOnClose.set(node.id, ends);
       sub.unsubscribe(); // clears every timer of the operator
       input$.complete();

@@ -64,6 +64,9 @@ export function alertEvents(
       // when the clock has moved past them since (a timer may fire a millisecond early, and the
       // clock ticks on while `tick` runs), so those are scheduled at once, never skipped.
       const arm = (at: number) => {
+        // Unsubscribed while emitting (take(1), first(), takeWhile…): the teardown has run, and a
+        // timer armed now would tick on, unseen, for as long as the engine has deadlines.
+        if (subscriber.closed) return;
         const due = engine.nextDeadline(at);
         if (due === null) {
           timer?.unsubscribe();

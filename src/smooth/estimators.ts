@@ -104,7 +104,8 @@ abstract class WindowEstimator implements Estimator {
 
   add(t: number, probabilities: Record<string, number>): void {
     this.#mean = null;
-    this.samples.push({ t, p: probabilities, top: argmax(probabilities) });
+    // A copy: the caller's object goes on in the message, where a later node may change it.
+    this.samples.push({ t, p: { ...probabilities }, top: argmax(probabilities) });
     const from = t - this.windowMs;
     let drop = 0;
     while (drop < this.samples.length - 1 && this.samples[drop].t <= from) drop++;

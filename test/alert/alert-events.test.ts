@@ -1,7 +1,7 @@
 /** @test {alertEvents} rules → start/update/end in virtual time (TestScheduler). */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { map, Subject, Subscription } from 'rxjs';
+import { map, Subject, Subscription, take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { AlertEngine, AlertEvent, alertEvents, AlertInput, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../../src/alert';
 import type { TrackedFace } from '../../src/smooth';
@@ -471,4 +471,25 @@ test('deadlines beyond 24.8 days (a month of "no face", a month of cooldown) nev
   assert.ok(sched.delays.length > 0 && sched.delays.every((d) => d <= MAX), `timer delays ${sched.delays.join(', ')}`);
   assert.ok(sched.runs < 10, `${sched.runs} timer runs`);
   sub.unsubscribe();
+});
+
+test('unsubscribed from inside an event (take(1)): no timer runs afterwards, whether the event came from a frame or a timer', () => {
+  // A frame's start: the operator armed its update timer after emitting, past its own teardown.
+  const sched = new ManualScheduler({ clock: 1000 });
+  const input = new Subject<AlertInput>();
+  const got: string[] = [];
+  input.pipe(alertEvents([{ name: 'here', type: 'presence' }], { updateIntervalMs: 100, faceTimeoutMs: 100_000 }, sched.rx), take(1)).subscribe((e) => got.push(fmt(e)));
+  input.next({ faces: [{ id: 1, score: 0.9 }] });
+  sched.advance(10_000);
+  assert.deepEqual(got, ['1000 start here#1 - since=1000 dur=0']);
+  assert.equal(sched.runs, 0, 'no timer after the unsubscribe');
+  // A timer's start ("no face"): the timer re-armed itself after emitting.
+  const sched2 = new ManualScheduler({ clock: 1000 });
+  const got2: string[] = [];
+  new Subject<AlertInput>()
+    .pipe(alertEvents([{ name: 'nobody', type: 'absence', minDurationMs: 100 }], { updateIntervalMs: 100 }, sched2.rx), take(1))
+    .subscribe((e) => got2.push(fmt(e)));
+  sched2.advance(10_000);
+  assert.deepEqual(got2, ['1100 start nobody - since=1000 dur=100']);
+  assert.equal(sched2.runs, 1, 'only the timer that started it');
 });

@@ -93,6 +93,25 @@ describe('emotionnet-alert node', () => {
     assert.deepEqual(out3, [], 'a removed node leaves no end behind');
   });
 
+  it('a redeploy into an invalid configuration still sends the end (reason closed) at once, not stale at the deploy that fixes it', async () => {
+    await helper.load([alertNode, catchNode], flow({ updateInterval: 0 }));
+    const out = record('out');
+    helper.getNode('a1').receive({ payload: [face(3, 'sadness', 0.8)] });
+    await until(() => out.length === 1, 2000, 'start');
+    // An edit with a typo in a label, deployed anyway: the new instance has a config error.
+    await helper.setFlows(flow({ updateInterval: 0, rules: [{ ...SAD, labels: 'sadd' }] }), 'nodes');
+    const out2 = record('out');
+    await until(() => out2.length >= 1, 2000, 'the end of the alert the old instance had active');
+    await wait(100);
+    assert.deepEqual(out2.map((m) => [m.topic, m.payload.event, m.payload.reason]), [['emotionnet/alert/sad/end', 'end', 'closed']]);
+    assert.deepEqual(lastStatus('a1'), { fill: 'red', shape: 'ring', text: 'config error' }, 'the status stays the config error');
+    // The typo is fixed: nothing stale comes out of the new instance.
+    await helper.setFlows(flow({ updateInterval: 0 }), 'nodes');
+    const out3 = record('out');
+    await wait(200);
+    assert.deepEqual(out3, [], 'no end left over');
+  });
+
   it('inside a subflow: a redeploy sends the end; a deleted subflow instance (its nodes close as not removed) leaves none behind', async () => {
     // x/y: nodes without a position are config nodes to Node-RED, and a subflow instance must be a flow node.
     const sf = (withInstance: boolean) => [

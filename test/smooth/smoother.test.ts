@@ -86,6 +86,19 @@ describe('sliding window', () => {
     assert.ok(sm.probabilities.happy > sm.probabilities.sadness, 'probabilities stay the window mean');
   });
 
+  for (const method of ['mean', 'majority'] as const) {
+    test(`${method}: a later change to an input's probabilities (a node downstream rescaling them in place) does not change the window`, () => {
+      const s = new EmotionSmoother({ method, windowMs: 1000, minDwellMs: 0, margin: 0 });
+      const first = s.observe([face(1, 'happy', 0.8)], 0).faces[0];
+      for (const k of Object.keys(first.emotion.probabilities)) first.emotion.probabilities[k] *= 100; // percent, for a dashboard
+      const sm = s.observe([face(1, 'happy', 0.8)], 100).faces[0].smoothed;
+      close(sm.probabilities.happy, 0.8);
+      close(sm.probabilities.sadness, 0.1);
+      assert.equal(sm.label, 'happy');
+      assert.ok(sm.confidence <= 1, `confidence ${sm.confidence}`);
+    });
+  }
+
   test('the window is bounded by maxSamples', () => {
     const s = new EmotionSmoother({ method: 'mean', windowMs: 10_000, maxSamples: 3, minDwellMs: 0, margin: 0 });
     ['happy', 'happy', 'happy', 'sadness', 'sadness', 'sadness'].forEach((l, i) => s.observe([face(1, l)], i));
