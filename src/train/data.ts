@@ -107,7 +107,8 @@ export function subjectByPattern(file: string, pattern: RegExp): string | null {
  */
 export async function loadLabelledFolder(root: string, options: LoadFolderOptions = {}): Promise<LabelledFolder & { skippedClasses: string[] }> {
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new Error(`Data folder not found: ${root}`);
-  const dirs = fs.readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  // A symlink to a class folder (e.g. a subset of a dataset made of links) is a class folder too.
+  const dirs = fs.readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory() || (d.isSymbolicLink() && !isNotDirectory(path.join(root, d.name)))).map((d) => d.name).sort();
   const unknownFolders: string[] = [];
   const byClass = new Map<string, string[]>();
   for (const d of dirs) {

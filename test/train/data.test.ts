@@ -60,6 +60,23 @@ test('--subject pattern: the person from the file name (first group or whole mat
   await assert.rejects(loadLabelledFolder(dir, { subjectPattern: /^([a-z]+)_/ }), /sad\/IMG_7\.png does not match the subject pattern \/\^\(\[a-z\]\+\)_\/ \(every image needs a subject\)/);
 });
 
+test('a symlink to a class folder is a class folder (e.g. a subset of a dataset made of links), not silently skipped', async () => {
+  const dir = tmpDir();
+  const png = PNG.sync.write(Object.assign(new PNG({ width: 48, height: 48, colorType: 0, inputColorType: 0 }), { data: Buffer.alloc(48 * 48, 90) }), { colorType: 0, inputColorType: 0 });
+  const store = path.join(dir, 'store');
+  const data = path.join(dir, 'data');
+  for (const [cls, f] of [['anger', 'S010_004_00000017.png'], ['happy', 'S011_006_00000013.png'], ['fear', 'S012_001_00000020.png']]) {
+    fs.mkdirSync(path.join(cls === 'fear' ? data : store, cls), { recursive: true });
+    fs.writeFileSync(path.join(cls === 'fear' ? data : store, cls, f), png);
+  }
+  fs.symlinkSync(path.join(store, 'anger'), path.join(data, 'anger'));
+  fs.symlinkSync(path.join(store, 'happy'), path.join(data, 'happy'));
+  fs.symlinkSync(path.join(dir, 'gone'), path.join(data, 'sad')); // dangling: no class folder, no crash
+  const ds = await loadLabelledFolder(data);
+  assert.deepEqual(ds.classes, ['anger', 'fear', 'happy']);
+  assert.deepEqual(ds.samples.map((s) => [ds.classes[s.label], s.subject]), [['anger', 'S010'], ['fear', 'S012'], ['happy', 'S011']]);
+});
+
 test('subjectFolds: every sample once, no subject in two folds, balanced sizes', () => {
   const samples: Sample[] = [];
   for (let s = 0; s < 30; s++) for (let k = 0; k < 1 + (s % 4); k++) samples.push({ data: new Uint8Array(1), label: 0, subject: `S${s}`, file: '' });
