@@ -6,6 +6,11 @@ export interface Metrics {
   confusion: number[][];
   classes: string[];
   perClass: Record<string, { support: number; recall: number; precision: number; f1: number }>;
+  /**
+   * Mean F1 over the classes present in the truth (support > 0). scikit-learn's default also
+   * averages in a class that is only predicted (F1 0), which gives a lower figure when a test
+   * set lacks a class (a CK+ fold without contempt; an 8-class model on the 7-class ck48).
+   */
   macroF1: number;
 }
 
