@@ -66,6 +66,9 @@ export interface FacePipelineTimings {
 interface SourceState {
   tracker: FaceTracker;
   frames: number;
+  /** Size of the source's latest frame (its tracks are in that frame's pixels). */
+  width: number;
+  height: number;
 }
 
 /** Sources remembered at once (each has its own tracker); beyond it the least recently seen is forgotten. */
@@ -152,8 +155,17 @@ export class FacePipeline {
     new FaceTracker(this.#trackerOptions); // validates the tracker options now
   }
 
-  #state(sourceId: string): SourceState {
+  #state(sourceId: string, img: RawImage): SourceState {
     let s = this.#sources.get(sourceId);
+    if (s && (s.width !== img.width || s.height !== img.height)) {
+      // A new frame size (another video switched into the source, a camera reconnected at
+      // another resolution, still images of different sizes): the tracks' pixel coordinates mean
+      // nothing in it. Start over with a detection, as for a new source (ids continue).
+      s.tracker.reset();
+      s.frames = 0;
+      s.width = img.width;
+      s.height = img.height;
+    }
     if (s) {
       // Most recently used last: beyond MAX_SOURCES the source idle longest is forgotten, not a
       // camera that sends every frame but was seen first.
@@ -163,7 +175,7 @@ export class FacePipeline {
       if (this.#sources.size >= MAX_SOURCES) this.#sources.delete(this.#sources.keys().next().value as string);
       // One id sequence for all sources (the caller's, when given), so a track id names one face
       // across the pipeline.
-      s = { tracker: new FaceTracker({ ...this.#trackerOptions, nextId: this.#trackerOptions.nextId ?? (() => this.#nextId++) }), frames: 0 };
+      s = { tracker: new FaceTracker({ ...this.#trackerOptions, nextId: this.#trackerOptions.nextId ?? (() => this.#nextId++) }), frames: 0, width: img.width, height: img.height };
       this.#sources.set(sourceId, s);
     }
     return s;
@@ -195,7 +207,7 @@ export class FacePipeline {
     }
     const pool = this.detector;
     const run = (this.#tails.get(sourceId) ?? Promise.resolve()).then(async () => {
-      const st = this.#state(sourceId); // now: the source may have been reset or forgotten meanwhile
+      const st = this.#state(sourceId, img); // now: the source may have been reset or forgotten meanwhile
       const detectNow = st.frames % this.options.detectEvery === 0;
       st.frames++;
       if (!detectNow) return this.#track(img, time, st, null, 0);
@@ -218,7 +230,7 @@ export class FacePipeline {
     if (this.detector instanceof DetectorPool) {
       throw new Error('processImage() runs the detector in this thread; with worker threads use process() or processImageAsync()');
     }
-    const st = this.#state(sourceId);
+    const st = this.#state(sourceId, img);
     const detectNow = st.frames % this.options.detectEvery === 0;
     st.frames++;
     if (!detectNow) return this.#track(img, time, st, null, 0);

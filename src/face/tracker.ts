@@ -33,7 +33,10 @@ export interface TrackerOptions {
    * by (half outside the view it does not look like itself yet), -1..1. @default 0.2
    */
   reidEdgeSimilarity?: number;
-  /** Frame interval assumed when timestamps are missing or not increasing, in ms (>= 0). @default 33.3 */
+  /**
+   * Frame interval assumed when timestamps are missing or not increasing, in ms (>= 0); two
+   * detections closer than a quarter of it (frames read in a burst) do not measure motion. @default 33.3
+   */
   frameIntervalMs?: number;
   /**
    * Id generator (share one between trackers to keep ids unique across sources; a FacePipeline
@@ -104,6 +107,8 @@ interface Track {
   hits: number;
   /** a new id that may still turn out to be a lost face (see update) */
   fresh: boolean;
+  /** time of its first detection (a track detected since then was another face) */
+  born: number;
   /** frame edge its last detection touched */
   edge: Edge;
 }
@@ -231,7 +236,11 @@ export class FaceTracker {
     const cx = d.box.x + d.box.width / 2;
     const cy = d.box.y + d.box.height / 2;
     const dt = time - t.lastTime;
-    if (dt > 0 && t.missed <= 1) {
+    // Frames read in a burst (a live source stamps each on arrival: a few ms apart after a stall)
+    // have no real time between them: a velocity over that gap was tens of times too high, and
+    // the motion model blew the box up and away (a ghost beside the face, which got a new id).
+    // The velocity measured before is kept.
+    if (dt > 0 && dt >= this.options.frameIntervalMs / 4 && t.missed <= 1) {
       // Blend the measured velocity in (a light alpha-beta filter).
       t.vx = 0.6 * ((cx - t.measuredCx) / dt) + 0.4 * t.vx;
       t.vy = 0.6 * ((cy - t.measuredCy) / dt) + 0.4 * t.vy;
@@ -308,7 +317,7 @@ export class FaceTracker {
       if (!t) {
         t = {
           id: this.#newId(), cx: 0, cy: 0, w: 1, h: 1, vx: 0, vy: 0, vs: 0, rel: [], score: 0, lastTime: now,
-          missed: 0, lostFor: 0, live: true, measuredCx: 0, measuredCy: 0, measuredW: 1, hits: 0, fresh: true, edge: null,
+          missed: 0, lostFor: 0, live: true, measuredCx: 0, measuredCy: 0, measuredW: 1, hits: 0, fresh: true, born: now, edge: null,
         };
         this.#tracks.push(t);
       }
@@ -324,7 +333,9 @@ export class FaceTracker {
         t.fresh = false;
         continue;
       }
-      const old = this.#bestLost(t.descriptor, { x: t.cx, y: t.cy, w: t.w, edge: t.edge }, this.#lost);
+      // Only a face lost before this one appeared: one detected alongside it is someone else.
+      const before = this.#lost.filter((o) => o.lastTime < t.born);
+      const old = this.#bestLost(t.descriptor, { x: t.cx, y: t.cy, w: t.w, edge: t.edge }, before);
       if (old) {
         this.#lost.splice(this.#lost.indexOf(old), 1);
         t.id = old.id;

@@ -298,3 +298,69 @@ test('FacePipeline: a camera seen on every frame keeps its tracker (and ids) whi
     assert.equal(p.processImage(img as never, i * 33, 'cam')[0].id, first.id, `camera frame ${i}`);
   }
 });
+
+test('a face seen alongside another never takes over that one\'s id when it leaves (only a face lost before it appeared can)', () => {
+  // Two unit signatures with cosine 0.6: above the 0.5 bar for a face near where a lost one was.
+  const alice = new Float32Array(256);
+  const bob = new Float32Array(256);
+  alice[0] = 1;
+  bob[0] = 0.6;
+  bob[1] = 0.8;
+  const tr = new FaceTracker(); // Keep track 10 missed detections
+  for (let i = 0; i < 20; i++) tr.update([{ ...det(200, 200), descriptor: alice }], i * 33);
+  // Bob sits down next to Alice: both detected in the same frame, Bob gets a new id.
+  const both = tr.update([{ ...det(200, 200), descriptor: alice }, { ...det(290, 200), descriptor: bob }], 20 * 33);
+  const [aliceId, bobId] = both.map((f) => f.id);
+  assert.notEqual(aliceId, bobId);
+  // Alice walks out; Bob (turned aside) is found on every other detection. Alice's track is lost
+  // after Keep track, while Bob's is still young.
+  for (let i = 21; i < 40; i++) {
+    const out = tr.update(i % 2 ? [] : [{ ...det(290, 200), descriptor: bob }], i * 33);
+    // Bob is the face near x = 290 (Alice's held box stays at 200 for two detections).
+    const ids = out.filter((f) => f.box.x + f.box.width / 2 > 250).map((f) => f.id);
+    assert.ok(ids.every((id) => id === bobId), `frame ${i}: Bob's id ${JSON.stringify(ids)}, Bob is ${bobId}, Alice was ${aliceId}`);
+  }
+});
+
+test('FacePipeline: a source whose frame size changes starts over (no faces carried from the old size, detection at once)', () => {
+  const kpAt = (cx: number, cy: number, w: number) => ({ rightEye: { x: cx - 0.2 * w, y: cy - 0.1 * w }, leftEye: { x: cx + 0.2 * w, y: cy - 0.1 * w }, nose: { x: cx, y: cy + 0.05 * w }, mouth: { x: cx, y: cy + 0.25 * w }, rightEar: { x: cx - 0.45 * w, y: cy }, leftEar: { x: cx + 0.45 * w, y: cy } });
+  const face = (cx: number, cy: number, w: number) => ({ box: { x: cx - w / 2, y: cy - w / 2, width: w, height: w }, score: 0.9, keypoints: kpAt(cx, cy, w) });
+  const big = { width: 1280, height: 720, channels: 1 as const, data: new Uint8Array(1280 * 720).fill(128) };
+  const small = { width: 640, height: 360, channels: 1 as const, data: new Uint8Array(640 * 360).fill(128) };
+  const run = (detectEvery: number, faces: Array<ReturnType<typeof face>>) => {
+    let calls = 0;
+    const detector = { options: { maxPixels: 1e8 }, detectImage: () => (calls++ === 0 ? faces : []), dispose() {} };
+    const p = new FacePipeline(detector as never, { detectEvery });
+    const first = p.processImage(big as never, 0, 'cam');
+    assert.equal(first.length, faces.length);
+    // The source switches to another video (by message), 16:9 at the same width → smaller frames.
+    const next = p.processImage(small as never, 33, 'cam');
+    return { calls, next };
+  };
+  // Between detections, a face at the old size's coordinates (entirely outside the new frame) was reported.
+  const between = run(3, [face(1000, 500, 200)]);
+  assert.deepEqual(between.next.map((f) => f.box), []);
+  assert.equal(between.calls, 2, 'the new size is detected at once');
+  // A detection finding nobody held the previous video's face for two more frames.
+  assert.deepEqual(run(1, [face(300, 200, 150)]).next.map((f) => f.box), []);
+});
+
+test('frames read in a burst (a live camera\'s arrival times, 1 ms apart) do not blow the motion model up: one face, one id, its own size', () => {
+  const view = { width: 640, height: 480 };
+  // detect every frame, 10 fps; after a stall two frames arrive 1 ms apart, with the detector's usual jitter (2 px, 4 %)
+  const tr = new FaceTracker();
+  for (let i = 0; i < 5; i++) tr.update([det(320, 240, 100)], i * 100, view);
+  tr.update([det(322, 240, 104)], 401, view);
+  for (let t = 500; t <= 800; t += 100) {
+    const out = tr.update([det(320, 240, 100)], t, view);
+    assert.deepEqual(out.map((f) => [f.id, f.detected]), [[1, true]], `at ${t} ms: ${JSON.stringify(out.map((f) => [f.id, Math.round(f.box.width)]))}`);
+  }
+  // detect every 3rd frame: the boxes carried in between keep about the face's size
+  const every3 = new FaceTracker();
+  for (let i = 0; i < 5; i++) every3.update([det(320, 240, 100)], i * 300, view);
+  every3.update([det(321, 240, 103)], 1202, view);
+  for (let t = 1300; t <= 1500; t += 100) {
+    const [p] = every3.predict(t);
+    assert.ok(p.box.width < 110 && Math.abs(p.box.x + p.box.width / 2 - 320) < 10, `at ${t} ms: box ${JSON.stringify(p.box)}`);
+  }
+});
