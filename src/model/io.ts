@@ -128,21 +128,35 @@ export function readModelDir(dirOrJson: string): { json: ModelJson; arrays: Name
   if (!json || json.format !== MODEL_FORMAT) throw new ModelLoadError('UNSUPPORTED', `${jsonPath} is not an EmotionNet Nano model (format "${String(json?.format)}")`);
   if (json.formatVersion !== MODEL_FORMAT_VERSION) throw new ModelLoadError('UNSUPPORTED', `${jsonPath}: unsupported format version ${String(json.formatVersion)}`);
   if (!Array.isArray(json.classes) || json.classes.length < 2) throw new ModelLoadError('CORRUPT', `${jsonPath}: "classes" must list at least two labels`);
+  // One probability per label: a repeated (or non-string) label would lose one of them.
+  if (!json.classes.every((c) => typeof c === 'string' && c) || new Set(json.classes).size !== json.classes.length) {
+    throw new ModelLoadError('CORRUPT', `${jsonPath}: "classes" must be distinct non-empty labels, got ${JSON.stringify(json.classes).slice(0, 200)}`);
+  }
   try {
     resolveSpec(json.spec);
   } catch (e) {
     throw new ModelLoadError('CORRUPT', `${jsonPath}: bad architecture spec (${e instanceof Error ? e.message : String(e)})`);
   }
   const arrays: NamedArrays = {};
-  for (const group of json.weightsManifest ?? []) {
+  const manifest: unknown = json.weightsManifest ?? [];
+  if (!Array.isArray(manifest)) throw new ModelLoadError('CORRUPT', `${jsonPath}: "weightsManifest" must be a list of { paths, weights } groups`);
+  for (const group of manifest as ModelJson['weightsManifest']) {
+    if (!group || !Array.isArray(group.paths) || !group.paths.every((p) => typeof p === 'string') || !Array.isArray(group.weights)) {
+      throw new ModelLoadError('CORRUPT', `${jsonPath}: bad "weightsManifest" group (expected { paths: [file names], weights: [entries] })`);
+    }
     const bins = group.paths.map((p) => {
       const f = path.join(dir, p);
-      if (!fs.existsSync(f)) throw new ModelLoadError('NOT_FOUND', `Model weights file not found: ${f}`);
+      const st = fs.statSync(f, { throwIfNoEntry: false });
+      if (!st) throw new ModelLoadError('NOT_FOUND', `Model weights file not found: ${f}`);
+      if (!st.isFile()) throw new ModelLoadError('CORRUPT', `${jsonPath}: weights path ${f} is not a file`);
       return fs.readFileSync(f);
     });
     const buf = Buffer.concat(bins);
     let off = 0;
     for (const w of group.weights) {
+      if (!w || typeof w.name !== 'string' || !Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+        throw new ModelLoadError('CORRUPT', `${jsonPath}: bad weights manifest entry ${JSON.stringify(w)?.slice(0, 120)} (expected { name, shape: [whole numbers >= 0], dtype })`);
+      }
       const n = w.shape.reduce((x, y) => x * y, 1);
       if (w.dtype !== 'float32') throw new ModelLoadError('UNSUPPORTED', `${jsonPath}: weight ${w.name} has dtype ${w.dtype}; only float32 is supported`);
       if (off + n * 4 > buf.length) throw new ModelLoadError('CORRUPT', `${jsonPath}: weights file is too short (truncated or corrupt) at ${w.name}`);

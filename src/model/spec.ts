@@ -174,6 +174,8 @@ export interface ResolvedSpec {
 /** Computes channels and sizes of every node; validates the merges. */
 export function resolveSpec(spec: ArchSpec): ResolvedSpec {
   if (spec.version !== 1) throw new Error(`Unsupported architecture spec version ${String(spec.version)}`);
+  // A size the input faces can have (a string "48" would refuse every 48x48 face as "not 48x48").
+  if (!Number.isInteger(spec.inputSize) || spec.inputSize < 1) throw new Error(`Architecture spec: inputSize must be a whole number >= 1, got ${JSON.stringify(spec.inputSize)}`);
   const mult = spec.widthMultiplier;
   const info = new Map<string, { ch: number; size: number }>();
   info.set('input', { ch: 1, size: spec.inputSize });

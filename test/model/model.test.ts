@@ -224,6 +224,34 @@ test('missing or corrupt model files give ModelLoadError with a code', async () 
   assert.deepEqual(listModels().map((m) => m.id).filter((id) => !id.includes('-wild')), ['nano-a', 'nano-b', 'nano-a-8', 'nano-b-8']);
 });
 
+test('a malformed model.json (weights manifest, input size, class list) gives a CORRUPT ModelLoadError, not a TypeError or a model that refuses every face', async () => {
+  const dir = tmpDir();
+  const good = JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
+  type Json = typeof good;
+  const cases: Array<[string, (j: Json) => void, RegExp]> = [
+    ['manifest not a list', (j) => (j.weightsManifest = {}), /"weightsManifest" must be a list/],
+    ['group without paths', (j) => delete j.weightsManifest[0].paths, /bad "weightsManifest" group/],
+    ['paths a string', (j) => (j.weightsManifest[0].paths = 'weights.bin'), /bad "weightsManifest" group/],
+    ['weights not a list', (j) => (j.weightsManifest[0].weights = null), /bad "weightsManifest" group/],
+    ['null group', (j) => (j.weightsManifest = [null]), /bad "weightsManifest" group/],
+    ['entry without shape', (j) => delete j.weightsManifest[0].weights[0].shape, /bad weights manifest entry .*"name":"c1\/kernel"/],
+    ['negative dimension', (j) => (j.weightsManifest[0].weights[0].shape = [-3, 3, 1, 11]), /bad weights manifest entry/],
+    ['weights path is a directory', (j) => (j.weightsManifest[0].paths = ['.']), /weights path .* is not a file/],
+    ['input size a string', (j) => (j.spec.inputSize = '48'), /inputSize must be a whole number >= 1, got "48"/],
+    ['input size 0', (j) => (j.spec.inputSize = 0), /inputSize must be a whole number >= 1, got 0/],
+    ['repeated class', (j) => (j.classes = [...j.classes.slice(0, -1), j.classes[0]]), /"classes" must be distinct non-empty labels/],
+    ['numeric classes', (j) => (j.classes = j.classes.map((_: string, i: number) => i)), /"classes" must be distinct non-empty labels/],
+  ];
+  for (const [what, edit, message] of cases) {
+    const d = path.join(dir, what.replace(/ /g, '-'));
+    fs.cpSync(modelDir, d, { recursive: true });
+    const j = JSON.parse(JSON.stringify(good));
+    edit(j);
+    fs.writeFileSync(path.join(d, 'model.json'), JSON.stringify(j));
+    await assert.rejects(load({ model: d, logger: silentLogger }), (e: unknown) => e instanceof ModelLoadError && e.code === 'CORRUPT' && message.test(e.message), what);
+  }
+});
+
 test('no tensor leak: numTensors unchanged after 600 classifications (bench checks 10 000)', async () => {
   const clf = await load({ model: modelDir, backend: 'wasm', logger: silentLogger });
   const faces = Array.from({ length: 8 }, (_, i) => grayImage(100 + i));
