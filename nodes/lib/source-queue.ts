@@ -46,7 +46,7 @@ export interface SourceQueueOptions {
 
 /**
  * `work` runs each item; sources take turns by `item.sourceId`. An item that leaves without being
- * worked on (superseded, or discarded on close) is completed with `done()`.
+ * worked on (superseded, discarded on close, or offered after the close began) is completed with `done()`.
  */
 export function sourceQueue<T extends SourceItem>(nodeId: string, work: (item: T) => Promise<void>, options: SourceQueueOptions): SourceQueue<T> {
   const depths = new SourceDepths(nodeId);
@@ -68,9 +68,14 @@ export function sourceQueue<T extends SourceItem>(nodeId: string, work: (item: T
       },
     },
   );
+  let closing = false;
   return {
     queue,
     enqueue(item: T): void {
+      // Node-RED still delivers messages to a node while it closes (a redeploy: the video node
+      // upstream sends until it is stopped too). They complete like the items the close
+      // discards from the queue, not as "stage queue is closed" errors in the log at every deploy.
+      if (closing) return item.done();
       const sid = item.sourceId;
       // Counted before the push: a `latest` push may supersede (and uncount) an older item of the
       // same source synchronously.
@@ -85,6 +90,7 @@ export function sourceQueue<T extends SourceItem>(nodeId: string, work: (item: T
       depths.report(sid);
     },
     async close(alsoWait: Promise<unknown> = Promise.resolve()): Promise<boolean> {
+      closing = true;
       // Discarded items leave through onDrop: their sources report 0.
       const settled = await settledWithin(Promise.all([alsoWait, queue.close()]), CLOSE_WAIT_MS);
       depths.forgetAll();
