@@ -17,6 +17,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { selectBackend } from '../src/backend';
+import { UsageError } from '../src/cli/args';
 import { silentLogger } from '../src/log';
 import { EmotionClassifier, listModels, load, resolveTta } from '../src/model';
 import { faces, randomModel } from './stages/classify';
@@ -67,6 +68,8 @@ async function compare(direct: EmotionClassifier, graph: EmotionClassifier, n: n
 
 async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '400'));
+  // As the other benches' whole-number options: "abc" ran no rounds and printed NaN figures.
+  if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError(`--rounds must be a whole number >= 1 (got "${arg('rounds', '')}")`);
   const tta = resolveTta(arg('tta', 'none'));
   const models = arg('models', 'nano-a,nano-b').split(',');
   const backend = await selectBackend({ backend: 'wasm', logger: silentLogger });
@@ -112,6 +115,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`executor-ab: ${e.message}\n`);
+    process.exit(2);
+  }
   console.error(e);
   process.exit(1);
 });

@@ -9,3 +9,43 @@ export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 export function timerDelay(due: number, now: number): number {
   return Math.min(MAX_TIMER_DELAY_MS, Math.max(0, due - now));
 }
+
+/** A timer of any length (see {@link longTimeout}). */
+export interface LongTimeout {
+  /** Stops it; it never runs after this. */
+  cancel(): void;
+  /** Starts its whole delay afresh from now (also after it ran, as a Node timer's `refresh`). */
+  refresh(): void;
+}
+
+/**
+ * `setTimeout` for a delay of any length: one above {@link MAX_TIMER_DELAY_MS} is waited in
+ * steps of at most that (a single Node timer would run it after 1 ms); Infinity never runs.
+ * Up to the maximum it is one plain timer (and `refresh` the timer's own). `unref`: the wait does
+ * not keep the process alive.
+ */
+export function longTimeout(fn: () => void, ms: number, unref = false): LongTimeout {
+  let timer: NodeJS.Timeout | undefined;
+  let left = 0;
+  const step = () => {
+    const delay = Math.min(left, MAX_TIMER_DELAY_MS);
+    left -= delay;
+    timer = setTimeout(left > 0 ? step : fn, delay);
+    if (unref) timer.unref?.();
+  };
+  const start = () => {
+    left = Math.max(0, ms);
+    step();
+  };
+  start();
+  return {
+    cancel: () => clearTimeout(timer),
+    refresh: () => {
+      if (ms <= MAX_TIMER_DELAY_MS) timer?.refresh();
+      else {
+        clearTimeout(timer);
+        start();
+      }
+    },
+  };
+}

@@ -5,6 +5,7 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { Frame } from '../../src/frame';
+import { MAX_TIMER_DELAY_MS } from '../../src/timers';
 import {
   createVideoSource,
   describeSource,
@@ -206,7 +207,8 @@ export = function register(RED: NodeAPI): void {
     }
     const statusTimer = setInterval(showRunning, 1000);
     const statsEvery = num(config.statsInterval, 0);
-    const statsTimer = statsEvery > 0 ? setInterval(() => sendEvent(event('stats', statsPayload(source.stats))), statsEvery * 1000) : null;
+    // At most 24.8 days (the editor allows a day): Node runs a longer interval every 1 ms, a flood of stats.
+    const statsTimer = statsEvery > 0 ? setInterval(() => sendEvent(event('stats', statsPayload(source.stats))), Math.min(statsEvery * 1000, MAX_TIMER_DELAY_MS)) : null;
 
     const startFromMsg = async (): Promise<void> => {
       msgStarts++;

@@ -8,6 +8,7 @@
 import { ChildProcessByStdio, spawn } from 'child_process';
 import * as fs from 'fs';
 import type { Readable } from 'stream';
+import { longTimeout } from '../timers';
 
 export type FfmpegChild = ChildProcessByStdio<null, Readable, Readable>;
 
@@ -56,7 +57,7 @@ export function killChild(child: FfmpegChild, graceMs = 2000): Promise<void> {
   if (!isRunning(child)) return Promise.resolve();
   return new Promise((resolve) => {
     const finish = () => {
-      clearTimeout(timer);
+      timer.cancel();
       resolve();
     };
     child.once('exit', finish);
@@ -70,7 +71,8 @@ export function killChild(child: FfmpegChild, graceMs = 2000): Promise<void> {
     } catch {
       /* ignore */
     }
-    const timer = setTimeout(() => {
+    // A grace above 24.8 days in steps (a plain timer sent SIGKILL 1 ms after SIGTERM).
+    const timer = longTimeout(() => {
       try {
         child.kill('SIGKILL');
       } catch {

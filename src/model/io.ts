@@ -4,6 +4,7 @@
  * float32, concatenated in manifest order). Read and written with `fs` only: no network, no
  * tfjs-node.
  */
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ArchSpec, resolveSpec } from './spec';
@@ -30,7 +31,11 @@ export interface ModelJson {
   input: { width: number; height: number; channels: 1; normalization: 'per-image-standardization'; stdFloor: number; scale: 255 };
   /** true: inference form (BN folded: `<id>/kernel`, `<id>/bias`). false: training checkpoint. */
   folded: boolean;
-  weightsManifest: Array<{ paths: string[]; weights: WeightEntry[] }>;
+  /**
+   * `sha256`: of the group's files, concatenated (written since it was added; checked when
+   * present): a weights file left by another write, or by one that was interrupted, is refused.
+   */
+  weightsManifest: Array<{ paths: string[]; weights: WeightEntry[]; sha256?: string }>;
   training?: Record<string, unknown>;
 }
 
@@ -38,7 +43,12 @@ export interface NamedArrays {
   [name: string]: { shape: number[]; data: Float32Array };
 }
 
-/** Writes model.json + weights.bin atomically (temp files, then rename). */
+/**
+ * Writes model.json + weights.bin, each atomically (a temp file, then rename). model.json holds
+ * the weights' SHA-256: a write interrupted between the two renames leaves the new weights.bin
+ * under the old model.json, which {@link readModelDir} then refuses as corrupt instead of
+ * loading the old metadata (a checkpoint's epoch and state) with the new weights.
+ */
 export function writeModelDir(dir: string, meta: Omit<ModelJson, 'format' | 'formatVersion' | 'weightsManifest' | 'input'>, arrays: NamedArrays): void {
   fs.mkdirSync(dir, { recursive: true });
   const names = Object.keys(arrays);
@@ -63,7 +73,7 @@ export function writeModelDir(dir: string, meta: Omit<ModelJson, 'format' | 'for
     spec: meta.spec,
     input: { width: meta.spec.inputSize, height: meta.spec.inputSize, channels: 1, normalization: 'per-image-standardization', stdFloor: PIXEL_STD_FLOOR, scale: 255 },
     folded: meta.folded,
-    weightsManifest: [{ paths: ['weights.bin'], weights }],
+    weightsManifest: [{ paths: ['weights.bin'], weights, sha256: createHash('sha256').update(buf).digest('hex') }],
     ...(meta.training ? { training: meta.training } : {}),
   };
   const tmpBin = path.join(dir, `.weights.bin.${process.pid}.tmp`);
@@ -140,6 +150,7 @@ export function readModelDir(dirOrJson: string): { json: ModelJson; arrays: Name
   const arrays: NamedArrays = {};
   const manifest: unknown = json.weightsManifest ?? [];
   if (!Array.isArray(manifest)) throw new ModelLoadError('CORRUPT', `${jsonPath}: "weightsManifest" must be a list of { paths, weights } groups`);
+  const hashed: Array<{ paths: string[]; sha256: string; buf: Buffer }> = [];
   for (const group of manifest as ModelJson['weightsManifest']) {
     if (!group || !Array.isArray(group.paths) || !group.paths.every((p) => typeof p === 'string') || !Array.isArray(group.weights)) {
       throw new ModelLoadError('CORRUPT', `${jsonPath}: bad "weightsManifest" group (expected { paths: [file names], weights: [entries] })`);
@@ -152,6 +163,7 @@ export function readModelDir(dirOrJson: string): { json: ModelJson; arrays: Name
       return fs.readFileSync(f);
     });
     const buf = Buffer.concat(bins);
+    if (typeof group.sha256 === 'string') hashed.push({ paths: group.paths, sha256: group.sha256, buf });
     let off = 0;
     for (const w of group.weights) {
       if (!w || typeof w.name !== 'string' || !Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0)) {
@@ -170,6 +182,12 @@ export function readModelDir(dirOrJson: string): { json: ModelJson; arrays: Name
   for (const [n, a] of Object.entries(arrays)) {
     for (let i = 0; i < a.data.length; i++) {
       if (!Number.isFinite(a.data[i])) throw new ModelLoadError('CORRUPT', `${jsonPath}: weight ${n} contains non-finite values`);
+    }
+  }
+  // Weights of the right size and sound, but of another write (one interrupted between its renames).
+  for (const h of hashed) {
+    if (createHash('sha256').update(h.buf).digest('hex') !== h.sha256) {
+      throw new ModelLoadError('CORRUPT', `${jsonPath}: ${h.paths.join(', ')} does not belong to this model.json (its SHA-256 differs: written by another save, or by one that was interrupted)`);
     }
   }
   return { json, arrays, dir };

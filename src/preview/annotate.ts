@@ -102,14 +102,22 @@ export function frameToRgb(frame: Pick<Frame, 'width' | 'height' | 'format' | 'd
 }
 
 /**
+ * Faces drawn on one frame at most (the face detector finds at most 100): a message listing more
+ * (10 000 faces took 5 s a frame) draws its first ones and says how many it left out.
+ */
+export const MAX_DRAWN_FACES = 100;
+
+/**
  * Draws faces (boxes, ids, labels, bars) and an optional caption onto `img` in place. Every
  * face's bar panel is drawn first and the boxes and labels over them, so a panel never hides
- * another face's box or label; labels are kept inside the image.
+ * another face's box or label; labels are kept inside the image. At most
+ * {@link MAX_DRAWN_FACES} faces are drawn; a line at the bottom left counts the others.
  */
 export function drawFaces(img: RgbImage, faces: PreviewFace[], options: AnnotateOptions = {}, scaleX = 1, scaleY = 1): void {
   const s = img.width >= 960 ? 3 : img.width >= 480 ? 2 : 1;
   const small = Math.max(1, s - 1);
   const drawn: Array<{ x: number; y: number; w: number; h: number; shown: PreviewFace['emotion']; color: Rgb; id?: number }> = [];
+  let notDrawn = 0;
   for (const f of faces) {
     if (!f || !f.box) continue;
     const x = f.box.x * scaleX;
@@ -117,6 +125,10 @@ export function drawFaces(img: RgbImage, faces: PreviewFace[], options: Annotate
     const w = f.box.width * scaleX;
     const h = f.box.height * scaleY;
     if (![x, y, w, h].every(Number.isFinite)) continue;
+    if (drawn.length >= MAX_DRAWN_FACES) {
+      notDrawn++;
+      continue;
+    }
     const shown = f.smoothed ?? f.emotion;
     const color = (shown && LABEL_COLORS[shown.label]) || DEFAULT_COLOR;
     drawn.push({ x, y, w, h, shown, color, id: f.id });
@@ -148,6 +160,12 @@ export function drawFaces(img: RgbImage, faces: PreviewFace[], options: Annotate
     fillRect(img, 0, 0, textWidth(options.caption, s) + 2 * s, th, BLACK, 0.6);
     drawText(img, options.caption, s, s, WHITE, s);
   }
+  if (notDrawn > 0) {
+    const note = `+${notDrawn} ${notDrawn === 1 ? 'FACE' : 'FACES'} NOT DRAWN (${MAX_DRAWN_FACES} MAX)`;
+    const th = (GLYPH_HEIGHT + 2) * s;
+    fillRect(img, 0, img.height - th, textWidth(note, s) + 2 * s, th, BLACK, 0.6);
+    drawText(img, note, s, img.height - th + s, WHITE, s);
+  }
 }
 
 function drawBars(img: RgbImage, probs: Record<string, number>, x: number, y: number, w: number, s: number): void {
@@ -163,12 +181,14 @@ function drawBars(img: RgbImage, probs: Record<string, number>, x: number, y: nu
   if (px < 0) px = Math.max(0, Math.min(img.width - panelW, x));
   const py = Math.max(0, Math.min(img.height - panelH, y));
   fillRect(img, px, py, panelW, panelH, BLACK, 0.55);
-  entries.forEach(([label, p], i) => {
+  for (let i = 0; i < entries.length; i++) {
     const ry = py + s + i * rowH;
+    if (ry >= img.height) break; // the rows below the image (of a map of 100 000 classes)
+    const [label, p] = entries[i];
     drawText(img, label.slice(0, 3), px + s, ry, WHITE, s);
     const bw = Math.max(0, Math.min(1, Number(p) || 0)) * barMax;
     fillRect(img, px + labelW, ry, bw, GLYPH_HEIGHT * s, LABEL_COLORS[label] ?? DEFAULT_COLOR);
-  });
+  }
 }
 
 /** Encodes packed RGB as JPEG. */

@@ -59,7 +59,10 @@ export function drawText(img: RgbImage, text: string, x: number, y: number, colo
   const s = Math.max(1, Math.round(scale));
   let cx = Math.round(x);
   const cy = Math.round(y);
+  if (cy >= img.height || cy + GLYPH_HEIGHT * s <= 0) return;
   for (const ch of text) {
+    // The rest lies right of the image: a label of a million characters drew (nothing) for seconds.
+    if (cx >= img.width) break;
     const rows = glyph(ch);
     for (let row = 0; row < GLYPH_HEIGHT; row++) {
       const bits = rows[row];

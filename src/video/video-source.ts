@@ -11,6 +11,7 @@ import { BehaviorSubject, Observable, Subject, Subscription, interval, map, star
 import type { Frame, PixelFormat } from '../frame';
 import { frameByteLength } from '../frame';
 import { Logger, silentLogger } from '../log';
+import { LongTimeout, longTimeout } from '../timers';
 import { FlowControl } from '../overload';
 import { buildFfmpegArgs } from '../ffmpeg/args';
 import { FfmpegInfo, findFfmpeg } from '../ffmpeg/discover';
@@ -209,8 +210,8 @@ export class VideoSource {
   #total = 0;
   #restarts = 0;
   #attempt = 0;
-  #retryTimer: NodeJS.Timeout | null = null;
-  #watchdog: NodeJS.Timeout | null = null;
+  #retryTimer: LongTimeout | null = null;
+  #watchdog: LongTimeout | null = null;
   #watchdogFor: Run | null = null;
   #watchdogMs = 0;
   #paused = false;
@@ -488,12 +489,12 @@ export class VideoSource {
   }
 
   #clearRetry(): void {
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer?.cancel();
     this.#retryTimer = null;
   }
 
   #clearWatchdog(): void {
-    if (this.#watchdog) clearTimeout(this.#watchdog);
+    this.#watchdog?.cancel();
     this.#watchdog = null;
     this.#watchdogFor = null;
   }
@@ -513,13 +514,13 @@ export class VideoSource {
     if (!(ms > 0) || !Number.isFinite(ms)) return;
     this.#watchdogFor = run;
     this.#watchdogMs = ms;
-    this.#watchdog = setTimeout(() => {
+    // Longer than 24.8 days (2^31 - 1 ms) in steps: a plain timer killed ffmpeg after 1 ms.
+    this.#watchdog = longTimeout(() => {
       if (run.gen !== this.#gen) return;
       run.stalled = run.frames === 0 ? `no first frame within ${ms} ms` : `no frame for ${ms} ms`;
       this.#log.warn(`${describeSource(this.#spec)}: ${run.stalled}; killing ffmpeg (pid ${run.child.pid})`);
       void killChild(run.child, this.#opts.killGraceMs);
-    }, ms);
-    this.#watchdog.unref?.();
+    }, ms, true);
   }
 
   /** Fails the current attempt: reports, rejects waiters, and schedules a retry if allowed. */
@@ -533,7 +534,7 @@ export class VideoSource {
       this.#attempt++;
       this.#setStatus('retrying', { retryInMs: delay, error: err });
       const gen = this.#gen;
-      this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = longTimeout(() => {
         this.#retryTimer = null;
         if (gen !== this.#gen || this.#disposed) return;
         this.#restarts++;

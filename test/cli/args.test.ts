@@ -262,6 +262,15 @@ describe('the CLIs of the audit', () => {
     assert.equal(bogus.stderr, 'soak: Unknown option --redeploy (did you mean --redeploys?); see --help\n');
   });
 
+  test('bench/executor-ab.ts --rounds that is not a whole number >= 1: refused (exit 2, as the other benches) instead of NaN figures', () => {
+    for (const v of ['abc', '2.5', '0']) {
+      const r = run('bench/executor-ab.ts', ['--rounds', v]);
+      assert.equal(r.status, 2, v);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, `executor-ab: --rounds must be a whole number >= 1 (got "${v}")\n`);
+    }
+  });
+
   test('npm run fer:report -- --help / --bogus: usage or error instead of the report', () => {
     const help = run('src/cli/fer-report.ts', ['--help']);
     assert.equal(help.status, 0);

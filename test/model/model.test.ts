@@ -5,7 +5,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
-import { load, ModelLoadError, listModels, resolveModelPath } from '../../src/model';
+import { load, ModelLoadError, listModels, readModelDir, resolveModelPath, writeModelDir } from '../../src/model';
 import { foldBatchNorm, inferForward, normalizeInPlace, normalizePixels, trainForward } from '../../src/model/graph';
 import { countCost, resolveSpec, variantSpec, ArchSpec, REFERENCE_FULL_RES, weightLayout, withStemStride, withWidth } from '../../src/model/spec';
 import { compareExecutors, grayImage, randomTrainWeights, tmpDir, toTensors, writeRandomModel } from './helpers';
@@ -250,6 +250,26 @@ test('a malformed model.json (weights manifest, input size, class list) gives a 
     fs.writeFileSync(path.join(d, 'model.json'), JSON.stringify(j));
     await assert.rejects(load({ model: d, logger: silentLogger }), (e: unknown) => e instanceof ModelLoadError && e.code === 'CORRUPT' && message.test(e.message), what);
   }
+});
+
+// A save replaces weights.bin, then model.json: a crash in between left the new weights under the
+// old model.json, and a checkpoint loaded with the old epoch and state but the new weights.
+test('a save interrupted between its two renames leaves a model that is refused, not old metadata with new weights', () => {
+  const root = tmpDir();
+  const spec = variantSpec('nano-a');
+  const save = (dir: string, epoch: number) =>
+    writeModelDir(dir, { name: 'checkpoint', variant: 'nano-a', classes: ['a', 'b'], spec, folded: false, training: { epoch } }, { 'w/kernel': { shape: [2, 2], data: new Float32Array(4).fill(epoch) } });
+  const dir = path.join(root, 'ckpt');
+  save(dir, 1);
+  assert.equal(readModelDir(dir).json.training?.epoch, 1);
+  // What the interrupted second save leaves: its weights.bin renamed into place, model.json still the first's.
+  save(path.join(root, 'next'), 2);
+  fs.renameSync(path.join(root, 'next', 'weights.bin'), path.join(dir, 'weights.bin'));
+  assert.throws(() => readModelDir(dir), (e: unknown) => e instanceof ModelLoadError && e.code === 'CORRUPT' && /weights.bin does not belong to this model.json/.test(e.message));
+  save(dir, 3);
+  const { json, arrays } = readModelDir(dir);
+  assert.equal(json.training?.epoch, 3);
+  assert.deepEqual([...arrays['w/kernel'].data], [3, 3, 3, 3]);
 });
 
 test('no tensor leak: numTensors unchanged after 600 classifications (bench checks 10 000)', async () => {

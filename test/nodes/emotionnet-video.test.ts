@@ -354,6 +354,14 @@ describe('emotionnet-video node', () => {
     assert.match(m.error.message, /Invalid configuration: format must be rgb24, gray or jpeg/);
   });
 
+  it('a "Stats every" above 24.8 days (from a flow file: the editor allows a day) sends no stats at once, not every millisecond', T, async () => {
+    await helper.load([videoNode], flow({ statsInterval: 3_000_000 }));
+    const seen: string[] = [];
+    helper.getNode('events').on('input', (m: any) => seen.push(m.topic));
+    await sleep(300);
+    assert.deepEqual(seen, []);
+  });
+
   it('JPEG quality is only checked for JPEG output, where the editor shows and checks it', T, async () => {
     // The editor hides the field for raw output and accepts whatever it holds then.
     await helper.load([videoNode], [

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'http';
 import * as jpeg from 'jpeg-js';
-import { annotateFrame, slimZones, DEFAULT_MAX_VIEWERS, drawFaces, drawText, glyph, GLYPH_HEIGHT, LABEL_COLORS, MjpegBroadcaster, PreviewFace, PreviewRenderer, RgbImage, splitMjpeg, textWidth, validateJpeg } from '../../src/preview';
+import { annotateFrame, slimZones, DEFAULT_MAX_VIEWERS, drawFaces, MAX_DRAWN_FACES, drawText, glyph, GLYPH_HEIGHT, LABEL_COLORS, MjpegBroadcaster, PreviewFace, PreviewRenderer, RgbImage, splitMjpeg, textWidth, validateJpeg } from '../../src/preview';
 import { decodeImage, DEFAULT_MAX_PIXELS } from '../../src/image';
 import type { Frame } from '../../src/frame';
 
@@ -167,6 +167,44 @@ describe('drawFaces: labels and bar panels', () => {
       // the left padding of B's label, inside A's panel: exactly B's colour
       assert.deepEqual(region(img, 90, 110, 1, 1)[0], [...LABEL_COLORS.sadness]);
     }
+  });
+});
+
+// A message may list any number of faces, with labels and probability maps of any size: 10 000
+// faces took 5 s a frame, a label of a million characters 1.7 s, though nothing more was visible.
+describe('drawFaces: bounded work for any message', () => {
+  const W = 320;
+  const H = 240;
+  let reads = 0;
+  /** An image that counts reads of its width: every rectangle and glyph drawn, even clipped away, reads it. */
+  const counted = (): RgbImage => {
+    const data = new Uint8Array(W * H * 3).fill(40);
+    return { get width() { reads++; return W; }, height: H, data };
+  };
+  const probabilities = { anger: 0.1, happy: 0.8, sadness: 0.1 };
+  const faces = (n: number): PreviewFace[] => Array.from({ length: n }, (_, i) => ({ id: i, box: { x: 10, y: 10, width: 50, height: 50 }, emotion: { label: 'happy', confidence: 0.8, probabilities } }));
+  const work = (list: PreviewFace[], caption = 'x') => {
+    reads = 0;
+    const img = counted();
+    drawFaces(img, list, { caption });
+    return { reads, img };
+  };
+
+  it(`draws at most MAX_DRAWN_FACES (${MAX_DRAWN_FACES}) faces and says at the bottom left how many it left out`, () => {
+    const { img } = work([...faces(MAX_DRAWN_FACES), { box: { x: 250, y: 150, width: 40, height: 40 } }]);
+    assert.deepEqual(px(img, 250, 150), [40, 40, 40], 'the face past the limit is not drawn');
+    assert.ok(px(img, 1, H - 1)[0] < 40, 'a note on a dark band at the bottom left');
+    const { img: all } = work(faces(MAX_DRAWN_FACES));
+    assert.deepEqual(px(all, 1, H - 1), [40, 40, 40], 'no note when every face is drawn');
+    assert.ok(work(faces(10_000)).reads < 2 * work(faces(MAX_DRAWN_FACES)).reads);
+  });
+
+  it('draws of a huge label, caption or probability map only what fits in the image', () => {
+    const many: Record<string, number> = {};
+    for (let i = 0; i < 100_000; i++) many[`k${i}`] = 0.5;
+    const one = work(faces(1)).reads;
+    const huge = work([{ id: 1, box: { x: 10, y: 10, width: 50, height: 50 }, emotion: { label: 'x'.repeat(200_000), confidence: 0.8, probabilities: many } }], 'y'.repeat(200_000));
+    assert.ok(huge.reads < 10 * one, `${huge.reads} width reads, ${one} for one ordinary face`);
   });
 });
 

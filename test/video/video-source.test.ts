@@ -7,7 +7,7 @@ import * as path from 'path';
 import { lastValueFrom, toArray } from 'rxjs';
 import type { Frame } from '../../src/frame';
 import { FlowControl } from '../../src/overload';
-import { liveChildren, pidAlive } from '../../src/ffmpeg';
+import { killChild, liveChildren, pidAlive, spawnFfmpeg } from '../../src/ffmpeg';
 import { createVideoSource, readFrames, VideoSource, VideoSourceError } from '../../src/video';
 import { cleanup, makeClip, sleep, tmpDir, waitFor } from './clips';
 
@@ -476,4 +476,44 @@ test('after the clock steps back (NTP), stats.fps still reads the frame rate', T
     await src.dispose();
   }
   assert.equal(fps, 10);
+});
+
+// Node runs a timer longer than 2^31 - 1 ms (24.8 days) after 1 ms: a month-long watchdog killed
+// ffmpeg at once (a restart loop), a month-long retry delay retried at once, and a month-long
+// kill grace sent SIGKILL right after SIGTERM.
+test('timeouts above 24.8 days wait: watchdog, first-frame timeout, retry delay and kill grace of 2^31 ms', T, async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  const src = createVideoSource({ source: 'lavfi:testsrc=size=64x48:rate=25', width: 64, height: 48, watchdogMs: 2 ** 31, startTimeoutMs: 2 ** 31 });
+  const failing = createVideoSource({ source: 'http://127.0.0.1:9/video', restartDelayMs: 2 ** 31, maxRestartDelayMs: 2 ** 32 });
+  const child = spawnFfmpeg('sh', ['-c', 'trap "" TERM; echo ready; exec sleep 30']);
+  try {
+    const errors: string[] = [];
+    src.errors$.subscribe((e) => errors.push(e.message));
+    await src.start();
+    await waitFor(() => src.stats.frames >= 10, 10_000, 'frames');
+    assert.deepEqual(errors, []);
+    assert.equal(src.stats.restarts, 0);
+
+    const delays: number[] = [];
+    failing.status$.subscribe((s) => s.state === 'retrying' && delays.push(s.retryInMs!));
+    await startError(failing);
+    await sleep(300);
+    assert.deepEqual(delays, [2 ** 31]);
+    assert.equal(failing.stats.restarts, 0, 'no retry yet');
+
+    await new Promise((r) => child.stdout.once('data', r));
+    let killed = false;
+    void killChild(child, 2 ** 31).then(() => (killed = true));
+    await sleep(300);
+    assert.equal(killed, false, 'SIGKILL waits for the grace');
+    assert.ok(pidAlive(child.pid!));
+  } finally {
+    process.off('warning', onWarning);
+    child.kill('SIGKILL');
+    await Promise.all([src.dispose(), failing.dispose()]);
+  }
+  assert.ok(!warnings.includes('TimeoutOverflowWarning'), warnings.join());
+  await waitFor(() => liveChildren() === 0, 5000, 'no child left');
 });
