@@ -11,10 +11,11 @@
  *   finish one frame before the next arrived, never see two waiting, never drop, and leave the
  *   backlog upstream (in the video pipe, growing without bound). Latency stays at most one item
  *   per source behind the live edge.
- * - `queue`: for files, where every frame matters. FIFO and lossless up to `capacity`; the stage
- *   reports its depth to {@link FlowControl} so a source that supports it (the video source in
- *   "as fast as the pipeline takes them" mode) pauses reading before the queue fills. An item
- *   pushed onto a full queue is rejected with an {@link OverloadError} (never silently dropped).
+ * - `queue`: for files, where every frame matters. FIFO and lossless up to `capacity` per source;
+ *   the stage reports each source's depth to {@link FlowControl} so a source that supports it (the
+ *   video source in "as fast as the pipeline takes them" mode) pauses reading before its
+ *   share fills. An item pushed onto a full queue is rejected with an {@link OverloadError} (never
+ *   silently dropped).
  *
  * {@link StageQueue} is the imperative core (used by Node-RED wrappers that must carry each
  * message's `done`), {@link overloadMap} the RxJS operator built on it.
@@ -57,7 +58,12 @@ export interface StageStats {
 export interface StageQueueOptions<T> {
   /** @default 'latest' */
   policy?: OverloadPolicy;
-  /** Maximum waiting items for `queue` (ignored by `latest`, which keeps one per source). @default 16 */
+  /**
+   * Maximum waiting items for `queue`, per source with a `key` (ignored by `latest`, which keeps
+   * one per source): sources paced by {@link FlowControl} pause on their own depth, so a shared
+   * limit let one source's frames fill the queue and the others' be refused without ever pausing.
+   * At most {@link MAX_LATEST_SOURCES} times as many wait in all. @default 16
+   */
   capacity?: number;
   /**
    * The source of an item (e.g. `frame.sourceId`). `latest`: a newer item replaces only the
@@ -159,7 +165,9 @@ export class StageQueue<T> {
       this.#pump();
       return true;
     }
-    if (this.#waiting.length >= this.capacity) {
+    const key = this.#opts.key;
+    const mine = key ? this.#waiting.filter((w) => key(w) === key(item)).length : this.#waiting.length;
+    if (mine >= this.capacity || this.#waiting.length >= this.capacity * MAX_LATEST_SOURCES) {
       this.#stats.rejected++;
       throw new OverloadError(this.capacity);
     }

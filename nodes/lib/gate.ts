@@ -43,9 +43,15 @@ export class LoadGate<T extends { done: Done }> {
 
   /**
    * Holds `item` while the gate is not open yet and returns true; returns false when the
-   * caller should process it now.
+   * caller should process it now. Once closed, it completes `item` (done()) and returns true:
+   * Node-RED still delivers messages to a node until its close has finished (a frame sent
+   * during a redeploy), and the node's queue is closed by then.
    */
   hold(item: T): boolean {
+    if (this.#closed) {
+      item.done();
+      return true;
+    }
     if (this.#ready) return false;
     this.#pending.push(item);
     if (this.#pending.length > this.#limit) {

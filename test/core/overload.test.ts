@@ -107,6 +107,36 @@ test('StageQueue queue: lossless in order, bounded, full queue throws OverloadEr
   assert.deepEqual(seen, [0, 1, 2, 3]);
 });
 
+test('StageQueue queue with a key: the capacity is per source (each pauses on its own depth), bounded in all', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const seen: string[] = [];
+  const q = new StageQueue<string>(
+    async (s) => {
+      await gate;
+      seen.push(s);
+    },
+    { policy: 'queue', capacity: 3, key: (s) => s[0] },
+  );
+  for (const s of ['a0', 'a1', 'a2', 'a3']) q.push(s); // a0 runs, 3 of source a wait
+  assert.throws(() => q.push('a4'), OverloadError, "source a's share is full");
+  // Source b paces itself on its own depth (FlowControl): its frames are not refused because of a's.
+  for (const s of ['b1', 'b2', 'b3']) q.push(s);
+  assert.throws(() => q.push('b4'), OverloadError);
+  assert.equal(q.stats.rejected, 2);
+  release();
+  await q.idle();
+  assert.deepEqual(seen, ['a0', 'a1', 'a2', 'a3', 'b1', 'b2', 'b3']);
+
+  // However many source ids: at most MAX_LATEST_SOURCES x capacity wait.
+  const held = new Promise<void>(() => undefined);
+  const many = new StageQueue<string>(() => held, { policy: 'queue', capacity: 1, key: (s) => s });
+  many.push('running');
+  for (let i = 0; i < MAX_LATEST_SOURCES; i++) many.push(`s${i}`);
+  assert.throws(() => many.push('one more source'), OverloadError);
+  assert.equal(many.depth, MAX_LATEST_SOURCES);
+});
+
 test('StageQueue: a throwing worker does not stall the queue', async () => {
   const seen: number[] = [];
   const q = new StageQueue<number>(async (n) => {

@@ -453,6 +453,40 @@ describe('emotionnet-face node', () => {
     }
   });
 
+  it('queue policy, two sources paced by flow control: each pauses on its own depth, so neither is refused', async () => {
+    // What two video nodes playing files "as fast as the flow takes them" send: up to Pause above
+    // (8) waiting frames each, and one more before the pause takes effect.
+    const pipeline = load('src/face/pipeline.js');
+    const orig = pipeline.FacePipeline.prototype.process;
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    pipeline.FacePipeline.prototype.process = async () => {
+      await held;
+      return [];
+    };
+    try {
+      await helper.load([faceNode, catchNode], flow({ policy: 'queue' }));
+      const n = helper.getNode('f1');
+      await ready(watchStatus(n));
+      const caught: any[] = [];
+      helper.getNode('caught').on('input', (m: any) => caught.push(m.error.message));
+      const gray = (sourceId: string, seq: number) => ({ payload: { width: 32, height: 32, format: 'gray', data: Buffer.alloc(32 * 32, 128), timestamp: seq, seq, sourceId } });
+      const got = collect(helper.getNode('out'), 20, 10000);
+      for (let seq = 0; seq < 10; seq++) n.receive(gray('file-a', seq)); // 1 detecting, 9 waiting
+      for (let seq = 0; seq < 10; seq++) n.receive(gray('file-b', seq));
+      await sleep(100);
+      assert.deepEqual(caught, [], 'no frame of file-b refused because file-a filled the queue');
+      assert.deepEqual([FlowControl.for('file-a').maxDepth, FlowControl.for('file-b').maxDepth], [9, 10], 'each source sees its own depth (and pauses on it)');
+      release();
+      const out = await got;
+      assert.deepEqual(out.map((m) => `${m.frame.sourceId}:${m.frame.seq}`).filter((s) => s.startsWith('file-b')), Array.from({ length: 10 }, (_, i) => `file-b:${i}`));
+    } finally {
+      release();
+      for (const sid of ['file-a', 'file-b']) FlowControl.release(sid);
+      pipeline.FacePipeline.prototype.process = orig;
+    }
+  });
+
   it('closes cleanly (status cleared)', async () => {
     await helper.load([faceNode, catchNode], flow());
     const n = helper.getNode('f1');
