@@ -100,12 +100,21 @@ export function setClassifierLoader(loader: ClassifierLoader | null): void {
   loaderOverride = loader;
 }
 
+/** A bare string (`loadClassifier('nano-b')`) named no model: the default one loaded instead. */
+function checkOptionsObject(options: unknown): void {
+  if (options === null || typeof options !== 'object') {
+    const got = typeof options === 'string' ? `the string ${JSON.stringify(options)}` : String(options);
+    throw new TypeError(`classifier options must be an object, e.g. { model: 'nano-b-wild' }, got ${got}`);
+  }
+}
+
 /**
  * Checks the options {@link loadClassifier} validates itself (`tta`, `executor`, `backend`,
  * `threads`) without loading anything: throws the same TypeError, naming the option. For callers
  * that must refuse bad options before other work (e.g. `createPipeline`, before the detector loads).
  */
 export function checkClassifierOptions(options: ClassifierOptions = {}): void {
+  checkOptionsObject(options);
   resolveTta(options.tta);
   resolveExecutor(options.executor);
   parseBackendPreference(options.backend);
@@ -126,6 +135,7 @@ export function checkClassifierOptions(options: ClassifierOptions = {}): void {
  * ```
  */
 export async function loadClassifier(options: ClassifierOptions = {}): Promise<EmotionClassifier> {
+  checkOptionsObject(options);
   const model = options.model && String(options.model).trim() ? String(options.model).trim() : DEFAULT_MODEL;
   const { threads, signal, ...opts } = { ...options, model };
   // Worker threads load the model themselves (a loader set in this thread does not reach them).

@@ -342,6 +342,11 @@ function copyFace(f: FaceImage, index: number, size: number, dst: Float32Array, 
  * missing or broken model, a TypeError for an invalid `tta`.
  */
 export async function load(options: LoadOptions = {}): Promise<EmotionClassifier> {
+  // A bare string (`load('nano-b')`) named no model: the default one loaded instead.
+  if (options === null || typeof options !== 'object') {
+    const got = typeof options === 'string' ? `the string ${JSON.stringify(options)}` : String(options);
+    throw new TypeError(`load() options must be an object, e.g. { model: 'nano-b-wild' }, got ${got}`);
+  }
   const log = options.logger ?? silentLogger;
   const tta = resolveTta(options.tta);
   const executor = resolveExecutor(options.executor);

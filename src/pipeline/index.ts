@@ -16,8 +16,8 @@
  * await p.dispose();
  * ```
  */
-import { asyncScheduler, defer, Observable, OperatorFunction, SchedulerLike, share, Subject, Subscription } from 'rxjs';
-import { finalize, map, mergeMap, takeUntil, tap } from 'rxjs/operators';
+import { asyncScheduler, defer, merge, Observable, OperatorFunction, SchedulerLike, share, Subject, Subscription } from 'rxjs';
+import { filter, finalize, map, mergeMap, takeUntil, tap } from 'rxjs/operators';
 import type { Frame } from '../frame';
 import { OverloadPolicy, overloadMap, resolveQueueOptions, SourceDepths } from '../overload';
 import { checkClassifierOptions, ClassifierOptions, classifyInput, EmotionClassifier, GrayImage, loadClassifier } from '../classify';
@@ -25,7 +25,7 @@ import { checkFaceCropperOptions, createFaceCropper, FaceCropperOptions, FacePip
 import { framesInFlight } from '../worker-pool';
 import { EmotionSmoother, resolveSmoothOptions, SmoothOptions } from '../smooth';
 import { AlertEngine, AlertEvent, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../alert';
-import { createVideoSource, VideoSource, VideoSourceOptions } from '../video';
+import { createVideoSource, VideoSource, VideoSourceError, VideoSourceOptions } from '../video';
 import { Logger, silentLogger } from '../log';
 
 export * from './demo-clip';
@@ -190,8 +190,9 @@ export interface Pipeline {
    * One result per analysed frame (hot; subscribe before {@link Pipeline.start}). Completes
    * when the source ends (end of a file that is not looped, or the Observable you gave
    * completes) once the last frame is analysed, and on {@link Pipeline.dispose}. Errors when a
-   * stage fails; the source is then stopped (ffmpeg killed). An ended or failed pipeline cannot
-   * be started again: create a new one.
+   * stage fails (the source is then stopped, ffmpeg killed), and with the source's
+   * `VideoSourceError` when a running source gives up (`maxRestarts` used up, a file that cannot be
+   * resumed). An ended or failed pipeline cannot be started again: create a new one.
    */
   readonly results$: Observable<PipelineResult>;
   /**
@@ -205,9 +206,9 @@ export interface Pipeline {
   readonly video: VideoSource | null;
   readonly classifier: Pick<EmotionClassifier, 'classify'>;
   /**
-   * Starts the source (resolves once ffmpeg runs). If that fails it rejects and the pipeline
-   * stays startable (fix the cause, call `start()` again); after the pipeline ended, failed or
-   * was disposed it rejects.
+   * Starts the source (resolves once ffmpeg runs). If that fails it rejects, the source is
+   * stopped (a camera is not retried in the background) and the pipeline stays startable (fix
+   * the cause, call `start()` again); after the pipeline ended, failed or was disposed it rejects.
    */
   start(): Promise<void>;
   /** Stops the source and the stages; the models stay loaded (start again later). */
@@ -233,6 +234,11 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   const analyze = analyzeFrames(stages, { ...options, concurrency, onDrop: (f) => ((dropped += 1), options.onDrop?.(f)) });
   const src = options.source;
   const given = src && typeof (src as Observable<Frame>).subscribe === 'function' ? (src as Observable<Frame>) : null;
+  // Spread below, a string (`source: 'rtsp://…'`) gave no option and the default sample played instead.
+  if (src !== undefined && !given && (src === null || typeof src !== 'object')) {
+    const got = typeof src === 'string' ? `the string ${JSON.stringify(src)}` : String(src);
+    throw new VideoSourceError('bad-source', `source must be video source options, e.g. { source: 'rtsp://…', fps: 10 }, or an Observable of frames, got ${got}`);
+  }
   const owned: Array<{ dispose(): unknown }> = [];
   let video: VideoSource | null = null;
   // Every option is checked before any weights load (a bad one throws, naming it): the video
@@ -257,8 +263,22 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
     if (video) await video.dispose(); // never started: nothing to stop, its streams complete
     throw e;
   }
-  // A file source ends with eof$ (its frames$ stays open for a restart): end the stream there.
-  const frames$: Observable<Frame> = video ? video.frames$.pipe(takeUntil(video.eof$)) : (given as Observable<Frame>);
+  // Set once start() has the source running: a failure before that is start()'s rejection.
+  let sourceUp = false;
+  // A file source ends with eof$ (its frames$ stays open for a restart): end the stream there. A
+  // source that gives up once running (a file that cannot be resumed, `maxRestarts` used up)
+  // reports it only on status$ (frames$ never errors): fail the stream with its error.
+  const frames$: Observable<Frame> = video
+    ? merge(
+        video.frames$,
+        video.status$.pipe(
+          filter((s) => sourceUp && s.state === 'failed'),
+          map((s) => {
+            throw s.error ?? new Error('the video source failed');
+          }),
+        ),
+      ).pipe(takeUntil(video.eof$))
+    : (given as Observable<Frame>);
   const results = new Subject<PipelineResult>();
   let sub: Subscription | null = null;
   let over: 'ended' | 'failed' | 'disposed' | null = null;
@@ -292,14 +312,21 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
       if (video) {
         try {
           await video.start();
+          if (sub === s) sourceUp = true;
         } catch (e) {
           s.unsubscribe();
-          if (sub === s) sub = null;
+          if (sub === s) {
+            sub = null;
+            // A live source keeps retrying after a failed start: stop it, the pipeline did not start
+            // (it would respawn ffmpeg in the background, keep the process alive and decode for nobody).
+            await video.stop();
+          }
           throw e;
         }
       }
     },
     async stop() {
+      sourceUp = false;
       sub?.unsubscribe();
       sub = null;
       if (video) await video.stop();

@@ -237,6 +237,11 @@ export class VideoSource {
   #password = '';
 
   constructor(options: VideoSourceOptions = {}) {
+    // A bare string (`createVideoSource('rtsp://…')`) read no option and played the default sample.
+    if (options === null || typeof options !== 'object') {
+      const got = typeof options === 'string' ? `the string ${JSON.stringify(options)}` : String(options);
+      throw new VideoSourceError('bad-source', `video source options must be an object, e.g. { source: 'rtsp://…' }, got ${got}`);
+    }
     const o = options;
     this.id = o.id || `video-${process.pid}-${nextId++}`;
     this.#spec = parseSource(o.source ?? 'default', o.type ?? 'auto');

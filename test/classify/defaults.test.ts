@@ -9,13 +9,14 @@ import * as os from 'os';
 import * as path from 'path';
 import { selectBackend } from '../../src/backend';
 import { silentLogger } from '../../src/log';
-import { listModels, modelsDir } from '../../src/model';
+import { listModels, load, modelsDir } from '../../src/model';
 import { FRAMINGS } from '../../src/face/align';
 import { createFaceCropper } from '../../src/face/pipeline';
 import {
   availableModels,
   BUILTIN_MODELS,
   CANONICAL_LABELS,
+  checkClassifierOptions,
   DEFAULT_MODEL,
   framingMismatch,
   loadClassifier,
@@ -48,6 +49,25 @@ test('the default model is the in-the-wild nano-b-wild; the loader is asked for 
     setClassifierLoader(null);
   }
   assert.deepEqual(asked, ['nano-b-wild', 'nano-b-wild', 'nano-b-wild', 'nano-b-wild', 'nano-a']);
+});
+
+test('options given as a bare string (a model name) are refused, naming the fix, instead of loading the default model', async () => {
+  const asked: unknown[] = [];
+  setClassifierLoader(async (o) => {
+    asked.push(o.model);
+    throw new Error('stop');
+  });
+  try {
+    for (const o of ['nano-b', null]) {
+      await assert.rejects(loadClassifier(o as never), (e: unknown) => e instanceof TypeError && /classifier options must be an object, e\.g\. \{ model: 'nano-b-wild' \}/.test(e.message));
+      assert.throws(() => checkClassifierOptions(o as never), /classifier options must be an object/);
+      await assert.rejects(load(o as never), (e: unknown) => e instanceof TypeError && /load\(\) options must be an object/.test(e.message));
+    }
+    await assert.rejects(loadClassifier('nano-b' as never), /got the string "nano-b"/);
+  } finally {
+    setClassifierLoader(null);
+  }
+  assert.deepEqual(asked, [], 'nothing was loaded');
 });
 
 test('built-in models: in-the-wild first (fer2013 framing), the CK+ benchmark models after (ck48 framing)', () => {

@@ -10,6 +10,7 @@ import { FlowControl } from '../../src/overload';
 import { ClassifierPool, loadClassifier, setClassifierLoader } from '../../src/classify';
 import { createFaceCropper } from '../../src/face';
 import { cleanup, makeClip, tmpDir, waitFor } from '../video/clips';
+import { createVideoSource, VideoSourceError } from '../../src/video';
 import { DEMO_FACE_COUNTS, demoPhotoDir, demoPhotoFrames } from '../../bench/stages/detect';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -330,6 +331,17 @@ describe('createPipeline lifecycle', () => {
     }
   });
 
+  it('a source given as a string (not options) throws, naming the fix, instead of playing the default sample', async () => {
+    const { stages } = fakeStages();
+    for (const source of ['rtsp://cam.local/stream', '/dev/video0', null, 5]) {
+      await assert.rejects(createPipeline({ source: source as never, stages: stages as never }), (e: unknown) => e instanceof VideoSourceError && e.key === 'bad-source' && /source must be video source options, e\.g\. \{ source: /.test(e.message));
+    }
+    assert.throws(() => createVideoSource('rtsp://cam.local/stream' as never), /video source options must be an object.*got the string "rtsp:\/\/cam.local\/stream"/);
+    assert.throws(() => createVideoSource(null as never), /video source options must be an object/);
+    // The classifier's options too (spread, a model name loaded the default model instead).
+    await assert.rejects(createPipeline({ source: new Subject<Frame>(), stages: { cropper: stages.cropper } as never, classifier: 'nano-b' as never }), /classifier options must be an object.*got the string "nano-b"/);
+  });
+
   it('a file source: results$ completes at end of file; a failing stage errors results$ and kills ffmpeg', async () => {
     const clip = await makeClip('pipeline-eof.mp4', { seconds: 1, fps: 10, size: '160x120' });
     const a = await createPipeline({ source: { source: clip, pacing: 'fast', watchdogMs: 0 }, stages: fakeStages().stages as never, policy: 'queue' });
@@ -375,6 +387,44 @@ describe('createPipeline lifecycle', () => {
     await p.start();
     assert.equal((await done).length, 10);
     await p.dispose();
+  });
+
+  it('a start() that fails on a live source stops it: no ffmpeg respawned in the background for a pipeline that did not start', async () => {
+    // A camera that is down: the source retries after a failed start (as the video node wants),
+    // but the pipeline had let go of its frames, so it decoded for nobody and kept the process alive.
+    const p = await createPipeline({ source: { source: 'rtsp://127.0.0.1:9/cam', restartDelayMs: 10, maxRestartDelayMs: 10 }, stages: fakeStages().stages as never });
+    const states: string[] = [];
+    p.video!.status$.subscribe((s) => states.push(s.state));
+    try {
+      await assert.rejects(p.start(), /Connection refused/);
+      assert.equal(p.video!.state, 'stopped', `states: ${states.join(' ')}`);
+      const attempts = states.filter((s) => s === 'starting').length;
+      await sleep(200); // 20 restart delays
+      assert.equal(states.filter((s) => s === 'starting').length, attempts, `no attempt after the rejection: ${states.join(' ')}`);
+    } finally {
+      await p.dispose();
+    }
+  });
+
+  it('a source that gives up once running (maxRestarts used up) errors results$ with its error instead of leaving it open', async () => {
+    const clip = await makeClip('pipeline-gives-up.mp4', { seconds: 20, fps: 10, size: '160x120' });
+    const p = await createPipeline({ source: { source: clip, pacing: 'realtime', maxRestarts: 0, watchdogMs: 0 }, stages: fakeStages().stages as never });
+    let outcome: unknown = null;
+    const results: PipelineResult[] = [];
+    p.results$.subscribe({ next: (r) => results.push(r), error: (e: unknown) => (outcome = e), complete: () => (outcome = 'completed') });
+    try {
+      await p.start();
+      await waitFor(() => results.length > 0, 20_000, 'a first result');
+      process.kill(p.video!.pid!, 'SIGKILL'); // ffmpeg crashes; the source may not restart
+      await waitFor(() => p.video!.state === 'failed' || outcome !== null, 20_000, 'the source to give up');
+      await waitFor(() => outcome !== null, 5000, 'results$ to end');
+      assert.ok(outcome instanceof Error, `results$ errored (got ${String(outcome)})`);
+      assert.match(outcome.message, /SIGKILL/);
+      assert.equal(p.video!.pid, null);
+      await assert.rejects(p.start(), /this pipeline has failed/);
+    } finally {
+      await p.dispose();
+    }
   });
 });
 
