@@ -79,8 +79,11 @@ export function buildFfmpegArgs({ input, output, release = null, benchmark = fal
   if (vf) args.push('-vf', vf);
   const modern = release !== null && (release.major > 5 || (release.major === 5 && release.minor >= 1));
   // Pass frames through as they come: the raw muxers would otherwise default to constant frame
-  // rate and re-duplicate the frames the cap dropped.
-  args.push(modern ? '-fps_mode' : '-vsync', 'passthrough');
+  // rate and re-duplicate the frames the cap dropped. JPEG: the mjpeg encoder fails on a frame
+  // whose timestamp equals the previous one ("Invalid pts (0) <= last (0)", exit 1), which an
+  // uncapped MJPEG camera gives every few frames (arrival times, stamped in 1/25 s): `vfr` drops
+  // such a frame instead, and never duplicates either.
+  args.push(modern ? '-fps_mode' : '-vsync', output.format === 'jpeg' ? 'vfr' : 'passthrough');
   if (output.format === 'jpeg') {
     args.push('-c:v', 'mjpeg', '-q:v', String(jpegQscale(output.jpegQuality ?? 80)), '-f', 'image2pipe');
   } else {

@@ -139,7 +139,9 @@ function isExecutable(p: string): boolean {
 /** Runs `<bin> -version` and returns the version token, or throws with the reason. */
 export function probeFfmpeg(bin: string, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(bin, ['-hide_banner', '-version'], { timeout: timeoutMs, windowsHide: true }, (err, stdout) => {
+    // SIGKILL: execFile waits for the exit, and a binary that ignores SIGTERM (a wrapper script,
+    // a hung mount) left the probe, every start of every source using this path, pending forever.
+    execFile(bin, ['-hide_banner', '-version'], { timeout: timeoutMs, killSignal: 'SIGKILL', windowsHide: true }, (err, stdout) => {
       if (err) return reject(err);
       const m = /ffmpeg version (\S+)/.exec(String(stdout));
       if (!m) return reject(new Error('not an ffmpeg binary (no "ffmpeg version" in its output)'));

@@ -782,6 +782,9 @@ export class VideoSource {
       this.#fail(new VideoSourceError('spawn-failed', `could not start ffmpeg: ${spawnErr.message}`, exit), run.input.live);
       return;
     }
+    // Resume a file where it died (frames so far are not repeated), also after a stall: restarted
+    // from its start, a file that stalls mid-way replayed its first part forever.
+    if (!run.input.live && !this.#opts.loop && this.#lastPts >= 0 && run.frameMs) this.#resumeMs = this.#lastPts + run.frameMs;
     if (run.stalled) {
       this.#fail(new VideoSourceError('stalled', `${run.input.description}: ${run.stalled}; ffmpeg killed`, exit), true);
       return;
@@ -789,7 +792,8 @@ export class VideoSource {
     // A URL with a known duration (an HLS VOD playlist, an .mp4 over HTTP) ends like a file;
     // live streams report "Duration: N/A".
     const finite = run.input.finite || (run.input.resolvedKind === 'url' && (run.parser.info.durationMs ?? 0) > 0);
-    if (code === 0 && finite && run.frames > 0) {
+    // A run resumed after the last frame (its predecessor died just after it) finds nothing left: the end.
+    if (code === 0 && finite && (run.frames > 0 || run.seekMs > 0)) {
       this.#setStatus('ended');
       this.#resumeMs = 0;
       const ev: EofEvent = {
@@ -813,8 +817,6 @@ export class VideoSource {
       const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
       err = new VideoSourceError(key, `${run.input.description}: ffmpeg ${how}${line ? `: ${line.trim()}` : ''}`, exit);
     }
-    // Resume a file where it died (frames so far are not repeated).
-    if (!run.input.live && !this.#opts.loop && this.#lastPts >= 0 && run.frameMs) this.#resumeMs = this.#lastPts + run.frameMs;
     const hard = err.key === 'bad-args' || err.key === 'not-found' || err.key === 'permission';
     const retry = !hard && (run.input.live || run.frames > 0 || (this.#attempt > 0 && this.#attempt < 5));
     this.#fail(err, retry);

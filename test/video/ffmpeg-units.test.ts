@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as jpeg from 'jpeg-js';
 import {
   buildFfmpegArgs,
@@ -8,6 +11,8 @@ import {
   filterChain,
   findFfmpeg,
   JpegFrameSplitter,
+  pidAlive,
+  probeFfmpeg,
   jpegQscale,
   parseRelease,
   RawFrameSplitter,
@@ -248,6 +253,33 @@ test('findFfmpeg: a bad configured path falls back (bundled @ffmpeg-installer he
   assert.notEqual(ff.origin, 'config');
   assert.match(ff.reason, /\/nonexistent\/ffmpeg does not exist/);
   assert.ok(ff.version.length > 0);
+});
+
+// A configured "ffmpeg" that ignores SIGTERM (a wrapper script, a binary hung on a dead mount):
+// the probe's timeout sent SIGTERM and execFile waited for an exit that never came, so the probe,
+// and with it the cached discovery every start of every source using that path awaits, stayed
+// pending forever (the node showed "starting" with no error) and the process was left running.
+test('probeFfmpeg times out (and kills) a binary that ignores SIGTERM instead of hanging', { timeout: 20_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emotionnet-probe-'));
+  const bin = path.join(dir, 'ffmpeg');
+  const pidFile = path.join(dir, 'pid');
+  fs.writeFileSync(bin, `#!/bin/sh\necho $$ > '${pidFile}'\ntrap '' TERM\nexec sleep 60\n`, { mode: 0o755 });
+  let pid = 0;
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      probeFfmpeg(bin, 300).then(() => 'resolved', () => 'rejected'),
+      new Promise<string>((r) => (timer = setTimeout(() => r('still pending'), 8000))),
+    ]);
+    clearTimeout(timer);
+    pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    assert.equal(outcome, 'rejected');
+    assert.equal(pidAlive(pid), false, 'the probed process was left running');
+  } finally {
+    if (!pid && fs.existsSync(pidFile)) pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // `npm install --omit=optional` (or a failed install) leaves out @ffmpeg-installer's per-platform

@@ -109,6 +109,29 @@ test('HTTP MJPEG camera: frames arrive; the camera dies mid-stream and the sourc
   assert.equal(liveChildren(), 0);
 });
 
+// ffmpeg stamps an MJPEG camera's frames with their arrival time, in 1/25 s: frames that arrive
+// within the same 40 ms share a timestamp. Raw output passed them, but the mjpeg encoder of the
+// JPEG output failed on the second one ("Invalid pts (0) <= last (0)", exit 1): without an fps
+// cap the source restarted every few frames.
+test('JPEG output of an uncapped MJPEG camera sending several frames per 1/25 s: no encoder failure, no restart', T, async () => {
+  const cam = new MjpegCamera({ intervalMs: 10 });
+  await cam.listen();
+  const src = createVideoSource({ source: `http://127.0.0.1:${cam.port}/video.mjpg`, format: 'jpeg', fps: 0, restartDelayMs: 50 });
+  let n = 0;
+  src.frames$.subscribe(() => n++);
+  const errors: string[] = [];
+  src.errors$.subscribe((e) => errors.push(e.message));
+  try {
+    await src.start();
+    await waitFor(() => n >= 40 || errors.length > 0, 15_000, '40 frames');
+  } finally {
+    await src.dispose();
+    await cam.kill();
+  }
+  assert.deepEqual(errors, []);
+  assert.equal(liveChildren(), 0);
+});
+
 test('HLS VOD playlist over HTTP: all segments decode, and a URL with a known duration ends with eof like a file', T, async () => {
   const clip = await makeClip('hls-src.mp4', { seconds: 2, fps: 25, size: '160x120' });
   const dir = path.join(tmpDir, 'hls');

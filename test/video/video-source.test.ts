@@ -391,6 +391,29 @@ test('a stall error reports the timeout in effect: watchdogMs 100 under a 10 fps
   assert.match(err.message, /: no frame for 300 ms; ffmpeg killed$/);
 });
 
+// The watchdog's restart of a file skipped the resume point that a crash sets: the file started
+// again from its beginning, stalled at the same place, and replayed its first part forever.
+test('a file that stalls mid-way resumes after the stall (no frame repeated) and ends with eof', T, async () => {
+  const clip = await makeClip('slow2fps-2s.mp4', { seconds: 2, fps: 2, size: '160x120' });
+  // Frames every 500 ms against a 300 ms watchdog: every run stalls after its first frame.
+  const src = createVideoSource({ source: clip, fps: 10, width: 80, height: 60, watchdogMs: 100, restartDelayMs: 50 });
+  const pts: number[] = [];
+  const errors: string[] = [];
+  let ended = false;
+  src.frames$.subscribe((f) => pts.push(f.pts!));
+  src.errors$.subscribe((e) => errors.push(e.key));
+  src.eof$.subscribe(() => (ended = true));
+  try {
+    await src.start();
+    await waitFor(() => ended || pts.length >= 6, 15_000, 'the end of the file');
+  } finally {
+    await src.dispose();
+  }
+  assert.deepEqual(pts, [0, 500, 1000, 1500]);
+  assert.ok(ended, 'eof after the last frame');
+  assert.ok(errors.length > 0 && errors.every((k) => k === 'stalled'), errors.join());
+});
+
 test('switching a failing source to another one resets the restart count; restarts of the same source still count', T, async () => {
   const src = createVideoSource({ source: 'http://127.0.0.1:9/video', width: 80, height: 60, restartDelayMs: 20, maxRestartDelayMs: 40 });
   await startError(src);
