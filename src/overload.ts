@@ -26,6 +26,17 @@ export type OverloadPolicy = 'latest' | 'queue';
 
 export const DEFAULT_QUEUE_CAPACITY = 16;
 
+/**
+ * Largest high-water mark (the video node's *Pause above*) for a source paced by
+ * {@link FlowControl} into stages of the default capacity: half of it. The source pauses only
+ * once the stages together hold more than the mark, and frames still arrive after that: the one
+ * that went above it, the one running in each stage of a chain (face, then classify) and those on
+ * a wire (one per node on the way, the source emitting one frame per turn of the event loop).
+ * A higher mark gains no throughput (a stage with a frame waiting never idles) and left the
+ * queue full before the source paused, so frames were refused.
+ */
+export const MAX_HIGH_WATER = DEFAULT_QUEUE_CAPACITY / 2;
+
 /** `latest`: at most this many sources' items wait (one each). */
 export const MAX_LATEST_SOURCES = 32;
 
@@ -333,8 +344,11 @@ export function overloadMap<T, R>(
 /**
  * Per-source pressure signal between stages and a source that can pause (files paced "as fast
  * as the pipeline takes them"). Stages report their queue depth under the frame's `sourceId`;
- * the source watches {@link FlowControl.pressure$} and pauses reading while any stage is above
- * the high-water mark.
+ * the source watches {@link FlowControl.pressure$} and pauses reading while the stages together
+ * hold more than the high-water mark. Together, not the deepest one: in a chain (face, then
+ * classify) the frames waiting at the face stage all move on to the classify stage after the
+ * source paused, so with the deepest one a slow classify stage could receive the high-water
+ * mark twice over, more than its queue holds, and refuse frames.
  *
  * Process-wide registry, keyed by source id. It stays bounded however many source ids pass
  * through a flow: an entry is dropped as soon as no stage holds any of its items (every reporter
@@ -351,7 +365,8 @@ export class FlowControl {
   #released = false;
   readonly #pressure = new Subject<number>();
   /**
-   * The deepest stage queue for this source, on every report. Subscribing keeps the entry
+   * This source's frames waiting in all stages together ({@link FlowControl.depth}), on every
+   * report. Subscribing keeps the entry
    * registered (a source watching an idle pipeline must still see the next report);
    * completes on {@link FlowControl.release}.
    */
@@ -405,7 +420,7 @@ export class FlowControl {
     if (live !== this) return live.report(stageId, depth);
     if (depth <= 0) this.#depths.delete(stageId);
     else this.#depths.set(stageId, depth);
-    this.#pressure.next(this.maxDepth);
+    this.#pressure.next(this.depth);
     this.#prune();
   }
 
@@ -413,7 +428,7 @@ export class FlowControl {
   forget(stageId: string): void {
     const live = this.#live();
     if (live !== this) return live.forget(stageId);
-    if (this.#depths.delete(stageId)) this.#pressure.next(this.maxDepth);
+    if (this.#depths.delete(stageId)) this.#pressure.next(this.depth);
     this.#prune();
   }
 
@@ -424,6 +439,15 @@ export class FlowControl {
     let m = 0;
     for (const d of this.#depths.values()) m = Math.max(m, d);
     return m;
+  }
+
+  /** This source's frames waiting in all stages together right now (what pauses the source). */
+  get depth(): number {
+    const registered = FlowControl.#registry.get(this.#sourceId);
+    if (!this.#released && registered && registered !== this) return registered.depth;
+    let n = 0;
+    for (const d of this.#depths.values()) n += d;
+    return n;
   }
 
   /**

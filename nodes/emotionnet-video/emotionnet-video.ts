@@ -6,6 +6,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { Frame } from '../../src/frame';
 import { MAX_TIMER_DELAY_MS } from '../../src/timers';
+import { MAX_HIGH_WATER } from '../../src/overload';
 import {
   createVideoSource,
   describeSource,
@@ -85,6 +86,13 @@ export = function register(RED: NodeAPI): void {
     const status = new Status(node);
     const creds = node.credentials ?? {};
 
+    // Above MAX_HIGH_WATER (1000 was allowed once) the face and classify nodes' queue fills before
+    // the source pauses, and they refuse frames: pause at the limit instead.
+    let highWater = num(config.highWater, 8);
+    if (highWater > MAX_HIGH_WATER) {
+      node.warn(t('warn.highWater', { value: highWater, max: MAX_HIGH_WATER }));
+      highWater = MAX_HIGH_WATER;
+    }
     let source: VideoSource;
     try {
       source = createVideoSource({
@@ -102,7 +110,7 @@ export = function register(RED: NodeAPI): void {
         inputArgs: config.inputArgs || '',
         ffmpegPath: config.ffmpegPath || undefined,
         watchdogMs: num(config.watchdog, 10) * 1000,
-        highWaterMark: num(config.highWater, 8),
+        highWaterMark: highWater,
         username: creds.username || undefined,
         password: creds.password || undefined,
         logger: nodeLogger(node),

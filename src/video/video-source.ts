@@ -70,7 +70,10 @@ export interface VideoSourceOptions {
   watchdogMs?: number;
   /** Time allowed for the first frame after a spawn (RTSP handshakes are slow). @default 20000 */
   startTimeoutMs?: number;
-  /** `fast` pacing: pause reading when a stage holds more than this many frames. @default 8 */
+  /**
+   * `fast` pacing: pause reading when the stages together hold more than this many of its frames
+   * (at most `MAX_HIGH_WATER`, 8, into stages of the default capacity). @default 8
+   */
   highWaterMark?: number;
   /** … and resume at or below this. @default 2 */
   lowWaterMark?: number;
@@ -150,6 +153,17 @@ interface Run {
   frameMs: number | null;
   /** Delivers held stdout once stderr has told the frame size (called again at exit). */
   flush?: () => void;
+  /**
+   * Paced by {@link FlowControl} (`fast` pacing of a file): frames go out one per turn of the
+   * event loop from {@link Run.backlog}, and stdout is not read while it holds any.
+   */
+  paced: boolean;
+  /** Paced runs: frames parsed from stdout and not yet emitted (at most one read's worth). */
+  backlog: Array<{ data: Buffer; width: number; height: number }>;
+  /** Paced runs: the next emit is scheduled. */
+  emitting: boolean;
+  /** Paced runs: ffmpeg exited while frames were still in the backlog; called once they are out. */
+  afterBacklog: (() => void) | null;
 }
 
 let nextId = 1;
@@ -614,6 +628,10 @@ export class VideoSource {
       stalled: null,
       seekMs: this.#resumeMs,
       frameMs: null,
+      paced: this.#opts.pacing === 'fast' && !input.live,
+      backlog: [],
+      emitting: false,
+      afterBacklog: null,
     };
     this.#run = run;
     child.stderr.on('data', (c: Buffer) => run.parser.feed(c));
@@ -627,7 +645,7 @@ export class VideoSource {
     child.once('error', (e) => onExit(null, null, e));
     child.once('close', (code, signal) => onExit(code, signal));
     this.#armWatchdog(run);
-    if (this.#opts.pacing === 'fast' && !input.live) this.#watchPressure();
+    if (run.paced) this.#watchPressure();
   }
 
   #wireOutput(run: Run): void {
@@ -651,7 +669,7 @@ export class VideoSource {
       sink = deliver;
       for (const c of held.splice(0)) if (run.gen === this.#gen) deliver(c);
       heldBytes = 0;
-      if (!this.#paused) child.stdout.resume();
+      this.#flow(run);
     };
     // JPEG frames carry their size; raw ones of a configured width and height need no header for it.
     const sizeKnown = format === 'jpeg' || (this.#opts.width > 0 && this.#opts.height > 0);
@@ -659,14 +677,14 @@ export class VideoSource {
       if (sink) return;
       if (format === 'jpeg') {
         const splitter = new JpegFrameSplitter();
-        open((chunk) => splitter.push(chunk, (f) => this.#emit(run, f.data, f.width, f.height)));
+        open((chunk) => splitter.push(chunk, (f) => this.#frame(run, f.data, f.width, f.height)));
         return;
       }
       this.#outW = w;
       this.#outH = h;
       const splitter = new RawFrameSplitter(frameByteLength(w, h, format));
       partial = () => splitter.pendingBytes > 0;
-      open((chunk) => splitter.push(chunk, (buf) => this.#emit(run, buf, this.#outW, this.#outH)));
+      open((chunk) => splitter.push(chunk, (buf) => this.#frame(run, buf, this.#outW, this.#outH)));
     };
     const check = (atExit = false) => {
       if (sink) return;
@@ -681,6 +699,7 @@ export class VideoSource {
       if (run.gen !== this.#gen) return;
       if (sink) {
         sink(chunk);
+        if (run.paced) return this.#flow(run);
         if (partial?.()) this.#drain(run, child, sink, partial);
         return;
       }
@@ -722,6 +741,51 @@ export class VideoSource {
     const out = child.stdout;
     const more = () => partial() && !this.#paused && run.gen === this.#gen && !out.destroyed && !out.isPaused() && out.readableLength === 0;
     readRestSync(fd, sink, more, DRAIN_SPIN_NS);
+  }
+
+  /**
+   * A frame parsed from stdout: emitted at once, or for a paced run queued in its backlog.
+   *
+   * Paced runs emit one frame per turn of the event loop. Node-RED delivers each sent message in
+   * a later turn of its own: the frames of one stdout read (a 64 kB read holds 28 48x48 gray
+   * frames), all emitted at once, were all on their way before the first reached a stage and
+   * reported its depth, so the pause came too late and the stage's queue refused the rest. One
+   * per turn, the frame that takes a stage above the high-water mark is delivered (and pauses
+   * the source) before the next one is emitted.
+   */
+  #frame(run: Run, data: Buffer, width: number, height: number): void {
+    if (!run.paced) return this.#emit(run, data, width, height);
+    if (run.gen !== this.#gen) return;
+    run.backlog.push({ data, width, height });
+  }
+
+  /**
+   * Paced runs: reads stdout only while the backlog is empty and no stage is above the
+   * high-water mark (ffmpeg blocks on the full pipe meanwhile), and schedules the next emit.
+   */
+  #flow(run: Run): void {
+    if (run.gen !== this.#gen) return;
+    const out = run.child.stdout;
+    if (this.#paused || run.backlog.length > 0) {
+      if (!out.isPaused()) out.pause();
+    } else if (out.isPaused()) out.resume();
+    if (!run.paced || this.#paused || run.emitting) return;
+    if (run.backlog.length === 0) {
+      const after = run.afterBacklog;
+      run.afterBacklog = null;
+      after?.();
+      return;
+    }
+    run.emitting = true;
+    setImmediate(() => {
+      run.emitting = false;
+      if (run.gen !== this.#gen) return;
+      if (!this.#paused) {
+        const f = run.backlog.shift();
+        if (f) this.#emit(run, f.data, f.width, f.height);
+      }
+      this.#flow(run);
+    });
   }
 
   #emit(run: Run, data: Buffer, width: number, height: number): void {
@@ -773,6 +837,16 @@ export class VideoSource {
     run.parser.end();
     run.flush?.();
     if (run.gen !== this.#gen) return; // stopped or superseded: stop() owns the state
+    // A paced run's last frames are still going out (or wait for a stage): they come before the end.
+    if (run.backlog.length > 0) {
+      run.afterBacklog = () => this.#ended(run, code, signal, spawnErr);
+      return this.#flow(run);
+    }
+    this.#ended(run, code, signal, spawnErr);
+  }
+
+  #ended(run: Run, code: number | null, signal: NodeJS.Signals | null, spawnErr?: Error): void {
+    if (run.gen !== this.#gen) return;
     this.#clearWatchdog();
     this.#unwatchPressure();
     this.#run = null;
@@ -826,7 +900,7 @@ export class VideoSource {
     this.#unwatchPressure();
     const fc = FlowControl.for(this.id);
     this.#pressureSub = fc.pressure$.subscribe((depth) => this.#pressure(depth));
-    this.#pressure(fc.maxDepth);
+    this.#pressure(fc.depth);
   }
 
   #unwatchPressure(): void {
@@ -840,11 +914,11 @@ export class VideoSource {
     if (!run) return;
     if (!this.#paused && depth > this.#opts.highWaterMark) {
       this.#paused = true;
-      run.child.stdout.pause();
+      this.#flow(run);
       this.#clearWatchdog();
     } else if (this.#paused && depth <= this.#opts.lowWaterMark) {
       this.#paused = false;
-      run.child.stdout.resume();
+      this.#flow(run);
       this.#armWatchdog(run);
     }
   }

@@ -310,15 +310,17 @@ test('overloadMap: a failing project errors the stream', async () => {
   );
 });
 
-test('FlowControl reports the deepest stage per source and forgets on release', () => {
+test('FlowControl reports what the stages hold together per source and forgets on release', () => {
   const fc = FlowControl.for('src-a');
   const seen: number[] = [];
   fc.pressure$.subscribe((d) => seen.push(d));
   fc.report('detect', 3);
   fc.report('classify', 5);
+  // Together: the frames waiting at `detect` all reach `classify` after the source paused.
+  assert.deepEqual([fc.depth, fc.maxDepth], [8, 5]);
   fc.report('classify', 0);
   fc.forget('detect');
-  assert.deepEqual(seen, [3, 5, 3, 0]);
+  assert.deepEqual(seen, [3, 8, 3, 0]);
   assert.equal(FlowControl.for('src-a'), fc);
   FlowControl.release('src-a');
   assert.notEqual(FlowControl.for('src-a'), fc);

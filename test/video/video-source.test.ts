@@ -215,6 +215,46 @@ test('fast pacing is lossless under flow control: pauses above the high-water ma
   assert.ok(maxHeld <= 8, `stage held up to ${maxHeld} frames`);
 });
 
+test('fast pacing, small frames, a stage that receives each frame in a later turn (as Node-RED delivers): it never holds more than the high-water mark and one', T, async () => {
+  // A 48x48 gray frame is 2,304 bytes: one pipe read holds 28 of them. Emitted at once, they were
+  // all on their way before the stage saw the first and the source paused: the stage held 30.
+  const clip = await makeClip('a.mp4');
+  for (const [id, deliver] of [['small-sync', (fn: () => void) => fn()], ['small-async', setImmediate]] as const) {
+    const src = createVideoSource({ source: clip, pacing: 'fast', format: 'gray', width: 48, height: 48, id, highWaterMark: 8, lowWaterMark: 2 });
+    const fc = FlowControl.for(id);
+    const held: Frame[] = [];
+    let processed = 0;
+    let maxHeld = 0;
+    let atEof = -1;
+    const seen: Buffer[] = [];
+    src.frames$.subscribe((f) =>
+      deliver(() => {
+        held.push(f);
+        seen.push(f.data);
+        maxHeld = Math.max(maxHeld, held.length);
+        fc.report('slow-stage', held.length);
+      }),
+    );
+    const eof = new Promise<void>((r) => src.eof$.subscribe(() => ((atEof = seen.length), r())));
+    // The stage stands still until the source has paused once.
+    const timer = setInterval(() => {
+      if (!src.stats.paused && processed === 0) return;
+      if (held.shift()) processed++;
+      fc.report('slow-stage', held.length);
+    }, 2);
+    await src.start();
+    await eof;
+    await waitFor(() => held.length === 0, 3000, 'drain');
+    clearInterval(timer);
+    await src.dispose();
+    assert.equal(processed, 50, id);
+    assert.ok(atEof >= 49, `${id}: the end of the file came after ${atEof} frames`); // the 50th may be on its way (async)
+    assert.ok(maxHeld <= 9, `${id}: stage held up to ${maxHeld} frames`);
+    const plain = await collectFile({ source: clip, format: 'gray', width: 48, height: 48 });
+    assert.deepEqual(seen.map(digest), plain.map((f) => digest(f.data)), id);
+  }
+});
+
 test('bad input: missing file, not a video, missing device, unreachable URLs, bad args — clear errors, no child left', T, async () => {
   const notVideo = path.join(tmpDir, 'not-a-video.mp4');
   fs.writeFileSync(notVideo, 'this is not a video\n'.repeat(100));
