@@ -40,13 +40,20 @@ export const MAX_HIGH_WATER = DEFAULT_QUEUE_CAPACITY / 2;
 /** `latest`: at most this many sources' items wait (one each). */
 export const MAX_LATEST_SOURCES = 32;
 
+/**
+ * `queue`: items of at most this many sources' capacity wait in all (128 at the default 16 per
+ * source: about 115 MB of 640x480 rgb24 frames), so many sources cannot add up without bound.
+ */
+export const QUEUE_SOURCES_IN_ALL = 8;
+
 /** Largest `concurrency` a stage accepts. */
 export const MAX_CONCURRENCY = 16;
 
 export class OverloadError extends Error {
   readonly code = 'QUEUE_FULL';
-  constructor(readonly capacity: number) {
-    super(`stage queue is full (${capacity} items waiting); the producer is faster than this stage`);
+  /** `capacity`: the limit reached, per source (`scope` 'source') or in all. */
+  constructor(readonly capacity: number, readonly scope: 'source' | 'all' = 'source') {
+    super(`stage queue is full (${capacity} items waiting${scope === 'all' ? ' in all' : ''}); the producer is faster than this stage`);
     this.name = 'OverloadError';
   }
 }
@@ -73,7 +80,7 @@ export interface StageQueueOptions<T> {
    * Maximum waiting items for `queue`, per source with a `key` (ignored by `latest`, which keeps
    * one per source): sources paced by {@link FlowControl} pause on their own depth, so a shared
    * limit let one source's frames fill the queue and the others' be refused without ever pausing.
-   * At most {@link MAX_LATEST_SOURCES} times as many wait in all. @default 16
+   * At most {@link QUEUE_SOURCES_IN_ALL} times as many wait in all. @default 16
    */
   capacity?: number;
   /**
@@ -178,9 +185,10 @@ export class StageQueue<T> {
     }
     const key = this.#opts.key;
     const mine = key ? this.#waiting.filter((w) => key(w) === key(item)).length : this.#waiting.length;
-    if (mine >= this.capacity || this.#waiting.length >= this.capacity * MAX_LATEST_SOURCES) {
+    const all = this.capacity * QUEUE_SOURCES_IN_ALL;
+    if (mine >= this.capacity || this.#waiting.length >= all) {
       this.#stats.rejected++;
-      throw new OverloadError(this.capacity);
+      throw mine >= this.capacity ? new OverloadError(this.capacity) : new OverloadError(all, 'all');
     }
     this.#waiting.push(item);
     this.#depthChanged();

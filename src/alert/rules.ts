@@ -2,6 +2,7 @@
  * Alert rules and events: the types, defaults and validation (on a copy) shared by the engine,
  * the operator and the Node-RED editor's rule list.
  */
+import { notAnObject } from '../options';
 import { CANONICAL_LABELS, canonicalLabel, isKnownLabel, LABEL_SYNONYMS } from '../classify';
 
 /**
@@ -160,6 +161,8 @@ export function resolveRules(rules: readonly AlertRule[]): ResolvedAlertRule[] {
 
 /** Fills defaults into a copy of `options` and validates it. */
 export function resolveAlertOptions(options: AlertOptions = {}): ResolvedAlertOptions {
+  const notObject = notAnObject(options); // a bare string set no option
+  if (notObject) throw new TypeError(`alert options must be an object, e.g. { updateIntervalMs: 1000 }, got ${notObject}`);
   const o = { ...ALERT_DEFAULTS };
   if (options.updateIntervalMs !== undefined) o.updateIntervalMs = options.updateIntervalMs;
   if (options.faceTimeoutMs !== undefined) o.faceTimeoutMs = options.faceTimeoutMs;

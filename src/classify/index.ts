@@ -6,6 +6,7 @@
  */
 import { listModels, load, MODELS, resolveExecutor, resolveTta } from '../model';
 import { parseBackendPreference } from '../backend';
+import { notAnObject } from '../options';
 import { checkThreads } from '../worker-pool';
 import { loadClassifierPool, MAX_CLASSIFIER_THREADS } from './pool';
 import type { Classification, ClassifierLoader, ClassifierOptions, EmotionClassifier, FaceLike, GrayImage } from './types';
@@ -102,10 +103,8 @@ export function setClassifierLoader(loader: ClassifierLoader | null): void {
 
 /** A bare string (`loadClassifier('nano-b')`) named no model: the default one loaded instead. */
 function checkOptionsObject(options: unknown): void {
-  if (options === null || typeof options !== 'object') {
-    const got = typeof options === 'string' ? `the string ${JSON.stringify(options)}` : String(options);
-    throw new TypeError(`classifier options must be an object, e.g. { model: 'nano-b-wild' }, got ${got}`);
-  }
+  const got = notAnObject(options);
+  if (got) throw new TypeError(`classifier options must be an object, e.g. { model: 'nano-b-wild' }, got ${got}`);
 }
 
 /**

@@ -3,6 +3,7 @@
  * `process(frame)` returns the frame's faces in the message contract (`Face[]`).
  */
 import { Frame } from '../frame';
+import { notAnObject } from '../options';
 import { cropRect, encodeJpeg, imageFromFrame, RawImage } from '../image';
 import { CropFraming, cropFace, resolveFraming } from './align';
 import { checkDetectorImage, DetectorTimings, FaceDetector, FaceDetectorOptions, loadFaceDetector, resolveDetectorOptions } from './blazeface';
@@ -106,11 +107,18 @@ function resolveCropOptions(options: FaceCropperOptions): FacePipeline['options'
   };
 }
 
+/** A bare string (`createFaceCropper('fer2013')`, `createPipeline({ face: 'ck48' })`) set nothing: refused. */
+function checkObject(options: unknown): void {
+  const notObject = notAnObject(options);
+  if (notObject) throw new TypeError(`face cropper options must be an object, e.g. { framing: 'fer2013' }, got ${notObject}`);
+}
+
 /**
  * Checks every option of {@link createFaceCropper} (detector, crops, tracker) without loading
  * anything: throws the TypeError the cropper would throw after loading its weights.
  */
 export function checkFaceCropperOptions(options: FaceCropperOptions = {}): void {
+  checkObject(options);
   resolveDetectorOptions(options);
   resolveCropOptions(options);
   new FaceTracker({ ...options.tracker });
@@ -317,6 +325,7 @@ export class FacePipeline {
  * ```
  */
 export async function createFaceCropper(options: FaceCropperOptions = {}): Promise<FacePipeline> {
+  checkObject(options); // spread below, a string would set no option
   const opts = { ...options };
   if (opts.detector) return new FacePipeline(opts.detector, opts, false);
   checkFaceCropperOptions(opts); // before the detector's weights load

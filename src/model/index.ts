@@ -27,6 +27,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendInfo, selectBackend } from '../backend';
 import { Logger, silentLogger } from '../log';
+import { notAnObject } from '../options';
 import { compileDirectClassifier, DirectClassifier } from './direct';
 import { inferForward, normalizeInPlace, TensorMap } from './graph';
 import { ModelJson, ModelLoadError, readModelDir } from './io';
@@ -343,10 +344,8 @@ function copyFace(f: FaceImage, index: number, size: number, dst: Float32Array, 
  */
 export async function load(options: LoadOptions = {}): Promise<EmotionClassifier> {
   // A bare string (`load('nano-b')`) named no model: the default one loaded instead.
-  if (options === null || typeof options !== 'object') {
-    const got = typeof options === 'string' ? `the string ${JSON.stringify(options)}` : String(options);
-    throw new TypeError(`load() options must be an object, e.g. { model: 'nano-b-wild' }, got ${got}`);
-  }
+  const notObject = notAnObject(options);
+  if (notObject) throw new TypeError(`load() options must be an object, e.g. { model: 'nano-b-wild' }, got ${notObject}`);
   const log = options.logger ?? silentLogger;
   const tta = resolveTta(options.tta);
   const executor = resolveExecutor(options.executor);

@@ -45,9 +45,9 @@ export interface NamedArrays {
 
 /**
  * Writes model.json + weights.bin, each atomically (a temp file, then rename). model.json holds
- * the weights' SHA-256: a write interrupted between the two renames leaves the new weights.bin
- * under the old model.json, which {@link readModelDir} then refuses as corrupt instead of
- * loading the old metadata (a checkpoint's epoch and state) with the new weights.
+ * the weights' SHA-256: a write interrupted between the two renames leaves the new model.json
+ * over the old weights.bin, which {@link readModelDir} then refuses as corrupt instead of
+ * loading the new metadata (a checkpoint's epoch and state) with the old weights.
  */
 export function writeModelDir(dir: string, meta: Omit<ModelJson, 'format' | 'formatVersion' | 'weightsManifest' | 'input'>, arrays: NamedArrays): void {
   fs.mkdirSync(dir, { recursive: true });
@@ -80,8 +80,11 @@ export function writeModelDir(dir: string, meta: Omit<ModelJson, 'format' | 'for
   const tmpJson = path.join(dir, `.model.json.${process.pid}.tmp`);
   fs.writeFileSync(tmpBin, buf);
   fs.writeFileSync(tmpJson, JSON.stringify(json, null, 1) + '\n');
-  fs.renameSync(tmpBin, path.join(dir, 'weights.bin'));
+  // model.json first: interrupted before the weights' rename, the new model.json (always with
+  // the SHA-256) refuses the old weights.bin. The other way round, an old model.json written
+  // before the SHA-256 existed (a checkpoint of an earlier version) took the new weights unchecked.
   fs.renameSync(tmpJson, path.join(dir, 'model.json'));
+  fs.renameSync(tmpBin, path.join(dir, 'weights.bin'));
 }
 
 /** Optimiser state in a checkpoint (AdamW moments `adam/…`, SGD momentum `sgd/…`): not model weights. */

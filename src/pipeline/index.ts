@@ -27,6 +27,7 @@ import { EmotionSmoother, resolveSmoothOptions, SmoothOptions } from '../smooth'
 import { AlertEngine, AlertEvent, AlertOptions, AlertRule, resolveAlertOptions, resolveRules } from '../alert';
 import { createVideoSource, VideoSource, VideoSourceError, VideoSourceOptions } from '../video';
 import { Logger, silentLogger } from '../log';
+import { notAnObject } from '../options';
 
 export * from './demo-clip';
 
@@ -222,6 +223,9 @@ export interface Pipeline {
  * {@link analyzeFrames}. Invalid options throw before any model is loaded.
  */
 export async function createPipeline(options: PipelineOptions = {}): Promise<Pipeline> {
+  // A bare string (`createPipeline('rtsp://…')`) gave no option: the default sample played instead.
+  const notObject = notAnObject(options);
+  if (notObject) throw new TypeError(`createPipeline() options must be an object, e.g. { source: { source: 'rtsp://…' } }, got ${notObject}`);
   const log = options.logger ?? silentLogger;
   let dropped = 0;
   // Filled below; the operator reads them per frame.
@@ -235,9 +239,9 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   const src = options.source;
   const given = src && typeof (src as Observable<Frame>).subscribe === 'function' ? (src as Observable<Frame>) : null;
   // Spread below, a string (`source: 'rtsp://…'`) gave no option and the default sample played instead.
-  if (src !== undefined && !given && (src === null || typeof src !== 'object')) {
-    const got = typeof src === 'string' ? `the string ${JSON.stringify(src)}` : String(src);
-    throw new VideoSourceError('bad-source', `source must be video source options, e.g. { source: 'rtsp://…', fps: 10 }, or an Observable of frames, got ${got}`);
+  const srcNotObject = src === undefined || given ? null : notAnObject(src);
+  if (srcNotObject) {
+    throw new VideoSourceError('bad-source', `source must be video source options, e.g. { source: 'rtsp://…', fps: 10 }, or an Observable of frames, got ${srcNotObject}`);
   }
   const owned: Array<{ dispose(): unknown }> = [];
   let video: VideoSource | null = null;

@@ -5,6 +5,7 @@
  * {@link smoothFaces} in `operators.ts` wraps it as an RxJS operator with a scheduler for the
  * track-timeout sweep.
  */
+import { notAnObject } from '../options';
 import { argmax, EmaEstimator, Estimator, MajorityEstimator, MeanEstimator, ownValue, SmoothMethod } from './estimators';
 import { EmotionFace, probabilitiesOf, SmoothedEmotion } from './faces';
 
@@ -51,6 +52,9 @@ const METHODS: readonly SmoothMethod[] = ['ema', 'mean', 'majority'];
  * option, what was expected and what was given.
  */
 export function resolveSmoothOptions(options: SmoothOptions = {}): ResolvedSmoothOptions {
+  // A bare string (`smooth: 'ema'`) set no option: the defaults ran in its place.
+  const notObject = notAnObject(options);
+  if (notObject) throw new TypeError(`smoothing options must be an object, e.g. { method: 'ema' }, got ${notObject}`);
   const o: ResolvedSmoothOptions = { ...SMOOTH_DEFAULTS };
   for (const [k, v] of Object.entries(options)) {
     if (v !== undefined && Object.hasOwn(SMOOTH_DEFAULTS, k)) (o as unknown as Record<string, unknown>)[k] = v;

@@ -11,6 +11,7 @@ import { BehaviorSubject, Observable, Subject, Subscription, interval, map, star
 import type { Frame, PixelFormat } from '../frame';
 import { frameByteLength } from '../frame';
 import { Logger, silentLogger } from '../log';
+import { notAnObject } from '../options';
 import { LongTimeout, longTimeout } from '../timers';
 import { FlowControl } from '../overload';
 import { buildFfmpegArgs } from '../ffmpeg/args';
@@ -252,10 +253,8 @@ export class VideoSource {
 
   constructor(options: VideoSourceOptions = {}) {
     // A bare string (`createVideoSource('rtsp://…')`) read no option and played the default sample.
-    if (options === null || typeof options !== 'object') {
-      const got = typeof options === 'string' ? `the string ${JSON.stringify(options)}` : String(options);
-      throw new VideoSourceError('bad-source', `video source options must be an object, e.g. { source: 'rtsp://…' }, got ${got}`);
-    }
+    const notObject = notAnObject(options);
+    if (notObject) throw new VideoSourceError('bad-source', `video source options must be an object, e.g. { source: 'rtsp://…' }, got ${notObject}`);
     const o = options;
     this.id = o.id || `video-${process.pid}-${nextId++}`;
     this.#spec = parseSource(o.source ?? 'default', o.type ?? 'auto');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { from, lastValueFrom, Subject, toArray } from 'rxjs';
-import { FlowControl, MAX_LATEST_SOURCES, overloadMap, OverloadError, SourceDepths, StageQueue } from '../../src/overload';
+import { FlowControl, MAX_LATEST_SOURCES, overloadMap, OverloadError, QUEUE_SOURCES_IN_ALL, SourceDepths, StageQueue } from '../../src/overload';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 /** After the `latest` start scheduled so far (setImmediate callbacks run in order). */
@@ -128,13 +128,15 @@ test('StageQueue queue with a key: the capacity is per source (each pauses on it
   await q.idle();
   assert.deepEqual(seen, ['a0', 'a1', 'a2', 'a3', 'b1', 'b2', 'b3']);
 
-  // However many source ids: at most MAX_LATEST_SOURCES x capacity wait.
+  // However many source ids: at most QUEUE_SOURCES_IN_ALL x capacity wait (16 x 8 = 128 frames
+  // by default: with 32 sources' worth, 512 frames of 640x480, about 450 MB, could wait).
   const held = new Promise<void>(() => undefined);
-  const many = new StageQueue<string>(() => held, { policy: 'queue', capacity: 1, key: (s) => s });
+  const many = new StageQueue<string>(() => held, { policy: 'queue', capacity: 2, key: (s) => s[0] });
   many.push('running');
-  for (let i = 0; i < MAX_LATEST_SOURCES; i++) many.push(`s${i}`);
-  assert.throws(() => many.push('one more source'), OverloadError);
-  assert.equal(many.depth, MAX_LATEST_SOURCES);
+  for (let i = 0; i < QUEUE_SOURCES_IN_ALL; i++) for (const n of [1, 2]) many.push(`${String.fromCharCode(97 + i)}${n}`);
+  assert.equal(many.depth, 2 * QUEUE_SOURCES_IN_ALL);
+  assert.throws(() => many.push('z1'), (e: unknown) => e instanceof OverloadError && e.scope === 'all' && e.capacity === 2 * QUEUE_SOURCES_IN_ALL && /16 items waiting in all/.test(e.message));
+  assert.throws(() => many.push('a3'), (e: unknown) => e instanceof OverloadError && e.scope === 'source' && e.capacity === 2);
 });
 
 test('StageQueue: a throwing worker does not stall the queue', async () => {

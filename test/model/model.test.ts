@@ -1,6 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
+import nodeFs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/backend';
@@ -262,7 +263,7 @@ test('a save interrupted between its two renames leaves a model that is refused,
   const dir = path.join(root, 'ckpt');
   save(dir, 1);
   assert.equal(readModelDir(dir).json.training?.epoch, 1);
-  // What the interrupted second save leaves: its weights.bin renamed into place, model.json still the first's.
+  // Weights of another save under a model.json (the other half of an interrupted save).
   save(path.join(root, 'next'), 2);
   fs.renameSync(path.join(root, 'next', 'weights.bin'), path.join(dir, 'weights.bin'));
   assert.throws(() => readModelDir(dir), (e: unknown) => e instanceof ModelLoadError && e.code === 'CORRUPT' && /weights.bin does not belong to this model.json/.test(e.message));
@@ -270,6 +271,31 @@ test('a save interrupted between its two renames leaves a model that is refused,
   const { json, arrays } = readModelDir(dir);
   assert.equal(json.training?.epoch, 3);
   assert.deepEqual([...arrays['w/kernel'].data], [3, 3, 3, 3]);
+});
+
+test('a save interrupted between its renames over a checkpoint of an earlier version (no SHA-256) is refused too', (t) => {
+  const dir = path.join(tmpDir(), 'ckpt');
+  const save = (epoch: number) =>
+    writeModelDir(dir, { name: 'checkpoint', variant: 'nano-a', classes: ['a', 'b'], spec: variantSpec('nano-a'), folded: false, training: { epoch } }, { 'w/kernel': { shape: [2, 2], data: new Float32Array(4).fill(epoch) } });
+  save(1);
+  // As written before model.json held the weights' SHA-256.
+  const jsonPath = path.join(dir, 'model.json');
+  const legacy = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
+  delete legacy.weightsManifest[0].sha256;
+  fs.writeFileSync(jsonPath, JSON.stringify(legacy));
+  assert.equal(readModelDir(dir).json.training?.epoch, 1);
+  // The next save dies after its first rename (a kill, a power cut).
+  const rename = nodeFs.renameSync;
+  let renames = 0;
+  // The module object itself: src/model/io.ts reads renameSync from it at each call.
+  t.mock.method(nodeFs, 'renameSync', (from: fs.PathLike, to: fs.PathLike) => {
+    if (++renames === 2) throw new Error('interrupted');
+    rename(from, to);
+  });
+  assert.throws(() => save(2), /interrupted/);
+  t.mock.restoreAll();
+  // One file of each save: refused, never one save's metadata with the other's weights.
+  assert.throws(() => readModelDir(dir), (e: unknown) => e instanceof ModelLoadError && e.code === 'CORRUPT' && /does not belong to this model.json/.test(e.message));
 });
 
 test('no tensor leak: numTensors unchanged after 600 classifications (bench checks 10 000)', async () => {

@@ -338,8 +338,17 @@ describe('createPipeline lifecycle', () => {
     }
     assert.throws(() => createVideoSource('rtsp://cam.local/stream' as never), /video source options must be an object.*got the string "rtsp:\/\/cam.local\/stream"/);
     assert.throws(() => createVideoSource(null as never), /video source options must be an object/);
+    // The pipeline's own options: a string gave none, and the default sample played.
+    for (const options of ['rtsp://cam.local/stream', null]) {
+      await assert.rejects(createPipeline(options as never), (e: unknown) => e instanceof TypeError && /createPipeline\(\) options must be an object/.test(e.message));
+    }
     // The classifier's options too (spread, a model name loaded the default model instead).
     await assert.rejects(createPipeline({ source: new Subject<Frame>(), stages: { cropper: stages.cropper } as never, classifier: 'nano-b' as never }), /classifier options must be an object.*got the string "nano-b"/);
+    // And the face cropper's, the smoothing's and the alerts' (a string set none of them).
+    await assert.rejects(createPipeline({ source: new Subject<Frame>(), stages: { classifier: stages.classifier } as never, face: 'ck48' as never }), /face cropper options must be an object.*got the string "ck48"/);
+    await assert.rejects(createFaceCropper('fer2013' as never), /face cropper options must be an object.*got the string "fer2013"/);
+    await assert.rejects(createPipeline({ source: new Subject<Frame>(), stages: stages as never, smooth: 'ema' as never }), /smoothing options must be an object.*got the string "ema"/);
+    await assert.rejects(createPipeline({ source: new Subject<Frame>(), stages: stages as never, alertOptions: 'fast' as never }), /alert options must be an object.*got the string "fast"/);
   });
 
   it('a file source: results$ completes at end of file; a failing stage errors results$ and kills ffmpeg', async () => {
