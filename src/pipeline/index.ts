@@ -210,6 +210,7 @@ export interface Pipeline {
    * Starts the source (resolves once ffmpeg runs). If that fails it rejects, the source is
    * stopped (a camera is not retried in the background) and the pipeline stays startable (fix
    * the cause, call `start()` again); after the pipeline ended, failed or was disposed it rejects.
+   * A call while a start is in progress waits for that start (and its outcome).
    */
   start(): Promise<void>;
   /** Stops the source and the stages; the models stay loaded (start again later). */
@@ -286,6 +287,8 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
   const results = new Subject<PipelineResult>();
   let sub: Subscription | null = null;
   let over: 'ended' | 'failed' | 'disposed' | null = null;
+  /** The start() in progress (a second call waits for it). */
+  let starting: Promise<void> | null = null;
   const stopQuietly = () => pipeline.stop().catch((e: unknown) => log.warn(`pipeline: stopping the source failed: ${e instanceof Error ? e.message : String(e)}`));
 
   const pipeline: Pipeline = {
@@ -298,7 +301,9 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
     classifier: stages.classifier,
     async start() {
       if (over) throw new Error(`this pipeline has ${over === 'disposed' ? 'been disposed' : over}; create a new one to start again`);
-      if (sub) return;
+      // Already started, or starting: a second call waits for the same start (it resolved at once,
+      // before ffmpeg ran, and a failure reached only the first caller).
+      if (sub) return starting ?? undefined;
       const s = frames$.pipe(analyze, share()).subscribe({
         next: (r) => results.next(r),
         // Stop the source first (ffmpeg is gone when subscribers hear of the end).
@@ -314,18 +319,27 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
       if (s.closed) return; // the source ended (or failed) at once
       sub = s;
       if (video) {
-        try {
-          await video.start();
-          if (sub === s) sourceUp = true;
-        } catch (e) {
-          s.unsubscribe();
-          if (sub === s) {
-            sub = null;
-            // A live source keeps retrying after a failed start: stop it, the pipeline did not start
-            // (it would respawn ffmpeg in the background, keep the process alive and decode for nobody).
-            await video.stop();
+        const v = video;
+        const run = (async () => {
+          try {
+            await v.start();
+            if (sub === s) sourceUp = true;
+          } catch (e) {
+            s.unsubscribe();
+            if (sub === s) {
+              sub = null;
+              // A live source keeps retrying after a failed start: stop it, the pipeline did not start
+              // (it would respawn ffmpeg in the background, keep the process alive and decode for nobody).
+              await v.stop();
+            }
+            throw e;
           }
-          throw e;
+        })();
+        starting = run;
+        try {
+          await run;
+        } finally {
+          if (starting === run) starting = null;
         }
       }
     },

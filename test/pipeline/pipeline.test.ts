@@ -415,6 +415,28 @@ describe('createPipeline lifecycle', () => {
     }
   });
 
+  it('two start() calls at once: both wait for the one start (the second resolved before ffmpeg ran; a failure reached only the first)', async () => {
+    const clip = await makeClip('pipeline-start-twice.mp4', { seconds: 5, fps: 10, size: '160x120' });
+    const p = await createPipeline({ source: { source: clip, pacing: 'realtime', watchdogMs: 0 }, stages: fakeStages().stages as never });
+    try {
+      const first = p.start();
+      await p.start();
+      assert.equal(p.video!.state, 'running', 'the second start() resolved once the source runs');
+      assert.ok(p.video!.pid, 'ffmpeg runs');
+      await first;
+      await p.start(); // started: resolves at once
+    } finally {
+      await p.dispose();
+    }
+    const down = await createPipeline({ source: { source: 'rtsp://127.0.0.1:9/cam', restartDelayMs: 10, maxRestartDelayMs: 10 }, stages: fakeStages().stages as never });
+    try {
+      const results = await Promise.allSettled([down.start(), down.start()]);
+      assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected'], 'both callers hear of the failure');
+    } finally {
+      await down.dispose();
+    }
+  });
+
   it('a source that gives up once running (maxRestarts used up) errors results$ with its error instead of leaving it open', async () => {
     const clip = await makeClip('pipeline-gives-up.mp4', { seconds: 20, fps: 10, size: '160x120' });
     const p = await createPipeline({ source: { source: clip, pacing: 'realtime', maxRestarts: 0, watchdogMs: 0 }, stages: fakeStages().stages as never });
