@@ -287,7 +287,14 @@ export class FacePipeline {
       // Between detections: no network, just the motion model's boxes and their crops.
       // Faces the motion model moved out of the region or into an ignore zone are not reported
       // (the tracker keeps them: the next detection decides).
-      const predicted = keepInZones(st.tracker.predict(time), this.options.zones, img.width, img.height);
+      // Faces whose centre the motion model moved out of the frame are not reported either (their
+      // crop would be padding), as on detection frames (the tracker keeps them: the next detection decides).
+      const inFrame = (t: { box: { x: number; y: number; width: number; height: number } }) => {
+        const cx = t.box.x + t.box.width / 2;
+        const cy = t.box.y + t.box.height / 2;
+        return cx >= 0 && cy >= 0 && cx < img.width && cy < img.height;
+      };
+      const predicted = keepInZones(st.tracker.predict(time).filter(inFrame), this.options.zones, img.width, img.height);
       const t2 = performance.now();
       faces = predicted.map((t) => this.#face(t, cropFace(img, t, cropOpts)));
       const t3 = performance.now();

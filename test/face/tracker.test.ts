@@ -345,6 +345,25 @@ test('FacePipeline: a source whose frame size changes starts over (no faces carr
   assert.deepEqual(run(1, [face(300, 200, 150)]).next.map((f) => f.box), []);
 });
 
+test('FacePipeline: between detections, a face the motion model carries out of the frame is not reported (its crop would be padding)', () => {
+  const kpAt = (cx: number, cy: number, w: number) => ({ rightEye: { x: cx - 0.2 * w, y: cy - 0.1 * w }, leftEye: { x: cx + 0.2 * w, y: cy - 0.1 * w }, nose: { x: cx, y: cy + 0.05 * w }, mouth: { x: cx, y: cy + 0.25 * w }, rightEar: { x: cx - 0.45 * w, y: cy }, leftEar: { x: cx + 0.45 * w, y: cy } });
+  const face = (cx: number, cy: number, w: number) => ({ box: { x: cx - w / 2, y: cy - w / 2, width: w, height: w }, score: 0.9, keypoints: kpAt(cx, cy, w) });
+  const img = { width: 640, height: 480, channels: 1 as const, data: new Uint8Array(640 * 480).fill(128) };
+  // A face crossing to the right at 40 px per frame, detected on every 3rd frame.
+  let frame = 0;
+  const detector = { options: { maxPixels: 1e8 }, detectImage: () => [face(400 + 40 * frame, 240, 60)], dispose() {} };
+  const p = new FacePipeline(detector as never, { detectEvery: 3 });
+  let carried = 0;
+  for (frame = 0; frame < 12; frame++) {
+    for (const f of p.processImage(img as never, frame * 100, 'cam').filter((x) => !x.detected)) {
+      carried++;
+      const cx = f.box.x + f.box.width / 2;
+      assert.ok(cx < img.width, `frame ${frame}: a carried face centred at x ${cx} (outside the 640-wide frame) was reported`);
+    }
+  }
+  assert.ok(carried > 0, 'faces inside the frame are still carried between detections');
+});
+
 test('frames read in a burst (a live camera\'s arrival times, 1 ms apart) do not blow the motion model up: one face, one id, its own size', () => {
   const view = { width: 640, height: 480 };
   // detect every frame, 10 fps; after a stall two frames arrive 1 ms apart, with the detector's usual jitter (2 px, 4 %)
