@@ -59,10 +59,13 @@ export class MjpegBroadcaster {
   skipped = 0;
 
   constructor(options: MjpegBroadcasterOptions = {}) {
+    // A bad value is an error naming the option (it was replaced by the default without a word).
     const max = options.maxViewers ?? DEFAULT_MAX_VIEWERS;
-    this.maxViewers = Number.isFinite(max) && max >= 0 ? Math.floor(max) : DEFAULT_MAX_VIEWERS;
+    if (!Number.isInteger(max) || max < 0) throw new TypeError(`maxViewers must be a whole number >= 0, got ${JSON.stringify(max)}`);
+    this.maxViewers = max;
     const stall = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
-    this.stallTimeoutMs = Number.isFinite(stall) && stall > 0 ? stall : DEFAULT_STALL_TIMEOUT_MS;
+    if (typeof stall !== 'number' || !Number.isFinite(stall) || stall <= 0) throw new TypeError(`stallTimeoutMs must be a number of ms > 0, got ${JSON.stringify(stall)}`);
+    this.stallTimeoutMs = stall;
     this.#now = options.now ?? (() => performance.now());
   }
 

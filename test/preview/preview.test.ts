@@ -426,6 +426,16 @@ describe('MjpegBroadcaster', () => {
     }
   });
 
+  it('a bad maxViewers or stallTimeoutMs is a TypeError naming it (it was replaced by the default silently)', () => {
+    for (const maxViewers of [-1, 2.5, NaN, Infinity, '3' as unknown as number]) {
+      assert.throws(() => new MjpegBroadcaster({ maxViewers }), (e: unknown) => e instanceof TypeError && /maxViewers must be a whole number >= 0/.test(e.message), String(maxViewers));
+    }
+    for (const stallTimeoutMs of [0, -5, NaN, Infinity, '1000' as unknown as number]) {
+      assert.throws(() => new MjpegBroadcaster({ stallTimeoutMs }), (e: unknown) => e instanceof TypeError && /stallTimeoutMs must be a number of ms > 0/.test(e.message), String(stallTimeoutMs));
+    }
+    assert.equal(new MjpegBroadcaster({ maxViewers: 0 }).maxViewers, 0);
+  });
+
   it('serves at most maxViewers (default 20): the next gets 503 with Retry-After; a freed slot is reused', async () => {
     assert.equal(DEFAULT_MAX_VIEWERS, 20);
     assert.equal(new MjpegBroadcaster().maxViewers, 20);
