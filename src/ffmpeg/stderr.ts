@@ -40,6 +40,16 @@ export function redactUrl(text: string): string {
 }
 
 /**
+ * Blanks the values of credential-bearing HTTP headers (`Authorization: Bearer …`, `Cookie: …`,
+ * API keys and tokens) in one argument of a logged command line: `-headers` in the input
+ * arguments carries them, and the spawn line is logged (at debug level). A value ends at a line
+ * break (the next header) or the argument's end.
+ */
+export function redactHeaders(text: string): string {
+  return text.replace(/\b((?:proxy-)?authorization|cookie|x-api-key|api-key|x-auth-token)(\s*:\s*)[^\r\n"']*/gi, '$1$2***');
+}
+
+/**
  * Replaces every occurrence of the given secrets (e.g. a password as typed and percent-encoded)
  * with `***`. Secrets shorter than 3 characters are left alone (they would garble every line).
  */

@@ -18,7 +18,7 @@ import { buildFfmpegArgs } from '../ffmpeg/args';
 import { FfmpegInfo, findFfmpeg } from '../ffmpeg/discover';
 import { FfmpegChild, killChild, readChildCpuMs, spawnFfmpeg } from '../ffmpeg/process';
 import { JpegFrameSplitter, RawFrameSplitter, readRestSync } from '../ffmpeg/frame-reader';
-import { StderrParser, StreamInfo, classifyFfmpegError, redactUrl, scrubSecrets } from '../ffmpeg/stderr';
+import { StderrParser, StreamInfo, classifyFfmpegError, redactHeaders, redactUrl, scrubSecrets } from '../ffmpeg/stderr';
 import { VideoSourceError } from './errors';
 import { SourceSpec, SourceType, describeSource, inlineUserinfo, parseSource, prepareInput, PreparedInput, ResolvedInput } from './input';
 
@@ -608,7 +608,7 @@ export class VideoSource {
       release: this.#ffmpeg.release,
       benchmark: this.#opts.benchmark,
     });
-    this.#log.debug(`spawn ${this.#ffmpeg.path} ${scrubSecrets(redactUrl(args.join(' ')), this.#secrets)}`);
+    this.#log.debug(`spawn ${this.#ffmpeg.path} ${scrubSecrets(redactUrl(args.map(redactHeaders).join(' ')), this.#secrets)}`);
     let child: FfmpegChild;
     try {
       child = spawnFfmpeg(this.#ffmpeg.path, args);

@@ -294,6 +294,25 @@ test('an unreachable camera keeps retrying with growing delays; credentials neve
   assert.equal(liveChildren(), 0);
 });
 
+// `-headers` carries credentials for HTTP cameras: the spawn line (debug) showed them in full.
+test('credential headers in the input arguments are blanked in the logged spawn line', T, async () => {
+  const lines: string[] = [];
+  const logger = { debug: (m: string) => lines.push(m), info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+  const src = createVideoSource({
+    source: 'http://127.0.0.1:9/cam.mjpg',
+    inputArgs: ['-headers', 'Authorization: Bearer tok3n-xyz\r\nCookie: session=c00kie\r\nX-Trace: visible\r\n', '-user_agent', 'EmotionNet'],
+    maxRestarts: 0,
+    logger,
+  });
+  await startError(src);
+  await src.dispose();
+  const spawn = lines.find((l) => l.startsWith('spawn '));
+  assert.ok(spawn, 'the spawn line is logged');
+  assert.ok(!/tok3n|c00kie/.test(spawn), spawn);
+  assert.match(spawn, /Authorization: \*\*\*\r\nCookie: \*\*\*\r\nX-Trace: visible/);
+  assert.match(spawn, / -user_agent EmotionNet /, 'the next arguments stay readable');
+});
+
 // A password typed into the URL with a raw space (or a raw @) is still a password: the log-line
 // redaction reads words, so the source's own credentials are also scrubbed as secrets.
 test('a URL source with inline credentials containing spaces never shows them in logs, errors or events', T, async () => {
