@@ -442,8 +442,8 @@ export class FlowControl {
 
   /** The deepest stage queue for this source right now. */
   get maxDepth(): number {
-    const registered = FlowControl.#registry.get(this.#sourceId);
-    if (!this.#released && registered && registered !== this) return registered.maxDepth;
+    const successor = this.#successor();
+    if (successor) return successor.maxDepth;
     let m = 0;
     for (const d of this.#depths.values()) m = Math.max(m, d);
     return m;
@@ -451,8 +451,8 @@ export class FlowControl {
 
   /** This source's frames waiting in all stages together right now (what pauses the source). */
   get depth(): number {
-    const registered = FlowControl.#registry.get(this.#sourceId);
-    if (!this.#released && registered && registered !== this) return registered.depth;
+    const successor = this.#successor();
+    if (successor) return successor.depth;
     let n = 0;
     for (const d of this.#depths.values()) n += d;
     return n;
@@ -463,6 +463,12 @@ export class FlowControl {
    * forwards to the one registered since (so a reference held by a stage or a source never goes
    * stale), or registers itself again when there is none. A released entry stays inert.
    */
+  /** The entry registered for this source id since this one was pruned, if any (unlike {@link FlowControl.#live}, registers nothing: for reads). */
+  #successor(): FlowControl | null {
+    const registered = FlowControl.#registry.get(this.#sourceId);
+    return !this.#released && registered && registered !== this ? registered : null;
+  }
+
   #live(): FlowControl {
     if (this.#released) return this;
     const registered = FlowControl.#registry.get(this.#sourceId);

@@ -8,9 +8,9 @@ import { cropRect, encodeJpeg, imageFromFrame, RawImage } from '../image';
 import { CropFraming, cropFace, resolveFraming } from './align';
 import { checkDetectorImage, DetectorTimings, FaceDetector, FaceDetectorOptions, loadFaceDetector, resolveDetectorOptions } from './blazeface';
 import { createDetectorPool, DetectorPool, MAX_DETECTOR_THREADS } from './detector-pool';
-import { appearanceDescriptor, FaceTracker, TrackerOptions, TrackInput } from './tracker';
+import { appearanceDescriptor, FaceTracker, TrackerOptions, TrackInput, TrackResult } from './tracker';
 import { Detection, Face } from './types';
-import { keepInZones, offsetDetection, ResolvedZones, resolveZones, Zone, zoneToPixels } from './zones';
+import { inBox, keepInZones, offsetDetection, ResolvedZones, resolveZones, Zone, zoneToPixels } from './zones';
 
 export interface FaceCropperOptions extends FaceDetectorOptions {
   /** Run the detector on every Nth frame of a source and track in between. @default 1 */
@@ -289,11 +289,8 @@ export class FacePipeline {
       // (the tracker keeps them: the next detection decides).
       // Faces whose centre the motion model moved out of the frame are not reported either (their
       // crop would be padding), as on detection frames (the tracker keeps them: the next detection decides).
-      const inFrame = (t: { box: { x: number; y: number; width: number; height: number } }) => {
-        const cx = t.box.x + t.box.width / 2;
-        const cy = t.box.y + t.box.height / 2;
-        return cx >= 0 && cy >= 0 && cx < img.width && cy < img.height;
-      };
+      const frame = { x: 0, y: 0, width: img.width, height: img.height };
+      const inFrame = (t: TrackResult) => inBox(t.box.x + t.box.width / 2, t.box.y + t.box.height / 2, frame);
       const predicted = keepInZones(st.tracker.predict(time).filter(inFrame), this.options.zones, img.width, img.height);
       const t2 = performance.now();
       faces = predicted.map((t) => this.#face(t, cropFace(img, t, cropOpts)));

@@ -97,7 +97,8 @@ export function zoneToPixels(z: Zone, width: number, height: number): Box {
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 
-function inBox(px: number, py: number, b: Box): boolean {
+/** The point (px, py) lies in box b (left and top edges in, right and bottom out). */
+export function inBox(px: number, py: number, b: Box): boolean {
   return px >= b.x && px < b.x + b.width && py >= b.y && py < b.y + b.height;
 }
 
